@@ -1,0 +1,82 @@
+//! The Sv39 address-space layout: every address, size and limit, named once by purpose.
+//!
+//! ```text
+//!  virtual address                         what lives there
+//!  0xffff_ffff_ffff_ffff ┐
+//!                        │ kernel image (text RX, rodata R, data/bss RW), linked at
+//!  0xffff_ffff_8000_0000 ┘ KERNEL_IMAGE_BASE, backed by wherever the firmware loaded it
+//!  0xffff_ffe0_0000_0000 ┐ kernel stacks: one slot per hart / per process, each
+//!                        │ KERNEL_STACK_SIZE of stack above an unmapped guard page
+//!  0xffff_ffc0_0000_0000 ┐ direct map: physical address P at DIRECT_MAP_BASE + P,
+//!                        │ RAM and device MMIO (DIRECT_MAP_SIZE = 128 GiB of PA space)
+//!  ...                     non-canonical hole (faults)
+//!  0x0000_003f_ffff_ffff ┐ user half: USER_END is exclusive
+//!  0x0000_0000_0000_0000 ┘
+//! ```
+//!
+//! Nothing here names a physical address: RAM, devices and reserved ranges come from the
+//! device tree at boot.
+
+use crate::addr::VirtAddr;
+
+/// Bytes in one 2 MiB "megapage" (a level-1 leaf).
+pub const MEGAPAGE_SIZE: usize = 1 << 21;
+/// Bytes in one 1 GiB "gigapage" (a level-2 leaf).
+pub const GIGAPAGE_SIZE: usize = 1 << 30;
+
+/// Exclusive top of the user half of Sv39 (256 GiB), as Linux's `TASK_SIZE` for Sv39.
+pub const USER_END: VirtAddr = VirtAddr(0x40_0000_0000);
+
+/// Lowest address of the kernel half (the first canonical address with bit 38 set).
+pub const KERNEL_HALF_START: VirtAddr = VirtAddr(0xffff_ffc0_0000_0000);
+
+/// Where physical address 0 appears in the kernel's direct map.
+pub const DIRECT_MAP_BASE: VirtAddr = KERNEL_HALF_START;
+/// How much physical address space the direct map covers; RAM above it is not used.
+pub const DIRECT_MAP_SIZE: usize = 128 * GIGAPAGE_SIZE;
+
+/// Start of the kernel-stack area (slots of guard page + stack).
+pub const KERNEL_STACKS_BASE: VirtAddr = VirtAddr(0xffff_ffe0_0000_0000);
+/// Size of one kernel stack (per hart and per process).
+pub const KERNEL_STACK_SIZE: usize = 64 * 1024;
+/// Unmapped bytes below each kernel stack: an overflow faults here instead of corrupting.
+pub const KERNEL_STACK_GUARD: usize = 4096;
+/// Distance between consecutive kernel-stack slots.
+pub const KERNEL_STACK_SLOT: usize = KERNEL_STACK_SIZE + KERNEL_STACK_GUARD;
+/// Number of kernel-stack slots (harts plus processes).
+pub const KERNEL_STACK_SLOTS: usize = 4096;
+
+/// Link address of the kernel image; its first byte is loaded at a 2 MiB-aligned physical
+/// address chosen by the firmware.
+pub const KERNEL_IMAGE_BASE: VirtAddr = VirtAddr(0xffff_ffff_8000_0000);
+/// Largest kernel image the early boot mapping covers.
+pub const KERNEL_IMAGE_MAX: usize = 64 * MEGAPAGE_SIZE;
+
+/// The kernel virtual address of physical address `pa` in the direct map.
+#[inline]
+pub const fn phys_to_virt(pa: crate::addr::PhysAddr) -> VirtAddr {
+    VirtAddr(DIRECT_MAP_BASE.0 + pa.0)
+}
+
+/// Top (exclusive) and bottom of kernel-stack slot `slot`; the guard page lies just below
+/// the bottom.
+#[inline]
+pub const fn kernel_stack(slot: usize) -> (VirtAddr, VirtAddr) {
+    let bottom = KERNEL_STACKS_BASE.0 + slot * KERNEL_STACK_SLOT + KERNEL_STACK_GUARD;
+    (VirtAddr(bottom + KERNEL_STACK_SIZE), VirtAddr(bottom))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn regions_do_not_overlap() {
+        assert!(DIRECT_MAP_BASE.0 + DIRECT_MAP_SIZE <= KERNEL_STACKS_BASE.0);
+        let (top, _) = kernel_stack(KERNEL_STACK_SLOTS - 1);
+        assert!(top.0 <= KERNEL_IMAGE_BASE.0);
+        assert!(KERNEL_HALF_START.is_canonical());
+        assert!(VirtAddr(USER_END.0 - 1).is_canonical());
+        assert!(!USER_END.is_canonical());
+    }
+}
