@@ -8,6 +8,11 @@
 //! |---|---|
 //! | [`addr`] | physical/virtual address and page-number newtypes, alignment helpers |
 //! | [`layout`] | every address, size and limit of the Sv39 address space, named once |
+//! | [`frame`] | buddy frame allocator, per-frame metadata, per-hart caches, accounting |
+//! | [`heap`] | slab kernel heap over the frame allocator, with real free |
+//! | [`paging`] | Sv39 page tables with 4 KiB / 2 MiB / 1 GiB leaves |
+//! | [`tlb`] | ASID allocator with generations, batched precise TLB flushes |
+//! | [`vm`] | address spaces: areas, mmap family, demand paging, copy-on-write |
 //!
 //! See `docs/ARCHITECTURE.md` in the repository for the diagrams.
 #![no_std]
@@ -15,3 +20,8 @@
 
 pub mod addr;
 pub mod layout;
+pub mod frame;
+pub mod heap;
+pub mod paging;
+pub mod tlb;
+pub mod vm;

@@ -1,0 +1,1 @@
+//! Physical frames: buddy allocator, per-frame metadata, per-hart caches, accounting.

@@ -1,0 +1,1 @@
+//! The kernel heap: slab caches over the buddy allocator, with real free.

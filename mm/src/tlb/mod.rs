@@ -1,0 +1,1 @@
+//! ASIDs with generations and precise, batched TLB maintenance.

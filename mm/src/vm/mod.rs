@@ -1,0 +1,1 @@
+//! Address spaces: memory areas, mmap family, demand paging, copy-on-write.
