@@ -587,7 +587,10 @@ impl FrameAllocator {
             in_caches += c.len;
         }
         if in_caches != cached {
-            return err(0, "cached frames disagree with the hart caches (duplicate?)");
+            return err(
+                0,
+                "cached frames disagree with the hart caches (duplicate?)",
+            );
         }
         if free + cached + used != b.total || reserved + b.total != meta.len() {
             return err(0, "frame counts do not add up");

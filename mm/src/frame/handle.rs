@@ -127,7 +127,10 @@ impl Drop for Frame<'_> {
         let res = self.frames.put_inner(slot, self.pfn);
         // A handle owns a reference, so `put` can only fail if someone released that
         // reference behind the handle's back (a programming error in the caller).
-        debug_assert!(res.is_ok(), "Frame handle dropped a reference it did not own: {res:?}");
+        debug_assert!(
+            res.is_ok(),
+            "Frame handle dropped a reference it did not own: {res:?}"
+        );
     }
 }
 

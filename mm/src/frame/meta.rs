@@ -428,7 +428,10 @@ mod tests {
     #[test]
     fn states_round_trip() {
         for k in 0..ORDERS {
-            assert_eq!(State::decode(head_state(FrameUse::Free, k)), State::FreeHead(k));
+            assert_eq!(
+                State::decode(head_state(FrameUse::Free, k)),
+                State::FreeHead(k)
+            );
             for u in FrameUse::ALL.iter().copied().filter(|u| u.is_allocatable()) {
                 assert_eq!(State::decode(head_state(u, k)), State::Allocated(u, k));
             }
@@ -474,7 +477,10 @@ mod tests {
         assert_eq!(m.lru_links(), Some([1, 2]));
         assert_eq!(m.remove_flags(FrameFlags::REFERENCED), FrameFlags::empty());
         m.insert_flags(FrameFlags::REFERENCED | FrameFlags::DIRTY);
-        assert!(m.remove_flags(FrameFlags::REFERENCED).contains(FrameFlags::REFERENCED));
+        assert!(
+            m.remove_flags(FrameFlags::REFERENCED)
+                .contains(FrameFlags::REFERENCED)
+        );
         assert_eq!(m.flags(), FrameFlags::DIRTY);
     }
 }

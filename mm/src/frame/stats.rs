@@ -50,8 +50,7 @@ impl Stats {
         for i in 0..FrameUse::COUNT {
             leak.by_use[i] = self.used_by_use[i].wrapping_sub(baseline.used_by_use[i]) as isize;
         }
-        if leak.frames == 0 && leak.by_use.iter().all(|&d| d == 0) && self.total == baseline.total
-        {
+        if leak.frames == 0 && leak.by_use.iter().all(|&d| d == 0) && self.total == baseline.total {
             Ok(())
         } else {
             Err(leak)
