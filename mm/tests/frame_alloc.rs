@@ -192,11 +192,14 @@ fn blocks_are_naturally_aligned_and_never_cross_gaps() {
         }
         assert_eq!(fa.stats().free_blocks, initial.free_blocks);
     }
-    // The touching ranges 1024..1100 and 1100..1177 form one run: 1024..1088 is a
-    // 64-frame block.
-    let p = fa.alloc(6, FrameUse::Kernel).unwrap();
-    assert!(p.0 == ram_frame(1024) || p.0 == ram_frame(512) || p.0 % 64 == 0);
-    fa.free(p, 6).unwrap();
+    // The touching ranges 1024..1100 and 1100..1177 form one run, so 1024..1152 is one
+    // order-7 block; the only other one is 128..256 (then the order-9 block at 512).
+    let a = fa.alloc(7, FrameUse::Kernel).unwrap();
+    let b = fa.alloc(7, FrameUse::Kernel).unwrap();
+    let mut got = [a.0, b.0];
+    got.sort();
+    assert_eq!(got, [ram_frame(128), ram_frame(1024)]);
+    assert_eq!(fa.alloc(7, FrameUse::Kernel).unwrap().0, ram_frame(512));
     assert_eq!(fa.alloc(10, FrameUse::Kernel), Err(AllocError::OutOfMemory));
 }
 
