@@ -124,7 +124,7 @@ const LOOKUP: [u8; MAX_CLASS_SIZE / 8 + 1] = {
 /// request is larger than [`MAX_CLASS_SIZE`] or needs more than page alignment. A size of 0
 /// is served like a size of 1.
 #[inline]
-pub fn class_of(size: usize, align: usize) -> Option<usize> {
+pub const fn class_of(size: usize, align: usize) -> Option<usize> {
     if size > MAX_CLASS_SIZE || align > PAGE_SIZE {
         return None;
     }
@@ -158,7 +158,11 @@ mod tests {
             let bytes = PAGE_SIZE << SLAB_ORDER[c];
             let used = SLAB_OBJECTS[c] * CLASS_SIZES[c];
             assert!(used + SLAB_HEADER_SIZE <= bytes, "class {c}");
-            assert!(bytes - used <= bytes / 64, "class {c} wastes {}", bytes - used);
+            assert!(
+                bytes - used <= bytes / 64,
+                "class {c} wastes {}",
+                bytes - used
+            );
             assert!(SLAB_OBJECTS[c] >= 21, "class {c}");
             assert!(SLAB_OBJECTS[c] <= u32::MAX as usize);
         }

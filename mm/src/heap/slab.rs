@@ -59,7 +59,11 @@ pub struct PageMeter {
 impl PageMeter {
     /// A meter at zero.
     pub const fn new() -> Self {
-        Self { held: AtomicUsize::new(0), peak: AtomicUsize::new(0), rejected: AtomicUsize::new(0) }
+        Self {
+            held: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            rejected: AtomicUsize::new(0),
+        }
     }
 
     /// Records `pages` more pages taken from the source.
@@ -81,7 +85,9 @@ struct SlabList {
 
 impl SlabList {
     const fn new() -> Self {
-        Self { head: ptr::null_mut() }
+        Self {
+            head: ptr::null_mut(),
+        }
     }
 
     /// # Safety
@@ -198,7 +204,10 @@ impl Depot {
         let order = SLAB_ORDER[self.class];
         let base = src.alloc_pages(order)?;
         meter.take(1 << order);
-        let hdr = base.as_ptr().wrapping_add(self.slab_bytes() - SLAB_HEADER_SIZE).cast::<SlabHeader>();
+        let hdr = base
+            .as_ptr()
+            .wrapping_add(self.slab_bytes() - SLAB_HEADER_SIZE)
+            .cast::<SlabHeader>();
         // SAFETY: the block is ours, `slab_bytes` long and page aligned, so the header
         // location is inside it and suitably aligned.
         unsafe {
@@ -243,7 +252,9 @@ impl Depot {
             // SAFETY: `s` is a live header of this class on the partial list; objects are
             // computed inside its slab.
             unsafe {
-                let base = s.cast::<u8>().wrapping_sub(self.slab_bytes() - SLAB_HEADER_SIZE);
+                let base = s
+                    .cast::<u8>()
+                    .wrapping_sub(self.slab_bytes() - SLAB_HEADER_SIZE);
                 while n < out.len() && (*s).in_use < cap {
                     let obj = if (*s).free.is_null() {
                         // in_use < cap with no freed object means bump < cap.
@@ -279,7 +290,10 @@ impl Depot {
     pub unsafe fn header_of(&self, obj: *mut u8) -> Option<NonNull<u8>> {
         let bytes = self.slab_bytes();
         let off = obj as usize & (bytes - 1);
-        let hdr = obj.wrapping_sub(off).wrapping_add(bytes - SLAB_HEADER_SIZE).cast::<SlabHeader>();
+        let hdr = obj
+            .wrapping_sub(off)
+            .wrapping_add(bytes - SLAB_HEADER_SIZE)
+            .cast::<SlabHeader>();
         // SAFETY: inside the readable block by the caller's promise.
         let h = unsafe { &*hdr };
         let size = CLASS_SIZES[self.class];
@@ -340,7 +354,9 @@ impl Depot {
         // `header_of` while it stays readable. The block came from `src.alloc_pages(order)`.
         unsafe {
             (*s).magic = 0;
-            let base = s.cast::<u8>().wrapping_sub(self.slab_bytes() - SLAB_HEADER_SIZE);
+            let base = s
+                .cast::<u8>()
+                .wrapping_sub(self.slab_bytes() - SLAB_HEADER_SIZE);
             src.free_pages(NonNull::new_unchecked(base), order);
         }
         meter.give(1 << order);

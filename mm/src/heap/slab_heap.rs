@@ -30,7 +30,10 @@ struct Magazine {
 
 impl Magazine {
     const fn new() -> Self {
-        Self { count: AtomicUsize::new(0), slots: UnsafeCell::new([ptr::null_mut(); MAGAZINE_SLOTS]) }
+        Self {
+            count: AtomicUsize::new(0),
+            slots: UnsafeCell::new([ptr::null_mut(); MAGAZINE_SLOTS]),
+        }
     }
 }
 
@@ -56,7 +59,10 @@ impl HartCache {
     #[cfg(debug_assertions)]
     fn enter(&self) -> Entered<'_> {
         use core::sync::atomic::Ordering::Acquire;
-        assert!(!self.busy.swap(true, Acquire), "CpuLocal contract broken: a hart cache was re-entered");
+        assert!(
+            !self.busy.swap(true, Acquire),
+            "CpuLocal contract broken: a hart cache was re-entered"
+        );
         Entered(&self.busy)
     }
 
@@ -223,7 +229,11 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
         if c != PAGE_CLASS {
             // SAFETY: the caller's promise makes `ptr` a pointer into one of our slabs.
             let known = unsafe { self.depots[c].0.lock().header_of(ptr) };
-            assert!(known.is_some(), "heap: free of {ptr:p} that is not a live object of the {}-byte class", CLASS_SIZES[c]);
+            assert!(
+                known.is_some(),
+                "heap: free of {ptr:p} that is not a live object of the {}-byte class",
+                CLASS_SIZES[c]
+            );
         }
         let (hart, _pin) = C::pin();
         let Some(h) = self.harts.get(hart) else {
@@ -284,7 +294,12 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
     unsafe fn give_back(&self, c: usize, objs: &[*mut u8]) {
         if c != PAGE_CLASS {
             // SAFETY: the caller's promise.
-            unsafe { self.depots[c].0.lock().give(&self.source, &self.meter, objs) };
+            unsafe {
+                self.depots[c]
+                    .0
+                    .lock()
+                    .give(&self.source, &self.meter, objs)
+            };
             return;
         }
         for &p in objs {
@@ -314,7 +329,9 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
             self.reject();
             return;
         };
-        let Some(p) = NonNull::new(ptr).filter(|p| p.as_ptr() as usize & ((PAGE_SIZE << order) - 1) == 0) else {
+        let Some(p) =
+            NonNull::new(ptr).filter(|p| p.as_ptr() as usize & ((PAGE_SIZE << order) - 1) == 0)
+        else {
             self.reject();
             return;
         };
@@ -368,14 +385,21 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
     /// back to the page source. Returns the number of pages given back.
     pub fn reclaim(&self) -> usize {
         self.drain_cpu_cache();
-        self.depots.iter().map(|d| d.0.lock().release_empty(&self.source, &self.meter)).sum()
+        self.depots
+            .iter()
+            .map(|d| d.0.lock().release_empty(&self.source, &self.meter))
+            .sum()
     }
 
     /// Counters of class `c` (an index into [`CLASS_SIZES`]); `None` if there is no such
     /// class.
     pub fn cache_stats(&self, c: usize) -> Option<CacheStats> {
         let size = *CLASS_SIZES.get(c)?;
-        let cached: usize = self.harts.iter().map(|h| h.mags[c].count.load(Relaxed)).sum();
+        let cached: usize = self
+            .harts
+            .iter()
+            .map(|h| h.mags[c].count.load(Relaxed))
+            .sum();
         let stats = if c == PAGE_CLASS {
             let out = self.page_out.load(Relaxed);
             let peak = self.page_peak.load(Relaxed);

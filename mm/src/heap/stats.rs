@@ -60,7 +60,11 @@ impl HeapStats {
     /// Bytes held by callers, counted at class granularity (an object of the 96-byte class
     /// counts 96) and whole pages for large allocations.
     pub fn bytes_in_use(&self) -> usize {
-        let objects: usize = self.classes.iter().map(|c| c.objects_in_use * c.object_size).sum();
+        let objects: usize = self
+            .classes
+            .iter()
+            .map(|c| c.objects_in_use * c.object_size)
+            .sum();
         objects + self.large_pages * PAGE_SIZE
     }
 
