@@ -19,9 +19,9 @@
 #![deny(missing_docs)]
 
 pub mod addr;
+pub mod layout;
 pub mod frame;
 pub mod heap;
-pub mod layout;
 pub mod paging;
 pub mod tlb;
 pub mod vm;
