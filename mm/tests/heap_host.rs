@@ -448,7 +448,7 @@ fn assert_disjoint(map: &BTreeMap<usize, usize>, start: usize, end: usize) {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(96))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Random allocations and frees on several harts (one out of range) against a model:
     /// alignment held, no overlap, contents preserved, counts exact, everything returned.

@@ -298,7 +298,7 @@ impl Depot {
         let h = unsafe { &*hdr };
         let size = CLASS_SIZES[self.class];
         let ok = h.magic == self.magic()
-            && off % size == 0
+            && off.is_multiple_of(size)
             && off / size < h.bump as usize
             && h.in_use > 0;
         if ok { NonNull::new(hdr.cast()) } else { None }
