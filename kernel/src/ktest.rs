@@ -68,6 +68,18 @@ const TESTS: &[KernelTest] = &[
         name: "harts_online",
         run: harts_online,
     },
+    KernelTest {
+        name: "frames_exhaust",
+        run: frames_exhaust,
+    },
+    KernelTest {
+        name: "frames_orders",
+        run: frames_orders,
+    },
+    KernelTest {
+        name: "heap_churn",
+        run: heap_churn,
+    },
 ];
 
 /// Runs the tests `selection` names (`all`, or a comma-separated list); returns
@@ -231,4 +243,100 @@ fn harts_online(ctx: &Context<'_>) -> TestResult {
         crate::smp::online() == ctx.info.harts.len(),
         "not every hart came online",
     )
+}
+
+/// Allocates single frames until none is left, chaining them through their own first
+/// word (no heap needed), then frees them all: every counter must be back.
+fn frames_exhaust(_: &Context<'_>) -> TestResult {
+    use crate::memory::frames::{self, FRAMES};
+    use pagoda_mm::frame::FrameUse;
+    FRAMES.drain_caches();
+    let baseline = frames::stats();
+    let mut head = 0usize;
+    let mut count = 0usize;
+    while let Ok(pfn) = frames::alloc(0, FrameUse::Kernel) {
+        let va = phys_to_virt(pfn.addr()).as_usize() as *mut usize;
+        // SAFETY: the frame was just allocated to this test and is direct-mapped.
+        unsafe { va.write(head) };
+        head = va as usize;
+        count += 1;
+    }
+    check(
+        count + 64 >= baseline.free + baseline.cached,
+        "exhausted before using all free frames",
+    )?;
+    check(
+        frames::alloc(0, FrameUse::Kernel).is_err(),
+        "allocation after exhaustion succeeded",
+    )?;
+    while head != 0 {
+        let va = head as *const usize;
+        // SAFETY: `head` is a frame of the chain built above, still allocated.
+        head = unsafe { va.read() };
+        let pa = PhysAddr(va as usize - pagoda_mm::layout::DIRECT_MAP_BASE.as_usize());
+        frames::put(pa.pfn());
+    }
+    FRAMES.drain_caches();
+    let after = frames::stats();
+    check(
+        after.check_no_leaks(&baseline).is_ok(),
+        "frame counters not back to baseline",
+    )?;
+    check(FRAMES.verify().is_ok(), "allocator invariants broken")
+}
+
+/// One block of every order that fits: naturally aligned, then all freed.
+fn frames_orders(_: &Context<'_>) -> TestResult {
+    use crate::memory::frames::{self, FRAMES};
+    use pagoda_mm::frame::FrameUse;
+    FRAMES.drain_caches();
+    let baseline = frames::stats();
+    let mut got = [None; 19];
+    for (order, slot) in got.iter_mut().enumerate() {
+        if let Ok(pfn) = frames::alloc(order, FrameUse::Kernel) {
+            if pfn.0 % (1 << order) != 0 {
+                return Err("block not naturally aligned");
+            }
+            *slot = Some(pfn);
+        }
+    }
+    check(
+        got[0].is_some() && got[9].is_some(),
+        "no 4 KiB or 2 MiB block",
+    )?;
+    for pfn in got.into_iter().flatten() {
+        frames::put(pfn);
+    }
+    FRAMES.drain_caches();
+    check(
+        frames::stats().check_no_leaks(&baseline).is_ok(),
+        "frame counters not back to baseline",
+    )
+}
+
+/// Heap objects of every size class and some large ones; everything freed returns.
+fn heap_churn(_: &Context<'_>) -> TestResult {
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+    let before = crate::memory::heap::stats().live_allocations();
+    let mut objs: Vec<Box<[u8]>> = Vec::new();
+    for round in 0..4usize {
+        for size in [
+            1usize, 8, 24, 64, 200, 512, 1000, 3000, 4096, 10_000, 70_000,
+        ] {
+            let b = alloc::vec![(size + round) as u8; size].into_boxed_slice();
+            objs.push(b);
+        }
+    }
+    for (i, b) in objs.iter().enumerate() {
+        let expect = b.first().copied();
+        check(
+            b.iter().all(|&x| Some(x) == expect),
+            "heap object corrupted",
+        )?;
+        let _ = i;
+    }
+    drop(objs);
+    let after = crate::memory::heap::stats().live_allocations();
+    check(after == before, "heap allocations leaked")
 }

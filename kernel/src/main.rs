@@ -7,11 +7,14 @@
 #![no_std]
 #![no_main]
 
+extern crate alloc;
+
 mod arch;
 mod boot;
 mod console;
 mod drivers;
 mod ktest;
+mod memory;
 mod smp;
 mod timer;
 mod trap;
@@ -49,7 +52,7 @@ fn kernel_region(kernel_pa: usize) -> Region {
 
 /// First Rust code on the boot hart, with the boot page table active.
 pub extern "C" fn kmain(hart: usize, dtb: usize, kernel_pa: usize) -> ! {
-    arch::trap::install_trap_vector();
+    smp::init_this_hart(hart);
     // SAFETY: `dtb` is what the firmware passed in a1; the boot table maps it.
     let fdt = unsafe { boot::info::open(PhysAddr(dtb)) }.unwrap_or_else(|e| fatal(&e));
     let devices = Devices::scan(&fdt).unwrap_or_else(|e| fatal(&e));
@@ -68,6 +71,7 @@ pub extern "C" fn kmain(hart: usize, dtb: usize, kernel_pa: usize) -> ! {
     let info = BootInfo::parse(&fdt, PhysAddr(dtb), kernel_region(kernel_pa), devices)
         .unwrap_or_else(|e| fatal(&e));
     println!("pagoda: booting on hart {hart}");
+    memory::init(&info).unwrap_or_else(|e| fatal(&e));
     timer::init(info.timebase_hz);
     let online = smp::start_secondaries(&info, hart, kernel_pa);
     print_summary(&info, online);
@@ -107,7 +111,7 @@ fn print_summary(info: &BootInfo, online: usize) {
     if let Some(r) = info.initrd {
         println!("pagoda:   initrd   {:#012x}..{:#012x}", r.start.0, r.end.0);
     }
-    let frames: usize = info.free_ranges().iter().map(|r| r.size() >> 12).sum();
+    let frames = memory::frames::stats().free;
     println!("pagoda: usable frames {frames} ({} MiB)", frames >> 8);
     println!(
         "pagoda: harts {} ({online} online), timebase {} Hz, {} virtio slot(s)",
@@ -116,6 +120,7 @@ fn print_summary(info: &BootInfo, online: usize) {
         info.devices.virtio.len()
     );
     println!("pagoda: bootargs \"{}\"", info.bootargs);
+    memory::print_stats();
 }
 
 /// Reports a boot error and powers off with a failure status.

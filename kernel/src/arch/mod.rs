@@ -22,10 +22,18 @@ pub fn enable_timer_interrupts() {
     }
 }
 
-/// Disables interrupts on this hart.
-pub fn disable_interrupts() {
+/// Disables interrupts on this hart; returns whether they were enabled.
+pub fn disable_interrupts() -> bool {
+    let was = sstatus::read().sie();
     // SAFETY: clearing SIE only masks interrupts; it cannot break any invariant.
-    unsafe { sstatus::clear_sie() }
+    unsafe { sstatus::clear_sie() };
+    was
+}
+
+/// Enables interrupts on this hart.
+pub fn enable_interrupts() {
+    // SAFETY: the trap vector is installed before interrupts are first enabled.
+    unsafe { sstatus::set_sie() }
 }
 
 /// Waits for an interrupt (a hint; may return at any time).

@@ -1,9 +1,17 @@
 //! Trap entry and exit: the assembly that saves and restores a [`TrapFrame`].
 //!
-//! `stvec` points at `trap_entry` (direct mode). While the hart runs kernel code,
-//! `sscratch` is 0 and `tp` holds the hart's [`crate::smp::HartLocal`]; the trap is
-//! handled on the current kernel stack. Rust code above this module never sees
-//! assembly: it receives `&mut TrapFrame` in [`crate::trap::kernel_trap`].
+//! `stvec` points at `trap_entry` (direct mode). The protocol for `sscratch` and `tp`:
+//!
+//! * while the hart runs kernel code, `sscratch` is 0 and `tp` points at the hart's
+//!   [`HartLocal`];
+//! * while it runs user code, `sscratch` points at the hart's `HartLocal` and `tp` is
+//!   the user's thread pointer.
+//!
+//! So the entry swaps `tp` and `sscratch`: a non-zero result means the trap came from user
+//! mode, and the frame is built at the top of the current task's kernel stack
+//! (`HartLocal::kernel_sp`); otherwise the trap nests on the current kernel stack. Rust
+//! code above this module never sees assembly: it receives `&mut TrapFrame` in
+//! [`crate::trap::kernel_trap`] or [`crate::trap::user_trap`].
 
 use core::arch::global_asm;
 
@@ -22,18 +30,30 @@ pub struct TrapFrame {
     pub sepc: usize,
 }
 
+/// Per-hart data the trap entry reaches through `tp` / `sscratch`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct HartLocal {
+    /// Top of the kernel stack of the task running on this hart (user traps land here).
+    pub kernel_sp: usize,
+    /// Scratch slot for the user `sp` during entry.
+    pub user_sp: usize,
+    /// This hart's id.
+    pub hart_id: usize,
+}
+
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
 const _: () = assert!(FRAME_SIZE.is_multiple_of(16));
 
 global_asm!(
     r#"
     .macro SAVE_GPRS
-    .irp n, 1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .irp n, 1,3,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     sd      x\n, (\n * 8)(sp)
     .endr
     .endm
     .macro LOAD_GPRS
-    .irp n, 1,3,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
+    .irp n, 1,3,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     ld      x\n, (\n * 8)(sp)
     .endr
     .endm
@@ -44,6 +64,7 @@ global_asm!(
 trap_entry:
     addi    sp, sp, -{frame}
     SAVE_GPRS
+    sd      tp, 32(sp)
     addi    t0, sp, {frame}
     sd      t0, 16(sp)                  // x2: the interrupted sp
     csrr    t0, sstatus
@@ -57,8 +78,10 @@ trap_entry:
     ld      t0, {sepc}(sp)
     csrw    sepc, t0
     LOAD_GPRS
+    ld      tp, 32(sp)
     addi    sp, sp, {frame}
     sret
+
 "#,
     frame = const FRAME_SIZE,
     sstatus = const 32 * 8,
@@ -70,8 +93,14 @@ unsafe extern "C" {
     fn trap_entry();
 }
 
-/// Points `stvec` of the calling hart at the trap entry.
-pub fn install_trap_vector() {
+/// Points `stvec` of the calling hart at the trap entry and `tp` at its [`HartLocal`].
+///
+/// # Safety
+/// `local` must live (and stay unaliased by other harts) as long as the hart runs.
+pub unsafe fn init_hart(local: *mut HartLocal) {
+    // SAFETY: the kernel never uses `tp` otherwise (no TLS); from now on the trap entry
+    // relies on it pointing at this hart's HartLocal.
+    unsafe { core::arch::asm!("mv tp, {0}", "csrw sscratch, zero", in(reg) local) };
     // SAFETY: `trap_entry` is a valid, 4-byte aligned trap handler that saves and
     // restores every register it uses; direct mode needs the two low bits clear.
     unsafe {
@@ -80,4 +109,12 @@ pub fn install_trap_vector() {
             riscv::register::stvec::TrapMode::Direct,
         ));
     }
+}
+
+/// The calling hart's [`HartLocal`].
+pub fn hart_local() -> *mut HartLocal {
+    let tp: usize;
+    // SAFETY: reading `tp` has no side effects; `init_hart` set it on this hart.
+    unsafe { core::arch::asm!("mv {0}, tp", out(reg) tp) };
+    tp as *mut HartLocal
 }
