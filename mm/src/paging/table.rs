@@ -1,0 +1,947 @@
+//! [`PageTable`]: one Sv39 tree and every operation on it.
+//!
+//! Positions inside the tree are *page indices*: the 27-bit VPN of a canonical address
+//! ([`VirtAddr::vpn`]), so the user half is pages `0..2^26` and the kernel half
+//! `2^26..2^27`, one contiguous number line without the hole. Range operations go
+//! through one recursive walker ([`PageTable::walk`]) with a visitor per operation; the
+//! argument checks are shared helpers ([`PageTable::span`], [`leaf_flags`],
+//! [`check_phys`]).
+
+use core::ops::Range;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PhysAddr, VirtAddr, Vpn, is_aligned};
+use crate::layout::{KERNEL_HALF_START, USER_END};
+use crate::tlb::{Deferred, FlushBatch, TlbOps};
+
+use super::error::PagingError;
+use super::memory::PagingMemory;
+use super::pte::{LEVELS, PHYS_LIMIT, PageSize, Pte, PteFlags, TablePage};
+
+/// Page indices in the whole Sv39 space (both halves).
+const ALL_PAGES: usize = 1 << (9 * LEVELS);
+/// Bits of a page index.
+const PAGE_INDEX_BITS: u32 = (9 * LEVELS) as u32;
+/// Bits of a canonical virtual address that carry information.
+const VA_BITS: u32 = PAGE_INDEX_BITS + PAGE_SHIFT as u32;
+/// `satp.MODE` for Sv39.
+const SATP_MODE_SV39: usize = 8 << 60;
+/// Bit position of `satp.ASID`.
+const SATP_ASID_SHIFT: u32 = 44;
+
+/// The canonical address of page index `page` (sign-extended from bit 38).
+#[inline]
+const fn va_of(page: usize) -> VirtAddr {
+    let shift = usize::BITS - VA_BITS;
+    VirtAddr((((page << PAGE_SHIFT) << shift) as isize >> shift) as usize)
+}
+
+/// Number of pages one entry at `level` covers.
+#[inline]
+const fn pages_per_entry(level: usize) -> usize {
+    1 << (9 * level)
+}
+
+/// Whether `page` is in the kernel half.
+#[inline]
+const fn in_kernel_half(page: usize) -> bool {
+    page >= ALL_PAGES / 2
+}
+
+/// `flags` checked as leaf flags (`V` is added by the table code).
+#[inline]
+fn leaf_flags(flags: PteFlags) -> Result<PteFlags, PagingError> {
+    if flags.is_valid_leaf() {
+        Ok(flags)
+    } else {
+        Err(PagingError::InvalidFlags)
+    }
+}
+
+/// Checks a physical range: page-aligned and below Sv39's physical limit.
+#[inline]
+fn check_phys(pa: PhysAddr, len: usize) -> Result<(), PagingError> {
+    if !pa.is_page_aligned() {
+        return Err(PagingError::Misaligned);
+    }
+    match pa.0.checked_add(len) {
+        Some(end) if end <= PHYS_LIMIT => Ok(()),
+        _ => Err(PagingError::OutOfRange),
+    }
+}
+
+/// The largest leaf that fits at page index `page` mapping `pa` with `pages` pages left.
+#[inline]
+fn largest_leaf(page: usize, pa: PhysAddr, pages: usize) -> PageSize {
+    let mut size = PageSize::Size4K;
+    for candidate in PageSize::LARGEST_FIRST {
+        if is_aligned(page, candidate.pages())
+            && is_aligned(pa.0, candidate.bytes())
+            && pages >= candidate.pages()
+        {
+            size = candidate;
+            break;
+        }
+    }
+    size
+}
+
+#[inline]
+fn load(slot: &AtomicU64) -> Pte {
+    Pte::from_bits(slot.load(Ordering::Acquire))
+}
+
+/// A leaf removed from a table (or the unmapped piece of a split huge leaf).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unmapped {
+    /// First virtual address the leaf mapped.
+    pub va: VirtAddr,
+    /// First byte of the frame it mapped.
+    pub pa: PhysAddr,
+    /// Its size.
+    pub size: PageSize,
+    /// Its flags when it was removed (so `D` tells whether it was written).
+    pub flags: PteFlags,
+}
+
+/// One leaf entry, to read or change in place (copy-on-write, accessed/dirty scans).
+///
+/// Every change is one atomic read-modify-write, so `A`/`D` bits set concurrently by the
+/// hardware are kept. A change that removes permissions or replaces the frame must be
+/// followed by a TLB flush of [`va`](Self::va) (record it in a
+/// [`FlushBatch`](crate::tlb::FlushBatch)) before the old frame is reused.
+pub struct LeafEntry<'a> {
+    slot: &'a AtomicU64,
+    va: VirtAddr,
+    size: PageSize,
+}
+
+impl LeafEntry<'_> {
+    /// First virtual address of the leaf.
+    #[inline]
+    pub fn va(&self) -> VirtAddr {
+        self.va
+    }
+
+    /// The leaf's size.
+    #[inline]
+    pub fn size(&self) -> PageSize {
+        self.size
+    }
+
+    /// The entry's current value.
+    #[inline]
+    pub fn pte(&self) -> Pte {
+        load(self.slot)
+    }
+
+    /// Replaces the flags with `f(old flags without V)`, atomically; returns the old entry.
+    /// `f` may run more than once (if the hardware sets `A`/`D` meanwhile). Refused with
+    /// [`PagingError::InvalidFlags`], changing nothing, if the result is not a legal leaf.
+    pub fn update_flags(
+        &self,
+        mut f: impl FnMut(PteFlags) -> PteFlags,
+    ) -> Result<Pte, PagingError> {
+        let mut old = self.pte();
+        loop {
+            let flags = leaf_flags(f(old.flags().difference(PteFlags::V)))?;
+            let new = old.with_flags(flags);
+            match self.slot.compare_exchange(
+                old.bits(),
+                new.bits(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(old),
+                Err(now) => old = Pte::from_bits(now),
+            }
+        }
+    }
+
+    /// Points the leaf at frame `pa` with `flags` (breaking copy-on-write); returns the
+    /// old entry. `pa` must be aligned to the leaf size and below the physical limit.
+    pub fn set_frame(&self, pa: PhysAddr, flags: PteFlags) -> Result<Pte, PagingError> {
+        let flags = leaf_flags(flags)?;
+        check_phys(pa, self.size.bytes())?;
+        if !is_aligned(pa.0, self.size.bytes()) {
+            return Err(PagingError::Misaligned);
+        }
+        let old = self
+            .slot
+            .swap(Pte::leaf(pa, flags).bits(), Ordering::AcqRel);
+        Ok(Pte::from_bits(old))
+    }
+}
+
+/// What a walk does with a huge leaf that the range covers only in part.
+enum Partial {
+    /// Split it into 512 smaller leaves and walk those.
+    Split,
+    /// Visit it whole.
+    Visit,
+    /// Leave it alone.
+    Skip,
+}
+
+/// One range operation, driven by [`PageTable::walk`].
+trait Visitor<M: PagingMemory> {
+    /// A leaf starting at page index `page` (wholly inside the range, or partial and
+    /// [`Partial::Visit`]ed).
+    fn leaf(
+        &mut self,
+        mem: &M,
+        slot: &AtomicU64,
+        page: usize,
+        size: PageSize,
+    ) -> Result<(), PagingError>;
+
+    /// A huge leaf the range covers only in part.
+    fn partial(&mut self, pte: Pte) -> Partial;
+
+    /// After walking the table that `slot` points to; `covered`: the range spans all of
+    /// it.
+    fn after_table(
+        &mut self,
+        _mem: &M,
+        _slot: &AtomicU64,
+        _table: PhysAddr,
+        _covered: bool,
+    ) -> Result<(), PagingError> {
+        Ok(())
+    }
+}
+
+/// Fails on the first leaf: the range must be free.
+struct MustBeFree;
+
+impl<M: PagingMemory> Visitor<M> for MustBeFree {
+    fn leaf(&mut self, _: &M, _: &AtomicU64, _: usize, _: PageSize) -> Result<(), PagingError> {
+        Err(PagingError::AlreadyMapped)
+    }
+
+    fn partial(&mut self, _: Pte) -> Partial {
+        Partial::Visit
+    }
+}
+
+/// Calls a closure on every leaf (partial ones whole).
+struct EachLeaf<F>(F);
+
+impl<M: PagingMemory, F: FnMut(LeafEntry<'_>)> Visitor<M> for EachLeaf<F> {
+    fn leaf(
+        &mut self,
+        _: &M,
+        slot: &AtomicU64,
+        page: usize,
+        size: PageSize,
+    ) -> Result<(), PagingError> {
+        (self.0)(LeafEntry {
+            slot,
+            va: va_of(page),
+            size,
+        });
+        Ok(())
+    }
+
+    fn partial(&mut self, _: Pte) -> Partial {
+        Partial::Visit
+    }
+}
+
+/// Replaces the permission bits of every leaf.
+struct Protect<'b, 'a, T: TlbOps + ?Sized> {
+    perms: PteFlags,
+    batch: &'b mut FlushBatch<'a, T>,
+}
+
+impl<M: PagingMemory, T: TlbOps + ?Sized> Visitor<M> for Protect<'_, '_, T> {
+    fn leaf(
+        &mut self,
+        _: &M,
+        slot: &AtomicU64,
+        page: usize,
+        size: PageSize,
+    ) -> Result<(), PagingError> {
+        let entry = LeafEntry {
+            slot,
+            va: va_of(page),
+            size,
+        };
+        let perms = self.perms;
+        let old = entry.update_flags(|f| f.difference(PteFlags::PERMISSIONS).union(perms))?;
+        if old.flags().intersection(PteFlags::PERMISSIONS) != perms {
+            self.batch.flush_page(entry.va);
+        }
+        Ok(())
+    }
+
+    fn partial(&mut self, pte: Pte) -> Partial {
+        if pte.flags().intersection(PteFlags::PERMISSIONS) == self.perms {
+            Partial::Skip
+        } else {
+            Partial::Split
+        }
+    }
+}
+
+/// Removes every leaf, and every table that becomes empty, deferring both until the flush.
+struct Unmap<'b, 'a, T: TlbOps + ?Sized, F: FnMut(Unmapped)> {
+    batch: &'b mut FlushBatch<'a, T>,
+    release: F,
+}
+
+impl<T: TlbOps + ?Sized, F: FnMut(Unmapped)> Unmap<'_, '_, T, F> {
+    /// Issues the batch's flushes, then frees its tables and releases its frames.
+    fn drain<M: PagingMemory>(&mut self, mem: &M) {
+        let release = &mut self.release;
+        self.batch.flush(|item| match item {
+            // SAFETY: the table was unlinked before it was deferred and the flush just
+            // issued dropped every cached translation through it.
+            Deferred::Table(pa) => unsafe { mem.free_table(pa) },
+            Deferred::Frame(frame) => release(frame),
+        });
+    }
+
+    fn defer<M: PagingMemory>(&mut self, mem: &M, item: Deferred) {
+        if let Err(item) = self.batch.defer(item) {
+            self.drain(mem);
+            // The batch is empty after a drain.
+            let _ = self.batch.defer(item);
+        }
+    }
+}
+
+impl<M: PagingMemory, T: TlbOps + ?Sized, F: FnMut(Unmapped)> Visitor<M> for Unmap<'_, '_, T, F> {
+    fn leaf(
+        &mut self,
+        mem: &M,
+        slot: &AtomicU64,
+        page: usize,
+        size: PageSize,
+    ) -> Result<(), PagingError> {
+        let old = Pte::from_bits(slot.swap(0, Ordering::AcqRel));
+        let va = va_of(page);
+        self.batch.flush_page(va);
+        let frame = Unmapped {
+            va,
+            pa: old.pa(),
+            size,
+            flags: old.flags(),
+        };
+        self.defer(mem, Deferred::Frame(frame));
+        Ok(())
+    }
+
+    fn partial(&mut self, _: Pte) -> Partial {
+        Partial::Split
+    }
+
+    fn after_table(
+        &mut self,
+        mem: &M,
+        slot: &AtomicU64,
+        table: PhysAddr,
+        covered: bool,
+    ) -> Result<(), PagingError> {
+        // A fully covered table has just lost every leaf; otherwise look.
+        if covered || table_is_empty(mem, table) {
+            slot.store(0, Ordering::Release);
+            self.batch.flush_space();
+            self.defer(mem, Deferred::Table(table));
+        }
+        Ok(())
+    }
+}
+
+/// Frees every table below the walked range at once (the table is not in use).
+struct FreeTables;
+
+impl<M: PagingMemory> Visitor<M> for FreeTables {
+    fn leaf(&mut self, _: &M, _: &AtomicU64, _: usize, _: PageSize) -> Result<(), PagingError> {
+        Ok(())
+    }
+
+    fn partial(&mut self, _: Pte) -> Partial {
+        Partial::Skip
+    }
+
+    fn after_table(
+        &mut self,
+        mem: &M,
+        slot: &AtomicU64,
+        table: PhysAddr,
+        _: bool,
+    ) -> Result<(), PagingError> {
+        slot.store(0, Ordering::Relaxed);
+        // SAFETY: `PageTable` is being dropped, so no hart runs it (its documented
+        // contract), and the table page was just unlinked.
+        unsafe { mem.free_table(table) };
+        Ok(())
+    }
+}
+
+/// The table page at `pa` of memory `mem`.
+#[inline]
+fn table_at<M: PagingMemory>(mem: &M, pa: PhysAddr) -> &TablePage {
+    // SAFETY: `pa` is a table page of this tree (the root or reached through a table
+    // entry this library wrote), so by `PagingMemory`'s contract `table_ptr` gives a
+    // pointer valid while it is allocated, which is at least as long as the tree is
+    // borrowed; its entries are atomics, so shared access is sound.
+    unsafe { mem.table_ptr(pa).as_ref() }
+}
+
+fn table_is_empty<M: PagingMemory>(mem: &M, pa: PhysAddr) -> bool {
+    table_at(mem, pa)
+        .0
+        .iter()
+        .all(|slot| slot.load(Ordering::Relaxed) == 0)
+}
+
+/// An Sv39 page table: a root page and the tree below it, in memory reached through `M`.
+///
+/// # Invariants
+/// - Every table page other than the root has at least one valid entry: a table that an
+///   unmap empties is unlinked and freed (after the TLB flush). So "a table exists here"
+///   means "something is mapped below".
+/// - A leaf at level `l` maps a frame aligned to its size; leaf flags always have `V` and
+///   `R` or `X` (never `W` without `R`).
+/// - A user table ([`new_user`](Self::new_user)) shares the kernel half's root entries
+///   with the kernel table and never changes or frees anything below them: requests in
+///   the kernel half fail with [`PagingError::OutOfRange`].
+/// - No two leaves overlap: mapping over a mapping fails with
+///   [`PagingError::AlreadyMapped`]. Huge leaves are split when an unmap or protect
+///   covers part of one; they are never merged back.
+///
+/// Dropping the table frees every table page it owns but not the frames its leaves map
+/// (those belong to whoever mapped them; [`destroy`](Self::destroy) reports them). The
+/// caller guarantees that no hart still runs on a table being dropped.
+pub struct PageTable<M: PagingMemory> {
+    mem: M,
+    root: PhysAddr,
+    /// Page indices `0..owned_end` are this table's to change.
+    owned_end: usize,
+}
+
+impl<M: PagingMemory> PageTable<M> {
+    /// An empty table that owns the whole address space (the kernel's table).
+    pub fn new(mem: M) -> Result<Self, PagingError> {
+        let root = alloc_zeroed(&mem)?;
+        Ok(Self {
+            mem,
+            root,
+            owned_end: ALL_PAGES,
+        })
+    }
+
+    /// An empty user table whose kernel half is `kernel`'s: the root entries of the
+    /// kernel half are copied, so the kernel's tables below them are shared.
+    ///
+    /// Kernel mappings added later appear in every user table as long as their root entry
+    /// already existed: the kernel creates the root entries of all its regions at boot.
+    pub fn new_user<K: PagingMemory>(mem: M, kernel: &PageTable<K>) -> Result<Self, PagingError> {
+        let root = alloc_zeroed(&mem)?;
+        let first = KERNEL_HALF_START.vpn().index(LEVELS - 1);
+        let src = table_at(&kernel.mem, kernel.root);
+        let dst = table_at(&mem, root);
+        for (d, s) in dst.0[first..].iter().zip(&src.0[first..]) {
+            d.store(s.load(Ordering::Acquire), Ordering::Release);
+        }
+        Ok(Self {
+            mem,
+            root,
+            owned_end: USER_END.0 >> PAGE_SHIFT,
+        })
+    }
+
+    /// Adopts the tree at `root` (e.g. the boot page table) as a table owning the whole
+    /// address space.
+    ///
+    /// # Safety
+    ///
+    /// `root` and every table page below it were allocated from `mem`, satisfy the
+    /// invariants of [`PageTable`], and belong to no other `PageTable`.
+    pub unsafe fn from_root(mem: M, root: PhysAddr) -> Self {
+        Self {
+            mem,
+            root,
+            owned_end: ALL_PAGES,
+        }
+    }
+
+    /// Physical address of the root page.
+    #[inline]
+    pub fn root(&self) -> PhysAddr {
+        self.root
+    }
+
+    /// The `satp` value that runs this table with `asid` (MODE = 8, Sv39).
+    #[inline]
+    pub fn satp(&self, asid: u16) -> usize {
+        SATP_MODE_SV39 | (asid as usize) << SATP_ASID_SHIFT | self.root.pfn().0
+    }
+
+    /// The memory the table lives in.
+    #[inline]
+    pub fn memory(&self) -> &M {
+        &self.mem
+    }
+
+    /// Maps one leaf of `size` at `va` to `pa`. Both must be aligned to `size`.
+    ///
+    /// Errors: [`InvalidFlags`](PagingError::InvalidFlags),
+    /// [`Misaligned`](PagingError::Misaligned), [`NonCanonical`](PagingError::NonCanonical),
+    /// [`OutOfRange`](PagingError::OutOfRange), [`AlreadyMapped`](PagingError::AlreadyMapped)
+    /// if anything is mapped in `va..va + size`, [`OutOfMemory`](PagingError::OutOfMemory);
+    /// on any error nothing changed. A new mapping needs no TLB flush.
+    pub fn map(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        size: PageSize,
+        flags: PteFlags,
+    ) -> Result<(), PagingError> {
+        let flags = leaf_flags(flags)?;
+        let pages = self.span(va, size.bytes())?;
+        check_phys(pa, size.bytes())?;
+        if !is_aligned(va.0 | pa.0, size.bytes()) {
+            return Err(PagingError::Misaligned);
+        }
+        let table = self.table_for(pages.start, size.level())?;
+        let slot = &table.0[Vpn(pages.start).index(size.level())];
+        if load(slot).is_valid() {
+            return Err(PagingError::AlreadyMapped);
+        }
+        slot.store(Pte::leaf(pa, flags).bits(), Ordering::Release);
+        Ok(())
+    }
+
+    /// Maps `va..va + len` to `pa..pa + len` with the largest leaves that the alignment of
+    /// `va`, `pa` and the remaining length allow (so 4 KiB leaves up to a 2 MiB boundary,
+    /// then 2 MiB or 1 GiB leaves, then smaller ones at the end).
+    ///
+    /// Errors as for [`map`](Self::map), all detected before anything changes, except
+    /// [`OutOfMemory`](PagingError::OutOfMemory): then a prefix of the range stays mapped
+    /// and the caller undoes it with [`unmap_range`](Self::unmap_range) over the whole
+    /// range. A zero `len` maps nothing.
+    pub fn map_range(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        len: usize,
+        flags: PteFlags,
+    ) -> Result<(), PagingError> {
+        let flags = leaf_flags(flags)?;
+        let pages = self.span(va, len)?;
+        check_phys(pa, len)?;
+        self.walk_span(pages.clone(), &mut MustBeFree)?;
+        // The table that received the last leaf: sequential leaves mostly land in it.
+        let mut last: Option<(usize, usize, &TablePage)> = None;
+        let (mut page, mut pa) = (pages.start, pa);
+        while page < pages.end {
+            let size = largest_leaf(page, pa, pages.end - page);
+            let level = size.level();
+            let first = page & !(pages_per_entry(level + 1) - 1);
+            let table = match last {
+                Some((l, f, table)) if l == level && f == first => table,
+                _ => {
+                    let table = self.table_for(page, level)?;
+                    last = Some((level, first, table));
+                    table
+                }
+            };
+            table.0[Vpn(page).index(level)].store(Pte::leaf(pa, flags).bits(), Ordering::Release);
+            page += size.pages();
+            pa = PhysAddr(pa.0 + size.bytes());
+        }
+        Ok(())
+    }
+
+    /// Removes the leaf that starts at `va`, frees the tables this empties, issues the TLB
+    /// flush through `batch` and returns the leaf: its frame may be freed right away.
+    ///
+    /// `batch` must hold no deferred frames of the caller (they would be dropped from the
+    /// batch without being returned; asserted in debug builds).
+    /// Errors: [`NotMapped`](PagingError::NotMapped); [`Misaligned`](PagingError::Misaligned)
+    /// if `va` is inside a leaf but not its first page; the range errors of
+    /// [`map`](Self::map).
+    pub fn unmap<T: TlbOps + ?Sized>(
+        &mut self,
+        va: VirtAddr,
+        batch: &mut FlushBatch<'_, T>,
+    ) -> Result<Unmapped, PagingError> {
+        debug_assert_eq!(batch.room(), crate::tlb::DEFERRED_CAPACITY);
+        let pages = self.span(va, PAGE_SIZE)?;
+        let (_, _, size) = self.find_leaf(pages.start).ok_or(PagingError::NotMapped)?;
+        if !is_aligned(va.0, size.bytes()) {
+            return Err(PagingError::Misaligned);
+        }
+        let mut removed = None;
+        self.unmap_range(va, size.bytes(), batch, |frame| removed = Some(frame))?;
+        removed.ok_or(PagingError::NotMapped)
+    }
+
+    /// Unmaps everything in `va..va + len` (holes are skipped), splitting huge leaves that
+    /// straddle either end, and frees every table page this empties.
+    ///
+    /// Each removed leaf (or removed piece of a split huge leaf) is recorded in `batch`
+    /// for flushing and passed to `release` only after that flush has been issued; so are
+    /// any frames the caller deferred in `batch` before. The batch is flushed before
+    /// returning (and earlier whenever it fills), so on return nothing is deferred.
+    ///
+    /// Errors: the range errors of [`map`](Self::map), changing nothing; or
+    /// [`OutOfMemory`](PagingError::OutOfMemory) when splitting a huge leaf at an end of
+    /// the range needs a table page: then the part of the range before that leaf has been
+    /// unmapped (and released) and the rest has not.
+    pub fn unmap_range<T: TlbOps + ?Sized>(
+        &mut self,
+        va: VirtAddr,
+        len: usize,
+        batch: &mut FlushBatch<'_, T>,
+        release: impl FnMut(Unmapped),
+    ) -> Result<(), PagingError> {
+        let pages = self.span(va, len)?;
+        let mut unmap = Unmap { batch, release };
+        let result = self.walk_span(pages, &mut unmap);
+        unmap.drain(&self.mem);
+        result
+    }
+
+    /// Sets the permission bits ([`PteFlags::PERMISSIONS`]: `R W X U`) of every leaf in
+    /// `va..va + len` to `perms`, keeping each leaf's other bits; holes are skipped and huge
+    /// leaves that straddle an end are split (only if their permissions change).
+    ///
+    /// Each leaf whose permissions changed is recorded in `batch`; the new permissions are
+    /// guaranteed on every hart once the batch is flushed (or dropped).
+    ///
+    /// Errors: [`InvalidFlags`](PagingError::InvalidFlags) if `perms` has bits outside
+    /// `R W X U` or is not a legal leaf; the range errors of [`map`](Self::map); both
+    /// changing nothing. [`OutOfMemory`](PagingError::OutOfMemory) while splitting: the
+    /// part of the range before that leaf has been changed.
+    pub fn protect_range<T: TlbOps + ?Sized>(
+        &mut self,
+        va: VirtAddr,
+        len: usize,
+        perms: PteFlags,
+        batch: &mut FlushBatch<'_, T>,
+    ) -> Result<(), PagingError> {
+        if !PteFlags::PERMISSIONS.contains(perms) {
+            return Err(PagingError::InvalidFlags);
+        }
+        let perms = leaf_flags(perms)?;
+        let pages = self.span(va, len)?;
+        self.walk_span(pages, &mut Protect { perms, batch })
+    }
+
+    /// The physical address `va` translates to, with the leaf's flags and size; `None` if
+    /// `va` is not canonical or not mapped. Works anywhere, including a user table's
+    /// shared kernel half.
+    #[inline]
+    pub fn translate(&self, va: VirtAddr) -> Option<(PhysAddr, PteFlags, PageSize)> {
+        if !va.is_canonical() {
+            return None;
+        }
+        let (_, pte, size) = self.find_leaf(va.vpn().0)?;
+        let offset = va.0 & (size.bytes() - 1);
+        Some((PhysAddr(pte.pa().0 + offset), pte.flags(), size))
+    }
+
+    /// The leaf mapping `va`, to read or change in place.
+    ///
+    /// Errors: [`NonCanonical`](PagingError::NonCanonical),
+    /// [`OutOfRange`](PagingError::OutOfRange), [`NotMapped`](PagingError::NotMapped).
+    pub fn entry(&mut self, va: VirtAddr) -> Result<LeafEntry<'_>, PagingError> {
+        let page = self.page_index(va)?;
+        let (slot, _, size) = self.find_leaf(page).ok_or(PagingError::NotMapped)?;
+        Ok(LeafEntry {
+            slot,
+            va: va_of(page & !(size.pages() - 1)),
+            size,
+        })
+    }
+
+    /// Calls `f` on every leaf that overlaps `va..va + len`, in address order (a huge leaf
+    /// that straddles an end is visited whole). For fork and teardown.
+    ///
+    /// Errors: the range errors of [`map`](Self::map), before any call.
+    pub fn for_each_leaf(
+        &mut self,
+        va: VirtAddr,
+        len: usize,
+        f: impl FnMut(LeafEntry<'_>),
+    ) -> Result<(), PagingError> {
+        let pages = self.span(va, len)?;
+        self.walk_span(pages, &mut EachLeaf(f))
+    }
+
+    /// Destroys the table: reports every leaf it owns to `release` (so the caller frees the
+    /// frames) and frees every table page it owns. No hart may still run on it.
+    pub fn destroy(self, mut release: impl FnMut(Unmapped)) {
+        let all = 0..self.owned_end;
+        let each = &mut EachLeaf(|leaf: LeafEntry<'_>| {
+            let pte = leaf.pte();
+            release(Unmapped {
+                va: leaf.va,
+                pa: pte.pa(),
+                size: leaf.size,
+                flags: pte.flags(),
+            });
+        });
+        // The whole owned range is always a valid span.
+        let _ = self.walk_span(all, each);
+        drop(self);
+    }
+
+    /// The page index of `va` if canonical and owned by this table.
+    #[inline]
+    fn page_index(&self, va: VirtAddr) -> Result<usize, PagingError> {
+        if !va.is_canonical() {
+            return Err(PagingError::NonCanonical);
+        }
+        let page = va.vpn().0;
+        if page >= self.owned_end {
+            return Err(PagingError::OutOfRange);
+        }
+        Ok(page)
+    }
+
+    /// The page indices of `va..va + len`, checked: page-aligned, canonical, not passing
+    /// through the hole, owned by this table.
+    #[inline]
+    fn span(&self, va: VirtAddr, len: usize) -> Result<Range<usize>, PagingError> {
+        if !va.is_page_aligned() || !is_aligned(len, PAGE_SIZE) {
+            return Err(PagingError::Misaligned);
+        }
+        let start = self.page_index(va)?;
+        if len == 0 {
+            return Ok(start..start);
+        }
+        let last = va.checked_add(len - 1).ok_or(PagingError::NonCanonical)?;
+        let last = self.page_index(last)?;
+        if in_kernel_half(start) != in_kernel_half(last) {
+            return Err(PagingError::NonCanonical);
+        }
+        Ok(start..last + 1)
+    }
+
+    /// The leaf mapping page index `page`: its slot, value and size.
+    #[inline]
+    fn find_leaf(&self, page: usize) -> Option<(&AtomicU64, Pte, PageSize)> {
+        let vpn = Vpn(page);
+        let mut table = table_at(&self.mem, self.root);
+        let mut level = LEVELS - 1;
+        loop {
+            let slot = &table.0[vpn.index(level)];
+            let pte = load(slot);
+            if pte.is_leaf() {
+                return Some((slot, pte, PageSize::at_level(level)));
+            }
+            // Below level 0 there is nothing to follow: a level-0 entry without R/W/X is
+            // a reserved encoding (never written here) and, like an empty one, maps nothing.
+            if !pte.is_valid() || level == 0 {
+                return None;
+            }
+            table = table_at(&self.mem, pte.pa());
+            level -= 1;
+        }
+    }
+
+    /// The table at `level` whose entries cover page index `page`, creating missing tables
+    /// on the way down. All missing tables are allocated before any is linked, so running
+    /// out of memory leaves no empty table behind.
+    fn table_for(&self, page: usize, level: usize) -> Result<&TablePage, PagingError> {
+        let vpn = Vpn(page);
+        let mut table = table_at(&self.mem, self.root);
+        let mut at = LEVELS - 1;
+        while at > level {
+            let slot = &table.0[vpn.index(at)];
+            let pte = load(slot);
+            if pte.is_table() {
+                table = table_at(&self.mem, pte.pa());
+                at -= 1;
+            } else if pte.is_valid() {
+                return Err(PagingError::AlreadyMapped);
+            } else {
+                return self.link_new_tables(slot, vpn, at, level);
+            }
+        }
+        Ok(table)
+    }
+
+    /// Builds the chain of tables for levels `from - 1` down to `to` below the empty
+    /// `slot` (at level `from`) and links it; returns the table at level `to`.
+    fn link_new_tables(
+        &self,
+        slot: &AtomicU64,
+        vpn: Vpn,
+        from: usize,
+        to: usize,
+    ) -> Result<&TablePage, PagingError> {
+        let mut chain = [PhysAddr(0); LEVELS - 1];
+        let count = from - to;
+        for i in 0..count {
+            match alloc_zeroed(&self.mem) {
+                Ok(pa) => chain[i] = pa,
+                Err(e) => {
+                    for pa in &chain[..i] {
+                        // SAFETY: allocated just above and never linked anywhere.
+                        unsafe { self.mem.free_table(*pa) };
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        // chain[i] is the table at level from - 1 - i; link each into its parent.
+        for i in 1..count {
+            let parent = table_at(&self.mem, chain[i - 1]);
+            parent.0[vpn.index(from - i)].store(Pte::table(chain[i]).bits(), Ordering::Relaxed);
+        }
+        slot.store(Pte::table(chain[0]).bits(), Ordering::Release);
+        Ok(table_at(&self.mem, chain[count - 1]))
+    }
+
+    /// Replaces the huge leaf `pte` in `slot` (at `level`) by a table of 512 leaves one
+    /// level down with the same frame range and flags; returns the new table entry. The
+    /// translation of every address is unchanged, so no flush is needed for the split
+    /// itself. If the hardware sets `A`/`D` meanwhile, the children are refilled.
+    fn split(&self, slot: &AtomicU64, mut pte: Pte, level: usize) -> Result<Pte, PagingError> {
+        let pa = alloc_zeroed(&self.mem)?;
+        let table = table_at(&self.mem, pa);
+        let step = PageSize::at_level(level - 1).bytes();
+        let entry = Pte::table(pa);
+        loop {
+            for (i, child) in table.0.iter().enumerate() {
+                let leaf = Pte::leaf(PhysAddr(pte.pa().0 + i * step), pte.flags());
+                child.store(leaf.bits(), Ordering::Relaxed);
+            }
+            match slot.compare_exchange(
+                pte.bits(),
+                entry.bits(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Ok(entry),
+                Err(now) => pte = Pte::from_bits(now),
+            }
+        }
+    }
+
+    fn walk_span<V: Visitor<M>>(
+        &self,
+        pages: Range<usize>,
+        visitor: &mut V,
+    ) -> Result<(), PagingError> {
+        if pages.is_empty() {
+            return Ok(());
+        }
+        self.walk(self.root, LEVELS - 1, 0, &pages, visitor)
+    }
+
+    /// Walks the entries of the table at `table` (level `level`, first page index `base`)
+    /// that overlap `pages`, descending into tables and handing leaves to `visitor`.
+    fn walk<V: Visitor<M>>(
+        &self,
+        table: PhysAddr,
+        level: usize,
+        base: usize,
+        pages: &Range<usize>,
+        visitor: &mut V,
+    ) -> Result<(), PagingError> {
+        let entries = table_at(&self.mem, table);
+        let span = pages_per_entry(level);
+        let size = PageSize::at_level(level);
+        let first = (pages.start.max(base) - base) / span;
+        for (i, slot) in entries.0.iter().enumerate().skip(first) {
+            let start = base + i * span;
+            if start >= pages.end {
+                break;
+            }
+            let mut pte = load(slot);
+            if !pte.is_valid() {
+                continue;
+            }
+            let covered = pages.start <= start && start + span <= pages.end;
+            if pte.is_leaf() {
+                if covered {
+                    visitor.leaf(&self.mem, slot, start, size)?;
+                    continue;
+                }
+                match visitor.partial(pte) {
+                    Partial::Skip => continue,
+                    Partial::Visit => {
+                        visitor.leaf(&self.mem, slot, start, size)?;
+                        continue;
+                    }
+                    Partial::Split => pte = self.split(slot, pte, level)?,
+                }
+            } else if level == 0 {
+                // The reserved encoding again (see `find_leaf`): nothing to walk.
+                continue;
+            }
+            self.walk(pte.pa(), level - 1, start, pages, visitor)?;
+            visitor.after_table(&self.mem, slot, pte.pa(), covered)?;
+        }
+        Ok(())
+    }
+}
+
+impl<M: PagingMemory> Drop for PageTable<M> {
+    fn drop(&mut self) {
+        // The whole owned range is always a valid span, and freeing cannot fail.
+        let _ = self.walk_span(0..self.owned_end, &mut FreeTables);
+        // SAFETY: the root is ours, nothing links to it and no hart runs this table.
+        unsafe { self.mem.free_table(self.root) };
+    }
+}
+
+/// A new table page from `mem`, zeroed.
+fn alloc_zeroed<M: PagingMemory>(mem: &M) -> Result<PhysAddr, PagingError> {
+    let pa = mem.alloc_table().ok_or(PagingError::OutOfMemory)?;
+    // SAFETY: the page was just allocated, so nothing else reads or writes it, and
+    // `table_ptr` points at its 4 KiB.
+    unsafe { mem.table_ptr(pa).as_ptr().write_bytes(0, 1) };
+    Ok(pa)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn va_of_sign_extends() {
+        assert_eq!(va_of(0), VirtAddr(0));
+        assert_eq!(
+            va_of((USER_END.0 >> PAGE_SHIFT) - 1),
+            VirtAddr(USER_END.0 - PAGE_SIZE)
+        );
+        assert_eq!(va_of(KERNEL_HALF_START.vpn().0), KERNEL_HALF_START);
+        assert_eq!(va_of(ALL_PAGES - 1), VirtAddr(usize::MAX - (PAGE_SIZE - 1)));
+    }
+
+    #[test]
+    fn largest_leaf_respects_all_three() {
+        let g = PageSize::Size1G.pages();
+        let m = PageSize::Size2M.pages();
+        assert_eq!(largest_leaf(0, PhysAddr(0), g), PageSize::Size1G);
+        assert_eq!(largest_leaf(0, PhysAddr(0), g - 1), PageSize::Size2M);
+        assert_eq!(largest_leaf(m, PhysAddr(0), g), PageSize::Size2M);
+        assert_eq!(largest_leaf(0, PhysAddr(PAGE_SIZE), g), PageSize::Size4K);
+        assert_eq!(largest_leaf(1, PhysAddr(0), g), PageSize::Size4K);
+    }
+
+    #[test]
+    fn phys_checks() {
+        assert_eq!(check_phys(PhysAddr(1), 0), Err(PagingError::Misaligned));
+        assert_eq!(
+            check_phys(PhysAddr(PHYS_LIMIT - PAGE_SIZE), PAGE_SIZE),
+            Ok(())
+        );
+        assert_eq!(
+            check_phys(PhysAddr(PHYS_LIMIT), PAGE_SIZE),
+            Err(PagingError::OutOfRange)
+        );
+        assert_eq!(
+            check_phys(PhysAddr(usize::MAX & !0xfff), PAGE_SIZE),
+            Err(PagingError::OutOfRange)
+        );
+    }
+}

@@ -1,0 +1,315 @@
+//! Precise TLB maintenance: the [`TlbOps`] hooks the kernel implements, the flush
+//! [`FlushBatch`] that page-table changes go through, and [`TlbStats`].
+//!
+//! # The flush-batch protocol
+//!
+//! One operation (an `munmap`, an `mprotect`, a copy-on-write break) creates one batch
+//! for one [`FlushTarget`] and then:
+//! 1. changes page-table entries, recording each changed leaf with
+//!    [`FlushBatch::flush_page`] (a huge leaf counts once: one `sfence.vma` with any
+//!    address inside it drops the whole leaf's TLB entry);
+//! 2. hands every frame it took out of the table to [`FlushBatch::defer`] instead of
+//!    freeing it: another hart may still be reading or writing it through a stale TLB
+//!    entry until the flush below has completed on that hart;
+//! 3. calls [`FlushBatch::flush`], which issues the recorded flushes once — page by page
+//!    up to [`FLUSH_PAGE_THRESHOLD`] pages, else one whole-address-space flush — on the
+//!    calling hart if it is in the target's hart mask and as one shootdown to the other
+//!    harts of the mask, and only *then* hands the deferred frames back to be freed.
+//!
+//! When the batch holds [`DEFERRED_CAPACITY`] frames, the page-table code flushes early
+//! and continues, so memory use is bounded however large the operation.
+//!
+//! Removing a page-table page (an emptied table) also forces a whole-address-space flush:
+//! `sfence.vma` with an address need not drop cached non-leaf entries, and the table page
+//! itself is deferred like a frame.
+
+use crate::addr::{PhysAddr, VirtAddr};
+use crate::paging::Unmapped;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use super::asid::AsidContext;
+use super::hart::{AtomicHartMask, HartMask};
+
+/// Up to this many pages a batch flushes page by page; one more and it flushes the whole
+/// address space instead (Linux's `tlb_flush_all_threshold` for RISC-V is 64; 32 matches
+/// `page_table_multiarch` and keeps a shootdown message small).
+pub const FLUSH_PAGE_THRESHOLD: usize = 32;
+
+/// How many frames a batch holds back before the page-table code must flush it.
+pub const DEFERRED_CAPACITY: usize = 256;
+
+/// One TLB invalidation, as `sfence.vma` can express it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flush<'a> {
+    /// `sfence.vma va, asid` for each page; with `asid: None`, `sfence.vma va, x0` (every
+    /// address space: used for the kernel's global mappings).
+    Pages {
+        /// The address space, or `None` for all of them.
+        asid: Option<u16>,
+        /// One address inside each leaf to drop.
+        pages: &'a [VirtAddr],
+    },
+    /// `sfence.vma x0, asid`: every non-global entry of one address space, leaf and
+    /// non-leaf.
+    Asid(u16),
+    /// `sfence.vma x0, x0`: everything.
+    All,
+}
+
+/// The hardware hooks the kernel supplies: perform a flush on this hart, or on other harts
+/// (by IPI or the SBI remote-fence calls). Host tests implement it with a recorder.
+pub trait TlbOps {
+    /// The logical index of the calling hart.
+    fn this_hart(&self) -> usize;
+
+    /// Performs `flush` on the calling hart (with the `sfence.vma` forms listed in
+    /// [`Flush`]).
+    fn sfence_local(&self, flush: &Flush<'_>);
+
+    /// Performs `flush` on every hart in `harts` (never containing the caller) and returns
+    /// only when all of them have completed it.
+    fn sfence_remote(&self, harts: &HartMask, flush: &Flush<'_>);
+
+    /// The counters this kernel's flushes are recorded in.
+    fn stats(&self) -> &TlbStats;
+
+    /// Performs `flush` on the calling hart and counts it. Use this, not
+    /// [`sfence_local`](Self::sfence_local), e.g. for the full flush that
+    /// [`AsidAllocator::asid_for`](super::AsidAllocator::asid_for) asks for.
+    fn flush_local(&self, flush: &Flush<'_>) {
+        self.stats().count(flush);
+        self.sfence_local(flush);
+    }
+
+    /// Performs `flush` on every hart in `harts`: locally if the caller is one of them,
+    /// and as a single remote request to the others. Counts what it does.
+    fn flush_harts(&self, harts: &HartMask, flush: &Flush<'_>) {
+        let mut remote = *harts;
+        if remote.remove(self.this_hart()) {
+            self.flush_local(flush);
+        }
+        if !remote.is_empty() {
+            self.stats().count_remote(&remote);
+            self.sfence_remote(&remote, flush);
+        }
+    }
+}
+
+/// Flush counters by kind (relaxed atomics; one instance per kernel, read by tests and
+/// the statistics interface).
+#[derive(Debug, Default)]
+pub struct TlbStats {
+    pages: AtomicU64,
+    asid: AtomicU64,
+    all: AtomicU64,
+    remote_requests: AtomicU64,
+    remote_harts: AtomicU64,
+}
+
+/// A snapshot of [`TlbStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlbCounts {
+    /// Single-page invalidations performed on the calling hart.
+    pub pages: u64,
+    /// Whole-ASID flushes performed on the calling hart.
+    pub asid: u64,
+    /// Full flushes performed on the calling hart.
+    pub all: u64,
+    /// Remote requests (one per shootdown, whatever its number of harts and pages).
+    pub remote_requests: u64,
+    /// Sum over remote requests of the number of harts they went to.
+    pub remote_harts: u64,
+}
+
+impl TlbStats {
+    /// All counters zero.
+    pub const fn new() -> Self {
+        Self {
+            pages: AtomicU64::new(0),
+            asid: AtomicU64::new(0),
+            all: AtomicU64::new(0),
+            remote_requests: AtomicU64::new(0),
+            remote_harts: AtomicU64::new(0),
+        }
+    }
+
+    /// Counts a flush performed on the calling hart.
+    pub fn count(&self, flush: &Flush<'_>) {
+        let (counter, n) = match flush {
+            Flush::Pages { pages, .. } => (&self.pages, pages.len() as u64),
+            Flush::Asid(_) => (&self.asid, 1),
+            Flush::All => (&self.all, 1),
+        };
+        counter.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// Counts one remote request to `harts`.
+    pub fn count_remote(&self, harts: &HartMask) {
+        self.remote_requests.fetch_add(1, Ordering::Relaxed);
+        self.remote_harts
+            .fetch_add(harts.len() as u64, Ordering::Relaxed);
+    }
+
+    /// The current values.
+    pub fn snapshot(&self) -> TlbCounts {
+        TlbCounts {
+            pages: self.pages.load(Ordering::Relaxed),
+            asid: self.asid.load(Ordering::Relaxed),
+            all: self.all.load(Ordering::Relaxed),
+            remote_requests: self.remote_requests.load(Ordering::Relaxed),
+            remote_harts: self.remote_harts.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// Whose translations a batch flushes.
+#[derive(Clone, Copy, Debug)]
+pub enum FlushTarget<'a> {
+    /// The kernel's global mappings: flushed in every address space, on every hart in
+    /// `harts` (the harts that are online).
+    Kernel {
+        /// The online harts.
+        harts: &'a AtomicHartMask,
+    },
+    /// One user address space: flushed for its ASID (read at flush time, after the
+    /// page-table change) on the harts that have run it.
+    Space(&'a AsidContext),
+}
+
+impl FlushTarget<'_> {
+    fn harts(&self) -> HartMask {
+        match self {
+            Self::Kernel { harts } => harts.snapshot(),
+            Self::Space(ctx) => ctx.harts().snapshot(),
+        }
+    }
+
+    fn asid(&self) -> Option<u16> {
+        match self {
+            Self::Kernel { .. } => None,
+            Self::Space(ctx) => Some(ctx.asid()),
+        }
+    }
+}
+
+/// Something taken out of a page table whose reuse must wait for the TLB flush.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deferred {
+    /// A leaf's frame (or the piece of a split huge leaf that was unmapped).
+    Frame(Unmapped),
+    /// A page-table page that became empty.
+    Table(PhysAddr),
+}
+
+/// The flushes and deferred frees of one operation; see the [module docs](self).
+///
+/// Dropping a batch issues its pending flushes. It must not hold deferred items when
+/// dropped (they would leak; asserted in debug builds): the page-table operations always
+/// return with none, and a caller that defers its own frames calls [`flush`](Self::flush).
+pub struct FlushBatch<'a, T: TlbOps + ?Sized> {
+    tlb: &'a T,
+    target: FlushTarget<'a>,
+    pages: [VirtAddr; FLUSH_PAGE_THRESHOLD],
+    npages: usize,
+    whole: bool,
+    deferred: [Deferred; DEFERRED_CAPACITY],
+    ndeferred: usize,
+}
+
+impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
+    /// An empty batch for `target`, flushing through `tlb`.
+    pub fn new(tlb: &'a T, target: FlushTarget<'a>) -> Self {
+        Self {
+            tlb,
+            target,
+            pages: [VirtAddr(0); FLUSH_PAGE_THRESHOLD],
+            npages: 0,
+            whole: false,
+            deferred: [Deferred::Table(PhysAddr(0)); DEFERRED_CAPACITY],
+            ndeferred: 0,
+        }
+    }
+
+    /// Records that the leaf containing `va` changed. Past [`FLUSH_PAGE_THRESHOLD`] pages
+    /// the batch switches to one whole-address-space flush.
+    #[inline]
+    pub fn flush_page(&mut self, va: VirtAddr) {
+        if self.whole {
+            return;
+        }
+        if self.npages == FLUSH_PAGE_THRESHOLD {
+            self.whole = true;
+        } else {
+            self.pages[self.npages] = va;
+            self.npages += 1;
+        }
+    }
+
+    /// Records that the whole address space must be flushed (e.g. a table page was
+    /// removed).
+    #[inline]
+    pub fn flush_space(&mut self) {
+        self.whole = true;
+    }
+
+    /// Free room for deferred items.
+    #[inline]
+    pub fn room(&self) -> usize {
+        DEFERRED_CAPACITY - self.ndeferred
+    }
+
+    /// Holds `item` until the next [`flush`](Self::flush); gives it back as `Err` when the
+    /// batch is full (flush, then retry).
+    #[inline]
+    pub fn defer(&mut self, item: Deferred) -> Result<(), Deferred> {
+        if self.ndeferred == DEFERRED_CAPACITY {
+            return Err(item);
+        }
+        self.deferred[self.ndeferred] = item;
+        self.ndeferred += 1;
+        Ok(())
+    }
+
+    /// Whether nothing is recorded (no flush pending, nothing deferred).
+    pub fn is_empty(&self) -> bool {
+        self.npages == 0 && !self.whole && self.ndeferred == 0
+    }
+
+    /// Issues the recorded flushes (if any) on every hart of the target, then passes each
+    /// deferred item to `release`, then empties the batch.
+    pub fn flush(&mut self, mut release: impl FnMut(Deferred)) {
+        self.issue();
+        for item in &self.deferred[..self.ndeferred] {
+            release(*item);
+        }
+        self.ndeferred = 0;
+    }
+
+    fn issue(&mut self) {
+        if self.npages == 0 && !self.whole {
+            return;
+        }
+        let asid = self.target.asid();
+        let flush = match (self.whole, asid) {
+            (false, asid) => Flush::Pages {
+                asid,
+                pages: &self.pages[..self.npages],
+            },
+            (true, Some(asid)) => Flush::Asid(asid),
+            (true, None) => Flush::All,
+        };
+        self.tlb.flush_harts(&self.target.harts(), &flush);
+        self.npages = 0;
+        self.whole = false;
+    }
+}
+
+impl<T: TlbOps + ?Sized> Drop for FlushBatch<'_, T> {
+    fn drop(&mut self) {
+        debug_assert_eq!(
+            self.ndeferred, 0,
+            "FlushBatch dropped holding deferred frees"
+        );
+        self.issue();
+    }
+}

@@ -1,0 +1,202 @@
+//! Test and benchmark support for the page-table code: a simulated physical memory and a
+//! recording `TlbOps`. Shared by `mm/tests/paging_*.rs` and `mm/benches/paging.rs`.
+
+use std::alloc::{Layout, alloc_zeroed, dealloc};
+use std::ptr::NonNull;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::vec::Vec;
+
+use pagoda_mm::addr::{PAGE_SIZE, PhysAddr};
+use pagoda_mm::paging::{PagingMemory, TablePage};
+use pagoda_mm::tlb::{Flush, HartMask, TlbOps, TlbStats};
+
+/// Fake physical address of the simulated memory's first page.
+pub const SIM_PHYS_BASE: usize = 0x8000_0000;
+
+/// A fixed arena of table pages handing out fake physical addresses. Counts live pages,
+/// fails allocation when the arena is full (to test running out of memory) and, in debug
+/// builds, checks every access and free against the set of live pages and poisons freed
+/// pages, so a use after free or a double free fails the test.
+pub struct SimMemory {
+    arena: NonNull<TablePage>,
+    capacity: usize,
+    state: Mutex<State>,
+    live: AtomicUsize,
+}
+
+struct State {
+    free: Vec<usize>,
+    next: usize,
+    allocated: Vec<bool>,
+}
+
+// SAFETY: the arena is only reached through atomics (`TablePage`) or under `state`.
+unsafe impl Sync for SimMemory {}
+// SAFETY: as above; the arena is owned.
+unsafe impl Send for SimMemory {}
+
+impl SimMemory {
+    /// An arena of `capacity` pages (reserved lazily by the host OS).
+    pub fn new(capacity: usize) -> Self {
+        let layout = Self::layout(capacity);
+        // SAFETY: the layout has a non-zero size (at least one page is reserved).
+        let arena = NonNull::new(unsafe { alloc_zeroed(layout) }.cast::<TablePage>())
+            .expect("arena allocation");
+        Self {
+            arena,
+            capacity,
+            state: Mutex::new(State {
+                free: Vec::new(),
+                next: 0,
+                allocated: vec![false; capacity],
+            }),
+            live: AtomicUsize::new(0),
+        }
+    }
+
+    fn layout(capacity: usize) -> Layout {
+        Layout::array::<TablePage>(capacity.max(1)).expect("arena size")
+    }
+
+    /// Number of table pages currently allocated.
+    pub fn live_tables(&self) -> usize {
+        self.live.load(Ordering::Relaxed)
+    }
+
+    fn index(&self, pa: PhysAddr) -> usize {
+        let index = (pa.0 - SIM_PHYS_BASE) / PAGE_SIZE;
+        debug_assert!(index < self.capacity, "{pa:?} outside the simulated memory");
+        index
+    }
+}
+
+impl Drop for SimMemory {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe { dealloc(self.arena.as_ptr().cast(), Self::layout(self.capacity)) };
+    }
+}
+
+// SAFETY: pages are handed out once until freed; `table_ptr` points into the arena, which
+// lives as long as `self`.
+unsafe impl PagingMemory for SimMemory {
+    fn alloc_table(&self) -> Option<PhysAddr> {
+        let mut state = self.state.lock().unwrap();
+        let index = match state.free.pop() {
+            Some(index) => index,
+            None if state.next < self.capacity => {
+                state.next += 1;
+                state.next - 1
+            }
+            None => return None,
+        };
+        state.allocated[index] = true;
+        self.live.fetch_add(1, Ordering::Relaxed);
+        Some(PhysAddr(SIM_PHYS_BASE + index * PAGE_SIZE))
+    }
+
+    unsafe fn free_table(&self, pa: PhysAddr) {
+        let index = self.index(pa);
+        let mut state = self.state.lock().unwrap();
+        assert!(state.allocated[index], "double free of table {pa:?}");
+        state.allocated[index] = false;
+        if cfg!(debug_assertions) {
+            // SAFETY: the page is in the arena and, being freed, no longer used.
+            unsafe {
+                self.arena
+                    .as_ptr()
+                    .add(index)
+                    .cast::<u8>()
+                    .write_bytes(0xa5, PAGE_SIZE)
+            };
+        }
+        state.free.push(index);
+        self.live.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    #[inline]
+    fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage> {
+        let index = self.index(pa);
+        if cfg!(debug_assertions) {
+            assert!(
+                self.state.lock().unwrap().allocated[index],
+                "access to free table {pa:?}"
+            );
+        }
+        // SAFETY: `index` is inside the arena.
+        unsafe { self.arena.add(index) }
+    }
+}
+
+/// One flush as recorded by [`RecordingTlb`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Recorded {
+    /// Performed on the calling hart.
+    Local(Flush<'static>),
+    /// Sent to other harts.
+    Remote(HartMask, Flush<'static>),
+}
+
+/// A `TlbOps` that records every flush (page lists are leaked into `'static` slices: the
+/// tests are short).
+pub struct RecordingTlb {
+    hart: usize,
+    log: Mutex<Vec<Recorded>>,
+    stats: TlbStats,
+}
+
+impl RecordingTlb {
+    /// A recorder that says it runs on `hart`.
+    pub fn new(hart: usize) -> Self {
+        Self {
+            hart,
+            log: Mutex::new(Vec::new()),
+            stats: TlbStats::new(),
+        }
+    }
+
+    /// Takes the recorded flushes.
+    pub fn take(&self) -> Vec<Recorded> {
+        std::mem::take(&mut self.log.lock().unwrap())
+    }
+
+    fn owned(flush: &Flush<'_>) -> Flush<'static> {
+        match *flush {
+            Flush::Pages { asid, pages } => Flush::Pages {
+                asid,
+                pages: Vec::leak(pages.to_vec()),
+            },
+            Flush::Asid(asid) => Flush::Asid(asid),
+            Flush::All => Flush::All,
+        }
+    }
+}
+
+impl TlbOps for RecordingTlb {
+    fn this_hart(&self) -> usize {
+        self.hart
+    }
+
+    fn sfence_local(&self, flush: &Flush<'_>) {
+        self.log
+            .lock()
+            .unwrap()
+            .push(Recorded::Local(Self::owned(flush)));
+    }
+
+    fn sfence_remote(&self, harts: &HartMask, flush: &Flush<'_>) {
+        assert!(
+            !harts.contains(self.hart),
+            "remote flush sent to the calling hart"
+        );
+        self.log
+            .lock()
+            .unwrap()
+            .push(Recorded::Remote(*harts, Self::owned(flush)));
+    }
+
+    fn stats(&self) -> &TlbStats {
+        &self.stats
+    }
+}
