@@ -19,6 +19,8 @@ declare -A NEED=(
   [cpio]=/usr/bin/cpio
   [qemu-utils]=/usr/bin/qemu-img
   [python3]=/usr/bin/python3
+  [device-tree-compiler]=/usr/bin/dtc
+  [binutils-riscv64-linux-gnu]=/usr/bin/riscv64-linux-gnu-objcopy
 )
 
 missing=()

@@ -1,7 +1,145 @@
-//! placeholder
+//! # pagoda
+//!
+//! A RISC-V (RV64GC, Sv39) kernel whose heart is the `pagoda-mm` memory manager.
+//!
+//! Boot path: OpenSBI → [`arch::entry`] (boot page table, Sv39 on) → [`kmain`]: device
+//! tree → console → traps and timer → other harts → tests or the first program.
 #![no_std]
 #![no_main]
+
+extern crate alloc;
+
+mod arch;
+mod boot;
+mod console;
+mod drivers;
+mod ktest;
+mod memory;
+mod smp;
+mod timer;
+mod trap;
+
+use core::ptr::NonNull;
+
+use pagoda_mm::addr::PhysAddr;
+use pagoda_mm::layout::{KERNEL_IMAGE_BASE, phys_to_virt};
+
+use boot::BootInfo;
+use boot::info::{Devices, Region};
+
+/// Exit status when the kernel panics.
+const EXIT_PANIC: u16 = 1;
+/// Exit status when the machine cannot run the kernel (bad device tree, no RAM...).
+const EXIT_BOOT_ERROR: u16 = 2;
+/// Exit status when an in-kernel test failed.
+const EXIT_TEST_FAILED: u16 = 3;
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __kernel_end: u8;
+}
+
+/// The kernel image's physical extent, given where the firmware loaded its first byte.
+fn kernel_region(kernel_pa: usize) -> Region {
+    let start = &raw const __kernel_start as usize;
+    let end = &raw const __kernel_end as usize;
+    debug_assert_eq!(start, KERNEL_IMAGE_BASE.as_usize());
+    Region {
+        start: PhysAddr(kernel_pa),
+        end: PhysAddr(kernel_pa + (end - start)),
+    }
+}
+
+/// First Rust code on the boot hart, with the boot page table active.
+pub extern "C" fn kmain(hart: usize, dtb: usize, kernel_pa: usize) -> ! {
+    smp::init_this_hart(hart);
+    // SAFETY: `dtb` is what the firmware passed in a1; the boot table maps it.
+    let fdt = unsafe { boot::info::open(PhysAddr(dtb)) }.unwrap_or_else(|e| fatal(&e));
+    let devices = Devices::scan(&fdt).unwrap_or_else(|e| fatal(&e));
+    if let Some(finisher) = devices.finisher {
+        // SAFETY: the device tree says the finisher's register is there; the boot
+        // table direct-maps all physical addresses below DIRECT_MAP_SIZE.
+        unsafe { drivers::finisher::init(phys_to_virt(finisher.start).as_usize()) };
+    }
+    if let Some((uart, shift)) = devices.uart {
+        let base = phys_to_virt(uart.start).as_usize() as *mut u8;
+        if let Some(base) = NonNull::new(base) {
+            // SAFETY: the UART's registers are direct-mapped; only the console drives it.
+            unsafe { console::use_uart(base, shift) };
+        }
+    }
+    let info = BootInfo::parse(&fdt, PhysAddr(dtb), kernel_region(kernel_pa), devices)
+        .unwrap_or_else(|e| fatal(&e));
+    println!("pagoda: booting on hart {hart}");
+    memory::init(&info).unwrap_or_else(|e| fatal(&e));
+    timer::init(info.timebase_hz);
+    let online = smp::start_secondaries(&info, hart, kernel_pa);
+    print_summary(&info, online);
+
+    let mut status = 0;
+    if let Some(selection) = info.arg("ktest") {
+        let ctx = ktest::Context {
+            info: &info,
+            kernel_pa,
+        };
+        let (passed, failed) = ktest::run(selection, &ctx);
+        println!("ktest: {passed} passed, {failed} failed");
+        if failed > 0 {
+            status = EXIT_TEST_FAILED;
+        }
+    }
+    println!("pagoda: powering off");
+    drivers::finisher::power_off(status)
+}
+
+fn print_summary(info: &BootInfo, online: usize) {
+    println!(
+        "pagoda: RAM {} MiB in {} region(s)",
+        info.ram_bytes() >> 20,
+        info.ram.len()
+    );
+    for r in &info.ram {
+        println!("pagoda:   ram      {:#012x}..{:#012x}", r.start.0, r.end.0);
+    }
+    for r in &info.reserved {
+        println!("pagoda:   reserved {:#012x}..{:#012x}", r.start.0, r.end.0);
+    }
+    println!(
+        "pagoda:   kernel   {:#012x}..{:#012x}",
+        info.kernel.start.0, info.kernel.end.0
+    );
+    if let Some(r) = info.initrd {
+        println!("pagoda:   initrd   {:#012x}..{:#012x}", r.start.0, r.end.0);
+    }
+    let frames = memory::frames::stats().free;
+    println!("pagoda: usable frames {frames} ({} MiB)", frames >> 8);
+    println!(
+        "pagoda: harts {} ({online} online), timebase {} Hz, {} virtio slot(s)",
+        info.harts.len(),
+        info.timebase_hz,
+        info.devices.virtio.len()
+    );
+    println!("pagoda: bootargs \"{}\"", info.bootargs);
+    memory::print_stats();
+}
+
+/// Reports a boot error and powers off with a failure status.
+fn fatal(e: &dyn core::fmt::Display) -> ! {
+    println!("pagoda: fatal: {e}");
+    drivers::finisher::power_off(EXIT_BOOT_ERROR)
+}
+
 #[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {}
+fn panic(info: &core::panic::PanicInfo<'_>) -> ! {
+    arch::disable_interrupts();
+    match info.location() {
+        Some(loc) => println!(
+            "pagoda: panic at {}:{}: {}",
+            loc.file(),
+            loc.line(),
+            info.message()
+        ),
+        None => println!("pagoda: panic: {}", info.message()),
+    }
+    drivers::finisher::power_off(EXIT_PANIC)
 }

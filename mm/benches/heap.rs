@@ -1,2 +1,666 @@
-//! Benchmark placeholder, filled by its issue.
-fn main() {}
+//! Side-by-side benchmark of the slab heap against talc, buddy_system_allocator,
+//! linked_list_allocator and slab_allocator_rs.
+//!
+//! Every allocator gets a fresh arena of the same size, aligned to its size, and runs the
+//! same pre-generated operation sequence (fixed seed), through its thread-safe (locked)
+//! front. The slab heap takes its pages from a small binary buddy over the same arena,
+//! whose page table lives in the arena's first pages. Run with
+//! `cargo bench -p pagoda-mm --bench heap`; one run prints one table.
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::cell::Cell;
+use std::hint::black_box;
+use std::ptr::NonNull;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use pagoda_mm::addr::PAGE_SIZE;
+use pagoda_mm::heap::{CLASS_SIZES, CpuLocal, PageSource, SlabHeap, class_of};
+use spin::Mutex;
+
+/// Arena for the throughput workloads (slab_allocator_rs splits it in eight fixed parts).
+const ARENA: usize = 64 << 20;
+/// Arena for the fill workload.
+const FILL_ARENA: usize = 16 << 20;
+/// Operations (allocations plus frees) per throughput run.
+const OPS: usize = 1_000_000;
+const SEED: u64 = 0x243f_6a88_85a3_08d3;
+
+/// xorshift64: a fixed, dependency-free generator.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+    /// Log-uniform in `lo..=hi`.
+    fn log_uniform(&mut self, lo: usize, hi: usize) -> usize {
+        let (a, b) = (lo.ilog2(), hi.ilog2() + 1);
+        let bits = a + self.below((b - a) as usize) as u32;
+        (self.below(1 << bits) + (1 << bits)).clamp(lo, hi)
+    }
+}
+
+/// A block of host memory aligned to its size, standing in for RAM.
+struct Arena {
+    base: NonNull<u8>,
+    size: usize,
+}
+
+impl Arena {
+    fn new(size: usize) -> Self {
+        let l = Layout::from_size_align(size, size).unwrap();
+        // SAFETY: non-zero size.
+        let base =
+            NonNull::new(unsafe { std::alloc::alloc(l) }).expect("host memory for the arena");
+        Arena { base, size }
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout.
+        unsafe {
+            std::alloc::dealloc(
+                self.base.as_ptr(),
+                Layout::from_size_align(self.size, self.size).unwrap(),
+            )
+        };
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The page source of the slab heap: a binary buddy over the arena.
+
+const NIL: usize = usize::MAX;
+const BUDDY_MAX_ORDER: usize = 16;
+
+/// Free blocks are linked through their first two words; `state[page]` is `order + 1`
+/// for the first page of a free block of that order, 0 otherwise. `state` occupies the
+/// arena's first pages, which are never handed out.
+struct BuddyState {
+    base: usize,
+    pages: usize,
+    heads: [usize; BUDDY_MAX_ORDER + 1],
+    state: *mut u8,
+}
+
+// SAFETY: the pointers lead into the arena that the buddy owns.
+unsafe impl Send for BuddyState {}
+
+impl BuddyState {
+    fn link(&self, idx: usize) -> *mut [usize; 2] {
+        (self.base + idx * PAGE_SIZE) as *mut [usize; 2]
+    }
+
+    fn push(&mut self, idx: usize, order: usize) {
+        let head = self.heads[order];
+        // SAFETY: `idx` (and `head`, if any) are free blocks of the arena, so their first
+        // words are ours to use as links; `state` has one byte per page.
+        unsafe {
+            *self.link(idx) = [head, NIL];
+            if head != NIL {
+                (*self.link(head))[1] = idx;
+            }
+            *self.state.add(idx) = order as u8 + 1;
+        }
+        self.heads[order] = idx;
+    }
+
+    fn remove(&mut self, idx: usize, order: usize) {
+        // SAFETY: `idx` is a free block of this order on its list; neighbours likewise.
+        unsafe {
+            let [next, prev] = *self.link(idx);
+            if prev == NIL {
+                self.heads[order] = next;
+            } else {
+                (*self.link(prev))[0] = next;
+            }
+            if next != NIL {
+                (*self.link(next))[1] = prev;
+            }
+            *self.state.add(idx) = 0;
+        }
+    }
+}
+
+struct ArenaBuddy(Mutex<BuddyState>);
+
+impl ArenaBuddy {
+    fn new(arena: &Arena) -> Self {
+        let pages = arena.size / PAGE_SIZE;
+        let meta_pages = pages.div_ceil(PAGE_SIZE);
+        let mut s = BuddyState {
+            base: arena.base.as_ptr() as usize,
+            pages,
+            heads: [NIL; BUDDY_MAX_ORDER + 1],
+            state: arena.base.as_ptr(),
+        };
+        // SAFETY: the table fits in the reserved first pages of the arena.
+        unsafe { std::ptr::write_bytes(s.state, 0, pages) };
+        let mut idx = meta_pages;
+        while idx < pages {
+            let mut order = (idx.trailing_zeros() as usize).min(BUDDY_MAX_ORDER);
+            while idx + (1 << order) > pages {
+                order -= 1;
+            }
+            s.push(idx, order);
+            idx += 1 << order;
+        }
+        ArenaBuddy(Mutex::new(s))
+    }
+}
+
+// SAFETY: blocks are disjoint parts of the arena, aligned to their size because the arena
+// is aligned to its own size; the state is behind a lock; nothing here allocates.
+unsafe impl PageSource for ArenaBuddy {
+    fn alloc_pages(&self, order: usize) -> Option<NonNull<u8>> {
+        let mut s = self.0.lock();
+        let mut k = order;
+        while k <= BUDDY_MAX_ORDER && s.heads[k] == NIL {
+            k += 1;
+        }
+        if k > BUDDY_MAX_ORDER {
+            return None;
+        }
+        let idx = s.heads[k];
+        s.remove(idx, k);
+        while k > order {
+            k -= 1;
+            s.push(idx + (1 << k), k);
+        }
+        NonNull::new((s.base + idx * PAGE_SIZE) as *mut u8)
+    }
+
+    unsafe fn free_pages(&self, ptr: NonNull<u8>, mut order: usize) {
+        let mut s = self.0.lock();
+        let mut idx = (ptr.as_ptr() as usize - s.base) / PAGE_SIZE;
+        while order < BUDDY_MAX_ORDER {
+            let buddy = idx ^ (1 << order);
+            // SAFETY: `buddy < pages` indexes the state table.
+            if buddy >= s.pages || unsafe { *s.state.add(buddy) } != order as u8 + 1 {
+                break;
+            }
+            s.remove(buddy, order);
+            idx &= !(1 << order);
+            order += 1;
+        }
+        s.push(idx, order);
+    }
+}
+
+thread_local! {
+    static HART: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Benchmark threads name their hart: the main thread is 0, the second worker 1.
+struct ThreadHart;
+
+// SAFETY: host threads have no interrupts and every thread that shares a heap sets a
+// distinct id before using it.
+unsafe impl CpuLocal for ThreadHart {
+    type Pin = ();
+    #[inline]
+    fn pin() -> (usize, ()) {
+        (HART.with(Cell::get), ())
+    }
+}
+
+type Ours = SlabHeap<ArenaBuddy, ThreadHart, 2>;
+
+// ---------------------------------------------------------------------------------------
+// The contenders, each behind its own thread-safe front.
+
+/// An allocator under test: null on failure, never a panic.
+trait Contender: Sync {
+    fn alloc(&self, l: Layout) -> *mut u8;
+    /// # Safety
+    /// `p` came from `alloc(l)` and is not used afterwards.
+    unsafe fn free(&self, p: *mut u8, l: Layout);
+}
+
+struct OursOn(Box<Ours>);
+impl Contender for OursOn {
+    #[inline]
+    fn alloc(&self, l: Layout) -> *mut u8 {
+        // SAFETY: `l` has a non-zero size in every workload.
+        unsafe { GlobalAlloc::alloc(&*self.0, l) }
+    }
+    #[inline]
+    unsafe fn free(&self, p: *mut u8, l: Layout) {
+        // SAFETY: the caller's promise.
+        unsafe { GlobalAlloc::dealloc(&*self.0, p, l) }
+    }
+}
+
+struct TalcOn(talc::TalcLock<spin::Mutex<()>, talc::source::Manual>);
+impl Contender for TalcOn {
+    #[inline]
+    fn alloc(&self, l: Layout) -> *mut u8 {
+        // SAFETY: non-zero size.
+        unsafe { GlobalAlloc::alloc(&self.0, l) }
+    }
+    #[inline]
+    unsafe fn free(&self, p: *mut u8, l: Layout) {
+        // SAFETY: the caller's promise.
+        unsafe { GlobalAlloc::dealloc(&self.0, p, l) }
+    }
+}
+
+struct BuddyOn(buddy_system_allocator::LockedHeap<32>);
+impl Contender for BuddyOn {
+    #[inline]
+    fn alloc(&self, l: Layout) -> *mut u8 {
+        // SAFETY: non-zero size.
+        unsafe { GlobalAlloc::alloc(&self.0, l) }
+    }
+    #[inline]
+    unsafe fn free(&self, p: *mut u8, l: Layout) {
+        // SAFETY: the caller's promise.
+        unsafe { GlobalAlloc::dealloc(&self.0, p, l) }
+    }
+}
+
+struct ListOn(linked_list_allocator::LockedHeap);
+impl Contender for ListOn {
+    #[inline]
+    fn alloc(&self, l: Layout) -> *mut u8 {
+        // SAFETY: non-zero size.
+        unsafe { GlobalAlloc::alloc(&self.0, l) }
+    }
+    #[inline]
+    unsafe fn free(&self, p: *mut u8, l: Layout) {
+        // SAFETY: the caller's promise.
+        unsafe { GlobalAlloc::dealloc(&self.0, p, l) }
+    }
+}
+
+/// Its `GlobalAlloc` panics when out of memory, so the locked heap is called directly.
+struct SlabRsOn(slab_allocator_rs::LockedHeap);
+impl Contender for SlabRsOn {
+    #[inline]
+    fn alloc(&self, l: Layout) -> *mut u8 {
+        let mut g = self.0.lock();
+        g.as_mut()
+            .and_then(|h| h.allocate(l).ok())
+            .map_or(std::ptr::null_mut(), NonNull::as_ptr)
+    }
+    #[inline]
+    unsafe fn free(&self, p: *mut u8, l: Layout) {
+        if let (Some(h), Some(p)) = (self.0.lock().as_mut(), NonNull::new(p)) {
+            // SAFETY: the caller's promise.
+            unsafe { h.deallocate(p, l) };
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Ours,
+    Talc,
+    Buddy,
+    List,
+    SlabRs,
+}
+
+const KINDS: [Kind; 5] = [
+    Kind::Ours,
+    Kind::Talc,
+    Kind::Buddy,
+    Kind::List,
+    Kind::SlabRs,
+];
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Ours => "pagoda slab",
+            Kind::Talc => "talc",
+            Kind::Buddy => "buddy_system",
+            Kind::List => "linked_list",
+            Kind::SlabRs => "slab_alloc_rs",
+        }
+    }
+
+    /// Builds this allocator over `arena` and hands it to `f`.
+    fn with<R>(self, arena: &Arena, f: impl FnOnce(&dyn Contender) -> R) -> R {
+        let (base, size) = (arena.base.as_ptr(), arena.size);
+        match self {
+            Kind::Ours => f(&OursOn(Box::new(SlabHeap::new(ArenaBuddy::new(arena))))),
+            Kind::Talc => {
+                let t = talc::TalcLock::<spin::Mutex<()>, _>::new(talc::source::Manual);
+                // SAFETY: the arena is ours, unused, and outlives the allocator.
+                unsafe { t.lock().claim(base, size) }.expect("talc claims the arena");
+                f(&TalcOn(t))
+            }
+            Kind::Buddy => {
+                let b = buddy_system_allocator::LockedHeap::<32>::new();
+                // SAFETY: as above.
+                unsafe { b.lock().init(base as usize, size) };
+                f(&BuddyOn(b))
+            }
+            Kind::List => {
+                let l = linked_list_allocator::LockedHeap::empty();
+                // SAFETY: as above.
+                unsafe { l.lock().init(base, size) };
+                f(&ListOn(l))
+            }
+            Kind::SlabRs => {
+                // SAFETY: as above; the arena is page aligned and a multiple of 32 KiB.
+                let h = unsafe { slab_allocator_rs::LockedHeap::new(base as usize, size) };
+                f(&SlabRsOn(h))
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Workloads: pre-generated scripts, identical for every allocator.
+
+/// Allocate `initial`, then for each step free the object in `slot` and allocate `layout`
+/// in its place; or (bursts) allocate `burst` objects and free them LIFO or FIFO.
+enum Script {
+    Churn {
+        initial: Vec<Layout>,
+        steps: Vec<(u32, Layout)>,
+    },
+    Bursts {
+        layout: Layout,
+        burst: usize,
+        rounds: usize,
+        lifo: bool,
+    },
+}
+
+fn layout(size: usize, align: usize) -> Layout {
+    Layout::from_size_align(size, align).unwrap()
+}
+
+fn churn_script(
+    seed: u64,
+    live: usize,
+    ops: usize,
+    mut draw: impl FnMut(&mut Rng) -> Layout,
+) -> Script {
+    let mut rng = Rng(seed);
+    let initial = (0..live).map(|_| draw(&mut rng)).collect();
+    let steps = (0..ops / 2)
+        .map(|_| (rng.below(live) as u32, draw(&mut rng)))
+        .collect();
+    Script::Churn { initial, steps }
+}
+
+fn small(rng: &mut Rng) -> Layout {
+    layout(rng.log_uniform(8, 512), 8)
+}
+
+/// Kernel-like mix: mostly small objects, page-aligned page-table pages, a few multi-page
+/// buffers.
+fn kernel_mix(rng: &mut Rng) -> Layout {
+    match rng.below(100) {
+        0..55 => layout(16 + rng.below(113), 8),
+        55..75 => layout(129 + rng.below(384), 8 << rng.below(2)),
+        75..87 => layout(
+            513 + rng.below(1536),
+            if rng.below(4) == 0 { 64 } else { 8 },
+        ),
+        87..95 => layout(4096, 4096),
+        _ => layout(
+            4097 + rng.below(12288),
+            if rng.below(2) == 0 { 8 } else { 4096 },
+        ),
+    }
+}
+
+/// Runs a script; `None` if an allocation failed.
+fn run(a: &dyn Contender, script: &Script) -> Option<Duration> {
+    match script {
+        Script::Churn { initial, steps } => {
+            let mut live: Vec<(*mut u8, Layout)> =
+                initial.iter().map(|&l| (a.alloc(l), l)).collect();
+            let mut ok = live.iter().all(|(p, _)| !p.is_null());
+            let t = Instant::now();
+            for &(slot, l) in steps {
+                let (p, old) = live[slot as usize];
+                // SAFETY: allocated with `old`, freed once.
+                unsafe { a.free(p, old) };
+                let q = a.alloc(l);
+                if q.is_null() {
+                    ok = false;
+                    live[slot as usize] = (q, l);
+                    break;
+                }
+                // SAFETY: a fresh allocation of at least one byte.
+                unsafe { q.write(slot as u8) };
+                live[slot as usize] = (q, l);
+            }
+            let d = t.elapsed();
+            for (p, l) in live {
+                if !p.is_null() {
+                    // SAFETY: allocated with `l`, freed once.
+                    unsafe { a.free(p, l) };
+                }
+            }
+            ok.then_some(d)
+        }
+        &Script::Bursts {
+            layout: l,
+            burst,
+            rounds,
+            lifo,
+        } => {
+            let mut objs = Vec::with_capacity(burst);
+            let t = Instant::now();
+            for _ in 0..rounds {
+                for i in 0..burst {
+                    let p = a.alloc(l);
+                    if p.is_null() {
+                        return None;
+                    }
+                    // SAFETY: a fresh allocation of `l.size()` bytes.
+                    unsafe { p.write(i as u8) };
+                    objs.push(p);
+                }
+                if lifo {
+                    while let Some(p) = objs.pop() {
+                        // SAFETY: allocated with `l`, freed once.
+                        unsafe { a.free(p, l) };
+                    }
+                } else {
+                    for p in objs.drain(..) {
+                        // SAFETY: allocated with `l`, freed once.
+                        unsafe { a.free(p, l) };
+                    }
+                }
+            }
+            Some(t.elapsed())
+        }
+    }
+}
+
+/// Best of up to three runs (fresh arena each), in ns per operation; `None` if it ran out
+/// of memory.
+fn ns_per_op(kind: Kind, script: &Script, ops: usize) -> Option<f64> {
+    let mut best: Option<Duration> = None;
+    let start = Instant::now();
+    for _ in 0..3 {
+        let arena = Arena::new(ARENA);
+        let d = kind.with(&arena, |a| run(a, script))?;
+        best = Some(best.map_or(d, |b| b.min(d)));
+        if start.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+    }
+    best.map(|d| d.as_nanos() as f64 / ops as f64)
+}
+
+/// Two threads (harts 0 and 1), each running its own churn script on one shared
+/// allocator; returns total operations per microsecond of wall time, best of three.
+fn two_threads(kind: Kind, scripts: &[Script; 2], ops: usize) -> Option<f64> {
+    let mut best = None;
+    for _ in 0..3 {
+        let v = two_threads_once(kind, scripts, ops)?;
+        best = Some(v.max(best.unwrap_or(0.0)));
+    }
+    best
+}
+
+fn two_threads_once(kind: Kind, scripts: &[Script; 2], ops: usize) -> Option<f64> {
+    let arena = Arena::new(ARENA);
+    kind.with(&arena, |a| {
+        let barrier = Barrier::new(2);
+        let t = std::thread::scope(|s| {
+            let workers: Vec<_> = scripts
+                .iter()
+                .enumerate()
+                .map(|(hart, script)| {
+                    let barrier = &barrier;
+                    s.spawn(move || {
+                        HART.with(|h| h.set(hart));
+                        barrier.wait();
+                        let start = Instant::now();
+                        run(a, script).map(|_| start.elapsed())
+                    })
+                })
+                .collect();
+            let times: Option<Vec<Duration>> =
+                workers.into_iter().map(|w| w.join().unwrap()).collect();
+            times.map(|t| t.into_iter().max().unwrap())
+        })?;
+        Some(2.0 * ops as f64 / t.as_nanos() as f64 * 1000.0)
+    })
+}
+
+/// Random sizes into a fresh arena until 64 allocations in a row fail. Returns the
+/// requested bytes and (for the slab heap) the class-rounded bytes handed out, as
+/// percentages of the arena.
+fn fill(kind: Kind) -> (f64, f64) {
+    let arena = Arena::new(FILL_ARENA);
+    let mut rng = Rng(SEED ^ 0xf111);
+    kind.with(&arena, |a| {
+        let (mut requested, mut rounded, mut misses) = (0usize, 0usize, 0);
+        let mut live = Vec::new();
+        while misses < 64 {
+            let l = layout(rng.log_uniform(8, 4096), 8);
+            let p = a.alloc(l);
+            if p.is_null() {
+                misses += 1;
+                continue;
+            }
+            misses = 0;
+            requested += l.size();
+            rounded += class_of(l.size(), l.align()).map_or(l.size(), |c| CLASS_SIZES[c]);
+            live.push((p, l));
+        }
+        for (p, l) in live {
+            // SAFETY: allocated with `l`, freed once.
+            unsafe { a.free(p, l) };
+        }
+        let pct = |b: usize| 100.0 * b as f64 / FILL_ARENA as f64;
+        (pct(requested), pct(rounded))
+    })
+}
+
+fn fmt_ns(v: Option<f64>) -> String {
+    v.map_or("oom".into(), |v| format!("{v:.1}"))
+}
+
+fn main() {
+    let churn = churn_script(SEED, 10_000, OPS, small);
+    let mix = churn_script(SEED ^ 1, 2_000, OPS, kernel_mix);
+    let burst = 1000;
+    let rounds = OPS / (2 * burst);
+    let lifo = Script::Bursts {
+        layout: layout(64, 8),
+        burst,
+        rounds,
+        lifo: true,
+    };
+    let fifo = Script::Bursts {
+        layout: layout(64, 8),
+        burst,
+        rounds,
+        lifo: false,
+    };
+    let workloads: [(&str, &Script); 4] = [
+        ("churn 8-512 B, 10k live", &churn),
+        ("kernel mix 16 B-16 KiB, align<=4096", &mix),
+        ("LIFO bursts 1000 x 64 B", &lifo),
+        ("FIFO bursts 1000 x 64 B", &fifo),
+    ];
+
+    println!(
+        "pagoda slab heap vs competitors: {} MiB arena, {OPS} ops per run, seed {SEED:#x}",
+        ARENA >> 20
+    );
+    println!("ns/op (best of up to 3 runs); ratio = ours / theirs (below 1 = ours faster)\n");
+    print!("{:<38}", "workload");
+    for k in KINDS {
+        print!("{:>14}", k.name());
+    }
+    println!("   ratios vs talc / buddy / list / slab_rs");
+    for (name, script) in workloads {
+        let ns: Vec<Option<f64>> = KINDS.iter().map(|&k| ns_per_op(k, script, OPS)).collect();
+        print!("{name:<38}");
+        for v in &ns {
+            print!("{:>14}", fmt_ns(*v));
+        }
+        let ratios: Vec<String> = ns[1..]
+            .iter()
+            .map(|v| match (ns[0], v) {
+                (Some(o), Some(t)) => format!("{:.2}", o / t),
+                _ => "-".into(),
+            })
+            .collect();
+        println!("   {}", ratios.join(" / "));
+    }
+
+    println!(
+        "\nfill: random 8 B-4 KiB requests into a {} MiB arena until 64 fail in a row",
+        FILL_ARENA >> 20
+    );
+    print!("{:<38}", "requested bytes / arena (%)");
+    let fills: Vec<(f64, f64)> = KINDS.iter().map(|&k| fill(k)).collect();
+    for (r, _) in &fills {
+        print!("{r:>14.1}");
+    }
+    println!();
+    println!(
+        "{:<38}{:>14.1}",
+        "pagoda: class-rounded bytes / arena (%)", fills[0].1
+    );
+
+    let per_thread = OPS / 2;
+    let pair = [
+        churn_script(SEED ^ 2, 5_000, per_thread, small),
+        churn_script(SEED ^ 3, 5_000, per_thread, small),
+    ];
+    println!(
+        "\ntwo threads sharing one allocator, churn 8-512 B, 5k live and {per_thread} ops per thread"
+    );
+    print!("{:<38}", "2-thread throughput (Mops/s)");
+    let two: Vec<Option<f64>> = KINDS
+        .iter()
+        .map(|&k| two_threads(k, &pair, per_thread))
+        .collect();
+    for v in &two {
+        print!("{:>14}", v.map_or("oom".into(), |v| format!("{v:.1}")));
+    }
+    println!();
+    let one = ns_per_op(Kind::Ours, &pair[0], per_thread).map(|ns| 1000.0 / ns);
+    println!(
+        "{:<38}{:>14}",
+        "pagoda 1-thread throughput (Mops/s)",
+        one.map_or("oom".into(), |v| format!("{v:.1}"))
+    );
+    if let (Some(two), Some(one)) = (two[0], one) {
+        println!("{:<38}{:>14.2}", "pagoda 2 threads / 1 thread", two / one);
+    }
+    black_box(());
+}

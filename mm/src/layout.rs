@@ -46,6 +46,9 @@ pub const KERNEL_STACK_SLOT: usize = KERNEL_STACK_SIZE + KERNEL_STACK_GUARD;
 /// Number of kernel-stack slots (harts plus processes).
 pub const KERNEL_STACK_SLOTS: usize = 4096;
 
+/// Most harts the kernel runs on; hart ids must be below it (per-hart state is an array).
+pub const MAX_HARTS: usize = 32;
+
 /// Link address of the kernel image; its first byte is loaded at a 2 MiB-aligned physical
 /// address chosen by the firmware.
 pub const KERNEL_IMAGE_BASE: VirtAddr = VirtAddr(0xffff_ffff_8000_0000);
@@ -66,17 +69,11 @@ pub const fn kernel_stack(slot: usize) -> (VirtAddr, VirtAddr) {
     (VirtAddr(bottom + KERNEL_STACK_SIZE), VirtAddr(bottom))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn regions_do_not_overlap() {
-        assert!(DIRECT_MAP_BASE.0 + DIRECT_MAP_SIZE <= KERNEL_STACKS_BASE.0);
-        let (top, _) = kernel_stack(KERNEL_STACK_SLOTS - 1);
-        assert!(top.0 <= KERNEL_IMAGE_BASE.0);
-        assert!(KERNEL_HALF_START.is_canonical());
-        assert!(VirtAddr(USER_END.0 - 1).is_canonical());
-        assert!(!USER_END.is_canonical());
-    }
-}
+// The regions above must not overlap; checked when the crate compiles.
+const _: () = {
+    assert!(DIRECT_MAP_BASE.0 + DIRECT_MAP_SIZE <= KERNEL_STACKS_BASE.0);
+    assert!(kernel_stack(KERNEL_STACK_SLOTS - 1).0.0 <= KERNEL_IMAGE_BASE.0);
+    assert!(KERNEL_HALF_START.is_canonical());
+    assert!(VirtAddr(USER_END.0 - 1).is_canonical());
+    assert!(!USER_END.is_canonical());
+};

@@ -1,1 +1,59 @@
 //! The kernel heap: slab caches over the buddy allocator, with real free.
+//!
+//! [`SlabHeap`] is the kernel's `#[global_allocator]`. It serves requests up to one page
+//! from [size classes](class) and larger ones straight from a [`PageSource`] (the buddy
+//! frame allocator through the direct map in the kernel; `std` or an arena on the host).
+//!
+//! ```text
+//!  alloc(layout) ──► class_of(size, align) ──► size > 4096 or align > 4096 ──► PageSource
+//!                           │                                                (2^order pages)
+//!                           ▼
+//!   hart 0 cache        hart 1 cache        ...   per hart, per class: a stack of free
+//!   [8][16]..[4096]     [8][16]..[4096]           objects (no lock: the hart is pinned)
+//!        │  refill / flush half a magazine under the class lock
+//!        ▼
+//!   class depot (spin lock) ── partial slabs ⇄ full slabs (unlisted)
+//!        │                  └─ empty slabs (≤ EMPTY_RESERVE kept, rest returned)
+//!        ▼
+//!   slab = 2^k pages:  [obj 0][obj 1] ... [obj n-1][tail][header]
+//!        ▲ alloc_pages(k) / free_pages(k)
+//!   PageSource
+//! ```
+//!
+//! # Invariants
+//! - A slab of class `c` is `PAGE_SIZE << SLAB_ORDER[c]` bytes, aligned to that size, so
+//!   `ptr & !(slab_bytes - 1)` finds its header; objects start at offset 0, so every object
+//!   is aligned to the largest power of two dividing the class size.
+//! - A slab is on the partial list iff `0 < in_use < capacity`; on the empty list iff
+//!   `in_use == 0` (at most [`EMPTY_RESERVE`] of them per class); on no list when
+//!   full. `in_use` counts objects out of the slab, including those parked in hart caches.
+//! - The page class (4096 bytes) has no slabs: its objects are single pages from the page
+//!   source, cached per hart like the rest.
+//! - Every page taken from the page source is counted once in [`HeapStats::pages_held`].
+//!
+//! # Locking
+//! - Fast path (hit in the hart's cache): no lock and no atomic read-modify-write, only the
+//!   [`CpuLocal`] pin (interrupts off in the kernel). Two harts share nothing on this path.
+//! - A miss (empty cache on alloc, full cache on free) moves half a magazine under the
+//!   class's spin lock; that lock is held while a slab is taken from or returned to the
+//!   page source (lock order: class lock, then the page source's own lock). No two class
+//!   locks are ever held together.
+//! - Harts beyond the heap's `HARTS` and [`Unpinned`] callers take the class lock for every
+//!   object.
+//!
+//! # Errors and misuse
+//! Out of memory is a null pointer (or `Err` from [`ObjectCache::alloc`]), never a panic.
+//! Frees are checked as documented on [`SlabHeap::dealloc`].
+pub mod class;
+mod object;
+mod slab;
+mod slab_heap;
+mod source;
+mod stats;
+
+pub use class::{CLASS_SIZES, MAX_CLASS_SIZE, NUM_CLASSES, class_of};
+pub use object::{CacheBox, ObjectCache};
+pub use slab::EMPTY_RESERVE;
+pub use slab_heap::SlabHeap;
+pub use source::{CpuLocal, PageSource, Unpinned};
+pub use stats::{CacheStats, HeapStats};

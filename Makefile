@@ -1,0 +1,44 @@
+# pagoda: the two commands a newcomer needs are `make run` and `make test`.
+# Both first run scripts/setup.sh (idempotent: silent when everything is installed).
+
+BUILD      := build
+TARGET     := riscv64gc-unknown-none-elf
+KERNEL_ELF := target/$(TARGET)/release/pagoda
+KERNEL_BIN := $(BUILD)/pagoda.bin
+CARGO      := RUSTC_BOOTSTRAP=1 cargo
+KCARGO     := $(CARGO) build -p pagoda-kernel --release --target $(TARGET) -Z build-std=core,alloc
+
+.PHONY: all setup kernel run test bench lint clean
+
+all: kernel
+
+setup:
+	@scripts/setup.sh
+
+kernel: setup
+	@$(KCARGO) --quiet
+	@mkdir -p $(BUILD)
+	@riscv64-linux-gnu-objcopy -O binary $(KERNEL_ELF) $(KERNEL_BIN)
+
+# Boot pagoda in QEMU. On a terminal: interactive; otherwise the demo list, then power off.
+run: kernel
+	@python3 tools/run.py $(KERNEL_BIN)
+
+# Every test: lints, host unit/property/stress tests, in-QEMU tests on several machine
+# shapes. Last line: "N passed, N failed"; non-zero exit on any failure.
+test: kernel
+	@python3 tools/test.py --kernel $(KERNEL_BIN)
+
+# Side-by-side benchmarks (host, release) and in-guest instruction counts.
+bench: kernel
+	@$(CARGO) bench -p pagoda-mm --bench frames
+	@$(CARGO) bench -p pagoda-mm --bench heap
+	@$(CARGO) bench -p pagoda-mm --bench paging
+
+lint: setup
+	@$(CARGO) clippy -p pagoda-mm --all-targets --quiet -- -D warnings
+	@$(CARGO) clippy -p pagoda-kernel --release --target $(TARGET) -Z build-std=core,alloc --quiet -- -D warnings
+
+clean:
+	@cargo clean
+	@rm -rf $(BUILD)

@@ -1,0 +1,5 @@
+//! Boot: what the machine is (from the device tree) and the boot summary.
+
+pub mod info;
+
+pub use info::BootInfo;

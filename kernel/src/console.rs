@@ -1,0 +1,69 @@
+//! The kernel console: `print!`/`println!` to the device tree's UART, or to the SBI
+//! console before the UART is known.
+
+use core::fmt::{self, Write};
+use core::ptr::NonNull;
+
+use spin::Mutex;
+
+use crate::drivers::uart::Uart;
+
+static CONSOLE: Mutex<Option<Uart>> = Mutex::new(None);
+
+/// Switches the console to the UART whose registers are mapped at `base`.
+///
+/// # Safety
+/// As [`Uart::new`].
+pub unsafe fn use_uart(base: NonNull<u8>, shift: u32) {
+    // SAFETY: forwarded contract.
+    *CONSOLE.lock() = Some(unsafe { Uart::new(base, shift) });
+}
+
+struct Writer<'a>(&'a mut Option<Uart>);
+
+impl Write for Writer<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for b in s.bytes() {
+            put(self.0, b);
+        }
+        Ok(())
+    }
+}
+
+/// Sends one byte, turning `\n` into `\r\n`.
+fn put(uart: &mut Option<Uart>, b: u8) {
+    match uart {
+        Some(uart) => {
+            if b == b'\n' {
+                uart.put(b'\r');
+            }
+            uart.put(b);
+        }
+        None => {
+            // The legacy SBI console is the only one OpenSBI 1.1 offers (DBCN came with
+            // SBI 2.0); it is used only until the device tree names the UART.
+            #[allow(deprecated)]
+            sbi_rt::legacy::console_putchar(usize::from(b));
+        }
+    }
+}
+
+/// Writes formatted text; one call is never interleaved with another hart's output.
+pub fn print(args: fmt::Arguments<'_>) {
+    let mut guard = CONSOLE.lock();
+    // The console cannot fail; a formatting error inside `args` only truncates.
+    let _ = Writer(&mut guard).write_fmt(args);
+}
+
+/// Writes to the kernel console.
+#[macro_export]
+macro_rules! print {
+    ($($arg:tt)*) => { $crate::console::print(format_args!($($arg)*)) };
+}
+
+/// Writes a line to the kernel console.
+#[macro_export]
+macro_rules! println {
+    () => { $crate::print!("\n") };
+    ($($arg:tt)*) => { $crate::console::print(format_args!("{}\n", format_args!($($arg)*))) };
+}

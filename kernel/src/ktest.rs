@@ -1,0 +1,342 @@
+//! In-kernel tests, selected on the command line with `ktest=all` or
+//! `ktest=name,name,...`. Each prints one line the host harness reads:
+//! `TEST kernel/<name> PASS` or `TEST kernel/<name> FAIL <reason>`.
+
+use core::sync::atomic::Ordering;
+
+use pagoda_mm::addr::PhysAddr;
+use pagoda_mm::layout::{KERNEL_IMAGE_BASE, phys_to_virt};
+
+use crate::boot::BootInfo;
+
+/// What a test needs to know about the running kernel.
+pub struct Context<'a> {
+    /// The parsed device tree.
+    pub info: &'a BootInfo,
+    /// Physical load address of the kernel image.
+    pub kernel_pa: usize,
+}
+
+type TestResult = Result<(), &'static str>;
+
+struct KernelTest {
+    name: &'static str,
+    run: fn(&Context<'_>) -> TestResult,
+}
+
+/// Tests that end the boot, run only when named explicitly (never by `all`).
+const EXPLICIT: &[(&str, fn())] = &[("panic", deliberate_panic)];
+
+fn check(cond: bool, why: &'static str) -> TestResult {
+    if cond { Ok(()) } else { Err(why) }
+}
+
+const TESTS: &[KernelTest] = &[
+    KernelTest {
+        name: "fdt_ram",
+        run: fdt_ram,
+    },
+    KernelTest {
+        name: "fdt_reserved",
+        run: fdt_reserved,
+    },
+    KernelTest {
+        name: "fdt_devices",
+        run: fdt_devices,
+    },
+    KernelTest {
+        name: "fdt_bootargs",
+        run: fdt_bootargs,
+    },
+    KernelTest {
+        name: "free_ranges",
+        run: free_ranges,
+    },
+    KernelTest {
+        name: "early_map",
+        run: early_map,
+    },
+    KernelTest {
+        name: "trap_breakpoint",
+        run: trap_breakpoint,
+    },
+    KernelTest {
+        name: "trap_timer",
+        run: trap_timer,
+    },
+    KernelTest {
+        name: "harts_online",
+        run: harts_online,
+    },
+    KernelTest {
+        name: "frames_exhaust",
+        run: frames_exhaust,
+    },
+    KernelTest {
+        name: "frames_orders",
+        run: frames_orders,
+    },
+    KernelTest {
+        name: "heap_churn",
+        run: heap_churn,
+    },
+];
+
+/// Runs the tests `selection` names (`all`, or a comma-separated list); returns
+/// (passed, failed). Unknown names count as failures.
+pub fn run(selection: &str, ctx: &Context<'_>) -> (usize, usize) {
+    let (mut passed, mut failed) = (0, 0);
+    for want in selection.split(',') {
+        let mut found = false;
+        for t in TESTS.iter().filter(|t| want == "all" || want == t.name) {
+            found = true;
+            match (t.run)(ctx) {
+                Ok(()) => {
+                    passed += 1;
+                    crate::println!("TEST kernel/{} PASS", t.name);
+                }
+                Err(why) => {
+                    failed += 1;
+                    crate::println!("TEST kernel/{} FAIL {}", t.name, why);
+                }
+            }
+        }
+        if let Some((_, f)) = EXPLICIT.iter().find(|(name, _)| *name == want) {
+            f();
+        }
+        if !found {
+            failed += 1;
+            crate::println!("TEST kernel/{want} FAIL no such test");
+        }
+    }
+    (passed, failed)
+}
+
+/// Checks the panic path: the harness expects the message, the location and exit status 1.
+fn deliberate_panic() {
+    panic!("deliberate panic requested by ktest=panic");
+}
+
+fn fdt_ram(ctx: &Context<'_>) -> TestResult {
+    let ram = &ctx.info.ram;
+    check(!ram.is_empty(), "no RAM")?;
+    check(
+        ram.windows(2).all(|w| w[0].end <= w[1].start),
+        "RAM regions overlap or unsorted",
+    )?;
+    // Usable RAM is really there: read the first and last word of every free range
+    // through the direct map (reserved ranges may be PMP-protected firmware memory).
+    for r in &ctx.info.free_ranges() {
+        for pa in [r.start.0, r.end.0 - 8] {
+            let va = phys_to_virt(PhysAddr(pa)).as_usize() as *const u64;
+            // SAFETY: `pa` lies in free RAM, which the boot table direct-maps.
+            let _ = unsafe { va.read_volatile() };
+        }
+    }
+    check(
+        ram.iter()
+            .any(|r| r.start <= ctx.info.kernel.start && ctx.info.kernel.end <= r.end),
+        "kernel image outside RAM",
+    )
+}
+
+fn fdt_reserved(ctx: &Context<'_>) -> TestResult {
+    let info = ctx.info;
+    check(
+        !info.reserved.is_empty(),
+        "no reserved range (OpenSBI reserves its own)",
+    )?;
+    check(
+        info.reserved.iter().all(|r| !r.overlaps(&info.kernel)),
+        "reserved overlaps kernel",
+    )?;
+    check(
+        info.reserved
+            .iter()
+            .any(|r| info.ram.iter().any(|m| m.overlaps(r))),
+        "no reserved range inside RAM",
+    )
+}
+
+fn fdt_devices(ctx: &Context<'_>) -> TestResult {
+    let info = ctx.info;
+    check(info.devices.uart.is_some(), "no ns16550a UART")?;
+    check(info.devices.finisher.is_some(), "no sifive,test finisher")?;
+    check(!info.devices.virtio.is_empty(), "no virtio-mmio slots")?;
+    check(info.timebase_hz > 0, "no timebase")
+}
+
+fn fdt_bootargs(ctx: &Context<'_>) -> TestResult {
+    check(
+        ctx.info.arg("ktest").is_some(),
+        "ktest= not seen in /chosen/bootargs",
+    )
+}
+
+fn free_ranges(ctx: &Context<'_>) -> TestResult {
+    let free = ctx.info.free_ranges();
+    check(!free.is_empty(), "no free RAM")?;
+    for f in &free {
+        check(
+            f.start.is_page_aligned() && f.end.is_page_aligned(),
+            "unaligned free range",
+        )?;
+        check(
+            ctx.info
+                .ram
+                .iter()
+                .any(|r| r.start <= f.start && f.end <= r.end),
+            "free outside RAM",
+        )?;
+        check(
+            ctx.info.unavailable().all(|u| !u.overlaps(f)),
+            "free overlaps a reserved range",
+        )?;
+    }
+    check(
+        free.windows(2).all(|w| w[0].end <= w[1].start),
+        "free ranges overlap",
+    )
+}
+
+/// A word whose kernel-image address and direct-map address must show the same bytes.
+static MAP_PROBE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
+fn early_map(ctx: &Context<'_>) -> TestResult {
+    let va = &MAP_PROBE as *const _ as usize;
+    let pa = va - KERNEL_IMAGE_BASE.as_usize() + ctx.kernel_pa;
+    let alias = phys_to_virt(PhysAddr(pa)).as_usize() as *const u64;
+    for value in [0x5a5a_0001_u64, 0xa5a5_0002] {
+        MAP_PROBE.store(value, Ordering::SeqCst);
+        // SAFETY: `alias` is the direct-map address of MAP_PROBE's physical frame.
+        let seen = unsafe { alias.read_volatile() };
+        check(seen == value, "image and direct map disagree")?;
+    }
+    Ok(())
+}
+
+fn trap_breakpoint(_: &Context<'_>) -> TestResult {
+    let before = crate::trap::BREAKPOINTS.load(Ordering::Relaxed);
+    crate::arch::breakpoint();
+    crate::arch::breakpoint();
+    let after = crate::trap::BREAKPOINTS.load(Ordering::Relaxed);
+    check(
+        after == before + 2,
+        "breakpoint traps not counted and resumed",
+    )
+}
+
+fn trap_timer(_: &Context<'_>) -> TestResult {
+    let start = crate::timer::ticks();
+    let deadline = crate::timer::now_ns() + 1_000_000_000;
+    while crate::timer::ticks() < start + 3 {
+        if crate::timer::now_ns() > deadline {
+            return Err("fewer than 3 timer interrupts in 1 s");
+        }
+        crate::arch::wait_for_interrupt();
+    }
+    Ok(())
+}
+
+fn harts_online(ctx: &Context<'_>) -> TestResult {
+    check(
+        crate::smp::online() == ctx.info.harts.len(),
+        "not every hart came online",
+    )
+}
+
+/// Allocates single frames until none is left, chaining them through their own first
+/// word (no heap needed), then frees them all: every counter must be back.
+fn frames_exhaust(_: &Context<'_>) -> TestResult {
+    use crate::memory::frames::{self, FRAMES};
+    use pagoda_mm::frame::FrameUse;
+    FRAMES.drain_caches();
+    let baseline = frames::stats();
+    let mut head = 0usize;
+    let mut count = 0usize;
+    while let Ok(pfn) = frames::alloc(0, FrameUse::Kernel) {
+        let va = phys_to_virt(pfn.addr()).as_usize() as *mut usize;
+        // SAFETY: the frame was just allocated to this test and is direct-mapped.
+        unsafe { va.write(head) };
+        head = va as usize;
+        count += 1;
+    }
+    check(
+        count + 64 >= baseline.free + baseline.cached,
+        "exhausted before using all free frames",
+    )?;
+    check(
+        frames::alloc(0, FrameUse::Kernel).is_err(),
+        "allocation after exhaustion succeeded",
+    )?;
+    while head != 0 {
+        let va = head as *const usize;
+        // SAFETY: `head` is a frame of the chain built above, still allocated.
+        head = unsafe { va.read() };
+        let pa = PhysAddr(va as usize - pagoda_mm::layout::DIRECT_MAP_BASE.as_usize());
+        frames::put(pa.pfn());
+    }
+    FRAMES.drain_caches();
+    let after = frames::stats();
+    check(
+        after.check_no_leaks(&baseline).is_ok(),
+        "frame counters not back to baseline",
+    )?;
+    check(FRAMES.verify().is_ok(), "allocator invariants broken")
+}
+
+/// One block of every order that fits: naturally aligned, then all freed.
+fn frames_orders(_: &Context<'_>) -> TestResult {
+    use crate::memory::frames::{self, FRAMES};
+    use pagoda_mm::frame::FrameUse;
+    FRAMES.drain_caches();
+    let baseline = frames::stats();
+    let mut got = [None; 19];
+    for (order, slot) in got.iter_mut().enumerate() {
+        if let Ok(pfn) = frames::alloc(order, FrameUse::Kernel) {
+            if pfn.0 % (1 << order) != 0 {
+                return Err("block not naturally aligned");
+            }
+            *slot = Some(pfn);
+        }
+    }
+    check(
+        got[0].is_some() && got[9].is_some(),
+        "no 4 KiB or 2 MiB block",
+    )?;
+    for pfn in got.into_iter().flatten() {
+        frames::put(pfn);
+    }
+    FRAMES.drain_caches();
+    check(
+        frames::stats().check_no_leaks(&baseline).is_ok(),
+        "frame counters not back to baseline",
+    )
+}
+
+/// Heap objects of every size class and some large ones; everything freed returns.
+fn heap_churn(_: &Context<'_>) -> TestResult {
+    use alloc::boxed::Box;
+    use alloc::vec::Vec;
+    let before = crate::memory::heap::stats().live_allocations();
+    let mut objs: Vec<Box<[u8]>> = Vec::new();
+    for round in 0..4usize {
+        for size in [
+            1usize, 8, 24, 64, 200, 512, 1000, 3000, 4096, 10_000, 70_000,
+        ] {
+            let b = alloc::vec![(size + round) as u8; size].into_boxed_slice();
+            objs.push(b);
+        }
+    }
+    for (i, b) in objs.iter().enumerate() {
+        let expect = b.first().copied();
+        check(
+            b.iter().all(|&x| Some(x) == expect),
+            "heap object corrupted",
+        )?;
+        let _ = i;
+    }
+    drop(objs);
+    let after = crate::memory::heap::stats().live_allocations();
+    check(after == before, "heap allocations leaked")
+}

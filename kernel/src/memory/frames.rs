@@ -1,0 +1,81 @@
+//! The kernel's frame allocator: the `pagoda-mm` buddy allocator over the RAM the device
+//! tree described, with its metadata array carved out of that RAM.
+
+use core::mem::MaybeUninit;
+
+use arrayvec::ArrayVec;
+use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr, PhysRange, align_down};
+use pagoda_mm::frame::{AllocError, FrameAllocator, FrameMeta, FrameUse, Stats};
+use pagoda_mm::layout::phys_to_virt;
+
+use crate::boot::BootInfo;
+use crate::boot::info::MAX_FREE_RANGES;
+use crate::smp::hart_id;
+
+/// Every physical frame the kernel may hand out.
+pub static FRAMES: FrameAllocator = FrameAllocator::new();
+
+/// Why the frame allocator could not start.
+#[derive(Debug)]
+pub enum InitError {
+    /// No free range can hold the metadata array.
+    NoRoomForMetadata(usize),
+    /// The allocator refused the ranges.
+    Allocator(pagoda_mm::frame::InitError),
+}
+
+impl core::fmt::Display for InitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            InitError::NoRoomForMetadata(n) => {
+                write!(
+                    f,
+                    "no free RAM range can hold the {n}-byte frame metadata array"
+                )
+            }
+            InitError::Allocator(e) => write!(f, "frame allocator: {e:?}"),
+        }
+    }
+}
+
+/// Hands the free RAM of `info` to [`FRAMES`]; the metadata array takes the top of the
+/// largest free range.
+pub fn init(info: &BootInfo) -> Result<(), InitError> {
+    let mut ranges: ArrayVec<PhysRange, MAX_FREE_RANGES> =
+        info.free_ranges().iter().map(|r| r.start..r.end).collect();
+    let bytes = FrameAllocator::metadata_bytes(&ranges);
+    let need = bytes.next_multiple_of(PAGE_SIZE) + FrameAllocator::METADATA_ALIGN;
+    let largest = ranges
+        .iter_mut()
+        .filter(|r| r.end.0 - r.start.0 >= need)
+        .max_by_key(|r| r.end.0 - r.start.0)
+        .ok_or(InitError::NoRoomForMetadata(bytes))?;
+    let meta_start = align_down(
+        largest.end.0 - bytes,
+        PAGE_SIZE.max(FrameAllocator::METADATA_ALIGN),
+    );
+    largest.end = PhysAddr(meta_start);
+    let len = FrameAllocator::metadata_len(&ranges);
+    let ptr = phys_to_virt(PhysAddr(meta_start)).as_usize() as *mut MaybeUninit<FrameMeta>;
+    // SAFETY: [meta_start, meta_start + bytes) is free RAM, direct-mapped, removed from the
+    // ranges the allocator manages and used for nothing else; the slice never dies.
+    let meta = unsafe { core::slice::from_raw_parts_mut(ptr, len) };
+    FRAMES.init(&ranges, meta).map_err(InitError::Allocator)
+}
+
+/// Allocates `2^order` frames for `u` from this hart's cache or the buddy lists.
+pub fn alloc(order: usize, u: FrameUse) -> Result<Pfn, AllocError> {
+    FRAMES.alloc_on(hart_id(), order, u)
+}
+
+/// Drops one reference to the block at `pfn`, freeing it at zero.
+pub fn put(pfn: Pfn) {
+    if let Err(e) = FRAMES.put_on(hart_id(), pfn) {
+        panic!("frame {pfn:?} released twice or never allocated: {e:?}");
+    }
+}
+
+/// A snapshot of the allocator's counters.
+pub fn stats() -> Stats {
+    FRAMES.stats()
+}

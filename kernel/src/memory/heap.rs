@@ -1,0 +1,88 @@
+//! The kernel heap: `pagoda-mm`'s slab heap as `#[global_allocator]`, taking pages from
+//! [`FRAMES`](super::frames::FRAMES) through the direct map.
+//!
+//! When memory runs out, `alloc` returns null: kernel code allocates with the fallible
+//! APIs (`try_reserve`, `Arc::try_new`, ...) on every path a user program can reach, and
+//! turns the failure into `ENOMEM`. Only an infallible allocation (boot code) would reach
+//! the allocation-error handler, which panics.
+
+use core::alloc::{GlobalAlloc, Layout};
+use core::ptr::NonNull;
+
+use pagoda_mm::addr::{Pfn, PhysAddr};
+use pagoda_mm::frame::FrameUse;
+use pagoda_mm::heap::{CpuLocal, HeapStats, PageSource, SlabHeap};
+use pagoda_mm::layout::{DIRECT_MAP_BASE, MAX_HARTS, phys_to_virt};
+
+use super::frames;
+
+/// Pages for the heap: buddy blocks, addressed through the direct map.
+pub struct BuddyPages;
+
+// SAFETY: blocks come from the buddy allocator (naturally aligned, 2^order pages, unused
+// by anyone else until freed); the direct map makes them readable and writable; the
+// frame allocator is internally synchronised and never uses the heap.
+unsafe impl PageSource for BuddyPages {
+    fn alloc_pages(&self, order: usize) -> Option<NonNull<u8>> {
+        let pfn = frames::alloc(order, FrameUse::Slab).ok()?;
+        NonNull::new(phys_to_virt(pfn.addr()).as_usize() as *mut u8)
+    }
+
+    unsafe fn free_pages(&self, ptr: NonNull<u8>, _order: usize) {
+        let pa = PhysAddr(ptr.as_ptr() as usize - DIRECT_MAP_BASE.as_usize());
+        frames::put(Pfn(pa.pfn().0));
+    }
+}
+
+/// Interrupts-off pin: the hart's heap cache is used by nothing else meanwhile.
+pub struct HartPin {
+    was_enabled: bool,
+}
+
+impl Drop for HartPin {
+    fn drop(&mut self) {
+        if self.was_enabled {
+            crate::arch::enable_interrupts();
+        }
+    }
+}
+
+/// The running hart, pinned by masking interrupts.
+pub struct ThisHart;
+
+// SAFETY: with interrupts masked nothing else runs on this hart (no preemption in
+// kernel mode, and interrupt handlers are masked), so the pin is exclusive.
+unsafe impl CpuLocal for ThisHart {
+    type Pin = HartPin;
+
+    fn pin() -> (usize, HartPin) {
+        let was_enabled = crate::arch::disable_interrupts();
+        (crate::smp::hart_id(), HartPin { was_enabled })
+    }
+}
+
+/// The slab heap behind `alloc`.
+pub struct KernelHeap(SlabHeap<BuddyPages, ThisHart, MAX_HARTS>);
+
+// SAFETY: forwards to the slab heap, whose `alloc`/`dealloc` follow the GlobalAlloc
+// contract (null on failure, any layout with align ≤ 4096 honoured, larger ones served by
+// naturally aligned page blocks).
+unsafe impl GlobalAlloc for KernelHeap {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        self.0.alloc(layout)
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded GlobalAlloc contract.
+        unsafe { self.0.dealloc(ptr, layout) }
+    }
+}
+
+/// The kernel heap.
+#[global_allocator]
+pub static HEAP: KernelHeap = KernelHeap(SlabHeap::new(BuddyPages));
+
+/// Heap counters (slab statistics per cache, bytes in use, high-water marks).
+pub fn stats() -> HeapStats {
+    HEAP.0.stats()
+}

@@ -1,0 +1,600 @@
+//! [`FrameAllocator`]: the buddy core, the hart caches and the metadata array together.
+
+use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::buddy::Buddy;
+use super::cache::{BATCH, CACHE_CAPACITY, HartCache, HartSlot};
+use super::error::{AllocError, Corruption, FrameError, InitError};
+use super::meta::{
+    FrameMeta, FrameUse, MAX_ORDER, NO_FRAME, STATE_CACHED, STATE_RESERVED, STATE_TAIL, State,
+    head_state,
+};
+use super::stats::Stats;
+use crate::addr::{PAGE_SHIFT, PAGE_SIZE, Pfn, PhysRange, align_down, align_up};
+use crate::layout::MAX_HARTS;
+
+/// The managed span, fixed by `init`.
+struct Span {
+    /// One entry per frame from `base` up.
+    meta: &'static [FrameMeta],
+    /// Frame number of `meta[0]`.
+    base: usize,
+}
+
+/// The physical frame allocator: a buddy allocator of blocks of 2^0 ..= 2^[`MAX_ORDER`]
+/// frames over any set of free physical ranges, with per-frame metadata and per-hart
+/// caches of single frames. All methods take `&self`; it is meant to be a `static`.
+///
+/// Lifecycle: [`FrameAllocator::new`] (const), then [`FrameAllocator::init`] once with the
+/// free RAM ranges and memory for the metadata array, then any number of concurrent
+/// allocations and frees from any hart. Before `init`, allocations fail with
+/// [`AllocError::Uninitialised`] and frame operations with [`FrameError::OutOfRange`].
+///
+/// Allocation returns a [`Pfn`] whose block has reference count 1 and the requested
+/// [`FrameUse`]; [`FrameAllocator::free`] gives back a block its caller owns alone,
+/// [`FrameAllocator::get`] / [`FrameAllocator::put`] share one and give it back when the
+/// last reference goes. The `_on(hart, ...)` variants use that hart's cache for order-0
+/// blocks; the others go straight to the buddy lock. [`super::Frame`] wraps a reference
+/// in a handle that puts it on drop.
+///
+/// The allocator never reads or writes the frames themselves.
+pub struct FrameAllocator {
+    span: spin::Once<Span>,
+    buddy: spin::Mutex<Buddy>,
+    harts: [HartSlot; MAX_HARTS],
+    /// Frames moved between uses by `set_use`, by use; wrapping deltas.
+    retyped: [AtomicUsize; FrameUse::COUNT],
+}
+
+impl Default for FrameAllocator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The free ranges as frame-number ranges: each trimmed inward to whole frames; empty
+/// ones dropped.
+fn frame_ranges(ranges: &[PhysRange]) -> impl Iterator<Item = (usize, usize)> + '_ {
+    ranges.iter().filter_map(|r| {
+        let start = align_up(r.start.0, PAGE_SIZE)? >> PAGE_SHIFT;
+        let end = align_down(r.end.0, PAGE_SIZE) >> PAGE_SHIFT;
+        (start < end).then_some((start, end))
+    })
+}
+
+/// Lowest and highest (exclusive) frame of the ranges; `(0, 0)` when there are none.
+fn span_of(ranges: &[PhysRange]) -> (usize, usize) {
+    frame_ranges(ranges)
+        .fold(None, |acc: Option<(usize, usize)>, (s, e)| match acc {
+            None => Some((s, e)),
+            Some((lo, hi)) => Some((lo.min(s), hi.max(e))),
+        })
+        .unwrap_or((0, 0))
+}
+
+impl FrameAllocator {
+    /// Bytes of alignment the metadata memory needs (32: one entry never straddles a
+    /// cache line).
+    pub const METADATA_ALIGN: usize = core::mem::align_of::<FrameMeta>();
+
+    /// An uninitialised allocator (usable in a `static`).
+    pub const fn new() -> FrameAllocator {
+        FrameAllocator {
+            span: spin::Once::new(),
+            buddy: spin::Mutex::new(Buddy::new()),
+            harts: [const { HartSlot::new() }; MAX_HARTS],
+            retyped: [const { AtomicUsize::new(0) }; FrameUse::COUNT],
+        }
+    }
+
+    /// Number of [`FrameMeta`] entries `init` needs for these free ranges: one per frame
+    /// from the lowest free frame to the highest, gaps included. Ranges are trimmed
+    /// inward to whole 4 KiB frames.
+    pub fn metadata_len(ranges: &[PhysRange]) -> usize {
+        let (lo, hi) = span_of(ranges);
+        hi - lo
+    }
+
+    /// Bytes of metadata memory `init` needs for these free ranges
+    /// ([`FrameAllocator::metadata_len`] entries of 32 bytes, aligned to
+    /// [`FrameAllocator::METADATA_ALIGN`]). The kernel carves this out of RAM and passes
+    /// the ranges minus the carved part; the result can only shrink by doing so.
+    pub fn metadata_bytes(ranges: &[PhysRange]) -> usize {
+        Self::metadata_len(ranges).saturating_mul(core::mem::size_of::<FrameMeta>())
+    }
+
+    /// Takes ownership of the free physical `ranges` (RAM minus reserved memory, minus
+    /// the kernel image, minus `meta` itself) and of `meta`, at least
+    /// [`FrameAllocator::metadata_len`] entries, which it initialises. Ranges may come in
+    /// any order, touch, and leave gaps; they may not overlap. Partial frames at the ends
+    /// of a range are not used.
+    ///
+    /// Runs in time linear in the span. Fails, leaving the allocator uninitialised, if
+    /// called twice, if `meta` is too small, if ranges overlap, or if the span exceeds
+    /// 2^32 - 1 frames.
+    pub fn init(
+        &self,
+        ranges: &[PhysRange],
+        meta: &'static mut [MaybeUninit<FrameMeta>],
+    ) -> Result<(), InitError> {
+        let mut buddy = self.buddy.lock();
+        if self.span.get().is_some() {
+            return Err(InitError::AlreadyInitialised);
+        }
+        let (lo, hi) = span_of(ranges);
+        let len = hi - lo;
+        if len >= NO_FRAME as usize {
+            return Err(InitError::SpanTooLarge);
+        }
+        if meta.len() < len {
+            return Err(InitError::MetadataTooSmall {
+                needed: len,
+                given: meta.len(),
+            });
+        }
+        let (meta, _) = meta.split_at_mut(len);
+        for slot in meta.iter_mut() {
+            slot.write(FrameMeta::reserved());
+        }
+        // SAFETY: every element of `meta` was initialised just above, and
+        // `MaybeUninit<FrameMeta>` has the layout of `FrameMeta`; the exclusive 'static
+        // borrow moves into the allocator, which only ever shares it.
+        let meta: &'static [FrameMeta] =
+            unsafe { &*(meta as *mut [MaybeUninit<FrameMeta>] as *const [FrameMeta]) };
+
+        let mut total = 0;
+        for (s, e) in frame_ranges(ranges) {
+            for p in s..e {
+                let m = &meta[p - lo];
+                if m.state_word() != STATE_RESERVED {
+                    return Err(InitError::Overlap(Pfn(p)));
+                }
+                m.set_state(STATE_TAIL);
+            }
+            total += e - s;
+        }
+        buddy.meta = meta;
+        buddy.base = lo;
+        buddy.total = total;
+        for (s, e) in frame_ranges(ranges) {
+            let mut p = s;
+            while p < e {
+                let align = if p == 0 {
+                    MAX_ORDER
+                } else {
+                    (p.trailing_zeros() as usize).min(MAX_ORDER)
+                };
+                let order = align.min((e - p).ilog2() as usize);
+                buddy.give((p - lo) as u32, order);
+                p += 1 << order;
+            }
+        }
+        self.span.call_once(|| Span { meta, base: lo });
+        Ok(())
+    }
+
+    #[inline]
+    fn span(&self) -> Option<&Span> {
+        self.span.get()
+    }
+
+    /// The span and the index of `pfn` in it.
+    #[inline]
+    fn locate(&self, pfn: Pfn) -> Result<(&Span, u32), FrameError> {
+        let span = self.span().ok_or(FrameError::OutOfRange)?;
+        match pfn.0.checked_sub(span.base) {
+            Some(i) if i < span.meta.len() => Ok((span, i as u32)),
+            _ => Err(FrameError::OutOfRange),
+        }
+    }
+
+    #[inline]
+    fn check_alloc(&self, order: usize, u: FrameUse) -> Result<&Span, AllocError> {
+        if order > MAX_ORDER {
+            return Err(AllocError::InvalidOrder);
+        }
+        if !u.is_allocatable() {
+            return Err(AllocError::InvalidUse);
+        }
+        self.span().ok_or(AllocError::Uninitialised)
+    }
+
+    /// Takes a block from the buddy lists and counts it for `u`.
+    #[inline]
+    fn take_global(&self, order: usize, u: FrameUse) -> Option<u32> {
+        let mut b = self.buddy.lock();
+        let idx = b.take(order, head_state(u, order))?;
+        b.used[u.index()] = b.used[u.index()].wrapping_add(1 << order);
+        Some(idx)
+    }
+
+    /// Allocates a block of 2^`order` frames, aligned to its size, for use `u`, from the
+    /// buddy lists (taking the buddy lock). If none is free, drains every hart cache
+    /// and tries once more. The block has reference count 1, mapping count 0, no flags
+    /// and owner word 0.
+    ///
+    /// Errors: [`AllocError::OutOfMemory`], `InvalidOrder` (order > [`MAX_ORDER`]),
+    /// `InvalidUse` (`u` not allocatable), `Uninitialised`.
+    pub fn alloc(&self, order: usize, u: FrameUse) -> Result<Pfn, AllocError> {
+        let span = self.check_alloc(order, u)?;
+        self.alloc_global(span, order, u)
+    }
+
+    fn alloc_global(&self, span: &Span, order: usize, u: FrameUse) -> Result<Pfn, AllocError> {
+        let idx = match self.take_global(order, u) {
+            Some(idx) => idx,
+            None => {
+                self.drain_caches();
+                self.take_global(order, u).ok_or(AllocError::OutOfMemory)?
+            }
+        };
+        span.meta[idx as usize].prepare(head_state(u, order));
+        Ok(Pfn(span.base + idx as usize))
+    }
+
+    /// As [`FrameAllocator::alloc`], on behalf of hart `hart`: an order-0 block comes
+    /// from that hart's cache (refilled from the buddy lists in batches), taking only
+    /// the hart's own lock in the common case. Larger orders go to the buddy lists.
+    ///
+    /// Errors: as `alloc`, plus [`AllocError::InvalidHart`] if `hart` is not below
+    /// [`MAX_HARTS`].
+    pub fn alloc_on(&self, hart: usize, order: usize, u: FrameUse) -> Result<Pfn, AllocError> {
+        let span = self.check_alloc(order, u)?;
+        let slot = self.harts.get(hart).ok_or(AllocError::InvalidHart)?;
+        if order != 0 {
+            return self.alloc_global(span, order, u);
+        }
+        {
+            let mut c = slot.cache.lock();
+            if c.len == 0 {
+                self.refill(&mut c);
+            }
+            if let Some(idx) = c.pop() {
+                c.used[u.index()] = c.used[u.index()].wrapping_add(1);
+                span.meta[idx as usize].prepare(head_state(u, 0));
+                return Ok(Pfn(span.base + idx as usize));
+            }
+        }
+        self.alloc_global(span, 0, u)
+    }
+
+    /// Moves up to [`BATCH`] frames from the buddy lists into an empty cache.
+    fn refill(&self, c: &mut HartCache) {
+        let mut b = self.buddy.lock();
+        while c.len < BATCH {
+            match b.take(0, STATE_CACHED) {
+                Some(idx) => c.push(idx),
+                None => break,
+            }
+        }
+    }
+
+    /// The state of an allocated head, or the error for anything else.
+    fn allocated_head(&self, span: &Span, idx: u32) -> Result<(FrameUse, usize), FrameError> {
+        match span.meta[idx as usize].state() {
+            State::Allocated(u, k) => Ok((u, k)),
+            State::FreeHead(_) | State::Cached => Err(FrameError::NotAllocated),
+            State::Reserved => Err(FrameError::Reserved),
+            State::Tail => {
+                let head = self.block_of(Pfn(span.base + idx as usize));
+                match head.and_then(|(h, _)| self.meta(h)).map(FrameMeta::state) {
+                    Some(State::Allocated(..)) => Err(FrameError::NotHead),
+                    _ => Err(FrameError::NotAllocated),
+                }
+            }
+        }
+    }
+
+    /// Checks `pfn` heads an allocated block of `order` and takes its only reference.
+    fn claim(&self, pfn: Pfn, order: usize) -> Result<(&Span, u32), FrameError> {
+        if order > MAX_ORDER {
+            return Err(FrameError::InvalidOrder);
+        }
+        let (span, idx) = self.locate(pfn)?;
+        let (_, k) = self.allocated_head(span, idx)?;
+        if k != order {
+            return Err(FrameError::WrongOrder { allocated: k });
+        }
+        span.meta[idx as usize]
+            .claim_sole()
+            .map_err(|refs| match refs {
+                0 => FrameError::NotAllocated,
+                refs => FrameError::Shared { refs },
+            })?;
+        Ok((span, idx))
+    }
+
+    /// Gives back the allocated block at `idx` whose last reference the caller just
+    /// dropped: to `slot`'s cache for a single frame, else to the buddy lists.
+    fn release(&self, slot: Option<&HartSlot>, span: &Span, idx: u32) {
+        let m = &span.meta[idx as usize];
+        // The caller took the last reference, so nobody else can change the state: it
+        // is the allocated head it was when the reference was taken.
+        let State::Allocated(u, order) = m.state() else {
+            return;
+        };
+        if let (0, Some(slot)) = (order, slot) {
+            let mut c = slot.cache.lock();
+            c.used[u.index()] = c.used[u.index()].wrapping_sub(1);
+            if c.len == CACHE_CAPACITY {
+                let mut b = self.buddy.lock();
+                c.drain_oldest(BATCH, |i| b.give(i, 0));
+            }
+            m.set_state(STATE_CACHED);
+            c.push(idx);
+            return;
+        }
+        let mut b = self.buddy.lock();
+        b.used[u.index()] = b.used[u.index()].wrapping_sub(1 << order);
+        b.give(idx, order);
+    }
+
+    /// Frees the block of 2^`order` frames at `pfn`, which the caller holds the only
+    /// reference to, into the buddy lists (merging it with free buddies).
+    ///
+    /// Errors (nothing changes): [`FrameError::NotAllocated`] for a free block (double
+    /// free), `NotHead` for a frame inside a larger block, `WrongOrder`, `Shared` when
+    /// other references exist (use [`FrameAllocator::put`]), `Reserved`, `OutOfRange`,
+    /// `InvalidOrder`.
+    pub fn free(&self, pfn: Pfn, order: usize) -> Result<(), FrameError> {
+        let (span, idx) = self.claim(pfn, order)?;
+        self.release(None, span, idx);
+        Ok(())
+    }
+
+    /// As [`FrameAllocator::free`], on behalf of hart `hart`: a single frame goes to that
+    /// hart's cache (whose oldest [`BATCH`] frames go back to the buddy lists when it is
+    /// full). Also fails with [`FrameError::InvalidHart`].
+    pub fn free_on(&self, hart: usize, pfn: Pfn, order: usize) -> Result<(), FrameError> {
+        let slot = self.harts.get(hart).ok_or(FrameError::InvalidHart)?;
+        let (span, idx) = self.claim(pfn, order)?;
+        self.release(Some(slot), span, idx);
+        Ok(())
+    }
+
+    /// Adds a reference to the allocated block headed by `pfn` (for sharing, e.g. a
+    /// copy-on-write mapping); returns the new count. The caller must already hold one.
+    ///
+    /// Errors: `NotAllocated`, `NotHead`, `Reserved`, `OutOfRange`, `RefOverflow`.
+    pub fn get(&self, pfn: Pfn) -> Result<u32, FrameError> {
+        let (span, idx) = self.locate(pfn)?;
+        self.allocated_head(span, idx)?;
+        span.meta[idx as usize].inc_ref()
+    }
+
+    /// Drops a reference to the allocated block headed by `pfn`; when it was the last,
+    /// frees the block (to the buddy lists) and returns `Ok(true)`.
+    ///
+    /// Errors: `NotAllocated` (including a put on a block whose count is already 0),
+    /// `NotHead`, `Reserved`, `OutOfRange`.
+    pub fn put(&self, pfn: Pfn) -> Result<bool, FrameError> {
+        self.put_inner(None, pfn)
+    }
+
+    /// As [`FrameAllocator::put`], freeing a single frame to hart `hart`'s cache. Also
+    /// fails with [`FrameError::InvalidHart`].
+    pub fn put_on(&self, hart: usize, pfn: Pfn) -> Result<bool, FrameError> {
+        let slot = self.harts.get(hart).ok_or(FrameError::InvalidHart)?;
+        self.put_inner(Some(slot), pfn)
+    }
+
+    pub(super) fn put_inner(&self, slot: Option<&HartSlot>, pfn: Pfn) -> Result<bool, FrameError> {
+        let (span, idx) = self.locate(pfn)?;
+        self.allocated_head(span, idx)?;
+        if !span.meta[idx as usize].dec_ref()? {
+            return Ok(false);
+        }
+        self.release(slot, span, idx);
+        Ok(true)
+    }
+
+    /// The hart slot for a hart id that a [`super::Frame`] recorded.
+    pub(super) fn slot(&self, hart: usize) -> Option<&HartSlot> {
+        self.harts.get(hart)
+    }
+
+    /// Changes the use of the allocated block headed by `pfn` to `u` and returns the
+    /// previous use; the accounting moves with it. The caller must hold a reference.
+    ///
+    /// Errors: `InvalidUse` (`u` not allocatable), `NotAllocated`, `NotHead`,
+    /// `Reserved`, `OutOfRange`.
+    pub fn set_use(&self, pfn: Pfn, u: FrameUse) -> Result<FrameUse, FrameError> {
+        if !u.is_allocatable() {
+            return Err(FrameError::InvalidUse);
+        }
+        let (span, idx) = self.locate(pfn)?;
+        let m = &span.meta[idx as usize];
+        loop {
+            let word = m.state_word();
+            let State::Allocated(old, order) = State::decode(word) else {
+                // Not an allocated head: report why (or retry if it just became one).
+                self.allocated_head(span, idx)?;
+                continue;
+            };
+            if m.refcount() == 0 {
+                return Err(FrameError::NotAllocated);
+            }
+            if m.swap_state(word, head_state(u, order)) {
+                self.retyped[old.index()].fetch_sub(1 << order, Ordering::Relaxed);
+                self.retyped[u.index()].fetch_add(1 << order, Ordering::Relaxed);
+                return Ok(old);
+            }
+        }
+    }
+
+    /// The metadata of frame `pfn`, or `None` outside the managed span.
+    #[inline]
+    pub fn meta(&self, pfn: Pfn) -> Option<&'static FrameMeta> {
+        let (span, idx) = self.locate(pfn).ok()?;
+        Some(&span.meta[idx as usize])
+    }
+
+    /// Index of `pfn` in the metadata array (the form of [`FrameMeta::lru_links`]).
+    #[inline]
+    pub fn index_of(&self, pfn: Pfn) -> Option<u32> {
+        self.locate(pfn).ok().map(|(_, i)| i)
+    }
+
+    /// The frame at metadata index `index`, if it is inside the span.
+    #[inline]
+    pub fn pfn_at(&self, index: u32) -> Option<Pfn> {
+        let span = self.span()?;
+        ((index as usize) < span.meta.len()).then(|| Pfn(span.base + index as usize))
+    }
+
+    /// The block (free or allocated) containing `pfn`: its first frame and order. `None`
+    /// for a reserved frame or outside the span. O([`MAX_ORDER`]).
+    pub fn block_of(&self, pfn: Pfn) -> Option<(Pfn, usize)> {
+        let (span, _) = self.locate(pfn).ok()?;
+        for k in 0..=MAX_ORDER {
+            let head = pfn.0 & !((1 << k) - 1);
+            let h = head.checked_sub(span.base)?;
+            match span.meta[h].state() {
+                State::FreeHead(o) | State::Allocated(_, o) if o >= k => {
+                    return Some((Pfn(head), o));
+                }
+                State::Cached if k == 0 => return Some((pfn, 0)),
+                State::Reserved if k == 0 => return None,
+                _ => {}
+            }
+        }
+        None
+    }
+
+    /// Gives every frame in hart `hart`'s cache back to the buddy lists (for example
+    /// when the hart goes offline); returns how many.
+    pub fn drain_hart(&self, hart: usize) -> Result<usize, FrameError> {
+        let slot = self.harts.get(hart).ok_or(FrameError::InvalidHart)?;
+        Ok(self.drain_slot(slot))
+    }
+
+    fn drain_slot(&self, slot: &HartSlot) -> usize {
+        let mut c = slot.cache.lock();
+        let n = c.len;
+        if n != 0 {
+            let mut b = self.buddy.lock();
+            c.drain_oldest(n, |i| b.give(i, 0));
+        }
+        n
+    }
+
+    /// Gives every hart cache back to the buddy lists (fully coalescing the free
+    /// memory); returns how many frames moved. Allocation does this by itself before it
+    /// reports out of memory.
+    pub fn drain_caches(&self) -> usize {
+        self.harts.iter().map(|s| self.drain_slot(s)).sum()
+    }
+
+    /// A snapshot of the counters. Takes each hart lock in turn and the buddy lock.
+    pub fn stats(&self) -> Stats {
+        let mut s = Stats::default();
+        let mut used = [0usize; FrameUse::COUNT];
+        for slot in &self.harts {
+            let c = slot.cache.lock();
+            s.cached += c.len;
+            for (u, d) in used.iter_mut().zip(c.used) {
+                *u = u.wrapping_add(d);
+            }
+        }
+        for (u, d) in used.iter_mut().zip(&self.retyped) {
+            *u = u.wrapping_add(d.load(Ordering::Relaxed));
+        }
+        let b = self.buddy.lock();
+        for (u, d) in used.iter_mut().zip(b.used) {
+            *u = u.wrapping_add(d);
+        }
+        s.total = b.total;
+        s.reserved = b.meta.len() - b.total;
+        s.free = b.free_frames + s.cached;
+        s.used = s.total.saturating_sub(s.free);
+        s.used_by_use = used;
+        s.free_blocks = b.free_blocks;
+        s.peak_used = b.peak_out;
+        s
+    }
+
+    /// Checks every structural invariant, holding every lock: the lists are consistent
+    /// with the metadata; every frame of the span is a free head, a cached frame, an
+    /// allocated head, a tail inside one of those blocks, or reserved; blocks are
+    /// naturally aligned and inside the span; no two free buddies are left unmerged;
+    /// the caches hold exactly the cached frames; the counts agree. O(span); meant for
+    /// tests and debugging.
+    pub fn verify(&self) -> Result<(), Corruption> {
+        let caches: [_; MAX_HARTS] = core::array::from_fn(|i| self.harts[i].cache.lock());
+        let b = self.buddy.lock();
+        b.verify_lists()?;
+        let meta = b.meta;
+        let err = |i: usize, what| {
+            Err(Corruption {
+                pfn: Pfn(b.base + i),
+                what,
+            })
+        };
+        let (mut i, mut free, mut cached, mut used, mut reserved) = (0, 0, 0, 0, 0);
+        while i < meta.len() {
+            let (order, is_free) = match meta[i].state() {
+                State::FreeHead(k) => (k, true),
+                State::Allocated(_, k) => (k, false),
+                State::Cached => {
+                    cached += 1;
+                    i += 1;
+                    continue;
+                }
+                State::Reserved => {
+                    reserved += 1;
+                    i += 1;
+                    continue;
+                }
+                State::Tail => return err(i, "tail frame outside any block"),
+            };
+            let size = 1usize << order;
+            if !(b.base + i).is_multiple_of(size) {
+                return err(i, "block not naturally aligned");
+            }
+            if i + size > meta.len() {
+                return err(i, "block runs past the span");
+            }
+            if let Some(t) = (i + 1..i + size).find(|&t| meta[t].state_word() != STATE_TAIL) {
+                return err(t, "frame inside a block is not a tail");
+            }
+            if is_free {
+                free += size;
+                let buddy = (b.base + i) ^ size;
+                if order < MAX_ORDER
+                    && buddy
+                        .checked_sub(b.base)
+                        .filter(|&j| j < meta.len())
+                        .is_some_and(|j| meta[j].state_word() == head_state(FrameUse::Free, order))
+                {
+                    return err(i, "free buddies left unmerged");
+                }
+            } else {
+                used += size;
+            }
+            i += size;
+        }
+        if free != b.free_frames {
+            return err(0, "free heads disagree with the free-frame count");
+        }
+        let mut in_caches = 0;
+        for c in &caches {
+            for &idx in &c.frames[..c.len] {
+                if meta.get(idx as usize).map(FrameMeta::state_word) != Some(STATE_CACHED) {
+                    return err(idx as usize, "hart cache holds a frame that is not cached");
+                }
+            }
+            in_caches += c.len;
+        }
+        if in_caches != cached {
+            return err(
+                0,
+                "cached frames disagree with the hart caches (duplicate?)",
+            );
+        }
+        if free + cached + used != b.total || reserved + b.total != meta.len() {
+            return err(0, "frame counts do not add up");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,377 @@
+//! The shared layer of one size class: its slabs, under one lock.
+//!
+//! A slab is a naturally aligned block of `2^SLAB_ORDER[c]` pages from the page source.
+//! Objects fill it from offset 0; the last [`SLAB_HEADER_SIZE`] bytes hold its
+//! [`SlabHeader`], found from any object by masking the object's address with the slab
+//! size. A slab is on exactly one of:
+//! - the *partial* list: some objects handed out, some free;
+//! - the *empty* list: no object handed out (at most [`EMPTY_RESERVE`] slabs; beyond that an
+//!   empty slab goes back to the page source at once);
+//! - no list, when every object is handed out (a full slab is found again through the
+//!   header of the first object freed into it).
+//!
+//! Free objects of a slab form a singly linked list threaded through their first word;
+//! objects never handed out since the slab became empty are not linked but counted by a
+//! bump index, so a fresh slab costs no initialisation pass.
+
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+
+use super::class::{CLASS_SIZES, SLAB_HEADER_SIZE, SLAB_OBJECTS, SLAB_ORDER};
+use super::source::PageSource;
+use crate::addr::PAGE_SIZE;
+
+/// Empty slabs a class keeps for reuse before giving further ones back to the page source.
+pub const EMPTY_RESERVE: usize = 1;
+
+/// Marks a live slab header; the class index is added so that a slab of another class is
+/// recognised as well.
+const SLAB_MAGIC: u32 = 0x51ab_0000;
+
+/// Bookkeeping of one slab, in the slab's last bytes.
+#[repr(C)]
+struct SlabHeader {
+    /// First free object (its first word links to the next); null when none.
+    free: *mut u8,
+    next: *mut SlabHeader,
+    prev: *mut SlabHeader,
+    /// Objects `bump..SLAB_OBJECTS` have not been handed out since the slab was last empty.
+    bump: u32,
+    /// Objects handed out and not yet given back.
+    in_use: u32,
+    /// `SLAB_MAGIC + class` while the slab belongs to the heap.
+    magic: u32,
+}
+
+const _: () = assert!(core::mem::size_of::<SlabHeader>() <= SLAB_HEADER_SIZE);
+
+/// Counters shared by all classes of one heap, updated only when pages move.
+#[derive(Debug, Default)]
+pub struct PageMeter {
+    /// Pages currently taken from the page source.
+    pub held: AtomicUsize,
+    /// High-water mark of `held`.
+    pub peak: AtomicUsize,
+    /// Frees that were refused because the pointer could not belong to the class.
+    pub rejected: AtomicUsize,
+}
+
+impl PageMeter {
+    /// A meter at zero.
+    pub const fn new() -> Self {
+        Self {
+            held: AtomicUsize::new(0),
+            peak: AtomicUsize::new(0),
+            rejected: AtomicUsize::new(0),
+        }
+    }
+
+    /// Records `pages` more pages taken from the source.
+    pub fn take(&self, pages: usize) {
+        let now = self.held.fetch_add(pages, Relaxed) + pages;
+        self.peak.fetch_max(now, Relaxed);
+    }
+
+    /// Records `pages` pages given back.
+    pub fn give(&self, pages: usize) {
+        self.held.fetch_sub(pages, Relaxed);
+    }
+}
+
+/// Intrusive doubly linked list of slab headers.
+struct SlabList {
+    head: *mut SlabHeader,
+}
+
+impl SlabList {
+    const fn new() -> Self {
+        Self {
+            head: ptr::null_mut(),
+        }
+    }
+
+    /// # Safety
+    /// `s` is a live header on no list.
+    unsafe fn push(&mut self, s: *mut SlabHeader) {
+        // SAFETY: `s` and the current head are live headers owned by this depot.
+        unsafe {
+            (*s).prev = ptr::null_mut();
+            (*s).next = self.head;
+            if !self.head.is_null() {
+                (*self.head).prev = s;
+            }
+        }
+        self.head = s;
+    }
+
+    /// # Safety
+    /// `s` is a live header on this list.
+    unsafe fn remove(&mut self, s: *mut SlabHeader) {
+        // SAFETY: `s` and its neighbours are live headers on this list.
+        unsafe {
+            let (prev, next) = ((*s).prev, (*s).next);
+            if prev.is_null() {
+                self.head = next;
+            } else {
+                (*prev).next = next;
+            }
+            if !next.is_null() {
+                (*next).prev = prev;
+            }
+            (*s).prev = ptr::null_mut();
+            (*s).next = ptr::null_mut();
+        }
+    }
+
+    fn pop(&mut self) -> Option<*mut SlabHeader> {
+        let s = self.head;
+        if s.is_null() {
+            return None;
+        }
+        // SAFETY: a non-null head is a live header on this list.
+        unsafe { self.remove(s) };
+        Some(s)
+    }
+}
+
+/// The slabs of one class and their counters. Always used under its class lock.
+pub struct Depot {
+    class: usize,
+    partial: SlabList,
+    empty: SlabList,
+    empty_slabs: usize,
+    slabs: usize,
+    peak_slabs: usize,
+    /// Objects handed out of slabs (to harts' caches or to callers).
+    out: usize,
+    peak_out: usize,
+}
+
+// SAFETY: the raw pointers lead to slabs that this depot owns exclusively; moving the depot
+// to another hart moves that ownership with it.
+unsafe impl Send for Depot {}
+
+/// A snapshot of a depot's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DepotCounts {
+    /// Objects handed out of slabs.
+    pub out: usize,
+    /// High-water mark of `out`.
+    pub peak_out: usize,
+    /// Slabs held.
+    pub slabs: usize,
+    /// High-water mark of `slabs`.
+    pub peak_slabs: usize,
+    /// Slabs with no object handed out.
+    pub empty_slabs: usize,
+}
+
+impl Depot {
+    /// An empty depot for slab class `class`.
+    pub const fn new(class: usize) -> Self {
+        Self {
+            class,
+            partial: SlabList::new(),
+            empty: SlabList::new(),
+            empty_slabs: 0,
+            slabs: 0,
+            peak_slabs: 0,
+            out: 0,
+            peak_out: 0,
+        }
+    }
+
+    /// The counters now.
+    pub fn counts(&self) -> DepotCounts {
+        DepotCounts {
+            out: self.out,
+            peak_out: self.peak_out,
+            slabs: self.slabs,
+            peak_slabs: self.peak_slabs,
+            empty_slabs: self.empty_slabs,
+        }
+    }
+
+    fn slab_bytes(&self) -> usize {
+        PAGE_SIZE << SLAB_ORDER[self.class]
+    }
+
+    fn magic(&self) -> u32 {
+        SLAB_MAGIC + self.class as u32
+    }
+
+    fn new_slab(&mut self, src: &impl PageSource, meter: &PageMeter) -> Option<*mut SlabHeader> {
+        let order = SLAB_ORDER[self.class];
+        let base = src.alloc_pages(order)?;
+        meter.take(1 << order);
+        let hdr = base
+            .as_ptr()
+            .wrapping_add(self.slab_bytes() - SLAB_HEADER_SIZE)
+            .cast::<SlabHeader>();
+        // SAFETY: the block is ours, `slab_bytes` long and page aligned, so the header
+        // location is inside it and suitably aligned.
+        unsafe {
+            hdr.write(SlabHeader {
+                free: ptr::null_mut(),
+                next: ptr::null_mut(),
+                prev: ptr::null_mut(),
+                bump: 0,
+                in_use: 0,
+                magic: self.magic(),
+            });
+        }
+        self.slabs += 1;
+        self.peak_slabs = self.peak_slabs.max(self.slabs);
+        Some(hdr)
+    }
+
+    /// Fills `out` with objects, taking new slabs from `src` as needed. Returns how many were
+    /// taken: fewer than `out.len()` only when the page source ran dry.
+    pub fn take(&mut self, src: &impl PageSource, meter: &PageMeter, out: &mut [*mut u8]) -> usize {
+        let size = CLASS_SIZES[self.class];
+        let cap = SLAB_OBJECTS[self.class] as u32;
+        let mut n = 0;
+        while n < out.len() {
+            let s = if !self.partial.head.is_null() {
+                self.partial.head
+            } else {
+                let s = match self.empty.pop() {
+                    Some(s) => {
+                        self.empty_slabs -= 1;
+                        s
+                    }
+                    None => match self.new_slab(src, meter) {
+                        Some(s) => s,
+                        None => break,
+                    },
+                };
+                // SAFETY: `s` is a live header on no list.
+                unsafe { self.partial.push(s) };
+                s
+            };
+            // SAFETY: `s` is a live header of this class on the partial list; objects are
+            // computed inside its slab.
+            unsafe {
+                let base = s
+                    .cast::<u8>()
+                    .wrapping_sub(self.slab_bytes() - SLAB_HEADER_SIZE);
+                while n < out.len() && (*s).in_use < cap {
+                    let obj = if (*s).free.is_null() {
+                        // in_use < cap with no freed object means bump < cap.
+                        let o = base.add((*s).bump as usize * size);
+                        (*s).bump += 1;
+                        o
+                    } else {
+                        let o = (*s).free;
+                        (*s).free = o.cast::<*mut u8>().read();
+                        o
+                    };
+                    (*s).in_use += 1;
+                    out[n] = obj;
+                    n += 1;
+                }
+                if (*s).in_use == cap {
+                    self.partial.remove(s);
+                }
+            }
+        }
+        self.out += n;
+        self.peak_out = self.peak_out.max(self.out);
+        n
+    }
+
+    /// The header of the slab that would hold `obj`, if `obj` is a plausible object of this
+    /// class: a live header of this class, at an object boundary, among the objects handed
+    /// out since the slab was last empty.
+    ///
+    /// # Safety
+    /// The slab-sized block containing `obj` is readable (true for every pointer this heap
+    /// handed out for a class whose slabs are at least as large).
+    pub unsafe fn header_of(&self, obj: *mut u8) -> Option<NonNull<u8>> {
+        let bytes = self.slab_bytes();
+        let off = obj as usize & (bytes - 1);
+        let hdr = obj
+            .wrapping_sub(off)
+            .wrapping_add(bytes - SLAB_HEADER_SIZE)
+            .cast::<SlabHeader>();
+        // SAFETY: inside the readable block by the caller's promise.
+        let h = unsafe { &*hdr };
+        let size = CLASS_SIZES[self.class];
+        let ok = h.magic == self.magic()
+            && off.is_multiple_of(size)
+            && off / size < h.bump as usize
+            && h.in_use > 0;
+        if ok { NonNull::new(hdr.cast()) } else { None }
+    }
+
+    /// Gives objects back to their slabs. An object that fails [`header_of`](Self::header_of)
+    /// is refused (counted in `meter.rejected`, left untouched). Slabs that become empty are
+    /// kept up to [`EMPTY_RESERVE`], the rest go back to `src`.
+    ///
+    /// # Safety
+    /// Each object was handed out by [`take`](Self::take) of this depot and is not used any
+    /// more, or is at least a pointer into readable memory (see `header_of`).
+    pub unsafe fn give(&mut self, src: &impl PageSource, meter: &PageMeter, objs: &[*mut u8]) {
+        let cap = SLAB_OBJECTS[self.class] as u32;
+        for &obj in objs {
+            // SAFETY: the caller's promise.
+            let Some(h) = (unsafe { self.header_of(obj) }) else {
+                meter.rejected.fetch_add(1, Relaxed);
+                continue;
+            };
+            let s = h.as_ptr().cast::<SlabHeader>();
+            // SAFETY: `s` is a live header of this depot and `obj` one of its handed-out
+            // objects, which the caller no longer uses.
+            unsafe {
+                let was_full = (*s).in_use == cap;
+                obj.cast::<*mut u8>().write((*s).free);
+                (*s).free = obj;
+                (*s).in_use -= 1;
+                if (*s).in_use == 0 {
+                    // It held one object of at least two, so it was partial, not full.
+                    self.partial.remove(s);
+                    (*s).free = ptr::null_mut();
+                    (*s).bump = 0;
+                    if self.empty_slabs < EMPTY_RESERVE {
+                        self.empty.push(s);
+                        self.empty_slabs += 1;
+                    } else {
+                        self.free_slab(src, meter, s);
+                    }
+                } else if was_full {
+                    self.partial.push(s);
+                }
+            }
+            self.out -= 1;
+        }
+    }
+
+    /// # Safety
+    /// `s` is a live, empty header of this depot on no list.
+    unsafe fn free_slab(&mut self, src: &impl PageSource, meter: &PageMeter, s: *mut SlabHeader) {
+        let order = SLAB_ORDER[self.class];
+        // SAFETY: `s` is live; clearing the magic makes stale pointers into the block fail
+        // `header_of` while it stays readable. The block came from `src.alloc_pages(order)`.
+        unsafe {
+            (*s).magic = 0;
+            let base = s
+                .cast::<u8>()
+                .wrapping_sub(self.slab_bytes() - SLAB_HEADER_SIZE);
+            src.free_pages(NonNull::new_unchecked(base), order);
+        }
+        meter.give(1 << order);
+        self.slabs -= 1;
+    }
+
+    /// Gives every empty slab back to `src`; returns the number of pages given back.
+    pub fn release_empty(&mut self, src: &impl PageSource, meter: &PageMeter) -> usize {
+        let mut pages = 0;
+        while let Some(s) = self.empty.pop() {
+            self.empty_slabs -= 1;
+            // SAFETY: `s` was on the empty list: live, empty, now on no list.
+            unsafe { self.free_slab(src, meter, s) };
+            pages += 1 << SLAB_ORDER[self.class];
+        }
+        pages
+    }
+}

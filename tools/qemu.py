@@ -1,0 +1,64 @@
+"""Booting pagoda in QEMU `virt`: the one place that knows the QEMU command line."""
+
+import os
+import subprocess
+from dataclasses import dataclass
+
+QEMU = "qemu-system-riscv64"
+
+
+@dataclass
+class Boot:
+    """The result of one boot: QEMU's exit status and everything the console printed."""
+
+    status: int | None  # None when the boot hit the timeout
+    output: str
+
+    @property
+    def timed_out(self) -> bool:
+        return self.status is None
+
+
+def command(kernel, mem="128M", smp=1, append="", initrd=None, dtb=None, extra=()):
+    cmd = [QEMU, "-machine", "virt", "-bios", "default", "-m", str(mem), "-smp", str(smp),
+           "-nographic", "-monitor", "none", "-kernel", kernel]
+    if append:
+        cmd += ["-append", append]
+    if initrd:
+        cmd += ["-initrd", initrd]
+    if dtb:
+        cmd += ["-dtb", dtb]
+    cmd += list(extra)
+    return cmd
+
+
+def boot(kernel, timeout=60, **kw) -> Boot:
+    """Boots non-interactively and returns when QEMU exits or `timeout` seconds pass."""
+    cmd = command(kernel, **kw)
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT) as p:
+        try:
+            out, _ = p.communicate(timeout=timeout)
+            return Boot(p.returncode, out.decode(errors="replace"))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, _ = p.communicate()
+            return Boot(None, out.decode(errors="replace"))
+
+
+def dump_dtb(path, mem="128M", smp=1):
+    """Writes the device tree QEMU would give a `virt` machine of this shape."""
+    subprocess.run([QEMU, "-machine", f"virt,dumpdtb={path}", "-bios", "default",
+                    "-m", str(mem), "-smp", str(smp), "-nographic"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def dtb_to_dts(dtb) -> str:
+    return subprocess.run(["dtc", "-q", "-I", "dtb", "-O", "dts", dtb], check=True,
+                          capture_output=True, text=True).stdout
+
+
+def dts_to_dtb(dts: str, path):
+    subprocess.run(["dtc", "-q", "-I", "dts", "-O", "dtb", "-o", path], input=dts,
+                   check=True, text=True)
+    os.chmod(path, 0o644)

@@ -1,0 +1,158 @@
+#!/usr/bin/env python3
+"""`make test`: every test pagoda has, folded into one total.
+
+Suites: lints; host tests of pagoda-mm (unit, property, boundary, stress); in-QEMU boots
+on several machine shapes running the in-kernel tests; boots with broken device trees and
+a deliberate panic, which must end with a clear message and a failure status, never a
+hang. Each result is one line `TEST <suite>/<name> PASS|FAIL [why]`; the last line is
+`N passed, N failed`, and the exit status is non-zero when anything failed.
+"""
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(__file__))
+import qemu  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ENV = dict(os.environ, RUSTC_BOOTSTRAP="1")
+BOOT_TIMEOUT = 90
+
+
+class Tally:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+
+    def record(self, name, ok, why=""):
+        if ok:
+            self.passed += 1
+            print(f"TEST {name} PASS", flush=True)
+        else:
+            self.failed += 1
+            print(f"TEST {name} FAIL {why}".rstrip(), flush=True)
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, cwd=ROOT, env=ENV, capture_output=True, text=True, **kw)
+
+
+def lints(t: Tally):
+    checks = {
+        "fmt": ["cargo", "fmt", "--all", "--check"],
+        "clippy-mm": ["cargo", "clippy", "-p", "pagoda-mm", "--all-targets", "--quiet",
+                      "--", "-D", "warnings"],
+        "clippy-kernel": ["cargo", "clippy", "-p", "pagoda-kernel", "--release", "--target",
+                          "riscv64gc-unknown-none-elf", "-Z", "build-std=core,alloc",
+                          "--quiet", "--", "-D", "warnings"],
+    }
+    for name, cmd in checks.items():
+        r = run(cmd)
+        if r.returncode != 0:
+            sys.stdout.write(r.stdout[-4000:] + r.stderr[-4000:])
+        t.record(f"lint/{name}", r.returncode == 0, "see output above")
+
+
+def host_tests(t: Tally):
+    r = run(["cargo", "test", "-p", "pagoda-mm", "--release", "--", "--test-threads=2"])
+    out = r.stdout + r.stderr
+    names = re.findall(r"^test (\S+) \.\.\. (ok|FAILED)$", out, re.M)
+    for name, status in names:
+        if status != "ok":
+            t.record(f"host/{name}", False)
+    ok = sum(1 for _, s in names if s == "ok")
+    t.passed += ok
+    print(f"host: {ok} pagoda-mm tests passed", flush=True)
+    if r.returncode != 0 and all(s == "ok" for _, s in names):
+        sys.stdout.write(out[-6000:])
+        t.record("host/cargo-test", False, f"cargo test exited {r.returncode}")
+
+
+def kernel_lines(t: Tally, prefix, out):
+    """Folds the TEST lines a boot printed into the tally."""
+    found = 0
+    for m in re.finditer(r"^TEST (\S+) (PASS|FAIL)(.*)$", out, re.M):
+        found += 1
+        t.record(f"{prefix}{m.group(1)}", m.group(2) == "PASS", m.group(3).strip())
+    return found
+
+
+def summary_of(out):
+    ram = re.search(r"^pagoda: RAM (\d+) MiB", out, re.M)
+    harts = re.search(r"^pagoda: harts (\d+) \((\d+) online\)", out, re.M)
+    return (int(ram.group(1)) if ram else None,
+            (int(harts.group(1)), int(harts.group(2))) if harts else None)
+
+
+def shapes(t: Tally, kernel):
+    for mem, mib in (("128M", 128), ("1G", 1024), ("4G", 4096)):
+        for smp in (1, 4):
+            shape = f"m{mem}-smp{smp}"
+            b = qemu.boot(kernel, timeout=BOOT_TIMEOUT, mem=mem, smp=smp, append="ktest=all")
+            n = kernel_lines(t, f"{shape}/", b.output)
+            ram, harts = summary_of(b.output)
+            ok = (not b.timed_out and b.status == 0 and n > 0 and ram == mib
+                  and harts == (smp, smp))
+            why = "" if ok else (f"timeout" if b.timed_out else
+                                 f"status {b.status}, RAM {ram} MiB, harts {harts}, {n} tests")
+            if not ok:
+                sys.stdout.write(b.output[-3000:])
+            t.record(f"boot/{shape}", ok, why)
+
+
+def broken_machines(t: Tally, kernel):
+    """Bad input must give a clear message and a failure status, never a hang."""
+    with tempfile.TemporaryDirectory() as tmp:
+        base = os.path.join(tmp, "virt.dtb")
+        qemu.dump_dtb(base, mem="128M", smp=1)
+        dts = qemu.dtb_to_dts(base)
+
+        def variant(name, text):
+            path = os.path.join(tmp, name + ".dtb")
+            qemu.dts_to_dtb(text, path)
+            return path
+
+        no_ram = re.sub(r"\n\tmemory@[0-9a-f]+ \{.*?\n\t\};", "", dts, flags=re.S)
+        tiny = re.sub(r'(memory@80000000 \{.*?reg = <)[^>]*>',
+                      r"\g<1>0x00 0x80000000 0x00 0x100000>", dts, flags=re.S)
+        cases = [
+            ("no-ram", variant("no-ram", no_ram), "pagoda: fatal: the device tree describes no RAM", 2),
+            ("ram-smaller-than-kernel", variant("tiny", tiny), "pagoda: fatal: the kernel image", 2),
+        ]
+        for name, dtb, expect, status in cases:
+            b = qemu.boot(kernel, timeout=BOOT_TIMEOUT, mem="128M", smp=1, dtb=dtb,
+                          append="ktest=all")
+            ok = not b.timed_out and b.status == status and expect in b.output
+            if not ok:
+                sys.stdout.write(b.output[-2000:])
+            t.record(f"badinput/{name}", ok, "" if ok else f"status {b.status}")
+
+    b = qemu.boot(kernel, timeout=BOOT_TIMEOUT, mem="128M", smp=1, append="ktest=panic")
+    ok = (not b.timed_out and b.status == 1
+          and re.search(r"^pagoda: panic at kernel/src/\S+:\d+: ", b.output, re.M) is not None)
+    t.record("badinput/panic-exits-nonzero", ok, "" if ok else f"status {b.status}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kernel", required=True)
+    ap.add_argument("--only", help="comma-separated suites: lint,host,boot,badinput")
+    args = ap.parse_args()
+    suites = {"lint": lambda t: lints(t), "host": host_tests,
+              "boot": lambda t: shapes(t, args.kernel),
+              "badinput": lambda t: broken_machines(t, args.kernel)}
+    chosen = args.only.split(",") if args.only else list(suites)
+    t = Tally()
+    for s in chosen:
+        print(f"== {s}", flush=True)
+        suites[s](t)
+    print(f"{t.passed} passed, {t.failed} failed")
+    sys.exit(1 if t.failed else 0)
+
+
+if __name__ == "__main__":
+    main()
