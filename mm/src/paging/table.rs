@@ -42,6 +42,12 @@ const fn pages_per_entry(level: usize) -> usize {
     1 << (9 * level)
 }
 
+/// The first page covered by the table at `level` that holds the entry for `page`.
+#[inline]
+const fn first_page_of_table(page: usize, level: usize) -> usize {
+    page & !(pages_per_entry(level + 1) - 1)
+}
+
 /// Whether `page` is in the kernel half.
 #[inline]
 const fn in_kernel_half(page: usize) -> bool {
@@ -89,6 +95,21 @@ fn largest_leaf(page: usize, pa: PhysAddr, pages: usize) -> PageSize {
 #[inline]
 fn load(slot: &AtomicU64) -> Pte {
     Pte::from_bits(slot.load(Ordering::Acquire))
+}
+
+/// Clears a leaf's slot, last seen holding `old`, and returns its final value. The only concurrent change to a leaf
+/// is the hardware setting `A` or `D`; `D` matters (a written page must be written back)
+/// and can appear only on a writable leaf that lacks it, so only then is an atomic swap
+/// needed; otherwise a load and a store do. (`A` may be lost: the leaf is going away.)
+#[inline]
+fn take_leaf(slot: &AtomicU64, old: Pte) -> Pte {
+    let flags = old.flags();
+    if flags.contains(PteFlags::W) && !flags.contains(PteFlags::D) {
+        Pte::from_bits(slot.swap(0, Ordering::AcqRel))
+    } else {
+        slot.store(0, Ordering::Release);
+        old
+    }
 }
 
 /// A leaf removed from a table (or the unmapped piece of a split huge leaf).
@@ -185,12 +206,13 @@ enum Partial {
 
 /// One range operation, driven by [`PageTable::walk`].
 trait Visitor<M: PagingMemory> {
-    /// A leaf starting at page index `page` (wholly inside the range, or partial and
-    /// [`Partial::Visit`]ed).
+    /// A leaf `pte` (as just read from `slot`) starting at page index `page` (wholly
+    /// inside the range, or partial and [`Partial::Visit`]ed).
     fn leaf(
         &mut self,
         mem: &M,
         slot: &AtomicU64,
+        pte: Pte,
         page: usize,
         size: PageSize,
     ) -> Result<(), PagingError>;
@@ -215,7 +237,14 @@ trait Visitor<M: PagingMemory> {
 struct MustBeFree;
 
 impl<M: PagingMemory> Visitor<M> for MustBeFree {
-    fn leaf(&mut self, _: &M, _: &AtomicU64, _: usize, _: PageSize) -> Result<(), PagingError> {
+    fn leaf(
+        &mut self,
+        _: &M,
+        _: &AtomicU64,
+        _: Pte,
+        _: usize,
+        _: PageSize,
+    ) -> Result<(), PagingError> {
         Err(PagingError::AlreadyMapped)
     }
 
@@ -232,6 +261,7 @@ impl<M: PagingMemory, F: FnMut(LeafEntry<'_>)> Visitor<M> for EachLeaf<F> {
         &mut self,
         _: &M,
         slot: &AtomicU64,
+        _: Pte,
         page: usize,
         size: PageSize,
     ) -> Result<(), PagingError> {
@@ -259,6 +289,7 @@ impl<M: PagingMemory, T: TlbOps + ?Sized> Visitor<M> for Protect<'_, '_, T> {
         &mut self,
         _: &M,
         slot: &AtomicU64,
+        _: Pte,
         page: usize,
         size: PageSize,
     ) -> Result<(), PagingError> {
@@ -316,10 +347,11 @@ impl<M: PagingMemory, T: TlbOps + ?Sized, F: FnMut(Unmapped)> Visitor<M> for Unm
         &mut self,
         mem: &M,
         slot: &AtomicU64,
+        pte: Pte,
         page: usize,
         size: PageSize,
     ) -> Result<(), PagingError> {
-        let old = Pte::from_bits(slot.swap(0, Ordering::AcqRel));
+        let old = take_leaf(slot, pte);
         let va = va_of(page);
         self.batch.flush_page(va);
         let frame = Unmapped {
@@ -357,7 +389,14 @@ impl<M: PagingMemory, T: TlbOps + ?Sized, F: FnMut(Unmapped)> Visitor<M> for Unm
 struct FreeTables;
 
 impl<M: PagingMemory> Visitor<M> for FreeTables {
-    fn leaf(&mut self, _: &M, _: &AtomicU64, _: usize, _: PageSize) -> Result<(), PagingError> {
+    fn leaf(
+        &mut self,
+        _: &M,
+        _: &AtomicU64,
+        _: Pte,
+        _: usize,
+        _: PageSize,
+    ) -> Result<(), PagingError> {
         Ok(())
     }
 
@@ -420,6 +459,17 @@ pub struct PageTable<M: PagingMemory> {
     root: PhysAddr,
     /// Page indices `0..owned_end` are this table's to change.
     owned_end: usize,
+    /// The table that received the last mapped leaf: sequential mappings mostly land in
+    /// it, so they skip the walk. Cleared whenever tables may be freed (unmap).
+    last: Option<LastTable>,
+}
+
+/// The table at `level` whose entries cover pages `first..first + 512^(level+1)`.
+#[derive(Clone, Copy)]
+struct LastTable {
+    level: usize,
+    first: usize,
+    pa: PhysAddr,
 }
 
 impl<M: PagingMemory> PageTable<M> {
@@ -430,6 +480,7 @@ impl<M: PagingMemory> PageTable<M> {
             mem,
             root,
             owned_end: ALL_PAGES,
+            last: None,
         })
     }
 
@@ -450,6 +501,7 @@ impl<M: PagingMemory> PageTable<M> {
             mem,
             root,
             owned_end: USER_END.0 >> PAGE_SHIFT,
+            last: None,
         })
     }
 
@@ -465,6 +517,7 @@ impl<M: PagingMemory> PageTable<M> {
             mem,
             root,
             owned_end: ALL_PAGES,
+            last: None,
         }
     }
 
@@ -501,13 +554,15 @@ impl<M: PagingMemory> PageTable<M> {
         flags: PteFlags,
     ) -> Result<(), PagingError> {
         let flags = leaf_flags(flags)?;
-        let pages = self.span(va, size.bytes())?;
-        check_phys(pa, size.bytes())?;
         if !is_aligned(va.0 | pa.0, size.bytes()) {
             return Err(PagingError::Misaligned);
         }
-        let table = self.table_for(pages.start, size.level())?;
-        let slot = &table.0[Vpn(pages.start).index(size.level())];
+        // An aligned leaf never crosses a half, and owned ranges end on a root-entry
+        // boundary, so the leaf is canonical and owned if its first page is.
+        let page = self.page_index(va)?;
+        check_phys(pa, size.bytes())?;
+        let table = self.leaf_table(page, size.level())?;
+        let slot = &table.0[Vpn(page).index(size.level())];
         if load(slot).is_valid() {
             return Err(PagingError::AlreadyMapped);
         }
@@ -534,17 +589,17 @@ impl<M: PagingMemory> PageTable<M> {
         let pages = self.span(va, len)?;
         check_phys(pa, len)?;
         self.walk_span(pages.clone(), &mut MustBeFree)?;
-        // The table that received the last leaf: sequential leaves mostly land in it.
+        // Like `leaf_table`, but the table is held as a reference for the whole range.
         let mut last: Option<(usize, usize, &TablePage)> = None;
         let (mut page, mut pa) = (pages.start, pa);
         while page < pages.end {
             let size = largest_leaf(page, pa, pages.end - page);
             let level = size.level();
-            let first = page & !(pages_per_entry(level + 1) - 1);
+            let first = first_page_of_table(page, level);
             let table = match last {
                 Some((l, f, table)) if l == level && f == first => table,
                 _ => {
-                    let table = self.table_for(page, level)?;
+                    let table = table_at(&self.mem, self.table_for(page, level)?);
                     last = Some((level, first, table));
                     table
                 }
@@ -600,6 +655,7 @@ impl<M: PagingMemory> PageTable<M> {
         release: impl FnMut(Unmapped),
     ) -> Result<(), PagingError> {
         let pages = self.span(va, len)?;
+        self.last = None;
         let mut unmap = Unmap { batch, release };
         let result = self.walk_span(pages, &mut unmap);
         unmap.drain(&self.mem);
@@ -748,15 +804,15 @@ impl<M: PagingMemory> PageTable<M> {
     /// The table at `level` whose entries cover page index `page`, creating missing tables
     /// on the way down. All missing tables are allocated before any is linked, so running
     /// out of memory leaves no empty table behind.
-    fn table_for(&self, page: usize, level: usize) -> Result<&TablePage, PagingError> {
+    fn table_for(&self, page: usize, level: usize) -> Result<PhysAddr, PagingError> {
         let vpn = Vpn(page);
-        let mut table = table_at(&self.mem, self.root);
+        let mut table = self.root;
         let mut at = LEVELS - 1;
         while at > level {
-            let slot = &table.0[vpn.index(at)];
+            let slot = &table_at(&self.mem, table).0[vpn.index(at)];
             let pte = load(slot);
             if pte.is_table() {
-                table = table_at(&self.mem, pte.pa());
+                table = pte.pa();
                 at -= 1;
             } else if pte.is_valid() {
                 return Err(PagingError::AlreadyMapped);
@@ -767,6 +823,21 @@ impl<M: PagingMemory> PageTable<M> {
         Ok(table)
     }
 
+    /// [`table_for`](Self::table_for) through the [`LastTable`] cache.
+    #[inline]
+    fn leaf_table(&mut self, page: usize, level: usize) -> Result<&TablePage, PagingError> {
+        let first = first_page_of_table(page, level);
+        let pa = match self.last {
+            Some(last) if last.level == level && last.first == first => last.pa,
+            _ => {
+                let pa = self.table_for(page, level)?;
+                self.last = Some(LastTable { level, first, pa });
+                pa
+            }
+        };
+        Ok(table_at(&self.mem, pa))
+    }
+
     /// Builds the chain of tables for levels `from - 1` down to `to` below the empty
     /// `slot` (at level `from`) and links it; returns the table at level `to`.
     fn link_new_tables(
@@ -775,7 +846,7 @@ impl<M: PagingMemory> PageTable<M> {
         vpn: Vpn,
         from: usize,
         to: usize,
-    ) -> Result<&TablePage, PagingError> {
+    ) -> Result<PhysAddr, PagingError> {
         let mut chain = [PhysAddr(0); LEVELS - 1];
         let count = from - to;
         for i in 0..count {
@@ -796,7 +867,7 @@ impl<M: PagingMemory> PageTable<M> {
             parent.0[vpn.index(from - i)].store(Pte::table(chain[i]).bits(), Ordering::Relaxed);
         }
         slot.store(Pte::table(chain[0]).bits(), Ordering::Release);
-        Ok(table_at(&self.mem, chain[count - 1]))
+        Ok(chain[count - 1])
     }
 
     /// Replaces the huge leaf `pte` in `slot` (at `level`) by a table of 512 leaves one
@@ -862,13 +933,13 @@ impl<M: PagingMemory> PageTable<M> {
             let covered = pages.start <= start && start + span <= pages.end;
             if pte.is_leaf() {
                 if covered {
-                    visitor.leaf(&self.mem, slot, start, size)?;
+                    visitor.leaf(&self.mem, slot, pte, start, size)?;
                     continue;
                 }
                 match visitor.partial(pte) {
                     Partial::Skip => continue,
                     Partial::Visit => {
-                        visitor.leaf(&self.mem, slot, start, size)?;
+                        visitor.leaf(&self.mem, slot, pte, start, size)?;
                         continue;
                     }
                     Partial::Split => pte = self.split(slot, pte, level)?,

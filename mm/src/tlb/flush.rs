@@ -25,6 +25,7 @@
 
 use crate::addr::{PhysAddr, VirtAddr};
 use crate::paging::Unmapped;
+use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use super::asid::AsidContext;
@@ -212,7 +213,9 @@ pub struct FlushBatch<'a, T: TlbOps + ?Sized> {
     pages: [VirtAddr; FLUSH_PAGE_THRESHOLD],
     npages: usize,
     whole: bool,
-    deferred: [Deferred; DEFERRED_CAPACITY],
+    /// Slots `..ndeferred` are initialised (left uninitialised otherwise: creating a
+    /// batch, e.g. for one copy-on-write fault, must not cost a 8 KiB memset).
+    deferred: [MaybeUninit<Deferred>; DEFERRED_CAPACITY],
     ndeferred: usize,
 }
 
@@ -225,7 +228,7 @@ impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
             pages: [VirtAddr(0); FLUSH_PAGE_THRESHOLD],
             npages: 0,
             whole: false,
-            deferred: [Deferred::Table(PhysAddr(0)); DEFERRED_CAPACITY],
+            deferred: [const { MaybeUninit::uninit() }; DEFERRED_CAPACITY],
             ndeferred: 0,
         }
     }
@@ -265,7 +268,7 @@ impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
         if self.ndeferred == DEFERRED_CAPACITY {
             return Err(item);
         }
-        self.deferred[self.ndeferred] = item;
+        self.deferred[self.ndeferred].write(item);
         self.ndeferred += 1;
         Ok(())
     }
@@ -279,8 +282,9 @@ impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
     /// deferred item to `release`, then empties the batch.
     pub fn flush(&mut self, mut release: impl FnMut(Deferred)) {
         self.issue();
-        for item in &self.deferred[..self.ndeferred] {
-            release(*item);
+        for slot in &self.deferred[..self.ndeferred] {
+            // SAFETY: slots below `ndeferred` were written by `defer`.
+            release(unsafe { slot.assume_init() });
         }
         self.ndeferred = 0;
     }
