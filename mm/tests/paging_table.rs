@@ -884,3 +884,21 @@ proptest! {
         prop_assert_eq!(mem.live_tables(), 0);
     }
 }
+
+#[test]
+fn map_after_unmap_does_not_reuse_a_freed_table() {
+    let mem = sim();
+    let mut table = PageTable::new(&mem).unwrap();
+    table
+        .map(VirtAddr(0x1000), PA, PageSize::Size4K, RW)
+        .unwrap();
+    unmap_all(&mut table, 0x1000, PAGE_SIZE).unwrap();
+    assert_eq!(mem.live_tables(), 1);
+    // The level-0 table that took the first leaf is gone: this must walk again (the
+    // simulated memory panics on any access to a freed table).
+    table
+        .map(VirtAddr(0x2000), PA, PageSize::Size4K, RW)
+        .unwrap();
+    assert_eq!(table.translate(VirtAddr(0x2000)).unwrap().0, PA);
+    assert_eq!(mem.live_tables(), 3);
+}
