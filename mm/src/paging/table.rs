@@ -3,9 +3,9 @@
 //! Positions inside the tree are *page indices*: the 27-bit VPN of a canonical address
 //! ([`VirtAddr::vpn`]), so the user half is pages `0..2^26` and the kernel half
 //! `2^26..2^27`, one contiguous number line without the hole. Range operations go
-//! through one recursive walker ([`PageTable::walk`]) with a visitor per operation; the
-//! argument checks are shared helpers ([`PageTable::span`], [`leaf_flags`],
-//! [`check_phys`]).
+//! through one recursive walker (`PageTable::walk`) with a visitor per operation; the
+//! argument checks are shared helpers (`PageTable::span`, `leaf_flags`,
+//! `check_phys`).
 
 use core::ops::Range;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -130,7 +130,7 @@ pub struct Unmapped {
 /// Every change is one atomic read-modify-write, so `A`/`D` bits set concurrently by the
 /// hardware are kept. A change that removes permissions or replaces the frame must be
 /// followed by a TLB flush of [`va`](Self::va) (record it in a
-/// [`FlushBatch`](crate::tlb::FlushBatch)) before the old frame is reused.
+/// [`FlushBatch`]) before the old frame is reused.
 pub struct LeafEntry<'a> {
     slot: &'a AtomicU64,
     va: VirtAddr,
