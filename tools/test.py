@@ -136,6 +136,13 @@ def broken_machines(t: Tally, kernel):
           and re.search(r"^pagoda: panic at kernel/src/\S+:\d+: ", b.output, re.M) is not None)
     t.record("badinput/panic-exits-nonzero", ok, "" if ok else f"status {b.status}")
 
+    b = qemu.boot(kernel, timeout=BOOT_TIMEOUT, mem="128M", smp=1, append="ktest=stack_overflow")
+    ok = (not b.timed_out and b.status == 1
+          and "kernel stack overflow on hart" in b.output and "ran into the guard page" in b.output)
+    if not ok:
+        sys.stdout.write(b.output[-3000:])
+    t.record("badinput/kernel-stack-overflow-reported", ok, "" if ok else f"status {b.status}")
+
 
 def main():
     ap = argparse.ArgumentParser()
