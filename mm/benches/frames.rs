@@ -51,7 +51,7 @@ struct Bitmap {
 impl Bitmap {
     fn new(first_pfn: usize, frames: usize) -> Bitmap {
         let mut words = vec![0u64; frames.div_ceil(64)];
-        if frames % 64 != 0 {
+        if !frames.is_multiple_of(64) {
             // Bits past the end of RAM are permanently "allocated".
             *words.last_mut().unwrap() = !0u64 << (frames % 64);
         }
@@ -159,30 +159,29 @@ fn churn(a: &mut impl Frames, order: usize, slots: usize, ops: usize, seed: u64)
     assert!(slots.is_power_of_two());
     let mut live = vec![usize::MAX; slots];
     let mut rng = Rng(seed);
-    let mut run = |a: &mut dyn FnMut(usize, &mut usize), n: usize| {
-        for _ in 0..n {
-            let s = (rng.next() as usize) & (slots - 1);
-            a(s, &mut live[s]);
-        }
-    };
-    let mut op = |_: usize, cur: &mut usize| {
+    // Warm up to the steady state (about half the slots live), untimed.
+    churn_steps(a, order, &mut live, &mut rng, slots * 4);
+    let t = Instant::now();
+    churn_steps(a, order, &mut live, &mut rng, ops);
+    let ns = t.elapsed().as_nanos() as f64 / ops as f64;
+    for &cur in live.iter().filter(|&&c| c != usize::MAX) {
+        a.free(cur, order);
+    }
+    ns
+}
+
+#[inline(always)]
+fn churn_steps(a: &mut impl Frames, order: usize, live: &mut [usize], rng: &mut Rng, n: usize) {
+    let mask = live.len() - 1;
+    for _ in 0..n {
+        let cur = &mut live[(rng.next() as usize) & mask];
         if *cur == usize::MAX {
             *cur = a.alloc(order).expect("benchmark RAM exhausted");
         } else {
             a.free(*cur, order);
             *cur = usize::MAX;
         }
-    };
-    // Warm up to the steady state (about half the slots live), untimed.
-    run(&mut op, slots * 4);
-    let t = Instant::now();
-    run(&mut op, ops);
-    let ns = t.elapsed().as_nanos() as f64 / ops as f64;
-    drop(run);
-    for cur in live.iter_mut().filter(|c| **c != usize::MAX) {
-        op(0, cur);
     }
-    ns
 }
 
 /// Order-0 churn in nearly full RAM: every frame is allocated, then a random

@@ -113,6 +113,13 @@ impl FrameAllocator {
     /// Runs in time linear in the span. Fails, leaving the allocator uninitialised, if
     /// called twice, if `meta` is too small, if ranges overlap, or if the span exceeds
     /// 2^32 - 1 frames.
+    ///
+    /// The kernel makes `meta` from the RAM it carved out ([`FrameAllocator::metadata_bytes`]
+    /// bytes at a [`FrameAllocator::METADATA_ALIGN`]-aligned physical address `pa`) with
+    /// `core::slice::from_raw_parts_mut(phys_to_virt(pa).as_usize() as *mut _, len)`.
+    /// That `unsafe` call is sound when the carved range is RAM mapped by the direct map,
+    /// aligned, excluded from `ranges`, and used by nothing else for the rest of the
+    /// kernel's life; its contents may be anything (`MaybeUninit`).
     pub fn init(
         &self,
         ranges: &[PhysRange],
