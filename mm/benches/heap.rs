@@ -9,7 +9,6 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
-use std::hint::black_box;
 use std::ptr::NonNull;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
@@ -500,40 +499,53 @@ fn ns_per_op(kind: Kind, script: &Script, ops: usize) -> Option<f64> {
     best.map(|d| d.as_nanos() as f64 / ops as f64)
 }
 
-/// Two threads (harts 0 and 1), each running its own churn script on one shared
-/// allocator; returns total operations per microsecond of wall time, best of three.
-fn two_threads(kind: Kind, scripts: &[Script; 2], ops: usize) -> Option<f64> {
-    let mut best = None;
+/// Two threads (harts 0 and 1), each running its own churn script, on one shared
+/// allocator of `kind`, or (`kind == None`) on one slab heap each, which shows how much
+/// parallelism the machine offers in this run. Returns total operations per microsecond
+/// (the slower thread's time counts), best of up to three runs.
+fn two_threads(kind: Option<Kind>, scripts: &[Script; 2], ops: usize) -> Option<f64> {
+    let mut best: Option<f64> = None;
+    let start = Instant::now();
     for _ in 0..3 {
-        let v = two_threads_once(kind, scripts, ops)?;
-        best = Some(v.max(best.unwrap_or(0.0)));
+        let t = match kind {
+            Some(k) => {
+                let arena = Arena::new(ARENA);
+                k.with(&arena, |a| pair_run([a, a], scripts))?
+            }
+            None => {
+                let arenas = [Arena::new(ARENA), Arena::new(ARENA)];
+                let heaps = arenas
+                    .each_ref()
+                    .map(|a| OursOn(Box::new(SlabHeap::new(ArenaBuddy::new(a)))));
+                pair_run([&heaps[0], &heaps[1]], scripts)?
+            }
+        };
+        let v = 2.0 * ops as f64 / t.as_nanos() as f64 * 1000.0;
+        best = Some(best.map_or(v, |b| b.max(v)));
+        if start.elapsed() > Duration::from_secs(2) {
+            break;
+        }
     }
     best
 }
 
-fn two_threads_once(kind: Kind, scripts: &[Script; 2], ops: usize) -> Option<f64> {
-    let arena = Arena::new(ARENA);
-    kind.with(&arena, |a| {
-        let barrier = Barrier::new(2);
-        let t = std::thread::scope(|s| {
-            let workers: Vec<_> = scripts
-                .iter()
-                .enumerate()
-                .map(|(hart, script)| {
-                    let barrier = &barrier;
-                    s.spawn(move || {
-                        HART.with(|h| h.set(hart));
-                        barrier.wait();
-                        let start = Instant::now();
-                        run(a, script).map(|_| start.elapsed())
-                    })
+/// Runs `scripts[i]` on `allocs[i]` in thread `i` (hart `i`), started together; returns
+/// the slower thread's time.
+fn pair_run(allocs: [&dyn Contender; 2], scripts: &[Script; 2]) -> Option<Duration> {
+    let barrier = Barrier::new(2);
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..2)
+            .map(|hart| {
+                let (barrier, a, script) = (&barrier, allocs[hart], &scripts[hart]);
+                s.spawn(move || {
+                    HART.with(|h| h.set(hart));
+                    barrier.wait();
+                    run(a, script)
                 })
-                .collect();
-            let times: Option<Vec<Duration>> =
-                workers.into_iter().map(|w| w.join().unwrap()).collect();
-            times.map(|t| t.into_iter().max().unwrap())
-        })?;
-        Some(2.0 * ops as f64 / t.as_nanos() as f64 * 1000.0)
+            })
+            .collect();
+        let times: Option<Vec<Duration>> = workers.into_iter().map(|w| w.join().unwrap()).collect();
+        times?.into_iter().max()
     })
 }
 
@@ -636,31 +648,42 @@ fn main() {
         "pagoda: class-rounded bytes / arena (%)", fills[0].1
     );
 
-    let per_thread = OPS / 2;
+    let per_thread = OPS;
     let pair = [
         churn_script(SEED ^ 2, 5_000, per_thread, small),
         churn_script(SEED ^ 3, 5_000, per_thread, small),
     ];
     println!(
-        "\ntwo threads sharing one allocator, churn 8-512 B, 5k live and {per_thread} ops per thread"
+        "\ntwo threads (harts 0, 1) sharing one allocator, churn 8-512 B, 5k live and {per_thread} ops per thread"
     );
     print!("{:<38}", "2-thread throughput (Mops/s)");
     let two: Vec<Option<f64>> = KINDS
         .iter()
-        .map(|&k| two_threads(k, &pair, per_thread))
+        .map(|&k| two_threads(Some(k), &pair, per_thread))
         .collect();
     for v in &two {
         print!("{:>14}", v.map_or("oom".into(), |v| format!("{v:.1}")));
     }
     println!();
+    let mops = |v: Option<f64>| v.map_or("oom".into(), |v| format!("{v:.1}"));
     let one = ns_per_op(Kind::Ours, &pair[0], per_thread).map(|ns| 1000.0 / ns);
+    let apart = two_threads(None, &pair, per_thread);
+    println!("{:<38}{:>14}", "pagoda 1 thread (Mops/s)", mops(one));
     println!(
         "{:<38}{:>14}",
-        "pagoda 1-thread throughput (Mops/s)",
-        one.map_or("oom".into(), |v| format!("{v:.1}"))
+        "pagoda 2 threads, 2 heaps (Mops/s)",
+        mops(apart)
     );
-    if let (Some(two), Some(one)) = (two[0], one) {
-        println!("{:<38}{:>14.2}", "pagoda 2 threads / 1 thread", two / one);
+    if let (Some(two), Some(one), Some(apart)) = (two[0], one, apart) {
+        println!(
+            "{:<38}{:>14.2}",
+            "pagoda shared 2 threads / 1 thread",
+            two / one
+        );
+        println!(
+            "{:<38}{:>14.2}",
+            "machine headroom: 2 heaps / 1 thread",
+            apart / one
+        );
     }
-    black_box(());
 }
