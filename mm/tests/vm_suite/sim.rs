@@ -290,6 +290,23 @@ impl SimMmu {
     }
 }
 
+impl Drop for SimMmu {
+    /// A page table is dropped with its space, after teardown removed every PTE: any
+    /// translation still cached would be a missing flush.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert!(
+                self.ptes.lock().unwrap().is_empty(),
+                "page table dropped with PTEs"
+            );
+            assert!(
+                self.tlb.lock().unwrap().is_empty(),
+                "page table dropped with cached translations"
+            );
+        }
+    }
+}
+
 impl Mmu for SimMmu {
     fn map(
         &mut self,
@@ -410,7 +427,7 @@ impl VmFile for SimFile {
     }
 
     fn read_page(&self, offset: u64, len: usize, dst: PhysAddr) -> Result<(), IoError> {
-        assert!(len <= PAGE_SIZE && offset as usize % PAGE_SIZE == 0);
+        assert!(len <= PAGE_SIZE && (offset as usize).is_multiple_of(PAGE_SIZE));
         if self.fail.load(Ordering::Relaxed) {
             return Err(IoError);
         }
@@ -443,7 +460,10 @@ pub fn access(space: &mut Space, va: usize, kind: Access) -> Result<usize, Fault
         if let Some(pa) = space.mmu().translate(va, kind) {
             return Ok(pa);
         }
-        if space.handle_fault(VirtAddr(va), kind)? == FaultOutcome::Spurious {
+        let outcome = space.handle_fault(VirtAddr(va), kind)?;
+        // What every other hart may still cache must be coherent right after the fault.
+        space.mmu().assert_tlb_coherent();
+        if outcome == FaultOutcome::Spurious {
             space.mmu().local_flush(va);
         }
     }
