@@ -9,7 +9,7 @@
 //!   visitor per operation, shared argument checks, huge-leaf splitting, table pages
 //!   freed when they become empty, frames released only after the TLB flush (through a
 //!   [`FlushBatch`](crate::tlb::FlushBatch)).
-//! - [`error`] holds [`PagingError`].
+//! - [`error`]: the one error type, [`PagingError`].
 //!
 //! Locking: a [`PageTable`] is changed through `&mut self`; the owner (the address space)
 //! serialises changes with its own lock. Entries are atomics only because the hardware

@@ -29,7 +29,8 @@ use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
-use super::hart::{AtomicHartMask, HartMask, MAX_HARTS};
+use super::hart::{AtomicHartMask, HartMask};
+use crate::layout::MAX_HARTS;
 
 /// Widest ASID `satp` holds on RV64.
 pub const MAX_ASID_BITS: u32 = 16;

@@ -22,4 +22,4 @@ pub use flush::{
     DEFERRED_CAPACITY, Deferred, FLUSH_PAGE_THRESHOLD, Flush, FlushBatch, FlushTarget, TlbCounts,
     TlbOps, TlbStats,
 };
-pub use hart::{AtomicHartMask, HartMask, MAX_HARTS};
+pub use hart::{AtomicHartMask, HartMask};
