@@ -3,10 +3,12 @@
 #include "check.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -192,4 +194,22 @@ void touch_pages(void *p, size_t len, uint8_t value)
     volatile uint8_t *b = p;
     for (size_t off = 0; off < len; off += PAGE_SIZE)
         b[off] = value;
+}
+
+void wait_until(const char *file, int line, volatile int *word, int value)
+{
+    uint64_t start = now_ns();
+    while (*word != value) {
+        if (now_ns() - start > WAIT_LIMIT_NS)
+            check_fail(file, line, "waited too long for %d (still %d)", value, *word);
+        sched_yield();
+    }
+}
+
+void *map_anon(size_t len)
+{
+    void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        check_fail(__FILE__, __LINE__, "mmap of %zu bytes failed: %s", len, errno_name(errno));
+    return p;
 }

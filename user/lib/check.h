@@ -91,6 +91,15 @@ const char *errno_name(int err);
             (void)(call);                                                               \
     } while (0)
 
+/* As CHECK_ERR_LINUX, for calls that succeed on Linux 6.1 but not under QEMU. */
+#define CHECK_OK_LINUX(call)                                                            \
+    do {                                                                                \
+        if (on_pagoda())                                                                \
+            (void)CHECK_OK(call);                                                       \
+        else                                                                            \
+            (void)(call);                                                               \
+    } while (0)
+
 /* Evaluates `call`, fails if it returned -1 (or MAP_FAILED), else yields its value. */
 #define CHECK_OK(call)                                                                  \
     ({                                                                                  \
@@ -181,6 +190,17 @@ static inline uint64_t xorshift64(uint64_t *state)
     *state = x;
     return x;
 }
+
+/*
+ * Spin (with sched_yield) until *word == value; fails after WAIT_LIMIT_NS. For
+ * processes that synchronise through a MAP_SHARED anonymous page (there is no pipe).
+ */
+#define WAIT_LIMIT_NS (20ULL * 1000 * 1000 * 1000)
+#define WAIT_UNTIL(word, value) wait_until(__FILE__, __LINE__, (word), (value))
+void wait_until(const char *file, int line, volatile int *word, int value);
+
+/* mmap of `len` bytes of private anonymous read-write memory; fails the test if refused. */
+void *map_anon(size_t len);
 
 /* Monotonic clock in nanoseconds (clock_gettime(CLOCK_MONOTONIC)). */
 uint64_t now_ns(void);
