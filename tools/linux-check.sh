@@ -3,10 +3,13 @@
 # /tests program under qemu-riscv64-static, Linux's riscv64 user-mode emulation.
 #
 #   tools/linux-check.sh [--init] [NAME...]     (default: every program in /tests)
+#   tools/linux-check.sh --bench [NAME...]      (default: every program in /bench)
 #
 # Prints `TEST linux/NAME PASS` or `TEST linux/NAME FAIL <reason>` per test, then
 # `N passed, N failed`; exits non-zero if any failed. With --init the suite is run by
 # the initramfs's own /init (`init test ...`), as pagoda runs it, instead of directly.
+# --bench runs the benchmarks through /init (`init bench ...`): a smoke test of them,
+# whose figures are host wall-clock times, not pagoda's instruction counts.
 #
 # How the programs see the same file tree as on pagoda: each runs chrooted into
 # $BUILD/initramfs, so /tests/x, /bin/probe and /data/y are the initramfs's files. The
@@ -33,8 +36,11 @@ command -v qemu-riscv64-static >/dev/null || die "qemu-riscv64-static missing (a
 CHROOT=$(command -v chroot) || die "chroot missing"
 TIMEOUT_CMD=$(command -v timeout) || die "timeout missing"
 
-via_init=0
-if [ "${1:-}" = "--init" ]; then via_init=1; shift; fi
+via_init=0 suite=tests mode=test
+case "${1:-}" in
+--init) via_init=1; shift ;;
+--bench) via_init=1 suite=bench mode=bench; shift ;;
+esac
 
 make -s -C "$REPO/user" BUILD="$BUILD" >/dev/null
 
@@ -54,7 +60,7 @@ fi
 grep -q '^enabled' "$entry" || die "binfmt_misc entry $entry is disabled"
 
 if [ $# -eq 0 ]; then
-    mapfile -t names < <(cd "$ROOT/tests" && LC_ALL=C ls)
+    mapfile -t names < <(cd "$ROOT/$suite" && LC_ALL=C ls)
 else
     names=("$@")
 fi
@@ -63,14 +69,16 @@ fi
 # Environment as on pagoda: nothing but what the kernel command line would give.
 ulimit -c 0
 if [ $via_init -eq 1 ]; then
-    # /init prints TEST user/NAME ...; it exits (instead of powering off) when not pid 1.
+    # /init prints TEST user/NAME ... (TEST bench/NAME ...); it exits (instead of
+    # powering off) when not pid 1.
     unshare --mount --fork -- sh -c 'mount --bind /proc "$1/proc" && shift &&
         exec env -i "$@"' sh "$ROOT" "$TIMEOUT_CMD" "$((TIMEOUT * ${#names[@]}))" \
-        "$CHROOT" "$ROOT" /init test "${names[@]}" |
-        sed -u 's|^TEST user/|TEST linux/|' | tee "$BUILD/linux-check.log"
+        "$CHROOT" "$ROOT" /init "$mode" "${names[@]}" |
+        sed -u 's#^TEST \(user\|bench\)/#TEST linux/#' | tee "$BUILD/linux-check.log" || true
     passed=$(grep -c '^TEST linux/.* PASS$' "$BUILD/linux-check.log" || true)
     failed=$(grep -c '^TEST linux/.* FAIL' "$BUILD/linux-check.log" || true)
-    grep -q '^TESTS DONE$' "$BUILD/linux-check.log" || { echo "init did not finish"; failed=$((failed + 1)); }
+    grep -q '^\(TESTS\|BENCHES\) DONE$' "$BUILD/linux-check.log" ||
+        { echo "init did not finish"; failed=$((failed + 1)); }
 else
     # One namespace for the whole suite; each test chrooted with a timeout.
     unshare --mount --fork -- bash -c '

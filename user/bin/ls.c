@@ -1,9 +1,10 @@
-/* /bin/ls - list directories with the raw getdents64 system call ("/" by default). */
+/* /bin/ls - list directories, sorted, with the raw getdents64 system call ("/" by default). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -17,6 +18,13 @@ struct dirent64_raw {
     char d_name[];
 };
 
+#define MAX_ENTRIES 1024
+
+static int compare(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
 static int list(const char *path, int header)
 {
     int fd = open(path, O_RDONLY | O_DIRECTORY);
@@ -27,6 +35,8 @@ static int list(const char *path, int header)
     if (header)
         printf("%s:\n", path);
     char buf[4096] __attribute__((aligned(8)));
+    static char *names[MAX_ENTRIES];
+    size_t count = 0;
     for (;;) {
         long n = syscall(SYS_getdents64, fd, buf, sizeof buf);
         if (n < 0) {
@@ -38,12 +48,21 @@ static int list(const char *path, int header)
             break;
         for (long off = 0; off < n;) {
             struct dirent64_raw *e = (struct dirent64_raw *)(buf + off);
-            if (e->d_name[0] != '.')
-                printf("%s%s\n", e->d_name, e->d_type == DT_DIR ? "/" : "");
+            if (e->d_name[0] != '.' && count < MAX_ENTRIES) {
+                names[count] = malloc(strlen(e->d_name) + 2);
+                if (!names[count])
+                    break;
+                sprintf(names[count++], "%s%s", e->d_name, e->d_type == DT_DIR ? "/" : "");
+            }
             off += e->d_reclen;
         }
     }
     close(fd);
+    qsort(names, count, sizeof names[0], compare);
+    for (size_t i = 0; i < count; i++) {
+        printf("%s\n", names[i]);
+        free(names[i]);
+    }
     return 0;
 }
 

