@@ -41,7 +41,7 @@ static void write_rodata(void *arg)
 static void jump_unmapped(void *arg)
 {
     (void)arg;
-    void (*f)(void) = (void (*)(void))0x10000000008UL;
+    void (*f)(void) = (void (*)(void))0x2000000008UL; /* canonical, unmapped */
     f();
 }
 
