@@ -2,7 +2,8 @@
 """`make test`: every test pagoda has, folded into one total.
 
 Suites: lints; host tests of pagoda-mm (unit, property, boundary, stress); in-QEMU boots
-on several machine shapes running the in-kernel tests; boots with broken device trees and
+on several machine shapes running the in-kernel tests; the user test programs under
+Linux user-mode emulation (qemu-riscv64), which proves them right against Linux; boots with broken device trees and
 a deliberate panic, which must end with a clear message and a failure status, never a
 hang. Each result is one line `TEST <suite>/<name> PASS|FAIL [why]`; the last line is
 `N passed, N failed`, and the exit status is non-zero when anything failed.
@@ -136,13 +137,30 @@ def broken_machines(t: Tally, kernel):
           and re.search(r"^pagoda: panic at kernel/src/\S+:\d+: ", b.output, re.M) is not None)
     t.record("badinput/panic-exits-nonzero", ok, "" if ok else f"status {b.status}")
 
+    b = qemu.boot(kernel, timeout=BOOT_TIMEOUT, mem="128M", smp=1, append="ktest=stack_overflow")
+    ok = (not b.timed_out and b.status == 1
+          and "kernel stack overflow on hart" in b.output and "ran into the guard page" in b.output)
+    if not ok:
+        sys.stdout.write(b.output[-3000:])
+    t.record("badinput/kernel-stack-overflow-reported", ok, "" if ok else f"status {b.status}")
+
+
+def linux(t: Tally):
+    """The user test programs under Linux user-mode emulation (qemu-riscv64): proves each
+    test right against Linux before it is trusted on pagoda."""
+    r = run(["bash", "tools/linux-check.sh"])
+    n = kernel_lines(t, "", r.stdout)
+    if n == 0 or r.returncode != 0 and "FAIL" not in r.stdout:
+        sys.stdout.write(r.stdout[-3000:] + r.stderr[-3000:])
+        t.record("linux/check", False, f"linux-check exited {r.returncode}")
+
 
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", required=True)
-    ap.add_argument("--only", help="comma-separated suites: lint,host,boot,badinput")
+    ap.add_argument("--only", help="comma-separated suites: lint,host,linux,boot,badinput")
     args = ap.parse_args()
-    suites = {"lint": lambda t: lints(t), "host": host_tests,
+    suites = {"lint": lambda t: lints(t), "host": host_tests, "linux": linux,
               "boot": lambda t: shapes(t, args.kernel),
               "badinput": lambda t: broken_machines(t, args.kernel)}
     chosen = args.only.split(",") if args.only else list(suites)

@@ -15,6 +15,8 @@ pub struct Context<'a> {
     pub info: &'a BootInfo,
     /// Physical load address of the kernel image.
     pub kernel_pa: usize,
+    /// ASID bits the hardware implements.
+    pub asid_bits: u32,
 }
 
 type TestResult = Result<(), &'static str>;
@@ -25,7 +27,10 @@ struct KernelTest {
 }
 
 /// Tests that end the boot, run only when named explicitly (never by `all`).
-const EXPLICIT: &[(&str, fn())] = &[("panic", deliberate_panic)];
+const EXPLICIT: &[(&str, fn())] = &[
+    ("panic", deliberate_panic),
+    ("stack_overflow", overflow_stack),
+];
 
 fn check(cond: bool, why: &'static str) -> TestResult {
     if cond { Ok(()) } else { Err(why) }
@@ -80,6 +85,26 @@ const TESTS: &[KernelTest] = &[
         name: "heap_churn",
         run: heap_churn,
     },
+    KernelTest {
+        name: "kspace_wx",
+        run: kspace_wx,
+    },
+    KernelTest {
+        name: "kspace_leaves",
+        run: kspace_leaves,
+    },
+    KernelTest {
+        name: "kstack_guard",
+        run: kstack_guard,
+    },
+    KernelTest {
+        name: "asids",
+        run: asids,
+    },
+    KernelTest {
+        name: "map_protect_unmap",
+        run: map_protect_unmap,
+    },
 ];
 
 /// Runs the tests `selection` names (`all`, or a comma-separated list); returns
@@ -115,6 +140,20 @@ pub fn run(selection: &str, ctx: &Context<'_>) -> (usize, usize) {
 /// Checks the panic path: the harness expects the message, the location and exit status 1.
 fn deliberate_panic() {
     panic!("deliberate panic requested by ktest=panic");
+}
+
+/// Recurses until the kernel stack runs into its guard page; the harness expects the
+/// overflow report and exit status 1.
+fn overflow_stack() {
+    fn deeper(n: usize) -> usize {
+        let pad = core::hint::black_box([n as u8; 512]);
+        if n == 0 {
+            pad[0] as usize
+        } else {
+            deeper(n - 1) + pad[n % 512] as usize
+        }
+    }
+    let _ = core::hint::black_box(deeper(core::hint::black_box(1 << 20)));
 }
 
 fn fdt_ram(ctx: &Context<'_>) -> TestResult {
@@ -339,4 +378,170 @@ fn heap_churn(_: &Context<'_>) -> TestResult {
     drop(objs);
     let after = crate::memory::heap::stats().live_allocations();
     check(after == before, "heap allocations leaked")
+}
+
+/// No kernel mapping is writable and executable; text is R+X, rodata R, data R+W.
+fn kspace_wx(_: &Context<'_>) -> TestResult {
+    use pagoda_mm::layout::KERNEL_HALF_START;
+    use pagoda_mm::paging::PteFlags;
+    let mut table = crate::memory::kspace::table().lock();
+    let text = table.translate(pagoda_mm::addr::VirtAddr(kernel_main_addr()));
+    let rodata = table.translate(pagoda_mm::addr::VirtAddr(TESTS.as_ptr() as usize));
+    let data = table.translate(pagoda_mm::addr::VirtAddr(&MAP_PROBE as *const _ as usize));
+    let flags = |t: Option<(PhysAddr, PteFlags, pagoda_mm::paging::PageSize)>| t.map(|t| t.1);
+    let (text, rodata, data) = (flags(text), flags(rodata), flags(data));
+    check(
+        text.is_some_and(|f| f.contains(PteFlags::X) && !f.contains(PteFlags::W)),
+        "text not R+X",
+    )?;
+    check(
+        rodata.is_some_and(|f| !f.intersects(PteFlags::W | PteFlags::X)),
+        "rodata not R only",
+    )?;
+    check(
+        data.is_some_and(|f| f.contains(PteFlags::W) && !f.contains(PteFlags::X)),
+        "data not R+W",
+    )?;
+    let mut wx = 0;
+    let len = 0usize.wrapping_sub(KERNEL_HALF_START.as_usize());
+    let walked = table.for_each_leaf(KERNEL_HALF_START, len, |leaf| {
+        let f = leaf.pte().flags();
+        if f.contains(PteFlags::W) && f.contains(PteFlags::X) {
+            wx += 1;
+        }
+    });
+    check(walked.is_ok(), "cannot walk the kernel half")?;
+    check(wx == 0, "a kernel mapping is both writable and executable")
+}
+
+fn kernel_main_addr() -> usize {
+    kspace_wx as *const () as usize
+}
+
+/// The direct map uses huge leaves where RAM alignment allows.
+fn kspace_leaves(ctx: &Context<'_>) -> TestResult {
+    use pagoda_mm::paging::PageSize;
+    let table = crate::memory::kspace::table().lock();
+    for r in &ctx.info.ram {
+        let mid = PhysAddr(r.start.0 + r.size() / 2);
+        let t = table.translate(phys_to_virt(mid));
+        check(
+            t.is_some_and(|t| t.0 == mid),
+            "direct map translates wrongly",
+        )?;
+        if r.size() >= 4 << 20 {
+            check(
+                t.is_some_and(|t| t.2 != PageSize::Size4K),
+                "RAM direct-mapped with 4 KiB leaves",
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Each hart stack has an unmapped guard page below it, and the stack itself is mapped.
+fn kstack_guard(ctx: &Context<'_>) -> TestResult {
+    let table = crate::memory::kspace::table().lock();
+    for &h in &ctx.info.harts {
+        let Some(stack) = crate::smp::hart_stack(h) else {
+            return Err("hart without stack");
+        };
+        let below = pagoda_mm::addr::VirtAddr(stack.bottom() - 1);
+        check(table.translate(below).is_none(), "guard page is mapped")?;
+        let inside = pagoda_mm::addr::VirtAddr(stack.top() - 8);
+        check(table.translate(inside).is_some(), "stack not mapped")?;
+    }
+    Ok(())
+}
+
+/// ASIDs were detected (QEMU implements 16 bits) and two live address spaces get
+/// different ones on this hart.
+fn asids(ctx: &Context<'_>) -> TestResult {
+    use pagoda_mm::tlb::AsidContext;
+    check(ctx.asid_bits <= 16, "more than 16 ASID bits")?;
+    let hart = crate::smp::hart_id();
+    let (a, b) = (AsidContext::new(), AsidContext::new());
+    let sa = crate::memory::tlb::asids().asid_for(&a, hart);
+    let sb = crate::memory::tlb::asids().asid_for(&b, hart);
+    if ctx.asid_bits > 0 {
+        check(
+            sa.asid != sb.asid && sa.asid != 0 && sb.asid != 0,
+            "ASIDs shared or zero",
+        )?;
+    }
+    let again = crate::memory::tlb::asids().asid_for(&a, hart);
+    check(
+        again.asid == sa.asid && !again.flush_all,
+        "ASID not kept across switches",
+    )
+}
+
+/// Maps a fresh stack, touches it, write-protects one page, unmaps another, and
+/// observes the faults through the fault-tolerant copy routine; then everything is
+/// freed and the frame counters are back.
+fn map_protect_unmap(_: &Context<'_>) -> TestResult {
+    use crate::memory::kstack::KernelStack;
+    use crate::memory::{frames, kspace, tlb};
+    use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
+    use pagoda_mm::paging::PteFlags;
+    use pagoda_mm::tlb::{FlushBatch, FlushTarget};
+    frames::FRAMES.drain_caches();
+    let baseline = frames::stats();
+    let faults = || crate::trap::COPY_FAULTS.load(Ordering::Relaxed);
+    let copy_in = |va: usize| {
+        let mut b = [0u8; 8];
+        // SAFETY: `b` is a valid buffer; faults on `va` are caught.
+        unsafe { crate::arch::uaccess::copy(b.as_mut_ptr(), va as *const u8, 8) }
+    };
+    let copy_out = |va: usize| {
+        let b = [7u8; 8];
+        // SAFETY: as above.
+        unsafe { crate::arch::uaccess::copy(va as *mut u8, b.as_ptr(), 8) }
+    };
+    {
+        let stack = KernelStack::new().map_err(|_| "no stack")?;
+        let page = stack.bottom();
+        check(copy_out(page) && copy_in(page), "fresh mapping not usable")?;
+        let before = faults();
+        let harts = crate::smp::online_mask();
+        {
+            let mut t = kspace::table().lock();
+            let mut batch = FlushBatch::new(&tlb::HartTlb, FlushTarget::Kernel { harts });
+            t.protect_range(VirtAddr(page), PAGE_SIZE, PteFlags::R, &mut batch)
+                .map_err(|_| "protect failed")?;
+        }
+        check(copy_in(page), "read of a read-only page failed")?;
+        check(!copy_out(page), "write to a read-only page succeeded")?;
+        check(faults() == before + 1, "write fault not observed")?;
+        {
+            let mut t = kspace::table().lock();
+            let mut batch = FlushBatch::new(&tlb::HartTlb, FlushTarget::Kernel { harts });
+            t.protect_range(
+                VirtAddr(page),
+                PAGE_SIZE,
+                PteFlags::R | PteFlags::W,
+                &mut batch,
+            )
+            .map_err(|_| "re-protect failed")?;
+        }
+        check(copy_out(page), "write after restoring W failed")?;
+        let gone = page - PAGE_SIZE;
+        check(!copy_in(gone), "read of the guard page succeeded")?;
+        check(faults() == before + 2, "guard fault not observed")?;
+    }
+    let after_drop = stack_gone_check()?;
+    frames::FRAMES.drain_caches();
+    check(
+        after_drop && frames::stats().check_no_leaks(&baseline).is_ok(),
+        "frames leaked",
+    )
+}
+
+/// After a stack is dropped its slot is unmapped again.
+fn stack_gone_check() -> Result<bool, &'static str> {
+    let s = crate::memory::kstack::KernelStack::new().map_err(|_| "no stack")?;
+    let bottom = s.bottom();
+    drop(s);
+    let table = crate::memory::kspace::table().lock();
+    Ok(table.translate(pagoda_mm::addr::VirtAddr(bottom)).is_none())
 }

@@ -71,16 +71,52 @@ pub extern "C" fn kmain(hart: usize, dtb: usize, kernel_pa: usize) -> ! {
     let info = BootInfo::parse(&fdt, PhysAddr(dtb), kernel_region(kernel_pa), devices)
         .unwrap_or_else(|e| fatal(&e));
     println!("pagoda: booting on hart {hart}");
-    memory::init(&info).unwrap_or_else(|e| fatal(&e));
+    let asid_bits = memory::init(&info, kernel_pa).unwrap_or_else(|e| fatal(&e));
+    BOOT.call_once(|| Boot {
+        info,
+        hart,
+        kernel_pa,
+        asid_bits,
+    });
+    let Some(stack) = smp::hart_stack(hart) else {
+        fatal(&"no stack for the boot hart")
+    };
+    arch::run_on_stack(stack.top(), boot_hart_main)
+}
+
+/// What the boot hart learned before it moved to its guarded stack.
+struct Boot {
+    info: BootInfo,
+    hart: usize,
+    kernel_pa: usize,
+    asid_bits: u32,
+}
+
+static BOOT: spin::Once<Boot> = spin::Once::new();
+
+/// The boot hart, on its guarded stack and the kernel page table.
+extern "C" fn boot_hart_main() -> ! {
+    let Some(boot) = BOOT.get() else {
+        fatal(&"boot state lost")
+    };
+    let info = &boot.info;
+    if let Some(stack) = smp::hart_stack(boot.hart) {
+        smp::set_stack_limit(stack.bottom());
+    }
     timer::init(info.timebase_hz);
-    let online = smp::start_secondaries(&info, hart, kernel_pa);
-    print_summary(&info, online);
+    let online = smp::start_secondaries(info, boot.hart, boot.kernel_pa);
+    print_summary(info, online);
+    println!(
+        "pagoda: kernel address space active, {} ASID bits",
+        boot.asid_bits
+    );
 
     let mut status = 0;
     if let Some(selection) = info.arg("ktest") {
         let ctx = ktest::Context {
-            info: &info,
-            kernel_pa,
+            info,
+            kernel_pa: boot.kernel_pa,
+            asid_bits: boot.asid_bits,
         };
         let (passed, failed) = ktest::run(selection, &ctx);
         println!("ktest: {passed} passed, {failed} failed");

@@ -1,23 +1,21 @@
-//! Secondary harts: started through SBI HSM, each on its own stack.
+//! Harts: per-hart state reached through `tp`, per-hart guarded stacks, and starting the
+//! secondary harts through SBI HSM.
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use pagoda_mm::layout::{KERNEL_IMAGE_BASE, MAX_HARTS};
+use pagoda_mm::tlb::AtomicHartMask;
+use spin::Once;
 
 use crate::arch::trap::{HartLocal, hart_local, init_hart};
 use crate::boot::BootInfo;
+use crate::memory::kstack::KernelStack;
 
-/// Stack size of a secondary hart while it has no guarded kernel stack.
-const SECONDARY_STACK_SIZE: usize = 16 * 1024;
 /// How long the boot hart waits for the others to report in.
 const START_TIMEOUT_NS: u64 = 2_000_000_000;
-
-#[repr(C, align(4096))]
-struct Stack([u8; SECONDARY_STACK_SIZE]);
-
-/// One stack per possible hart id; hart `h` uses `STACKS[h]`.
-static mut STACKS: [Stack; MAX_HARTS] = [const { Stack([0; SECONDARY_STACK_SIZE]) }; MAX_HARTS];
+/// Size of each hart's emergency stack (used only to report a kernel stack overflow).
+const EMERGENCY_STACK_SIZE: usize = 8 * 1024;
 
 /// One hart's [`HartLocal`], written by the trap entry through `tp`/`sscratch`.
 struct HartSlot(UnsafeCell<HartLocal>);
@@ -30,18 +28,40 @@ static HART_LOCALS: [HartSlot; MAX_HARTS] = [const {
         kernel_sp: 0,
         user_sp: 0,
         hart_id: 0,
+        stack_limit: 0,
+        emergency_sp: 0,
     }))
 }; MAX_HARTS];
+
+#[repr(C, align(16))]
+struct EmergencyStack([u8; EMERGENCY_STACK_SIZE]);
+
+/// One emergency stack per hart.
+static mut EMERGENCY: [EmergencyStack; MAX_HARTS] =
+    [const { EmergencyStack([0; EMERGENCY_STACK_SIZE]) }; MAX_HARTS];
+
+/// Each hart's own guarded kernel stack.
+static HART_STACKS: [Once<KernelStack>; MAX_HARTS] = [const { Once::new() }; MAX_HARTS];
+
+/// Harts running kernel code.
+static ONLINE: AtomicUsize = AtomicUsize::new(0);
+/// The same, as a mask (kernel TLB flushes go to these harts).
+static ONLINE_MASK: AtomicHartMask = AtomicHartMask::new();
 
 /// Sets up the calling hart: its [`HartLocal`] (reached through `tp`) and trap vector.
 pub fn init_this_hart(hart: usize) {
     let slot = HART_LOCALS[hart].0.get();
+    // SAFETY: only the address of this hart's emergency stack is taken.
+    let emergency = unsafe { &raw mut EMERGENCY[hart] } as usize + EMERGENCY_STACK_SIZE;
     // SAFETY: hart ids are below MAX_HARTS (checked when the device tree was parsed, and
     // firmware starts only those harts); slot `hart` belongs to this hart alone.
     unsafe {
         (*slot).hart_id = hart;
+        (*slot).emergency_sp = emergency;
         init_hart(slot);
     }
+    ONLINE_MASK.insert(hart);
+    ONLINE.fetch_add(1, Ordering::AcqRel);
 }
 
 /// The id of the hart running this code.
@@ -50,8 +70,26 @@ pub fn hart_id() -> usize {
     unsafe { (*hart_local()).hart_id }
 }
 
-/// Harts running kernel code (the boot hart counts itself).
-static ONLINE: AtomicUsize = AtomicUsize::new(1);
+/// Sets the lowest valid address of the kernel stack this hart is about to run on.
+pub fn set_stack_limit(limit: usize) {
+    // SAFETY: this hart's own HartLocal; the trap entry only reads the field.
+    unsafe { (*hart_local()).stack_limit = limit };
+}
+
+/// Records hart `hart`'s guarded stack (made when the kernel table is built).
+pub fn set_hart_stack(hart: usize, stack: KernelStack) {
+    HART_STACKS[hart].call_once(|| stack);
+}
+
+/// Hart `hart`'s guarded stack.
+pub fn hart_stack(hart: usize) -> Option<&'static KernelStack> {
+    HART_STACKS[hart].get()
+}
+
+/// The online harts.
+pub fn online_mask() -> &'static AtomicHartMask {
+    &ONLINE_MASK
+}
 
 unsafe extern "C" {
     fn _start_secondary();
@@ -61,14 +99,12 @@ unsafe extern "C" {
 /// `kernel_pa` is the physical load address of the image (HSM wants a physical entry).
 pub fn start_secondaries(info: &BootInfo, boot_hart: usize, kernel_pa: usize) -> usize {
     let entry = _start_secondary as *const () as usize - KERNEL_IMAGE_BASE.as_usize() + kernel_pa;
-    let mut expected = 1;
+    let mut expected = online();
     for &hart in info.harts.iter().filter(|&&h| h != boot_hart) {
-        // Hart ids were checked against MAX_HARTS when the device tree was parsed.
-        // SAFETY: only the address is taken (no reference); hart `hart` is the only user
-        // of STACKS[hart], and it has not started yet.
-        let stack = unsafe { &raw mut STACKS[hart] };
-        let top = stack as usize + SECONDARY_STACK_SIZE;
-        let ret = sbi_rt::hart_start(hart, entry, top);
+        let Some(stack) = hart_stack(hart) else {
+            continue;
+        };
+        let ret = sbi_rt::hart_start(hart, entry, stack.top());
         if ret.is_ok() {
             expected += 1;
         } else {
@@ -76,7 +112,7 @@ pub fn start_secondaries(info: &BootInfo, boot_hart: usize, kernel_pa: usize) ->
         }
     }
     let deadline = crate::timer::now_ns() + START_TIMEOUT_NS;
-    while ONLINE.load(Ordering::Acquire) < expected && crate::timer::now_ns() < deadline {
+    while online() < expected && crate::timer::now_ns() < deadline {
         core::hint::spin_loop();
     }
     online()
@@ -87,10 +123,14 @@ pub fn online() -> usize {
     ONLINE.load(Ordering::Acquire)
 }
 
-/// First Rust code on a secondary hart (called from `arch::entry`).
+/// First Rust code on a secondary hart (called from `arch::entry`, already on its
+/// guarded stack and the kernel page table).
 pub extern "C" fn secondary_main(hart: usize) -> ! {
     init_this_hart(hart);
-    ONLINE.fetch_add(1, Ordering::AcqRel);
+    if let Some(stack) = hart_stack(hart) {
+        set_stack_limit(stack.bottom());
+    }
+    crate::timer::init_this_hart();
     loop {
         crate::arch::wait_for_interrupt();
     }

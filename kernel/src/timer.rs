@@ -13,6 +13,11 @@ static TICKS: AtomicU64 = AtomicU64::new(0);
 /// Records the timebase and arms the first timer interrupt on this hart.
 pub fn init(timebase_hz: u64) {
     TIMEBASE_HZ.store(timebase_hz, Ordering::Relaxed);
+    init_this_hart();
+}
+
+/// Arms the timer on the calling hart and enables its interrupts.
+pub fn init_this_hart() {
     arm();
     crate::arch::enable_timer_interrupts();
 }

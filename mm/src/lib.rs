@@ -18,6 +18,9 @@
 #![no_std]
 #![deny(missing_docs)]
 
+// The vm layer's area maps and shared objects live on the kernel heap.
+extern crate alloc;
+
 pub mod addr;
 pub mod frame;
 pub mod heap;

@@ -84,7 +84,8 @@ _start:
     call    {kmain}
     j       .
 
-    // Secondary harts (started through SBI HSM): a0 = hart id, a1 = stack top (link address).
+    // Secondary harts (started through SBI HSM): a0 = hart id, a1 = top of the hart's
+    // guarded stack, mapped only in the kernel table (KERNEL_SATP).
     .globl _start_secondary
 _start_secondary:
     csrw    sie, zero
@@ -92,6 +93,11 @@ _start_secondary:
     mv      s0, a0
     mv      s1, a1
     call    .Lenable_paging
+    // switch to the kernel table, where the stack in s1 is mapped
+    lla     t0, KERNEL_SATP
+    ld      t0, 0(t0)
+    csrw    satp, t0
+    sfence.vma
     mv      sp, s1
     mv      a0, s0
     call    {secondary}

@@ -3,6 +3,7 @@
 
 pub mod entry;
 pub mod trap;
+pub mod uaccess;
 
 use riscv::register::{sie, sstatus, time};
 
@@ -40,6 +41,13 @@ pub fn enable_interrupts() {
 #[inline]
 pub fn wait_for_interrupt() {
     riscv::asm::wfi();
+}
+
+/// Switches to the stack whose top is `top` and calls `f` there; never returns.
+pub fn run_on_stack(top: usize, f: extern "C" fn() -> !) -> ! {
+    // SAFETY: `top` is the top of a mapped, unused kernel stack (the caller's hart stack)
+    // and `f` never returns, so nothing refers to the old stack afterwards.
+    unsafe { core::arch::asm!("mv sp, {0}", "jr {1}", in(reg) top, in(reg) f, options(noreturn)) }
 }
 
 /// Executes `ebreak` (used by the trap-path self test).

@@ -40,6 +40,11 @@ pub struct HartLocal {
     pub user_sp: usize,
     /// This hart's id.
     pub hart_id: usize,
+    /// Lowest valid stack address of the kernel stack in use (0: not checked); a trap
+    /// whose frame would go below it is a stack overflow.
+    pub stack_limit: usize,
+    /// Top of this hart's emergency stack, used to report a stack overflow.
+    pub emergency_sp: usize,
 }
 
 const FRAME_SIZE: usize = core::mem::size_of::<TrapFrame>();
@@ -63,6 +68,12 @@ global_asm!(
     .globl trap_entry
 trap_entry:
     addi    sp, sp, -{frame}
+    // Kernel stack overflow check, with sscratch (0 in kernel mode) as the only temp.
+    csrw    sscratch, t0
+    ld      t0, {hl_limit}(tp)
+    bltu    sp, t0, .Loverflow
+    csrr    t0, sscratch
+    csrw    sscratch, zero
     SAVE_GPRS
     sd      tp, 32(sp)
     addi    t0, sp, {frame}
@@ -82,11 +93,33 @@ trap_entry:
     addi    sp, sp, {frame}
     sret
 
+.Loverflow:
+    // The frame would land in the guard page: report on the emergency stack.
+    csrr    t0, sscratch
+    csrw    sscratch, sp
+    ld      sp, {hl_emergency}(tp)
+    addi    sp, sp, -{frame}
+    SAVE_GPRS
+    sd      tp, 32(sp)
+    csrr    t0, sscratch
+    addi    t0, t0, {frame}
+    sd      t0, 16(sp)
+    csrw    sscratch, zero
+    csrr    t0, sstatus
+    sd      t0, {sstatus}(sp)
+    csrr    t0, sepc
+    sd      t0, {sepc}(sp)
+    mv      a0, sp
+    call    {overflow}
+    j       .
 "#,
     frame = const FRAME_SIZE,
     sstatus = const 32 * 8,
     sepc = const 33 * 8,
+    hl_limit = const core::mem::offset_of!(HartLocal, stack_limit),
+    hl_emergency = const core::mem::offset_of!(HartLocal, emergency_sp),
     kernel_trap = sym crate::trap::kernel_trap,
+    overflow = sym crate::trap::kernel_stack_overflow,
 );
 
 unsafe extern "C" {

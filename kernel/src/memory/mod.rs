@@ -4,15 +4,41 @@
 //! |---|---|
 //! | [`frames`] | the buddy frame allocator over the device tree's RAM |
 //! | [`heap`] | the slab heap as `#[global_allocator]` |
+//! | [`kspace`] | the kernel address space (W^X image, direct map, devices) |
+//! | [`kstack`] | kernel stacks with guard pages |
+//! | [`tlb`] | `sfence.vma`, SBI remote fences, ASIDs |
 
 pub mod frames;
 pub mod heap;
+pub mod kspace;
+pub mod kstack;
+pub mod tlb;
 
 use crate::boot::BootInfo;
 
-/// Starts the frame allocator; the heap works from then on.
-pub fn init(info: &BootInfo) -> Result<(), frames::InitError> {
-    frames::init(info)
+/// Why memory could not be set up.
+#[derive(Debug)]
+pub enum InitError {
+    /// The frame allocator did not start.
+    Frames(frames::InitError),
+    /// The kernel address space could not be built.
+    KernelSpace(pagoda_mm::paging::PagingError),
+}
+
+impl core::fmt::Display for InitError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            InitError::Frames(e) => write!(f, "{e}"),
+            InitError::KernelSpace(e) => write!(f, "kernel address space: {e:?}"),
+        }
+    }
+}
+
+/// Starts the frame allocator (the heap works from then on), then builds the kernel
+/// address space and switches to it. Returns the number of ASID bits.
+pub fn init(info: &BootInfo, kernel_pa: usize) -> Result<u32, InitError> {
+    frames::init(info).map_err(InitError::Frames)?;
+    kspace::init(info, kernel_pa).map_err(InitError::KernelSpace)
 }
 
 /// Prints frame and heap counters.

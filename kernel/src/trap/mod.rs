@@ -17,6 +17,11 @@ const INTERRUPT: usize = 1 << (usize::BITS - 1);
 const IRQ_S_TIMER: usize = 5;
 /// Breakpoint exception.
 const EXC_BREAKPOINT: usize = 3;
+/// Page faults: instruction, load, store.
+const EXC_PAGE_FAULTS: [usize; 3] = [12, 13, 15];
+
+/// Faults inside the fault-tolerant copy routine that ended the copy with an error.
+pub static COPY_FAULTS: AtomicUsize = AtomicUsize::new(0);
 
 /// Breakpoints taken in kernel mode (see [`crate::ktest`]).
 pub static BREAKPOINTS: AtomicUsize = AtomicUsize::new(0);
@@ -64,11 +69,28 @@ pub extern "C" fn kernel_trap(frame: &mut TrapFrame) {
         frame.sepc += instruction_len(frame.sepc);
         return;
     }
+    if EXC_PAGE_FAULTS.contains(&cause) && crate::arch::uaccess::in_user_copy(frame.sepc) {
+        // A checked copy touched an unmapped or protected page: it returns failure.
+        COPY_FAULTS.fetch_add(1, Ordering::Relaxed);
+        frame.sepc = crate::arch::uaccess::fault_resume_pc();
+        return;
+    }
     report(frame, cause, stval::read());
     panic!(
         "{} in kernel mode at {:#x}",
         exception_name(cause),
         frame.sepc
+    );
+}
+
+/// Called on the emergency stack when a trap's frame would have gone below the running
+/// kernel stack's limit: the stack overflowed into its guard page.
+pub extern "C" fn kernel_stack_overflow(frame: &mut TrapFrame) -> ! {
+    report(frame, scause::read().bits(), stval::read());
+    panic!(
+        "kernel stack overflow on hart {}: sp {:#x} ran into the guard page",
+        crate::smp::hart_id(),
+        frame.regs[2]
     );
 }
 

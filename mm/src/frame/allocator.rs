@@ -113,6 +113,13 @@ impl FrameAllocator {
     /// Runs in time linear in the span. Fails, leaving the allocator uninitialised, if
     /// called twice, if `meta` is too small, if ranges overlap, or if the span exceeds
     /// 2^32 - 1 frames.
+    ///
+    /// The kernel makes `meta` from the RAM it carved out ([`FrameAllocator::metadata_bytes`]
+    /// bytes at a [`FrameAllocator::METADATA_ALIGN`]-aligned physical address `pa`) with
+    /// `core::slice::from_raw_parts_mut(phys_to_virt(pa).as_usize() as *mut _, len)`.
+    /// That `unsafe` call is sound when the carved range is RAM mapped by the direct map,
+    /// aligned, excluded from `ranges`, and used by nothing else for the rest of the
+    /// kernel's life; its contents may be anything (`MaybeUninit`).
     pub fn init(
         &self,
         ranges: &[PhysRange],
@@ -260,6 +267,7 @@ impl FrameAllocator {
     }
 
     /// Moves up to [`BATCH`] frames from the buddy lists into an empty cache.
+    #[cold]
     fn refill(&self, c: &mut HartCache) {
         let mut b = self.buddy.lock();
         while c.len < BATCH {
@@ -270,29 +278,40 @@ impl FrameAllocator {
         }
     }
 
-    /// The state of an allocated head, or the error for anything else.
+    /// The use and order of an allocated head, or the error for anything else.
+    #[inline]
     fn allocated_head(&self, span: &Span, idx: u32) -> Result<(FrameUse, usize), FrameError> {
         match span.meta[idx as usize].state() {
             State::Allocated(u, k) => Ok((u, k)),
-            State::FreeHead(_) | State::Cached => Err(FrameError::NotAllocated),
-            State::Reserved => Err(FrameError::Reserved),
-            State::Tail => {
-                let head = self.block_of(Pfn(span.base + idx as usize));
-                match head.and_then(|(h, _)| self.meta(h)).map(FrameMeta::state) {
-                    Some(State::Allocated(..)) => Err(FrameError::NotHead),
-                    _ => Err(FrameError::NotAllocated),
-                }
-            }
+            other => Err(self.not_allocated(span, idx, other)),
         }
     }
 
-    /// Checks `pfn` heads an allocated block of `order` and takes its only reference.
-    fn claim(&self, pfn: Pfn, order: usize) -> Result<(&Span, u32), FrameError> {
+    /// Why a frame in state `state` is not an allocated head.
+    #[cold]
+    fn not_allocated(&self, span: &Span, idx: u32, state: State) -> FrameError {
+        match state {
+            State::Reserved => FrameError::Reserved,
+            State::Tail => {
+                let head = self.block_of(Pfn(span.base + idx as usize));
+                match head.and_then(|(h, _)| self.meta(h)).map(FrameMeta::state) {
+                    Some(State::Allocated(..)) => FrameError::NotHead,
+                    _ => FrameError::NotAllocated,
+                }
+            }
+            State::Allocated(..) | State::FreeHead(_) | State::Cached => FrameError::NotAllocated,
+        }
+    }
+
+    /// Checks `pfn` heads an allocated block of `order` and takes its only reference;
+    /// returns where it is and its use.
+    #[inline]
+    fn claim(&self, pfn: Pfn, order: usize) -> Result<(&Span, u32, FrameUse), FrameError> {
         if order > MAX_ORDER {
             return Err(FrameError::InvalidOrder);
         }
         let (span, idx) = self.locate(pfn)?;
-        let (_, k) = self.allocated_head(span, idx)?;
+        let (u, k) = self.allocated_head(span, idx)?;
         if k != order {
             return Err(FrameError::WrongOrder { allocated: k });
         }
@@ -302,32 +321,35 @@ impl FrameAllocator {
                 0 => FrameError::NotAllocated,
                 refs => FrameError::Shared { refs },
             })?;
-        Ok((span, idx))
+        // With the only reference taken, nobody else may change the use any more.
+        Ok((span, idx, u))
     }
 
-    /// Gives back the allocated block at `idx` whose last reference the caller just
-    /// dropped: to `slot`'s cache for a single frame, else to the buddy lists.
-    fn release(&self, slot: Option<&HartSlot>, span: &Span, idx: u32) {
-        let m = &span.meta[idx as usize];
-        // The caller took the last reference, so nobody else can change the state: it
-        // is the allocated head it was when the reference was taken.
-        let State::Allocated(u, order) = m.state() else {
-            return;
-        };
+    /// Gives back the allocated block at `idx` (use `u`, `order`) whose last reference
+    /// the caller just dropped: to `slot`'s cache for a single frame, else to the buddy
+    /// lists.
+    #[inline]
+    fn release(&self, slot: Option<&HartSlot>, span: &Span, idx: u32, u: FrameUse, order: usize) {
         if let (0, Some(slot)) = (order, slot) {
             let mut c = slot.cache.lock();
             c.used[u.index()] = c.used[u.index()].wrapping_sub(1);
             if c.len == CACHE_CAPACITY {
-                let mut b = self.buddy.lock();
-                c.drain_oldest(BATCH, |i| b.give(i, 0));
+                self.drain_oldest(&mut c);
             }
-            m.set_state(STATE_CACHED);
+            span.meta[idx as usize].set_state(STATE_CACHED);
             c.push(idx);
             return;
         }
         let mut b = self.buddy.lock();
         b.used[u.index()] = b.used[u.index()].wrapping_sub(1 << order);
         b.give(idx, order);
+    }
+
+    /// Gives the oldest [`BATCH`] frames of a full cache back to the buddy lists.
+    #[cold]
+    fn drain_oldest(&self, c: &mut HartCache) {
+        let mut b = self.buddy.lock();
+        c.drain_oldest(BATCH, |i| b.give(i, 0));
     }
 
     /// Frees the block of 2^`order` frames at `pfn`, which the caller holds the only
@@ -338,8 +360,8 @@ impl FrameAllocator {
     /// other references exist (use [`FrameAllocator::put`]), `Reserved`, `OutOfRange`,
     /// `InvalidOrder`.
     pub fn free(&self, pfn: Pfn, order: usize) -> Result<(), FrameError> {
-        let (span, idx) = self.claim(pfn, order)?;
-        self.release(None, span, idx);
+        let (span, idx, u) = self.claim(pfn, order)?;
+        self.release(None, span, idx, u, order);
         Ok(())
     }
 
@@ -348,8 +370,8 @@ impl FrameAllocator {
     /// full). Also fails with [`FrameError::InvalidHart`].
     pub fn free_on(&self, hart: usize, pfn: Pfn, order: usize) -> Result<(), FrameError> {
         let slot = self.harts.get(hart).ok_or(FrameError::InvalidHart)?;
-        let (span, idx) = self.claim(pfn, order)?;
-        self.release(Some(slot), span, idx);
+        let (span, idx, u) = self.claim(pfn, order)?;
+        self.release(Some(slot), span, idx, u, order);
         Ok(())
     }
 
@@ -382,10 +404,15 @@ impl FrameAllocator {
     pub(super) fn put_inner(&self, slot: Option<&HartSlot>, pfn: Pfn) -> Result<bool, FrameError> {
         let (span, idx) = self.locate(pfn)?;
         self.allocated_head(span, idx)?;
-        if !span.meta[idx as usize].dec_ref()? {
+        let m = &span.meta[idx as usize];
+        if !m.dec_ref()? {
             return Ok(false);
         }
-        self.release(slot, span, idx);
+        // Read the state again: until the count reached 0 another holder could change
+        // the use. Now nobody can; it is still an allocated head.
+        if let State::Allocated(u, order) = m.state() {
+            self.release(slot, span, idx, u, order);
+        }
         Ok(true)
     }
 

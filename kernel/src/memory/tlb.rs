@@ -1,0 +1,112 @@
+//! TLB maintenance on RISC-V: `sfence.vma` on this hart, SBI remote fences on others,
+//! and the ASID allocator sized by what the hardware supports.
+
+use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
+use pagoda_mm::tlb::{AsidAllocator, Flush, HartMask, TlbOps, TlbStats};
+use spin::Once;
+
+/// Counters of every flush the kernel issued, by kind.
+pub static STATS: TlbStats = TlbStats::new();
+
+/// The ASID allocator, created once the number of ASID bits is known.
+static ASIDS: Once<AsidAllocator> = Once::new();
+
+/// Up to this many pages a remote flush is sent page by page; above, as one range (the
+/// firmware may then flush the whole address space).
+const REMOTE_PAGE_CALLS: usize = 4;
+
+// One SBI hart-mask word covers every hart the kernel supports.
+const _: () = assert!(pagoda_mm::layout::MAX_HARTS <= usize::BITS as usize);
+
+/// The hardware behind [`TlbOps`].
+pub struct HartTlb;
+
+fn sfence(va: Option<VirtAddr>, asid: Option<u16>) {
+    // SAFETY: `sfence.vma` only invalidates address-translation caches.
+    unsafe {
+        match (va, asid) {
+            (Some(va), Some(asid)) => {
+                core::arch::asm!("sfence.vma {0}, {1}", in(reg) va.0, in(reg) asid as usize)
+            }
+            (Some(va), None) => core::arch::asm!("sfence.vma {0}, zero", in(reg) va.0),
+            (None, Some(asid)) => core::arch::asm!("sfence.vma zero, {0}", in(reg) asid as usize),
+            (None, None) => core::arch::asm!("sfence.vma"),
+        }
+    }
+}
+
+impl TlbOps for HartTlb {
+    fn this_hart(&self) -> usize {
+        crate::smp::hart_id()
+    }
+
+    fn sfence_local(&self, flush: &Flush<'_>) {
+        match *flush {
+            Flush::Pages { asid, pages } => pages.iter().for_each(|&va| sfence(Some(va), asid)),
+            Flush::Asid(asid) => sfence(None, Some(asid)),
+            Flush::All => sfence(None, None),
+        }
+    }
+
+    fn sfence_remote(&self, harts: &HartMask, flush: &Flush<'_>) {
+        let bits = harts.iter().fold(0usize, |m, h| m | 1 << h);
+        let mask = sbi_rt::HartMask::from_mask_base(bits, 0);
+        match *flush {
+            Flush::Pages { asid, pages } if pages.len() <= REMOTE_PAGE_CALLS => {
+                for &va in pages {
+                    remote(mask, va.0, PAGE_SIZE, asid);
+                }
+            }
+            Flush::Pages { asid, pages } => {
+                let lo = pages.iter().map(|v| v.0).min().unwrap_or(0);
+                let hi = pages.iter().map(|v| v.0).max().unwrap_or(0) + PAGE_SIZE;
+                remote(mask, lo, hi - lo, asid);
+            }
+            Flush::Asid(asid) => remote(mask, 0, usize::MAX, Some(asid)),
+            Flush::All => remote(mask, 0, usize::MAX, None),
+        }
+    }
+
+    fn stats(&self) -> &TlbStats {
+        &STATS
+    }
+}
+
+/// One SBI remote fence; the call returns when every target hart has executed it.
+fn remote(mask: sbi_rt::HartMask, start: usize, size: usize, asid: Option<u16>) {
+    let ret = match asid {
+        Some(a) => sbi_rt::remote_sfence_vma_asid(mask, start, size, a as usize),
+        None => sbi_rt::remote_sfence_vma(mask, start, size),
+    };
+    if ret.is_err() {
+        // The firmware lacks RFENCE: nothing narrower is possible than a full flush via
+        // the legacy call, which OpenSBI always provides.
+        #[allow(deprecated)]
+        sbi_rt::legacy::remote_fence_vma(usize::MAX, 0, usize::MAX);
+    }
+}
+
+/// Detects how many ASID bits `satp` implements (write all ones, read back) while running
+/// on the table `satp_value`, and creates the ASID allocator for `harts` harts.
+pub fn init_asids(satp_value: usize, harts: usize) -> u32 {
+    const ASID_SHIFT: usize = 44;
+    const ASID_MASK: usize = 0xffff;
+    let probe = satp_value | (ASID_MASK << ASID_SHIFT);
+    let read: usize;
+    // SAFETY: same table and mode, only the ASID field changes; it is restored at once
+    // and the TLB flushed, so no stale translation under a wrong ASID survives.
+    unsafe {
+        core::arch::asm!("csrw satp, {p}", "csrr {r}, satp", "csrw satp, {s}", "sfence.vma",
+            p = in(reg) probe, r = out(reg) read, s = in(reg) satp_value);
+    }
+    let bits = ((read >> ASID_SHIFT) & ASID_MASK).count_ones();
+    ASIDS.call_once(|| AsidAllocator::new(bits, harts));
+    bits
+}
+
+/// The ASID allocator.
+pub fn asids() -> &'static AsidAllocator {
+    ASIDS
+        .get()
+        .expect("ASID allocator used before memory::init")
+}

@@ -1,0 +1,378 @@
+//! Memory areas: a page-aligned range with one protection and one backing.
+//!
+//! An [`Area`] is the policy record for `[start, end)`: what may be done with its pages
+//! ([`Prot`]) and where a page comes from on first touch ([`Backing`]). Areas are split
+//! when an operation covers part of one and merged again when two neighbours become
+//! indistinguishable, so the area set is always the coarsest description of the space.
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+
+use spin::Mutex;
+
+use super::hal::{FrameSource, PteFlags, VmFile};
+use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
+
+bitflags::bitflags! {
+    /// Protection of an area, with Linux's `PROT_*` bit values.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+    pub struct Prot: u8 {
+        /// `PROT_READ`.
+        const READ = 1;
+        /// `PROT_WRITE`.
+        const WRITE = 2;
+        /// `PROT_EXEC`.
+        const EXEC = 4;
+    }
+}
+
+impl Prot {
+    /// No access (`PROT_NONE`).
+    pub const NONE: Prot = Prot::empty();
+
+    /// The PTE flags for a page of an area with this protection. `read_only` withholds
+    /// write permission (copy-on-write pages and the zero page); write implies read, as
+    /// Sv39 requires and as Linux maps write-only areas on RISC-V. No R/W/X yields the
+    /// retained, inaccessible PTE of a `PROT_NONE` page.
+    pub(crate) fn pte_flags(self, read_only: bool) -> PteFlags {
+        let mut flags = PteFlags::USER;
+        if self.intersects(Prot::READ | Prot::WRITE) {
+            flags |= PteFlags::READ;
+        }
+        if self.contains(Prot::WRITE) && !read_only {
+            flags |= PteFlags::WRITE;
+        }
+        if self.contains(Prot::EXEC) {
+            flags |= PteFlags::EXEC;
+        }
+        flags
+    }
+}
+
+/// Pages of a `MAP_SHARED | MAP_ANONYMOUS` mapping: one object shared by every area that
+/// maps it, in every address space forked from the creator.
+///
+/// The object holds one frame reference per resident page; each PTE mapping a page holds
+/// another. The pages stay until the last area referring to the object goes away, even
+/// if parts of the mapping were unmapped (as Linux's shmem object does).
+pub(crate) struct SharedAnon {
+    pages: Mutex<BTreeMap<usize, PhysAddr>>,
+}
+
+impl SharedAnon {
+    pub(crate) fn new() -> Self {
+        SharedAnon {
+            pages: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// The frame of page `index`, allocated zeroed on first use. The returned frame has a
+    /// reference for the caller's PTE already added.
+    pub(crate) fn page<F: FrameSource>(
+        &self,
+        index: usize,
+        frames: &F,
+    ) -> Result<PhysAddr, super::hal::OutOfMemory> {
+        let mut pages = self.pages.lock();
+        let pa = match pages.get(&index) {
+            Some(&pa) => pa,
+            None => {
+                let pa = frames.alloc_zeroed()?;
+                pages.insert(index, pa);
+                pa
+            }
+        };
+        frames.get(pa);
+        Ok(pa)
+    }
+
+    /// Drops the object's references on all its pages (called when the last area went).
+    pub(crate) fn release<F: FrameSource>(self, frames: &F) {
+        for (_, pa) in self.pages.into_inner() {
+            frames.put(pa);
+        }
+    }
+}
+
+/// Where the pages of an area come from.
+#[derive(Clone)]
+pub(crate) enum Backing {
+    /// Private anonymous memory: zero page on read, zeroed frame on write.
+    Anon,
+    /// Shared anonymous memory; `pgoff` is the object page at the area's start.
+    Shared { obj: Arc<SharedAnon>, pgoff: usize },
+    /// Private file mapping: `offset` is the file offset of the area's start; file bytes
+    /// stop at file offset `file_end` (an ELF segment's `p_offset + p_filesz`), beyond
+    /// which pages behave like private anonymous memory (the bss).
+    File {
+        file: Arc<dyn VmFile>,
+        offset: u64,
+        file_end: u64,
+    },
+}
+
+/// One memory area `[start, end)`.
+#[derive(Clone)]
+pub(crate) struct Area {
+    pub(crate) start: usize,
+    pub(crate) end: usize,
+    pub(crate) prot: Prot,
+    /// Whether `PROT_WRITE` may ever be granted (false for `MAP_SHARED` mappings of files
+    /// opened read-only, as Linux's missing `VM_MAYWRITE`).
+    pub(crate) may_write: bool,
+    /// A stack: a fault just below it extends it downwards (`VM_GROWSDOWN`).
+    pub(crate) grows_down: bool,
+    pub(crate) backing: Backing,
+}
+
+/// Where a faulting page of an area comes from.
+pub(crate) enum PageSource<'a> {
+    /// Private anonymous memory (including the bss tail of a file mapping).
+    Anon,
+    /// Page `index` of a shared object.
+    Shared(&'a SharedAnon, usize),
+    /// `len` bytes of `file` at `offset` (page aligned), zeros after.
+    File(&'a dyn VmFile, u64, usize),
+}
+
+impl Area {
+    pub(crate) fn new(
+        start: usize,
+        end: usize,
+        prot: Prot,
+        backing: Backing,
+        may_write: bool,
+        grows_down: bool,
+    ) -> Self {
+        Area {
+            start,
+            end,
+            prot,
+            may_write,
+            grows_down,
+            backing,
+        }
+    }
+
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self.backing, Backing::Shared { .. })
+    }
+
+    /// The lowest address another mapping may end at below this area: a stack keeps a
+    /// guard gap free below it (Linux's `vm_start_gap`).
+    pub(crate) fn start_gap(&self, guard: usize) -> usize {
+        if self.grows_down {
+            self.start.saturating_sub(guard)
+        } else {
+            self.start
+        }
+    }
+
+    /// Whether an access by hardware is allowed by the area: loads need read or write
+    /// (a write-only area is readable on RISC-V), stores need write, fetches need exec.
+    pub(crate) fn allows(&self, access: super::Access) -> bool {
+        match access {
+            super::Access::Read => self.prot.intersects(Prot::READ | Prot::WRITE),
+            super::Access::Write => self.prot.contains(Prot::WRITE),
+            super::Access::Exec => self.prot.contains(Prot::EXEC),
+        }
+    }
+
+    /// Where the page at `va` (inside the area) comes from.
+    pub(crate) fn source(&self, va: usize) -> PageSource<'_> {
+        let delta = va - self.start;
+        match &self.backing {
+            Backing::Anon => PageSource::Anon,
+            Backing::Shared { obj, pgoff } => {
+                PageSource::Shared(obj, pgoff + (delta >> PAGE_SHIFT))
+            }
+            Backing::File {
+                file,
+                offset,
+                file_end,
+            } => {
+                let off = offset + delta as u64;
+                if off >= *file_end {
+                    PageSource::Anon
+                } else {
+                    let len = (*file_end - off).min(PAGE_SIZE as u64) as usize;
+                    PageSource::File(&**file, off, len)
+                }
+            }
+        }
+    }
+
+    /// Cuts the area at `at` (strictly inside): `self` keeps `[start, at)`, the returned
+    /// area is `[at, end)` with its backing offset advanced.
+    pub(crate) fn split_off(&mut self, at: usize) -> Area {
+        debug_assert!(self.start < at && at < self.end);
+        let delta = at - self.start;
+        let mut tail = self.clone();
+        tail.start = at;
+        match &mut tail.backing {
+            Backing::Anon => {}
+            Backing::Shared { pgoff, .. } => *pgoff += delta >> PAGE_SHIFT,
+            Backing::File { offset, .. } => *offset += delta as u64,
+        }
+        self.end = at;
+        tail
+    }
+
+    /// Whether `next` (starting exactly at `self.end`) continues this area so seamlessly
+    /// that the two can be one area.
+    pub(crate) fn can_merge(&self, next: &Area) -> bool {
+        if self.end != next.start
+            || self.prot != next.prot
+            || self.may_write != next.may_write
+            || self.grows_down != next.grows_down
+        {
+            return false;
+        }
+        let len = (self.end - self.start) as u64;
+        match (&self.backing, &next.backing) {
+            (Backing::Anon, Backing::Anon) => true,
+            (Backing::Shared { obj: a, pgoff: pa }, Backing::Shared { obj: b, pgoff: pb }) => {
+                Arc::ptr_eq(a, b) && pa + (len >> PAGE_SHIFT) as usize == *pb
+            }
+            (
+                Backing::File {
+                    file: a,
+                    offset: oa,
+                    file_end: ea,
+                },
+                Backing::File {
+                    file: b,
+                    offset: ob,
+                    file_end: eb,
+                },
+            ) => Arc::ptr_eq(a, b) && oa + len == *ob && ea == eb,
+            _ => false,
+        }
+    }
+
+    /// The public description of this area.
+    pub(crate) fn info(&self) -> AreaInfo {
+        AreaInfo {
+            range: VirtAddr(self.start)..VirtAddr(self.end),
+            prot: self.prot,
+            kind: match &self.backing {
+                Backing::Anon => AreaKind::Anon,
+                Backing::Shared { .. } => AreaKind::SharedAnon,
+                Backing::File {
+                    offset, file_end, ..
+                } => AreaKind::File {
+                    offset: *offset,
+                    file_end: *file_end,
+                },
+            },
+            grows_down: self.grows_down,
+        }
+    }
+}
+
+/// What backs an area (the public view).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AreaKind {
+    /// Private anonymous memory.
+    Anon,
+    /// Shared anonymous memory (`MAP_SHARED | MAP_ANONYMOUS`).
+    SharedAnon,
+    /// A private file mapping: `offset` is the file offset of the area's first byte, and
+    /// file contents stop at file offset `file_end` (zeros after; `u64::MAX` for `mmap`).
+    File {
+        /// File offset of the area's first byte.
+        offset: u64,
+        /// File offset where file contents stop and zero-filled memory begins.
+        file_end: u64,
+    },
+}
+
+/// A read-only description of one area (for `/proc/<pid>/maps`-style listings and tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AreaInfo {
+    /// The page-aligned range covered.
+    pub range: VirtRange,
+    /// Its protection.
+    pub prot: Prot,
+    /// Its backing.
+    pub kind: AreaKind,
+    /// Whether it is a stack that grows down on faults below it.
+    pub grows_down: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn anon(start: usize, end: usize, prot: Prot) -> Area {
+        Area::new(start, end, prot, Backing::Anon, true, false)
+    }
+
+    #[test]
+    fn pte_flags_follow_linux_riscv() {
+        assert_eq!(Prot::NONE.pte_flags(false), PteFlags::USER);
+        assert!(!Prot::NONE.pte_flags(false).is_accessible());
+        assert_eq!(
+            Prot::WRITE.pte_flags(false),
+            PteFlags::USER | PteFlags::READ | PteFlags::WRITE
+        );
+        assert_eq!(Prot::WRITE.pte_flags(true), PteFlags::USER | PteFlags::READ);
+        assert_eq!(Prot::EXEC.pte_flags(false), PteFlags::USER | PteFlags::EXEC);
+        assert_eq!(
+            (Prot::READ | Prot::WRITE | Prot::EXEC).pte_flags(true),
+            PteFlags::USER | PteFlags::READ | PteFlags::EXEC
+        );
+    }
+
+    #[test]
+    fn split_then_merge_restores_shared_offsets() {
+        let obj = Arc::new(SharedAnon::new());
+        let mut a = Area::new(
+            0x10000,
+            0x20000,
+            Prot::READ,
+            Backing::Shared {
+                obj: obj.clone(),
+                pgoff: 3,
+            },
+            true,
+            false,
+        );
+        let b = a.split_off(0x14000);
+        assert_eq!(
+            (a.start, a.end, b.start, b.end),
+            (0x10000, 0x14000, 0x14000, 0x20000)
+        );
+        match &b.backing {
+            Backing::Shared { pgoff, .. } => assert_eq!(*pgoff, 7),
+            _ => unreachable!(),
+        }
+        assert!(a.can_merge(&b));
+        // A different object or a gap in offsets never merges.
+        let other = Area::new(
+            0x14000,
+            0x15000,
+            Prot::READ,
+            Backing::Shared {
+                obj: Arc::new(SharedAnon::new()),
+                pgoff: 7,
+            },
+            true,
+            false,
+        );
+        assert!(!a.can_merge(&other));
+    }
+
+    #[test]
+    fn merge_requires_same_prot_flags_and_adjacency() {
+        let a = anon(0x1000, 0x2000, Prot::READ);
+        assert!(a.can_merge(&anon(0x2000, 0x3000, Prot::READ)));
+        assert!(!a.can_merge(&anon(0x3000, 0x4000, Prot::READ)));
+        assert!(!a.can_merge(&anon(0x2000, 0x3000, Prot::WRITE)));
+        let mut stack = anon(0x2000, 0x3000, Prot::READ);
+        stack.grows_down = true;
+        assert!(!a.can_merge(&stack));
+        assert_eq!(stack.start_gap(0x1000), 0x1000);
+        assert_eq!(stack.start_gap(0x10_0000), 0);
+    }
+}

@@ -1,0 +1,329 @@
+//! The page-fault handler: demand paging, copy-on-write breaks, stack growth, and the
+//! user-range helper behind `copy_from_user` / `copy_to_user`.
+
+use super::area::{Area, PageSource, Prot};
+use super::hal::{FrameSource, Mmu, PteFlags, PteInfo};
+use super::space::AddressSpace;
+use super::stats::{Event, SpaceCounters};
+use super::{FaultError, STACK_GUARD_GAP, VmError};
+use crate::addr::{PAGE_SIZE, VirtAddr, align_down};
+use crate::layout::USER_END;
+
+/// The kind of access that faulted (from `scause`: load, store/AMO, instruction page
+/// fault).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// A load.
+    Read,
+    /// A store or atomic.
+    Write,
+    /// An instruction fetch.
+    Exec,
+}
+
+impl Access {
+    /// The PTE permission the access needs.
+    fn pte_flag(self) -> PteFlags {
+        match self {
+            Access::Read => PteFlags::READ,
+            Access::Write => PteFlags::WRITE,
+            Access::Exec => PteFlags::EXEC,
+        }
+    }
+}
+
+/// How a fault was resolved. Every variant means "return to the faulting instruction";
+/// [`FaultOutcome::Spurious`] additionally asks the kernel for a *local* `sfence.vma` of the
+/// faulting page before returning, since this hart used a stale translation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultOutcome {
+    /// A read of untouched private memory: the shared zero page was mapped read-only.
+    ZeroPage,
+    /// A write to untouched private memory: a fresh zeroed frame was mapped.
+    ZeroFilled,
+    /// A private file page was read into a fresh frame and mapped.
+    FileRead,
+    /// A shared-memory page was mapped (allocated zeroed on its first touch by anyone).
+    SharedPage,
+    /// A write to a copy-on-write page still shared: the page was copied.
+    CowCopied,
+    /// A write to a copy-on-write page no longer shared: made writable in place.
+    CowTakenOver,
+    /// A write to a zero-page mapping: replaced by a fresh zeroed frame.
+    ZeroPageUpgraded,
+    /// The PTE lacked a permission its area grants (a PTE write-protected by a layer
+    /// below, e.g. for dirty tracking): the area's permissions were restored.
+    PermissionsRestored,
+    /// The PTE already allows the access: the hart held a stale TLB entry (the lazy flush
+    /// after an upgrade). Flush the page locally and retry.
+    Spurious,
+}
+
+impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
+    /// Resolves a page fault at `va` for `access`, for instruction, load and store page
+    /// faults from user mode and from kernel accesses to user memory.
+    ///
+    /// Looks up the area (growing a stack down if `va` lies just below one), checks the
+    /// area's protection, then resolves: zero page or zeroed frame for anonymous memory,
+    /// a file read for file pages (zeros past the area's file bytes), the shared object's
+    /// page for shared memory, a copy or take-over for copy-on-write, a fresh frame for a
+    /// write to the zero page. It installs the PTE and requests exactly the flush needed:
+    /// none for a PTE that was not present or only gained rights, one page when a present
+    /// PTE changed its frame.
+    ///
+    /// Errors: [`FaultError::Unmapped`] outside every area (kernel-half addresses too),
+    /// [`FaultError::AccessDenied`] against the area's protection, [`FaultError::Bus`] for
+    /// file pages beyond the end of the file or unreadable, [`FaultError::OutOfMemory`].
+    /// On error nothing changed (except a stack area that grew).
+    pub fn handle_fault(
+        &mut self,
+        va: VirtAddr,
+        access: Access,
+    ) -> Result<FaultOutcome, FaultError> {
+        if va.0 >= USER_END.0 {
+            return Err(FaultError::Unmapped);
+        }
+        let page = align_down(va.0, PAGE_SIZE);
+        if self.area_at(page).is_none() {
+            self.grow_stack(page)?;
+        }
+        let AddressSpace {
+            mmu,
+            frames,
+            areas,
+            counters,
+            rss,
+            ..
+        } = self;
+        let area = areas
+            .range(..=page)
+            .next_back()
+            .map(|(_, a)| a)
+            .filter(|a| a.end > page)
+            .ok_or(FaultError::Unmapped)?;
+        if !area.allows(access) {
+            return Err(FaultError::AccessDenied);
+        }
+        let mut fault = Fault {
+            mmu,
+            frames,
+            counters,
+            rss,
+            area,
+            page,
+        };
+        let outcome = match fault.mmu.query(VirtAddr(page)) {
+            None => fault.fill(access)?,
+            Some(pte) => fault.resolve_present(pte, access)?,
+        };
+        let event = match outcome {
+            FaultOutcome::Spurious => Event::Spurious,
+            _ => Event::MinorFault,
+        };
+        fault.counters.record(event, 1);
+        Ok(outcome)
+    }
+
+    /// Makes `[va, va + len)` accessible for a kernel copy to (`write`) or from user memory:
+    /// faults in every page not yet mapped with the needed permission. `EFAULT` if a page
+    /// cannot be (unmapped, protected, beyond a file's end, or the range leaves the user
+    /// half); `ENOMEM` if memory ran out. Length 0 always succeeds.
+    ///
+    /// The translations installed may be stale in this hart's TLB (no flush is requested
+    /// for new PTEs): the kernel's user-access fault fixup must call
+    /// [`AddressSpace::handle_fault`] and honour [`FaultOutcome::Spurious`].
+    pub fn ensure_user_range(
+        &mut self,
+        va: VirtAddr,
+        len: usize,
+        write: bool,
+    ) -> Result<(), VmError> {
+        if len == 0 {
+            return Ok(());
+        }
+        let end =
+            va.0.checked_add(len)
+                .filter(|&e| e <= USER_END.0)
+                .ok_or(VmError::Fault)?;
+        let access = if write { Access::Write } else { Access::Read };
+        let mut page = align_down(va.0, PAGE_SIZE);
+        while page < end {
+            let ready = self
+                .mmu
+                .query(VirtAddr(page))
+                .is_some_and(|pte| pte.flags.contains(access.pte_flag()));
+            if !ready {
+                self.handle_fault(VirtAddr(page), access)
+                    .map_err(FaultError::to_vm_error)?;
+            }
+            page += PAGE_SIZE;
+        }
+        Ok(())
+    }
+
+    /// Extends the stack area just above `page` down to `page` (Linux's
+    /// `expand_downwards`): the area must grow down, `page` must be at or above
+    /// `mmap_min_addr`, the grown stack must fit in `stack_rlimit`, and an accessible,
+    /// non-stack area below must stay at least [`STACK_GUARD_GAP`] away.
+    fn grow_stack(&mut self, page: usize) -> Result<(), FaultError> {
+        let stack = self
+            .areas
+            .range(page..)
+            .next()
+            .map(|(_, a)| a)
+            .ok_or(FaultError::Unmapped)?;
+        if !stack.grows_down || page < self.config.mmap_min_addr {
+            return Err(FaultError::Unmapped);
+        }
+        if stack.end - page > self.config.stack_rlimit {
+            return Err(FaultError::Unmapped);
+        }
+        if let Some((_, below)) = self.areas.range(..page).next_back()
+            && !below.grows_down
+            && below.prot != Prot::NONE
+            && page - below.end < STACK_GUARD_GAP
+        {
+            return Err(FaultError::Unmapped);
+        }
+        let old_start = stack.start;
+        if let Some(mut stack) = self.areas.remove(&old_start) {
+            stack.start = page;
+            self.areas.insert(page, stack);
+        }
+        self.counters
+            .record(Event::StackGrowth, ((old_start - page) / PAGE_SIZE) as u64);
+        self.merge_range(page, page);
+        Ok(())
+    }
+}
+
+/// One fault being resolved: the space's parts it needs, borrowed side by side.
+struct Fault<'a, M: Mmu, F: FrameSource> {
+    mmu: &'a mut M,
+    frames: &'a F,
+    counters: &'a mut SpaceCounters,
+    rss: &'a mut usize,
+    area: &'a Area,
+    page: usize,
+}
+
+impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
+    fn va(&self) -> VirtAddr {
+        VirtAddr(self.page)
+    }
+
+    /// Maps a frame just obtained (holding one reference for this PTE); on failure the
+    /// reference is dropped again.
+    fn install(&mut self, pa: crate::addr::PhysAddr, flags: PteFlags) -> Result<(), FaultError> {
+        if self.mmu.map(self.va(), pa, flags, false).is_err() {
+            self.frames.put(pa);
+            return Err(FaultError::OutOfMemory);
+        }
+        *self.rss += 1;
+        Ok(())
+    }
+
+    /// Resolves a fault on a page with no PTE. New PTEs need no flush.
+    fn fill(&mut self, access: Access) -> Result<FaultOutcome, FaultError> {
+        let prot = self.area.prot;
+        match self.area.source(self.page) {
+            PageSource::Anon if access != Access::Write => {
+                let zero = self.frames.zero_page();
+                self.mmu
+                    .map(self.va(), zero, prot.pte_flags(true), false)
+                    .map_err(|_| FaultError::OutOfMemory)?;
+                self.counters.record(Event::ZeroPageMap, 1);
+                Ok(FaultOutcome::ZeroPage)
+            }
+            PageSource::Anon => {
+                let pa = self
+                    .frames
+                    .alloc_zeroed()
+                    .map_err(|_| FaultError::OutOfMemory)?;
+                self.install(pa, prot.pte_flags(false))?;
+                self.counters.record(Event::ZeroFill, 1);
+                Ok(FaultOutcome::ZeroFilled)
+            }
+            PageSource::Shared(obj, index) => {
+                let pa = obj
+                    .page(index, self.frames)
+                    .map_err(|_| FaultError::OutOfMemory)?;
+                self.install(pa, prot.pte_flags(false))?;
+                self.counters.record(Event::SharedFill, 1);
+                Ok(FaultOutcome::SharedPage)
+            }
+            PageSource::File(file, offset, len) => {
+                if offset >= file.size() {
+                    return Err(FaultError::Bus);
+                }
+                let pa = self
+                    .frames
+                    .alloc_uninit()
+                    .map_err(|_| FaultError::OutOfMemory)?;
+                if file.read_page(offset, len, pa).is_err() {
+                    self.frames.put(pa);
+                    return Err(FaultError::Bus);
+                }
+                // The frame is this space's own copy: writable right away if the area is.
+                self.install(pa, prot.pte_flags(false))?;
+                self.counters.record(Event::FileRead, 1);
+                Ok(FaultOutcome::FileRead)
+            }
+        }
+    }
+
+    /// Resolves a fault on a present PTE.
+    fn resolve_present(
+        &mut self,
+        pte: PteInfo,
+        access: Access,
+    ) -> Result<FaultOutcome, FaultError> {
+        if pte.flags.contains(access.pte_flag()) {
+            return Ok(FaultOutcome::Spurious);
+        }
+        let prot = self.area.prot;
+        let zero = self.frames.zero_page();
+        if access == Access::Write && pte.pa == zero {
+            let pa = self
+                .frames
+                .alloc_zeroed()
+                .map_err(|_| FaultError::OutOfMemory)?;
+            self.install(pa, prot.pte_flags(false))?;
+            self.mmu.flush_page(self.va());
+            self.counters.record(Event::ZeroPageUpgrade, 1);
+            return Ok(FaultOutcome::ZeroPageUpgraded);
+        }
+        if access == Access::Write && pte.cow {
+            if self.frames.refcount(pte.pa) == 1 {
+                // Ours alone: gaining write on a present PTE needs no flush.
+                self.mmu.protect(self.va(), prot.pte_flags(false), false);
+                self.counters.record(Event::CowTakeover, 1);
+                return Ok(FaultOutcome::CowTakenOver);
+            }
+            let copy = self
+                .frames
+                .alloc_uninit()
+                .map_err(|_| FaultError::OutOfMemory)?;
+            self.frames.copy_frame(copy, pte.pa);
+            if self
+                .mmu
+                .map(self.va(), copy, prot.pte_flags(false), false)
+                .is_err()
+            {
+                self.frames.put(copy);
+                return Err(FaultError::OutOfMemory);
+            }
+            // The old frame may be cached read-only elsewhere: flush, then let it go.
+            self.mmu.flush_page(self.va());
+            self.frames.put(pte.pa);
+            self.counters.record(Event::CowCopy, 1);
+            return Ok(FaultOutcome::CowCopied);
+        }
+        self.mmu.protect(
+            self.va(),
+            prot.pte_flags(pte.cow || pte.pa == zero),
+            pte.cow,
+        );
+        Ok(FaultOutcome::PermissionsRestored)
+    }
+}

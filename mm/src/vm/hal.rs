@@ -1,0 +1,225 @@
+//! The seams between the virtual-memory policy and the machine: page tables, TLB, frames
+//! and files.
+//!
+//! The policy layer ([`AddressSpace`](super::AddressSpace)) never touches hardware. It asks
+//! an [`Mmu`] to install, change and remove leaf PTEs of one address space, tells a
+//! [`TlbFlush`] sink exactly which stale translations must go, takes frames from a
+//! [`FrameSource`] that keeps a reference count per frame, and fills file pages through
+//! [`VmFile`]. The kernel implements these with its Sv39 page tables, ASIDs and buddy
+//! allocator; the host tests implement them with plain maps and vectors.
+//!
+//! ## The flush rule
+//!
+//! RISC-V (like every other architecture Linux supports on this point) lets a TLB keep a
+//! translation after its PTE changed, but the privileged specification allows the
+//! `sfence.vma` to be *lazy* when a PTE gains rights: when an invalid PTE becomes valid or
+//! a valid leaf gains permissions, a hart that still holds the old view simply takes a
+//! page fault, and the fault handler executes a local `sfence.vma` and retries. So the
+//! policy layer requests a flush only when a present, accessible PTE loses a right or
+//! changes its frame (unmap, write-protect for copy-on-write, `mprotect` downgrade, copy
+//! on a copy-on-write break). Upgrades request nothing; the resulting stale-entry fault is
+//! reported as [`FaultOutcome::Spurious`](super::FaultOutcome::Spurious).
+//!
+//! A frame whose mapping was removed is released (its reference dropped) only *after* the
+//! flush for that mapping was requested, so no hart can reach a frame that has been handed
+//! to someone else. An implementation of [`TlbFlush`] must therefore complete the flush on
+//! every hart that may hold the translation before returning (or keep the frames alive
+//! until it has; the policy layer only relies on "returned means done").
+
+use alloc::sync::Arc;
+
+use crate::addr::{PhysAddr, VirtAddr, VirtRange};
+
+/// Allocation failed: no physical memory (or no memory for page-table pages).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutOfMemory;
+
+/// Reading a file page failed (device or file-system error); the fault becomes `SIGBUS`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoError;
+
+bitflags::bitflags! {
+    /// Hardware permission bits of one user leaf PTE, as the policy layer requests them.
+    ///
+    /// Every user mapping carries [`PteFlags::USER`]. [`PteFlags::WRITE`] is never passed
+    /// without [`PteFlags::READ`] (Sv39 reserves W-without-R). A value with none of
+    /// `READ`, `WRITE`, `EXEC` is a *retained, inaccessible* mapping (`PROT_NONE` after
+    /// the page was populated): the MMU must keep the frame recorded in the PTE but make
+    /// every user and kernel access through it fault (for example by clearing `V` and
+    /// keeping a software "present" bit, as Linux's `PAGE_NONE`).
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct PteFlags: u8 {
+        /// Loads allowed.
+        const READ = 1 << 0;
+        /// Stores allowed.
+        const WRITE = 1 << 1;
+        /// Instruction fetches allowed.
+        const EXEC = 1 << 2;
+        /// Accessible from U-mode.
+        const USER = 1 << 3;
+    }
+}
+
+impl PteFlags {
+    /// Whether the PTE can be used by the hardware at all (any of R, W, X).
+    #[inline]
+    pub fn is_accessible(self) -> bool {
+        self.intersects(PteFlags::READ | PteFlags::WRITE | PteFlags::EXEC)
+    }
+}
+
+/// What a leaf PTE holds, as reported by [`Mmu::query`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PteInfo {
+    /// The frame mapped.
+    pub pa: PhysAddr,
+    /// Its permissions.
+    pub flags: PteFlags,
+    /// The copy-on-write software bit: the frame may be shared with another address space
+    /// and a write must copy it (or take it over when its reference count is 1).
+    pub cow: bool,
+    /// The hardware accessed bit (A).
+    pub accessed: bool,
+    /// The hardware dirty bit (D).
+    pub dirty: bool,
+}
+
+/// The page table of one address space, at 4 KiB granularity, user half only.
+///
+/// Every `va` passed is page aligned and below [`USER_END`](crate::layout::USER_END). The
+/// methods change PTEs only; they never flush the TLB (the policy layer asks the
+/// [`TlbFlush`] supertrait for exactly the flushes needed) and never touch frame reference
+/// counts (the policy layer owns those).
+pub trait Mmu: TlbFlush {
+    /// Installs the leaf PTE for `va` → `pa` with `flags` and the copy-on-write bit,
+    /// replacing any PTE already there. Allocates intermediate page-table pages as needed;
+    /// `Err(OutOfMemory)` if that fails, in which case nothing changed.
+    ///
+    /// When `flags` contains [`PteFlags::EXEC`] the implementation must make instruction
+    /// fetches observe the frame's current contents (RISC-V: `fence.i` on the harts that
+    /// may run the space), since the frame was just written through another mapping.
+    fn map(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: PteFlags,
+        cow: bool,
+    ) -> Result<(), OutOfMemory>;
+
+    /// Removes the leaf PTE for `va` and returns the frame it mapped (`None` if nothing was
+    /// mapped). Freeing now-empty page-table pages is up to the implementation.
+    fn unmap(&mut self, va: VirtAddr) -> Option<PhysAddr>;
+
+    /// Replaces the permissions and copy-on-write bit of the PTE mapping `va`, keeping its
+    /// frame. No effect if `va` is not mapped.
+    fn protect(&mut self, va: VirtAddr, flags: PteFlags, cow: bool);
+
+    /// The PTE for `va`, or `None` if nothing is mapped there.
+    fn query(&self, va: VirtAddr) -> Option<PteInfo>;
+
+    /// The lowest mapped page in `[from, end)` with its PTE, or `None`. Implementations
+    /// should skip empty page-table subtrees, so that walking a sparse range is cheap.
+    fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)>;
+}
+
+/// Where the policy layer sends TLB-flush requests for its address space.
+///
+/// Each request names translations of *this* address space that may be cached on any hart
+/// that ran it; when the call returns, no hart may use them any more (see the module's
+/// flush rule). The implementation chooses how (per-page `sfence.vma` with the space's
+/// ASID, a full flush above a threshold, remote shootdowns to the harts that ran it).
+pub trait TlbFlush {
+    /// Flushes the translation of the page at `va`.
+    fn flush_page(&mut self, va: VirtAddr);
+    /// Flushes every translation of pages in `range` (page-aligned bounds).
+    fn flush_range(&mut self, range: VirtRange);
+    /// Flushes every translation of the address space.
+    fn flush_all(&mut self);
+}
+
+/// Physical frames with per-frame reference counts.
+///
+/// A frame returned by an allocation has reference count 1. The policy layer holds one
+/// reference per PTE that maps the frame and one per shared-memory object slot holding it;
+/// [`FrameSource::put`] frees the frame when the count reaches zero. The shared zero page
+/// ([`FrameSource::zero_page`]) is never counted: the policy layer never calls `get`/`put`
+/// on it and never writes to it. The methods take `&self`: the kernel's allocator is
+/// global and internally synchronised, and reference counts are atomic.
+pub trait FrameSource {
+    /// Allocates a frame filled with zeros.
+    fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory>;
+    /// Allocates a frame with unspecified contents (the caller overwrites all of it).
+    fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory>;
+    /// Copies the 4 KiB of frame `src` into frame `dst`.
+    fn copy_frame(&self, dst: PhysAddr, src: PhysAddr);
+    /// Adds a reference to an allocated frame.
+    fn get(&self, pa: PhysAddr);
+    /// Drops a reference; returns `true` if it was the last one and the frame was freed.
+    fn put(&self, pa: PhysAddr) -> bool;
+    /// The current reference count of an allocated frame.
+    fn refcount(&self, pa: PhysAddr) -> usize;
+    /// The shared, always-zero, read-only frame mapped for reads of untouched memory.
+    fn zero_page(&self) -> PhysAddr;
+}
+
+impl<T: FrameSource + ?Sized> FrameSource for &T {
+    fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
+        (**self).alloc_zeroed()
+    }
+    fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
+        (**self).alloc_uninit()
+    }
+    fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
+        (**self).copy_frame(dst, src)
+    }
+    fn get(&self, pa: PhysAddr) {
+        (**self).get(pa)
+    }
+    fn put(&self, pa: PhysAddr) -> bool {
+        (**self).put(pa)
+    }
+    fn refcount(&self, pa: PhysAddr) -> usize {
+        (**self).refcount(pa)
+    }
+    fn zero_page(&self) -> PhysAddr {
+        (**self).zero_page()
+    }
+}
+
+impl<T: FrameSource + ?Sized> FrameSource for Arc<T> {
+    fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
+        (**self).alloc_zeroed()
+    }
+    fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
+        (**self).alloc_uninit()
+    }
+    fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
+        (**self).copy_frame(dst, src)
+    }
+    fn get(&self, pa: PhysAddr) {
+        (**self).get(pa)
+    }
+    fn put(&self, pa: PhysAddr) -> bool {
+        (**self).put(pa)
+    }
+    fn refcount(&self, pa: PhysAddr) -> usize {
+        (**self).refcount(pa)
+    }
+    fn zero_page(&self) -> PhysAddr {
+        (**self).zero_page()
+    }
+}
+
+/// A read-only file that can back private mappings (the initramfs files).
+///
+/// Mapped file pages are private copies: the fault handler allocates a frame and asks the
+/// file to fill it, so the file never sees writes and needs no page cache.
+pub trait VmFile: Send + Sync {
+    /// The file size in bytes.
+    fn size(&self) -> u64;
+
+    /// Fills the frame at `dst`: its first `len` bytes (`len <= PAGE_SIZE`) with the file
+    /// bytes starting at `offset`, as far as the file extends, and every other byte of the
+    /// 4 KiB frame with zeros. `offset` is page aligned.
+    fn read_page(&self, offset: u64, len: usize, dst: PhysAddr) -> Result<(), IoError>;
+}

@@ -1,0 +1,628 @@
+//! The memory system calls (`mmap`, `munmap`, `mprotect`, `brk`, `madvise`) with Linux 6.1
+//! semantics, and the fixed mappers `exec` uses. None of them maps a page: pages appear on
+//! first touch through the fault handler.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::abi::*;
+use super::area::{Area, Backing, Prot, SharedAnon};
+use super::hal::{FrameSource, Mmu, VmFile};
+use super::space::{AddressSpace, FlushBatch};
+use super::{Access, STACK_GUARD_GAP, TASK_UNMAPPED_BASE, VmError};
+use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange, align_up, is_aligned};
+use crate::layout::USER_END;
+
+/// The file argument of [`AddressSpace::mmap`], resolved by the kernel from the `fd`.
+#[derive(Clone)]
+pub struct MmapFile {
+    /// The file, or `None` if the descriptor names something that cannot be mapped (a
+    /// pipe, a directory, a device without `mmap`): the call fails with `ENODEV`.
+    pub file: Option<Arc<dyn VmFile>>,
+    /// Whether the descriptor was opened for reading (`O_RDONLY`/`O_RDWR`).
+    pub readable: bool,
+    /// Whether the descriptor was opened for writing (`O_WRONLY`/`O_RDWR`).
+    pub writable: bool,
+}
+
+/// Page-rounds a length; `None` when rounding overflows.
+fn page_len(len: usize) -> Option<usize> {
+    align_up(len, PAGE_SIZE)
+}
+
+impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
+    /// `mmap(addr, len, prot, flags, fd, offset)`.
+    ///
+    /// `file` is the resolved descriptor (`None` if `fd` is not an open descriptor; ignored
+    /// with `MAP_ANONYMOUS`). Returns the mapping's address. Checks in Linux's order:
+    /// `EINVAL` for a misaligned offset, `EBADF` for a missing file, `EINVAL` for
+    /// `MAP_HUGETLB` or length 0, `ENOMEM` if the page-rounded length overflows, the space
+    /// has more than `max_map_count` areas or has no room, `EINVAL` / `ENOMEM` / `EPERM`
+    /// for a fixed address misaligned / past the user half / below `mmap_min_addr`,
+    /// `EEXIST` for `MAP_FIXED_NOREPLACE` over a mapping, `EOVERFLOW` if a file range
+    /// passes `i64::MAX`, then the type checks (`EOPNOTSUPP`, `EACCES`, `ENODEV`,
+    /// `EINVAL`).
+    ///
+    /// Placement without `MAP_FIXED`: the hint (rounded down to a page, raised to
+    /// `mmap_min_addr`) if the range is free and clear of stack guard gaps; else the
+    /// highest free range below [`mmap_base`](AddressSpace::mmap_base); else the lowest
+    /// free range above `TASK_UNMAPPED_BASE`. `MAP_FIXED` replaces whatever was mapped.
+    ///
+    /// `MAP_SHARED` of a file is supported for descriptors opened read-only (the pages are
+    /// then private copies, indistinguishable since nobody can write the file, and
+    /// `PROT_WRITE` is refused now and by later `mprotect`); a shared mapping of a writable
+    /// descriptor fails with `ENODEV`: the only files are the read-only initramfs.
+    pub fn mmap(
+        &mut self,
+        addr: usize,
+        len: usize,
+        prot: usize,
+        flags: usize,
+        file: Option<MmapFile>,
+        offset: usize,
+    ) -> Result<VirtAddr, VmError> {
+        if !is_aligned(offset, PAGE_SIZE) {
+            return Err(VmError::Inval);
+        }
+        let file = if flags & MAP_ANONYMOUS != 0 {
+            None
+        } else {
+            Some(file.ok_or(VmError::BadFd)?)
+        };
+        if flags & MAP_HUGETLB != 0 {
+            return Err(VmError::Inval);
+        }
+        if len == 0 {
+            return Err(VmError::Inval);
+        }
+        let mut flags = flags;
+        if flags & MAP_FIXED_NOREPLACE != 0 {
+            flags |= MAP_FIXED;
+        }
+        let fixed = flags & MAP_FIXED != 0;
+        let addr = if fixed { addr } else { self.round_hint(addr) };
+        let len = page_len(len).ok_or(VmError::NoMem)?;
+        if self.areas.len() > self.config.max_map_count {
+            return Err(VmError::NoMem);
+        }
+        let start = self.get_unmapped_area(addr, len, fixed)?;
+        let end = start + len;
+        if flags & MAP_FIXED_NOREPLACE != 0 && self.intersects(start, end) {
+            return Err(VmError::Exist);
+        }
+        let prot = Prot::from_bits_truncate((prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) as u8);
+        let grows_down = flags & MAP_GROWSDOWN != 0;
+        let mut may_write = true;
+        let backing = match file {
+            Some(f) => {
+                // Linux's file_mmap_ok: the mapped file range must fit in a signed offset.
+                if (offset as u64)
+                    .checked_add(len as u64)
+                    .is_none_or(|e| e > i64::MAX as u64)
+                {
+                    return Err(VmError::Overflow);
+                }
+                let kind = flags & MAP_TYPE;
+                match kind {
+                    MAP_SHARED | MAP_SHARED_VALIDATE => {
+                        let checked = if kind == MAP_SHARED {
+                            flags & LEGACY_MAP_MASK
+                        } else {
+                            flags
+                        };
+                        if checked & !LEGACY_MAP_MASK != 0 {
+                            return Err(VmError::OpNotSupp);
+                        }
+                        if prot.contains(Prot::WRITE) && !f.writable {
+                            return Err(VmError::Access);
+                        }
+                        may_write = f.writable;
+                    }
+                    MAP_PRIVATE => {}
+                    _ => return Err(VmError::Inval),
+                }
+                if !f.readable {
+                    return Err(VmError::Access);
+                }
+                let Some(vm_file) = f.file else {
+                    return Err(VmError::NoDev);
+                };
+                if kind != MAP_PRIVATE && f.writable {
+                    return Err(VmError::NoDev);
+                }
+                if grows_down {
+                    return Err(VmError::Inval);
+                }
+                Backing::File {
+                    file: vm_file,
+                    offset: offset as u64,
+                    file_end: u64::MAX,
+                }
+            }
+            None => match flags & MAP_TYPE {
+                MAP_SHARED => {
+                    if grows_down {
+                        return Err(VmError::Inval);
+                    }
+                    Backing::Shared {
+                        obj: Arc::new(SharedAnon::new()),
+                        pgoff: 0,
+                    }
+                }
+                MAP_PRIVATE => Backing::Anon,
+                _ => return Err(VmError::Inval),
+            },
+        };
+        if fixed {
+            self.check_unmap_split(start, end)?;
+            self.unmap_range(start, end);
+        }
+        self.insert_area(Area::new(start, end, prot, backing, may_write, grows_down));
+        if flags & MAP_LOCKED != 0 || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
+            self.populate(start, end);
+        }
+        Ok(VirtAddr(start))
+    }
+
+    /// `munmap(addr, len)`: removes every mapping in the page-rounded range (holes are
+    /// fine). `EINVAL` for a misaligned `addr`, length 0, or a range leaving the user half;
+    /// `ENOMEM` if it would split an area while the space has `max_map_count` areas.
+    pub fn munmap(&mut self, addr: usize, len: usize) -> Result<(), VmError> {
+        let top = USER_END.0;
+        if !is_aligned(addr, PAGE_SIZE) || addr > top || len > top - addr {
+            return Err(VmError::Inval);
+        }
+        let len = page_len(len).ok_or(VmError::Inval)?;
+        if len == 0 {
+            return Err(VmError::Inval);
+        }
+        let end = addr + len;
+        self.check_unmap_split(addr, end)?;
+        self.unmap_range(addr, end);
+        Ok(())
+    }
+
+    /// `mprotect(addr, len, prot)`: changes the protection of every page in the range,
+    /// splitting areas at its ends and merging neighbours that become alike.
+    ///
+    /// Linux's rules: `EINVAL` for a misaligned `addr`, unknown `prot` bits, both
+    /// `PROT_GROWSDOWN` and `PROT_GROWSUP`, or a grows flag on a non-stack area; length 0
+    /// succeeds; `ENOMEM` if the rounded range overflows or is not fully mapped, `EACCES`
+    /// if `PROT_WRITE` is asked of an area that may never be written. The areas are
+    /// processed in address order and a failure (a hole, `EACCES`) stops the walk *after*
+    /// the earlier areas were changed, exactly as Linux leaves them.
+    ///
+    /// Present pages get the new permissions right away (copy-on-write and zero-page PTEs
+    /// stay read-only); only pages that lose a permission are flushed.
+    pub fn mprotect(&mut self, addr: usize, len: usize, prot: usize) -> Result<(), VmError> {
+        if !is_aligned(addr, PAGE_SIZE) {
+            return Err(VmError::Inval);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let len = page_len(len).ok_or(VmError::NoMem)?;
+        let end = addr.checked_add(len).ok_or(VmError::NoMem)?;
+        let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+        let prot = prot & !grows;
+        if grows == PROT_GROWSDOWN | PROT_GROWSUP {
+            return Err(VmError::Inval);
+        }
+        if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM) != 0 {
+            return Err(VmError::Inval);
+        }
+        let new = Prot::from_bits_truncate((prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) as u8);
+        let first = self.find_area(addr).ok_or(VmError::NoMem)?;
+        let mut start = addr;
+        if grows & PROT_GROWSDOWN != 0 {
+            if first.start >= end {
+                return Err(VmError::NoMem);
+            }
+            if !first.grows_down {
+                return Err(VmError::Inval);
+            }
+            start = first.start;
+        } else {
+            if first.start > start {
+                return Err(VmError::NoMem);
+            }
+            if grows & PROT_GROWSUP != 0 {
+                return Err(VmError::Inval);
+            }
+        }
+        let result = self.mprotect_walk(start, end, new);
+        self.merge_range(start, end);
+        result
+    }
+
+    fn mprotect_walk(&mut self, start: usize, end: usize, new: Prot) -> Result<(), VmError> {
+        let mut at = start;
+        loop {
+            let area = self.area_at(at).ok_or(VmError::NoMem)?;
+            if new.contains(Prot::WRITE) && !area.may_write {
+                return Err(VmError::Access);
+            }
+            let stop = area.end.min(end);
+            if area.prot != new {
+                for cut in [at, stop] {
+                    if self.splits_at(cut) {
+                        if self.areas.len() >= self.config.max_map_count {
+                            return Err(VmError::NoMem);
+                        }
+                        self.split_at(cut);
+                    }
+                }
+                if let Some(area) = self.areas.get_mut(&at) {
+                    area.prot = new;
+                }
+                self.reprotect_pages(at, stop, new);
+            }
+            at = stop;
+            if at >= end {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Gives the present pages of `[start, end)` the permissions of protection `prot`,
+    /// flushing only the pages that lost a permission.
+    fn reprotect_pages(&mut self, start: usize, end: usize, prot: Prot) {
+        let zero = self.frames.zero_page();
+        let mut batch = FlushBatch::default();
+        let mut cursor = start;
+        while let Some((va, pte)) = self.mmu.next_mapped(VirtAddr(cursor), VirtAddr(end)) {
+            cursor = va.0 + PAGE_SIZE;
+            let flags = prot.pte_flags(pte.cow || pte.pa == zero);
+            if flags == pte.flags {
+                continue;
+            }
+            self.mmu.protect(va, flags, pte.cow);
+            if !pte.flags.difference(flags).is_empty() && pte.flags.is_accessible() {
+                batch.add(va.0);
+            }
+        }
+        batch.emit(&mut self.mmu);
+    }
+
+    /// `brk(addr)`: moves the program break and returns the new one, or the old one if the
+    /// request is refused (Linux's brk never fails with an errno).
+    ///
+    /// Below the initial break: refused (so `brk(0)` queries). Within the same page: only
+    /// the recorded value changes. Shrinking always succeeds and unmaps the pages above the
+    /// new break. Growing maps `[old, new)` read-write (merged with the heap area) unless
+    /// that would come within one page of the next mapping (or within the guard gap of a
+    /// stack), leave the user half, or the space has too many areas.
+    pub fn brk(&mut self, addr: usize) -> VirtAddr {
+        let orig = VirtAddr(self.brk);
+        if addr < self.start_brk {
+            return orig;
+        }
+        let (Some(newbrk), Some(oldbrk)) = (page_len(addr), page_len(self.brk)) else {
+            return orig;
+        };
+        if newbrk == oldbrk {
+            self.brk = addr;
+            return VirtAddr(addr);
+        }
+        if addr <= self.brk {
+            if self.check_unmap_split(newbrk, oldbrk).is_err() {
+                return orig;
+            }
+            self.unmap_range(newbrk, oldbrk);
+            self.brk = addr;
+            return VirtAddr(addr);
+        }
+        if newbrk > USER_END.0 || oldbrk < self.config.mmap_min_addr {
+            return orig;
+        }
+        if let Some(next) = self.find_area(oldbrk)
+            && newbrk + PAGE_SIZE > next.start_gap(STACK_GUARD_GAP)
+        {
+            return orig;
+        }
+        let heap = Area::new(
+            oldbrk,
+            newbrk,
+            Prot::READ | Prot::WRITE,
+            Backing::Anon,
+            true,
+            false,
+        );
+        let extends = oldbrk
+            .checked_sub(1)
+            .and_then(|last| self.area_at(last))
+            .is_some_and(|prev| prev.can_merge(&heap));
+        if !extends && self.areas.len() > self.config.max_map_count {
+            return orig;
+        }
+        self.insert_area(heap);
+        self.brk = addr;
+        VirtAddr(addr)
+    }
+
+    /// Sets the initial program break (exec: the page-rounded end of the bss). `EINVAL`
+    /// if it is not inside the user half.
+    pub fn init_brk(&mut self, start: VirtAddr) -> Result<(), VmError> {
+        let start = page_len(start.0)
+            .filter(|&s| s < USER_END.0)
+            .ok_or(VmError::Inval)?;
+        self.start_brk = start;
+        self.brk = start;
+        Ok(())
+    }
+
+    /// The current program break.
+    pub fn current_brk(&self) -> VirtAddr {
+        VirtAddr(self.brk)
+    }
+
+    /// `madvise(addr, len, advice)` for `MADV_NORMAL`, `MADV_RANDOM`, `MADV_SEQUENTIAL`,
+    /// `MADV_WILLNEED` (accepted hints without effect) and `MADV_DONTNEED` (drop the pages
+    /// of the mapped parts of the range). `EINVAL` for other advice, a misaligned `addr` or
+    /// an overflowing range; length 0 succeeds; `ENOMEM` if part of the range is unmapped
+    /// (after the mapped parts were processed, as Linux).
+    pub fn madvise(&mut self, addr: usize, len: usize, advice: usize) -> Result<(), VmError> {
+        if !matches!(
+            advice,
+            MADV_NORMAL | MADV_RANDOM | MADV_SEQUENTIAL | MADV_WILLNEED | MADV_DONTNEED
+        ) {
+            return Err(VmError::Inval);
+        }
+        if !is_aligned(addr, PAGE_SIZE) {
+            return Err(VmError::Inval);
+        }
+        let len = page_len(len).ok_or(VmError::Inval)?;
+        let end = addr.checked_add(len).ok_or(VmError::Inval)?;
+        if end == addr {
+            return Ok(());
+        }
+        let mut pieces: Vec<(usize, usize)> = Vec::new();
+        let mut covered = 0;
+        let mut at = addr;
+        while let Some(area) = self.find_area(at).filter(|a| a.start < end) {
+            let (s, e) = (area.start.max(at), area.end.min(end));
+            pieces.push((s, e));
+            covered += e - s;
+            at = e;
+            if at >= end {
+                break;
+            }
+        }
+        if advice == MADV_DONTNEED {
+            for (s, e) in pieces {
+                self.zap(s, e);
+            }
+        }
+        if covered == end - addr {
+            Ok(())
+        } else {
+            Err(VmError::NoMem)
+        }
+    }
+
+    /// Exec: maps `[va, va + len)` privately from `file` at `offset`, with file contents for
+    /// the first `file_bytes` bytes and zeros after (an ELF `PT_LOAD` segment with
+    /// `p_filesz = file_bytes`, `p_memsz = len`, both rounded to pages at `va` by the
+    /// caller). Replaces whatever was mapped there (like the ELF loader's `MAP_FIXED`).
+    ///
+    /// `EINVAL` if `va` or `offset` is not page aligned, `len` is 0 or `file_bytes > len`;
+    /// `ENOMEM` if the range leaves the user half; `EPERM` below `mmap_min_addr`;
+    /// `EOVERFLOW` if the file range overflows.
+    pub fn map_file_private(
+        &mut self,
+        va: VirtAddr,
+        len: usize,
+        prot: Prot,
+        file: Arc<dyn VmFile>,
+        offset: u64,
+        file_bytes: usize,
+    ) -> Result<(), VmError> {
+        if !is_aligned(offset as usize, PAGE_SIZE) || file_bytes > len {
+            return Err(VmError::Inval);
+        }
+        let (start, end) = self.check_fixed(va, len)?;
+        let file_end = offset
+            .checked_add(file_bytes as u64)
+            .ok_or(VmError::Overflow)?;
+        offset
+            .checked_add((end - start) as u64)
+            .ok_or(VmError::Overflow)?;
+        let backing = Backing::File {
+            file,
+            offset,
+            file_end,
+        };
+        self.replace_with(Area::new(start, end, prot, backing, true, false))
+    }
+
+    /// Exec: maps `[va, va + len)` (page-rounded) as private anonymous memory with `prot`,
+    /// replacing whatever was mapped there. Errors as [`AddressSpace::map_file_private`].
+    pub fn map_anon(&mut self, va: VirtAddr, len: usize, prot: Prot) -> Result<(), VmError> {
+        let (start, end) = self.check_fixed(va, len)?;
+        self.replace_with(Area::new(start, end, prot, Backing::Anon, true, false))
+    }
+
+    /// Exec: creates the read-write stack area `[top - size, top)` (`size` page-rounded),
+    /// which grows down on faults below it up to `stack_rlimit` bytes, keeping
+    /// [`STACK_GUARD_GAP`] free above any lower mapping. Returns its range. `ENOMEM` if
+    /// `size` exceeds `stack_rlimit` or does not fit below `top`; other errors as
+    /// [`AddressSpace::map_file_private`].
+    pub fn map_stack(&mut self, top: VirtAddr, size: usize) -> Result<VirtRange, VmError> {
+        let size = page_len(size).ok_or(VmError::NoMem)?;
+        if size > self.config.stack_rlimit {
+            return Err(VmError::NoMem);
+        }
+        let bottom = top.0.checked_sub(size).ok_or(VmError::NoMem)?;
+        let (start, end) = self.check_fixed(VirtAddr(bottom), size)?;
+        let stack = Area::new(
+            start,
+            end,
+            Prot::READ | Prot::WRITE,
+            Backing::Anon,
+            true,
+            true,
+        );
+        self.replace_with(stack)?;
+        Ok(VirtAddr(start)..VirtAddr(end))
+    }
+
+    // ---- helpers -------------------------------------------------------------------
+
+    /// Validates a fixed range for the exec mappers; returns it page-rounded.
+    fn check_fixed(&self, va: VirtAddr, len: usize) -> Result<(usize, usize), VmError> {
+        if !va.is_page_aligned() || len == 0 {
+            return Err(VmError::Inval);
+        }
+        let len = page_len(len).ok_or(VmError::NoMem)?;
+        let end =
+            va.0.checked_add(len)
+                .filter(|&e| e <= USER_END.0)
+                .ok_or(VmError::NoMem)?;
+        if va.0 < self.config.mmap_min_addr {
+            return Err(VmError::Perm);
+        }
+        Ok((va.0, end))
+    }
+
+    /// Replaces everything in the area's range by the area.
+    fn replace_with(&mut self, area: Area) -> Result<(), VmError> {
+        if self.areas.len() > self.config.max_map_count {
+            return Err(VmError::NoMem);
+        }
+        self.check_unmap_split(area.start, area.end)?;
+        self.unmap_range(area.start, area.end);
+        self.insert_area(area);
+        Ok(())
+    }
+
+    /// `ENOMEM` if unmapping `[start, end)` would cut one area in three while the space
+    /// is at its area limit.
+    fn check_unmap_split(&self, start: usize, end: usize) -> Result<(), VmError> {
+        match self.area_at(start) {
+            Some(a)
+                if a.start < start
+                    && a.end > end
+                    && self.areas.len() >= self.config.max_map_count =>
+            {
+                Err(VmError::NoMem)
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Unmaps the pages and removes the areas of `[start, end)`.
+    fn unmap_range(&mut self, start: usize, end: usize) {
+        self.zap(start, end);
+        self.remove_areas(start, end);
+    }
+
+    /// Linux's `round_hint_to_min`: a non-zero hint is rounded down to a page and raised
+    /// to `mmap_min_addr`.
+    fn round_hint(&self, hint: usize) -> usize {
+        let hint = hint & !(PAGE_SIZE - 1);
+        let min = self.config.mmap_min_addr;
+        if hint != 0 && hint < min {
+            page_len(min).unwrap_or(min)
+        } else {
+            hint
+        }
+    }
+
+    /// Linux's `get_unmapped_area` with the top-down layout.
+    fn get_unmapped_area(&self, addr: usize, len: usize, fixed: bool) -> Result<usize, VmError> {
+        let top = USER_END.0;
+        let min = self.config.mmap_min_addr;
+        if len > top || len > top - min {
+            return Err(VmError::NoMem);
+        }
+        let addr = if fixed { addr } else { self.place(addr, len)? };
+        if addr > top - len {
+            return Err(VmError::NoMem);
+        }
+        if !is_aligned(addr, PAGE_SIZE) {
+            return Err(VmError::Inval);
+        }
+        if addr < min {
+            return Err(VmError::Perm);
+        }
+        Ok(addr)
+    }
+
+    /// Chooses an address for a non-fixed mapping of `len` bytes: the hint if free, else
+    /// top-down below `mmap_base`, else bottom-up above `TASK_UNMAPPED_BASE`.
+    fn place(&self, hint: usize, len: usize) -> Result<usize, VmError> {
+        let top = USER_END.0;
+        let min = self.config.mmap_min_addr;
+        if hint != 0
+            && let Some(hint) = page_len(hint)
+            && top - len >= hint
+            && hint >= min
+            && self
+                .find_area(hint)
+                .is_none_or(|a| hint + len <= a.start_gap(STACK_GUARD_GAP))
+        {
+            return Ok(hint);
+        }
+        let low = min.max(PAGE_SIZE);
+        self.search_top_down(len, low, self.mmap_base)
+            .or_else(|| self.search_bottom_up(len, TASK_UNMAPPED_BASE.max(low), top))
+            .ok_or(VmError::NoMem)
+    }
+
+    /// The highest `a` with `low <= a`, `a + len <= high` and `[a, a + len)` clear of every
+    /// area and every stack's guard gap.
+    fn search_top_down(&self, len: usize, low: usize, high: usize) -> Option<usize> {
+        let mut ceiling = high;
+        for area in self
+            .areas
+            .range(..high.saturating_add(STACK_GUARD_GAP))
+            .map(|(_, a)| a)
+            .rev()
+        {
+            if ceiling < low.checked_add(len)? {
+                return None;
+            }
+            if ceiling >= area.end.checked_add(len)? {
+                return Some(ceiling - len);
+            }
+            ceiling = ceiling.min(area.start_gap(STACK_GUARD_GAP));
+        }
+        (ceiling >= low.checked_add(len)?).then(|| ceiling - len)
+    }
+
+    /// The lowest `a` with `low <= a`, `a + len <= high` and `[a, a + len)` clear of every
+    /// area and every stack's guard gap.
+    fn search_bottom_up(&self, len: usize, low: usize, high: usize) -> Option<usize> {
+        let mut floor = low;
+        for area in self.areas.values().filter(|a| a.end > low) {
+            if floor.checked_add(len)? > high {
+                return None;
+            }
+            if area.start_gap(STACK_GUARD_GAP) >= floor + len {
+                return Some(floor);
+            }
+            floor = floor.max(area.end);
+        }
+        (floor.checked_add(len)? <= high).then_some(floor)
+    }
+
+    /// Faults in every page of `[start, end)` as `MAP_POPULATE` asks (write faults for
+    /// private writable memory, read faults otherwise; inaccessible areas skipped); errors
+    /// are ignored, as Linux ignores them.
+    fn populate(&mut self, start: usize, end: usize) {
+        for va in (start..end).step_by(PAGE_SIZE) {
+            let Some(area) = self.area_at(va) else {
+                continue;
+            };
+            let access = if area.prot.contains(Prot::WRITE) && !area.is_shared() {
+                Access::Write
+            } else if area.allows(Access::Read) {
+                Access::Read
+            } else {
+                continue;
+            };
+            // Ignored like Linux's mm_populate: the mapping itself succeeded.
+            let _ = self.handle_fault(VirtAddr(va), access);
+        }
+    }
+}

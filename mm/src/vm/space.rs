@@ -1,0 +1,325 @@
+//! The address space: the ordered area set, its page table, and the primitives every
+//! operation is built from (split, merge, zap, insert).
+
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::area::{Area, AreaInfo, Backing};
+use super::hal::{FrameSource, Mmu, TlbFlush};
+use super::stats::{SpaceCounters, VmStats};
+use super::{
+    DEFAULT_MAX_MAP_COUNT, DEFAULT_MMAP_MIN_ADDR, DEFAULT_STACK_RLIMIT, MMAP_MAX_GAP, MMAP_MIN_GAP,
+    STACK_GUARD_GAP,
+};
+use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, align_up};
+use crate::layout::USER_END;
+
+/// Per-process limits, Linux's tunables that shape an address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmConfig {
+    /// `RLIMIT_STACK`: the largest size a stack area may grow to; also sizes the gap kept
+    /// between the stack top and `mmap_base`.
+    pub stack_rlimit: usize,
+    /// `vm.mmap_min_addr`: no mapping starts below it (fixed mappings there get `EPERM`).
+    pub mmap_min_addr: usize,
+    /// `vm.max_map_count`: the most areas one space may have.
+    pub max_map_count: usize,
+}
+
+impl VmConfig {
+    /// Linux's defaults: 8 MiB stack limit, `mmap_min_addr` one page, 65530 areas.
+    pub const LINUX_DEFAULT: VmConfig = VmConfig {
+        stack_rlimit: DEFAULT_STACK_RLIMIT,
+        mmap_min_addr: DEFAULT_MMAP_MIN_ADDR,
+        max_map_count: DEFAULT_MAX_MAP_COUNT,
+    };
+
+    /// Where top-down placement starts: below the stack's maximum extent plus its guard
+    /// gap, at least [`MMAP_MIN_GAP`] and at most [`MMAP_MAX_GAP`] below the top of the user
+    /// half, rounded up to a page (Linux's `mmap_base()` without randomisation).
+    pub fn mmap_base(&self) -> usize {
+        let gap = self
+            .stack_rlimit
+            .saturating_add(STACK_GUARD_GAP)
+            .clamp(MMAP_MIN_GAP, MMAP_MAX_GAP);
+        let base = USER_END.0 - gap;
+        align_up(base, PAGE_SIZE).unwrap_or(base)
+    }
+}
+
+impl Default for VmConfig {
+    fn default() -> Self {
+        VmConfig::LINUX_DEFAULT
+    }
+}
+
+/// Collects the pages whose cached translations must go, and asks for the flush once.
+#[derive(Default)]
+pub(crate) struct FlushBatch {
+    lo: usize,
+    hi: usize,
+    pages: usize,
+}
+
+impl FlushBatch {
+    pub(crate) fn add(&mut self, va: usize) {
+        if self.pages == 0 || va < self.lo {
+            self.lo = va;
+        }
+        if self.pages == 0 || va + PAGE_SIZE > self.hi {
+            self.hi = va + PAGE_SIZE;
+        }
+        self.pages += 1;
+    }
+
+    /// Sends the request: nothing, one page, or the covering range.
+    pub(crate) fn emit<T: TlbFlush + ?Sized>(&self, tlb: &mut T) {
+        match self.pages {
+            0 => {}
+            1 => tlb.flush_page(VirtAddr(self.lo)),
+            _ => tlb.flush_range(VirtAddr(self.lo)..VirtAddr(self.hi)),
+        }
+    }
+}
+
+/// One process's user address space: memory areas in address order, the page table that
+/// caches their pages, the program break, and accounting.
+///
+/// # Invariants
+/// - Areas are page aligned, non-empty, pairwise disjoint, inside
+///   `[mmap_min_addr, USER_END)`, keyed by start; two adjacent areas that could be one are
+///   one (merged after every change).
+/// - Every present PTE lies inside an area, and its permissions are those of the area's
+///   protection, minus write when the PTE is copy-on-write or maps the zero page.
+/// - A private PTE is writable only if this PTE is the frame's only reference.
+/// - Every present PTE except zero-page ones holds one frame reference; `rss` counts them.
+///
+/// All operations take `&mut self`: the kernel keeps each space behind its own lock.
+pub struct AddressSpace<M: Mmu, F: FrameSource + Clone> {
+    pub(crate) mmu: M,
+    pub(crate) frames: F,
+    pub(crate) areas: BTreeMap<usize, Area>,
+    pub(crate) config: VmConfig,
+    pub(crate) mmap_base: usize,
+    pub(crate) start_brk: usize,
+    pub(crate) brk: usize,
+    pub(crate) rss: usize,
+    pub(crate) counters: SpaceCounters,
+}
+
+impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
+    /// An empty address space over the (empty) page table `mmu`, taking frames from
+    /// `frames`. Nothing is mapped; the program break is unset until
+    /// [`AddressSpace::init_brk`].
+    pub fn new(mmu: M, frames: F, config: VmConfig) -> Self {
+        AddressSpace {
+            mmu,
+            frames,
+            areas: BTreeMap::new(),
+            mmap_base: config.mmap_base(),
+            config,
+            start_brk: 0,
+            brk: 0,
+            rss: 0,
+            counters: SpaceCounters::default(),
+        }
+    }
+
+    /// The page table (for the kernel to install it: root, ASID; and for tests to walk it).
+    pub fn mmu(&self) -> &M {
+        &self.mmu
+    }
+
+    /// The limits this space was created with.
+    pub fn config(&self) -> &VmConfig {
+        &self.config
+    }
+
+    /// Where top-down `mmap` placement starts (exclusive upper bound of its search).
+    pub fn mmap_base(&self) -> VirtAddr {
+        VirtAddr(self.mmap_base)
+    }
+
+    /// The areas in address order.
+    pub fn areas(&self) -> impl Iterator<Item = AreaInfo> + '_ {
+        self.areas.values().map(Area::info)
+    }
+
+    /// The number of areas.
+    pub fn area_count(&self) -> usize {
+        self.areas.len()
+    }
+
+    /// The area containing `va`, if any.
+    pub fn area_containing(&self, va: VirtAddr) -> Option<AreaInfo> {
+        self.area_at(va.0).map(Area::info)
+    }
+
+    /// Resident set size: pages mapped to frames (the shared zero page is not counted).
+    pub fn rss_pages(&self) -> usize {
+        self.rss
+    }
+
+    /// This space's fault counters.
+    pub fn stats(&self) -> VmStats {
+        self.counters.snapshot()
+    }
+
+    // ---- lookup --------------------------------------------------------------------
+
+    /// The area containing `va`.
+    pub(crate) fn area_at(&self, va: usize) -> Option<&Area> {
+        self.areas
+            .range(..=va)
+            .next_back()
+            .map(|(_, a)| a)
+            .filter(|a| a.end > va)
+    }
+
+    /// The first area ending above `va`: the one containing it or the next one up
+    /// (Linux's `find_vma`).
+    pub(crate) fn find_area(&self, va: usize) -> Option<&Area> {
+        self.area_at(va)
+            .or_else(|| self.areas.range(va..).next().map(|(_, a)| a))
+    }
+
+    /// Whether any area intersects `[start, end)`.
+    pub(crate) fn intersects(&self, start: usize, end: usize) -> bool {
+        self.find_area(start).is_some_and(|a| a.start < end)
+    }
+
+    // ---- split and merge -----------------------------------------------------------
+
+    /// Whether `at` lies strictly inside an area (so an operation starting or ending there
+    /// splits it).
+    pub(crate) fn splits_at(&self, at: usize) -> bool {
+        self.area_at(at).is_some_and(|a| a.start < at)
+    }
+
+    /// Splits the area strictly containing `at`, if any, so that an area boundary lies at
+    /// `at`.
+    pub(crate) fn split_at(&mut self, at: usize) {
+        if let Some((_, area)) = self.areas.range_mut(..at).next_back()
+            && area.end > at
+        {
+            let tail = area.split_off(at);
+            self.areas.insert(at, tail);
+        }
+    }
+
+    /// Merges the area starting at `at` into the one ending there, if compatible.
+    fn merge_at(&mut self, at: usize) {
+        let Some(next) = self.areas.get(&at) else {
+            return;
+        };
+        let Some((_, prev)) = self.areas.range(..at).next_back() else {
+            return;
+        };
+        if !prev.can_merge(next) {
+            return;
+        }
+        if let Some(next) = self.areas.remove(&at)
+            && let Some((_, prev)) = self.areas.range_mut(..at).next_back()
+        {
+            prev.end = next.end;
+        }
+    }
+
+    /// Merges every compatible pair of neighbours whose boundary lies in `[start, end]`.
+    pub(crate) fn merge_range(&mut self, start: usize, end: usize) {
+        let bounds: Vec<usize> = self.areas.range(start..=end).map(|(&s, _)| s).collect();
+        for at in bounds {
+            self.merge_at(at);
+        }
+    }
+
+    /// Inserts `area` into a free range and merges it with its neighbours.
+    pub(crate) fn insert_area(&mut self, area: Area) {
+        let (start, end) = (area.start, area.end);
+        debug_assert!(!self.intersects(start, end));
+        self.areas.insert(start, area);
+        self.merge_range(start, end);
+    }
+
+    /// Removes the areas covering `[start, end)` (splitting the ones that stick out) and
+    /// releases their backing objects. The pages must already be zapped.
+    pub(crate) fn remove_areas(&mut self, start: usize, end: usize) {
+        self.split_at(start);
+        self.split_at(end);
+        let starts: Vec<usize> = self.areas.range(start..end).map(|(&s, _)| s).collect();
+        for s in starts {
+            if let Some(area) = self.areas.remove(&s) {
+                self.release_backing(area);
+            }
+        }
+    }
+
+    /// Drops an area's reference on its backing; the last reference to a shared object
+    /// frees the object's pages.
+    pub(crate) fn release_backing(&self, area: Area) {
+        if let Backing::Shared { obj, .. } = area.backing
+            && let Some(obj) = Arc::into_inner(obj)
+        {
+            obj.release(&self.frames);
+        }
+    }
+
+    // ---- pages ---------------------------------------------------------------------
+
+    /// Unmaps every page in `[start, end)`, flushes what was accessible, then drops the
+    /// frames' references (in that order: no hart can reach a frame once it is released).
+    pub(crate) fn zap(&mut self, start: usize, end: usize) {
+        let zero = self.frames.zero_page();
+        let mut batch = FlushBatch::default();
+        let mut freed: Vec<PhysAddr> = Vec::new();
+        let mut cursor = start;
+        while let Some((va, pte)) = self.mmu.next_mapped(VirtAddr(cursor), VirtAddr(end)) {
+            self.mmu.unmap(va);
+            if pte.flags.is_accessible() {
+                batch.add(va.0);
+            }
+            if pte.pa != zero {
+                freed.push(pte.pa);
+                self.rss -= 1;
+            }
+            cursor = va.0 + PAGE_SIZE;
+        }
+        batch.emit(&mut self.mmu);
+        for pa in freed {
+            self.frames.put(pa);
+        }
+    }
+
+    /// Unmaps and forgets everything (what `exec` and exit do to the old space).
+    fn clear(&mut self) {
+        let zero = self.frames.zero_page();
+        let mut freed: Vec<PhysAddr> = Vec::new();
+        let mut cursor = 0;
+        while let Some((va, pte)) = self.mmu.next_mapped(VirtAddr(cursor), USER_END) {
+            self.mmu.unmap(va);
+            if pte.pa != zero {
+                freed.push(pte.pa);
+            }
+            cursor = va.0 + PAGE_SIZE;
+        }
+        self.mmu.flush_all();
+        for pa in freed {
+            self.frames.put(pa);
+        }
+        self.rss = 0;
+        let areas = core::mem::take(&mut self.areas);
+        for (_, area) in areas {
+            self.release_backing(area);
+        }
+    }
+}
+
+impl<M: Mmu, F: FrameSource + Clone> Drop for AddressSpace<M, F> {
+    /// Tears the space down: every PTE removed, one full flush, then every frame reference
+    /// dropped (frames shared with other spaces survive, the rest are freed) and every
+    /// shared object whose last mapper this was released.
+    fn drop(&mut self) {
+        self.clear();
+    }
+}

@@ -1,0 +1,567 @@
+//! Simulated hardware for the vm layer: a frame pool with reference counts and real
+//! contents, a page table with a TLB that keeps translations until flushed, a CPU that
+//! accesses memory through them, and an in-memory file.
+//!
+//! The simulation is strict: using a freed frame, counting the zero page, or writing the
+//! zero page panics, so a policy bug shows up at the first wrong step.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
+use pagoda_mm::vm::{
+    Access, AddressSpace, AreaKind, FaultError, FaultOutcome, FrameSource, IoError, Mmu,
+    OutOfMemory, Prot, PteFlags, PteInfo, TlbFlush, VmConfig, VmFile,
+};
+
+/// The address space type every test uses.
+pub type Space = AddressSpace<SimMmu, Arc<SimFrames>>;
+
+const FIRST_PFN: usize = 0x8_0000;
+const ZERO_PA: usize = 0x1000;
+
+struct Frame {
+    refs: usize,
+    data: Box<[u8; PAGE_SIZE]>,
+}
+
+struct Pool {
+    frames: HashMap<usize, Frame>,
+    next_pfn: usize,
+    free_pfns: Vec<usize>,
+    limit: usize,
+}
+
+/// A frame pool: reference counts, contents, a limit to provoke out-of-memory.
+pub struct SimFrames {
+    pool: Mutex<Pool>,
+}
+
+impl SimFrames {
+    pub fn new() -> Arc<Self> {
+        Arc::new(SimFrames {
+            pool: Mutex::new(Pool {
+                frames: HashMap::new(),
+                next_pfn: FIRST_PFN,
+                free_pfns: Vec::new(),
+                limit: usize::MAX,
+            }),
+        })
+    }
+
+    /// Frames currently allocated (the zero page excluded).
+    pub fn live(&self) -> usize {
+        self.pool.lock().unwrap().frames.len()
+    }
+
+    /// Allows at most `limit` live frames; allocations beyond fail.
+    pub fn set_limit(&self, limit: usize) {
+        self.pool.lock().unwrap().limit = limit;
+    }
+
+    pub fn read(&self, pa: usize) -> u8 {
+        if pa & !(PAGE_SIZE - 1) == ZERO_PA {
+            return 0;
+        }
+        let pool = self.pool.lock().unwrap();
+        let frame = pool
+            .frames
+            .get(&(pa / PAGE_SIZE))
+            .expect("read of a free frame");
+        frame.data[pa % PAGE_SIZE]
+    }
+
+    pub fn write(&self, pa: usize, value: u8) {
+        assert_ne!(pa & !(PAGE_SIZE - 1), ZERO_PA, "write to the zero page");
+        let mut pool = self.pool.lock().unwrap();
+        let frame = pool
+            .frames
+            .get_mut(&(pa / PAGE_SIZE))
+            .expect("write to a free frame");
+        frame.data[pa % PAGE_SIZE] = value;
+    }
+
+    fn alloc(&self, fill: u8) -> Result<PhysAddr, OutOfMemory> {
+        let mut pool = self.pool.lock().unwrap();
+        if pool.frames.len() >= pool.limit {
+            return Err(OutOfMemory);
+        }
+        let pfn = match pool.free_pfns.pop() {
+            Some(pfn) => pfn,
+            None => {
+                pool.next_pfn += 1;
+                pool.next_pfn - 1
+            }
+        };
+        let frame = Frame {
+            refs: 1,
+            data: Box::new([fill; PAGE_SIZE]),
+        };
+        pool.frames.insert(pfn, frame);
+        Ok(PhysAddr(pfn * PAGE_SIZE))
+    }
+
+    fn frame_index(pa: PhysAddr) -> usize {
+        assert_ne!(pa.0, ZERO_PA, "the zero page is never reference counted");
+        assert!(pa.is_page_aligned());
+        pa.0 / PAGE_SIZE
+    }
+}
+
+impl FrameSource for SimFrames {
+    fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
+        self.alloc(0)
+    }
+
+    fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
+        // Garbage, so that a page the policy forgets to fill is noticed.
+        self.alloc(0xa5)
+    }
+
+    fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
+        let mut pool = self.pool.lock().unwrap();
+        let data = *pool
+            .frames
+            .get(&Self::frame_index(src))
+            .expect("copy from a free frame")
+            .data;
+        *pool
+            .frames
+            .get_mut(&Self::frame_index(dst))
+            .expect("copy to a free frame")
+            .data = data;
+    }
+
+    fn get(&self, pa: PhysAddr) {
+        let mut pool = self.pool.lock().unwrap();
+        pool.frames
+            .get_mut(&Self::frame_index(pa))
+            .expect("get on a free frame")
+            .refs += 1;
+    }
+
+    fn put(&self, pa: PhysAddr) -> bool {
+        let mut pool = self.pool.lock().unwrap();
+        let pfn = Self::frame_index(pa);
+        let frame = pool.frames.get_mut(&pfn).expect("put on a free frame");
+        frame.refs -= 1;
+        if frame.refs == 0 {
+            pool.frames.remove(&pfn);
+            pool.free_pfns.push(pfn);
+            true
+        } else {
+            false
+        }
+    }
+
+    fn refcount(&self, pa: PhysAddr) -> usize {
+        let pool = self.pool.lock().unwrap();
+        pool.frames
+            .get(&Self::frame_index(pa))
+            .expect("refcount of a free frame")
+            .refs
+    }
+
+    fn zero_page(&self) -> PhysAddr {
+        PhysAddr(ZERO_PA)
+    }
+}
+
+/// A flush request as the policy layer sent it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Flush {
+    Page(usize),
+    Range(usize, usize),
+    All,
+}
+
+/// A page table plus one hart's TLB for it.
+pub struct SimMmu {
+    ptes: Mutex<BTreeMap<usize, PteInfo>>,
+    tlb: Mutex<HashMap<usize, (PhysAddr, PteFlags)>>,
+    flushes: Mutex<Vec<Flush>>,
+    /// How many more PTEs may be created before `map` reports out of memory.
+    map_budget: Mutex<Option<usize>>,
+}
+
+impl SimMmu {
+    pub fn new() -> Self {
+        SimMmu {
+            ptes: Mutex::new(BTreeMap::new()),
+            tlb: Mutex::new(HashMap::new()),
+            flushes: Mutex::new(Vec::new()),
+            map_budget: Mutex::new(None),
+        }
+    }
+
+    /// A page table that can create only `budget` PTEs (page-table pages run out).
+    pub fn with_map_budget(budget: usize) -> Self {
+        let mmu = SimMmu::new();
+        *mmu.map_budget.lock().unwrap() = Some(budget);
+        mmu
+    }
+
+    pub fn set_map_budget(&self, budget: Option<usize>) {
+        *self.map_budget.lock().unwrap() = budget;
+    }
+
+    /// Every PTE, in address order.
+    pub fn ptes(&self) -> Vec<(usize, PteInfo)> {
+        self.ptes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(&va, &pte)| (va, pte))
+            .collect()
+    }
+
+    /// The PTE of a page that must be mapped.
+    pub fn query_page(&self, va: usize) -> PteInfo {
+        *self
+            .ptes
+            .lock()
+            .unwrap()
+            .get(&va)
+            .unwrap_or_else(|| panic!("{va:#x} not mapped"))
+    }
+
+    /// Takes the flush requests received so far.
+    pub fn take_flushes(&self) -> Vec<Flush> {
+        std::mem::take(&mut *self.flushes.lock().unwrap())
+    }
+
+    /// What a lower layer (dirty tracking) might do: clear write permission behind the
+    /// policy layer's back.
+    pub fn clear_write_behind_back(&self, va: usize) {
+        let mut ptes = self.ptes.lock().unwrap();
+        let pte = ptes.get_mut(&va).expect("not mapped");
+        pte.flags.remove(PteFlags::WRITE);
+        self.tlb.lock().unwrap().remove(&va);
+    }
+
+    /// A local `sfence.vma` of one page (what the kernel does on a spurious fault).
+    pub fn local_flush(&self, va: usize) {
+        self.tlb.lock().unwrap().remove(&(va & !(PAGE_SIZE - 1)));
+    }
+
+    /// The hardware: translate through the TLB, else walk the table and fill the TLB.
+    /// `None` means a page fault.
+    pub fn translate(&self, va: usize, access: Access) -> Option<usize> {
+        let page = va & !(PAGE_SIZE - 1);
+        let need = match access {
+            Access::Read => PteFlags::READ,
+            Access::Write => PteFlags::WRITE,
+            Access::Exec => PteFlags::EXEC,
+        };
+        let mut tlb = self.tlb.lock().unwrap();
+        if let Some(&(pa, flags)) = tlb.get(&page) {
+            return flags.contains(need).then_some(pa.0 + va % PAGE_SIZE);
+        }
+        let mut ptes = self.ptes.lock().unwrap();
+        let pte = ptes.get_mut(&page)?;
+        if !pte.flags.contains(need | PteFlags::USER) {
+            return None;
+        }
+        pte.accessed = true;
+        if access == Access::Write {
+            pte.dirty = true;
+        }
+        tlb.insert(page, (pte.pa, pte.flags));
+        Some(pte.pa.0 + va % PAGE_SIZE)
+    }
+
+    /// Every cached translation must be no more than its PTE allows, to the same frame:
+    /// otherwise a flush was missing.
+    pub fn assert_tlb_coherent(&self) {
+        let tlb = self.tlb.lock().unwrap();
+        let ptes = self.ptes.lock().unwrap();
+        for (&va, &(pa, flags)) in tlb.iter() {
+            let pte = ptes
+                .get(&va)
+                .unwrap_or_else(|| panic!("stale TLB entry for unmapped {va:#x}"));
+            assert_eq!(pte.pa, pa, "stale TLB entry for remapped {va:#x}");
+            assert!(
+                pte.flags.contains(flags),
+                "stale TLB rights at {va:#x}: {flags:?} vs {:?}",
+                pte.flags
+            );
+        }
+    }
+}
+
+impl Drop for SimMmu {
+    /// A page table is dropped with its space, after teardown removed every PTE: any
+    /// translation still cached would be a missing flush.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            assert!(
+                self.ptes.lock().unwrap().is_empty(),
+                "page table dropped with PTEs"
+            );
+            assert!(
+                self.tlb.lock().unwrap().is_empty(),
+                "page table dropped with cached translations"
+            );
+        }
+    }
+}
+
+impl Mmu for SimMmu {
+    fn map(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: PteFlags,
+        cow: bool,
+    ) -> Result<(), OutOfMemory> {
+        assert!(va.is_page_aligned() && pa.is_page_aligned());
+        assert!(flags.contains(PteFlags::USER));
+        assert!(!flags.contains(PteFlags::WRITE) || flags.contains(PteFlags::READ));
+        let mut ptes = self.ptes.lock().unwrap();
+        if !ptes.contains_key(&va.0) {
+            let mut budget = self.map_budget.lock().unwrap();
+            if let Some(left) = budget.as_mut() {
+                if *left == 0 {
+                    return Err(OutOfMemory);
+                }
+                *left -= 1;
+            }
+        }
+        ptes.insert(
+            va.0,
+            PteInfo {
+                pa,
+                flags,
+                cow,
+                accessed: false,
+                dirty: false,
+            },
+        );
+        Ok(())
+    }
+
+    fn unmap(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        self.ptes.lock().unwrap().remove(&va.0).map(|pte| pte.pa)
+    }
+
+    fn protect(&mut self, va: VirtAddr, flags: PteFlags, cow: bool) {
+        assert!(!flags.contains(PteFlags::WRITE) || flags.contains(PteFlags::READ));
+        if let Some(pte) = self.ptes.lock().unwrap().get_mut(&va.0) {
+            pte.flags = flags;
+            pte.cow = cow;
+        }
+    }
+
+    fn query(&self, va: VirtAddr) -> Option<PteInfo> {
+        self.ptes.lock().unwrap().get(&va.0).copied()
+    }
+
+    fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {
+        self.ptes
+            .lock()
+            .unwrap()
+            .range(from.0..end.0)
+            .next()
+            .map(|(&va, &pte)| (VirtAddr(va), pte))
+    }
+}
+
+impl TlbFlush for SimMmu {
+    fn flush_page(&mut self, va: VirtAddr) {
+        self.tlb.lock().unwrap().remove(&va.0);
+        self.flushes.lock().unwrap().push(Flush::Page(va.0));
+    }
+
+    fn flush_range(&mut self, range: VirtRange) {
+        self.tlb
+            .lock()
+            .unwrap()
+            .retain(|&va, _| !(range.start.0..range.end.0).contains(&va));
+        self.flushes
+            .lock()
+            .unwrap()
+            .push(Flush::Range(range.start.0, range.end.0));
+    }
+
+    fn flush_all(&mut self) {
+        self.tlb.lock().unwrap().clear();
+        self.flushes.lock().unwrap().push(Flush::All);
+    }
+}
+
+/// A read-only in-memory file that fills frames of a [`SimFrames`] pool.
+pub struct SimFile {
+    data: Vec<u8>,
+    frames: Arc<SimFrames>,
+    fail: AtomicBool,
+}
+
+impl SimFile {
+    pub fn new(frames: &Arc<SimFrames>, data: Vec<u8>) -> Arc<Self> {
+        Arc::new(SimFile {
+            data,
+            frames: frames.clone(),
+            fail: AtomicBool::new(false),
+        })
+    }
+
+    /// A file of `len` bytes whose byte `i` is [`file_byte`]`(i)`.
+    pub fn patterned(frames: &Arc<SimFrames>, len: usize) -> Arc<Self> {
+        SimFile::new(frames, (0..len).map(file_byte).collect())
+    }
+
+    pub fn set_failing(&self, fail: bool) {
+        self.fail.store(fail, Ordering::Relaxed);
+    }
+}
+
+/// The contents of [`SimFile::patterned`] files at offset `i`.
+pub fn file_byte(i: usize) -> u8 {
+    (i.wrapping_mul(31) % 251 + 1) as u8
+}
+
+impl VmFile for SimFile {
+    fn size(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    fn read_page(&self, offset: u64, len: usize, dst: PhysAddr) -> Result<(), IoError> {
+        assert!(len <= PAGE_SIZE && (offset as usize).is_multiple_of(PAGE_SIZE));
+        if self.fail.load(Ordering::Relaxed) {
+            return Err(IoError);
+        }
+        for i in 0..PAGE_SIZE {
+            let at = offset as usize + i;
+            let byte = if i < len && at < self.data.len() {
+                self.data[at]
+            } else {
+                0
+            };
+            self.frames.write(dst.0 + i, byte);
+        }
+        Ok(())
+    }
+}
+
+// ---- the CPU -----------------------------------------------------------------------
+
+pub fn new_space(frames: &Arc<SimFrames>) -> Space {
+    new_space_with(frames, VmConfig::LINUX_DEFAULT)
+}
+
+pub fn new_space_with(frames: &Arc<SimFrames>, config: VmConfig) -> Space {
+    AddressSpace::new(SimMmu::new(), frames.clone(), config)
+}
+
+/// Performs one user access like a hart: TLB, walk, fault, retry.
+pub fn access(space: &mut Space, va: usize, kind: Access) -> Result<usize, FaultError> {
+    for _ in 0..4 {
+        if let Some(pa) = space.mmu().translate(va, kind) {
+            return Ok(pa);
+        }
+        let outcome = space.handle_fault(VirtAddr(va), kind)?;
+        // What every other hart may still cache must be coherent right after the fault.
+        space.mmu().assert_tlb_coherent();
+        if outcome == FaultOutcome::Spurious {
+            space.mmu().local_flush(va);
+        }
+    }
+    panic!("fault loop at {va:#x}");
+}
+
+pub fn read(space: &mut Space, frames: &SimFrames, va: usize) -> Result<u8, FaultError> {
+    access(space, va, Access::Read).map(|pa| frames.read(pa))
+}
+
+pub fn write(
+    space: &mut Space,
+    frames: &SimFrames,
+    va: usize,
+    value: u8,
+) -> Result<(), FaultError> {
+    access(space, va, Access::Write).map(|pa| frames.write(pa, value))
+}
+
+/// Checks every invariant the vm layer promises, over a group of spaces sharing `frames`:
+/// area shape, PTE permissions, RSS, exact reference counts, TLB coherence.
+pub fn check_invariants(spaces: &[&Space], frames: &SimFrames) {
+    let zero = frames.zero_page();
+    // pa -> (mappings, mapped from a shared area)
+    let mut refs: HashMap<usize, (usize, bool)> = HashMap::new();
+    for space in spaces {
+        let areas: Vec<_> = space.areas().collect();
+        for pair in areas.windows(2) {
+            assert!(
+                pair[0].range.end <= pair[1].range.start,
+                "overlapping areas"
+            );
+            let alike = pair[0].range.end == pair[1].range.start
+                && pair[0].prot == pair[1].prot
+                && pair[0].grows_down == pair[1].grows_down
+                && pair[0].kind == AreaKind::Anon
+                && pair[1].kind == AreaKind::Anon;
+            assert!(!alike, "unmerged neighbours {:?} {:?}", pair[0], pair[1]);
+        }
+        for area in &areas {
+            assert!(area.range.start < area.range.end);
+            assert!(area.range.start.is_page_aligned() && area.range.end.is_page_aligned());
+        }
+        let mut rss = 0;
+        for (va, pte) in space.mmu().ptes() {
+            let area = space
+                .area_containing(VirtAddr(va))
+                .unwrap_or_else(|| panic!("PTE at {va:#x} outside every area"));
+            let shared = area.kind == AreaKind::SharedAnon;
+            let read_only = pte.cow || pte.pa == zero;
+            assert!(!(shared && pte.cow), "copy-on-write PTE in a shared area");
+            assert_eq!(
+                pte.flags,
+                expected_flags(area.prot, read_only),
+                "PTE flags at {va:#x}"
+            );
+            if pte.pa != zero {
+                rss += 1;
+                let entry = refs.entry(pte.pa.0).or_insert((0, shared));
+                entry.0 += 1;
+                assert_eq!(entry.1, shared, "frame mapped both shared and private");
+            }
+        }
+        assert_eq!(space.rss_pages(), rss, "rss");
+        space.mmu().assert_tlb_coherent();
+    }
+    for space in spaces {
+        for (va, pte) in space.mmu().ptes() {
+            if pte.pa != zero && pte.flags.contains(PteFlags::WRITE) && !refs[&pte.pa.0].1 {
+                assert_eq!(
+                    frames.refcount(pte.pa),
+                    1,
+                    "writable private PTE at {va:#x} on a shared frame"
+                );
+            }
+        }
+    }
+    for (&pa, &(count, shared)) in &refs {
+        let expected = count + shared as usize;
+        assert_eq!(
+            frames.refcount(PhysAddr(pa)),
+            expected,
+            "refcount of frame {pa:#x}"
+        );
+    }
+}
+
+/// The PTE flags the layer promises for a page of an area with `prot`.
+pub fn expected_flags(prot: Prot, read_only: bool) -> PteFlags {
+    let mut flags = PteFlags::USER;
+    if prot.intersects(Prot::READ | Prot::WRITE) {
+        flags |= PteFlags::READ;
+    }
+    if prot.contains(Prot::WRITE) && !read_only {
+        flags |= PteFlags::WRITE;
+    }
+    if prot.contains(Prot::EXEC) {
+        flags |= PteFlags::EXEC;
+    }
+    flags
+}

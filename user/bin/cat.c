@@ -1,0 +1,47 @@
+/* /bin/cat - copy each named file (or standard input) to standard output. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+/* Copy fd to stdout; returns 0, or 1 after printing why it failed. */
+static int copy(int fd, const char *name)
+{
+    char buf[4096];
+    for (;;) {
+        ssize_t n = read(fd, buf, sizeof buf);
+        if (n == 0)
+            return 0;
+        if (n < 0) {
+            fprintf(stderr, "cat: %s: %s\n", name, strerror(errno));
+            return 1;
+        }
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(1, buf + off, (size_t)(n - off));
+            if (w < 0) {
+                fprintf(stderr, "cat: write: %s\n", strerror(errno));
+                return 1;
+            }
+            off += w;
+        }
+    }
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return copy(0, "stdin");
+    int failed = 0;
+    for (int i = 1; i < argc; i++) {
+        int fd = open(argv[i], O_RDONLY);
+        if (fd < 0) {
+            fprintf(stderr, "cat: %s: %s\n", argv[i], strerror(errno));
+            failed = 1;
+            continue;
+        }
+        failed |= copy(fd, argv[i]);
+        close(fd);
+    }
+    return failed;
+}
