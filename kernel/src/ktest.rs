@@ -367,13 +367,12 @@ fn heap_churn(_: &Context<'_>) -> TestResult {
             objs.push(b);
         }
     }
-    for (i, b) in objs.iter().enumerate() {
+    for b in &objs {
         let expect = b.first().copied();
         check(
             b.iter().all(|&x| Some(x) == expect),
             "heap object corrupted",
         )?;
-        let _ = i;
     }
     drop(objs);
     let after = crate::memory::heap::stats().live_allocations();
