@@ -55,6 +55,35 @@ pub fn print(args: fmt::Arguments<'_>) {
     let _ = Writer(&mut guard).write_fmt(args);
 }
 
+/// Writes bytes from a user program (a `write` to descriptors 0-2).
+pub fn write_bytes(bytes: &[u8]) {
+    let mut guard = CONSOLE.lock();
+    for &b in bytes {
+        put(&mut guard, b);
+    }
+}
+
+/// Reads what has been typed, up to `buf.len()` bytes, echoing it; a carriage return
+/// becomes a newline. Returns 0 if nothing is waiting (the caller sleeps and retries).
+pub fn read_bytes(buf: &mut [u8]) -> usize {
+    let mut guard = CONSOLE.lock();
+    let mut n = 0;
+    while n < buf.len() {
+        let Some(uart) = guard.as_mut() else { break };
+        let Some(mut b) = uart.get() else { break };
+        if b == b'\r' {
+            b = b'\n';
+        }
+        put(&mut guard, b);
+        buf[n] = b;
+        n += 1;
+        if b == b'\n' {
+            break;
+        }
+    }
+    n
+}
+
 /// Writes to the kernel console.
 #[macro_export]
 macro_rules! print {

@@ -3,7 +3,9 @@
 //! A RISC-V (RV64GC, Sv39) kernel whose heart is the `pagoda-mm` memory manager.
 //!
 //! Boot path: OpenSBI → [`arch::entry`] (boot page table, Sv39 on) → [`kmain`]: device
-//! tree → console → traps and timer → other harts → tests or the first program.
+//! tree → console → memory → traps and timer → other harts → in-kernel tests (`ktest=`)
+//! or the first user program (`/init` from the initramfs, or `init=`), then every hart
+//! runs the scheduler.
 #![no_std]
 #![no_main]
 
@@ -13,9 +15,13 @@ mod arch;
 mod boot;
 mod console;
 mod drivers;
+mod fs;
 mod ktest;
 mod memory;
+mod proc;
+mod random;
 mod smp;
+mod syscall;
 mod timer;
 mod trap;
 
@@ -33,6 +39,15 @@ const EXIT_PANIC: u16 = 1;
 const EXIT_BOOT_ERROR: u16 = 2;
 /// Exit status when an in-kernel test failed.
 const EXIT_TEST_FAILED: u16 = 3;
+/// Exit status when the first process exited (it should power off instead) or could not
+/// be started.
+pub const EXIT_INIT_DIED: u16 = 4;
+
+/// The first program when the command line names none (`init=`), as on Linux.
+const DEFAULT_INIT: &str = "/init";
+
+/// Command-line keys the kernel consumes; other words go to init (see [`start_init`]).
+const KERNEL_PARAMS: [&str; 3] = ["ktest", "init", "console"];
 
 unsafe extern "C" {
     static __kernel_start: u8;
@@ -104,6 +119,21 @@ extern "C" fn boot_hart_main() -> ! {
         smp::set_stack_limit(stack.bottom());
     }
     timer::init(info.timebase_hz);
+    random::init(info.rng_seed);
+    if let Some(rtc) = info.devices.rtc {
+        // SAFETY: the device tree says the RTC's registers are there; the kernel table
+        // maps every device it lists.
+        unsafe { drivers::rtc::init(phys_to_virt(rtc.start).as_usize()) };
+    }
+    if let Some(r) = info.initrd {
+        let ptr = phys_to_virt(r.start).as_usize() as *const u8;
+        // SAFETY: the initrd range is RAM the frame allocator never hands out (it is in
+        // `BootInfo::unavailable`), direct-mapped, and nobody writes it.
+        fs::init(unsafe { core::slice::from_raw_parts(ptr, r.size()) });
+    }
+    if memory::uspace::init().is_err() {
+        fatal(&"no memory for the zero page");
+    }
     let online = smp::start_secondaries(info, boot.hart, boot.kernel_pa);
     print_summary(info, online);
     println!(
@@ -123,9 +153,32 @@ extern "C" fn boot_hart_main() -> ! {
         if failed > 0 {
             status = EXIT_TEST_FAILED;
         }
+        println!("pagoda: powering off");
+        drivers::finisher::power_off(status)
     }
-    println!("pagoda: powering off");
-    drivers::finisher::power_off(status)
+    start_init(info);
+    proc::sched::run()
+}
+
+/// Starts the first process as Linux does: `init=PATH` or [`DEFAULT_INIT`], with the
+/// command line's other words as arguments (those with `=` as its environment).
+fn start_init(info: &BootInfo) {
+    use alloc::string::String;
+    use alloc::vec::Vec;
+    let path = info.arg("init").unwrap_or(DEFAULT_INIT);
+    let mut argv: Vec<String> = Vec::from([String::from(path)]);
+    let mut envp: Vec<String> = Vec::new();
+    for word in info.args() {
+        match word.split_once('=') {
+            Some((key, _)) if KERNEL_PARAMS.contains(&key) => {}
+            Some(_) => envp.push(String::from(word)),
+            None => argv.push(String::from(word)),
+        }
+    }
+    if let Err(e) = proc::spawn_init(path, &argv, &envp) {
+        println!("pagoda: cannot start {path}: {e:?}");
+        drivers::finisher::power_off(EXIT_INIT_DIED);
+    }
 }
 
 fn print_summary(info: &BootInfo, online: usize) {

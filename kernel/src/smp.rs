@@ -131,7 +131,5 @@ pub extern "C" fn secondary_main(hart: usize) -> ! {
         set_stack_limit(stack.bottom());
     }
     crate::timer::init_this_hart();
-    loop {
-        crate::arch::wait_for_interrupt();
-    }
+    crate::proc::sched::run()
 }

@@ -27,6 +27,14 @@ pub const GIGAPAGE_SIZE: usize = 1 << 30;
 /// Exclusive top of the user half of Sv39 (256 GiB), as Linux's `TASK_SIZE` for Sv39.
 pub const USER_END: VirtAddr = VirtAddr(0x40_0000_0000);
 
+/// Top of a new process's stack (exclusive): the stack area ends at the top of the user
+/// half, as on Linux without address-space randomisation.
+pub const USER_STACK_TOP: VirtAddr = USER_END;
+
+/// Bytes of stack area `execve` creates; the area grows on demand below that, up to the
+/// stack limit (Linux likewise starts with a small stack area and expands it).
+pub const USER_STACK_INITIAL: usize = 128 * 1024;
+
 /// Lowest address of the kernel half (the first canonical address with bit 38 set).
 pub const KERNEL_HALF_START: VirtAddr = VirtAddr(0xffff_ffc0_0000_0000);
 

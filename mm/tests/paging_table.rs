@@ -902,3 +902,38 @@ fn map_after_unmap_does_not_reuse_a_freed_table() {
     assert_eq!(table.translate(VirtAddr(0x2000)).unwrap().0, PA);
     assert_eq!(mem.live_tables(), 3);
 }
+
+proptest! {
+    /// `next_leaf` visits exactly the leaves `for_each_leaf` does, in order, from any
+    /// starting point, in a user table whose kernel half is populated.
+    #[test]
+    fn next_leaf_agrees_with_a_full_walk(
+        pages in proptest::collection::btree_set(0usize..(1 << 19), 0..40),
+        huge in proptest::collection::btree_set(1usize..64, 0..4),
+        from in 0usize..(1 << 19),
+    ) {
+        let mem = sim();
+        let mut kernel = PageTable::new(&mem).unwrap();
+        kernel.map(KERNEL_HALF_START, PA, PageSize::Size4K, RW).unwrap();
+        let mut table = PageTable::new_user(&mem, &kernel).unwrap();
+        for &g in &huge {
+            table.map(VirtAddr(g * GIGAPAGE_SIZE), PA, PageSize::Size2M, URW).unwrap();
+        }
+        for &p in &pages {
+            // Spread over the user half: page p at p * 512 + p % 512.
+            let va = (p * 512 + p % 512) * PAGE_SIZE;
+            let _ = table.map(VirtAddr(va), PA, PageSize::Size4K, URW);
+        }
+        let all = leaves(&mut table, 0, USER_END.0);
+        let from_va = from * 512 * PAGE_SIZE;
+        let mut got = Vec::new();
+        let mut cursor = VirtAddr(from_va);
+        while let Some((va, _, size)) = table.next_leaf(cursor, USER_END) {
+            got.push((va.0, size));
+            cursor = VirtAddr(va.0 + size.bytes());
+        }
+        let want: Vec<_> = all.into_iter().filter(|&(va, size)| va + size.bytes() > from_va).collect();
+        prop_assert_eq!(got, want);
+        prop_assert!(table.next_leaf(VirtAddr(0), VirtAddr(0)).is_none());
+    }
+}

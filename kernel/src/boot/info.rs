@@ -108,6 +108,8 @@ pub struct Devices {
     pub uart: Option<(Region, u32)>,
     /// The `sifive,test` finisher (power off with an exit status).
     pub finisher: Option<Region>,
+    /// The `google,goldfish-rtc` real-time clock.
+    pub rtc: Option<Region>,
     /// virtio-mmio device slots, sorted by address.
     pub virtio: ArrayVec<Region, MAX_VIRTIO>,
 }
@@ -137,6 +139,8 @@ impl Devices {
                 .any(|c| c == "sifive,test0" || c == "sifive,test1")
             {
                 d.finisher = first_reg();
+            } else if compat.all().any(|c| c == "google,goldfish-rtc") {
+                d.rtc = first_reg();
             } else if compat.all().any(|c| c == "virtio,mmio")
                 && let Some(r) = first_reg()
             {
@@ -183,6 +187,8 @@ pub struct BootInfo {
     pub timebase_hz: u64,
     /// `/chosen/bootargs`.
     pub bootargs: ArrayString<MAX_BOOTARGS>,
+    /// Entropy from `/chosen/rng-seed` folded into one word (0 if the firmware gave none).
+    pub rng_seed: u64,
 }
 
 impl BootInfo {
@@ -207,6 +213,7 @@ impl BootInfo {
             harts: ArrayVec::new(),
             timebase_hz: 0,
             bootargs: ArrayString::new(),
+            rng_seed: 0,
         };
 
         for node in fdt.all_nodes() {
@@ -281,6 +288,13 @@ impl BootInfo {
                 .and_then(|p| p.as_usize());
             if let (Some(s), Some(e)) = (start, end) {
                 info.initrd = e.checked_sub(s).and_then(|len| Region::from_reg(s, len));
+            }
+            if let Some(seed) = chosen.property("rng-seed") {
+                info.rng_seed = seed.value.chunks(8).fold(0u64, |acc, c| {
+                    let mut word = [0u8; 8];
+                    word[..c.len()].copy_from_slice(c);
+                    acc.rotate_left(17) ^ u64::from_le_bytes(word)
+                });
             }
         }
 

@@ -1,4 +1,5 @@
-//! Device drivers. Each takes its registers from the device tree.
+//! Device drivers: the console UART, the power-off finisher, the real-time clock.
 
 pub mod finisher;
+pub mod rtc;
 pub mod uart;

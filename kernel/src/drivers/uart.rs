@@ -1,4 +1,4 @@
-//! ns16550a UART: polled transmit.
+//! ns16550a UART: polled transmit and receive.
 
 use core::ptr::NonNull;
 
@@ -6,6 +6,8 @@ use core::ptr::NonNull;
 const THR_RBR: usize = 0;
 /// Line status register.
 const LSR: usize = 5;
+/// LSR: a received byte is waiting.
+const LSR_DATA_READY: u8 = 1 << 0;
 /// LSR: the transmitter can take a byte.
 const LSR_THR_EMPTY: u8 = 1 << 5;
 
@@ -29,6 +31,15 @@ impl Uart {
 
     fn reg(&self, index: usize) -> *mut u8 {
         self.base.as_ptr().wrapping_add(index << self.shift)
+    }
+
+    /// The next received byte, if one is waiting.
+    pub fn get(&mut self) -> Option<u8> {
+        // SAFETY: as in `put`.
+        unsafe {
+            (self.reg(LSR).read_volatile() & LSR_DATA_READY != 0)
+                .then(|| self.reg(THR_RBR).read_volatile())
+        }
     }
 
     /// Sends one byte, waiting until the transmitter has room.

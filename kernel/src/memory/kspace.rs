@@ -4,7 +4,8 @@
 //! * the kernel image at its link address with per-section permissions: text R+X,
 //!   rodata R, data and bss R+W; no page is both writable and executable;
 //! * all RAM direct-mapped R+W (1 GiB leaves where aligned, then 2 MiB, then 4 KiB);
-//! * the devices the device tree lists (UART, finisher, virtio-mmio) direct-mapped R+W;
+//! * the devices the device tree lists (UART, finisher, RTC, virtio-mmio) direct-mapped
+//!   R+W;
 //! * kernel stacks: per-hart and per-process slots, each with an unmapped guard page
 //!   below it (see [`super::kstack`]).
 //!
@@ -114,6 +115,7 @@ pub fn init(info: &BootInfo, kernel_pa: usize) -> Result<u32, PagingError> {
         .iter()
         .map(|u| u.0)
         .chain(d.finisher)
+        .chain(d.rtc)
         .chain(d.virtio.iter().copied())
     {
         map_region(&mut pt, r)?;

@@ -7,12 +7,14 @@
 //! | [`kspace`] | the kernel address space (W^X image, direct map, devices) |
 //! | [`kstack`] | kernel stacks with guard pages |
 //! | [`tlb`] | `sfence.vma`, SBI remote fences, ASIDs |
+//! | [`uspace`] | user address spaces: `pagoda-mm`'s policy over Sv39, ASIDs and frames |
 
 pub mod frames;
 pub mod heap;
 pub mod kspace;
 pub mod kstack;
 pub mod tlb;
+pub mod uspace;
 
 use crate::boot::BootInfo;
 

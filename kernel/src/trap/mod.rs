@@ -1,15 +1,26 @@
-//! Trap dispatch: interrupts and exceptions taken while the kernel runs.
+//! Trap dispatch.
 //!
-//! Timer interrupts re-arm the timer and count ticks. A breakpoint (`ebreak`) is
-//! counted and skipped (the trap-path self test uses it). Any other exception in kernel
-//! mode is a kernel bug: it is reported with cause, `sepc`, `stval` and every register,
-//! then the kernel panics (which powers off with a failure status).
+//! From user mode ([`user_trap`]): system calls go to [`crate::syscall`]; page faults to
+//! the process's address space, and an unresolvable one kills the process with `SIGSEGV`
+//! or `SIGBUS` and a log line; other exceptions kill it with the matching signal; a timer
+//! interrupt preempts it (round robin). Before returning to user mode a pending kill is
+//! acted on.
+//!
+//! In kernel mode ([`kernel_trap`]): timer interrupts re-arm the timer and count ticks. A
+//! breakpoint (`ebreak`) is counted and skipped (the trap-path self test uses it). A page
+//! fault inside the user-copy routine is resolved through the current process's address
+//! space (demand paging and copy-on-write apply to the kernel's accesses too) or ends the
+//! copy with a failure (`EFAULT`). Any other exception in kernel mode is a kernel bug: it
+//! is reported with cause, `sepc`, `stval` and every register, then the kernel panics
+//! (which powers off with a failure status).
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+use pagoda_mm::vm::{Access, FaultError};
 use riscv::register::{scause, stval};
 
 use crate::arch::trap::TrapFrame;
+use crate::proc::{self, signal};
 
 /// `scause` interrupt bit.
 const INTERRUPT: usize = 1 << (usize::BITS - 1);
@@ -19,6 +30,69 @@ const IRQ_S_TIMER: usize = 5;
 const EXC_BREAKPOINT: usize = 3;
 /// Page faults: instruction, load, store.
 const EXC_PAGE_FAULTS: [usize; 3] = [12, 13, 15];
+/// Environment call from U-mode.
+const EXC_USER_ECALL: usize = 8;
+
+/// The access a page-fault cause stands for.
+fn fault_access(cause: usize) -> Access {
+    match cause {
+        12 => Access::Exec,
+        13 => Access::Read,
+        _ => Access::Write,
+    }
+}
+
+/// Resolves a page fault at `addr` in the current process's address space.
+fn resolve_user_fault(addr: usize, access: Access) -> Result<(), FaultError> {
+    let me = proc::current();
+    let mut vm = me.vm.lock();
+    let vm = vm.as_mut().ok_or(FaultError::Unmapped)?;
+    crate::memory::uspace::handle_fault(vm, addr, access)
+}
+
+/// Called by the trap entry for every trap taken in user mode; returns to user mode
+/// through `frame` (which a system call such as `execve` may have rewritten).
+pub extern "C" fn user_trap(frame: &mut TrapFrame) {
+    let cause = scause::read().bits();
+    if cause == EXC_USER_ECALL {
+        frame.sepc += 4;
+        crate::syscall::dispatch(frame);
+    } else if cause & INTERRUPT != 0 {
+        match cause & !INTERRUPT {
+            IRQ_S_TIMER => {
+                crate::timer::on_interrupt();
+                proc::sched::wake_sleepers();
+                proc::sched::yield_now();
+            }
+            other => crate::println!("pagoda: unexpected interrupt {other} from user mode"),
+        }
+    } else {
+        user_exception(frame, cause, stval::read());
+    }
+    proc::check_killed();
+}
+
+/// An exception in user mode other than a system call.
+fn user_exception(frame: &mut TrapFrame, cause: usize, addr: usize) {
+    let sig = if EXC_PAGE_FAULTS.contains(&cause) {
+        match resolve_user_fault(addr, fault_access(cause)) {
+            Ok(()) => return,
+            Err(FaultError::Bus) => signal::SIGBUS,
+            Err(FaultError::OutOfMemory) => {
+                proc::kill_for_fault(signal::SIGKILL, "out of memory on a page fault", frame.sepc, addr)
+            }
+            Err(_) => signal::SIGSEGV,
+        }
+    } else {
+        match cause {
+            2 => signal::SIGILL,
+            3 => signal::SIGTRAP,
+            0 | 4 | 6 => signal::SIGBUS,
+            _ => signal::SIGSEGV,
+        }
+    };
+    proc::kill_for_fault(sig, exception_name(cause), frame.sepc, addr)
+}
 
 /// Faults inside the fault-tolerant copy routine that ended the copy with an error.
 pub static COPY_FAULTS: AtomicUsize = AtomicUsize::new(0);
@@ -70,7 +144,13 @@ pub extern "C" fn kernel_trap(frame: &mut TrapFrame) {
         return;
     }
     if EXC_PAGE_FAULTS.contains(&cause) && crate::arch::uaccess::in_user_copy(frame.sepc) {
-        // A checked copy touched an unmapped or protected page: it returns failure.
+        // A checked copy touched a page not (yet) mapped as it needs: page it in, or end
+        // the copy with a failure.
+        let addr = stval::read();
+        let user = addr < pagoda_mm::layout::USER_END.as_usize();
+        if user && proc::sched::current().is_some() && resolve_user_fault(addr, fault_access(cause)).is_ok() {
+            return;
+        }
         COPY_FAULTS.fetch_add(1, Ordering::Relaxed);
         frame.sepc = crate::arch::uaccess::fault_resume_pc();
         return;

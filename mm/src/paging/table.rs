@@ -701,6 +701,57 @@ impl<M: PagingMemory> PageTable<M> {
         Some((PhysAddr(pte.pa().0 + offset), pte.flags(), size))
     }
 
+    /// The first leaf of this table that maps a page at or above `from` and below `end`:
+    /// its first address (for a huge leaf that began below `from`, the leaf's own start),
+    /// value and size. Empty subtrees are skipped a whole entry at a time, so a scan of a
+    /// sparse range costs in proportion to what is mapped. Only the range this table owns
+    /// is searched (for a user table, its user half).
+    pub fn next_leaf(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, Pte, PageSize)> {
+        let mut page = self.page_index(from).ok()?;
+        let end_page = if end.is_canonical() && !in_kernel_half(end.vpn().0) {
+            (end.0 >> PAGE_SHIFT).min(self.owned_end)
+        } else {
+            self.owned_end
+        };
+        'descend: while page < end_page {
+            let mut table = table_at(&self.mem, self.root);
+            let mut level = LEVELS - 1;
+            loop {
+                let span = pages_per_entry(level);
+                let base = first_page_of_table(page, level);
+                let first = Vpn(page).index(level);
+                let found = table.0[first..]
+                    .iter()
+                    .position(|slot| load(slot).is_valid())
+                    .map(|i| first + i);
+                let Some(index) = found else {
+                    // Nothing more in this table: continue after it.
+                    page = base + pages_per_entry(level + 1);
+                    continue 'descend;
+                };
+                if index != first {
+                    page = base + index * span;
+                    if page >= end_page {
+                        return None;
+                    }
+                }
+                let pte = load(&table.0[index]);
+                if pte.is_leaf() {
+                    let start = page & !(span - 1);
+                    return Some((va_of(start), pte, PageSize::at_level(level)));
+                }
+                if level == 0 {
+                    // A reserved level-0 encoding maps nothing (never written here).
+                    page = (page & !(span - 1)) + span;
+                    continue 'descend;
+                }
+                table = table_at(&self.mem, pte.pa());
+                level -= 1;
+            }
+        }
+        None
+    }
+
     /// The leaf mapping `va`, to read or change in place.
     ///
     /// Errors: [`NonCanonical`](PagingError::NonCanonical),

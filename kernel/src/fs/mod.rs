@@ -1,0 +1,242 @@
+//! Files: the read-only initramfs and the console, behind one [`File`] type, and the
+//! per-process descriptor table.
+
+pub mod initramfs;
+pub mod procfs;
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use spin::{Mutex, Once};
+
+use crate::syscall::errno::Errno;
+use initramfs::{Initramfs, Kind, Node};
+
+/// The initramfs, set once at boot.
+static ROOT: Once<Initramfs> = Once::new();
+
+/// Installs the initramfs (an empty one when the firmware passed none).
+pub fn init(archive: &'static [u8]) {
+    ROOT.call_once(|| Initramfs::new(archive));
+}
+
+/// The initramfs.
+pub fn root() -> &'static Initramfs {
+    static EMPTY: Initramfs = Initramfs::new(&[]);
+    ROOT.get().unwrap_or(&EMPTY)
+}
+
+/// Most open descriptors per process (as `RLIMIT_NOFILE`'s usual soft limit).
+pub const MAX_FDS: usize = 1024;
+
+/// `st_mode` type bits.
+const S_IFREG: u32 = 0o100000;
+const S_IFDIR: u32 = 0o040000;
+const S_IFCHR: u32 = 0o020000;
+
+/// What `fstat` reports (the fields of Linux's `struct stat` pagoda fills).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Stat {
+    /// Inode number.
+    pub ino: u64,
+    /// Type and permission bits.
+    pub mode: u32,
+    /// Size in bytes.
+    pub size: u64,
+    /// Device number for character devices.
+    pub rdev: u64,
+}
+
+/// An open file.
+pub enum File {
+    /// The console: writes go to the UART; reads return what was typed (`EAGAIN` when
+    /// nothing is waiting: the system call sleeps and retries).
+    Console,
+    /// A file whose contents were generated when it was opened (`/proc`).
+    Generated {
+        /// The contents.
+        data: Vec<u8>,
+        /// Read position.
+        pos: usize,
+    },
+    /// A regular file or directory of the initramfs, with the file position (for
+    /// directories: the index of the next entry).
+    Node {
+        /// The file.
+        node: Node,
+        /// Read position.
+        pos: usize,
+    },
+}
+
+impl File {
+    /// Reads at the file position.
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        match self {
+            File::Console => match crate::console::read_bytes(buf) {
+                0 if !buf.is_empty() => Err(Errno::EAGAIN),
+                n => Ok(n),
+            },
+            File::Generated { data, pos } => {
+                let rest = data.get(*pos..).unwrap_or(&[]);
+                let n = rest.len().min(buf.len());
+                buf[..n].copy_from_slice(&rest[..n]);
+                *pos += n;
+                Ok(n)
+            }
+            File::Node { node, pos, .. } => {
+                if node.kind == Kind::Dir {
+                    return Err(Errno::EISDIR);
+                }
+                let data = node.data.get(*pos..).unwrap_or(&[]);
+                let n = data.len().min(buf.len());
+                buf[..n].copy_from_slice(&data[..n]);
+                *pos += n;
+                Ok(n)
+            }
+        }
+    }
+
+    /// Writes at the file position.
+    pub fn write(&mut self, buf: &[u8]) -> Result<usize, Errno> {
+        match self {
+            File::Console => {
+                crate::console::write_bytes(buf);
+                Ok(buf.len())
+            }
+            File::Node { .. } | File::Generated { .. } => Err(Errno::EBADF),
+        }
+    }
+
+    /// Moves the file position (`whence`: 0 set, 1 current, 2 end).
+    pub fn lseek(&mut self, offset: i64, whence: u32) -> Result<usize, Errno> {
+        match self {
+            File::Console => Err(Errno::ESPIPE),
+            File::Generated { data, pos } => seek(pos, data.len(), offset, whence),
+            File::Node { node, pos, .. } => seek(pos, node.data.len(), offset, whence),
+        }
+    }
+
+    /// The file's metadata.
+    pub fn stat(&self) -> Stat {
+        match self {
+            File::Console => Stat { ino: 0, mode: S_IFCHR | 0o620, size: 0, rdev: 0x0500 },
+            File::Generated { .. } => Stat { ino: 0, mode: S_IFREG | 0o444, size: 0, rdev: 0 },
+            File::Node { node, .. } => node_stat(node),
+        }
+    }
+}
+
+/// Moves a file position within a file of `len` bytes.
+fn seek(pos: &mut usize, len: usize, offset: i64, whence: u32) -> Result<usize, Errno> {
+    let base = match whence {
+        0 => 0,
+        1 => *pos as i64,
+        2 => len as i64,
+        _ => return Err(Errno::EINVAL),
+    };
+    let new = base.checked_add(offset).filter(|&p| p >= 0).ok_or(Errno::EINVAL)?;
+    *pos = new as usize;
+    Ok(*pos)
+}
+
+/// Metadata of an initramfs node.
+pub fn node_stat(node: &Node) -> Stat {
+    let kind = if node.kind == Kind::Dir { S_IFDIR } else { S_IFREG };
+    Stat { ino: node.ino, mode: kind | node.perm, size: node.data.len() as u64, rdev: 0 }
+}
+
+/// A shared open file description (shared across `fork`, as in Linux).
+pub type FileRef = Arc<Mutex<File>>;
+
+/// One descriptor: the open file and its close-on-exec flag.
+#[derive(Clone)]
+struct Slot {
+    file: FileRef,
+    cloexec: bool,
+}
+
+/// A process's descriptor table.
+#[derive(Clone, Default)]
+pub struct FdTable {
+    slots: Vec<Option<Slot>>,
+}
+
+impl FdTable {
+    /// A table with descriptors 0, 1 and 2 on the console.
+    pub fn with_console() -> FdTable {
+        let console = Arc::new(Mutex::new(File::Console));
+        let slot = Some(Slot { file: console, cloexec: false });
+        FdTable { slots: alloc::vec![slot.clone(), slot.clone(), slot] }
+    }
+
+    /// The file behind `fd`.
+    pub fn get(&self, fd: usize) -> Result<FileRef, Errno> {
+        self.slots.get(fd).and_then(|s| s.as_ref()).map(|s| s.file.clone()).ok_or(Errno::EBADF)
+    }
+
+    /// Installs `file` at the lowest free descriptor.
+    pub fn insert(&mut self, file: FileRef, cloexec: bool) -> Result<usize, Errno> {
+        let slot = Some(Slot { file, cloexec });
+        if let Some(i) = self.slots.iter().position(Option::is_none) {
+            self.slots[i] = slot;
+            return Ok(i);
+        }
+        if self.slots.len() >= MAX_FDS {
+            return Err(Errno::EMFILE);
+        }
+        self.slots.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        self.slots.push(slot);
+        Ok(self.slots.len() - 1)
+    }
+
+    /// Closes `fd`.
+    pub fn close(&mut self, fd: usize) -> Result<(), Errno> {
+        self.slots.get_mut(fd).and_then(Option::take).map(drop).ok_or(Errno::EBADF)
+    }
+
+    /// Installs `file` at the lowest free descriptor at or above `min` (`F_DUPFD`).
+    pub fn insert_from(&mut self, min: usize, file: FileRef, cloexec: bool) -> Result<usize, Errno> {
+        if min >= MAX_FDS {
+            return Err(Errno::EINVAL);
+        }
+        let free = (min..MAX_FDS).find(|&i| self.slots.get(i).is_none_or(Option::is_none));
+        let fd = free.ok_or(Errno::EMFILE)?;
+        self.install(fd, file, cloexec)?;
+        Ok(fd)
+    }
+
+    /// Puts `file` at descriptor `fd`, closing what was there (`dup3`).
+    pub fn install(&mut self, fd: usize, file: FileRef, cloexec: bool) -> Result<(), Errno> {
+        if fd >= MAX_FDS {
+            return Err(Errno::EBADF);
+        }
+        if fd >= self.slots.len() {
+            self.slots.try_reserve(fd + 1 - self.slots.len()).map_err(|_| Errno::ENOMEM)?;
+            self.slots.resize(fd + 1, None);
+        }
+        self.slots[fd] = Some(Slot { file, cloexec });
+        Ok(())
+    }
+
+    /// The close-on-exec flag of `fd`.
+    pub fn cloexec(&self, fd: usize) -> Result<bool, Errno> {
+        self.slots.get(fd).and_then(|s| s.as_ref()).map(|s| s.cloexec).ok_or(Errno::EBADF)
+    }
+
+    /// Sets the close-on-exec flag of `fd`.
+    pub fn set_cloexec(&mut self, fd: usize, on: bool) -> Result<(), Errno> {
+        let slot = self.slots.get_mut(fd).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)?;
+        slot.cloexec = on;
+        Ok(())
+    }
+
+    /// Closes every close-on-exec descriptor (`execve`).
+    pub fn close_on_exec(&mut self) {
+        for slot in &mut self.slots {
+            if slot.as_ref().is_some_and(|s| s.cloexec) {
+                *slot = None;
+            }
+        }
+    }
+}

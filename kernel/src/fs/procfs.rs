@@ -1,0 +1,136 @@
+//! `/proc`: memory counters as text, generated when a file is opened, in the format Linux
+//! uses (so the same parsers read both).
+//!
+//! | file | contents |
+//! |---|---|
+//! | `/proc/meminfo` | `MemTotal`, `MemFree`, `MemAvailable`, frames by use, slab and page tables |
+//! | `/proc/self/status`, `/proc/PID/status` | name, pid, parent, `VmSize`, `VmRSS`, fault counters |
+//! | `/proc/vmstat` | global fault, copy-on-write and TLB counters |
+//! | `/proc/self/maps`, `/proc/PID/maps` | the process's memory areas |
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use pagoda_mm::frame::FrameUse;
+use pagoda_mm::vm::{AreaKind, Prot};
+
+use crate::proc::{self, Process};
+use crate::syscall::errno::Errno;
+
+/// Kilobytes in `frames` 4 KiB frames.
+fn kb(frames: usize) -> usize {
+    frames * 4
+}
+
+/// The contents of the `/proc` file at `path` (absolute, normalised), `None` if `path`
+/// is not a generated file.
+pub fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
+    let Some(rest) = path.strip_prefix("/proc/") else { return Ok(None) };
+    let mut out = String::new();
+    match rest {
+        "meminfo" => meminfo(&mut out),
+        "vmstat" => vmstat(&mut out),
+        _ => {
+            let Some((who, file)) = rest.split_once('/') else { return Ok(None) };
+            let p = if who == "self" {
+                proc::current()
+            } else {
+                let pid = who.parse().map_err(|_| Errno::ENOENT)?;
+                proc::find(pid).ok_or(Errno::ENOENT)?
+            };
+            match file {
+                "status" => status(&mut out, &p),
+                "maps" => maps(&mut out, &p),
+                _ => return Err(Errno::ENOENT),
+            }
+        }
+    }
+    .map_err(|_| Errno::ENOMEM)?;
+    Ok(Some(out.into_bytes()))
+}
+
+fn meminfo(out: &mut String) -> core::fmt::Result {
+    let f = crate::memory::frames::stats();
+    let heap = crate::memory::heap::stats();
+    let line = |out: &mut String, name: &str, kb: usize| writeln!(out, "{:<16}{:>8} kB", alloc::format!("{name}:"), kb);
+    line(out, "MemTotal", kb(f.total))?;
+    line(out, "MemFree", kb(f.free))?;
+    line(out, "MemAvailable", kb(f.free))?;
+    line(out, "Buffers", 0)?;
+    line(out, "Cached", 0)?;
+    line(out, "SwapTotal", 0)?;
+    line(out, "SwapFree", 0)?;
+    line(out, "AnonPages", kb(f.used_for(FrameUse::UserAnon)))?;
+    line(out, "Slab", kb(f.used_for(FrameUse::Slab)))?;
+    line(out, "KernelStack", kb(f.used_for(FrameUse::KernelStack) + f.used_for(FrameUse::Kernel)))?;
+    line(out, "PageTables", kb(f.used_for(FrameUse::PageTable)))?;
+    line(out, "HeapPages", kb(heap.pages_held))?;
+    line(out, "FramesCached", kb(f.cached))?;
+    line(out, "FramesPeak", kb(f.peak_used))
+}
+
+fn vmstat(out: &mut String) -> core::fmt::Result {
+    let s = pagoda_mm::vm::global_stats();
+    let t = crate::memory::tlb::STATS.snapshot();
+    writeln!(out, "pgfault {}", s.minor_faults)?;
+    writeln!(out, "zero_page_maps {}", s.zero_page_maps)?;
+    writeln!(out, "zero_fills {}", s.zero_fills)?;
+    writeln!(out, "file_reads {}", s.file_reads)?;
+    writeln!(out, "cow_copies {}", s.cow_copies)?;
+    writeln!(out, "cow_takeovers {}", s.cow_takeovers)?;
+    writeln!(out, "zero_page_upgrades {}", s.zero_page_upgrades)?;
+    writeln!(out, "spurious_faults {}", s.spurious_faults)?;
+    writeln!(out, "stack_growths {}", s.stack_growths)?;
+    writeln!(out, "forks {}", s.forks)?;
+    writeln!(out, "tlb_pages {}", t.pages)?;
+    writeln!(out, "tlb_asid {}", t.asid)?;
+    writeln!(out, "tlb_all {}", t.all)?;
+    writeln!(out, "tlb_remote_requests {}", t.remote_requests)
+}
+
+fn status(out: &mut String, p: &Process) -> core::fmt::Result {
+    let (parent, name) = {
+        let inner = p.inner.lock();
+        (inner.parent, String::from(inner.exe.rsplit('/').next().unwrap_or("")))
+    };
+    let (size, rss, stats) = match &*p.vm.lock() {
+        Some(vm) => {
+            let size: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
+            (size / 4096, vm.rss_pages(), vm.stats())
+        }
+        None => (0, 0, Default::default()),
+    };
+    let state = if p.inner.lock().exit.is_some() { "Z (zombie)" } else { "R (running)" };
+    writeln!(out, "Name:\t{name}")?;
+    writeln!(out, "State:\t{state}")?;
+    writeln!(out, "Pid:\t{}", p.pid)?;
+    writeln!(out, "PPid:\t{parent}")?;
+    writeln!(out, "VmSize:\t{:>8} kB", kb(size))?;
+    writeln!(out, "VmRSS:\t{:>8} kB", kb(rss))?;
+    writeln!(out, "MinorFaults:\t{}", stats.minor_faults)?;
+    writeln!(out, "CowCopies:\t{}", stats.cow_copies)?;
+    writeln!(out, "CowTakeovers:\t{}", stats.cow_takeovers)?;
+    writeln!(out, "ZeroPageMaps:\t{}", stats.zero_page_maps)
+}
+
+fn maps(out: &mut String, p: &Process) -> core::fmt::Result {
+    let vm = p.vm.lock();
+    let Some(vm) = &*vm else { return Ok(()) };
+    for a in vm.areas() {
+        let bit = |on: bool, c: char| if on { c } else { '-' };
+        let shared = matches!(a.kind, AreaKind::SharedAnon);
+        writeln!(
+            out,
+            "{:08x}-{:08x} {}{}{}{} {}",
+            a.range.start.0,
+            a.range.end.0,
+            bit(a.prot.contains(Prot::READ), 'r'),
+            bit(a.prot.contains(Prot::WRITE), 'w'),
+            bit(a.prot.contains(Prot::EXEC), 'x'),
+            if shared { 's' } else { 'p' },
+            if a.grows_down { "[stack]" } else { "" },
+        )?;
+    }
+    Ok(())
+}

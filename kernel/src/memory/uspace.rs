@@ -1,0 +1,424 @@
+//! User address spaces: the `pagoda-mm` policy ([`AddressSpace`]) over this machine's
+//! Sv39 tables, ASIDs, TLB and frame allocator.
+//!
+//! * [`UserMmu`] implements [`Mmu`]: one user [`PageTable`] sharing the kernel half, its
+//!   [`AsidContext`], and the pages kept but made inaccessible by `PROT_NONE` (Sv39 has no
+//!   present-but-inaccessible leaf, so those are removed from the table and remembered
+//!   beside it, as Linux's `PAGE_NONE` remembers them in the PTE).
+//! * The copy-on-write mark is the PTE's first software bit (`RSW0`).
+//! * TLB flushes go to the space's ASID on every hart that has run it.
+//! * Page-table pages a removal empties are not freed at once: they wait for the next
+//!   flush of the space, which then covers the whole ASID (a hart may cache non-leaf
+//!   entries, which a per-page `sfence.vma` does not drop).
+//! * [`KernelFrames`] implements [`FrameSource`] with the buddy allocator, reference
+//!   counts in the frame metadata, and one shared zero page.
+//! * [`InitramfsFile`] implements [`VmFile`] over a file of the initramfs.
+
+use alloc::collections::BTreeMap;
+use core::cell::Cell;
+use core::ptr::NonNull;
+
+use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
+use pagoda_mm::frame::FrameUse;
+use pagoda_mm::layout::{USER_END, phys_to_virt};
+use pagoda_mm::paging::{PageSize, PageTable, PagingError, PagingMemory, PteFlags, TablePage};
+use pagoda_mm::tlb::{AsidContext, Flush, FlushBatch, FlushTarget, HartMask, TlbOps, TlbStats};
+use pagoda_mm::vm::{
+    Access, AddressSpace, FaultError, FaultOutcome, FrameSource, IoError, Mmu, OutOfMemory,
+    PteFlags as VmFlags, PteInfo, TlbFlush, VmConfig, VmFile,
+};
+use spin::Once;
+
+use super::{frames, kspace, tlb};
+
+/// A process's address space.
+pub type UserSpace = AddressSpace<UserMmu, KernelFrames>;
+
+/// Up to this many pages a flush names each page; above, it drops the whole ASID.
+const FLUSH_PAGES_MAX: usize = 16;
+
+/// The direct-map pointer to the frame at `pa`.
+fn frame_ptr(pa: PhysAddr) -> *mut u8 {
+    phys_to_virt(pa).as_usize() as *mut u8
+}
+
+/// Page-table pages of one user table. Freed pages are chained through their first word
+/// (a value with `V` clear, so a stale walk through a cached pointer to the page finds
+/// nothing) until the next flush of the space releases them.
+#[derive(Debug, Default)]
+pub struct UserTables {
+    deferred: Cell<usize>,
+}
+
+impl UserTables {
+    /// Takes the chain of pages waiting for a flush (0: none).
+    fn take_deferred(&self) -> usize {
+        self.deferred.replace(0)
+    }
+}
+
+/// Frees a chain made by [`UserTables::free_table`] (after the flush that makes it safe).
+fn release_chain(mut pa: usize) {
+    while pa != 0 {
+        // SAFETY: every page of the chain is a freed table page, still ours, whose first
+        // word `free_table` set to the next page of the chain.
+        let next = unsafe { (frame_ptr(PhysAddr(pa)) as *const usize).read() };
+        frames::put(PhysAddr(pa).pfn());
+        pa = next;
+    }
+}
+
+// SAFETY: pages come from the frame allocator and are reached through the direct map;
+// a page handed to `free_table` goes back to the allocator only after the flush that
+// drops every cached translation through it (see `UserMmu::flush`).
+unsafe impl PagingMemory for UserTables {
+    fn alloc_table(&self) -> Option<PhysAddr> {
+        frames::alloc(0, FrameUse::PageTable).ok().map(|p| p.addr())
+    }
+
+    unsafe fn free_table(&self, pa: PhysAddr) {
+        // SAFETY: `pa` is a table page no table links to any more (the caller's contract),
+        // so its first word is ours to reuse as the chain link.
+        unsafe { (frame_ptr(pa) as *mut usize).write(self.deferred.get()) };
+        self.deferred.set(pa.0);
+    }
+
+    fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage> {
+        NonNull::new(frame_ptr(pa) as *mut TablePage).unwrap_or(NonNull::dangling())
+    }
+}
+
+/// Counters of the flushes that [`UserMmu`] leaves to its own flush calls.
+static UNCOUNTED: TlbStats = TlbStats::new();
+
+/// The page-table code's per-operation flushes are skipped for user tables: the policy
+/// layer asks for exactly the flushes it needs through [`TlbFlush`].
+struct PolicyFlushes;
+
+impl TlbOps for PolicyFlushes {
+    fn this_hart(&self) -> usize {
+        crate::smp::hart_id()
+    }
+    fn sfence_local(&self, _: &Flush<'_>) {}
+    fn sfence_remote(&self, _: &HartMask, _: &Flush<'_>) {}
+    fn stats(&self) -> &TlbStats {
+        &UNCOUNTED
+    }
+}
+
+/// The hardware side of one user address space.
+pub struct UserMmu {
+    table: PageTable<UserTables>,
+    ctx: AsidContext,
+    /// Pages made inaccessible (`PROT_NONE`) after they were populated: address →
+    /// (frame, copy-on-write).
+    hidden: BTreeMap<usize, (PhysAddr, bool)>,
+}
+
+impl UserMmu {
+    /// A new, empty user table sharing the kernel half.
+    pub fn new() -> Result<UserMmu, OutOfMemory> {
+        let kernel = kspace::table().lock();
+        let table = PageTable::new_user(UserTables::default(), &kernel).map_err(|_| OutOfMemory)?;
+        Ok(UserMmu { table, ctx: AsidContext::new(), hidden: BTreeMap::new() })
+    }
+
+    /// The hardware flags for the policy's `flags`.
+    fn hw_flags(flags: VmFlags, cow: bool) -> PteFlags {
+        let mut hw = PteFlags::U | PteFlags::A;
+        hw.set(PteFlags::R, flags.contains(VmFlags::READ));
+        hw.set(PteFlags::W, flags.contains(VmFlags::WRITE));
+        hw.set(PteFlags::X, flags.contains(VmFlags::EXEC));
+        hw.set(PteFlags::D, flags.contains(VmFlags::WRITE));
+        hw.set(PteFlags::RSW0, cow);
+        hw
+    }
+
+    /// Removes the table leaf at `va` (the policy flushes afterwards).
+    fn take_leaf(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        let mut batch = FlushBatch::new(&PolicyFlushes, FlushTarget::Space(&self.ctx));
+        self.table.unmap(va, &mut batch).ok().map(|u| u.pa)
+    }
+
+    /// Flushes `pages` (or the whole ASID) on every hart that ran this space, then frees
+    /// the table pages that waited for it.
+    fn flush(&mut self, pages: Option<VirtRange>) {
+        let deferred = self.table.memory().take_deferred();
+        let harts = self.ctx.harts().snapshot();
+        let asid = self.ctx.asid();
+        let mut list = [VirtAddr(0); FLUSH_PAGES_MAX];
+        let flush = match pages {
+            Some(r) if deferred == 0 && r.end.0 - r.start.0 <= FLUSH_PAGES_MAX * PAGE_SIZE => {
+                let n = (r.end.0 - r.start.0).div_ceil(PAGE_SIZE);
+                for (i, slot) in list.iter_mut().enumerate().take(n) {
+                    *slot = VirtAddr(r.start.0 + i * PAGE_SIZE);
+                }
+                Flush::Pages { asid: Some(asid), pages: &list[..n] }
+            }
+            _ => Flush::Asid(asid),
+        };
+        if !harts.is_empty() {
+            tlb::HartTlb.flush_harts(&harts, &flush);
+        }
+        release_chain(deferred);
+    }
+
+    /// Makes this the hart's translation: `satp` with the space's ASID (flushing first if
+    /// the ASID was recycled).
+    pub fn activate(&self, hart: usize) {
+        let switch = tlb::asids().asid_for(&self.ctx, hart);
+        if switch.flush_all {
+            tlb::HartTlb.flush_local(&Flush::All);
+        }
+        let satp = self.table.satp(switch.asid);
+        // SAFETY: the table maps the kernel half exactly as the kernel table does (its
+        // root entries are shared), so the running code and stack stay mapped.
+        unsafe { core::arch::asm!("csrw satp, {0}", in(reg) satp) };
+    }
+}
+
+impl Drop for UserMmu {
+    fn drop(&mut self) {
+        // Nothing runs on the table any more; stale entries of its ASID must still go
+        // before its table pages are reused.
+        self.flush(None);
+    }
+}
+
+impl TlbFlush for UserMmu {
+    fn flush_page(&mut self, va: VirtAddr) {
+        self.flush(Some(va..VirtAddr(va.0 + PAGE_SIZE)));
+    }
+    fn flush_range(&mut self, range: VirtRange) {
+        self.flush(Some(range));
+    }
+    fn flush_all(&mut self) {
+        self.flush(None);
+    }
+}
+
+impl Mmu for UserMmu {
+    fn map(&mut self, va: VirtAddr, pa: PhysAddr, flags: VmFlags, cow: bool) -> Result<(), OutOfMemory> {
+        if !flags.is_accessible() {
+            self.take_leaf(va);
+            self.hidden.insert(va.0, (pa, cow));
+            return Ok(());
+        }
+        self.hidden.remove(&va.0);
+        let hw = Self::hw_flags(flags, cow);
+        match self.table.map(va, pa, PageSize::Size4K, hw) {
+            Ok(()) => Ok(()),
+            Err(PagingError::AlreadyMapped) => self
+                .table
+                .entry(va)
+                .and_then(|e| e.set_frame(pa, hw))
+                .map(drop)
+                .map_err(|_| OutOfMemory),
+            Err(_) => Err(OutOfMemory),
+        }
+    }
+
+    fn unmap(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        if let Some((pa, _)) = self.hidden.remove(&va.0) {
+            return Some(pa);
+        }
+        self.take_leaf(va)
+    }
+
+    fn protect(&mut self, va: VirtAddr, flags: VmFlags, cow: bool) {
+        if !flags.is_accessible() {
+            if let Some(pa) = self.take_leaf(va) {
+                self.hidden.insert(va.0, (pa, cow));
+            } else if let Some(entry) = self.hidden.get_mut(&va.0) {
+                entry.1 = cow;
+            }
+            return;
+        }
+        if let Some((pa, _)) = self.hidden.remove(&va.0) {
+            // Re-inserting a page that was in the table before cannot need a new table
+            // page unless its table was freed meanwhile; if memory is short the page
+            // stays hidden and the next access faults it back in through the policy.
+            if self.map(va, pa, flags, cow).is_err() {
+                self.hidden.insert(va.0, (pa, cow));
+            }
+            return;
+        }
+        let hw = Self::hw_flags(flags, cow);
+        if let Ok(entry) = self.table.entry(va) {
+            let keep = !(PteFlags::PERMISSIONS | PteFlags::RSW0 | PteFlags::D);
+            let _ = entry.update_flags(|old| (old & keep) | hw);
+        }
+    }
+
+    fn query(&self, va: VirtAddr) -> Option<PteInfo> {
+        if let Some((pa, flags, _)) = self.table.translate(va) {
+            return Some(info(PhysAddr(pa.0 & !(PAGE_SIZE - 1)), flags));
+        }
+        self.hidden.get(&va.0).map(|&(pa, cow)| PteInfo {
+            pa,
+            flags: VmFlags::USER,
+            cow,
+            accessed: false,
+            dirty: false,
+        })
+    }
+
+    fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {
+        let in_table = self.table.next_leaf(from, end).map(|(va, pte, _)| (va, info(pte.pa(), pte.flags())));
+        let hidden = self.hidden.range(from.0..end.0).next().map(|(&va, &(pa, cow))| {
+            (VirtAddr(va), PteInfo { pa, flags: VmFlags::USER, cow, accessed: false, dirty: false })
+        });
+        match (in_table, hidden) {
+            (Some(t), Some(h)) => Some(if h.0.0 < t.0.0 { h } else { t }),
+            (t, h) => t.or(h),
+        }
+    }
+}
+
+/// The policy's view of a hardware leaf.
+fn info(pa: PhysAddr, hw: PteFlags) -> PteInfo {
+    let mut flags = VmFlags::empty();
+    flags.set(VmFlags::READ, hw.contains(PteFlags::R));
+    flags.set(VmFlags::WRITE, hw.contains(PteFlags::W));
+    flags.set(VmFlags::EXEC, hw.contains(PteFlags::X));
+    flags.set(VmFlags::USER, hw.contains(PteFlags::U));
+    PteInfo {
+        pa,
+        flags,
+        cow: hw.contains(PteFlags::RSW0),
+        accessed: hw.contains(PteFlags::A),
+        dirty: hw.contains(PteFlags::D),
+    }
+}
+
+/// The shared zero page, allocated once.
+static ZERO_PAGE: Once<PhysAddr> = Once::new();
+
+/// User frames from the kernel's buddy allocator.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KernelFrames;
+
+impl FrameSource for KernelFrames {
+    fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
+        let pa = self.alloc_uninit()?;
+        // SAFETY: a fresh frame, ours alone, direct-mapped.
+        unsafe { core::ptr::write_bytes(frame_ptr(pa), 0, PAGE_SIZE) };
+        Ok(pa)
+    }
+
+    fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
+        frames::alloc(0, FrameUse::UserAnon).map(|p| p.addr()).map_err(|_| OutOfMemory)
+    }
+
+    fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
+        // SAFETY: both are allocated frames, direct-mapped; `dst` is fresh and ours, so
+        // the two do not overlap.
+        unsafe { core::ptr::copy_nonoverlapping(frame_ptr(src), frame_ptr(dst), PAGE_SIZE) };
+    }
+
+    fn get(&self, pa: PhysAddr) {
+        // The policy only references frames it holds: an error would be its bug, and
+        // the count then stays as it was (a leak, never a use after free).
+        let _ = frames::FRAMES.get(pa.pfn());
+    }
+
+    fn put(&self, pa: PhysAddr) -> bool {
+        matches!(frames::FRAMES.put_on(crate::smp::hart_id(), pa.pfn()), Ok(true))
+    }
+
+    fn refcount(&self, pa: PhysAddr) -> usize {
+        frames::FRAMES.meta(pa.pfn()).map_or(0, |m| m.refcount() as usize)
+    }
+
+    fn zero_page(&self) -> PhysAddr {
+        *ZERO_PAGE.get().unwrap_or(&PhysAddr(0))
+    }
+}
+
+/// Allocates the shared zero page. Called once at boot, before the first user space.
+pub fn init() -> Result<(), OutOfMemory> {
+    let pa = KernelFrames.alloc_zeroed()?;
+    ZERO_PAGE.call_once(|| pa);
+    Ok(())
+}
+
+/// A file of the initramfs as the backing of private mappings.
+#[derive(Debug)]
+pub struct InitramfsFile {
+    data: &'static [u8],
+}
+
+impl InitramfsFile {
+    /// The file whose contents are `data`.
+    pub fn new(data: &'static [u8]) -> InitramfsFile {
+        InitramfsFile { data }
+    }
+}
+
+impl VmFile for InitramfsFile {
+    fn size(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    fn read_page(&self, offset: u64, len: usize, dst: PhysAddr) -> Result<(), IoError> {
+        let start = usize::try_from(offset).map_err(|_| IoError)?.min(self.data.len());
+        let end = start.saturating_add(len.min(PAGE_SIZE)).min(self.data.len());
+        let bytes = &self.data[start..end];
+        // SAFETY: `dst` is a fresh frame of the caller's, direct-mapped; `bytes` is at most
+        // a page and lies in the initramfs, which no frame overlaps.
+        unsafe {
+            core::ptr::copy_nonoverlapping(bytes.as_ptr(), frame_ptr(dst), bytes.len());
+            core::ptr::write_bytes(frame_ptr(dst).add(bytes.len()), 0, PAGE_SIZE - bytes.len());
+        }
+        Ok(())
+    }
+}
+
+/// The limits every process gets.
+pub const CONFIG: VmConfig = VmConfig::LINUX_DEFAULT;
+
+/// A new, empty user address space.
+pub fn new_space() -> Result<UserSpace, OutOfMemory> {
+    Ok(AddressSpace::new(UserMmu::new()?, KernelFrames, CONFIG))
+}
+
+/// Switches this hart back to the kernel's own table (no user half).
+pub fn activate_kernel() {
+    kspace::switch_to_kernel_table();
+}
+
+/// Resolves a fault at `va` in `space`; a stale local translation is flushed here.
+pub fn handle_fault(space: &mut UserSpace, va: usize, access: Access) -> Result<(), FaultError> {
+    let outcome = space.handle_fault(VirtAddr(va), access)?;
+    if outcome == FaultOutcome::Spurious {
+        let asid = space.mmu().ctx.asid();
+        let page = VirtAddr(va & !(PAGE_SIZE - 1));
+        tlb::HartTlb.flush_local(&Flush::Pages { asid: Some(asid), pages: &[page] });
+    }
+    Ok(())
+}
+
+/// Writes `bytes` at user address `va` of `space` (which need not be the active one),
+/// faulting pages in as a write would. For `execve`'s initial stack.
+pub fn write_bytes(space: &mut UserSpace, va: usize, bytes: &[u8]) -> Result<(), FaultError> {
+    let end = va.checked_add(bytes.len()).filter(|&e| e <= USER_END.as_usize());
+    let end = end.ok_or(FaultError::Unmapped)?;
+    let mut at = va;
+    while at < end {
+        let page_end = ((at / PAGE_SIZE) + 1) * PAGE_SIZE;
+        let chunk = page_end.min(end) - at;
+        let writable = space.mmu().query(VirtAddr(at)).is_some_and(|p| p.flags.contains(VmFlags::WRITE));
+        if !writable {
+            space.handle_fault(VirtAddr(at), Access::Write)?;
+        }
+        let pte = space.mmu().query(VirtAddr(at)).ok_or(FaultError::Unmapped)?;
+        let src = &bytes[at - va..at - va + chunk];
+        // SAFETY: the page is mapped writable in `space`, so its frame is private to it;
+        // the direct map reaches it whatever table is active.
+        unsafe {
+            core::ptr::copy_nonoverlapping(src.as_ptr(), frame_ptr(pte.pa).add(at % PAGE_SIZE), chunk)
+        };
+        at += chunk;
+    }
+    Ok(())
+}

@@ -1,0 +1,140 @@
+//! Static ELF executables: validation and the load plan, with `xmas-elf` parsing.
+//!
+//! Every check happens before anything is mapped, and the parser is only let loose on
+//! bytes whose bounds were checked first (xmas-elf indexes slices directly). A file that
+//! is not a well-formed static riscv64 `ET_EXEC` whose loadable segments lie in the user
+//! half, inside the file, without overlapping, gets `ENOEXEC`, never a kernel fault.
+
+use alloc::vec::Vec;
+
+use pagoda_mm::addr::{PAGE_SIZE, align_down, align_up};
+use pagoda_mm::layout::USER_END;
+use xmas_elf::ElfFile;
+use xmas_elf::header::{Class, Data, Machine, Type};
+use xmas_elf::program::Type as PType;
+
+use crate::syscall::errno::Errno;
+
+/// Size of one 64-bit program header.
+const PHDR_SIZE: usize = 56;
+/// Most program headers accepted (Linux refuses more than 64 KiB of them).
+const MAX_PHDRS: usize = 64;
+
+/// `PF_X`, `PF_W`, `PF_R`.
+const PF_X: u32 = 1;
+const PF_W: u32 = 2;
+const PF_R: u32 = 4;
+
+/// One loadable segment.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment {
+    /// Virtual address of the first byte (not necessarily page aligned).
+    pub vaddr: usize,
+    /// Bytes in memory (≥ `filesz`; the rest is zero).
+    pub memsz: usize,
+    /// Bytes taken from the file.
+    pub filesz: usize,
+    /// File offset of the first byte (same page offset as `vaddr`).
+    pub offset: usize,
+    /// Readable.
+    pub read: bool,
+    /// Writable.
+    pub write: bool,
+    /// Executable.
+    pub exec: bool,
+}
+
+impl Segment {
+    /// Page-aligned start of the segment's mapping.
+    pub fn map_start(&self) -> usize {
+        align_down(self.vaddr, PAGE_SIZE)
+    }
+
+    /// Page-aligned end of the segment's mapping (checked not to overflow in `plan`).
+    pub fn map_end(&self) -> usize {
+        align_up(self.vaddr + self.memsz, PAGE_SIZE).unwrap_or(usize::MAX)
+    }
+}
+
+/// What `execve` maps, decided before the old image is dropped.
+#[derive(Debug)]
+pub struct LoadPlan {
+    /// Entry point.
+    pub entry: usize,
+    /// Loadable segments, sorted by address.
+    pub segments: Vec<Segment>,
+    /// Where the program headers appear in memory (for `AT_PHDR`), if they are loaded.
+    pub phdr: usize,
+    /// Number of program headers (`AT_PHNUM`).
+    pub phnum: usize,
+}
+
+/// Validates `file` and returns what to map.
+pub fn plan(file: &[u8]) -> Result<LoadPlan, Errno> {
+    let elf = ElfFile::new(file).map_err(|_| Errno::ENOEXEC)?;
+    let h = &elf.header;
+    if h.pt1.class() != Class::SixtyFour || h.pt1.data() != Data::LittleEndian {
+        return Err(Errno::ENOEXEC);
+    }
+    let pt2 = &h.pt2;
+    if pt2.type_().as_type() != Type::Executable || pt2.machine().as_machine() != Machine::RISC_V
+    {
+        return Err(Errno::ENOEXEC);
+    }
+    let phoff = pt2.ph_offset() as usize;
+    let phnum = pt2.ph_count() as usize;
+    if pt2.ph_entry_size() as usize != PHDR_SIZE || phnum == 0 || phnum > MAX_PHDRS {
+        return Err(Errno::ENOEXEC);
+    }
+    let ph_end = phnum.checked_mul(PHDR_SIZE).and_then(|n| n.checked_add(phoff));
+    if ph_end.is_none_or(|end| end > file.len()) {
+        return Err(Errno::ENOEXEC);
+    }
+
+    let mut segments = Vec::new();
+    let mut phdr = 0;
+    for ph in elf.program_iter() {
+        match ph.get_type() {
+            Ok(PType::Load) => {}
+            Ok(PType::Interp) | Ok(PType::Dynamic) => return Err(Errno::ENOEXEC),
+            _ => continue,
+        }
+        let (vaddr, memsz) = (ph.virtual_addr() as usize, ph.mem_size() as usize);
+        let (offset, filesz) = (ph.offset() as usize, ph.file_size() as usize);
+        if memsz == 0 {
+            continue;
+        }
+        let in_user = vaddr.checked_add(memsz).is_some_and(|end| end <= USER_END.as_usize());
+        let in_file = offset.checked_add(filesz).is_some_and(|end| end <= file.len());
+        if !in_user || !in_file || filesz > memsz || vaddr % PAGE_SIZE != offset % PAGE_SIZE {
+            return Err(Errno::ENOEXEC);
+        }
+        let flags = ph.flags().0;
+        let seg = Segment {
+            vaddr,
+            memsz,
+            filesz,
+            offset,
+            read: flags & PF_R != 0,
+            write: flags & PF_W != 0,
+            exec: flags & PF_X != 0,
+        };
+        if offset <= phoff && ph_end.is_some_and(|e| e <= offset + filesz) {
+            phdr = vaddr + (phoff - offset);
+        }
+        segments.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        segments.push(seg);
+    }
+    if segments.is_empty() {
+        return Err(Errno::ENOEXEC);
+    }
+    segments.sort_unstable_by_key(|s| s.vaddr);
+    if segments.windows(2).any(|w| w[0].map_end() > w[1].map_start()) {
+        return Err(Errno::ENOEXEC);
+    }
+    let entry = pt2.entry_point() as usize;
+    if !segments.iter().any(|s| s.exec && s.vaddr <= entry && entry < s.vaddr + s.memsz) {
+        return Err(Errno::ENOEXEC);
+    }
+    Ok(LoadPlan { entry, segments, phdr, phnum })
+}

@@ -1,0 +1,208 @@
+//! `execve`: replaces a process's image with a static ELF from the initramfs.
+//!
+//! Nothing is loaded eagerly: segments become file-backed private areas and the stack an
+//! anonymous area; pages arrive on first touch. The new image is built completely before
+//! the old one is dropped, so a failing `execve` returns an error to the old image.
+//!
+//! The initial stack is laid out as Linux does:
+//!
+//! ```text
+//!  stack top →  AT_EXECFN string, envp strings, argv strings, 16 random bytes (AT_RANDOM)
+//!               (16-byte aligned)
+//!               auxv pairs ... AT_NULL
+//!               NULL, envp[envc-1] ... envp[0]
+//!               NULL, argv[argc-1] ... argv[0]
+//!        sp  →  argc
+//! ```
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use pagoda_mm::addr::{PAGE_SIZE, VirtAddr, align_down};
+use pagoda_mm::layout::{USER_STACK_INITIAL, USER_STACK_TOP};
+use pagoda_mm::vm::Prot;
+
+use super::Process;
+use super::elf;
+use crate::arch::trap::{FpState, TrapFrame, initial_user_sstatus, load_fp, reg};
+use crate::fs::initramfs::Kind;
+use crate::memory::uspace::{self, InitramfsFile};
+use crate::syscall::errno::Errno;
+
+/// Most bytes of argv + envp strings and pointers (Linux: a quarter of the stack limit).
+pub const MAX_ARG_BYTES: usize = 2 * 1024 * 1024;
+
+/// Auxiliary-vector keys pagoda provides.
+mod at {
+    pub const NULL: usize = 0;
+    pub const PHDR: usize = 3;
+    pub const PHENT: usize = 4;
+    pub const PHNUM: usize = 5;
+    pub const PAGESZ: usize = 6;
+    pub const BASE: usize = 7;
+    pub const FLAGS: usize = 8;
+    pub const ENTRY: usize = 9;
+    pub const UID: usize = 11;
+    pub const EUID: usize = 12;
+    pub const GID: usize = 13;
+    pub const EGID: usize = 14;
+    pub const HWCAP: usize = 16;
+    pub const CLKTCK: usize = 17;
+    pub const SECURE: usize = 23;
+    pub const RANDOM: usize = 25;
+    pub const EXECFN: usize = 31;
+}
+
+/// `AT_HWCAP` for RV64IMAFDC: one bit per single-letter extension.
+const HWCAP_RV64GC: usize = {
+    let letters = *b"imafdc";
+    let mut bits = 0;
+    let mut i = 0;
+    while i < letters.len() {
+        bits |= 1 << (letters[i] - b'a');
+        i += 1;
+    }
+    bits
+};
+
+/// Replaces `p`'s image with the program at `path`; returns the trap frame that enters
+/// it (the caller installs it: the running process's own frame, or a new process's).
+pub fn exec_into(
+    p: &Arc<Process>,
+    path: &str,
+    argv: &[String],
+    envp: &[String],
+) -> Result<TrapFrame, Errno> {
+    let node = crate::fs::root().lookup(path).ok_or(Errno::ENOENT)?;
+    if node.perm & 0o111 == 0 {
+        return Err(Errno::EACCES);
+    }
+    if node.kind == Kind::Dir {
+        return Err(Errno::EACCES);
+    }
+    let plan = elf::plan(node.data)?;
+    let file = Arc::new(InitramfsFile::new(node.data));
+    let mut vm = uspace::new_space().map_err(|_| Errno::ENOMEM)?;
+    let mut brk = 0;
+    for seg in &plan.segments {
+        let mut prot = Prot::empty();
+        prot.set(Prot::READ, seg.read);
+        prot.set(Prot::WRITE, seg.write);
+        prot.set(Prot::EXEC, seg.exec);
+        let start = seg.map_start();
+        let len = seg.map_end() - start;
+        let page_off = seg.vaddr - start;
+        let result = if seg.filesz == 0 {
+            vm.map_anon(VirtAddr(start), len, prot)
+        } else {
+            let offset = align_down(seg.offset, PAGE_SIZE) as u64;
+            vm.map_file_private(VirtAddr(start), len, prot, file.clone(), offset, page_off + seg.filesz)
+        };
+        result.map_err(Errno::from_vm)?;
+        brk = brk.max(seg.map_end());
+    }
+    vm.init_brk(VirtAddr(brk)).map_err(Errno::from_vm)?;
+    vm.map_stack(USER_STACK_TOP, USER_STACK_INITIAL).map_err(Errno::from_vm)?;
+
+    let (sp, image) = stack_image(&plan, path, argv, envp)?;
+    uspace::write_bytes(&mut vm, sp, &image).map_err(|_| Errno::ENOMEM)?;
+
+    let mut frame = TrapFrame::default();
+    frame.sepc = plan.entry;
+    frame.sstatus = initial_user_sstatus();
+    frame.regs[reg::SP] = sp;
+    frame.regs[reg::A0] = 0;
+
+    let old = p.vm.lock().replace(vm);
+    let running = super::sched::with_current(|c| c.is_some_and(|c| core::ptr::eq(c, &**p)));
+    if running {
+        p.activate_on_this_hart();
+        load_fp(&FpState::default());
+    }
+    drop(old);
+    p.inner.lock().exe = String::from(path);
+    Ok(frame)
+}
+
+/// Builds the initial stack below [`USER_STACK_TOP`]; returns the user `sp` and the bytes
+/// from `sp` up to the top.
+fn stack_image(
+    plan: &elf::LoadPlan,
+    path: &str,
+    argv: &[String],
+    envp: &[String],
+) -> Result<(usize, Vec<u8>), Errno> {
+    let top = USER_STACK_TOP.as_usize();
+    // Strings area, growing down from the top: built back to front.
+    let mut strings: Vec<u8> = Vec::new();
+    let push_str = |s: &str, strings: &mut Vec<u8>| -> Result<usize, Errno> {
+        strings.try_reserve(s.len() + 1).map_err(|_| Errno::ENOMEM)?;
+        strings.extend_from_slice(s.as_bytes());
+        strings.push(0);
+        Ok(strings.len())
+    };
+    let execfn_end = push_str(path, &mut strings)?;
+    let mut env_ends = Vec::new();
+    for e in envp {
+        env_ends.push(push_str(e, &mut strings)?);
+    }
+    let mut arg_ends = Vec::new();
+    for a in argv {
+        arg_ends.push(push_str(a, &mut strings)?);
+    }
+    let mut random = [0u8; 16];
+    crate::random::fill(&mut random);
+    strings.extend_from_slice(&random);
+    // The string block is stored so that its last byte is just below `top`: a string
+    // whose bytes end at offset `end` in `strings` starts at top - total + end - len.
+    let total = strings.len();
+    let block = top - total;
+    let addr_of = |end: usize, len: usize| block + end - len - 1;
+    let execfn = addr_of(execfn_end, path.len());
+    let random_at = block + total - 16;
+
+    let auxv: [(usize, usize); 17] = [
+        (at::PHDR, plan.phdr),
+        (at::PHENT, 56),
+        (at::PHNUM, plan.phnum),
+        (at::PAGESZ, PAGE_SIZE),
+        (at::BASE, 0),
+        (at::FLAGS, 0),
+        (at::ENTRY, plan.entry),
+        (at::UID, 0),
+        (at::EUID, 0),
+        (at::GID, 0),
+        (at::EGID, 0),
+        (at::HWCAP, HWCAP_RV64GC),
+        (at::CLKTCK, crate::timer::TICKS_PER_SECOND as usize),
+        (at::SECURE, 0),
+        (at::RANDOM, random_at),
+        (at::EXECFN, execfn),
+        (at::NULL, 0),
+    ];
+    let words = 1 + argv.len() + 1 + envp.len() + 1 + 2 * auxv.len();
+    if total + words * 8 > MAX_ARG_BYTES {
+        return Err(Errno::E2BIG);
+    }
+    let sp = align_down(block - words * 8, 16);
+    let mut table: Vec<u8> = Vec::new();
+    table.try_reserve(top - sp).map_err(|_| Errno::ENOMEM)?;
+    let mut word = |v: usize| table.extend_from_slice(&v.to_le_bytes());
+    word(argv.len());
+    for (a, &end) in argv.iter().zip(&arg_ends) {
+        word(addr_of(end, a.len()));
+    }
+    word(0);
+    for (e, &end) in envp.iter().zip(&env_ends) {
+        word(addr_of(end, e.len()));
+    }
+    word(0);
+    for (k, v) in auxv {
+        word(k);
+        word(v);
+    }
+    table.resize(block - sp, 0);
+    table.extend_from_slice(&strings);
+    Ok((sp, table))
+}

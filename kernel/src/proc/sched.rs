@@ -1,0 +1,242 @@
+//! Scheduling: a run queue shared by all harts, one scheduler loop per hart, preemptive
+//! round robin on the timer.
+//!
+//! ## The hand-over protocol
+//!
+//! A task never puts itself on the run queue. It records its next state (`Runnable`,
+//! `Sleeping`, `Zombie`) and switches to its hart's scheduler context; the scheduler,
+//! once the switch has saved the task's registers, clears `on_cpu` and enqueues the task
+//! if it is runnable. A waker sets a sleeping task runnable and enqueues it only if it is
+//! no longer `on_cpu`; otherwise the scheduler will. So no hart can resume a task whose
+//! registers are still being saved by another. A wake-up that arrives while the task is
+//! still deciding to sleep is kept in `wakeup_pending`, so it is never lost.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::cell::UnsafeCell;
+
+use pagoda_mm::layout::MAX_HARTS;
+use spin::Mutex;
+
+use super::Process;
+use crate::arch::trap::{Context, load_fp, save_fp, switch};
+
+/// A task's scheduling state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Waiting on the run queue, or running.
+    Runnable,
+    /// Blocked until woken.
+    Sleeping,
+    /// Exited; waits for its parent to reap it.
+    Zombie,
+}
+
+/// Scheduling fields of a task, under its own lock.
+#[derive(Debug)]
+pub struct Sched {
+    /// The state.
+    pub state: State,
+    /// Its registers are live on some hart (not yet saved).
+    pub on_cpu: bool,
+    /// A wake-up arrived while it was running.
+    pub wakeup_pending: bool,
+}
+
+impl Sched {
+    /// A new task: runnable, not yet on a hart.
+    pub const fn new() -> Sched {
+        Sched { state: State::Runnable, on_cpu: false, wakeup_pending: false }
+    }
+}
+
+static RUN_QUEUE: Mutex<VecDeque<Arc<Process>>> = Mutex::new(VecDeque::new());
+
+/// Per-hart scheduler state, touched only by its own hart.
+struct Cpu {
+    scheduler: UnsafeCell<Context>,
+    current: UnsafeCell<Option<Arc<Process>>>,
+}
+
+// SAFETY: each `Cpu` is used only by the hart whose id indexes it (see `cpu()`), and the
+// kernel does not reschedule inside interrupt handlers that run in kernel mode.
+unsafe impl Sync for Cpu {}
+
+static CPUS: [Cpu; MAX_HARTS] = [const {
+    Cpu {
+        scheduler: UnsafeCell::new(Context { ra: 0, sp: 0, s: [0; 12] }),
+        current: UnsafeCell::new(None),
+    }
+}; MAX_HARTS];
+
+fn cpu() -> &'static Cpu {
+    &CPUS[crate::smp::hart_id()]
+}
+
+/// The task running on this hart.
+pub fn current() -> Option<Arc<Process>> {
+    // SAFETY: only this hart touches its `current` (see `Cpu`).
+    unsafe { (*cpu().current.get()).clone() }
+}
+
+/// Calls `f` with the task running on this hart, without taking a reference (the fast
+/// path of `getpid` and of every return to user mode).
+pub fn with_current<R>(f: impl FnOnce(Option<&Process>) -> R) -> R {
+    // SAFETY: only this hart touches its `current`, and it stays set while `f` runs on
+    // this hart (a task never switches out from inside `f`).
+    let current = unsafe { &*cpu().current.get() };
+    f(current.as_deref())
+}
+
+/// Tasks sleeping until a time: (deadline in ns since boot, task).
+static SLEEPERS: Mutex<Vec<(u64, Arc<Process>)>> = Mutex::new(Vec::new());
+
+/// Sleeps until `deadline_ns` (time since boot) or until woken earlier (a kill);
+/// returns whether the deadline passed.
+pub fn sleep_until(me: &Arc<Process>, deadline_ns: u64) -> bool {
+    loop {
+        if crate::timer::now_ns() >= deadline_ns {
+            return true;
+        }
+        if me.killed.load(core::sync::atomic::Ordering::Acquire) {
+            return false;
+        }
+        {
+            let mut sleepers = SLEEPERS.lock();
+            if sleepers.try_reserve(1).is_err() {
+                drop(sleepers);
+                yield_now();
+                continue;
+            }
+            sleepers.push((deadline_ns, me.clone()));
+        }
+        sleep();
+    }
+}
+
+/// Wakes every sleeper whose deadline has passed (called on timer ticks).
+pub fn wake_sleepers() {
+    let now = crate::timer::now_ns();
+    let due: Vec<Arc<Process>> = {
+        let mut sleepers = SLEEPERS.lock();
+        if sleepers.iter().all(|(d, _)| *d > now) {
+            return;
+        }
+        let mut due = Vec::new();
+        sleepers.retain(|(d, p)| {
+            if *d <= now && due.try_reserve(1).is_ok() {
+                due.push(p.clone());
+                false
+            } else {
+                true
+            }
+        });
+        due
+    };
+    for p in &due {
+        wake(p);
+    }
+}
+
+/// Puts a new or woken task on the run queue.
+pub fn enqueue(p: Arc<Process>) {
+    RUN_QUEUE.lock().push_back(p);
+}
+
+/// Wakes `p` if it sleeps (or remembers the wake-up if it is about to).
+pub fn wake(p: &Arc<Process>) {
+    let mut s = p.sched.lock();
+    match s.state {
+        State::Sleeping => {
+            s.state = State::Runnable;
+            if !s.on_cpu {
+                drop(s);
+                enqueue(p.clone());
+            }
+        }
+        State::Runnable => s.wakeup_pending = true,
+        State::Zombie => {}
+    }
+}
+
+/// Gives up the hart with `next` as the current task's state.
+fn switch_out(next: State) {
+    let cpu = cpu();
+    // SAFETY: only this hart touches its `current`.
+    let Some(me) = (unsafe { (*cpu.current.get()).clone() }) else { return };
+    {
+        let mut s = me.sched.lock();
+        if next == State::Sleeping && s.wakeup_pending {
+            s.wakeup_pending = false;
+            return;
+        }
+        s.state = next;
+    }
+    let ctx = me.context.get();
+    let fp = me.fp.get();
+    drop(me);
+    // SAFETY: only the task itself touches its `fp`, here and below (module docs).
+    save_fp(unsafe { &mut *fp });
+    // SAFETY: the scheduler context was saved by `run` on this hart; this task's context
+    // is saved before anyone can resume it (the hand-over protocol in the module docs).
+    unsafe { switch(ctx, cpu.scheduler.get()) };
+    // Resumed, possibly on another hart.
+    // SAFETY: as above; the task's registers were saved before it was resumed.
+    load_fp(unsafe { &*fp });
+}
+
+/// Lets other tasks run; the current one stays runnable.
+pub fn yield_now() {
+    switch_out(State::Runnable);
+}
+
+/// Sleeps until [`wake`]; callers re-check their condition afterwards.
+pub fn sleep() {
+    switch_out(State::Sleeping);
+}
+
+/// Leaves the hart for good (the task became a zombie).
+pub fn exit_current() -> ! {
+    switch_out(State::Zombie);
+    unreachable!("a zombie was resumed");
+}
+
+/// The scheduler loop of this hart: runs tasks from the queue forever.
+pub fn run() -> ! {
+    let cpu = cpu();
+    let hart = crate::smp::hart_id();
+    let hart_stack_bottom = crate::smp::hart_stack(hart).map_or(0, |s| s.bottom());
+    crate::arch::disable_interrupts();
+    loop {
+        let next = RUN_QUEUE.lock().pop_front();
+        let Some(p) = next else {
+            // Idle: take pending interrupts (the timer), then look for due sleepers.
+            crate::arch::wait_for_interrupt();
+            crate::arch::enable_interrupts();
+            crate::arch::disable_interrupts();
+            wake_sleepers();
+            continue;
+        };
+        p.sched.lock().on_cpu = true;
+        p.activate_on_this_hart();
+        crate::smp::set_stack_limit(p.kstack.bottom());
+        let ctx = p.context.get();
+        // SAFETY: only this hart touches its `current`.
+        unsafe { *cpu.current.get() = Some(p.clone()) };
+        // SAFETY: `ctx` was saved by `switch_out` or built by `Process::new`, and no other
+        // hart runs `p` (it was popped from the queue and is `on_cpu`).
+        unsafe { switch(cpu.scheduler.get(), ctx) };
+        crate::smp::set_stack_limit(hart_stack_bottom);
+        // SAFETY: as above.
+        unsafe { *cpu.current.get() = None };
+        let requeue = {
+            let mut s = p.sched.lock();
+            s.on_cpu = false;
+            s.state == State::Runnable
+        };
+        if requeue {
+            enqueue(p);
+        }
+    }
+}

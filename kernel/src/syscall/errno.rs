@@ -1,0 +1,91 @@
+//! Linux errno values: the one error type of the system-call layer.
+//!
+//! Every error a lower layer returns is converted into an [`Errno`] here; the dispatcher
+//! returns `-errno` in `a0`, as the Linux riscv64 ABI says.
+
+/// A Linux error number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i32)]
+pub enum Errno {
+    /// Operation not permitted.
+    EPERM = 1,
+    /// No such file or directory.
+    ENOENT = 2,
+    /// No such process.
+    ESRCH = 3,
+    /// Interrupted system call.
+    EINTR = 4,
+    /// Argument list too long.
+    E2BIG = 7,
+    /// Exec format error.
+    ENOEXEC = 8,
+    /// Bad file descriptor.
+    EBADF = 9,
+    /// No child processes.
+    ECHILD = 10,
+    /// Try again.
+    EAGAIN = 11,
+    /// Out of memory.
+    ENOMEM = 12,
+    /// Permission denied.
+    EACCES = 13,
+    /// Bad address.
+    EFAULT = 14,
+    /// File exists.
+    EEXIST = 17,
+    /// Not a directory.
+    ENOTDIR = 20,
+    /// Is a directory.
+    EISDIR = 21,
+    /// Invalid argument.
+    EINVAL = 22,
+    /// Too many open files.
+    EMFILE = 24,
+    /// Not a typewriter.
+    ENOTTY = 25,
+    /// Illegal seek.
+    ESPIPE = 29,
+    /// Read-only file system.
+    EROFS = 30,
+    /// Result too large.
+    ERANGE = 34,
+    /// File name too long.
+    ENAMETOOLONG = 36,
+    /// Function not implemented.
+    ENOSYS = 38,
+    /// No such device.
+    ENODEV = 19,
+    /// Value too large for defined data type.
+    EOVERFLOW = 75,
+    /// Operation not supported.
+    EOPNOTSUPP = 95,
+}
+
+impl Errno {
+    /// The value a system call returns in `a0` for this error.
+    pub fn as_return(self) -> usize {
+        (-(self as i32) as isize) as usize
+    }
+}
+
+impl Errno {
+    /// The errno of a virtual-memory error.
+    pub fn from_vm(e: pagoda_mm::vm::VmError) -> Errno {
+        use pagoda_mm::vm::VmError;
+        match e {
+            VmError::Perm => Errno::EPERM,
+            VmError::BadFd => Errno::EBADF,
+            VmError::NoMem => Errno::ENOMEM,
+            VmError::Access => Errno::EACCES,
+            VmError::Fault => Errno::EFAULT,
+            VmError::Exist => Errno::EEXIST,
+            VmError::NoDev => Errno::ENODEV,
+            VmError::Inval => Errno::EINVAL,
+            VmError::Overflow => Errno::EOVERFLOW,
+            VmError::OpNotSupp => Errno::EOPNOTSUPP,
+        }
+    }
+}
+
+/// The result type of every system call handler.
+pub type SysResult = Result<usize, Errno>;

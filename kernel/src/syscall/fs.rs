@@ -1,0 +1,404 @@
+//! File system calls over the read-only initramfs, `/proc` and the console.
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use spin::Mutex;
+
+use super::uaccess::{PATH_MAX, copy_from_user, copy_to_user, read_cstr, read_u64};
+use super::{Errno, SysResult};
+use crate::fs::initramfs::Kind;
+use crate::fs::{File, FileRef, Stat};
+use crate::proc;
+
+/// `AT_FDCWD`: paths relative to the working directory.
+const AT_FDCWD: usize = -100isize as usize;
+/// `AT_EMPTY_PATH`: `newfstatat` on the descriptor itself.
+const AT_EMPTY_PATH: usize = 0x1000;
+/// Open flags.
+const O_ACCMODE: usize = 3;
+const O_CREAT: usize = 0o100;
+const O_DIRECTORY: usize = 0o200000;
+const O_CLOEXEC: usize = 0o2000000;
+/// `fcntl` commands.
+const F_DUPFD: usize = 0;
+const F_GETFD: usize = 1;
+const F_SETFD: usize = 2;
+const F_GETFL: usize = 3;
+const F_DUPFD_CLOEXEC: usize = 1030;
+/// `ioctl` requests answered for the console.
+const TCGETS: usize = 0x5401;
+const TIOCGWINSZ: usize = 0x5413;
+/// Most bytes one `read`/`write` moves through a kernel buffer at a time.
+const CHUNK: usize = 4096;
+/// How often a blocked console read looks for input.
+const CONSOLE_POLL_NS: u64 = 10_000_000;
+/// Most `iovec`s per `readv`/`writev` (Linux's `UIO_MAXIOV`).
+const IOV_MAX: usize = 1024;
+
+/// The file behind descriptor `fd` of the current process.
+fn file(fd: usize) -> Result<FileRef, Errno> {
+    proc::current().inner.lock().fds.get(fd)
+}
+
+pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
+    let f = file(fd)?;
+    let mut done = 0;
+    let mut chunk = [0u8; CHUNK];
+    while done < len {
+        let want = (len - done).min(CHUNK);
+        let n = match f.lock().read(&mut chunk[..want]) {
+            Err(Errno::EAGAIN) if done == 0 => {
+                // The console has nothing yet: poll again after a tick (no lock held).
+                let me = proc::current();
+                if !crate::proc::sched::sleep_until(&me, crate::timer::now_ns() + CONSOLE_POLL_NS) {
+                    return Err(Errno::EINTR);
+                }
+                continue;
+            }
+            Err(Errno::EAGAIN) => break,
+            result => result?,
+        };
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = copy_to_user(buf + done, &chunk[..n]) {
+            return if done > 0 { Ok(done) } else { Err(e) };
+        }
+        done += n;
+        if n < want {
+            break;
+        }
+    }
+    Ok(done)
+}
+
+pub fn pread64(fd: usize, buf: usize, len: usize, offset: usize) -> SysResult {
+    let f = file(fd)?;
+    let mut file = f.lock();
+    let saved = file.lseek(0, 1).map_err(|_| Errno::ESPIPE)?;
+    let offset = i64::try_from(offset).map_err(|_| Errno::EINVAL)?;
+    file.lseek(offset, 0)?;
+    drop(file);
+    let result = read(fd, buf, len);
+    let _ = f.lock().lseek(saved as i64, 0);
+    result
+}
+
+pub fn write(fd: usize, buf: usize, len: usize) -> SysResult {
+    let f = file(fd)?;
+    let mut done = 0;
+    let mut chunk = [0u8; CHUNK];
+    while done < len {
+        let n = (len - done).min(CHUNK);
+        if let Err(e) = copy_from_user(&mut chunk[..n], buf + done) {
+            return if done > 0 { Ok(done) } else { Err(e) };
+        }
+        f.lock().write(&chunk[..n])?;
+        done += n;
+    }
+    Ok(done)
+}
+
+/// Reads the `iovec` array at `iov`.
+fn iovecs(iov: usize, count: usize) -> Result<Vec<(usize, usize)>, Errno> {
+    if count > IOV_MAX {
+        return Err(Errno::EINVAL);
+    }
+    let mut out = Vec::new();
+    out.try_reserve(count).map_err(|_| Errno::ENOMEM)?;
+    let mut total: usize = 0;
+    for i in 0..count {
+        let base = read_u64(iov + i * 16)? as usize;
+        let len = read_u64(iov + i * 16 + 8)? as usize;
+        total = total.checked_add(len).filter(|&t| t <= isize::MAX as usize).ok_or(Errno::EINVAL)?;
+        out.push((base, len));
+    }
+    Ok(out)
+}
+
+pub fn writev(fd: usize, iov: usize, count: usize) -> SysResult {
+    file(fd)?;
+    let mut total = 0;
+    for (base, len) in iovecs(iov, count)? {
+        match write(fd, base, len) {
+            Ok(n) => total += n,
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(total)
+}
+
+pub fn readv(fd: usize, iov: usize, count: usize) -> SysResult {
+    file(fd)?;
+    let mut total = 0;
+    for (base, len) in iovecs(iov, count)? {
+        match read(fd, base, len) {
+            Ok(n) => {
+                total += n;
+                if n < len {
+                    break;
+                }
+            }
+            Err(e) if total == 0 => return Err(e),
+            Err(_) => break,
+        }
+    }
+    Ok(total)
+}
+
+/// Resolves `path` (relative to `dirfd` or the working directory) to an absolute path.
+fn resolve(dirfd: usize, path: &str) -> Result<String, Errno> {
+    if path.starts_with('/') {
+        return Ok(String::from(path));
+    }
+    let base = if dirfd == AT_FDCWD {
+        proc::current().inner.lock().cwd.clone()
+    } else {
+        match &*file(dirfd)?.lock() {
+            File::Node { node, .. } if node.kind == Kind::Dir => alloc::format!("/{}", node.path),
+            _ => return Err(Errno::ENOTDIR),
+        }
+    };
+    let mut out = base;
+    if !out.ends_with('/') {
+        out.push('/');
+    }
+    out.push_str(path);
+    Ok(out)
+}
+
+/// Normalises `.` and `..` components of an absolute path.
+fn normalize(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = String::from("/");
+    out.push_str(&parts.join("/"));
+    out
+}
+
+/// Opens `path` (absolute and normalised) as a file description.
+fn open_path(path: &str) -> Result<File, Errno> {
+    if let Some(data) = crate::fs::procfs::generate(path)? {
+        return Ok(File::Generated { data, pos: 0 });
+    }
+    let node = crate::fs::root().lookup(path).ok_or(Errno::ENOENT)?;
+    Ok(File::Node { node, pos: 0 })
+}
+
+pub fn openat(dirfd: usize, path: usize, flags: usize) -> SysResult {
+    let path = normalize(&resolve(dirfd, &read_cstr(path, PATH_MAX)?)?);
+    let file = match open_path(&path) {
+        Ok(f) => f,
+        Err(Errno::ENOENT) if flags & O_CREAT != 0 => return Err(Errno::EROFS),
+        Err(e) => return Err(e),
+    };
+    let is_dir = matches!(&file, File::Node { node, .. } if node.kind == Kind::Dir);
+    if flags & O_DIRECTORY != 0 && !is_dir {
+        return Err(Errno::ENOTDIR);
+    }
+    if flags & O_ACCMODE != 0 {
+        return Err(if is_dir { Errno::EISDIR } else { Errno::EROFS });
+    }
+    let file = Arc::new(Mutex::new(file));
+    proc::current().inner.lock().fds.insert(file, flags & O_CLOEXEC != 0)
+}
+
+pub fn close(fd: usize) -> SysResult {
+    proc::current().inner.lock().fds.close(fd).map(|()| 0)
+}
+
+pub fn lseek(fd: usize, offset: usize, whence: usize) -> SysResult {
+    let whence = u32::try_from(whence).map_err(|_| Errno::EINVAL)?;
+    file(fd)?.lock().lseek(offset as i64, whence)
+}
+
+/// `struct linux_dirent64` `d_type` values.
+const DT_DIR: u8 = 4;
+const DT_REG: u8 = 8;
+
+pub fn getdents64(fd: usize, buf: usize, len: usize) -> SysResult {
+    let f = file(fd)?;
+    let mut file = f.lock();
+    let File::Node { node, pos } = &mut *file else {
+        return Err(Errno::ENOTDIR);
+    };
+    if node.kind != Kind::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    let mut out: Vec<u8> = Vec::new();
+    loop {
+        let Some(child) = crate::fs::root().child(node.path, *pos) else { break };
+        let name = child.path.rsplit('/').next().unwrap_or(child.path);
+        let reclen = (19 + name.len() + 1).next_multiple_of(8);
+        if out.len() + reclen > len {
+            if out.is_empty() {
+                return Err(Errno::EINVAL);
+            }
+            break;
+        }
+        out.try_reserve(reclen).map_err(|_| Errno::ENOMEM)?;
+        out.extend_from_slice(&child.ino.to_le_bytes());
+        out.extend_from_slice(&((*pos + 1) as i64).to_le_bytes());
+        out.extend_from_slice(&(reclen as u16).to_le_bytes());
+        out.push(if child.kind == Kind::Dir { DT_DIR } else { DT_REG });
+        out.extend_from_slice(name.as_bytes());
+        out.resize(out.len() + reclen - 19 - name.len(), 0);
+        *pos += 1;
+    }
+    drop(file);
+    copy_to_user(buf, &out)?;
+    Ok(out.len())
+}
+
+/// Writes Linux's riscv64 `struct stat` (128 bytes) for `st` at `buf`.
+fn put_stat(buf: usize, st: &Stat) -> SysResult {
+    let mut b = [0u8; 128];
+    b[8..16].copy_from_slice(&st.ino.to_le_bytes());
+    b[16..20].copy_from_slice(&st.mode.to_le_bytes());
+    b[20..24].copy_from_slice(&1u32.to_le_bytes());
+    b[32..40].copy_from_slice(&st.rdev.to_le_bytes());
+    b[48..56].copy_from_slice(&st.size.to_le_bytes());
+    b[56..60].copy_from_slice(&4096u32.to_le_bytes());
+    b[64..72].copy_from_slice(&st.size.div_ceil(512).to_le_bytes());
+    copy_to_user(buf, &b)?;
+    Ok(0)
+}
+
+pub fn fstat(fd: usize, buf: usize) -> SysResult {
+    let st = file(fd)?.lock().stat();
+    put_stat(buf, &st)
+}
+
+pub fn newfstatat(dirfd: usize, path: usize, buf: usize, flags: usize) -> SysResult {
+    let name = read_cstr(path, PATH_MAX)?;
+    if name.is_empty() {
+        if flags & AT_EMPTY_PATH == 0 {
+            return Err(Errno::ENOENT);
+        }
+        let st = if dirfd == AT_FDCWD {
+            crate::fs::node_stat(&crate::fs::root().lookup("/").ok_or(Errno::ENOENT)?)
+        } else {
+            file(dirfd)?.lock().stat()
+        };
+        return put_stat(buf, &st);
+    }
+    let path = normalize(&resolve(dirfd, &name)?);
+    let st = open_path(&path)?.stat();
+    put_stat(buf, &st)
+}
+
+pub fn readlinkat(dirfd: usize, path: usize, buf: usize, len: usize) -> SysResult {
+    let path = normalize(&resolve(dirfd, &read_cstr(path, PATH_MAX)?)?);
+    if len == 0 || len > isize::MAX as usize {
+        return Err(Errno::EINVAL);
+    }
+    let target = match path.as_str() {
+        "/proc/self/exe" => proc::current().inner.lock().exe.clone(),
+        _ => {
+            open_path(&path)?;
+            return Err(Errno::EINVAL);
+        }
+    };
+    let n = target.len().min(len);
+    copy_to_user(buf, &target.as_bytes()[..n])?;
+    Ok(n)
+}
+
+pub fn ioctl(fd: usize, request: usize, arg: usize) -> SysResult {
+    let f = file(fd)?;
+    let is_console = matches!(&*f.lock(), File::Console);
+    if !is_console {
+        return Err(Errno::ENOTTY);
+    }
+    match request {
+        TIOCGWINSZ => {
+            // struct winsize: 24 rows, 80 columns.
+            let mut ws = [0u8; 8];
+            ws[0..2].copy_from_slice(&24u16.to_le_bytes());
+            ws[2..4].copy_from_slice(&80u16.to_le_bytes());
+            copy_to_user(arg, &ws)?;
+            Ok(0)
+        }
+        // The console is a plain UART without a line discipline: not a terminal.
+        TCGETS => Err(Errno::ENOTTY),
+        _ => Err(Errno::ENOTTY),
+    }
+}
+
+pub fn dup(fd: usize) -> SysResult {
+    let me = proc::current();
+    let mut inner = me.inner.lock();
+    let f = inner.fds.get(fd)?;
+    inner.fds.insert(f, false)
+}
+
+pub fn dup3(old: usize, new: usize, flags: usize) -> SysResult {
+    if old == new || flags & !O_CLOEXEC != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let me = proc::current();
+    let mut inner = me.inner.lock();
+    let f = inner.fds.get(old)?;
+    inner.fds.install(new, f, flags & O_CLOEXEC != 0)?;
+    Ok(new)
+}
+
+pub fn fcntl(fd: usize, cmd: usize, arg: usize) -> SysResult {
+    let me = proc::current();
+    let mut inner = me.inner.lock();
+    let f = inner.fds.get(fd)?;
+    match cmd {
+        F_DUPFD | F_DUPFD_CLOEXEC => inner.fds.insert_from(arg, f, cmd == F_DUPFD_CLOEXEC),
+        F_GETFD => Ok(usize::from(inner.fds.cloexec(fd)?)),
+        F_SETFD => inner.fds.set_cloexec(fd, arg & 1 != 0).map(|()| 0),
+        F_GETFL => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+pub fn getcwd(buf: usize, len: usize) -> SysResult {
+    let cwd = proc::current().inner.lock().cwd.clone();
+    if len < cwd.len() + 1 {
+        return Err(Errno::ERANGE);
+    }
+    let mut bytes = Vec::new();
+    bytes.try_reserve(cwd.len() + 1).map_err(|_| Errno::ENOMEM)?;
+    bytes.extend_from_slice(cwd.as_bytes());
+    bytes.push(0);
+    copy_to_user(buf, &bytes)?;
+    Ok(buf)
+}
+
+pub fn chdir(path: usize) -> SysResult {
+    let path = normalize(&resolve(AT_FDCWD, &read_cstr(path, PATH_MAX)?)?);
+    let node = crate::fs::root().lookup(&path).ok_or(Errno::ENOENT)?;
+    if node.kind != Kind::Dir {
+        return Err(Errno::ENOTDIR);
+    }
+    proc::current().inner.lock().cwd = path;
+    Ok(0)
+}
+
+pub fn faccessat(dirfd: usize, path: usize, mode: usize) -> SysResult {
+    const W_OK: usize = 2;
+    let path = normalize(&resolve(dirfd, &read_cstr(path, PATH_MAX)?)?);
+    let st = open_path(&path)?.stat();
+    if mode & W_OK != 0 {
+        return Err(Errno::EROFS);
+    }
+    if mode & 1 != 0 && st.mode & 0o111 == 0 {
+        return Err(Errno::EACCES);
+    }
+    Ok(0)
+}

@@ -1,0 +1,221 @@
+//! The Linux riscv64 system-call interface: numbers, argument decoding and errno.
+//!
+//! `ecall` from user mode arrives in [`dispatch`] with the number in `a7` and up to six
+//! arguments in `a0..a5`; the result (or `-errno`) goes back in `a0`. Every handler returns
+//! a [`SysResult`]; the error types of the layers below are converted to [`Errno`] here.
+//! A number pagoda does not implement returns `ENOSYS` and is logged once with its name.
+//!
+//! | module | calls |
+//! |---|---|
+//! | [`fs`] | read, write, readv, writev, pread64, openat, close, lseek, getdents64, newfstatat, fstat, readlinkat, ioctl, dup, dup3, fcntl, getcwd, chdir, faccessat |
+//! | [`process`] | getpid, getppid, gettid, clone, execve, exit, exit_group, wait4, kill, tkill, tgkill, set_tid_address, sched_yield, ids, prlimit64, getrlimit |
+//! | [`memory`] | brk, mmap, munmap, mprotect, madvise |
+//! | [`system`] | nanosleep, clock_nanosleep, clock_gettime, clock_getres, gettimeofday, uname, getrandom, sysinfo, reboot, signal stubs |
+
+pub mod errno;
+mod fs;
+mod memory;
+mod process;
+mod system;
+pub mod uaccess;
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+pub use errno::{Errno, SysResult};
+
+use crate::arch::trap::{TrapFrame, reg};
+
+/// Linux riscv64 system-call numbers (the generic table).
+#[allow(missing_docs)]
+pub mod nr {
+    pub const GETCWD: usize = 17;
+    pub const DUP: usize = 23;
+    pub const DUP3: usize = 24;
+    pub const FCNTL: usize = 25;
+    pub const IOCTL: usize = 29;
+    pub const FACCESSAT: usize = 48;
+    pub const CHDIR: usize = 49;
+    pub const OPENAT: usize = 56;
+    pub const CLOSE: usize = 57;
+    pub const GETDENTS64: usize = 61;
+    pub const LSEEK: usize = 62;
+    pub const READ: usize = 63;
+    pub const WRITE: usize = 64;
+    pub const READV: usize = 65;
+    pub const WRITEV: usize = 66;
+    pub const PREAD64: usize = 67;
+    pub const READLINKAT: usize = 78;
+    pub const NEWFSTATAT: usize = 79;
+    pub const FSTAT: usize = 80;
+    pub const EXIT: usize = 93;
+    pub const EXIT_GROUP: usize = 94;
+    pub const SET_TID_ADDRESS: usize = 96;
+    pub const SET_ROBUST_LIST: usize = 99;
+    pub const NANOSLEEP: usize = 101;
+    pub const CLOCK_GETTIME: usize = 113;
+    pub const CLOCK_GETRES: usize = 114;
+    pub const CLOCK_NANOSLEEP: usize = 115;
+    pub const SCHED_YIELD: usize = 124;
+    pub const KILL: usize = 129;
+    pub const TKILL: usize = 130;
+    pub const TGKILL: usize = 131;
+    pub const SIGALTSTACK: usize = 132;
+    pub const RT_SIGACTION: usize = 134;
+    pub const RT_SIGPROCMASK: usize = 135;
+    pub const REBOOT: usize = 142;
+    pub const UNAME: usize = 160;
+    pub const GETRLIMIT: usize = 163;
+    pub const UMASK: usize = 166;
+    pub const GETTIMEOFDAY: usize = 169;
+    pub const GETPID: usize = 172;
+    pub const GETPPID: usize = 173;
+    pub const GETUID: usize = 174;
+    pub const GETEUID: usize = 175;
+    pub const GETGID: usize = 176;
+    pub const GETEGID: usize = 177;
+    pub const GETTID: usize = 178;
+    pub const SYSINFO: usize = 179;
+    pub const BRK: usize = 214;
+    pub const MUNMAP: usize = 215;
+    pub const CLONE: usize = 220;
+    pub const EXECVE: usize = 221;
+    pub const MMAP: usize = 222;
+    pub const MPROTECT: usize = 226;
+    pub const MADVISE: usize = 233;
+    pub const WAIT4: usize = 260;
+    pub const PRLIMIT64: usize = 261;
+    pub const GETRANDOM: usize = 278;
+}
+
+/// Handles the system call in `frame` and stores its result in `a0`.
+pub fn dispatch(frame: &mut TrapFrame) {
+    let n = frame.regs[reg::A7];
+    let a = [
+        frame.regs[10],
+        frame.regs[11],
+        frame.regs[12],
+        frame.regs[13],
+        frame.regs[14],
+        frame.regs[15],
+    ];
+    let result = match n {
+        nr::GETPID => process::getpid(),
+        nr::READ => fs::read(a[0], a[1], a[2]),
+        nr::WRITE => fs::write(a[0], a[1], a[2]),
+        nr::READV => fs::readv(a[0], a[1], a[2]),
+        nr::WRITEV => fs::writev(a[0], a[1], a[2]),
+        nr::PREAD64 => fs::pread64(a[0], a[1], a[2], a[3]),
+        nr::OPENAT => fs::openat(a[0], a[1], a[2]),
+        nr::CLOSE => fs::close(a[0]),
+        nr::LSEEK => fs::lseek(a[0], a[1], a[2]),
+        nr::GETDENTS64 => fs::getdents64(a[0], a[1], a[2]),
+        nr::NEWFSTATAT => fs::newfstatat(a[0], a[1], a[2], a[3]),
+        nr::FSTAT => fs::fstat(a[0], a[1]),
+        nr::READLINKAT => fs::readlinkat(a[0], a[1], a[2], a[3]),
+        nr::IOCTL => fs::ioctl(a[0], a[1], a[2]),
+        nr::DUP => fs::dup(a[0]),
+        nr::DUP3 => fs::dup3(a[0], a[1], a[2]),
+        nr::FCNTL => fs::fcntl(a[0], a[1], a[2]),
+        nr::GETCWD => fs::getcwd(a[0], a[1]),
+        nr::CHDIR => fs::chdir(a[0]),
+        nr::FACCESSAT => fs::faccessat(a[0], a[1], a[2]),
+        nr::GETPPID => process::getppid(),
+        nr::GETTID => process::getpid(),
+        nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Ok(0),
+        nr::CLONE => process::clone(frame, a[0], a[1], a[2], a[4]),
+        nr::EXECVE => process::execve(frame, a[0], a[1], a[2]),
+        nr::EXIT | nr::EXIT_GROUP => process::exit(a[0]),
+        nr::WAIT4 => process::wait4(a[0], a[1], a[2], a[3]),
+        nr::KILL => process::kill(a[0], a[1]),
+        nr::TKILL => process::kill(a[0], a[1]),
+        nr::TGKILL => process::kill(a[1], a[2]),
+        nr::SET_TID_ADDRESS => process::set_tid_address(a[0]),
+        nr::SCHED_YIELD => process::sched_yield(),
+        nr::PRLIMIT64 => process::prlimit64(a[0], a[1], a[2], a[3]),
+        nr::GETRLIMIT => process::prlimit64(0, a[0], 0, a[1]),
+        nr::UMASK => Ok(0o022),
+        nr::BRK => memory::brk(a[0]),
+        nr::MMAP => memory::mmap(a[0], a[1], a[2], a[3], a[4], a[5]),
+        nr::MUNMAP => memory::munmap(a[0], a[1]),
+        nr::MPROTECT => memory::mprotect(a[0], a[1], a[2]),
+        nr::MADVISE => memory::madvise(a[0], a[1], a[2]),
+        nr::NANOSLEEP => system::nanosleep(a[0], a[1]),
+        nr::CLOCK_NANOSLEEP => system::clock_nanosleep(a[0], a[1], a[2], a[3]),
+        nr::CLOCK_GETTIME => system::clock_gettime(a[0], a[1]),
+        nr::CLOCK_GETRES => system::clock_getres(a[0], a[1]),
+        nr::GETTIMEOFDAY => system::gettimeofday(a[0]),
+        nr::UNAME => system::uname(a[0]),
+        nr::GETRANDOM => system::getrandom(a[0], a[1], a[2]),
+        nr::SYSINFO => system::sysinfo(a[0]),
+        nr::REBOOT => system::reboot(a[0], a[1], a[2]),
+        nr::RT_SIGACTION => system::check_sigset_size(a[3]).and_then(|()| system::rt_sigaction(a[0], a[1], a[2])),
+        nr::RT_SIGPROCMASK => system::check_sigset_size(a[3]).and_then(|()| system::rt_sigprocmask(a[0], a[1], a[2])),
+        nr::SIGALTSTACK => Ok(0),
+        nr::SET_ROBUST_LIST => process::set_robust_list(a[0], a[1]),
+        _ => unknown(n),
+    };
+    frame.regs[reg::A0] = match result {
+        Ok(v) => v,
+        Err(e) => e.as_return(),
+    };
+}
+
+/// Numbers below this are logged once each when unimplemented.
+const LOGGED_LIMIT: usize = 512;
+/// One bit per number already logged.
+static LOGGED: [AtomicU64; LOGGED_LIMIT / 64] = [const { AtomicU64::new(0) }; LOGGED_LIMIT / 64];
+
+/// An unimplemented system call: `ENOSYS`, logged the first time with its name.
+fn unknown(n: usize) -> SysResult {
+    let first = n >= LOGGED_LIMIT || {
+        let bit = 1u64 << (n % 64);
+        LOGGED[n / 64].fetch_or(bit, Ordering::Relaxed) & bit == 0
+    };
+    if first {
+        let pid = crate::proc::sched::with_current(|p| p.map_or(0, |p| p.pid));
+        crate::println!("pagoda: pid {pid}: system call {n} ({}) not implemented: ENOSYS", name(n));
+    }
+    Err(Errno::ENOSYS)
+}
+
+/// The name of some Linux riscv64 system calls that programs are known to try.
+fn name(n: usize) -> &'static str {
+    match n {
+        5 => "setxattr",
+        19 => "eventfd2",
+        20 => "epoll_create1",
+        22 => "epoll_pwait",
+        26 => "inotify_init1",
+        34 => "mkdirat",
+        35 => "unlinkat",
+        43 => "statfs",
+        46 => "ftruncate",
+        53 => "fchmodat",
+        59 => "pipe2",
+        71 => "sendfile",
+        72 => "pselect6",
+        73 => "ppoll",
+        82 => "fsync",
+        98 => "futex",
+        99 => "set_robust_list",
+        103 => "setitimer",
+        113 => "clock_gettime",
+        122 => "sched_setaffinity",
+        123 => "sched_getaffinity",
+        139 => "rt_sigreturn",
+        154 => "setpgid",
+        155 => "getpgid",
+        157 => "setsid",
+        165 => "getrusage",
+        167 => "prctl",
+        198 => "socket",
+        216 => "mremap",
+        258 => "riscv_hwprobe",
+        276 => "renameat2",
+        279 => "memfd_create",
+        291 => "statx",
+        293 => "rseq",
+        435 => "clone3",
+        _ => "unknown",
+    }
+}

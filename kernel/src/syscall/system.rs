@@ -1,0 +1,235 @@
+//! Time, system information, randomness, signal bookkeeping and power off.
+
+use super::uaccess::{copy_from_user, copy_to_user};
+use super::{Errno, SysResult};
+use crate::proc::{self, sched};
+
+/// Clock ids.
+const CLOCK_REALTIME: usize = 0;
+const CLOCK_MONOTONIC: usize = 1;
+const CLOCK_PROCESS_CPUTIME_ID: usize = 2;
+const CLOCK_THREAD_CPUTIME_ID: usize = 3;
+const CLOCK_MONOTONIC_RAW: usize = 4;
+const CLOCK_REALTIME_COARSE: usize = 5;
+const CLOCK_MONOTONIC_COARSE: usize = 6;
+const CLOCK_BOOTTIME: usize = 7;
+/// `clock_nanosleep` flag: the time is absolute.
+const TIMER_ABSTIME: usize = 1;
+const NS_PER_SEC: u64 = 1_000_000_000;
+
+/// The value of clock `id` in ns.
+fn clock_ns(id: usize) -> Result<u64, Errno> {
+    match id {
+        CLOCK_REALTIME | CLOCK_REALTIME_COARSE => Ok(crate::drivers::rtc::realtime_ns()),
+        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME
+        | CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => Ok(crate::timer::now_ns()),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+fn put_timespec(addr: usize, ns: u64) -> Result<(), Errno> {
+    let mut b = [0u8; 16];
+    b[..8].copy_from_slice(&(ns / NS_PER_SEC).to_le_bytes());
+    b[8..].copy_from_slice(&(ns % NS_PER_SEC).to_le_bytes());
+    copy_to_user(addr, &b)
+}
+
+/// Reads a `struct timespec`, `EINVAL` unless it is a valid non-negative duration.
+fn get_timespec(addr: usize) -> Result<u64, Errno> {
+    let mut b = [0u8; 16];
+    copy_from_user(&mut b, addr)?;
+    let sec = i64::from_le_bytes(b[..8].try_into().unwrap_or_default());
+    let nsec = i64::from_le_bytes(b[8..].try_into().unwrap_or_default());
+    if sec < 0 || !(0..NS_PER_SEC as i64).contains(&nsec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok((sec as u64).saturating_mul(NS_PER_SEC).saturating_add(nsec as u64))
+}
+
+pub fn clock_gettime(id: usize, ts: usize) -> SysResult {
+    put_timespec(ts, clock_ns(id)?)?;
+    Ok(0)
+}
+
+pub fn clock_getres(id: usize, ts: usize) -> SysResult {
+    clock_ns(id)?;
+    if ts != 0 {
+        put_timespec(ts, 1)?;
+    }
+    Ok(0)
+}
+
+pub fn gettimeofday(tv: usize) -> SysResult {
+    if tv != 0 {
+        let ns = crate::drivers::rtc::realtime_ns();
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&(ns / NS_PER_SEC).to_le_bytes());
+        b[8..].copy_from_slice(&((ns % NS_PER_SEC) / 1000).to_le_bytes());
+        copy_to_user(tv, &b)?;
+    }
+    Ok(0)
+}
+
+/// Sleeps until monotonic time `deadline`; on an early wake-up (a kill) writes the
+/// remaining time to `rem` and fails with `EINTR`.
+fn sleep_until(deadline: u64, rem: usize) -> SysResult {
+    let me = proc::current();
+    if sched::sleep_until(&me, deadline) {
+        return Ok(0);
+    }
+    if rem != 0 {
+        put_timespec(rem, deadline.saturating_sub(crate::timer::now_ns()))?;
+    }
+    Err(Errno::EINTR)
+}
+
+pub fn nanosleep(req: usize, rem: usize) -> SysResult {
+    let ns = get_timespec(req)?;
+    sleep_until(crate::timer::now_ns().saturating_add(ns), rem)
+}
+
+pub fn clock_nanosleep(id: usize, flags: usize, req: usize, rem: usize) -> SysResult {
+    let now = clock_ns(id)?;
+    let ns = get_timespec(req)?;
+    let deadline = if flags & TIMER_ABSTIME != 0 {
+        let mono = crate::timer::now_ns();
+        mono.saturating_add(ns.saturating_sub(now))
+    } else {
+        crate::timer::now_ns().saturating_add(ns)
+    };
+    sleep_until(deadline, if flags & TIMER_ABSTIME != 0 { 0 } else { rem })
+}
+
+/// `uname` fields, each 65 bytes.
+const UTS_FIELD: usize = 65;
+
+pub fn uname(buf: usize) -> SysResult {
+    let fields = ["Linux", "pagoda", "6.1.0-pagoda", "#1 SMP pagoda", "riscv64", "(none)"];
+    let mut b = [0u8; UTS_FIELD * 6];
+    for (i, f) in fields.iter().enumerate() {
+        b[i * UTS_FIELD..i * UTS_FIELD + f.len()].copy_from_slice(f.as_bytes());
+    }
+    copy_to_user(buf, &b)?;
+    Ok(0)
+}
+
+/// `getrandom` flags: `GRND_NONBLOCK`, `GRND_RANDOM`, `GRND_INSECURE`.
+const GRND_ALL: usize = 0x7;
+/// Most bytes one `getrandom` returns (as Linux: 32 MiB - 1).
+const GETRANDOM_MAX: usize = (32 << 20) - 1;
+
+pub fn getrandom(buf: usize, len: usize, flags: usize) -> SysResult {
+    if flags & !GRND_ALL != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let len = len.min(GETRANDOM_MAX);
+    let mut chunk = [0u8; 256];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(chunk.len());
+        crate::random::fill(&mut chunk[..n]);
+        copy_to_user(buf + done, &chunk[..n])?;
+        done += n;
+    }
+    Ok(done)
+}
+
+pub fn sysinfo(buf: usize) -> SysResult {
+    let f = crate::memory::frames::stats();
+    let mut b = [0u8; 112];
+    let uptime = crate::timer::now_ns() / NS_PER_SEC;
+    b[..8].copy_from_slice(&uptime.to_le_bytes());
+    b[32..40].copy_from_slice(&(f.total as u64).to_le_bytes());
+    b[40..48].copy_from_slice(&(f.free as u64).to_le_bytes());
+    b[80..82].copy_from_slice(&(proc::count() as u16).to_le_bytes());
+    b[104..108].copy_from_slice(&4096u32.to_le_bytes());
+    copy_to_user(buf, &b)?;
+    Ok(0)
+}
+
+/// `reboot` magic numbers and commands.
+const MAGIC1: usize = 0xfee1_dead;
+const MAGIC2: [usize; 4] = [672_274_793, 85_072_278, 369_367_448, 537_993_216];
+const CMD_POWER_OFF: usize = 0x4321_fedc;
+const CMD_HALT: usize = 0xcdef_0123;
+const CMD_RESTART: usize = 0x0123_4567;
+
+pub fn reboot(magic1: usize, magic2: usize, cmd: usize) -> SysResult {
+    // The arguments are C `int`s: only their low 32 bits count.
+    let (magic1, magic2, cmd) = (magic1 as u32 as usize, magic2 as u32 as usize, cmd as u32 as usize);
+    if magic1 != MAGIC1 || !MAGIC2.contains(&magic2) {
+        return Err(Errno::EINVAL);
+    }
+    if proc::current().pid != proc::INIT_PID {
+        // Only init may power the machine off (pagoda has no users to check).
+        return Err(Errno::EPERM);
+    }
+    match cmd {
+        CMD_POWER_OFF | CMD_HALT | CMD_RESTART => {
+            crate::println!("pagoda: power off requested by init");
+            crate::memory::print_stats();
+            crate::drivers::finisher::power_off(0)
+        }
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// The kernel's `sigset_t` size.
+const SIGSET_SIZE: usize = 8;
+const SIGKILL: usize = 9;
+const SIGSTOP: usize = 19;
+/// Signals that can be neither caught nor blocked.
+const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
+
+pub fn rt_sigaction(sig: usize, act: usize, oldact: usize) -> SysResult {
+    if !(1..=proc::NSIG).contains(&sig) {
+        return Err(Errno::EINVAL);
+    }
+    let mut new = None;
+    if act != 0 {
+        if sig == SIGKILL || sig == SIGSTOP {
+            return Err(Errno::EINVAL);
+        }
+        let mut b = [0u8; proc::SIGACTION_SIZE];
+        copy_from_user(&mut b, act)?;
+        new = Some(b);
+    }
+    let me = proc::current();
+    let old = me.inner.lock().sigactions[sig - 1];
+    if oldact != 0 {
+        copy_to_user(oldact, &old)?;
+    }
+    if let Some(b) = new {
+        me.inner.lock().sigactions[sig - 1] = b;
+    }
+    Ok(0)
+}
+
+pub fn rt_sigprocmask(how: usize, set: usize, oldset: usize) -> SysResult {
+    const SIG_BLOCK: usize = 0;
+    const SIG_UNBLOCK: usize = 1;
+    const SIG_SETMASK: usize = 2;
+    let me = proc::current();
+    let old = me.inner.lock().sigmask;
+    if set != 0 {
+        let mut b = [0u8; SIGSET_SIZE];
+        copy_from_user(&mut b, set)?;
+        let v = u64::from_le_bytes(b);
+        let new = match how {
+            SIG_BLOCK => old | v,
+            SIG_UNBLOCK => old & !v,
+            SIG_SETMASK => v,
+            _ => return Err(Errno::EINVAL),
+        };
+        me.inner.lock().sigmask = new & !UNBLOCKABLE;
+    }
+    if oldset != 0 {
+        copy_to_user(oldset, &old.to_le_bytes())?;
+    }
+    Ok(0)
+}
+
+/// Checks the `sigsetsize` argument of the `rt_sig*` calls.
+pub fn check_sigset_size(size: usize) -> Result<(), Errno> {
+    if size == SIGSET_SIZE { Ok(()) } else { Err(Errno::EINVAL) }
+}

@@ -1,0 +1,97 @@
+//! Safe access to user memory for system calls: every pointer is checked against the user
+//! half, then copied by the fault-tolerant routine in [`crate::arch::uaccess`]. A bad
+//! pointer is `EFAULT`.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use pagoda_mm::addr::PAGE_SIZE;
+use pagoda_mm::layout::USER_END;
+
+use super::errno::Errno;
+use crate::arch::uaccess;
+
+/// Longest path accepted (Linux's `PATH_MAX`).
+pub const PATH_MAX: usize = 4096;
+
+/// Checks that `[va, va + len)` lies in the user half.
+pub fn check_range(va: usize, len: usize) -> Result<(), Errno> {
+    match va.checked_add(len) {
+        Some(end) if end <= USER_END.as_usize() => Ok(()),
+        _ => Err(Errno::EFAULT),
+    }
+}
+
+/// Copies `dst.len()` bytes from user address `src`.
+pub fn copy_from_user(dst: &mut [u8], src: usize) -> Result<(), Errno> {
+    check_range(src, dst.len())?;
+    // SAFETY: `dst` is a valid kernel buffer; `src` was checked to lie in the user half.
+    let ok = unsafe { uaccess::copy(dst.as_mut_ptr(), src as *const u8, dst.len()) };
+    if ok { Ok(()) } else { Err(Errno::EFAULT) }
+}
+
+/// Copies `src` to user address `dst`.
+pub fn copy_to_user(dst: usize, src: &[u8]) -> Result<(), Errno> {
+    check_range(dst, src.len())?;
+    // SAFETY: `src` is a valid kernel buffer; `dst` was checked to lie in the user half.
+    let ok = unsafe { uaccess::copy(dst as *mut u8, src.as_ptr(), src.len()) };
+    if ok { Ok(()) } else { Err(Errno::EFAULT) }
+}
+
+/// Reads a `u64` from user memory.
+pub fn read_u64(va: usize) -> Result<u64, Errno> {
+    let mut b = [0u8; 8];
+    copy_from_user(&mut b, va)?;
+    Ok(u64::from_le_bytes(b))
+}
+
+/// Reads a NUL-terminated string of at most `max` bytes (without the NUL).
+pub fn read_cstr(va: usize, max: usize) -> Result<String, Errno> {
+    let mut out = Vec::new();
+    let mut at = va;
+    loop {
+        // Copy up to the end of the page: never touches a page the string does not use.
+        let chunk = PAGE_SIZE - at % PAGE_SIZE;
+        let mut buf = [0u8; PAGE_SIZE];
+        copy_from_user(&mut buf[..chunk], at)?;
+        if let Some(nul) = buf[..chunk].iter().position(|&b| b == 0) {
+            out.try_reserve(nul).map_err(|_| Errno::ENOMEM)?;
+            out.extend_from_slice(&buf[..nul]);
+            break;
+        }
+        out.try_reserve(chunk).map_err(|_| Errno::ENOMEM)?;
+        out.extend_from_slice(&buf[..chunk]);
+        if out.len() > max {
+            return Err(Errno::ENAMETOOLONG);
+        }
+        at += chunk;
+    }
+    if out.len() > max {
+        return Err(Errno::ENAMETOOLONG);
+    }
+    String::from_utf8(out).map_err(|_| Errno::ENOENT)
+}
+
+/// Reads a NULL-terminated array of string pointers (argv, envp), with limits on the
+/// count and the total size (Linux's `E2BIG`).
+pub fn read_cstr_array(va: usize, max_total: usize) -> Result<Vec<String>, Errno> {
+    let mut out = Vec::new();
+    if va == 0 {
+        return Ok(out);
+    }
+    let mut total = 0;
+    for i in 0.. {
+        let p = read_u64(va + i * 8)? as usize;
+        if p == 0 {
+            break;
+        }
+        let s = read_cstr(p, max_total)?;
+        total += s.len() + 1 + 8;
+        if total > max_total {
+            return Err(Errno::E2BIG);
+        }
+        out.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        out.push(s);
+    }
+    Ok(out)
+}
