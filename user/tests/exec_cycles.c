@@ -9,13 +9,14 @@
 #include "check.h"
 
 #define CYCLES 200
-#define WARMUP 5
+#define WARMUP 20
 
 int main(void)
 {
     char *argv[] = {"probe", "exit", "0", NULL};
     char *envp[] = {NULL};
-    /* A few cycles first, so that caches the kernel fills once are not counted. */
+    /* Some cycles first, so that caches the kernel fills once (per-hart object caches
+     * of the kernel heap, on every hart the processes land on) are not counted. */
     for (int i = 0; i < WARMUP; i++)
         CHECK_EXITED(spawn_wait(PROBE_PATH, argv, envp), 0);
     long baseline = meminfo_kb("MemFree");

@@ -140,6 +140,32 @@ fn seek(pos: &mut usize, len: usize, offset: i64, whence: u32) -> Result<usize, 
     Ok(*pos)
 }
 
+/// Looks up `path` (absolute, as the caller spelled it) like Linux's path walk: `ENOENT`
+/// for an empty path or a missing file, `ENOTDIR` when a component before the last is a
+/// regular file or the path ends in `/` after a regular file.
+pub fn lookup(path: &str) -> Result<Node, Errno> {
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
+    let fs = root();
+    if let Some(node) = fs.lookup(path) {
+        let dir_only = path.ends_with('/') || path.ends_with("/.");
+        if dir_only && node.kind == Kind::File {
+            return Err(Errno::ENOTDIR);
+        }
+        return Ok(node);
+    }
+    let mut prefix = 0;
+    while let Some(i) = path[prefix..].find('/') {
+        let end = prefix + i;
+        if end > 0 && fs.lookup(&path[..end]).is_some_and(|n| n.kind == Kind::File) {
+            return Err(Errno::ENOTDIR);
+        }
+        prefix = end + 1;
+    }
+    Err(Errno::ENOENT)
+}
+
 /// Metadata of an initramfs node.
 pub fn node_stat(node: &Node) -> Stat {
     let kind = if node.kind == Kind::Dir { S_IFDIR } else { S_IFREG };

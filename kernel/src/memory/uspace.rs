@@ -50,6 +50,14 @@ pub struct UserTables {
     deferred: Cell<usize>,
 }
 
+impl Drop for UserTables {
+    /// The table is gone (its root was freed last, after the final flush of its space in
+    /// [`UserMmu`]'s `Drop`): nothing can walk these pages any more.
+    fn drop(&mut self) {
+        release_chain(self.deferred.get());
+    }
+}
+
 impl UserTables {
     /// Takes the chain of pages waiting for a flush (0: none).
     fn take_deferred(&self) -> usize {

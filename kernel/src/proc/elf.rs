@@ -69,9 +69,44 @@ pub struct LoadPlan {
     pub phnum: usize,
 }
 
+/// Size of the 64-bit ELF header.
+const EHDR_SIZE: usize = 64;
+/// Offsets of `e_phoff`, `e_phentsize` and `e_phnum` in the ELF header.
+const E_PHOFF: usize = 32;
+const E_PHNUM: usize = 56;
+
+/// The headers of `file` (ELF header through the last program header) copied to an
+/// 8-byte aligned buffer: the parser reads them in place as structs and requires that
+/// alignment, which a file inside a cpio archive (4-byte aligned) does not have.
+fn aligned_headers(file: &[u8]) -> Result<Vec<u64>, Errno> {
+    let header = file.get(..EHDR_SIZE).ok_or(Errno::ENOEXEC)?;
+    let word = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap_or_default());
+    let half = |at: usize| usize::from(u16::from_le_bytes([header[at], header[at + 1]]));
+    let phoff = usize::try_from(word(E_PHOFF)).map_err(|_| Errno::ENOEXEC)?;
+    let ph_end = half(E_PHNUM)
+        .checked_mul(PHDR_SIZE)
+        .and_then(|n| n.checked_add(phoff))
+        .filter(|&end| end <= file.len())
+        .ok_or(Errno::ENOEXEC)?;
+    let len = ph_end.max(EHDR_SIZE);
+    let mut words: Vec<u64> = Vec::new();
+    words.try_reserve_exact(len.div_ceil(8)).map_err(|_| Errno::ENOMEM)?;
+    words.extend(file[..len].chunks(8).map(|c| {
+        let mut w = [0u8; 8];
+        w[..c.len()].copy_from_slice(c);
+        u64::from_le_bytes(w)
+    }));
+    Ok(words)
+}
+
 /// Validates `file` and returns what to map.
 pub fn plan(file: &[u8]) -> Result<LoadPlan, Errno> {
-    let elf = ElfFile::new(file).map_err(|_| Errno::ENOEXEC)?;
+    let words = aligned_headers(file)?;
+    let bytes = words.len() * 8;
+    // SAFETY: a `u64` buffer viewed as its bytes (any bit pattern is a valid `u8`); the
+    // view lives no longer than `words`.
+    let headers = unsafe { core::slice::from_raw_parts(words.as_ptr().cast::<u8>(), bytes) };
+    let elf = ElfFile::new(headers).map_err(|_| Errno::ENOEXEC)?;
     let h = &elf.header;
     if h.pt1.class() != Class::SixtyFour || h.pt1.data() != Data::LittleEndian {
         return Err(Errno::ENOEXEC);

@@ -74,7 +74,7 @@ pub fn exec_into(
     argv: &[String],
     envp: &[String],
 ) -> Result<TrapFrame, Errno> {
-    let node = crate::fs::root().lookup(path).ok_or(Errno::ENOENT)?;
+    let node = crate::fs::lookup(path)?;
     if node.perm & 0o111 == 0 {
         return Err(Errno::EACCES);
     }

@@ -64,6 +64,8 @@ pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
             break;
         }
         if let Err(e) = copy_to_user(buf + done, &chunk[..n]) {
+            // Like Linux, bytes that did not reach the caller were not consumed.
+            let _ = f.lock().lseek(-(n as i64), 1);
             return if done > 0 { Ok(done) } else { Err(e) };
         }
         done += n;
@@ -151,6 +153,9 @@ pub fn readv(fd: usize, iov: usize, count: usize) -> SysResult {
 
 /// Resolves `path` (relative to `dirfd` or the working directory) to an absolute path.
 fn resolve(dirfd: usize, path: &str) -> Result<String, Errno> {
+    if path.is_empty() {
+        return Err(Errno::ENOENT);
+    }
     if path.starts_with('/') {
         return Ok(String::from(path));
     }
@@ -170,7 +175,8 @@ fn resolve(dirfd: usize, path: &str) -> Result<String, Errno> {
     Ok(out)
 }
 
-/// Normalises `.` and `..` components of an absolute path.
+/// Normalises `.` and `..` components of an absolute path; a trailing `/` is kept (it
+/// asks for a directory).
 fn normalize(path: &str) -> String {
     let mut parts: Vec<&str> = Vec::new();
     for c in path.split('/') {
@@ -184,6 +190,9 @@ fn normalize(path: &str) -> String {
     }
     let mut out = String::from("/");
     out.push_str(&parts.join("/"));
+    if (path.ends_with('/') || path.ends_with("/.")) && !out.ends_with('/') {
+        out.push('/');
+    }
     out
 }
 
@@ -192,7 +201,7 @@ fn open_path(path: &str) -> Result<File, Errno> {
     if let Some(data) = crate::fs::procfs::generate(path)? {
         return Ok(File::Generated { data, pos: 0 });
     }
-    let node = crate::fs::root().lookup(path).ok_or(Errno::ENOENT)?;
+    let node = crate::fs::lookup(path)?;
     Ok(File::Node { node, pos: 0 })
 }
 
@@ -237,9 +246,20 @@ pub fn getdents64(fd: usize, buf: usize, len: usize) -> SysResult {
         return Err(Errno::ENOTDIR);
     }
     let mut out: Vec<u8> = Vec::new();
+    let fs = crate::fs::root();
     loop {
-        let Some(child) = crate::fs::root().child(node.path, *pos) else { break };
-        let name = child.path.rsplit('/').next().unwrap_or(child.path);
+        // Entries 0 and 1 are "." and ".."; then the directory's children.
+        let (name, child) = match *pos {
+            0 => (".", *node),
+            1 => {
+                let parent = node.path.rsplit_once('/').map_or("", |(p, _)| p);
+                ("..", fs.lookup(parent).unwrap_or(*node))
+            }
+            i => {
+                let Some(child) = fs.child(node.path, i - 2) else { break };
+                (child.path.rsplit('/').next().unwrap_or(child.path), child)
+            }
+        };
         let reclen = (19 + name.len() + 1).next_multiple_of(8);
         if out.len() + reclen > len {
             if out.is_empty() {
@@ -281,6 +301,11 @@ pub fn fstat(fd: usize, buf: usize) -> SysResult {
 }
 
 pub fn newfstatat(dirfd: usize, path: usize, buf: usize, flags: usize) -> SysResult {
+    const AT_SYMLINK_NOFOLLOW: usize = 0x100;
+    const AT_NO_AUTOMOUNT: usize = 0x800;
+    if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
+        return Err(Errno::EINVAL);
+    }
     let name = read_cstr(path, PATH_MAX)?;
     if name.is_empty() {
         if flags & AT_EMPTY_PATH == 0 {
@@ -382,7 +407,7 @@ pub fn getcwd(buf: usize, len: usize) -> SysResult {
 
 pub fn chdir(path: usize) -> SysResult {
     let path = normalize(&resolve(AT_FDCWD, &read_cstr(path, PATH_MAX)?)?);
-    let node = crate::fs::root().lookup(&path).ok_or(Errno::ENOENT)?;
+    let node = crate::fs::lookup(&path)?;
     if node.kind != Kind::Dir {
         return Err(Errno::ENOTDIR);
     }
