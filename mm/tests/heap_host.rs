@@ -484,7 +484,7 @@ proptest! {
     fn class_choice_and_alignment(size in 0usize..=MAX_CLASS_SIZE, align_shift in 0u32..=12) {
         let align = 1usize << align_shift;
         let c = class_of(size, align).unwrap();
-        let fits = |d: usize| CLASS_SIZES[d] >= size && CLASS_SIZES[d] % align == 0;
+        let fits = |d: usize| CLASS_SIZES[d] >= size && CLASS_SIZES[d].is_multiple_of(align);
         prop_assert!(fits(c));
         prop_assert!(!(0..c).any(fits), "a smaller class fits {} / {}", size, align);
         let heap = heap_with(StdPages::new());
