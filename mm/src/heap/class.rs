@@ -15,7 +15,7 @@
 //!
 //! Rounding a request up to its class wastes less than one step: under 1/8 of the object
 //! from 128 bytes up and under 1/32 from 2 KiB up, where most of the bytes of a
-//! log-uniform mix of sizes are (the benchmark's fill workload loses about 1.3 % of its
+//! log-uniform mix of sizes are (the benchmark's fill workload loses about 1.5 % of its
 //! bytes to rounding, against 8.5 % with the former classes 1.5x apart; see
 //! `docs/kernel-heap.md`).
 //!
