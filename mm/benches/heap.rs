@@ -565,7 +565,12 @@ fn pair_run(allocs: [&dyn Contender; 2], scripts: &[Script; 2]) -> Option<Durati
 /// percentages of the arena.
 fn fill(kind: Kind) -> (f64, f64) {
     let arena = Arena::new(FILL_ARENA);
-    let mut rng = Rng(SEED ^ 0xf111);
+    // FILL_SEED=n varies the sequence, to see how much the end state moves the figure.
+    let extra = std::env::var("FILL_SEED")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .unwrap_or(0);
+    let mut rng = Rng(SEED ^ 0xf111 ^ extra);
     kind.with(&arena, |a| {
         let (mut requested, mut rounded, mut misses) = (0usize, 0usize, 0);
         let mut live = Vec::new();
@@ -596,6 +601,13 @@ fn fmt_ns(v: Option<f64>) -> String {
 }
 
 fn main() {
+    // `cargo bench --bench heap -- fill` runs only the sections whose names are given
+    // (throughput, fill, threads); no name runs everything.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run_section = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
     let churn = churn_script(SEED, 10_000, OPS, small);
     let mix = churn_script(SEED ^ 1, 2_000, OPS, kernel_mix);
     let burst = 1000;
@@ -623,13 +635,25 @@ fn main() {
         "pagoda slab heap vs competitors: {} MiB arena, {OPS} ops per run, seed {SEED:#x}",
         ARENA >> 20
     );
+    if run_section("throughput") {
+        throughput_table(&workloads);
+    }
+    if run_section("fill") {
+        fill_table();
+    }
+    if run_section("threads") {
+        threads_table();
+    }
+}
+
+fn throughput_table(workloads: &[(&str, &Script); 4]) {
     println!("ns/op (best of up to 3 runs); ratio = ours / theirs (below 1 = ours faster)\n");
     print!("{:<38}", "workload");
     for k in KINDS {
         print!("{:>14}", k.name());
     }
     println!("   ratios vs talc / buddy / list / slab_rs");
-    for (name, script) in workloads {
+    for &(name, script) in workloads {
         let ns: Vec<Option<f64>> = KINDS.iter().map(|&k| ns_per_op(k, script, OPS)).collect();
         print!("{name:<38}");
         for v in &ns {
@@ -644,7 +668,9 @@ fn main() {
             .collect();
         println!("   {}", ratios.join(" / "));
     }
+}
 
+fn fill_table() {
     println!(
         "\nfill: random 8 B-4 KiB requests into a {} MiB arena until 64 fail in a row",
         FILL_ARENA >> 20
@@ -659,7 +685,9 @@ fn main() {
         "{:<38}{:>14.1}",
         "pagoda: class-rounded bytes / arena (%)", fills[0].1
     );
+}
 
+fn threads_table() {
     let per_thread = OPS;
     let pair = [
         churn_script(SEED ^ 2, 5_000, per_thread, small),

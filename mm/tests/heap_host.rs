@@ -186,7 +186,11 @@ fn size_class_picks_by_size_then_alignment() {
         }
     }
     // 48 bytes aligned to 32 skip the 48-byte class (aligned to 16) for 64.
-    assert_eq!(class_of(48, 32), Some(4));
+    assert_eq!(class_of(48, 32).map(|c| CLASS_SIZES[c]), Some(64));
+    // 600 bytes aligned to 128 skip 640 and 704 (aligned to 128 and 64: 640 qualifies).
+    assert_eq!(class_of(600, 128).map(|c| CLASS_SIZES[c]), Some(640));
+    assert_eq!(class_of(600, 256).map(|c| CLASS_SIZES[c]), Some(768));
+    assert_eq!(class_of(2100, 8).map(|c| CLASS_SIZES[c]), Some(2112));
     assert_eq!(class_of(100, 4096), Some(NUM_CLASSES - 1));
     assert!(heap.cache_stats(NUM_CLASSES).is_none());
     assert_all_returned(&heap);
@@ -447,8 +451,54 @@ fn assert_disjoint(map: &BTreeMap<usize, usize>, start: usize, end: usize) {
     }
 }
 
+/// The classes of the fill target: a request never takes more than one step (1/8 from
+/// 128 bytes, 1/16 from 1 KiB, 1/32 from 2 KiB) beyond its size, at alignment 8.
+#[test]
+fn rounding_is_bounded() {
+    for size in 1..=MAX_CLASS_SIZE {
+        let c = class_of(size, 8).unwrap();
+        let got = CLASS_SIZES[c];
+        let bound = match size {
+            0..=127 => got, // small classes: 8 or 16 apart
+            128..=1023 => size + size / 8,
+            1024..=2047 => size + size / 16,
+            _ => size + size / 32,
+        };
+        assert!(
+            got <= bound.max(size.next_multiple_of(8)),
+            "{size} -> {got}"
+        );
+        assert!(
+            c == 0 || CLASS_SIZES[c - 1] < size,
+            "{size} -> {got}: not the smallest"
+        );
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any layout a class serves: the smallest class that fits size and alignment, and a
+    /// real allocation of it is aligned, usable over its whole size, and counted there.
+    #[test]
+    fn class_choice_and_alignment(size in 0usize..=MAX_CLASS_SIZE, align_shift in 0u32..=12) {
+        let align = 1usize << align_shift;
+        let c = class_of(size, align).unwrap();
+        let fits = |d: usize| CLASS_SIZES[d] >= size && CLASS_SIZES[d].is_multiple_of(align);
+        prop_assert!(fits(c));
+        prop_assert!(!(0..c).any(fits), "a smaller class fits {} / {}", size, align);
+        let heap = heap_with(StdPages::new());
+        let l = layout(size.max(1), align);
+        let p = heap.alloc(l);
+        prop_assert!(!p.is_null());
+        prop_assert_eq!(p as usize % align, 0);
+        prop_assert_eq!(heap.cache_stats(c).unwrap().objects_in_use, 1);
+        fill(p, CLASS_SIZES[c], 5);
+        check(p, CLASS_SIZES[c], 5);
+        // SAFETY: allocated just above with `l`.
+        unsafe { heap.dealloc(p, l) };
+        assert_all_returned(&heap);
+    }
 
     /// Random allocations and frees on several harts (one out of range) against a model:
     /// alignment held, no overlap, contents preserved, counts exact, everything returned.

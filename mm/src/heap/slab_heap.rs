@@ -10,37 +10,24 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use spin::Mutex;
 
 use super::class::{
-    CLASS_ALIGN, CLASS_SIZES, MAGAZINE_BATCH, MAGAZINE_LIMIT, MAGAZINE_SLOTS, NUM_CLASSES,
-    PAGE_CLASS, SLAB_ORDER, class_of, large_order,
+    CLASS_ALIGN, CLASS_SIZES, HART_SLOTS, MAGAZINE_BASE, MAGAZINE_BATCH, MAGAZINE_LIMIT,
+    NUM_CLASSES, PAGE_CLASS, SLAB_ORDER, class_of, large_order,
 };
 use super::slab::{Depot, PageMeter};
 use super::source::{CpuLocal, PageSource};
 use super::stats::{CacheStats, HeapStats};
 use crate::addr::PAGE_SIZE;
 
-/// One hart's free objects of one class: a stack, `slots[..count]`.
+/// The per-hart caches of one hart, on their own cache lines: for each class a stack of
+/// free objects, `slots[MAGAZINE_BASE[c]..][..counts[c]]`.
 ///
-/// Only the owning hart, pinned, reads or writes `slots` and writes `count`; `count` is an
-/// atomic only so that statistics may read it from another hart (relaxed loads and stores
-/// compile to plain moves).
-struct Magazine {
-    count: AtomicUsize,
-    slots: UnsafeCell<[*mut u8; MAGAZINE_SLOTS]>,
-}
-
-impl Magazine {
-    const fn new() -> Self {
-        Self {
-            count: AtomicUsize::new(0),
-            slots: UnsafeCell::new([ptr::null_mut(); MAGAZINE_SLOTS]),
-        }
-    }
-}
-
-/// The per-hart caches of one hart, on their own cache lines.
+/// Only the owning hart, pinned, reads or writes `slots` and writes `counts`; the counts
+/// are atomics only so that statistics may read them from another hart (relaxed loads and
+/// stores compile to plain moves).
 #[repr(align(64))]
 struct HartCache {
-    mags: [Magazine; NUM_CLASSES],
+    counts: [AtomicUsize; NUM_CLASSES],
+    slots: UnsafeCell<[*mut u8; HART_SLOTS]>,
     /// Set while a pinned operation runs on this hart's caches: catches a broken
     /// [`CpuLocal`] implementation (re-entry from an interrupt, two threads with one id).
     #[cfg(debug_assertions)]
@@ -50,10 +37,24 @@ struct HartCache {
 impl HartCache {
     const fn new() -> Self {
         Self {
-            mags: [const { Magazine::new() }; NUM_CLASSES],
+            counts: [const { AtomicUsize::new(0) }; NUM_CLASSES],
+            slots: UnsafeCell::new([ptr::null_mut(); HART_SLOTS]),
             #[cfg(debug_assertions)]
             busy: core::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// Class `c`'s magazine: all its slots, of which the first `counts[c]` hold objects.
+    ///
+    /// # Safety
+    /// The caller is pinned to this cache's hart (or otherwise alone on it) and holds no
+    /// other reference into `slots`.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn magazine(&self, c: usize) -> &mut [*mut u8] {
+        // SAFETY: exclusive use by the caller's promise.
+        let all = unsafe { &mut *self.slots.get() };
+        &mut all[MAGAZINE_BASE[c]..MAGAZINE_BASE[c] + MAGAZINE_LIMIT[c]]
     }
 
     #[cfg(debug_assertions)]
@@ -126,8 +127,15 @@ unsafe impl<P: Sync, C, const HARTS: usize> Sync for SlabHeap<P, C, HARTS> {}
 // SAFETY: as above: nothing in the heap is tied to the thread that created it.
 unsafe impl<P: Send, C, const HARTS: usize> Send for SlabHeap<P, C, HARTS> {}
 
-macro_rules! depots {
-    ($($c:literal)*) => { [$(ClassLock(Mutex::new(Depot::new($c)))),*] };
+/// One depot per slab class, each for its own class.
+const fn depots() -> [ClassLock; PAGE_CLASS] {
+    let mut out = [const { ClassLock(Mutex::new(Depot::new(0))) }; PAGE_CLASS];
+    let mut c = 1;
+    while c < PAGE_CLASS {
+        out[c] = ClassLock(Mutex::new(Depot::new(c)));
+        c += 1;
+    }
+    out
 }
 
 impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
@@ -136,7 +144,7 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
     pub const fn new(source: P) -> Self {
         Self {
             source,
-            depots: depots!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15),
+            depots: depots(),
             harts: [const { HartCache::new() }; HARTS],
             page_out: AtomicUsize::new(0),
             page_peak: AtomicUsize::new(0),
@@ -198,12 +206,12 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
             return one[0];
         };
         let _entered = h.enter();
-        let mag = &h.mags[c];
-        // SAFETY: pinned to `hart`, so this context alone uses `mag.slots`.
-        let slots = unsafe { &mut *mag.slots.get() };
-        let n = mag.count.load(Relaxed);
+        let count = &h.counts[c];
+        // SAFETY: pinned to `hart`, so this context alone uses the hart's slots.
+        let slots = unsafe { h.magazine(c) };
+        let n = count.load(Relaxed);
         if n > 0 {
-            mag.count.store(n - 1, Relaxed);
+            count.store(n - 1, Relaxed);
             return slots[n - 1];
         }
         let got = self.fetch(c, &mut slots[..MAGAZINE_BATCH[c]]);
@@ -211,7 +219,7 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
             self.failed.fetch_add(1, Relaxed);
             return ptr::null_mut();
         }
-        mag.count.store(got - 1, Relaxed);
+        count.store(got - 1, Relaxed);
         slots[got - 1]
     }
 
@@ -242,14 +250,14 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
             return;
         };
         let _entered = h.enter();
-        let mag = &h.mags[c];
-        // SAFETY: pinned to `hart`, so this context alone uses `mag.slots`.
-        let slots = unsafe { &mut *mag.slots.get() };
-        let n = mag.count.load(Relaxed);
+        let count = &h.counts[c];
+        // SAFETY: pinned to `hart`, so this context alone uses the hart's slots.
+        let slots = unsafe { h.magazine(c) };
+        let n = count.load(Relaxed);
         debug_assert!(!slots[..n].contains(&ptr), "heap: double free of {ptr:p}");
-        if n < MAGAZINE_LIMIT[c] {
+        if n < slots.len() {
             slots[n] = ptr;
-            mag.count.store(n + 1, Relaxed);
+            count.store(n + 1, Relaxed);
             return;
         }
         // Full: the oldest half goes back to the depot, the rest moves down.
@@ -258,7 +266,7 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
         unsafe { self.give_back(c, &slots[..batch]) };
         slots.copy_within(batch..n, 0);
         slots[n - batch] = ptr;
-        mag.count.store(n - batch + 1, Relaxed);
+        count.store(n - batch + 1, Relaxed);
     }
 
     fn reject(&self) {
@@ -347,12 +355,12 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
     /// # Safety
     /// No other context uses `h` meanwhile.
     unsafe fn drain_hart(&self, h: &HartCache) {
-        for (c, mag) in h.mags.iter().enumerate() {
-            let n = mag.count.load(Relaxed);
+        for (c, count) in h.counts.iter().enumerate() {
+            let n = count.load(Relaxed);
             // SAFETY: exclusive use of `h` by the caller's promise; the first `n` slots are
             // free objects of class `c`.
-            unsafe { self.give_back(c, &(&*mag.slots.get())[..n]) };
-            mag.count.store(0, Relaxed);
+            unsafe { self.give_back(c, &h.magazine(c)[..n]) };
+            count.store(0, Relaxed);
         }
     }
 
@@ -395,11 +403,7 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
     /// class.
     pub fn cache_stats(&self, c: usize) -> Option<CacheStats> {
         let size = *CLASS_SIZES.get(c)?;
-        let cached: usize = self
-            .harts
-            .iter()
-            .map(|h| h.mags[c].count.load(Relaxed))
-            .sum();
+        let cached: usize = self.harts.iter().map(|h| h.counts[c].load(Relaxed)).sum();
         let stats = if c == PAGE_CLASS {
             let out = self.page_out.load(Relaxed);
             let peak = self.page_peak.load(Relaxed);

@@ -30,7 +30,7 @@ pub struct CacheStats {
 }
 
 /// A snapshot of the whole heap.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeapStats {
     /// Per size class, indexed like [`CLASS_SIZES`](super::CLASS_SIZES).
     pub classes: [CacheStats; NUM_CLASSES],
@@ -48,6 +48,20 @@ pub struct HeapStats {
     /// Frees refused because the pointer could not have come from the class its layout
     /// names (misaligned, not in a slab of that class, or a slab object not handed out).
     pub rejected_frees: usize,
+}
+
+impl Default for HeapStats {
+    fn default() -> Self {
+        Self {
+            classes: [CacheStats::default(); NUM_CLASSES],
+            large_allocations: 0,
+            large_pages: 0,
+            pages_held: 0,
+            pages_peak: 0,
+            failed_allocations: 0,
+            rejected_frees: 0,
+        }
+    }
 }
 
 impl HeapStats {
