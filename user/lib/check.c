@@ -111,9 +111,18 @@ void check_memfree_back(const char *file, int line, long baseline_kb)
     if (baseline_kb < 0 || now < 0)
         check_fail(file, line, "MemFree unreadable (baseline %ld kB, now %ld kB)",
                    baseline_kb, now);
-    if (now < baseline_kb - MEMFREE_SLACK_KB)
+    if (now < baseline_kb - MEMFREE_SLACK_KB) {
+        /* Show where the memory went before failing. */
+        int fd = open("/proc/meminfo", O_RDONLY);
+        char text[2048];
+        ssize_t n = fd >= 0 ? read(fd, text, sizeof text) : -1;
+        if (n > 0)
+            write(2, text, (size_t)n);
+        if (fd >= 0)
+            close(fd);
         check_fail(file, line, "MemFree %ld kB is %ld kB below its baseline %ld kB", now,
                    baseline_kb - now, baseline_kb);
+    }
 }
 
 void check_envp(const char *file, int line, char *const *envp, const char *const *want,
