@@ -8,9 +8,9 @@ KERNEL_BIN := $(BUILD)/pagoda.bin
 CARGO      := RUSTC_BOOTSTRAP=1 cargo
 KCARGO     := $(CARGO) build -p pagoda-kernel --release --target $(TARGET) -Z build-std=core,alloc
 
-.PHONY: all setup kernel run test bench lint clean
+.PHONY: all setup kernel user run test bench lint clean
 
-all: kernel
+all: kernel user
 
 setup:
 	@scripts/setup.sh
@@ -20,13 +20,17 @@ kernel: setup
 	@mkdir -p $(BUILD)
 	@riscv64-linux-gnu-objcopy -O binary $(KERNEL_ELF) $(KERNEL_BIN)
 
+# The user programs and the initramfs (build/initramfs.cpio).
+user: setup
+	@$(MAKE) -s -C user
+
 # Boot pagoda in QEMU. On a terminal: interactive; otherwise the demo list, then power off.
-run: kernel
+run: kernel user
 	@python3 tools/run.py $(KERNEL_BIN)
 
 # Every test: lints, host unit/property/stress tests, in-QEMU tests on several machine
 # shapes. Last line: "N passed, N failed"; non-zero exit on any failure.
-test: kernel
+test: kernel user
 	@python3 tools/test.py --kernel $(KERNEL_BIN)
 
 # Side-by-side benchmarks (host, release) and in-guest instruction counts.

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`make run`: boot pagoda. On a terminal, interactively (Ctrl-A X quits QEMU);
-otherwise run the demo/test list and power off, so it never waits for input."""
+otherwise run the demo programs and power off, so it never waits for input."""
 
 import os
 import sys
@@ -12,10 +12,12 @@ import qemu  # noqa: E402
 def main():
     kernel = sys.argv[1]
     interactive = sys.stdin.isatty()
-    append = "ktest=all" if not interactive else ""
-    cmd = qemu.command(kernel, mem="256M", smp=2, append=append)
+    initrd = os.path.join(os.path.dirname(__file__), "..", "build", "initramfs.cpio")
+    append = "demo" if not interactive else "shell"
+    cmd = qemu.command(kernel, mem="256M", smp=2, append=append, initrd=initrd)
     if not interactive:
-        result = qemu.boot(kernel, timeout=120, mem="256M", smp=2, append=append)
+        result = qemu.boot(kernel, timeout=120, mem="256M", smp=2, append=append,
+                           initrd=initrd)
         sys.stdout.write(result.output)
         if result.timed_out:
             print("run: timed out", file=sys.stderr)

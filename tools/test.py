@@ -155,12 +155,35 @@ def linux(t: Tally):
         t.record("linux/check", False, f"linux-check exited {r.returncode}")
 
 
+INITRD = os.path.join(os.path.dirname(__file__), "..", "build", "initramfs.cpio")
+PAGODA_TIMEOUT = 600
+
+
+def pagoda(t: Tally, kernel):
+    """The same user test binaries the linux suite ran, now on pagoda: /init runs every
+    /tests program and prints TEST user/NAME PASS|FAIL, then powers off. Two machine
+    shapes: two harts (processes migrate, remote TLB shootdowns) and one hart."""
+    for mem, smp in (("256M", 2), ("128M", 1)):
+        shape = f"m{mem}-smp{smp}"
+        b = qemu.boot(kernel, timeout=PAGODA_TIMEOUT, mem=mem, smp=smp, initrd=INITRD,
+                      append="test all")
+        out = b.output.replace("TEST user/", f"TEST pagoda-{shape}/")
+        n = kernel_lines(t, "", out)
+        done = "TESTS DONE" in b.output
+        ok = not b.timed_out and b.status == 0 and done and n > 0
+        if not ok or "FAIL" in out:
+            sys.stdout.write(b.output[-4000:])
+        why = "" if ok else ("timeout" if b.timed_out else f"status {b.status}, done {done}, {n} tests")
+        t.record(f"pagoda-{shape}/run", ok, why)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", required=True)
-    ap.add_argument("--only", help="comma-separated suites: lint,host,linux,boot,badinput")
+    ap.add_argument("--only", help="comma-separated suites: lint,host,linux,pagoda,boot,badinput")
     args = ap.parse_args()
     suites = {"lint": lambda t: lints(t), "host": host_tests, "linux": linux,
+              "pagoda": lambda t: pagoda(t, args.kernel),
               "boot": lambda t: shapes(t, args.kernel),
               "badinput": lambda t: broken_machines(t, args.kernel)}
     chosen = args.only.split(",") if args.only else list(suites)
