@@ -89,7 +89,11 @@ impl Context {
     pub fn new_task(frame: *mut TrapFrame, fp: *const FpState) -> Context {
         let mut s = [0; 12];
         s[0] = fp as usize;
-        Context { ra: task_entry as *const () as usize, sp: frame as usize, s }
+        Context {
+            ra: task_entry as *const () as usize,
+            sp: frame as usize,
+            s,
+        }
     }
 }
 

@@ -26,7 +26,10 @@ pub unsafe fn init(base: usize) {
         (low, high)
     };
     let now = (u64::from(high) << 32) | u64::from(low);
-    EPOCH_OFFSET_NS.store(now.saturating_sub(crate::timer::now_ns()), Ordering::Relaxed);
+    EPOCH_OFFSET_NS.store(
+        now.saturating_sub(crate::timer::now_ns()),
+        Ordering::Relaxed,
+    );
 }
 
 /// Nanoseconds since the Unix epoch (time since boot if the machine has no RTC).

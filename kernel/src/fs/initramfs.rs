@@ -59,13 +59,23 @@ impl Initramfs {
     pub fn lookup(&self, path: &str) -> Option<Node> {
         let want = normalize(path);
         if want.is_empty() {
-            return Some(Node { path: "", kind: Kind::Dir, data: &[], perm: 0o755, ino: 1 });
+            return Some(Node {
+                path: "",
+                kind: Kind::Dir,
+                data: &[],
+                perm: 0o755,
+                ino: 1,
+            });
         }
         let mut implied = None;
         for (i, e) in self.entries().enumerate() {
             let name = normalize(e.name());
             if name == want {
-                let kind = if e.mode().contains(Mode::DIRECTORY) { Kind::Dir } else { Kind::File };
+                let kind = if e.mode().contains(Mode::DIRECTORY) {
+                    Kind::Dir
+                } else {
+                    Kind::File
+                };
                 let data = if kind == Kind::File { e.file() } else { &[] };
                 return Some(Node {
                     path: name,
@@ -99,7 +109,9 @@ impl Initramfs {
         let mut seen = 0;
         for (i, e) in self.entries().enumerate() {
             let name = normalize(e.name());
-            let Some(rest) = child_part(dir, name) else { continue };
+            let Some(rest) = child_part(dir, name) else {
+                continue;
+            };
             // Report each child once: at its first appearance in the archive.
             let first = self
                 .entries()
@@ -131,5 +143,9 @@ fn child_part<'a>(dir: &str, name: &'a str) -> Option<&'a str> {
 
 /// Length of `dir/rest` (the child's full path).
 fn rest_end(dir: &str, rest: &str) -> usize {
-    if dir.is_empty() { rest.len() } else { dir.len() + 1 + rest.len() }
+    if dir.is_empty() {
+        rest.len()
+    } else {
+        dir.len() + 1 + rest.len()
+    }
 }

@@ -120,8 +120,18 @@ impl File {
     /// The file's metadata.
     pub fn stat(&self) -> Stat {
         match self {
-            File::Console => Stat { ino: 0, mode: S_IFCHR | 0o620, size: 0, rdev: 0x0500 },
-            File::Generated { .. } => Stat { ino: 0, mode: S_IFREG | 0o444, size: 0, rdev: 0 },
+            File::Console => Stat {
+                ino: 0,
+                mode: S_IFCHR | 0o620,
+                size: 0,
+                rdev: 0x0500,
+            },
+            File::Generated { .. } => Stat {
+                ino: 0,
+                mode: S_IFREG | 0o444,
+                size: 0,
+                rdev: 0,
+            },
             File::Node { node, .. } => node_stat(node),
         }
     }
@@ -135,7 +145,10 @@ fn seek(pos: &mut usize, len: usize, offset: i64, whence: u32) -> Result<usize, 
         2 => len as i64,
         _ => return Err(Errno::EINVAL),
     };
-    let new = base.checked_add(offset).filter(|&p| p >= 0).ok_or(Errno::EINVAL)?;
+    let new = base
+        .checked_add(offset)
+        .filter(|&p| p >= 0)
+        .ok_or(Errno::EINVAL)?;
     *pos = new as usize;
     Ok(*pos)
 }
@@ -158,7 +171,11 @@ pub fn lookup(path: &str) -> Result<Node, Errno> {
     let mut prefix = 0;
     while let Some(i) = path[prefix..].find('/') {
         let end = prefix + i;
-        if end > 0 && fs.lookup(&path[..end]).is_some_and(|n| n.kind == Kind::File) {
+        if end > 0
+            && fs
+                .lookup(&path[..end])
+                .is_some_and(|n| n.kind == Kind::File)
+        {
             return Err(Errno::ENOTDIR);
         }
         prefix = end + 1;
@@ -168,8 +185,17 @@ pub fn lookup(path: &str) -> Result<Node, Errno> {
 
 /// Metadata of an initramfs node.
 pub fn node_stat(node: &Node) -> Stat {
-    let kind = if node.kind == Kind::Dir { S_IFDIR } else { S_IFREG };
-    Stat { ino: node.ino, mode: kind | node.perm, size: node.data.len() as u64, rdev: 0 }
+    let kind = if node.kind == Kind::Dir {
+        S_IFDIR
+    } else {
+        S_IFREG
+    };
+    Stat {
+        ino: node.ino,
+        mode: kind | node.perm,
+        size: node.data.len() as u64,
+        rdev: 0,
+    }
 }
 
 /// A shared open file description (shared across `fork`, as in Linux).
@@ -192,13 +218,22 @@ impl FdTable {
     /// A table with descriptors 0, 1 and 2 on the console.
     pub fn with_console() -> FdTable {
         let console = Arc::new(Mutex::new(File::Console));
-        let slot = Some(Slot { file: console, cloexec: false });
-        FdTable { slots: alloc::vec![slot.clone(), slot.clone(), slot] }
+        let slot = Some(Slot {
+            file: console,
+            cloexec: false,
+        });
+        FdTable {
+            slots: alloc::vec![slot.clone(), slot.clone(), slot],
+        }
     }
 
     /// The file behind `fd`.
     pub fn get(&self, fd: usize) -> Result<FileRef, Errno> {
-        self.slots.get(fd).and_then(|s| s.as_ref()).map(|s| s.file.clone()).ok_or(Errno::EBADF)
+        self.slots
+            .get(fd)
+            .and_then(|s| s.as_ref())
+            .map(|s| s.file.clone())
+            .ok_or(Errno::EBADF)
     }
 
     /// Installs `file` at the lowest free descriptor.
@@ -218,11 +253,20 @@ impl FdTable {
 
     /// Closes `fd`.
     pub fn close(&mut self, fd: usize) -> Result<(), Errno> {
-        self.slots.get_mut(fd).and_then(Option::take).map(drop).ok_or(Errno::EBADF)
+        self.slots
+            .get_mut(fd)
+            .and_then(Option::take)
+            .map(drop)
+            .ok_or(Errno::EBADF)
     }
 
     /// Installs `file` at the lowest free descriptor at or above `min` (`F_DUPFD`).
-    pub fn insert_from(&mut self, min: usize, file: FileRef, cloexec: bool) -> Result<usize, Errno> {
+    pub fn insert_from(
+        &mut self,
+        min: usize,
+        file: FileRef,
+        cloexec: bool,
+    ) -> Result<usize, Errno> {
         if min >= MAX_FDS {
             return Err(Errno::EINVAL);
         }
@@ -238,7 +282,9 @@ impl FdTable {
             return Err(Errno::EBADF);
         }
         if fd >= self.slots.len() {
-            self.slots.try_reserve(fd + 1 - self.slots.len()).map_err(|_| Errno::ENOMEM)?;
+            self.slots
+                .try_reserve(fd + 1 - self.slots.len())
+                .map_err(|_| Errno::ENOMEM)?;
             self.slots.resize(fd + 1, None);
         }
         self.slots[fd] = Some(Slot { file, cloexec });
@@ -247,12 +293,20 @@ impl FdTable {
 
     /// The close-on-exec flag of `fd`.
     pub fn cloexec(&self, fd: usize) -> Result<bool, Errno> {
-        self.slots.get(fd).and_then(|s| s.as_ref()).map(|s| s.cloexec).ok_or(Errno::EBADF)
+        self.slots
+            .get(fd)
+            .and_then(|s| s.as_ref())
+            .map(|s| s.cloexec)
+            .ok_or(Errno::EBADF)
     }
 
     /// Sets the close-on-exec flag of `fd`.
     pub fn set_cloexec(&mut self, fd: usize, on: bool) -> Result<(), Errno> {
-        let slot = self.slots.get_mut(fd).and_then(|s| s.as_mut()).ok_or(Errno::EBADF)?;
+        let slot = self
+            .slots
+            .get_mut(fd)
+            .and_then(|s| s.as_mut())
+            .ok_or(Errno::EBADF)?;
         slot.cloexec = on;
         Ok(())
     }

@@ -26,13 +26,17 @@ fn kb(frames: usize) -> usize {
 /// The contents of the `/proc` file at `path` (absolute, normalised), `None` if `path`
 /// is not a generated file.
 pub fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
-    let Some(rest) = path.strip_prefix("/proc/") else { return Ok(None) };
+    let Some(rest) = path.strip_prefix("/proc/") else {
+        return Ok(None);
+    };
     let mut out = String::new();
     match rest {
         "meminfo" => meminfo(&mut out),
         "vmstat" => vmstat(&mut out),
         _ => {
-            let Some((who, file)) = rest.split_once('/') else { return Ok(None) };
+            let Some((who, file)) = rest.split_once('/') else {
+                return Ok(None);
+            };
             let p = if who == "self" {
                 proc::current()
             } else {
@@ -53,7 +57,9 @@ pub fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
 fn meminfo(out: &mut String) -> core::fmt::Result {
     let f = crate::memory::frames::stats();
     let heap = crate::memory::heap::stats();
-    let line = |out: &mut String, name: &str, kb: usize| writeln!(out, "{:<16}{:>8} kB", alloc::format!("{name}:"), kb);
+    let line = |out: &mut String, name: &str, kb: usize| {
+        writeln!(out, "{:<16}{:>8} kB", alloc::format!("{name}:"), kb)
+    };
     line(out, "MemTotal", kb(f.total))?;
     line(out, "MemFree", kb(f.free))?;
     line(out, "MemAvailable", kb(f.free))?;
@@ -63,7 +69,11 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     line(out, "SwapFree", 0)?;
     line(out, "AnonPages", kb(f.used_for(FrameUse::UserAnon)))?;
     line(out, "Slab", kb(f.used_for(FrameUse::Slab)))?;
-    line(out, "KernelStack", kb(f.used_for(FrameUse::KernelStack) + f.used_for(FrameUse::Kernel)))?;
+    line(
+        out,
+        "KernelStack",
+        kb(f.used_for(FrameUse::KernelStack) + f.used_for(FrameUse::Kernel)),
+    )?;
     line(out, "PageTables", kb(f.used_for(FrameUse::PageTable)))?;
     line(out, "HeapPages", kb(heap.pages_held))?;
     line(out, "FramesCached", kb(f.cached))?;
@@ -92,7 +102,10 @@ fn vmstat(out: &mut String) -> core::fmt::Result {
 fn status(out: &mut String, p: &Process) -> core::fmt::Result {
     let (parent, name) = {
         let inner = p.inner.lock();
-        (inner.parent, String::from(inner.exe.rsplit('/').next().unwrap_or("")))
+        (
+            inner.parent,
+            String::from(inner.exe.rsplit('/').next().unwrap_or("")),
+        )
     };
     let (size, rss, stats) = match &*p.vm.lock() {
         Some(vm) => {
@@ -101,7 +114,11 @@ fn status(out: &mut String, p: &Process) -> core::fmt::Result {
         }
         None => (0, 0, Default::default()),
     };
-    let state = if p.inner.lock().exit.is_some() { "Z (zombie)" } else { "R (running)" };
+    let state = if p.inner.lock().exit.is_some() {
+        "Z (zombie)"
+    } else {
+        "R (running)"
+    };
     writeln!(out, "Name:\t{name}")?;
     writeln!(out, "State:\t{state}")?;
     writeln!(out, "Pid:\t{}", p.pid)?;

@@ -128,7 +128,11 @@ impl UserMmu {
     pub fn new() -> Result<UserMmu, OutOfMemory> {
         let kernel = kspace::table().lock();
         let table = PageTable::new_user(UserTables::default(), &kernel).map_err(|_| OutOfMemory)?;
-        Ok(UserMmu { table, ctx: AsidContext::new(), hidden: BTreeMap::new() })
+        Ok(UserMmu {
+            table,
+            ctx: AsidContext::new(),
+            hidden: BTreeMap::new(),
+        })
     }
 
     /// The hardware flags for the policy's `flags`.
@@ -161,7 +165,10 @@ impl UserMmu {
                 for (i, slot) in list.iter_mut().enumerate().take(n) {
                     *slot = VirtAddr(r.start.0 + i * PAGE_SIZE);
                 }
-                Flush::Pages { asid: Some(asid), pages: &list[..n] }
+                Flush::Pages {
+                    asid: Some(asid),
+                    pages: &list[..n],
+                }
             }
             _ => Flush::Asid(asid),
         };
@@ -206,7 +213,13 @@ impl TlbFlush for UserMmu {
 }
 
 impl Mmu for UserMmu {
-    fn map(&mut self, va: VirtAddr, pa: PhysAddr, flags: VmFlags, cow: bool) -> Result<(), OutOfMemory> {
+    fn map(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: VmFlags,
+        cow: bool,
+    ) -> Result<(), OutOfMemory> {
         if !flags.is_accessible() {
             self.take_leaf(va);
             self.hidden.insert(va.0, (pa, cow));
@@ -271,11 +284,57 @@ impl Mmu for UserMmu {
         })
     }
 
+    fn unmap_range(
+        &mut self,
+        start: VirtAddr,
+        end: VirtAddr,
+        f: &mut dyn FnMut(VirtAddr, PteInfo),
+    ) {
+        while let Some((&va, &(pa, cow))) = self.hidden.range(start.0..end.0).next() {
+            self.hidden.remove(&va);
+            f(
+                VirtAddr(va),
+                PteInfo {
+                    pa,
+                    flags: VmFlags::USER,
+                    cow,
+                    accessed: false,
+                    dirty: false,
+                },
+            );
+        }
+        let Some(len) = end.0.checked_sub(start.0) else {
+            return;
+        };
+        let mut batch = FlushBatch::new(&PolicyFlushes, FlushTarget::Space(&self.ctx));
+        // One walk; a table page it empties waits in `UserTables` for the policy's flush.
+        // User leaves are all 4 KiB, so no split (the only way this can fail) happens.
+        let _ = self
+            .table
+            .unmap_range(start, len, &mut batch, |u| f(u.va, info(u.pa, u.flags)));
+    }
+
     fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {
-        let in_table = self.table.next_leaf(from, end).map(|(va, pte, _)| (va, info(pte.pa(), pte.flags())));
-        let hidden = self.hidden.range(from.0..end.0).next().map(|(&va, &(pa, cow))| {
-            (VirtAddr(va), PteInfo { pa, flags: VmFlags::USER, cow, accessed: false, dirty: false })
-        });
+        let in_table = self
+            .table
+            .next_leaf(from, end)
+            .map(|(va, pte, _)| (va, info(pte.pa(), pte.flags())));
+        let hidden = self
+            .hidden
+            .range(from.0..end.0)
+            .next()
+            .map(|(&va, &(pa, cow))| {
+                (
+                    VirtAddr(va),
+                    PteInfo {
+                        pa,
+                        flags: VmFlags::USER,
+                        cow,
+                        accessed: false,
+                        dirty: false,
+                    },
+                )
+            });
         match (in_table, hidden) {
             (Some(t), Some(h)) => Some(if h.0.0 < t.0.0 { h } else { t }),
             (t, h) => t.or(h),
@@ -315,7 +374,9 @@ impl FrameSource for KernelFrames {
     }
 
     fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
-        frames::alloc(0, FrameUse::UserAnon).map(|p| p.addr()).map_err(|_| OutOfMemory)
+        frames::alloc(0, FrameUse::UserAnon)
+            .map(|p| p.addr())
+            .map_err(|_| OutOfMemory)
     }
 
     fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
@@ -331,11 +392,16 @@ impl FrameSource for KernelFrames {
     }
 
     fn put(&self, pa: PhysAddr) -> bool {
-        matches!(frames::FRAMES.put_on(crate::smp::hart_id(), pa.pfn()), Ok(true))
+        matches!(
+            frames::FRAMES.put_on(crate::smp::hart_id(), pa.pfn()),
+            Ok(true)
+        )
     }
 
     fn refcount(&self, pa: PhysAddr) -> usize {
-        frames::FRAMES.meta(pa.pfn()).map_or(0, |m| m.refcount() as usize)
+        frames::FRAMES
+            .meta(pa.pfn())
+            .map_or(0, |m| m.refcount() as usize)
     }
 
     fn zero_page(&self) -> PhysAddr {
@@ -369,8 +435,12 @@ impl VmFile for InitramfsFile {
     }
 
     fn read_page(&self, offset: u64, len: usize, dst: PhysAddr) -> Result<(), IoError> {
-        let start = usize::try_from(offset).map_err(|_| IoError)?.min(self.data.len());
-        let end = start.saturating_add(len.min(PAGE_SIZE)).min(self.data.len());
+        let start = usize::try_from(offset)
+            .map_err(|_| IoError)?
+            .min(self.data.len());
+        let end = start
+            .saturating_add(len.min(PAGE_SIZE))
+            .min(self.data.len());
         let bytes = &self.data[start..end];
         // SAFETY: `dst` is a fresh frame of the caller's, direct-mapped; `bytes` is at most
         // a page and lies in the initramfs, which no frame overlaps.
@@ -401,7 +471,10 @@ pub fn handle_fault(space: &mut UserSpace, va: usize, access: Access) -> Result<
     if outcome == FaultOutcome::Spurious {
         let asid = space.mmu().ctx.asid();
         let page = VirtAddr(va & !(PAGE_SIZE - 1));
-        tlb::HartTlb.flush_local(&Flush::Pages { asid: Some(asid), pages: &[page] });
+        tlb::HartTlb.flush_local(&Flush::Pages {
+            asid: Some(asid),
+            pages: &[page],
+        });
     }
     Ok(())
 }
@@ -409,22 +482,34 @@ pub fn handle_fault(space: &mut UserSpace, va: usize, access: Access) -> Result<
 /// Writes `bytes` at user address `va` of `space` (which need not be the active one),
 /// faulting pages in as a write would. For `execve`'s initial stack.
 pub fn write_bytes(space: &mut UserSpace, va: usize, bytes: &[u8]) -> Result<(), FaultError> {
-    let end = va.checked_add(bytes.len()).filter(|&e| e <= USER_END.as_usize());
+    let end = va
+        .checked_add(bytes.len())
+        .filter(|&e| e <= USER_END.as_usize());
     let end = end.ok_or(FaultError::Unmapped)?;
     let mut at = va;
     while at < end {
         let page_end = ((at / PAGE_SIZE) + 1) * PAGE_SIZE;
         let chunk = page_end.min(end) - at;
-        let writable = space.mmu().query(VirtAddr(at)).is_some_and(|p| p.flags.contains(VmFlags::WRITE));
+        let writable = space
+            .mmu()
+            .query(VirtAddr(at))
+            .is_some_and(|p| p.flags.contains(VmFlags::WRITE));
         if !writable {
             space.handle_fault(VirtAddr(at), Access::Write)?;
         }
-        let pte = space.mmu().query(VirtAddr(at)).ok_or(FaultError::Unmapped)?;
+        let pte = space
+            .mmu()
+            .query(VirtAddr(at))
+            .ok_or(FaultError::Unmapped)?;
         let src = &bytes[at - va..at - va + chunk];
         // SAFETY: the page is mapped writable in `space`, so its frame is private to it;
         // the direct map reaches it whatever table is active.
         unsafe {
-            core::ptr::copy_nonoverlapping(src.as_ptr(), frame_ptr(pte.pa).add(at % PAGE_SIZE), chunk)
+            core::ptr::copy_nonoverlapping(
+                src.as_ptr(),
+                frame_ptr(pte.pa).add(at % PAGE_SIZE),
+                chunk,
+            )
         };
         at += chunk;
     }

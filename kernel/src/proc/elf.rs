@@ -90,7 +90,9 @@ fn aligned_headers(file: &[u8]) -> Result<Vec<u64>, Errno> {
         .ok_or(Errno::ENOEXEC)?;
     let len = ph_end.max(EHDR_SIZE);
     let mut words: Vec<u64> = Vec::new();
-    words.try_reserve_exact(len.div_ceil(8)).map_err(|_| Errno::ENOMEM)?;
+    words
+        .try_reserve_exact(len.div_ceil(8))
+        .map_err(|_| Errno::ENOMEM)?;
     words.extend(file[..len].chunks(8).map(|c| {
         let mut w = [0u8; 8];
         w[..c.len()].copy_from_slice(c);
@@ -112,8 +114,7 @@ pub fn plan(file: &[u8]) -> Result<LoadPlan, Errno> {
         return Err(Errno::ENOEXEC);
     }
     let pt2 = &h.pt2;
-    if pt2.type_().as_type() != Type::Executable || pt2.machine().as_machine() != Machine::RISC_V
-    {
+    if pt2.type_().as_type() != Type::Executable || pt2.machine().as_machine() != Machine::RISC_V {
         return Err(Errno::ENOEXEC);
     }
     let phoff = pt2.ph_offset() as usize;
@@ -121,7 +122,9 @@ pub fn plan(file: &[u8]) -> Result<LoadPlan, Errno> {
     if pt2.ph_entry_size() as usize != PHDR_SIZE || phnum == 0 || phnum > MAX_PHDRS {
         return Err(Errno::ENOEXEC);
     }
-    let ph_end = phnum.checked_mul(PHDR_SIZE).and_then(|n| n.checked_add(phoff));
+    let ph_end = phnum
+        .checked_mul(PHDR_SIZE)
+        .and_then(|n| n.checked_add(phoff));
     if ph_end.is_none_or(|end| end > file.len()) {
         return Err(Errno::ENOEXEC);
     }
@@ -139,8 +142,12 @@ pub fn plan(file: &[u8]) -> Result<LoadPlan, Errno> {
         if memsz == 0 {
             continue;
         }
-        let in_user = vaddr.checked_add(memsz).is_some_and(|end| end <= USER_END.as_usize());
-        let in_file = offset.checked_add(filesz).is_some_and(|end| end <= file.len());
+        let in_user = vaddr
+            .checked_add(memsz)
+            .is_some_and(|end| end <= USER_END.as_usize());
+        let in_file = offset
+            .checked_add(filesz)
+            .is_some_and(|end| end <= file.len());
         if !in_user || !in_file || filesz > memsz || vaddr % PAGE_SIZE != offset % PAGE_SIZE {
             return Err(Errno::ENOEXEC);
         }
@@ -164,12 +171,23 @@ pub fn plan(file: &[u8]) -> Result<LoadPlan, Errno> {
         return Err(Errno::ENOEXEC);
     }
     segments.sort_unstable_by_key(|s| s.vaddr);
-    if segments.windows(2).any(|w| w[0].map_end() > w[1].map_start()) {
+    if segments
+        .windows(2)
+        .any(|w| w[0].map_end() > w[1].map_start())
+    {
         return Err(Errno::ENOEXEC);
     }
     let entry = pt2.entry_point() as usize;
-    if !segments.iter().any(|s| s.exec && s.vaddr <= entry && entry < s.vaddr + s.memsz) {
+    if !segments
+        .iter()
+        .any(|s| s.exec && s.vaddr <= entry && entry < s.vaddr + s.memsz)
+    {
         return Err(Errno::ENOEXEC);
     }
-    Ok(LoadPlan { entry, segments, phdr, phnum })
+    Ok(LoadPlan {
+        entry,
+        segments,
+        phdr,
+        phnum,
+    })
 }

@@ -97,22 +97,32 @@ pub fn exec_into(
             vm.map_anon(VirtAddr(start), len, prot)
         } else {
             let offset = align_down(seg.offset, PAGE_SIZE) as u64;
-            vm.map_file_private(VirtAddr(start), len, prot, file.clone(), offset, page_off + seg.filesz)
+            vm.map_file_private(
+                VirtAddr(start),
+                len,
+                prot,
+                file.clone(),
+                offset,
+                page_off + seg.filesz,
+            )
         };
         result.map_err(Errno::from_vm)?;
         brk = brk.max(seg.map_end());
     }
     vm.init_brk(VirtAddr(brk)).map_err(Errno::from_vm)?;
-    vm.map_stack(USER_STACK_TOP, USER_STACK_INITIAL).map_err(Errno::from_vm)?;
+    vm.map_stack(USER_STACK_TOP, USER_STACK_INITIAL)
+        .map_err(Errno::from_vm)?;
 
     let (sp, image) = stack_image(&plan, path, argv, envp)?;
     uspace::write_bytes(&mut vm, sp, &image).map_err(|_| Errno::ENOMEM)?;
 
-    let mut frame = TrapFrame::default();
-    frame.sepc = plan.entry;
-    frame.sstatus = initial_user_sstatus();
-    frame.regs[reg::SP] = sp;
-    frame.regs[reg::A0] = 0;
+    let mut regs = [0; 32];
+    regs[reg::SP] = sp;
+    let frame = TrapFrame {
+        regs,
+        sstatus: initial_user_sstatus(),
+        sepc: plan.entry,
+    };
 
     let old = p.vm.lock().replace(vm);
     let running = super::sched::with_current(|c| c.is_some_and(|c| core::ptr::eq(c, &**p)));
@@ -137,7 +147,9 @@ fn stack_image(
     // Strings area, growing down from the top: built back to front.
     let mut strings: Vec<u8> = Vec::new();
     let push_str = |s: &str, strings: &mut Vec<u8>| -> Result<usize, Errno> {
-        strings.try_reserve(s.len() + 1).map_err(|_| Errno::ENOMEM)?;
+        strings
+            .try_reserve(s.len() + 1)
+            .map_err(|_| Errno::ENOMEM)?;
         strings.extend_from_slice(s.as_bytes());
         strings.push(0);
         Ok(strings.len())

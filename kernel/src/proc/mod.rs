@@ -121,7 +121,12 @@ static NEXT_PID: AtomicUsize = AtomicUsize::new(INIT_PID);
 
 impl Process {
     /// A new process whose trap frame is `frame`, ready to enter user mode.
-    fn new(vm: UserSpace, frame: TrapFrame, inner: Inner, fp: FpState) -> Result<Arc<Process>, Errno> {
+    fn new(
+        vm: UserSpace,
+        frame: TrapFrame,
+        inner: Inner,
+        fp: FpState,
+    ) -> Result<Arc<Process>, Errno> {
         let kstack = KernelStack::new().map_err(|_| Errno::ENOMEM)?;
         let frame_at = (kstack.top() - core::mem::size_of::<TrapFrame>()) as *mut TrapFrame;
         // SAFETY: the stack is mapped, ours alone, and large enough for a frame.
@@ -205,7 +210,11 @@ pub fn spawn_init(path: &str, argv: &[String], envp: &[String]) -> Result<(), Er
 /// `parent_frame` with 0 in `a0`. With `set_tid`, the child's pid is written at that
 /// address of the child's memory (`CLONE_CHILD_SETTID`); `clear_tid` is the child's
 /// `CLONE_CHILD_CLEARTID` address (0: none). Returns the child's pid.
-pub fn fork(parent_frame: &TrapFrame, set_tid: Option<usize>, clear_tid: usize) -> Result<Pid, Errno> {
+pub fn fork(
+    parent_frame: &TrapFrame,
+    set_tid: Option<usize>,
+    clear_tid: usize,
+) -> Result<Pid, Errno> {
     let parent = current();
     let child_vm = {
         let mut vm = parent.vm.lock();
@@ -257,7 +266,11 @@ pub fn exit(status: ExitStatus) -> ! {
         let mut inner = me.inner.lock();
         inner.exit = Some(status);
         inner.fds = FdTable::default();
-        (inner.parent, core::mem::take(&mut inner.children), inner.clear_child_tid)
+        (
+            inner.parent,
+            core::mem::take(&mut inner.children),
+            inner.clear_child_tid,
+        )
     };
     if tid_addr != 0 {
         // CLONE_CHILD_CLEARTID: a failure only means the address is gone.
@@ -267,16 +280,16 @@ pub fn exit(status: ExitStatus) -> ! {
     uspace::activate_kernel();
     let vm = me.vm.lock().take();
     drop(vm);
-    if !orphans.is_empty() {
-        if let Some(init) = find(INIT_PID) {
-            let any_zombie = orphans.iter().any(|c| c.inner.lock().exit.is_some());
-            for c in &orphans {
-                c.inner.lock().parent = INIT_PID;
-            }
-            init.inner.lock().children.extend(orphans);
-            if any_zombie {
-                sched::wake(&init);
-            }
+    if !orphans.is_empty()
+        && let Some(init) = find(INIT_PID)
+    {
+        let any_zombie = orphans.iter().any(|c| c.inner.lock().exit.is_some());
+        for c in &orphans {
+            c.inner.lock().parent = INIT_PID;
+        }
+        init.inner.lock().children.extend(orphans);
+        if any_zombie {
+            sched::wake(&init);
         }
     }
     if me.pid == INIT_PID {
@@ -298,7 +311,7 @@ pub fn wait(pid: isize, nohang: bool) -> Result<Option<(Pid, i32)>, Errno> {
         {
             let mut inner = me.inner.lock();
             let matches = |c: &Arc<Process>| pid == -1 || c.pid as isize == pid;
-            if !inner.children.iter().any(|c| matches(c)) {
+            if !inner.children.iter().any(&matches) {
                 return Err(Errno::ECHILD);
             }
             let zombie = inner.children.iter().position(|c| {

@@ -47,7 +47,11 @@ pub struct Sched {
 impl Sched {
     /// A new task: runnable, not yet on a hart.
     pub const fn new() -> Sched {
-        Sched { state: State::Runnable, on_cpu: false, wakeup_pending: false }
+        Sched {
+            state: State::Runnable,
+            on_cpu: false,
+            wakeup_pending: false,
+        }
     }
 }
 
@@ -65,7 +69,11 @@ unsafe impl Sync for Cpu {}
 
 static CPUS: [Cpu; MAX_HARTS] = [const {
     Cpu {
-        scheduler: UnsafeCell::new(Context { ra: 0, sp: 0, s: [0; 12] }),
+        scheduler: UnsafeCell::new(Context {
+            ra: 0,
+            sp: 0,
+            s: [0; 12],
+        }),
         current: UnsafeCell::new(None),
     }
 }; MAX_HARTS];
@@ -164,7 +172,9 @@ pub fn wake(p: &Arc<Process>) {
 fn switch_out(next: State) {
     let cpu = cpu();
     // SAFETY: only this hart touches its `current`.
-    let Some(me) = (unsafe { (*cpu.current.get()).clone() }) else { return };
+    let Some(me) = (unsafe { (*cpu.current.get()).clone() }) else {
+        return;
+    };
     {
         let mut s = me.sched.lock();
         if next == State::Sleeping && s.wakeup_pending {

@@ -3,7 +3,8 @@
 //! Every error a lower layer returns is converted into an [`Errno`] here; the dispatcher
 //! returns `-errno` in `a0`, as the Linux riscv64 ABI says.
 
-/// A Linux error number.
+/// A Linux error number, named as in Linux's headers.
+#[allow(clippy::upper_case_acronyms)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(i32)]
 pub enum Errno {

@@ -114,7 +114,10 @@ fn iovecs(iov: usize, count: usize) -> Result<Vec<(usize, usize)>, Errno> {
     for i in 0..count {
         let base = read_u64(iov + i * 16)? as usize;
         let len = read_u64(iov + i * 16 + 8)? as usize;
-        total = total.checked_add(len).filter(|&t| t <= isize::MAX as usize).ok_or(Errno::EINVAL)?;
+        total = total
+            .checked_add(len)
+            .filter(|&t| t <= isize::MAX as usize)
+            .ok_or(Errno::EINVAL)?;
         out.push((base, len));
     }
     Ok(out)
@@ -220,7 +223,11 @@ pub fn openat(dirfd: usize, path: usize, flags: usize) -> SysResult {
         return Err(if is_dir { Errno::EISDIR } else { Errno::EROFS });
     }
     let file = Arc::new(Mutex::new(file));
-    proc::current().inner.lock().fds.insert(file, flags & O_CLOEXEC != 0)
+    proc::current()
+        .inner
+        .lock()
+        .fds
+        .insert(file, flags & O_CLOEXEC != 0)
 }
 
 pub fn close(fd: usize) -> SysResult {
@@ -256,7 +263,9 @@ pub fn getdents64(fd: usize, buf: usize, len: usize) -> SysResult {
                 ("..", fs.lookup(parent).unwrap_or(*node))
             }
             i => {
-                let Some(child) = fs.child(node.path, i - 2) else { break };
+                let Some(child) = fs.child(node.path, i - 2) else {
+                    break;
+                };
                 (child.path.rsplit('/').next().unwrap_or(child.path), child)
             }
         };
@@ -271,7 +280,11 @@ pub fn getdents64(fd: usize, buf: usize, len: usize) -> SysResult {
         out.extend_from_slice(&child.ino.to_le_bytes());
         out.extend_from_slice(&((*pos + 1) as i64).to_le_bytes());
         out.extend_from_slice(&(reclen as u16).to_le_bytes());
-        out.push(if child.kind == Kind::Dir { DT_DIR } else { DT_REG });
+        out.push(if child.kind == Kind::Dir {
+            DT_DIR
+        } else {
+            DT_REG
+        });
         out.extend_from_slice(name.as_bytes());
         out.resize(out.len() + reclen - 19 - name.len(), 0);
         *pos += 1;
@@ -398,7 +411,9 @@ pub fn getcwd(buf: usize, len: usize) -> SysResult {
         return Err(Errno::ERANGE);
     }
     let mut bytes = Vec::new();
-    bytes.try_reserve(cwd.len() + 1).map_err(|_| Errno::ENOMEM)?;
+    bytes
+        .try_reserve(cwd.len() + 1)
+        .map_err(|_| Errno::ENOMEM)?;
     bytes.extend_from_slice(cwd.as_bytes());
     bytes.push(0);
     copy_to_user(buf, &bytes)?;

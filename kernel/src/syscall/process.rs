@@ -32,7 +32,11 @@ pub fn clone(frame: &TrapFrame, flags: usize, stack: usize, ptid: usize, ctid: u
         child_frame.regs[reg::SP] = stack;
     }
     let set_tid = (flags & CLONE_CHILD_SETTID != 0).then_some(ctid);
-    let clear_tid = if flags & CLONE_CHILD_CLEARTID != 0 { ctid } else { 0 };
+    let clear_tid = if flags & CLONE_CHILD_CLEARTID != 0 {
+        ctid
+    } else {
+        0
+    };
     let pid = proc::fork(&child_frame, set_tid, clear_tid)?;
     if flags & CLONE_PARENT_SETTID != 0 {
         // Linux ignores a bad pointer here too (the child exists either way).

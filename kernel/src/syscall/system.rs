@@ -21,8 +21,12 @@ const NS_PER_SEC: u64 = 1_000_000_000;
 fn clock_ns(id: usize) -> Result<u64, Errno> {
     match id {
         CLOCK_REALTIME | CLOCK_REALTIME_COARSE => Ok(crate::drivers::rtc::realtime_ns()),
-        CLOCK_MONOTONIC | CLOCK_MONOTONIC_RAW | CLOCK_MONOTONIC_COARSE | CLOCK_BOOTTIME
-        | CLOCK_PROCESS_CPUTIME_ID | CLOCK_THREAD_CPUTIME_ID => Ok(crate::timer::now_ns()),
+        CLOCK_MONOTONIC
+        | CLOCK_MONOTONIC_RAW
+        | CLOCK_MONOTONIC_COARSE
+        | CLOCK_BOOTTIME
+        | CLOCK_PROCESS_CPUTIME_ID
+        | CLOCK_THREAD_CPUTIME_ID => Ok(crate::timer::now_ns()),
         _ => Err(Errno::EINVAL),
     }
 }
@@ -43,7 +47,9 @@ fn get_timespec(addr: usize) -> Result<u64, Errno> {
     if sec < 0 || !(0..NS_PER_SEC as i64).contains(&nsec) {
         return Err(Errno::EINVAL);
     }
-    Ok((sec as u64).saturating_mul(NS_PER_SEC).saturating_add(nsec as u64))
+    Ok((sec as u64)
+        .saturating_mul(NS_PER_SEC)
+        .saturating_add(nsec as u64))
 }
 
 pub fn clock_gettime(id: usize, ts: usize) -> SysResult {
@@ -104,7 +110,14 @@ pub fn clock_nanosleep(id: usize, flags: usize, req: usize, rem: usize) -> SysRe
 const UTS_FIELD: usize = 65;
 
 pub fn uname(buf: usize) -> SysResult {
-    let fields = ["Linux", "pagoda", "6.1.0-pagoda", "#1 SMP pagoda", "riscv64", "(none)"];
+    let fields = [
+        "Linux",
+        "pagoda",
+        "6.1.0-pagoda",
+        "#1 SMP pagoda",
+        "riscv64",
+        "(none)",
+    ];
     let mut b = [0u8; UTS_FIELD * 6];
     for (i, f) in fields.iter().enumerate() {
         b[i * UTS_FIELD..i * UTS_FIELD + f.len()].copy_from_slice(f.as_bytes());
@@ -156,7 +169,11 @@ const CMD_RESTART: usize = 0x0123_4567;
 
 pub fn reboot(magic1: usize, magic2: usize, cmd: usize) -> SysResult {
     // The arguments are C `int`s: only their low 32 bits count.
-    let (magic1, magic2, cmd) = (magic1 as u32 as usize, magic2 as u32 as usize, cmd as u32 as usize);
+    let (magic1, magic2, cmd) = (
+        magic1 as u32 as usize,
+        magic2 as u32 as usize,
+        cmd as u32 as usize,
+    );
     if magic1 != MAGIC1 || !MAGIC2.contains(&magic2) {
         return Err(Errno::EINVAL);
     }
@@ -231,5 +248,9 @@ pub fn rt_sigprocmask(how: usize, set: usize, oldset: usize) -> SysResult {
 
 /// Checks the `sigsetsize` argument of the `rt_sig*` calls.
 pub fn check_sigset_size(size: usize) -> Result<(), Errno> {
-    if size == SIGSET_SIZE { Ok(()) } else { Err(Errno::EINVAL) }
+    if size == SIGSET_SIZE {
+        Ok(())
+    } else {
+        Err(Errno::EINVAL)
+    }
 }

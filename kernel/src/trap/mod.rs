@@ -78,9 +78,12 @@ fn user_exception(frame: &mut TrapFrame, cause: usize, addr: usize) {
         match resolve_user_fault(addr, fault_access(cause)) {
             Ok(()) => return,
             Err(FaultError::Bus) => signal::SIGBUS,
-            Err(FaultError::OutOfMemory) => {
-                proc::kill_for_fault(signal::SIGKILL, "out of memory on a page fault", frame.sepc, addr)
-            }
+            Err(FaultError::OutOfMemory) => proc::kill_for_fault(
+                signal::SIGKILL,
+                "out of memory on a page fault",
+                frame.sepc,
+                addr,
+            ),
             Err(_) => signal::SIGSEGV,
         }
     } else {
@@ -148,7 +151,10 @@ pub extern "C" fn kernel_trap(frame: &mut TrapFrame) {
         // the copy with a failure.
         let addr = stval::read();
         let user = addr < pagoda_mm::layout::USER_END.as_usize();
-        if user && proc::sched::current().is_some() && resolve_user_fault(addr, fault_access(cause)).is_ok() {
+        if user
+            && proc::sched::current().is_some()
+            && resolve_user_fault(addr, fault_access(cause)).is_ok()
+        {
             return;
         }
         COPY_FAULTS.fetch_add(1, Ordering::Relaxed);

@@ -120,6 +120,25 @@ pub trait Mmu: TlbFlush {
     /// The lowest mapped page in `[from, end)` with its PTE, or `None`. Implementations
     /// should skip empty page-table subtrees, so that walking a sparse range is cheap.
     fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)>;
+
+    /// Removes every PTE in `[start, end)`, calling `f` with each one's address and value
+    /// (in address order) after it is gone. No flush is requested, as for
+    /// [`unmap`](Self::unmap). The default walks with [`next_mapped`](Self::next_mapped)
+    /// and [`unmap`](Self::unmap); an implementation should override it with one walk of
+    /// its table (teardown of a large space is dominated by this call).
+    fn unmap_range(
+        &mut self,
+        start: VirtAddr,
+        end: VirtAddr,
+        f: &mut dyn FnMut(VirtAddr, PteInfo),
+    ) {
+        let mut cursor = start;
+        while let Some((va, pte)) = self.next_mapped(cursor, end) {
+            self.unmap(va);
+            f(va, pte);
+            cursor = VirtAddr(va.0 + crate::addr::PAGE_SIZE);
+        }
+    }
 }
 
 /// Where the policy layer sends TLB-flush requests for its address space.

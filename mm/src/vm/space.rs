@@ -273,18 +273,16 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let zero = self.frames.zero_page();
         let mut batch = FlushBatch::default();
         let mut freed: Vec<PhysAddr> = Vec::new();
-        let mut cursor = start;
-        while let Some((va, pte)) = self.mmu.next_mapped(VirtAddr(cursor), VirtAddr(end)) {
-            self.mmu.unmap(va);
-            if pte.flags.is_accessible() {
-                batch.add(va.0);
-            }
-            if pte.pa != zero {
-                freed.push(pte.pa);
-                self.rss -= 1;
-            }
-            cursor = va.0 + PAGE_SIZE;
-        }
+        self.mmu
+            .unmap_range(VirtAddr(start), VirtAddr(end), &mut |va, pte| {
+                if pte.flags.is_accessible() {
+                    batch.add(va.0);
+                }
+                if pte.pa != zero {
+                    freed.push(pte.pa);
+                }
+            });
+        self.rss -= freed.len();
         batch.emit(&mut self.mmu);
         for pa in freed {
             self.frames.put(pa);
@@ -295,14 +293,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     fn clear(&mut self) {
         let zero = self.frames.zero_page();
         let mut freed: Vec<PhysAddr> = Vec::new();
-        let mut cursor = 0;
-        while let Some((va, pte)) = self.mmu.next_mapped(VirtAddr(cursor), USER_END) {
-            self.mmu.unmap(va);
+        self.mmu.unmap_range(VirtAddr(0), USER_END, &mut |_, pte| {
             if pte.pa != zero {
                 freed.push(pte.pa);
             }
-            cursor = va.0 + PAGE_SIZE;
-        }
+        });
         self.mmu.flush_all();
         for pa in freed {
             self.frames.put(pa);
