@@ -34,7 +34,8 @@ test: kernel user
 	@python3 tools/test.py --kernel $(KERNEL_BIN)
 
 # Side-by-side benchmarks (host, release) and in-guest instruction counts.
-bench: kernel
+bench: kernel user
+	@python3 tools/bench.py $(KERNEL_BIN)
 	@$(CARGO) bench -p pagoda-mm --bench frames
 	@$(CARGO) bench -p pagoda-mm --bench heap
 	@$(CARGO) bench -p pagoda-mm --bench paging

@@ -47,7 +47,7 @@ pub const EXIT_INIT_DIED: u16 = 4;
 const DEFAULT_INIT: &str = "/init";
 
 /// Command-line keys the kernel consumes; other words go to init (see [`start_init`]).
-const KERNEL_PARAMS: [&str; 3] = ["ktest", "init", "console"];
+const KERNEL_PARAMS: [&str; 4] = ["ktest", "init", "console", "vm"];
 
 unsafe extern "C" {
     static __kernel_start: u8;
@@ -133,6 +133,14 @@ extern "C" fn boot_hart_main() -> ! {
     }
     if memory::uspace::init().is_err() {
         fatal(&"no memory for the zero page");
+    }
+    match info.arg("vm") {
+        Some("eager") => {
+            memory::uspace::set_eager(true);
+            println!("pagoda: vm=eager: mappings populated at once, fork copies every page");
+        }
+        Some("lazy") | None => {}
+        Some(other) => println!("pagoda: ignoring unknown vm={other} (lazy or eager)"),
     }
     let online = smp::start_secondaries(info, boot.hart, boot.kernel_pa);
     print_summary(info, online);

@@ -17,6 +17,7 @@
 use alloc::collections::BTreeMap;
 use core::cell::Cell;
 use core::ptr::NonNull;
+use core::sync::atomic::{AtomicBool, Ordering};
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use pagoda_mm::frame::FrameUse;
@@ -455,9 +456,19 @@ impl VmFile for InitramfsFile {
 /// The limits every process gets.
 pub const CONFIG: VmConfig = VmConfig::LINUX_DEFAULT;
 
+/// Eager mode (`vm=eager` on the command line): populate at map time, copy at fork.
+static EAGER: AtomicBool = AtomicBool::new(false);
+
+/// Switches every address space created from now on to eager mode (the benchmarks'
+/// baseline, as the seed's kernel worked).
+pub fn set_eager(on: bool) {
+    EAGER.store(on, Ordering::Relaxed);
+}
+
 /// A new, empty user address space.
 pub fn new_space() -> Result<UserSpace, OutOfMemory> {
-    Ok(AddressSpace::new(UserMmu::new()?, KernelFrames, CONFIG))
+    let config = VmConfig { eager: EAGER.load(Ordering::Relaxed), ..CONFIG };
+    Ok(AddressSpace::new(UserMmu::new()?, KernelFrames, config))
 }
 
 /// Switches this hart back to the kernel's own table (no user half).

@@ -35,6 +35,22 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             let mut cursor = area.start;
             while let Some((va, pte)) = self.mmu.next_mapped(VirtAddr(cursor), VirtAddr(area.end)) {
                 cursor = va.0 + PAGE_SIZE;
+                if self.config.eager && !shared && pte.pa != zero {
+                    // Eager mode: the child gets its own copy now.
+                    let copied = self.frames.alloc_uninit().and_then(|copy| {
+                        self.frames.copy_frame(copy, pte.pa);
+                        let flags = area.prot.pte_flags(false);
+                        child.mmu.map(va, copy, flags, false).inspect_err(|_| {
+                            self.frames.put(copy);
+                        })
+                    });
+                    if copied.is_err() {
+                        result = Err(VmError::NoMem);
+                        break 'areas;
+                    }
+                    child.rss += 1;
+                    continue;
+                }
                 let (flags, cow) = if shared || pte.pa == zero {
                     (pte.flags, pte.cow)
                 } else {

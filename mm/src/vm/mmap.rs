@@ -158,7 +158,10 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             self.unmap_range(start, end);
         }
         self.insert_area(Area::new(start, end, prot, backing, may_write, grows_down));
-        if flags & MAP_LOCKED != 0 || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
+        if self.config.eager
+            || flags & MAP_LOCKED != 0
+            || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE
+        {
             self.populate(start, end);
         }
         Ok(VirtAddr(start))
@@ -337,6 +340,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         self.insert_area(heap);
         self.brk = addr;
+        if self.config.eager {
+            self.populate(oldbrk, newbrk);
+        }
         VirtAddr(addr)
     }
 
@@ -491,7 +497,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         self.check_unmap_split(area.start, area.end)?;
         self.unmap_range(area.start, area.end);
+        let (start, end) = (area.start, area.end);
         self.insert_area(area);
+        if self.config.eager {
+            self.populate(start, end);
+        }
         Ok(())
     }
 

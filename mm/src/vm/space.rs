@@ -25,6 +25,10 @@ pub struct VmConfig {
     pub mmap_min_addr: usize,
     /// `vm.max_map_count`: the most areas one space may have.
     pub max_map_count: usize,
+    /// Eager mode, the baseline the benchmarks compare with (what the seed's kernel did):
+    /// every new mapping (mmap, brk, exec's segments and stack) is populated at once, and
+    /// `fork` copies every private page instead of sharing it copy-on-write.
+    pub eager: bool,
 }
 
 impl VmConfig {
@@ -33,6 +37,7 @@ impl VmConfig {
         stack_rlimit: DEFAULT_STACK_RLIMIT,
         mmap_min_addr: DEFAULT_MMAP_MIN_ADDR,
         max_map_count: DEFAULT_MAX_MAP_COUNT,
+        eager: false,
     };
 
     /// Where top-down placement starts: below the stack's maximum extent plus its guard

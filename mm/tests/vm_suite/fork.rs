@@ -287,3 +287,36 @@ fn brk_state_is_inherited() {
     assert_eq!(child.mmap_base(), parent.mmap_base());
     assert_eq!(child.config(), parent.config());
 }
+
+/// Eager mode (the benchmarks' baseline): mappings are populated when made and `fork`
+/// copies every private page, so nothing is shared copy-on-write afterwards.
+#[test]
+fn eager_mode_populates_and_copies() {
+    use pagoda_mm::vm::VmConfig;
+    let frames = SimFrames::new();
+    let config = VmConfig { eager: true, ..VmConfig::LINUX_DEFAULT };
+    let mut parent = crate::sim::new_space_with(&frames, config);
+    let a = anon(&mut parent, 4 * P, RW);
+    assert_eq!(parent.rss_pages(), 4, "mmap populated every page");
+    assert_eq!(frames.live(), 4);
+    write(&mut parent, &frames, a, 7).unwrap();
+    parent.init_brk(VirtAddr(0x10_0000)).unwrap();
+    parent.brk(0x10_0000 + 2 * P);
+    assert_eq!(parent.rss_pages(), 6, "brk growth populated");
+    let mut child = parent.fork(SimMmu::new()).unwrap();
+    assert_eq!(frames.live(), 12, "every private page copied at fork");
+    for page in (a..a + 4 * P).step_by(P) {
+        let (p, c) = (parent.mmu().query_page(page), child.mmu().query_page(page));
+        assert_ne!(p.pa, c.pa);
+        assert!(!p.cow && !c.cow);
+        assert_eq!(frames.refcount(c.pa), 1);
+    }
+    assert_eq!(read(&mut child, &frames, a), Ok(7));
+    write(&mut child, &frames, a, 8).unwrap();
+    assert_eq!(read(&mut parent, &frames, a), Ok(7));
+    assert_eq!(child.stats().cow_copies, 0);
+    check_invariants(&[&parent, &child], &frames);
+    drop(child);
+    drop(parent);
+    assert_eq!(frames.live(), 0);
+}
