@@ -15,6 +15,7 @@
 //! * [`InitramfsFile`] implements [`VmFile`] over a file of the initramfs.
 
 use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 use core::cell::Cell;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -285,6 +286,53 @@ impl Mmu for UserMmu {
         })
     }
 
+    fn update_range(
+        &mut self,
+        start: VirtAddr,
+        end: VirtAddr,
+        f: &mut dyn FnMut(VirtAddr, PteInfo) -> Option<(VmFlags, bool)>,
+    ) {
+        let Some(len) = end.0.checked_sub(start.0) else {
+            return;
+        };
+        // Hidden (PROT_NONE) pages are rare: listed first, visited after the table walk,
+        // so a page moved between the table and the list is seen exactly once.
+        let hidden: Vec<(usize, (PhysAddr, bool))> = self
+            .hidden
+            .range(start.0..end.0)
+            .map(|(&va, &e)| (va, e))
+            .collect();
+        let mut to_hide: Vec<(VirtAddr, VmFlags, bool)> = Vec::new();
+        let keep = !(PteFlags::PERMISSIONS | PteFlags::RSW0 | PteFlags::D);
+        let _ = self.table.for_each_leaf(start, len, |leaf| {
+            let pte = leaf.pte();
+            let Some((flags, cow)) = f(leaf.va(), info(pte.pa(), pte.flags())) else {
+                return;
+            };
+            if flags.is_accessible() {
+                let hw = Self::hw_flags(flags, cow);
+                let _ = leaf.update_flags(|old| (old & keep) | hw);
+            } else {
+                to_hide.push((leaf.va(), flags, cow));
+            }
+        });
+        for (va, flags, cow) in to_hide {
+            self.protect(va, flags, cow);
+        }
+        for (va, (pa, cow)) in hidden {
+            let pte = PteInfo {
+                pa,
+                flags: VmFlags::USER,
+                cow,
+                accessed: false,
+                dirty: false,
+            };
+            if let Some((flags, cow)) = f(VirtAddr(va), pte) {
+                self.protect(VirtAddr(va), flags, cow);
+            }
+        }
+    }
+
     fn unmap_range(
         &mut self,
         start: VirtAddr,
@@ -467,7 +515,10 @@ pub fn set_eager(on: bool) {
 
 /// A new, empty user address space.
 pub fn new_space() -> Result<UserSpace, OutOfMemory> {
-    let config = VmConfig { eager: EAGER.load(Ordering::Relaxed), ..CONFIG };
+    let config = VmConfig {
+        eager: EAGER.load(Ordering::Relaxed),
+        ..CONFIG
+    };
     Ok(AddressSpace::new(UserMmu::new()?, KernelFrames, config))
 }
 

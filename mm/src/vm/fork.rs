@@ -5,7 +5,7 @@ use super::VmError;
 use super::hal::{FrameSource, Mmu, PteFlags};
 use super::space::{AddressSpace, FlushBatch};
 use super::stats::Event;
-use crate::addr::{PAGE_SIZE, VirtAddr};
+use crate::addr::VirtAddr;
 
 impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// Creates the child address space of `fork` over the empty page table `child_mmu`.
@@ -28,58 +28,69 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         child.start_brk = self.start_brk;
         child.brk = self.brk;
         let zero = self.frames.zero_page();
+        let eager = self.config.eager;
         let mut batch = FlushBatch::default();
-        let mut result = Ok(());
-        'areas: for area in self.areas.values() {
+        let mut failed = false;
+        let AddressSpace {
+            mmu, frames, areas, ..
+        } = self;
+        for area in areas.values() {
             let shared = area.is_shared();
-            let mut cursor = area.start;
-            while let Some((va, pte)) = self.mmu.next_mapped(VirtAddr(cursor), VirtAddr(area.end)) {
-                cursor = va.0 + PAGE_SIZE;
-                if self.config.eager && !shared && pte.pa != zero {
+            let copy_flags = area.prot.pte_flags(false);
+            let child_mmu = &mut child.mmu;
+            let child_rss = &mut child.rss;
+            mmu.update_range(VirtAddr(area.start), VirtAddr(area.end), &mut |va, pte| {
+                if failed {
+                    return None;
+                }
+                if eager && !shared && pte.pa != zero {
                     // Eager mode: the child gets its own copy now.
-                    let copied = self.frames.alloc_uninit().and_then(|copy| {
-                        self.frames.copy_frame(copy, pte.pa);
-                        let flags = area.prot.pte_flags(false);
-                        child.mmu.map(va, copy, flags, false).inspect_err(|_| {
-                            self.frames.put(copy);
+                    let copied = frames.alloc_uninit().and_then(|copy| {
+                        frames.copy_frame(copy, pte.pa);
+                        child_mmu.map(va, copy, copy_flags, false).inspect_err(|_| {
+                            frames.put(copy);
                         })
                     });
-                    if copied.is_err() {
-                        result = Err(VmError::NoMem);
-                        break 'areas;
+                    match copied {
+                        Ok(()) => *child_rss += 1,
+                        Err(_) => failed = true,
                     }
-                    child.rss += 1;
-                    continue;
+                    return None;
                 }
-                let (flags, cow) = if shared || pte.pa == zero {
-                    (pte.flags, pte.cow)
+                let (flags, cow, parent_change) = if shared || pte.pa == zero {
+                    (pte.flags, pte.cow, None)
                 } else {
                     let read_only = pte.flags.difference(PteFlags::WRITE);
-                    if !pte.cow {
-                        self.mmu.protect(va, read_only, true);
-                        if pte.flags.contains(PteFlags::WRITE) {
-                            batch.add(va.0);
-                        }
+                    let change = (!pte.cow).then_some((read_only, true));
+                    if change.is_some() && pte.flags.contains(PteFlags::WRITE) {
+                        batch.add(va.0);
                     }
-                    (read_only, true)
+                    (read_only, true, change)
                 };
                 if pte.pa != zero {
-                    self.frames.get(pte.pa);
+                    frames.get(pte.pa);
                 }
-                if child.mmu.map(va, pte.pa, flags, cow).is_err() {
+                if child_mmu.map(va, pte.pa, flags, cow).is_err() {
                     if pte.pa != zero {
-                        self.frames.put(pte.pa);
+                        frames.put(pte.pa);
                     }
-                    result = Err(VmError::NoMem);
-                    break 'areas;
+                    failed = true;
+                    // The parent's PTE stays as it was: nothing was shared.
+                    return None;
                 }
                 if pte.pa != zero {
-                    child.rss += 1;
+                    *child_rss += 1;
                 }
+                parent_change
+            });
+            if failed {
+                break;
             }
         }
-        batch.emit(&mut self.mmu);
-        result?;
+        batch.emit(mmu);
+        if failed {
+            return Err(VmError::NoMem);
+        }
         self.counters.record(Event::Fork, 1);
         Ok(child)
     }

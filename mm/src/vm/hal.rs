@@ -121,6 +121,27 @@ pub trait Mmu: TlbFlush {
     /// should skip empty page-table subtrees, so that walking a sparse range is cheap.
     fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)>;
 
+    /// Visits every PTE in `[start, end)` in one pass: `f` sees each one's address and
+    /// value and returns the permissions and copy-on-write bit to give it, or `None` to
+    /// leave it as it is (no flush is requested, as for [`protect`](Self::protect)). The
+    /// default uses [`next_mapped`](Self::next_mapped) and [`protect`](Self::protect); an
+    /// implementation should override it with one walk of its table (`fork` and
+    /// `mprotect` of large areas are dominated by this call).
+    fn update_range(
+        &mut self,
+        start: VirtAddr,
+        end: VirtAddr,
+        f: &mut dyn FnMut(VirtAddr, PteInfo) -> Option<(PteFlags, bool)>,
+    ) {
+        let mut cursor = start;
+        while let Some((va, pte)) = self.next_mapped(cursor, end) {
+            if let Some((flags, cow)) = f(va, pte) {
+                self.protect(va, flags, cow);
+            }
+            cursor = VirtAddr(va.0 + crate::addr::PAGE_SIZE);
+        }
+    }
+
     /// Removes every PTE in `[start, end)`, calling `f` with each one's address and value
     /// (in address order) after it is gone. No flush is requested, as for
     /// [`unmap`](Self::unmap). The default walks with [`next_mapped`](Self::next_mapped)

@@ -272,18 +272,17 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     fn reprotect_pages(&mut self, start: usize, end: usize, prot: Prot) {
         let zero = self.frames.zero_page();
         let mut batch = FlushBatch::default();
-        let mut cursor = start;
-        while let Some((va, pte)) = self.mmu.next_mapped(VirtAddr(cursor), VirtAddr(end)) {
-            cursor = va.0 + PAGE_SIZE;
-            let flags = prot.pte_flags(pte.cow || pte.pa == zero);
-            if flags == pte.flags {
-                continue;
-            }
-            self.mmu.protect(va, flags, pte.cow);
-            if !pte.flags.difference(flags).is_empty() && pte.flags.is_accessible() {
-                batch.add(va.0);
-            }
-        }
+        self.mmu
+            .update_range(VirtAddr(start), VirtAddr(end), &mut |va, pte| {
+                let flags = prot.pte_flags(pte.cow || pte.pa == zero);
+                if flags == pte.flags {
+                    return None;
+                }
+                if !pte.flags.difference(flags).is_empty() && pte.flags.is_accessible() {
+                    batch.add(va.0);
+                }
+                Some((flags, pte.cow))
+            });
         batch.emit(&mut self.mmu);
     }
 

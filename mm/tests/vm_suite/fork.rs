@@ -294,7 +294,10 @@ fn brk_state_is_inherited() {
 fn eager_mode_populates_and_copies() {
     use pagoda_mm::vm::VmConfig;
     let frames = SimFrames::new();
-    let config = VmConfig { eager: true, ..VmConfig::LINUX_DEFAULT };
+    let config = VmConfig {
+        eager: true,
+        ..VmConfig::LINUX_DEFAULT
+    };
     let mut parent = crate::sim::new_space_with(&frames, config);
     let a = anon(&mut parent, 4 * P, RW);
     assert_eq!(parent.rss_pages(), 4, "mmap populated every page");
