@@ -7,7 +7,10 @@
 //! The initial stack is laid out as Linux does:
 //!
 //! ```text
-//!  stack top →  AT_EXECFN string, envp strings, argv strings, 16 random bytes (AT_RANDOM)
+//!  stack top →  8 zero bytes
+//!               AT_EXECFN string (the path given to execve)
+//!               envp strings, then argv strings below them (argv[0] lowest)
+//!               16 random bytes (AT_RANDOM)
 //!               (16-byte aligned)
 //!               auxv pairs ... AT_NULL
 //!               NULL, envp[envc-1] ... envp[0]
@@ -154,25 +157,29 @@ fn stack_image(
         strings.push(0);
         Ok(strings.len())
     };
-    let execfn_end = push_str(path, &mut strings)?;
-    let mut env_ends = Vec::new();
-    for e in envp {
-        env_ends.push(push_str(e, &mut strings)?);
-    }
+    // Built from the lowest byte up, as Linux lays it out from the top down.
+    let mut random = [0u8; 16];
+    crate::random::fill(&mut random);
+    strings.try_reserve(16).map_err(|_| Errno::ENOMEM)?;
+    strings.extend_from_slice(&random);
     let mut arg_ends = Vec::new();
     for a in argv {
         arg_ends.push(push_str(a, &mut strings)?);
     }
-    let mut random = [0u8; 16];
-    crate::random::fill(&mut random);
-    strings.extend_from_slice(&random);
-    // The string block is stored so that its last byte is just below `top`: a string
-    // whose bytes end at offset `end` in `strings` starts at top - total + end - len.
+    let mut env_ends = Vec::new();
+    for e in envp {
+        env_ends.push(push_str(e, &mut strings)?);
+    }
+    let execfn_end = push_str(path, &mut strings)?;
+    strings.try_reserve(8).map_err(|_| Errno::ENOMEM)?;
+    strings.extend_from_slice(&[0; 8]);
+    // The block ends just below `top`: a string whose bytes (with its NUL) end at offset
+    // `end` of the block starts at block + end - len - 1.
     let total = strings.len();
     let block = top - total;
     let addr_of = |end: usize, len: usize| block + end - len - 1;
     let execfn = addr_of(execfn_end, path.len());
-    let random_at = block + total - 16;
+    let random_at = block;
 
     let auxv: [(usize, usize); 17] = [
         (at::PHDR, plan.phdr),

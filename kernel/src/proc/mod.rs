@@ -13,7 +13,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 
 use spin::Mutex;
 
@@ -40,6 +40,8 @@ pub mod signal {
     pub const SIGBUS: i32 = 7;
     /// Kill.
     pub const SIGKILL: i32 = 9;
+    /// Stop (cannot be caught; pagoda ends the process).
+    pub const SIGSTOP: i32 = 19;
     /// Segmentation fault.
     pub const SIGSEGV: i32 = 11;
 }
@@ -108,6 +110,8 @@ pub struct Process {
     pub inner: Mutex<Inner>,
     /// A kill is pending: acted on at the next return to user mode.
     pub killed: AtomicBool,
+    /// The signal that killed it (valid once `killed` is set).
+    pub kill_signal: AtomicI32,
 }
 
 // SAFETY: `context` and `fp` are only touched by the hart that runs or switches the
@@ -140,6 +144,7 @@ impl Process {
             vm: Mutex::new(Some(vm)),
             inner: Mutex::new(inner),
             killed: AtomicBool::new(false),
+            kill_signal: AtomicI32::new(0),
         });
         // SAFETY: nobody else sees the process yet.
         unsafe { *p.context.get() = Context::new_task(frame_at, p.fp.get()) };
@@ -335,19 +340,41 @@ pub fn wait(pid: isize, nohang: bool) -> Result<Option<(Pid, i32)>, Errno> {
     }
 }
 
-/// `kill(pid, sig)`: pagoda delivers `SIGKILL` (and treats every other fatal signal the
-/// same way); signal 0 only checks that the process exists.
+/// Signals whose default action is to do nothing (`SIGCHLD`, `SIGCONT`, `SIGURG`,
+/// `SIGWINCH`).
+const IGNORED_BY_DEFAULT: [i32; 4] = [17, 18, 23, 28];
+/// `SIG_IGN` as a handler address.
+const SIG_IGN: u64 = 1;
+
+/// `kill(pid, sig)`. pagoda runs no signal handlers: a signal the process ignores
+/// (`SIG_IGN`, or ignored by default) is dropped; any other ends the process, which its
+/// parent sees as killed by that signal. Signal 0 only checks that the process exists.
 pub fn kill(pid: Pid, sig: i32) -> Result<(), Errno> {
     let p = find(pid).ok_or(Errno::ESRCH)?;
+    if !(0..=NSIG as i32).contains(&sig) {
+        return Err(Errno::EINVAL);
+    }
     if sig == 0 {
         return Ok(());
     }
-    if !(1..=64).contains(&sig) {
-        return Err(Errno::EINVAL);
+    {
+        let inner = p.inner.lock();
+        if inner.exit.is_some() {
+            return Ok(());
+        }
+        let handler = &inner.sigactions[sig as usize - 1][..8];
+        let handler = u64::from_le_bytes(handler.try_into().unwrap_or_default());
+        let uncatchable = sig == signal::SIGKILL || sig == signal::SIGSTOP;
+        if !uncatchable
+            && (handler == SIG_IGN || (handler == 0 && IGNORED_BY_DEFAULT.contains(&sig)))
+        {
+            return Ok(());
+        }
     }
-    if p.inner.lock().exit.is_some() {
-        return Ok(());
-    }
+    // The first signal to arrive decides the status.
+    let _ = p
+        .kill_signal
+        .compare_exchange(0, sig, Ordering::AcqRel, Ordering::Acquire);
     p.killed.store(true, Ordering::Release);
     sched::wake(&p);
     Ok(())
@@ -355,8 +382,16 @@ pub fn kill(pid: Pid, sig: i32) -> Result<(), Errno> {
 
 /// Called before every return to user mode: acts on a pending kill.
 pub fn check_killed() {
-    if sched::with_current(|p| p.is_some_and(|p| p.killed.load(Ordering::Acquire))) {
-        exit(ExitStatus::Signaled(signal::SIGKILL));
+    let sig = sched::with_current(|p| {
+        p.filter(|p| p.killed.load(Ordering::Acquire))
+            .map(|p| p.kill_signal.load(Ordering::Acquire))
+    });
+    if let Some(sig) = sig {
+        exit(ExitStatus::Signaled(if sig == 0 {
+            signal::SIGKILL
+        } else {
+            sig
+        }));
     }
 }
 

@@ -240,13 +240,22 @@ pub fn run() -> ! {
         crate::smp::set_stack_limit(hart_stack_bottom);
         // SAFETY: as above.
         unsafe { *cpu.current.get() = None };
-        let requeue = {
+        let state = {
             let mut s = p.sched.lock();
             s.on_cpu = false;
-            s.state == State::Runnable
+            s.state
         };
-        if requeue {
-            enqueue(p);
+        match state {
+            State::Runnable => enqueue(p),
+            // Only now can the parent reap it (its registers are saved, its stack is
+            // free): wake the parent, whichever it is by now (orphans move to init).
+            State::Zombie => {
+                let parent = p.inner.lock().parent;
+                if let Some(parent) = super::find(parent) {
+                    wake(&parent);
+                }
+            }
+            State::Sleeping => {}
         }
     }
 }

@@ -246,6 +246,17 @@ pub fn rt_sigprocmask(how: usize, set: usize, oldset: usize) -> SysResult {
     Ok(0)
 }
 
+/// `sigaltstack`: no handler ever runs on an alternate stack; reports none (`SS_DISABLE`).
+pub fn sigaltstack(old: usize) -> SysResult {
+    const SS_DISABLE: u32 = 2;
+    if old != 0 {
+        let mut b = [0u8; 24];
+        b[8..12].copy_from_slice(&SS_DISABLE.to_le_bytes());
+        copy_to_user(old, &b)?;
+    }
+    Ok(0)
+}
+
 /// Checks the `sigsetsize` argument of the `rt_sig*` calls.
 pub fn check_sigset_size(size: usize) -> Result<(), Errno> {
     if size == SIGSET_SIZE {
