@@ -90,28 +90,50 @@ pub const SLAB_HEADER_SIZE: usize = 64;
 /// Largest slab: `2^MAX_SLAB_ORDER` pages.
 pub const MAX_SLAB_ORDER: usize = 4;
 /// A slab's order is the smallest whose unusable bytes (header plus tail) are at most
-/// `1 / 2^WASTE_SHIFT` of the slab, if there is one.
+/// `1 / 2^WASTE_SHIFT` of the slab, if there is one: 1/32 for classes up to
+/// [`SMALL_CLASS_MAX`] bytes, 1/128 above (see [`slab_order_of`]).
 const WASTE_SHIFT: usize = 7;
+/// Waste allowed for classes up to [`SMALL_CLASS_MAX`]: `1 / 2^SMALL_WASTE_SHIFT`.
+const SMALL_WASTE_SHIFT: usize = 5;
+/// Classes up to this size take the smallest slab that wastes at most 1/32: they hold few
+/// of the heap's bytes, so a looser fit costs little, and a smaller slab is less memory
+/// pinned by one long-lived object.
+const SMALL_CLASS_MAX: usize = 1024;
 
 /// Most objects a per-hart cache can hold for one class.
 pub const MAGAZINE_SLOTS: usize = 64;
-/// A per-hart cache holds at most about this many bytes of one class (at least 8 objects).
-const MAGAZINE_BYTES: usize = 16 * 1024;
+/// A per-hart cache holds at most about this many bytes of one class (at least
+/// [`MAGAZINE_MIN`] objects).
+pub const MAGAZINE_BYTES: usize = 4 * 1024;
+/// Fewest objects a per-hart cache holds for one class (so a miss moves at least 2).
+const MAGAZINE_MIN: usize = 2;
+/// Most bytes one hart's caches hold over all classes together, roughly: a free that
+/// takes a hart above it gives half of every magazine of that hart back (see
+/// `docs/kernel-heap.md`, "Footprint").
+pub const HART_CACHE_BYTES: usize = 16 * 1024;
+/// Empty slabs the heap keeps for reuse, in pages, over all classes together: an emptied
+/// slab beyond it goes back to the page source at once (the oldest first).
+pub const EMPTY_RESERVE_PAGES: usize = 8;
 
 const fn objects_in(order: usize, size: usize) -> usize {
     ((PAGE_SIZE << order) - SLAB_HEADER_SIZE) / size
 }
 
 const fn slab_order_of(size: usize) -> usize {
-    // Smallest order with at least two objects and waste <= 1/2^WASTE_SHIFT; failing
-    // that, the order with the smallest share of waste (ties: the smaller order).
+    // Smallest order with at least two objects and waste <= 1/2^shift; failing that, the
+    // order with the smallest share of waste (ties: the smaller order).
+    let shift = if size <= SMALL_CLASS_MAX {
+        SMALL_WASTE_SHIFT
+    } else {
+        WASTE_SHIFT
+    };
     let (mut order, mut best, mut best_waste) = (0, MAX_SLAB_ORDER, PAGE_SIZE << MAX_SLAB_ORDER);
     while order <= MAX_SLAB_ORDER {
         let bytes = PAGE_SIZE << order;
         let n = objects_in(order, size);
         if n >= 2 {
             let waste = bytes - n * size;
-            if waste <= bytes >> WASTE_SHIFT {
+            if waste <= bytes >> shift {
                 return order;
             }
             // Compare shares: waste / bytes, scaled to the largest slab.
@@ -164,14 +186,14 @@ pub const CLASS_ALIGN: [usize; NUM_CLASSES] = per_class!(|c| {
 });
 
 /// Most objects of each class one hart's cache holds before half of them go back: about
-/// [`MAGAZINE_BYTES`] worth, at least 8 and at most [`MAGAZINE_SLOTS`], even.
+/// [`MAGAZINE_BYTES`] worth, at least [`MAGAZINE_MIN`] and at most [`MAGAZINE_SLOTS`], even.
 pub const MAGAZINE_LIMIT: [usize; NUM_CLASSES] = per_class!(|c| {
     let mut n = MAGAZINE_BYTES / CLASS_SIZES[c];
     if n > MAGAZINE_SLOTS {
         n = MAGAZINE_SLOTS;
     }
-    if n < 8 {
-        n = 8;
+    if n < MAGAZINE_MIN {
+        n = MAGAZINE_MIN;
     }
     n & !1
 });
@@ -231,6 +253,16 @@ pub const fn class_of(size: usize, align: usize) -> Option<usize> {
     Some(c)
 }
 
+/// Pages a single object of `layout` can keep from the page source on its own: its class's
+/// slab (one page for the page class), or its block above the classes. The footprint
+/// bound of `docs/kernel-heap.md` is a sum of these. `None` for an impossible layout.
+pub fn slab_pages_of(layout: core::alloc::Layout) -> Option<usize> {
+    match class_of(layout.size(), layout.align()) {
+        Some(c) => Some(1 << SLAB_ORDER[c]),
+        None => Some(1 << large_order(layout.size(), layout.align())?),
+    }
+}
+
 /// The page-source order of a request served directly by the page source: enough pages for
 /// `size` bytes and a block aligned to at least `align` (blocks are naturally aligned).
 /// `None` if the order would not fit a `usize` shift.
@@ -257,11 +289,18 @@ mod tests {
             // Two objects at least: `Depot::give` relies on it.
             assert!(SLAB_OBJECTS[c] >= 2, "class {c}");
             assert!(SLAB_OBJECTS[c] <= u32::MAX as usize);
-            // Small classes always find an order within 1/128; large ones may not within
-            // 16 pages, and then take the tightest order, which loses under 1/16.
+            // Classes up to 1 KiB always find an order within 1/32, those up to 768 B
+            // would within 1/128; larger ones may not within 16 pages, and then take the
+            // tightest order, which loses under 1/16.
             let waste = bytes - used;
-            if size <= 768 {
-                assert!(waste <= bytes >> WASTE_SHIFT, "class {c} wastes {waste}");
+            if size <= SMALL_CLASS_MAX {
+                assert!(waste <= bytes >> SMALL_WASTE_SHIFT, "class {c} wastes {waste}");
+            }
+            // Small classes keep small slabs: one long-lived object pins little.
+            if size <= 512 {
+                assert!(SLAB_ORDER[c] <= 2, "class {c}");
+            } else if size <= SMALL_CLASS_MAX {
+                assert!(SLAB_ORDER[c] <= 3, "class {c}");
             }
             assert!(waste <= bytes / 16, "class {c} wastes {waste}");
         }
@@ -305,7 +344,8 @@ mod tests {
     fn magazines_fit() {
         let mut next = 0;
         for c in 0..NUM_CLASSES {
-            assert!(MAGAZINE_LIMIT[c] <= MAGAZINE_SLOTS && MAGAZINE_BATCH[c] >= 4);
+            assert!(MAGAZINE_LIMIT[c] <= MAGAZINE_SLOTS && MAGAZINE_BATCH[c] >= 2);
+            assert!(MAGAZINE_LIMIT[c] * CLASS_SIZES[c] <= MAGAZINE_BYTES.max(MAGAZINE_MIN * CLASS_SIZES[c]));
             assert_eq!(MAGAZINE_BASE[c], next, "magazines are packed");
             next += MAGAZINE_LIMIT[c];
         }

@@ -51,9 +51,11 @@ mod slab_heap;
 mod source;
 mod stats;
 
-pub use class::{CLASS_SIZES, MAX_CLASS_SIZE, NUM_CLASSES, class_of};
+pub use class::{
+    CLASS_SIZES, EMPTY_RESERVE_PAGES, HART_CACHE_BYTES, MAGAZINE_BYTES, MAX_CLASS_SIZE,
+    NUM_CLASSES, class_of, slab_pages_of,
+};
 pub use object::{CacheBox, ObjectCache};
-pub use slab::EMPTY_RESERVE;
 pub use slab_heap::SlabHeap;
 pub use source::{CpuLocal, PageSource, Unpinned};
 pub use stats::{CacheStats, HeapStats};
