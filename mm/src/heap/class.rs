@@ -90,15 +90,8 @@ pub const SLAB_HEADER_SIZE: usize = 64;
 /// Largest slab: `2^MAX_SLAB_ORDER` pages.
 pub const MAX_SLAB_ORDER: usize = 4;
 /// A slab's order is the smallest whose unusable bytes (header plus tail) are at most
-/// `1 / 2^WASTE_SHIFT` of the slab, if there is one: 1/32 for classes up to
-/// [`SMALL_CLASS_MAX`] bytes, 1/128 above (see [`slab_order_of`]).
+/// `1 / 2^WASTE_SHIFT` of the slab, if there is one.
 const WASTE_SHIFT: usize = 7;
-/// Waste allowed for classes up to [`SMALL_CLASS_MAX`]: `1 / 2^SMALL_WASTE_SHIFT`.
-const SMALL_WASTE_SHIFT: usize = 5;
-/// Classes up to this size take the smallest slab that wastes at most 1/32: they hold few
-/// of the heap's bytes, so a looser fit costs little, and a smaller slab is less memory
-/// pinned by one long-lived object.
-const SMALL_CLASS_MAX: usize = 1024;
 
 /// Most objects a per-hart cache can hold for one class.
 pub const MAGAZINE_SLOTS: usize = 64;
@@ -110,7 +103,7 @@ const MAGAZINE_MIN: usize = 2;
 /// Most bytes one hart's caches hold over all classes together, roughly: a free that
 /// takes a hart above it gives half of every magazine of that hart back (see
 /// `docs/kernel-heap.md`, "Footprint").
-pub const HART_CACHE_BYTES: usize = 16 * 1024;
+pub const HART_CACHE_BYTES: usize = 128 * 1024;
 /// Empty slabs the heap keeps for reuse, in pages, over all classes together: an emptied
 /// slab beyond it goes back to the page source at once (the oldest first).
 pub const EMPTY_RESERVE_PAGES: usize = 8;
@@ -120,20 +113,15 @@ const fn objects_in(order: usize, size: usize) -> usize {
 }
 
 const fn slab_order_of(size: usize) -> usize {
-    // Smallest order with at least two objects and waste <= 1/2^shift; failing that, the
-    // order with the smallest share of waste (ties: the smaller order).
-    let shift = if size <= SMALL_CLASS_MAX {
-        SMALL_WASTE_SHIFT
-    } else {
-        WASTE_SHIFT
-    };
+    // Smallest order with at least two objects and waste <= 1/2^WASTE_SHIFT; failing
+    // that, the order with the smallest share of waste (ties: the smaller order).
     let (mut order, mut best, mut best_waste) = (0, MAX_SLAB_ORDER, PAGE_SIZE << MAX_SLAB_ORDER);
     while order <= MAX_SLAB_ORDER {
         let bytes = PAGE_SIZE << order;
         let n = objects_in(order, size);
         if n >= 2 {
             let waste = bytes - n * size;
-            if waste <= bytes >> shift {
+            if waste <= bytes >> WASTE_SHIFT {
                 return order;
             }
             // Compare shares: waste / bytes, scaled to the largest slab.
@@ -289,18 +277,11 @@ mod tests {
             // Two objects at least: `Depot::give` relies on it.
             assert!(SLAB_OBJECTS[c] >= 2, "class {c}");
             assert!(SLAB_OBJECTS[c] <= u32::MAX as usize);
-            // Classes up to 1 KiB always find an order within 1/32, those up to 768 B
-            // would within 1/128; larger ones may not within 16 pages, and then take the
-            // tightest order, which loses under 1/16.
+            // Small classes always find an order within 1/128; large ones may not within
+            // 16 pages, and then take the tightest order, which loses under 1/16.
             let waste = bytes - used;
-            if size <= SMALL_CLASS_MAX {
-                assert!(waste <= bytes >> SMALL_WASTE_SHIFT, "class {c} wastes {waste}");
-            }
-            // Small classes keep small slabs: one long-lived object pins little.
-            if size <= 512 {
-                assert!(SLAB_ORDER[c] <= 2, "class {c}");
-            } else if size <= SMALL_CLASS_MAX {
-                assert!(SLAB_ORDER[c] <= 3, "class {c}");
+            if size <= 768 {
+                assert!(waste <= bytes >> WASTE_SHIFT, "class {c} wastes {waste}");
             }
             assert!(waste <= bytes / 16, "class {c} wastes {waste}");
         }
@@ -344,8 +325,11 @@ mod tests {
     fn magazines_fit() {
         let mut next = 0;
         for c in 0..NUM_CLASSES {
-            assert!(MAGAZINE_LIMIT[c] <= MAGAZINE_SLOTS && MAGAZINE_BATCH[c] >= 2);
-            assert!(MAGAZINE_LIMIT[c] * CLASS_SIZES[c] <= MAGAZINE_BYTES.max(MAGAZINE_MIN * CLASS_SIZES[c]));
+            assert!(MAGAZINE_LIMIT[c] <= MAGAZINE_SLOTS && MAGAZINE_BATCH[c] >= 1);
+            assert!(
+                MAGAZINE_LIMIT[c] * CLASS_SIZES[c]
+                    <= MAGAZINE_BYTES.max(MAGAZINE_MIN * CLASS_SIZES[c])
+            );
             assert_eq!(MAGAZINE_BASE[c], next, "magazines are packed");
             next += MAGAZINE_LIMIT[c];
         }

@@ -22,9 +22,7 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use spin::Mutex;
 
-use super::class::{
-    CLASS_SIZES, EMPTY_RESERVE_PAGES, SLAB_HEADER_SIZE, SLAB_OBJECTS, SLAB_ORDER,
-};
+use super::class::{CLASS_SIZES, EMPTY_RESERVE_PAGES, SLAB_HEADER_SIZE, SLAB_OBJECTS, SLAB_ORDER};
 use super::source::PageSource;
 use crate::addr::PAGE_SIZE;
 

@@ -215,7 +215,8 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
         let n = count.load(Relaxed);
         if n > 0 {
             count.store(n - 1, Relaxed);
-            h.bytes.store(h.bytes.load(Relaxed) - CLASS_SIZES[c], Relaxed);
+            h.bytes
+                .store(h.bytes.load(Relaxed) - CLASS_SIZES[c], Relaxed);
             return slots[n - 1];
         }
         let got = self.fetch(c, &mut slots[..MAGAZINE_BATCH[c]]);
