@@ -99,7 +99,7 @@ pub const MAGAZINE_SLOTS: usize = 64;
 /// [`MAGAZINE_MIN`] objects).
 pub const MAGAZINE_BYTES: usize = 4 * 1024;
 /// Fewest objects a per-hart cache holds for one class (so a miss moves at least 2).
-const MAGAZINE_MIN: usize = 2;
+pub const MAGAZINE_MIN: usize = 2;
 /// Most bytes one hart's caches hold over all classes together, roughly: a free that
 /// takes a hart above it gives half of every magazine of that hart back (see
 /// `docs/kernel-heap.md`, "Footprint").
