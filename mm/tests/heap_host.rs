@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use pagoda_mm::addr::PAGE_SIZE;
 use pagoda_mm::heap::{
-    CLASS_SIZES, CacheBox, CpuLocal, MAX_CLASS_SIZE, NUM_CLASSES, ObjectCache, PageSource,
-    SlabHeap, Unpinned, class_of,
+    CLASS_SIZES, CacheBox, CpuLocal, EMPTY_RESERVE_PAGES, MAX_CLASS_SIZE, NUM_CLASSES, ObjectCache,
+    PageSource, SlabHeap, Unpinned, class_of,
 };
 use proptest::prelude::*;
 
@@ -298,7 +298,7 @@ fn wrong_class_free_is_detected() {
 }
 
 #[test]
-fn empty_slabs_return_beyond_reserve_and_on_reclaim() {
+fn empty_slabs_return_beyond_reserve_and_on_trim() {
     let heap = heap_with(StdPages::new());
     let l = layout(256, 8);
     let ptrs: Vec<_> = (0..2000).map(|_| heap.alloc(l)).collect();
@@ -310,10 +310,51 @@ fn empty_slabs_return_beyond_reserve_and_on_reclaim() {
     heap.drain_cpu_cache();
     let c = class_of(256, 8).unwrap();
     let s = heap.cache_stats(c).unwrap();
-    assert_eq!((s.objects_in_use, s.objects_cached), (0, 0));
-    assert!(s.slabs <= 1 && s.empty_slabs == s.slabs, "{s:?}");
+    assert_eq!(
+        (s.objects_in_use, s.objects_cached, s.slabs),
+        (0, 0, 0),
+        "{s:?}"
+    );
     assert!(s.pages_peak * PAGE_SIZE >= 2000 * 256);
-    assert_eq!(heap.reclaim(), s.pages);
+    // Only the heap-wide reserve is left, and a trim gives it back.
+    let st = heap.stats();
+    assert!(
+        st.reserve_pages > 0 && st.reserve_pages <= EMPTY_RESERVE_PAGES,
+        "{st:?}"
+    );
+    assert_eq!(st.pages_held, st.reserve_pages);
+    assert_eq!(heap.trim(), st.reserve_pages);
+    assert_all_returned(&heap);
+}
+
+/// The reserve serves every class with the same slab order, and never exceeds its pages.
+#[test]
+fn reserve_is_shared_and_bounded() {
+    let heap = heap_with(StdPages::new());
+    set_hart(HARTS); // the shared path: no hart cache in the way
+    for &size in &CLASS_SIZES[..NUM_CLASSES - 1] {
+        let l = layout(size, 8);
+        let ptrs: Vec<_> = (0..300).map(|_| heap.alloc(l)).collect();
+        for p in ptrs {
+            // SAFETY: allocated above with `l`.
+            unsafe { heap.dealloc(p, l) };
+        }
+        let s = heap.stats();
+        assert!(s.reserve_pages <= EMPTY_RESERVE_PAGES, "{size}: {s:?}");
+        assert_eq!(s.pages_held, s.reserve_pages, "{size}");
+    }
+    // Two classes with one-page slabs: the slab the first one emptied serves the second.
+    let (a, b) = (layout(8, 8), layout(16, 8));
+    heap.trim();
+    let p = heap.alloc(a);
+    // SAFETY: allocated just above.
+    unsafe { heap.dealloc(p, a) };
+    let kept = heap.stats().reserve_pages;
+    let q = heap.alloc(b);
+    assert_eq!(heap.source().pages_out(), kept, "no new page taken");
+    // SAFETY: allocated just above.
+    unsafe { heap.dealloc(q, b) };
+    set_hart(0);
     assert_all_returned(&heap);
 }
 

@@ -95,8 +95,18 @@ const WASTE_SHIFT: usize = 7;
 
 /// Most objects a per-hart cache can hold for one class.
 pub const MAGAZINE_SLOTS: usize = 64;
-/// A per-hart cache holds at most about this many bytes of one class (at least 8 objects).
-const MAGAZINE_BYTES: usize = 16 * 1024;
+/// A per-hart cache holds at most about this many bytes of one class (at least
+/// [`MAGAZINE_MIN`] objects).
+pub const MAGAZINE_BYTES: usize = 4 * 1024;
+/// Fewest objects a per-hart cache holds for one class (so a miss moves at least 2).
+pub const MAGAZINE_MIN: usize = 2;
+/// Most bytes one hart's caches hold over all classes together, roughly: a free that
+/// takes a hart above it gives half of every magazine of that hart back (see
+/// `docs/kernel-heap.md`, "Footprint").
+pub const HART_CACHE_BYTES: usize = 128 * 1024;
+/// Empty slabs the heap keeps for reuse, in pages, over all classes together: an emptied
+/// slab beyond it goes back to the page source at once (the oldest first).
+pub const EMPTY_RESERVE_PAGES: usize = 8;
 
 const fn objects_in(order: usize, size: usize) -> usize {
     ((PAGE_SIZE << order) - SLAB_HEADER_SIZE) / size
@@ -164,14 +174,14 @@ pub const CLASS_ALIGN: [usize; NUM_CLASSES] = per_class!(|c| {
 });
 
 /// Most objects of each class one hart's cache holds before half of them go back: about
-/// [`MAGAZINE_BYTES`] worth, at least 8 and at most [`MAGAZINE_SLOTS`], even.
+/// [`MAGAZINE_BYTES`] worth, at least [`MAGAZINE_MIN`] and at most [`MAGAZINE_SLOTS`], even.
 pub const MAGAZINE_LIMIT: [usize; NUM_CLASSES] = per_class!(|c| {
     let mut n = MAGAZINE_BYTES / CLASS_SIZES[c];
     if n > MAGAZINE_SLOTS {
         n = MAGAZINE_SLOTS;
     }
-    if n < 8 {
-        n = 8;
+    if n < MAGAZINE_MIN {
+        n = MAGAZINE_MIN;
     }
     n & !1
 });
@@ -229,6 +239,16 @@ pub const fn class_of(size: usize, align: usize) -> Option<usize> {
         }
     }
     Some(c)
+}
+
+/// Pages a single object of `layout` can keep from the page source on its own: its class's
+/// slab (one page for the page class), or its block above the classes. The footprint
+/// bound of `docs/kernel-heap.md` is a sum of these. `None` for an impossible layout.
+pub fn slab_pages_of(layout: core::alloc::Layout) -> Option<usize> {
+    match class_of(layout.size(), layout.align()) {
+        Some(c) => Some(1 << SLAB_ORDER[c]),
+        None => Some(1 << large_order(layout.size(), layout.align())?),
+    }
 }
 
 /// The page-source order of a request served directly by the page source: enough pages for
@@ -305,7 +325,11 @@ mod tests {
     fn magazines_fit() {
         let mut next = 0;
         for c in 0..NUM_CLASSES {
-            assert!(MAGAZINE_LIMIT[c] <= MAGAZINE_SLOTS && MAGAZINE_BATCH[c] >= 4);
+            assert!(MAGAZINE_LIMIT[c] <= MAGAZINE_SLOTS && MAGAZINE_BATCH[c] >= 1);
+            assert!(
+                MAGAZINE_LIMIT[c] * CLASS_SIZES[c]
+                    <= MAGAZINE_BYTES.max(MAGAZINE_MIN * CLASS_SIZES[c])
+            );
             assert_eq!(MAGAZINE_BASE[c], next, "magazines are packed");
             next += MAGAZINE_LIMIT[c];
         }

@@ -13,7 +13,8 @@
 //!        │  refill / flush half a magazine under the class lock
 //!        ▼
 //!   class depot (spin lock) ── partial slabs ⇄ full slabs (unlisted)
-//!        │                  └─ empty slabs (≤ EMPTY_RESERVE kept, rest returned)
+//!        │  an emptied slab leaves its class for the heap-wide empty-slab reserve
+//!        │  (≤ EMPTY_RESERVE_PAGES pages over all classes, oldest returned first)
 //!        ▼
 //!   slab = 2^k pages:  [obj 0][obj 1] ... [obj n-1][tail][header]
 //!        ▲ alloc_pages(k) / free_pages(k)
@@ -24,9 +25,12 @@
 //! - A slab of class `c` is `PAGE_SIZE << SLAB_ORDER[c]` bytes, aligned to that size, so
 //!   `ptr & !(slab_bytes - 1)` finds its header; objects start at offset 0, so every object
 //!   is aligned to the largest power of two dividing the class size.
-//! - A slab is on the partial list iff `0 < in_use < capacity`; on the empty list iff
-//!   `in_use == 0` (at most [`EMPTY_RESERVE`] of them per class); on no list when
-//!   full. `in_use` counts objects out of the slab, including those parked in hart caches.
+//! - A slab is on its class's partial list iff `0 < in_use < capacity`, on no list when
+//!   full; when `in_use` drops to 0 it leaves the class for the reserve (at most
+//!   [`EMPTY_RESERVE_PAGES`] pages in all) or the page source. `in_use` counts objects out
+//!   of the slab, including those parked in hart caches.
+//! - One hart's caches hold at most about [`HART_CACHE_BYTES`]; [`SlabHeap::trim`] empties
+//!   the calling hart's caches and the reserve.
 //! - The page class (4096 bytes) has no slabs: its objects are single pages from the page
 //!   source, cached per hart like the rest.
 //! - Every page taken from the page source is counted once in [`HeapStats::pages_held`].
@@ -51,9 +55,11 @@ mod slab_heap;
 mod source;
 mod stats;
 
-pub use class::{CLASS_SIZES, MAX_CLASS_SIZE, NUM_CLASSES, class_of};
+pub use class::{
+    CLASS_SIZES, EMPTY_RESERVE_PAGES, HART_CACHE_BYTES, MAGAZINE_BYTES, MAX_CLASS_SIZE,
+    NUM_CLASSES, class_of, slab_pages_of,
+};
 pub use object::{CacheBox, ObjectCache};
-pub use slab::EMPTY_RESERVE;
 pub use slab_heap::SlabHeap;
 pub use source::{CpuLocal, PageSource, Unpinned};
 pub use stats::{CacheStats, HeapStats};

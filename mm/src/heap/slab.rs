@@ -5,10 +5,13 @@
 //! [`SlabHeader`], found from any object by masking the object's address with the slab
 //! size. A slab is on exactly one of:
 //! - the *partial* list: some objects handed out, some free;
-//! - the *empty* list: no object handed out (at most [`EMPTY_RESERVE`] slabs; beyond that an
-//!   empty slab goes back to the page source at once);
 //! - no list, when every object is handed out (a full slab is found again through the
 //!   header of the first object freed into it).
+//!
+//! A slab whose last object comes back leaves its class: it goes to the heap-wide
+//! [`Reserve`] of empty slabs, which any class with the same slab order reuses and which
+//! holds at most [`EMPTY_RESERVE_PAGES`] pages (the oldest slab goes back to the page
+//! source when a newer one needs the room).
 //!
 //! Free objects of a slab form a singly linked list threaded through their first word;
 //! objects never handed out since the slab became empty are not linked but counted by a
@@ -17,12 +20,11 @@
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use super::class::{CLASS_SIZES, SLAB_HEADER_SIZE, SLAB_OBJECTS, SLAB_ORDER};
+use spin::Mutex;
+
+use super::class::{CLASS_SIZES, EMPTY_RESERVE_PAGES, SLAB_HEADER_SIZE, SLAB_OBJECTS, SLAB_ORDER};
 use super::source::PageSource;
 use crate::addr::PAGE_SIZE;
-
-/// Empty slabs a class keeps for reuse before giving further ones back to the page source.
-pub const EMPTY_RESERVE: usize = 1;
 
 /// Marks a live slab header; the class index is added so that a slab of another class is
 /// recognised as well.
@@ -45,8 +47,39 @@ struct SlabHeader {
 
 const _: () = assert!(core::mem::size_of::<SlabHeader>() <= SLAB_HEADER_SIZE);
 
-/// Counters shared by all classes of one heap, updated only when pages move.
-#[derive(Debug, Default)]
+/// Empty slabs kept for reuse by any class of the same slab order: at most
+/// [`EMPTY_RESERVE_PAGES`] pages in all, oldest first.
+pub struct Reserve {
+    /// Base addresses and orders of the kept slabs, `..len` in use, oldest first.
+    blocks: [(*mut u8, usize); EMPTY_RESERVE_PAGES],
+    len: usize,
+    pages: usize,
+}
+
+// SAFETY: the blocks are empty slabs owned by the reserve, not tied to any thread.
+unsafe impl Send for Reserve {}
+
+impl Reserve {
+    const fn new() -> Self {
+        Self {
+            blocks: [(ptr::null_mut(), 0); EMPTY_RESERVE_PAGES],
+            len: 0,
+            pages: 0,
+        }
+    }
+
+    /// Removes entry `i`, keeping the others in age order.
+    fn remove(&mut self, i: usize) -> (*mut u8, usize) {
+        let b = self.blocks[i];
+        self.blocks.copy_within(i + 1..self.len, i);
+        self.len -= 1;
+        self.pages -= 1 << b.1;
+        b
+    }
+}
+
+/// Counters shared by all classes of one heap, updated only when pages move, and the
+/// reserve of empty slabs. Its lock comes after a class lock and before the page source's.
 pub struct PageMeter {
     /// Pages currently taken from the page source.
     pub held: AtomicUsize,
@@ -54,6 +87,7 @@ pub struct PageMeter {
     pub peak: AtomicUsize,
     /// Frees that were refused because the pointer could not belong to the class.
     pub rejected: AtomicUsize,
+    reserve: Mutex<Reserve>,
 }
 
 impl PageMeter {
@@ -63,7 +97,72 @@ impl PageMeter {
             held: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
             rejected: AtomicUsize::new(0),
+            reserve: Mutex::new(Reserve::new()),
         }
+    }
+
+    /// Pages in empty slabs kept for reuse.
+    pub fn reserve_pages(&self) -> usize {
+        self.reserve.lock().pages
+    }
+
+    /// The newest kept empty slab of `order`, if any (its header is stale).
+    fn reuse(&self, order: usize) -> Option<NonNull<u8>> {
+        let mut r = self.reserve.lock();
+        let i = (0..r.len).rev().find(|&i| r.blocks[i].1 == order)?;
+        NonNull::new(r.remove(i).0)
+    }
+
+    /// Keeps the empty slab at `base` (of `order`) for reuse, giving the oldest kept slabs
+    /// back to `src` to make room; a slab larger than the whole reserve goes back at once.
+    ///
+    /// # Safety
+    /// `base` is an empty slab block from `src.alloc_pages(order)` that nothing uses.
+    unsafe fn retire(&self, src: &impl PageSource, base: NonNull<u8>, order: usize) {
+        if 1 << order > EMPTY_RESERVE_PAGES {
+            // SAFETY: the caller's promise.
+            unsafe { src.free_pages(base, order) };
+            self.give(1 << order);
+            return;
+        }
+        let mut evicted = [(ptr::null_mut(), 0); EMPTY_RESERVE_PAGES];
+        let mut n = 0;
+        {
+            let mut r = self.reserve.lock();
+            while r.pages + (1 << order) > EMPTY_RESERVE_PAGES {
+                evicted[n] = r.remove(0);
+                n += 1;
+            }
+            let len = r.len;
+            r.blocks[len] = (base.as_ptr(), order);
+            r.len += 1;
+            r.pages += 1 << order;
+        }
+        for &(p, o) in &evicted[..n] {
+            // SAFETY: a kept slab: a block of `src` of order `o`, unused.
+            unsafe { src.free_pages(NonNull::new_unchecked(p), o) };
+            self.give(1 << o);
+        }
+    }
+
+    /// Gives every kept empty slab back to `src`; returns the number of pages.
+    pub fn release_reserve(&self, src: &impl PageSource) -> usize {
+        let mut pages = 0;
+        loop {
+            // One block at a time, so that the page source is not called under the lock.
+            let b = {
+                let mut r = self.reserve.lock();
+                if r.len == 0 {
+                    break;
+                }
+                r.remove(0)
+            };
+            // SAFETY: a kept slab: a block of `src` of order `b.1`, unused.
+            unsafe { src.free_pages(NonNull::new_unchecked(b.0), b.1) };
+            self.give(1 << b.1);
+            pages += 1 << b.1;
+        }
+        pages
     }
 
     /// Records `pages` more pages taken from the source.
@@ -122,24 +221,12 @@ impl SlabList {
             (*s).next = ptr::null_mut();
         }
     }
-
-    fn pop(&mut self) -> Option<*mut SlabHeader> {
-        let s = self.head;
-        if s.is_null() {
-            return None;
-        }
-        // SAFETY: a non-null head is a live header on this list.
-        unsafe { self.remove(s) };
-        Some(s)
-    }
 }
 
 /// The slabs of one class and their counters. Always used under its class lock.
 pub struct Depot {
     class: usize,
     partial: SlabList,
-    empty: SlabList,
-    empty_slabs: usize,
     slabs: usize,
     peak_slabs: usize,
     /// Objects handed out of slabs (to harts' caches or to callers).
@@ -162,8 +249,6 @@ pub struct DepotCounts {
     pub slabs: usize,
     /// High-water mark of `slabs`.
     pub peak_slabs: usize,
-    /// Slabs with no object handed out.
-    pub empty_slabs: usize,
 }
 
 impl Depot {
@@ -172,8 +257,6 @@ impl Depot {
         Self {
             class,
             partial: SlabList::new(),
-            empty: SlabList::new(),
-            empty_slabs: 0,
             slabs: 0,
             peak_slabs: 0,
             out: 0,
@@ -188,7 +271,6 @@ impl Depot {
             peak_out: self.peak_out,
             slabs: self.slabs,
             peak_slabs: self.peak_slabs,
-            empty_slabs: self.empty_slabs,
         }
     }
 
@@ -200,16 +282,24 @@ impl Depot {
         SLAB_MAGIC + self.class as u32
     }
 
+    /// A slab for this class: a kept empty one if the reserve has one of the right order,
+    /// else a new block from `src`.
     fn new_slab(&mut self, src: &impl PageSource, meter: &PageMeter) -> Option<*mut SlabHeader> {
         let order = SLAB_ORDER[self.class];
-        let base = src.alloc_pages(order)?;
-        meter.take(1 << order);
+        let base = match meter.reuse(order) {
+            Some(b) => b,
+            None => {
+                let b = src.alloc_pages(order)?;
+                meter.take(1 << order);
+                b
+            }
+        };
         let hdr = base
             .as_ptr()
             .wrapping_add(self.slab_bytes() - SLAB_HEADER_SIZE)
             .cast::<SlabHeader>();
-        // SAFETY: the block is ours, `slab_bytes` long and page aligned, so the header
-        // location is inside it and suitably aligned.
+        // SAFETY: the block is ours (fresh or an unused kept slab), `slab_bytes` long and
+        // page aligned, so the header location is inside it and suitably aligned.
         unsafe {
             hdr.write(SlabHeader {
                 free: ptr::null_mut(),
@@ -235,15 +325,8 @@ impl Depot {
             let s = if !self.partial.head.is_null() {
                 self.partial.head
             } else {
-                let s = match self.empty.pop() {
-                    Some(s) => {
-                        self.empty_slabs -= 1;
-                        s
-                    }
-                    None => match self.new_slab(src, meter) {
-                        Some(s) => s,
-                        None => break,
-                    },
+                let Some(s) = self.new_slab(src, meter) else {
+                    break;
                 };
                 // SAFETY: `s` is a live header on no list.
                 unsafe { self.partial.push(s) };
@@ -305,8 +388,8 @@ impl Depot {
     }
 
     /// Gives objects back to their slabs. An object that fails [`header_of`](Self::header_of)
-    /// is refused (counted in `meter.rejected`, left untouched). Slabs that become empty are
-    /// kept up to [`EMPTY_RESERVE`], the rest go back to `src`.
+    /// is refused (counted in `meter.rejected`, left untouched). A slab that becomes empty
+    /// leaves the class for the heap's reserve (which may give older slabs back to `src`).
     ///
     /// # Safety
     /// Each object was handed out by [`take`](Self::take) of this depot and is not used any
@@ -330,14 +413,7 @@ impl Depot {
                 if (*s).in_use == 0 {
                     // It held one object of at least two, so it was partial, not full.
                     self.partial.remove(s);
-                    (*s).free = ptr::null_mut();
-                    (*s).bump = 0;
-                    if self.empty_slabs < EMPTY_RESERVE {
-                        self.empty.push(s);
-                        self.empty_slabs += 1;
-                    } else {
-                        self.free_slab(src, meter, s);
-                    }
+                    self.retire_slab(src, meter, s);
                 } else if was_full {
                     self.partial.push(s);
                 }
@@ -348,30 +424,18 @@ impl Depot {
 
     /// # Safety
     /// `s` is a live, empty header of this depot on no list.
-    unsafe fn free_slab(&mut self, src: &impl PageSource, meter: &PageMeter, s: *mut SlabHeader) {
+    unsafe fn retire_slab(&mut self, src: &impl PageSource, meter: &PageMeter, s: *mut SlabHeader) {
         let order = SLAB_ORDER[self.class];
         // SAFETY: `s` is live; clearing the magic makes stale pointers into the block fail
-        // `header_of` while it stays readable. The block came from `src.alloc_pages(order)`.
+        // `header_of` while it stays readable. The block came from `src.alloc_pages(order)`
+        // (directly or through the reserve) and nothing uses it any more.
         unsafe {
             (*s).magic = 0;
             let base = s
                 .cast::<u8>()
                 .wrapping_sub(self.slab_bytes() - SLAB_HEADER_SIZE);
-            src.free_pages(NonNull::new_unchecked(base), order);
+            meter.retire(src, NonNull::new_unchecked(base), order);
         }
-        meter.give(1 << order);
         self.slabs -= 1;
-    }
-
-    /// Gives every empty slab back to `src`; returns the number of pages given back.
-    pub fn release_empty(&mut self, src: &impl PageSource, meter: &PageMeter) -> usize {
-        let mut pages = 0;
-        while let Some(s) = self.empty.pop() {
-            self.empty_slabs -= 1;
-            // SAFETY: `s` was on the empty list: live, empty, now on no list.
-            unsafe { self.free_slab(src, meter, s) };
-            pages += 1 << SLAB_ORDER[self.class];
-        }
-        pages
     }
 }

@@ -10,8 +10,8 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use spin::Mutex;
 
 use super::class::{
-    CLASS_ALIGN, CLASS_SIZES, HART_SLOTS, MAGAZINE_BASE, MAGAZINE_BATCH, MAGAZINE_LIMIT,
-    NUM_CLASSES, PAGE_CLASS, SLAB_ORDER, class_of, large_order,
+    CLASS_ALIGN, CLASS_SIZES, HART_CACHE_BYTES, HART_SLOTS, MAGAZINE_BASE, MAGAZINE_BATCH,
+    MAGAZINE_LIMIT, NUM_CLASSES, PAGE_CLASS, SLAB_ORDER, class_of, large_order,
 };
 use super::slab::{Depot, PageMeter};
 use super::source::{CpuLocal, PageSource};
@@ -21,11 +21,13 @@ use crate::addr::PAGE_SIZE;
 /// The per-hart caches of one hart, on their own cache lines: for each class a stack of
 /// free objects, `slots[MAGAZINE_BASE[c]..][..counts[c]]`.
 ///
-/// Only the owning hart, pinned, reads or writes `slots` and writes `counts`; the counts
-/// are atomics only so that statistics may read them from another hart (relaxed loads and
-/// stores compile to plain moves).
+/// Only the owning hart, pinned, reads or writes `slots` and writes `counts` and `bytes`;
+/// those are atomics only so that statistics may read them from another hart (relaxed
+/// loads and stores compile to plain moves).
 #[repr(align(64))]
 struct HartCache {
+    /// Bytes of all cached objects together (`counts[c] * CLASS_SIZES[c]` summed).
+    bytes: AtomicUsize,
     counts: [AtomicUsize; NUM_CLASSES],
     slots: UnsafeCell<[*mut u8; HART_SLOTS]>,
     /// Set while a pinned operation runs on this hart's caches: catches a broken
@@ -37,6 +39,7 @@ struct HartCache {
 impl HartCache {
     const fn new() -> Self {
         Self {
+            bytes: AtomicUsize::new(0),
             counts: [const { AtomicUsize::new(0) }; NUM_CLASSES],
             slots: UnsafeCell::new([ptr::null_mut(); HART_SLOTS]),
             #[cfg(debug_assertions)]
@@ -212,6 +215,8 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
         let n = count.load(Relaxed);
         if n > 0 {
             count.store(n - 1, Relaxed);
+            h.bytes
+                .store(h.bytes.load(Relaxed) - CLASS_SIZES[c], Relaxed);
             return slots[n - 1];
         }
         let got = self.fetch(c, &mut slots[..MAGAZINE_BATCH[c]]);
@@ -220,6 +225,8 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
             return ptr::null_mut();
         }
         count.store(got - 1, Relaxed);
+        h.bytes
+            .store(h.bytes.load(Relaxed) + (got - 1) * CLASS_SIZES[c], Relaxed);
         slots[got - 1]
     }
 
@@ -258,6 +265,12 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
         if n < slots.len() {
             slots[n] = ptr;
             count.store(n + 1, Relaxed);
+            let bytes = h.bytes.load(Relaxed) + CLASS_SIZES[c];
+            h.bytes.store(bytes, Relaxed);
+            if bytes > HART_CACHE_BYTES {
+                // SAFETY: pinned to `hart`; `slots` is not used after this.
+                unsafe { self.halve_hart(h) };
+            }
             return;
         }
         // Full: the oldest half goes back to the depot, the rest moves down.
@@ -267,6 +280,36 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
         slots.copy_within(batch..n, 0);
         slots[n - batch] = ptr;
         count.store(n - batch + 1, Relaxed);
+        h.bytes.store(
+            h.bytes.load(Relaxed) - (batch - 1) * CLASS_SIZES[c],
+            Relaxed,
+        );
+    }
+
+    /// Gives the oldest half (rounded up) of every magazine of `h` back to the depots:
+    /// called when the hart's caches together exceed [`HART_CACHE_BYTES`].
+    ///
+    /// # Safety
+    /// The caller is pinned to `h`'s hart (or otherwise alone on it) and holds no reference
+    /// into its slots.
+    #[cold]
+    unsafe fn halve_hart(&self, h: &HartCache) {
+        let mut bytes = 0;
+        for (c, count) in h.counts.iter().enumerate() {
+            let n = count.load(Relaxed);
+            if n == 0 {
+                continue;
+            }
+            let give = n.div_ceil(2);
+            // SAFETY: exclusive use of `h` by the caller's promise.
+            let slots = unsafe { h.magazine(c) };
+            // SAFETY: the first `n` slots are free objects of class `c`.
+            unsafe { self.give_back(c, &slots[..give]) };
+            slots.copy_within(give..n, 0);
+            count.store(n - give, Relaxed);
+            bytes += (n - give) * CLASS_SIZES[c];
+        }
+        h.bytes.store(bytes, Relaxed);
     }
 
     fn reject(&self) {
@@ -362,6 +405,7 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
             unsafe { self.give_back(c, &h.magazine(c)[..n]) };
             count.store(0, Relaxed);
         }
+        h.bytes.store(0, Relaxed);
     }
 
     /// Gives the calling hart's cached free objects back to their slabs.
@@ -389,14 +433,24 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
         }
     }
 
-    /// Drains the calling hart's cache, then gives every empty slab (the reserves included)
-    /// back to the page source. Returns the number of pages given back.
-    pub fn reclaim(&self) -> usize {
+    /// Gives back all the calling hart can: its cached objects go back to their slabs,
+    /// and every kept empty slab goes back to the page source. Returns the number of
+    /// pages given back by the reserve (slabs emptied by the drain count too, since they
+    /// pass through it).
+    ///
+    /// Cheap when there is little to do (one pass over the hart's class counts, one lock
+    /// per class with cached objects, and the reserve's lock). The kernel calls it on each
+    /// hart when the hart goes idle and before reporting memory statistics; afterwards the
+    /// heap holds only slabs with live objects in them, the other harts' caches and large
+    /// blocks.
+    pub fn trim(&self) -> usize {
         self.drain_cpu_cache();
-        self.depots
-            .iter()
-            .map(|d| d.0.lock().release_empty(&self.source, &self.meter))
-            .sum()
+        self.meter.release_reserve(&self.source)
+    }
+
+    /// The same as [`trim`](Self::trim).
+    pub fn reclaim(&self) -> usize {
+        self.trim()
     }
 
     /// Counters of class `c` (an index into [`CLASS_SIZES`]); `None` if there is no such
@@ -413,7 +467,6 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
                 objects_cached: cached,
                 objects_peak: peak,
                 slabs: out,
-                empty_slabs: 0,
                 pages: out,
                 pages_peak: peak,
             }
@@ -425,7 +478,6 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
                 objects_cached: cached,
                 objects_peak: d.peak_out,
                 slabs: d.slabs,
-                empty_slabs: d.empty_slabs,
                 pages: d.slabs << SLAB_ORDER[c],
                 pages_peak: d.peak_slabs << SLAB_ORDER[c],
             }
@@ -444,6 +496,7 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
             large_allocations: self.large_allocs.load(Relaxed),
             large_pages: self.large_pages.load(Relaxed),
             pages_held: self.meter.held.load(Relaxed),
+            reserve_pages: self.meter.reserve_pages(),
             pages_peak: self.meter.peak.load(Relaxed),
             failed_allocations: self.failed.load(Relaxed),
             rejected_frees: self.meter.rejected.load(Relaxed),

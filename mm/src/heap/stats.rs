@@ -19,10 +19,9 @@ pub struct CacheStats {
     /// High-water mark of objects out of slabs (in use plus cached): an upper bound of the
     /// peak of `objects_in_use`, within the per-hart cache capacity.
     pub objects_peak: usize,
-    /// Slabs held (for the page class: pages out of the page source).
+    /// Slabs held, each with at least one object out (for the page class: pages out of
+    /// the page source). Empty slabs leave their class for the heap's reserve.
     pub slabs: usize,
-    /// Of those, slabs with no object out, kept as a reserve.
-    pub empty_slabs: usize,
     /// Pages held by the class.
     pub pages: usize,
     /// High-water mark of `pages`.
@@ -42,6 +41,9 @@ pub struct HeapStats {
     pub pages_held: usize,
     /// High-water mark of `pages_held`.
     pub pages_peak: usize,
+    /// Of `pages_held`, pages in empty slabs kept for reuse (at most
+    /// [`EMPTY_RESERVE_PAGES`](super::EMPTY_RESERVE_PAGES)).
+    pub reserve_pages: usize,
     /// Allocations that returned null because the page source ran dry or the layout was
     /// impossible.
     pub failed_allocations: usize,
@@ -58,6 +60,7 @@ impl Default for HeapStats {
             large_pages: 0,
             pages_held: 0,
             pages_peak: 0,
+            reserve_pages: 0,
             failed_allocations: 0,
             rejected_frees: 0,
         }
@@ -89,7 +92,7 @@ impl HeapStats {
 
     /// Whether the heap holds nothing: no live allocation, no cached object and no page of
     /// the page source. True after freeing everything, draining every hart's cache and
-    /// [`reclaim`](super::SlabHeap::reclaim)ing.
+    /// [`trim`](super::SlabHeap::trim)ming.
     pub fn is_empty(&self) -> bool {
         self.live_allocations() == 0 && self.objects_cached() == 0 && self.pages_held == 0
     }
