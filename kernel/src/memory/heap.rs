@@ -92,12 +92,10 @@ pub fn stats() -> HeapStats {
 /// number of pages given back.
 ///
 /// The slab heap does not drain per-hart caches on its own (that would cost the fast path),
-/// so the kernel should call this on each hart when the hart goes idle, and on the reading
-/// hart before reporting memory statistics (`/proc/meminfo`); otherwise each size class a
-/// hart has used keeps a few cached objects, and with them a slab of up to 16 pages. See
-/// `docs/kernel-heap.md`, "Footprint".
-// Not called yet: the idle loop and /proc/meminfo are outside this change.
-#[allow(dead_code)]
+/// so the kernel calls this on each hart when the hart goes idle (the scheduler loop) and
+/// on the reading hart before reporting memory statistics (`/proc/meminfo`); otherwise
+/// each size class a hart has used keeps a few cached objects, and with them a slab of up
+/// to 16 pages. See `docs/kernel-heap.md`, "Footprint".
 pub fn trim() -> usize {
     HEAP.0.trim()
 }

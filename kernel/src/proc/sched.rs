@@ -218,9 +218,15 @@ pub fn run() -> ! {
     let hart = crate::smp::hart_id();
     let hart_stack_bottom = crate::smp::hart_stack(hart).map_or(0, |s| s.bottom());
     crate::arch::disable_interrupts();
+    let mut was_busy = true;
     loop {
         let next = RUN_QUEUE.lock().pop_front();
         let Some(p) = next else {
+            if was_busy {
+                // Going idle: give this hart's cached heap objects and empty slabs back.
+                crate::memory::heap::trim();
+                was_busy = false;
+            }
             // Idle: take pending interrupts (the timer), then look for due sleepers.
             crate::arch::wait_for_interrupt();
             crate::arch::enable_interrupts();
@@ -228,6 +234,7 @@ pub fn run() -> ! {
             wake_sleepers();
             continue;
         };
+        was_busy = true;
         p.sched.lock().on_cpu = true;
         p.activate_on_this_hart();
         crate::smp::set_stack_limit(p.kstack.bottom());
