@@ -2,6 +2,7 @@
 //! tree described, with its metadata array carved out of that RAM.
 
 use core::mem::MaybeUninit;
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use arrayvec::ArrayVec;
 use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr, PhysRange, align_down};
@@ -73,6 +74,39 @@ pub fn put(pfn: Pfn) {
     if let Err(e) = FRAMES.put_on(hart_id(), pfn) {
         panic!("frame {pfn:?} released twice or never allocated: {e:?}");
     }
+}
+
+/// Frames kept back from user processes (their pages, page tables and kernel stacks) so
+/// that the kernel's own allocations (heap, the exit path of a process killed for lack of
+/// memory) still succeed when user memory runs out: 1/64 of RAM, at least 1 MiB.
+fn reserve(total: usize) -> usize {
+    (total / 64).max(RESERVE_MIN_FRAMES)
+}
+
+/// The smallest reserve, in frames (1 MiB).
+const RESERVE_MIN_FRAMES: usize = 256;
+
+/// The free count is looked at once per this many requests while memory is plentiful
+/// (it takes every allocator lock); on every request once it is low.
+const CHECK_EVERY: usize = 16;
+
+/// Requests for user memory so far (to pace the checks).
+static USER_REQUESTS: AtomicUsize = AtomicUsize::new(0);
+/// Whether the last check found free memory at or below the reserve.
+static LOW: AtomicBool = AtomicBool::new(false);
+
+/// Whether memory for a user process (a page, a page table, a kernel stack) may be taken
+/// now: `false` once free memory is down to the kernel's reserve. Between two checks at
+/// most `CHECK_EVERY` requests per hart go through unchecked, far less than the reserve.
+pub fn user_may_allocate() -> bool {
+    let n = USER_REQUESTS.fetch_add(1, Ordering::Relaxed);
+    if n % CHECK_EVERY != 0 && !LOW.load(Ordering::Relaxed) {
+        return true;
+    }
+    let s = FRAMES.stats();
+    let low = s.free <= reserve(s.total);
+    LOW.store(low, Ordering::Relaxed);
+    !low
 }
 
 /// A snapshot of the allocator's counters.

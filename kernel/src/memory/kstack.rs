@@ -51,8 +51,12 @@ pub struct KernelStack {
 }
 
 impl KernelStack {
-    /// A stack for a process.
+    /// A stack for a process (refused once free memory is down to the kernel's reserve,
+    /// see [`frames::user_may_allocate`]).
     pub fn new() -> Result<KernelStack, StackError> {
+        if !frames::user_may_allocate() {
+            return Err(StackError::OutOfMemory);
+        }
         let slot = {
             let mut slots = SLOTS.lock();
             let (w, bit) = slots

@@ -114,6 +114,9 @@ fn release_chain(mut pa: usize) {
 // drops every cached translation through it (see `UserMmu::flush`).
 unsafe impl PagingMemory for UserTables {
     fn alloc_table(&self) -> Option<PhysAddr> {
+        if !frames::user_may_allocate() {
+            return None;
+        }
         frames::alloc(0, FrameUse::PageTable).ok().map(|p| p.addr())
     }
 
@@ -453,6 +456,9 @@ impl FrameSource for KernelFrames {
     }
 
     fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
+        if !frames::user_may_allocate() {
+            return Err(OutOfMemory);
+        }
         frames::alloc(0, FrameUse::UserAnon)
             .map(|p| p.addr())
             .map_err(|_| OutOfMemory)

@@ -165,10 +165,10 @@ impl Process {
         }
     }
 
-    /// The program name for log lines.
-    pub fn name(&self) -> String {
-        let exe = self.inner.lock().exe.clone();
-        exe.rsplit('/').next().map(String::from).unwrap_or(exe)
+    /// Calls `f` with the program name (for log lines; allocates nothing).
+    pub fn with_name<R>(&self, f: impl FnOnce(&str) -> R) -> R {
+        let inner = self.inner.lock();
+        f(inner.exe.rsplit('/').next().unwrap_or(&inner.exe))
     }
 }
 
@@ -398,11 +398,12 @@ pub fn check_killed() {
 /// Kills the current process for a fault it cannot recover from, with a log line.
 pub fn kill_for_fault(sig: i32, what: &str, pc: usize, addr: usize) -> ! {
     let me = current();
-    crate::println!(
-        "pagoda: pid {} ({}) killed by signal {sig}: {what} at pc {pc:#x}, address {addr:#x}",
-        me.pid,
-        me.name()
-    );
+    me.with_name(|name| {
+        crate::println!(
+            "pagoda: pid {} ({name}) killed by signal {sig}: {what} at pc {pc:#x}, address {addr:#x}",
+            me.pid
+        )
+    });
     drop(me);
     exit(ExitStatus::Signaled(sig))
 }
