@@ -21,6 +21,7 @@ declare -A NEED=(
   [python3]=/usr/bin/python3
   [device-tree-compiler]=/usr/bin/dtc
   [binutils-riscv64-linux-gnu]=/usr/bin/riscv64-linux-gnu-objcopy
+  [dpkg-dev]=/usr/bin/dpkg-source # unpacks Debian's lua5.4 source for /bin/lua (user/real)
 )
 
 missing=()
@@ -45,4 +46,14 @@ if ! command -v rustup >/dev/null 2>&1; then
 fi
 if ! rustup toolchain list | grep -q '^debian'; then
   rustup toolchain link debian /usr
+fi
+
+# The musl C compiler for /bin/hello-musl (user/real/real.mk): Zig's `zig cc`, from PyPI.
+if ! python3 -c 'import ziglang' >/dev/null 2>&1; then
+  echo "setup: installing ziglang 0.13.0 (PyPI) for the musl user programs"
+  if ! python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore \
+      ziglang==0.13.0 >/tmp/pagoda-setup-pip.log 2>&1; then
+    echo "setup: could not install ziglang from PyPI; see /tmp/pagoda-setup-pip.log" >&2
+    exit 1
+  fi
 fi
