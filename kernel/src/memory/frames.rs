@@ -100,7 +100,7 @@ static LOW: AtomicBool = AtomicBool::new(false);
 /// most `CHECK_EVERY` requests per hart go through unchecked, far less than the reserve.
 pub fn user_may_allocate() -> bool {
     let n = USER_REQUESTS.fetch_add(1, Ordering::Relaxed);
-    if n % CHECK_EVERY != 0 && !LOW.load(Ordering::Relaxed) {
+    if !n.is_multiple_of(CHECK_EVERY) && !LOW.load(Ordering::Relaxed) {
         return true;
     }
     let s = FRAMES.stats();
