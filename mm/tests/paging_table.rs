@@ -937,3 +937,70 @@ proptest! {
         prop_assert!(table.next_leaf(VirtAddr(0), VirtAddr(0)).is_none());
     }
 }
+
+/// Fork's copy: one walk write-protects the parent's leaves and fills the child's tables;
+/// skipped leaves stay; a child that already maps the range is refused; running out of
+/// table pages stops before the leaf that needed one.
+#[test]
+fn copy_leaves_for_fork() {
+    let mem = sim();
+    let kernel = PageTable::new(&mem).unwrap();
+    let mut parent = PageTable::new_user(&mem, &kernel).unwrap();
+    let base = 0x10_0000;
+    let pages = [0usize, 1, 2, 511, 512, 513, 2000];
+    for &p in &pages {
+        let pa = PhysAddr(PA.0 + p * PAGE_SIZE);
+        parent
+            .map(
+                VirtAddr(base + p * PAGE_SIZE),
+                pa,
+                PageSize::Size4K,
+                URW | PteFlags::A,
+            )
+            .unwrap();
+    }
+    let mut child = PageTable::new_user(&mem, &kernel).unwrap();
+    let mut seen = Vec::new();
+    let ro = PteFlags::R | PteFlags::U | PteFlags::RSW0;
+    parent
+        .copy_leaves(&mut child, VirtAddr(base), 4096 * PAGE_SIZE, |va, pte| {
+            seen.push(va.0);
+            if va.0 == base + PAGE_SIZE {
+                return None; // skipped: neither side changes
+            }
+            let child_pte = pagoda_mm::paging::Pte::leaf(pte.pa(), ro);
+            Some((ro, Some(child_pte)))
+        })
+        .unwrap();
+    let want: Vec<usize> = pages.iter().map(|p| base + p * PAGE_SIZE).collect();
+    assert_eq!(seen, want, "every leaf, in order");
+    for &p in &pages {
+        let va = VirtAddr(base + p * PAGE_SIZE);
+        let (ppa, pflags, _) = parent.translate(va).unwrap();
+        if p == 1 {
+            assert!(pflags.contains(PteFlags::W));
+            assert!(child.translate(va).is_none());
+            continue;
+        }
+        let (cpa, cflags, _) = child.translate(va).unwrap();
+        assert_eq!(ppa, cpa);
+        assert!(!pflags.contains(PteFlags::W) && pflags.contains(PteFlags::RSW0));
+        assert!(pflags.contains(PteFlags::A), "hardware bits kept");
+        assert_eq!(cflags.difference(PteFlags::V), ro);
+    }
+    // The child maps the range now: a second copy is refused.
+    let again = parent.copy_leaves(&mut child, VirtAddr(base), PAGE_SIZE, |_, pte| {
+        Some((pte.flags().difference(PteFlags::V), Some(pte)))
+    });
+    assert_eq!(again, Err(PagingError::AlreadyMapped));
+    // Out of table pages for a fresh child: nothing is decided for the leaf that needed one.
+    let tight = SimMemory::new(1);
+    let mut small = PageTable::new_user(&tight, &kernel).unwrap();
+    let mut calls = 0;
+    let r = parent.copy_leaves(&mut small, VirtAddr(base), 4096 * PAGE_SIZE, |_, pte| {
+        calls += 1;
+        Some((pte.flags().difference(PteFlags::V), Some(pte)))
+    });
+    assert_eq!(r, Err(PagingError::OutOfMemory));
+    assert_eq!(calls, 0);
+}

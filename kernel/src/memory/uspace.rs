@@ -23,11 +23,11 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use pagoda_mm::frame::FrameUse;
 use pagoda_mm::layout::{USER_END, phys_to_virt};
-use pagoda_mm::paging::{PageSize, PageTable, PagingError, PagingMemory, PteFlags, TablePage};
+use pagoda_mm::paging::{PageSize, PageTable, PagingError, PagingMemory, Pte, PteFlags, TablePage};
 use pagoda_mm::tlb::{AsidContext, Flush, FlushBatch, FlushTarget, HartMask, TlbOps, TlbStats};
 use pagoda_mm::vm::{
-    Access, AddressSpace, FaultError, FaultOutcome, FrameSource, IoError, Mmu, OutOfMemory,
-    PteFlags as VmFlags, PteInfo, TlbFlush, VmConfig, VmFile,
+    Access, AddressSpace, CopyPte, FaultError, FaultOutcome, FrameSource, IoError, Mmu,
+    OutOfMemory, PteFlags as VmFlags, PteInfo, TlbFlush, VmConfig, VmFile,
 };
 use spin::Once;
 
@@ -318,6 +318,90 @@ impl Mmu for UserMmu {
             accessed: false,
             dirty: false,
         })
+    }
+
+    fn copy_range(
+        &mut self,
+        child: &mut Self,
+        start: VirtAddr,
+        end: VirtAddr,
+        f: &mut dyn FnMut(VirtAddr, PteInfo) -> Option<CopyPte>,
+        undo: &mut dyn FnMut(VirtAddr, &CopyPte),
+    ) -> Result<(), OutOfMemory> {
+        let Some(len) = end.0.checked_sub(start.0) else {
+            return Ok(());
+        };
+        // Hidden (PROT_NONE) pages are rare: copied one by one.
+        let hidden: Vec<(usize, (PhysAddr, bool))> = self
+            .hidden
+            .range(start.0..end.0)
+            .map(|(&va, &e)| (va, e))
+            .collect();
+        for (va, (pa, cow)) in hidden {
+            let pte = PteInfo {
+                pa,
+                flags: VmFlags::USER,
+                cow,
+                accessed: false,
+                dirty: false,
+            };
+            let Some(c) = f(VirtAddr(va), pte) else {
+                continue;
+            };
+            let (cpa, flags, ccow) = c.child;
+            if let Err(e) = child.map(VirtAddr(va), cpa, flags, ccow) {
+                undo(VirtAddr(va), &c);
+                return Err(e);
+            }
+            if let Some((flags, cow)) = c.parent {
+                self.protect(VirtAddr(va), flags, cow);
+            }
+        }
+        // The table: one walk, the child's leaf tables filled directly. Decisions that
+        // make a PTE inaccessible go through `protect`/`map` afterwards.
+        let mut later: Vec<(VirtAddr, CopyPte)> = Vec::new();
+        let mut failed = false;
+        let UserMmu {
+            table: child_table, ..
+        } = child;
+        let copied = self.table.copy_leaves(child_table, start, len, |va, pte| {
+            let c = f(va, info(pte.pa(), pte.flags()))?;
+            let (cpa, cflags, ccow) = c.child;
+            let parent_ok = c.parent.is_none_or(|(flags, _)| flags.is_accessible());
+            if !cflags.is_accessible() || !parent_ok {
+                if later.try_reserve(1).is_err() {
+                    undo(va, &c);
+                    failed = true;
+                    return None;
+                }
+                later.push((va, c));
+                return None;
+            }
+            let parent = match c.parent {
+                Some((flags, cow)) => Self::hw_flags(flags, cow),
+                None => pte.flags().difference(PteFlags::V),
+            };
+            Some((
+                parent,
+                Some(Pte::leaf(cpa, Self::hw_flags(cflags, ccow) | PteFlags::V)),
+            ))
+        });
+        for (va, c) in later {
+            let (cpa, flags, ccow) = c.child;
+            if child.map(va, cpa, flags, ccow).is_err() {
+                undo(va, &c);
+                failed = true;
+                continue;
+            }
+            if let Some((flags, cow)) = c.parent {
+                self.protect(va, flags, cow);
+            }
+        }
+        if copied.is_err() || failed {
+            Err(OutOfMemory)
+        } else {
+            Ok(())
+        }
     }
 
     fn update_range(

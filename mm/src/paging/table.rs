@@ -112,6 +112,19 @@ fn take_leaf(slot: &AtomicU64, old: Pte) -> Pte {
     }
 }
 
+/// Sets a leaf's flags (a legal leaf, without `V`) starting from its value `old`, keeping
+/// the `A`/`D` bits the hardware may set concurrently.
+fn set_leaf_flags(slot: &AtomicU64, mut old: Pte, flags: PteFlags) {
+    let hw = PteFlags::A.union(PteFlags::D);
+    loop {
+        let new = old.with_flags(flags.union(old.flags().intersection(hw)));
+        match slot.compare_exchange(old.bits(), new.bits(), Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(now) => old = Pte::from_bits(now),
+        }
+    }
+}
+
 /// A leaf removed from a table (or the unmapped piece of a split huge leaf).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Unmapped {
@@ -752,6 +765,101 @@ impl<M: PagingMemory> PageTable<M> {
         None
     }
 
+    /// Fork's copy: for every leaf of this table in `va..va + len`, `f` gets its address
+    /// and value and returns the flags the leaf keeps here and the entry `child` gets at
+    /// the same address (`None` for the child: `f` took care of it), or `None` to leave
+    /// the leaf alone and give the child nothing. One walk of this table; the child's
+    /// leaf tables are created once each (before `f` runs for their first leaf, so running
+    /// out of memory never leaves `f`'s work half done) and filled with plain stores.
+    ///
+    /// `child` must own the same range and have nothing mapped in it
+    /// ([`AlreadyMapped`](PagingError::AlreadyMapped) otherwise). A leaf's new flags here
+    /// are installed atomically, keeping `A`/`D` bits the hardware sets meanwhile; they
+    /// take effect on every hart once the caller flushes the TLB.
+    ///
+    /// Errors: the range errors of [`map`](Self::map), before any call;
+    /// [`OutOfMemory`](PagingError::OutOfMemory) for a child table: the part of the range
+    /// before that leaf has been copied; [`InvalidFlags`](PagingError::InvalidFlags) if
+    /// `f` returns an illegal leaf (that leaf is left as it was).
+    pub fn copy_leaves<N: PagingMemory>(
+        &mut self,
+        child: &mut PageTable<N>,
+        va: VirtAddr,
+        len: usize,
+        mut f: impl FnMut(VirtAddr, Pte) -> Option<(PteFlags, Option<Pte>)>,
+    ) -> Result<(), PagingError> {
+        let pages = self.span(va, len)?;
+        child.span(va, len)?;
+        child.last = None;
+        if pages.is_empty() {
+            return Ok(());
+        }
+        self.copy_walk(self.root, LEVELS - 1, 0, &pages, child, &mut f)
+    }
+
+    /// [`copy_leaves`](Self::copy_leaves) below the table at `table` (level `level`,
+    /// first page index `base`).
+    fn copy_walk<N: PagingMemory>(
+        &self,
+        table: PhysAddr,
+        level: usize,
+        base: usize,
+        pages: &Range<usize>,
+        child: &mut PageTable<N>,
+        f: &mut impl FnMut(VirtAddr, Pte) -> Option<(PteFlags, Option<Pte>)>,
+    ) -> Result<(), PagingError> {
+        let entries = table_at(&self.mem, table);
+        let span = pages_per_entry(level);
+        let first = (pages.start.max(base) - base) / span;
+        // The child's table at this level, found or made on the first leaf (level 0).
+        let mut child_table: Option<PhysAddr> = None;
+        for (i, slot) in entries.0.iter().enumerate().skip(first) {
+            let start = base + i * span;
+            if start >= pages.end {
+                break;
+            }
+            let pte = load(slot);
+            if !pte.is_valid() {
+                continue;
+            }
+            if !pte.is_leaf() {
+                if level > 0 {
+                    self.copy_walk(pte.pa(), level - 1, start, pages, child, f)?;
+                }
+                continue;
+            }
+            if start < pages.start || start + span > pages.end {
+                // A huge leaf sticking out of the range: copying half of it is not a fork.
+                return Err(PagingError::Misaligned);
+            }
+            let ctable = match child_table {
+                Some(pa) => pa,
+                None => {
+                    let pa = child.table_for(start, level)?;
+                    child_table = Some(pa);
+                    pa
+                }
+            };
+            let cslot = &table_at(&child.mem, ctable).0[i];
+            if load(cslot).is_valid() {
+                return Err(PagingError::AlreadyMapped);
+            }
+            let Some((flags, child_pte)) = f(va_of(start), pte) else {
+                continue;
+            };
+            if let Some(c) = child_pte {
+                leaf_flags(c.flags().difference(PteFlags::V))?;
+                check_phys(c.pa(), span * PAGE_SIZE)?;
+                cslot.store(c.bits(), Ordering::Release);
+            }
+            let flags = leaf_flags(flags.difference(PteFlags::V))?;
+            if flags != pte.flags().difference(PteFlags::V) {
+                set_leaf_flags(slot, pte, flags);
+            }
+        }
+        Ok(())
+    }
+
     /// The leaf mapping `va`, to read or change in place.
     ///
     /// Errors: [`NonCanonical`](PagingError::NonCanonical),
@@ -880,13 +988,24 @@ impl<M: PagingMemory> PageTable<M> {
         let first = first_page_of_table(page, level);
         let pa = match self.last {
             Some(last) if last.level == level && last.first == first => last.pa,
-            _ => {
-                let pa = self.table_for(page, level)?;
-                self.last = Some(LastTable { level, first, pa });
-                pa
-            }
+            _ => self.leaf_table_miss(page, level, first)?,
         };
         Ok(table_at(&self.mem, pa))
+    }
+
+    /// The walk behind a [`LastTable`] miss, kept out of line so that the hit path stays
+    /// a few instructions (no register spills for the walk).
+    #[cold]
+    #[inline(never)]
+    fn leaf_table_miss(
+        &mut self,
+        page: usize,
+        level: usize,
+        first: usize,
+    ) -> Result<PhysAddr, PagingError> {
+        let pa = self.table_for(page, level)?;
+        self.last = Some(LastTable { level, first, pa });
+        Ok(pa)
     }
 
     /// Builds the chain of tables for levels `from - 1` down to `to` below the empty

@@ -2,7 +2,7 @@
 //! write-protected and marked copy-on-write on both sides.
 
 use super::VmError;
-use super::hal::{FrameSource, Mmu, PteFlags};
+use super::hal::{CopyPte, FrameSource, Mmu, OutOfMemory, PteFlags, PteInfo};
 use super::space::{AddressSpace, FlushBatch};
 use super::stats::Event;
 use crate::addr::VirtAddr;
@@ -30,67 +30,83 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let zero = self.frames.zero_page();
         let eager = self.config.eager;
         let mut batch = FlushBatch::default();
-        let mut failed = false;
+        let mut result = Ok(());
         let AddressSpace {
             mmu, frames, areas, ..
         } = self;
         for area in areas.values() {
             let shared = area.is_shared();
             let copy_flags = area.prot.pte_flags(false);
-            let child_mmu = &mut child.mmu;
-            let child_rss = &mut child.rss;
-            mmu.update_range(VirtAddr(area.start), VirtAddr(area.end), &mut |va, pte| {
-                if failed {
-                    return None;
-                }
-                if eager && !shared && pte.pa != zero {
-                    // Eager mode: the child gets its own copy now.
-                    let copied = frames.alloc_uninit().and_then(|copy| {
-                        frames.copy_frame(copy, pte.pa);
-                        child_mmu.map(va, copy, copy_flags, false).inspect_err(|_| {
-                            frames.put(copy);
-                        })
+            let (mut added, mut removed) = (0usize, 0usize);
+            let mut decide = |va: VirtAddr, pte: PteInfo| -> Option<CopyPte> {
+                if pte.pa == zero {
+                    return Some(CopyPte {
+                        parent: None,
+                        child: (zero, pte.flags, pte.cow),
                     });
-                    match copied {
-                        Ok(()) => *child_rss += 1,
-                        Err(_) => failed = true,
-                    }
-                    return None;
                 }
-                let (flags, cow, parent_change) = if shared || pte.pa == zero {
-                    (pte.flags, pte.cow, None)
+                let c = if shared {
+                    frames.get(pte.pa);
+                    CopyPte {
+                        parent: None,
+                        child: (pte.pa, pte.flags, pte.cow),
+                    }
+                } else if eager {
+                    // Eager mode: the child gets its own copy now.
+                    let copy = frames.alloc_uninit().ok()?;
+                    frames.copy_frame(copy, pte.pa);
+                    CopyPte {
+                        parent: None,
+                        child: (copy, copy_flags, false),
+                    }
                 } else {
                     let read_only = pte.flags.difference(PteFlags::WRITE);
-                    let change = (!pte.cow).then_some((read_only, true));
-                    if change.is_some() && pte.flags.contains(PteFlags::WRITE) {
+                    let parent = (!pte.cow).then_some((read_only, true));
+                    if parent.is_some() && pte.flags.contains(PteFlags::WRITE) {
                         batch.add(va.0);
                     }
-                    (read_only, true, change)
-                };
-                if pte.pa != zero {
                     frames.get(pte.pa);
-                }
-                if child_mmu.map(va, pte.pa, flags, cow).is_err() {
-                    if pte.pa != zero {
-                        frames.put(pte.pa);
+                    CopyPte {
+                        parent,
+                        child: (pte.pa, read_only, true),
                     }
-                    failed = true;
-                    // The parent's PTE stays as it was: nothing was shared.
+                };
+                added += 1;
+                Some(c)
+            };
+            let mut copy_failed = false;
+            let mut decide_or_stop = |va: VirtAddr, pte: PteInfo| {
+                if copy_failed {
                     return None;
                 }
-                if pte.pa != zero {
-                    *child_rss += 1;
+                let c = decide(va, pte);
+                // Eager mode without a frame for the copy: nothing more is copied.
+                copy_failed = c.is_none();
+                c
+            };
+            let mut undo = |_: VirtAddr, c: &CopyPte| {
+                if c.child.0 != zero {
+                    frames.put(c.child.0);
+                    removed += 1;
                 }
-                parent_change
-            });
-            if failed {
+            };
+            result = mmu.copy_range(
+                &mut child.mmu,
+                VirtAddr(area.start),
+                VirtAddr(area.end),
+                &mut decide_or_stop,
+                &mut undo,
+            );
+            child.rss += added - removed;
+            if copy_failed {
+                result = Err(OutOfMemory);
+            }
+            if result.is_err() {
                 break;
             }
         }
         batch.emit(mmu);
-        if failed {
-            return Err(VmError::NoMem);
-        }
+        result.map_err(|_| VmError::NoMem)?;
         self.counters.record(Event::Fork, 1);
         Ok(child)
     }

@@ -84,6 +84,15 @@ pub struct PteInfo {
     pub dirty: bool,
 }
 
+/// What `fork` does with one PTE ([`Mmu::copy_range`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CopyPte {
+    /// The parent's new permissions and copy-on-write bit (`None`: unchanged).
+    pub parent: Option<(PteFlags, bool)>,
+    /// The frame, permissions and copy-on-write bit the child maps at the same address.
+    pub child: (PhysAddr, PteFlags, bool),
+}
+
 /// The page table of one address space, at 4 KiB granularity, user half only.
 ///
 /// Every `va` passed is page aligned and below [`USER_END`](crate::layout::USER_END). The
@@ -140,6 +149,44 @@ pub trait Mmu: TlbFlush {
             }
             cursor = VirtAddr(va.0 + crate::addr::PAGE_SIZE);
         }
+    }
+
+    /// Fork's copy of `[start, end)` into `child` (a space with nothing mapped there):
+    /// for each PTE, `f` returns what the parent keeps and what the child maps at the
+    /// same address ([`CopyPte`]), or `None` to skip it. If a child entry cannot be
+    /// installed, `undo` gets that decision back (to drop what `f` took for it) and the
+    /// copy stops with the error; entries copied before stay. No flush is requested. The
+    /// default uses [`update_range`](Self::update_range) and [`map`](Self::map); an
+    /// implementation should override it with one walk that fills the child's tables
+    /// directly (fork of a large space is dominated by this call).
+    fn copy_range(
+        &mut self,
+        child: &mut Self,
+        start: VirtAddr,
+        end: VirtAddr,
+        f: &mut dyn FnMut(VirtAddr, PteInfo) -> Option<CopyPte>,
+        undo: &mut dyn FnMut(VirtAddr, &CopyPte),
+    ) -> Result<(), OutOfMemory>
+    where
+        Self: Sized,
+    {
+        let mut result = Ok(());
+        self.update_range(start, end, &mut |va, pte| {
+            if result.is_err() {
+                return None;
+            }
+            let c = f(va, pte)?;
+            let (pa, flags, cow) = c.child;
+            match child.map(va, pa, flags, cow) {
+                Ok(()) => c.parent,
+                Err(e) => {
+                    undo(va, &c);
+                    result = Err(e);
+                    None
+                }
+            }
+        });
+        result
     }
 
     /// Removes every PTE in `[start, end)`, calling `f` with each one's address and value

@@ -62,7 +62,9 @@ mod stats;
 pub use area::{AreaInfo, AreaKind, Prot};
 pub use error::{FaultError, VmError};
 pub use fault::{Access, FaultOutcome};
-pub use hal::{FrameSource, IoError, Mmu, OutOfMemory, PteFlags, PteInfo, TlbFlush, VmFile};
+pub use hal::{
+    CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PteFlags, PteInfo, TlbFlush, VmFile,
+};
 pub use mmap::MmapFile;
 pub use space::{AddressSpace, VmConfig};
 pub use stats::{VmStats, global_stats};
