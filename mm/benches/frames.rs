@@ -7,6 +7,7 @@
 //! allocation or one free). The frames are never touched: every allocator here keeps its
 //! bookkeeping outside the memory it manages, so "RAM" is just a range of numbers.
 
+use std::cell::Cell;
 use std::hint::black_box;
 use std::mem::MaybeUninit;
 use std::ops::Range;
@@ -16,6 +17,7 @@ use std::time::Instant;
 use buddy_system_allocator::LockedFrameAllocator;
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr};
 use pagoda_mm::frame::{FrameAllocator, FrameMeta, FrameUse};
+use pagoda_mm::heap::CpuLocal;
 
 const RAM_BASE: usize = 0x8000_0000;
 const MIB: usize = 1 << 20;
@@ -119,7 +121,54 @@ impl Frames for Bsa<'_> {
     }
 }
 
-/// pagoda through hart `hart`'s cache (`alloc_on` / `free_on`).
+thread_local! {
+    static HART: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Pins a thread to the hart id in its thread-local (0 unless `scaling` set another).
+struct BenchHart;
+
+// SAFETY: the main thread is hart 0 and runs alone while it benchmarks; the scaling
+// threads set ids 1, 2, ... of their own, distinct from each other and from the main
+// thread's, which waits for them.
+unsafe impl CpuLocal for BenchHart {
+    type Pin = ();
+
+    #[inline]
+    fn pin() -> (usize, ()) {
+        (HART.with(Cell::get), ())
+    }
+}
+
+/// pagoda through the calling thread's pinned hart cache (`alloc_local` / `free_local`).
+struct PagodaLocal<'a>(&'a FrameAllocator);
+
+impl Frames for PagodaLocal<'_> {
+    #[inline]
+    fn alloc(&mut self, order: usize) -> Option<usize> {
+        self.0
+            .alloc_local::<BenchHart>(order, FrameUse::UserAnon)
+            .ok()
+            .map(|p| p.0)
+    }
+    #[inline]
+    fn free(&mut self, pfn: usize, order: usize) {
+        let r = self
+            .0
+            .free_local::<BenchHart>(pagoda_mm::addr::Pfn(pfn), order);
+        debug_assert!(r.is_ok());
+    }
+}
+
+/// Parks the cache when a workload ends, so that the other columns' allocations can take
+/// its frames at once when they run out of memory (as a kernel hart going idle would).
+impl Drop for PagodaLocal<'_> {
+    fn drop(&mut self) {
+        self.0.park_local::<BenchHart>();
+    }
+}
+
+/// pagoda through hart `hart`'s locked cache (`alloc_on` / `free_on`).
 struct PagodaHart<'a>(&'a FrameAllocator, usize);
 
 impl Frames for PagodaHart<'_> {
@@ -297,10 +346,10 @@ fn scaling(name: &str, ops: usize, job: &(impl Fn(usize) + Sync)) {
     );
 }
 
-/// Prints one table row: ns figures for pagoda/hart, pagoda/global, bitmap+lock,
-/// bitmap raw, bsa (NaN = not run), then the ratios.
-fn row(name: &str, r: &Ram, live: usize, ns: [f64; 5]) {
-    let [hart, global, bml, bmr, bs] = ns;
+/// Prints one table row: ns figures for pagoda/hart, pagoda/on, pagoda/global,
+/// bitmap+lock, bitmap raw, bsa (NaN = not run), then the ratios.
+fn row(name: &str, r: &Ram, live: usize, ns: [f64; 6]) {
+    let [hart, on, global, bml, bmr, bs] = ns;
     let cell = |v: f64, w: usize, p: usize| {
         if v.is_nan() {
             format!("{:>w$}", "-")
@@ -309,11 +358,12 @@ fn row(name: &str, r: &Ram, live: usize, ns: [f64; 5]) {
         }
     };
     println!(
-        "{:<24} {:>7} {:>7} {} {} {} {} {} {} {} {}",
+        "{:<24} {:>7} {:>7} {} {} {} {} {} {} {} {} {}",
         name,
         size_name(r.bytes),
         live,
         cell(hart, 11, 1),
+        cell(on, 9, 1),
         cell(global, 13, 1),
         cell(bml, 11, 1),
         cell(bmr, 10, 1),
@@ -328,7 +378,10 @@ fn main() {
     println!("frame allocators, ns per operation (best of {REPEATS}; lower is better)");
     println!("  churn: random alloc/free over 2N slots keeping ~N blocks live");
     println!(
-        "  pagoda/hart = alloc_on/free_on (per-hart cache); pagoda/global = alloc/free (buddy lock)"
+        "  pagoda/hart = alloc_local/free_local (pinned per-hart cache, CpuLocal); pagoda/on = alloc_on/free_on"
+    );
+    println!(
+        "  (any-caller per-hart cache behind a lock); pagoda/global = alloc/free (buddy lock)"
     );
     println!(
         "  bitmap+lock = word bitmap behind a spin lock (as a kernel shares it); bitmap raw = &mut, no lock"
@@ -338,11 +391,12 @@ fn main() {
     );
     println!();
     println!(
-        "{:<24} {:>7} {:>7} {:>11} {:>13} {:>11} {:>10} {:>8} {:>9} {:>9} {:>9}",
+        "{:<24} {:>7} {:>7} {:>11} {:>9} {:>13} {:>11} {:>10} {:>8} {:>9} {:>9} {:>9}",
         "workload",
         "RAM",
         "live N",
         "pagoda/hart",
+        "pagoda/on",
         "pagoda/global",
         "bitmap+lock",
         "bitmap raw",
@@ -360,16 +414,23 @@ fn main() {
         // Order 0: 8192 frames (32 MiB) live.
         let slots = 16384;
         let ops = 4_000_000;
-        let hart = best(|s| churn(&mut PagodaHart(fa, 0), 0, slots, ops, s));
+        let hart = best(|s| churn(&mut PagodaLocal(fa), 0, slots, ops, s));
+        let on = best(|s| churn(&mut PagodaHart(fa, 0), 0, slots, ops, s));
         let global = best(|s| churn(&mut PagodaGlobal(fa), 0, slots, ops, s));
         let bml = best(|s| churn(&mut LockedBitmap(&bm), 0, slots, ops, s));
         let bmr = best(|s| churn(&mut *bm.lock(), 0, slots, ops, s));
         let bs = best(|s| churn(&mut Bsa(&b), 0, slots, ops / 4, s));
-        row("order-0 churn", &r, slots / 2, [hart, global, bml, bmr, bs]);
+        row(
+            "order-0 churn",
+            &r,
+            slots / 2,
+            [hart, on, global, bml, bmr, bs],
+        );
 
         // Order 0 with RAM nearly full (1/512 free, scattered).
         let ops = 1_000_000;
-        let hart = best(|s| nearly_full(&mut PagodaHart(fa, 0), r.frames, ops, s));
+        let hart = best(|s| nearly_full(&mut PagodaLocal(fa), r.frames, ops, s));
+        let on = best(|s| nearly_full(&mut PagodaHart(fa, 0), r.frames, ops, s));
         let global = best(|s| nearly_full(&mut PagodaGlobal(fa), r.frames, ops, s));
         let bml = best(|s| nearly_full(&mut LockedBitmap(&bm), r.frames, ops, s));
         let bmr = best(|s| nearly_full(&mut *bm.lock(), r.frames, ops, s));
@@ -379,30 +440,32 @@ fn main() {
             "order-0 churn, full RAM",
             &r,
             live,
-            [hart, global, bml, bmr, bs],
+            [hart, on, global, bml, bmr, bs],
         );
 
         // Order 9 (2 MiB blocks): about 1/8 of RAM live.
         let slots9 = (r.frames / 512 / 4).next_power_of_two();
         let ops9 = 1_000_000;
         let global9 = best(|s| churn(&mut PagodaGlobal(fa), 9, slots9, ops9, s));
-        let hart9 = best(|s| churn(&mut PagodaHart(fa, 0), 9, slots9, ops9, s));
+        let hart9 = best(|s| churn(&mut PagodaLocal(fa), 9, slots9, ops9, s));
+        let on9 = best(|s| churn(&mut PagodaHart(fa, 0), 9, slots9, ops9, s));
         let bs9 = best(|s| churn(&mut Bsa(&b), 9, slots9, ops9 / 4, s));
         row(
             "order-9 churn",
             &r,
             slots9 / 2,
-            [hart9, global9, f64::NAN, f64::NAN, bs9],
+            [hart9, on9, global9, f64::NAN, f64::NAN, bs9],
         );
 
         // The hot path: allocate one frame and free it at once (ns per pair).
         let n = 4_000_000;
-        let hp = best(|_| pairs(&mut PagodaHart(fa, 0), 0, n));
+        let hp = best(|_| pairs(&mut PagodaLocal(fa), 0, n));
+        let op = best(|_| pairs(&mut PagodaHart(fa, 0), 0, n));
         let gp = best(|_| pairs(&mut PagodaGlobal(fa), 0, n));
         let bp = best(|_| pairs(&mut LockedBitmap(&bm), 0, n));
         let rp = best(|_| pairs(&mut *bm.lock(), 0, n));
         let sp = best(|_| pairs(&mut Bsa(&b), 0, n / 4));
-        row("order-0 alloc+free pair", &r, 1, [hp, gp, bp, rp, sp]);
+        row("order-0 alloc+free pair", &r, 1, [hp, op, gp, bp, rp, sp]);
         fa.drain_caches();
         assert_eq!(fa.stats().free, fa.stats().total, "benchmark leaked frames");
         fa.verify()
@@ -424,6 +487,10 @@ fn main() {
     );
     let slots = 8192;
     scaling("pagoda/hart", ops, &|t| {
+        HART.with(|h| h.set(t + 1));
+        churn(&mut PagodaLocal(fa), 0, slots, ops, SEED + t as u64);
+    });
+    scaling("pagoda/on", ops, &|t| {
         churn(&mut PagodaHart(fa, t), 0, slots, ops, SEED + t as u64);
     });
     scaling("pagoda/global", ops, &|t| {

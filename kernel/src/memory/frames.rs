@@ -9,9 +9,9 @@ use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr, PhysRange, align_down};
 use pagoda_mm::frame::{AllocError, FrameAllocator, FrameMeta, FrameUse, Stats};
 use pagoda_mm::layout::phys_to_virt;
 
+use super::heap::ThisHart;
 use crate::boot::BootInfo;
 use crate::boot::info::MAX_FREE_RANGES;
-use crate::smp::hart_id;
 
 /// Every physical frame the kernel may hand out.
 pub static FRAMES: FrameAllocator = FrameAllocator::new();
@@ -64,14 +64,21 @@ pub fn init(info: &BootInfo) -> Result<(), InitError> {
     FRAMES.init(&ranges, meta).map_err(InitError::Allocator)
 }
 
-/// Allocates `2^order` frames for `u` from this hart's cache or the buddy lists.
+/// Allocates `2^order` frames for `u`: a single frame from this hart's pinned cache
+/// (interrupts masked for the few instructions it takes, no atomic read-modify-write),
+/// anything else from the buddy lists. Out of memory is `Err(AllocError::OutOfMemory)`
+/// after every cache that can be reached was given back (harts that hold theirs are asked
+/// and waited for a bounded time: they answer at their next pinned allocator call, or
+/// when their idle loop calls `FRAMES.service_local::<ThisHart>()` or parks with
+/// `FRAMES.park_local::<ThisHart>()`).
 pub fn alloc(order: usize, u: FrameUse) -> Result<Pfn, AllocError> {
-    FRAMES.alloc_on(hart_id(), order, u)
+    FRAMES.alloc_local::<ThisHart>(order, u)
 }
 
-/// Drops one reference to the block at `pfn`, freeing it at zero.
+/// Drops one reference to the block at `pfn`, freeing it at zero (a single frame into
+/// this hart's pinned cache).
 pub fn put(pfn: Pfn) {
-    if let Err(e) = FRAMES.put_on(hart_id(), pfn) {
+    if let Err(e) = FRAMES.put_local::<ThisHart>(pfn) {
         panic!("frame {pfn:?} released twice or never allocated: {e:?}");
     }
 }

@@ -33,7 +33,11 @@
 //!   block are tails. Blocks never cross a gap between ranges: reserved entries are never
 //!   free heads, so merging stops there.
 //! * Each hart has a cache of up to [`CACHE_CAPACITY`] free single frames, refilled from
-//!   and drained to the buddy lists [`BATCH`] at a time (see `cache.rs`).
+//!   and drained to the buddy lists [`BATCH`] at a time (see `cache.rs`), for the
+//!   `_on(hart, ..)` calls that any caller may make with any hart id; and a second,
+//!   *pinned* cache of the same size for [`FrameAllocator::alloc_local`] /
+//!   [`FrameAllocator::put_local`] / [`FrameAllocator::free_local`], whose caller proves
+//!   with a [`crate::heap::CpuLocal`] pin that it is alone on its hart.
 //!
 //! # Invariants (checked by [`FrameAllocator::verify`])
 //!
@@ -60,6 +64,20 @@
 //! atomic compare-and-swap of the reference count from 1 to 0, so two racing frees of
 //! one block cannot both succeed; a double free is reported as
 //! [`FrameError::NotAllocated`].
+//!
+//! The pinned caches take no lock on their fast path. Ownership is biased: a hart's first
+//! pinned operation takes its slot with one compare-and-swap and keeps it; from then on
+//! an allocation checks two words of its own slot with plain loads, pops a frame and
+//! writes the frame's metadata with plain stores (relaxed atomics: the frame is its
+//! alone), and a free does the same after the atomic reference-count drop. Nobody else
+//! touches an owned slot: to get its frames back (out of memory, `drain_caches`) another
+//! context sets the slot's request flag and the owning hart drains it at its next pinned
+//! operation or [`FrameAllocator::service_local`]. An allocation out of memory waits a
+//! bounded time for those answers (never forever: the hart asked may be spinning, with
+//! interrupts off, on a lock the asker holds). A hart that parks
+//! ([`FrameAllocator::park_local`]) lets go of its slot, which anyone may then drain at
+//! once. An owned slot cannot be locked from outside, so `stats` reads it as it is and
+//! `verify` is exact only while no pinned operation runs.
 //!
 //! # Accounting
 //!
