@@ -83,6 +83,18 @@ pub fn put(pfn: Pfn) {
     }
 }
 
+/// Drops one reference to the block at `pfn` for a caller that may hold a stale or
+/// doubled reference in error (user page references): `Ok(true)` when it was the last.
+pub fn release(pfn: Pfn) -> Result<bool, pagoda_mm::frame::FrameError> {
+    FRAMES.put_local::<ThisHart>(pfn)
+}
+
+/// Called by an idle hart before it waits: its pinned frame cache becomes available to
+/// every hart (an allocation that runs short empties it at once instead of waiting).
+pub fn park() {
+    FRAMES.park_local::<ThisHart>();
+}
+
 /// Frames kept back from user processes (their pages, page tables and kernel stacks) so
 /// that the kernel's own allocations (heap, the exit path of a process killed for lack of
 /// memory) still succeed when user memory runs out: 1/64 of RAM, at least 1 MiB.

@@ -559,10 +559,7 @@ impl FrameSource for KernelFrames {
     }
 
     fn put(&self, pa: PhysAddr) -> bool {
-        matches!(
-            frames::FRAMES.put_on(crate::smp::hart_id(), pa.pfn()),
-            Ok(true)
-        )
+        matches!(frames::release(pa.pfn()), Ok(true))
     }
 
     fn refcount(&self, pa: PhysAddr) -> usize {
