@@ -11,6 +11,7 @@ hang. Each result is one line `TEST <suite>/<name> PASS|FAIL [why]`; the last li
 
 import argparse
 import os
+import random
 import re
 import subprocess
 import sys
@@ -128,6 +129,34 @@ def broken_machines(t: Tally, kernel):
             b = qemu.boot(kernel, timeout=BOOT_TIMEOUT, mem="128M", smp=1, dtb=dtb,
                           append="ktest=all")
             ok = not b.timed_out and b.status == status and expect in b.output
+            if not ok:
+                sys.stdout.write(b.output[-2000:])
+            t.record(f"badinput/{name}", ok, "" if ok else f"status {b.status}")
+
+    # A broken initramfs: the kernel must say it cannot start /init and power off with
+    # status 4, never fault while reading the archive. Random bytes, a real archive cut
+    # in the middle of a header, an archive whose header fields are out of range, no
+    # initramfs at all, and init= naming a missing program.
+    with tempfile.TemporaryDirectory() as tmp:
+        archive = open(INITRD, "rb").read()
+        rng = random.Random(7)
+        garbage = bytes(rng.randrange(256) for _ in range(65536))
+        bad_fields = bytearray(archive[:4096])
+        bad_fields[94:102] = b"FFFFFFFF"  # c_namesize of the first entry
+        bad_fields[54:62] = b"FFFFFFFF"   # c_filesize
+        cases = [("initrd-garbage", garbage, ""), ("initrd-truncated", archive[:1000], ""),
+                 ("initrd-bad-fields", bytes(bad_fields), ""), ("initrd-none", None, ""),
+                 ("init-missing", archive, "init=/nonexistent")]
+        for name, data, append in cases:
+            path = None
+            if data is not None:
+                path = os.path.join(tmp, name + ".cpio")
+                with open(path, "wb") as f:
+                    f.write(data)
+            b = qemu.boot(kernel, timeout=BOOT_TIMEOUT, mem="128M", smp=1, initrd=path,
+                          append=append)
+            ok = (not b.timed_out and b.status == 4 and "pagoda: cannot start" in b.output
+                  and "panic" not in b.output)
             if not ok:
                 sys.stdout.write(b.output[-2000:])
             t.record(f"badinput/{name}", ok, "" if ok else f"status {b.status}")
