@@ -144,8 +144,11 @@ def broken_machines(t: Tally, kernel):
         bad_fields = bytearray(archive[:4096])
         bad_fields[94:102] = b"FFFFFFFF"  # c_namesize of the first entry
         bad_fields[54:62] = b"FFFFFFFF"   # c_filesize
+        zero_name = bytearray(archive[:4096])
+        zero_name[94:102] = b"00000000"  # c_namesize 0: no room even for the NUL
         cases = [("initrd-garbage", garbage, ""), ("initrd-truncated", archive[:1000], ""),
-                 ("initrd-bad-fields", bytes(bad_fields), ""), ("initrd-none", None, ""),
+                 ("initrd-bad-fields", bytes(bad_fields), ""),
+                 ("initrd-zero-namesize", bytes(zero_name), ""), ("initrd-none", None, ""),
                  ("init-missing", archive, "init=/nonexistent")]
         for name, data, append in cases:
             path = None
