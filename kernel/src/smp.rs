@@ -30,6 +30,7 @@ static HART_LOCALS: [HartSlot; MAX_HARTS] = [const {
         hart_id: 0,
         stack_limit: 0,
         emergency_sp: 0,
+        current: 0,
     }))
 }; MAX_HARTS];
 

@@ -48,6 +48,9 @@ pub struct HartLocal {
     pub stack_limit: usize,
     /// Top of this hart's emergency stack, used to report a stack overflow.
     pub emergency_sp: usize,
+    /// The task running on this hart (an opaque pointer the scheduler sets; 0: none),
+    /// one `tp`-relative load away for the system-call fast path.
+    pub current: usize,
 }
 
 /// Register numbers of the ABI names the kernel uses.

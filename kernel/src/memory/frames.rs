@@ -118,7 +118,10 @@ static LOW: AtomicBool = AtomicBool::new(false);
 /// now: `false` once free memory is down to the kernel's reserve. Between two checks at
 /// most `CHECK_EVERY` requests per hart go through unchecked, far less than the reserve.
 pub fn user_may_allocate() -> bool {
-    let n = USER_REQUESTS.fetch_add(1, Ordering::Relaxed);
+    // Only paces the checks: a lost update between harts does not matter, so no atomic
+    // read-modify-write on this path.
+    let n = USER_REQUESTS.load(Ordering::Relaxed);
+    USER_REQUESTS.store(n.wrapping_add(1), Ordering::Relaxed);
     if !n.is_multiple_of(CHECK_EVERY) && !LOW.load(Ordering::Relaxed) {
         return true;
     }

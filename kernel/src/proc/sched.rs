@@ -90,11 +90,21 @@ pub fn current() -> Option<Arc<Process>> {
 
 /// Calls `f` with the task running on this hart, without taking a reference (the fast
 /// path of `getpid` and of every return to user mode).
+#[inline]
 pub fn with_current<R>(f: impl FnOnce(Option<&Process>) -> R) -> R {
-    // SAFETY: only this hart touches its `current`, and it stays set while `f` runs on
-    // this hart (a task never switches out from inside `f`).
-    let current = unsafe { &*cpu().current.get() };
-    f(current.as_deref())
+    // SAFETY: `tp` points at this hart's HartLocal.
+    let ptr = unsafe { (*crate::arch::trap::hart_local()).current } as *const Process;
+    // SAFETY: `run` stores the pointer of the `Arc` it keeps in this hart's `current`
+    // while the task runs and clears it before dropping that `Arc`; `f` runs on this hart
+    // within that window (a task never switches out from inside `f`).
+    f(unsafe { ptr.as_ref() })
+}
+
+/// Records `p` as the task running on this hart (for [`with_current`]).
+fn set_current_ptr(p: Option<&Arc<Process>>) {
+    let ptr = p.map_or(0, |p| Arc::as_ptr(p) as usize);
+    // SAFETY: this hart's own HartLocal; only this hart reads the field.
+    unsafe { (*crate::arch::trap::hart_local()).current = ptr };
 }
 
 /// Tasks sleeping until a time: (deadline in ns since boot, task).
@@ -243,12 +253,14 @@ pub fn run() -> ! {
         let ctx = p.context.get();
         // SAFETY: only this hart touches its `current`.
         unsafe { *cpu.current.get() = Some(p.clone()) };
+        set_current_ptr(Some(&p));
         // SAFETY: `ctx` was saved by `switch_out` or built by `Process::new`, and no other
         // hart runs `p` (it was popped from the queue and is `on_cpu`).
         unsafe { switch(cpu.scheduler.get(), ctx) };
         crate::smp::set_stack_limit(hart_stack_bottom);
         // SAFETY: as above.
         unsafe { *cpu.current.get() = None };
+        set_current_ptr(None);
         let state = {
             let mut s = p.sched.lock();
             s.on_cpu = false;

@@ -44,10 +44,25 @@ fn fault_access(cause: usize) -> Access {
 
 /// Resolves a page fault at `addr` in the current process's address space.
 fn resolve_user_fault(addr: usize, access: Access) -> Result<(), FaultError> {
-    let me = proc::current();
-    let mut vm = me.vm.lock();
-    let vm = vm.as_mut().ok_or(FaultError::Unmapped)?;
-    crate::memory::uspace::handle_fault(vm, addr, access)
+    proc::sched::with_current(|me| {
+        let me = me.ok_or(FaultError::Unmapped)?;
+        let mut vm = me.vm.lock();
+        let vm = vm.as_mut().ok_or(FaultError::Unmapped)?;
+        crate::memory::uspace::handle_fault(vm, addr, access)
+    })
+}
+
+/// An interrupt taken in user mode: the timer preempts the task.
+#[inline(never)]
+fn user_interrupt(irq: usize) {
+    match irq {
+        IRQ_S_TIMER => {
+            crate::timer::on_interrupt();
+            proc::sched::wake_sleepers();
+            proc::sched::yield_now();
+        }
+        other => crate::println!("pagoda: unexpected interrupt {other} from user mode"),
+    }
 }
 
 /// Called by the trap entry for every trap taken in user mode; returns to user mode
@@ -58,21 +73,17 @@ pub extern "C" fn user_trap(frame: &mut TrapFrame) {
         frame.sepc += 4;
         crate::syscall::dispatch(frame);
     } else if cause & INTERRUPT != 0 {
-        match cause & !INTERRUPT {
-            IRQ_S_TIMER => {
-                crate::timer::on_interrupt();
-                proc::sched::wake_sleepers();
-                proc::sched::yield_now();
-            }
-            other => crate::println!("pagoda: unexpected interrupt {other} from user mode"),
-        }
+        user_interrupt(cause & !INTERRUPT);
     } else {
         user_exception(frame, cause, stval::read());
     }
     proc::check_killed();
 }
 
-/// An exception in user mode other than a system call.
+/// An exception in user mode other than a system call. Kept out of line, like
+/// [`user_interrupt`], so that `user_trap`'s system-call path saves no more registers
+/// than it needs.
+#[inline(never)]
 fn user_exception(frame: &mut TrapFrame, cause: usize, addr: usize) {
     let sig = if EXC_PAGE_FAULTS.contains(&cause) {
         match resolve_user_fault(addr, fault_access(cause)) {
