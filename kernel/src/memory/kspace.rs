@@ -157,6 +157,15 @@ pub fn switch_to_kernel_table() {
     unsafe { core::arch::asm!("csrw satp, {0}", "sfence.vma", in(reg) satp) };
 }
 
+/// Loads the kernel table into `satp` without a flush (leaving a user table: see
+/// [`super::uspace::activate_kernel`]).
+pub fn leave_user_table() {
+    let satp = KERNEL_SATP.load(Ordering::Acquire);
+    // SAFETY: the kernel table maps the kernel half exactly as every user table does
+    // (they share its root entries), so the running code and stack stay mapped.
+    unsafe { core::arch::asm!("csrw satp, {0}", in(reg) satp) };
+}
+
 /// The kernel page table (to map kernel stacks, and for user tables to share).
 pub fn table() -> &'static Mutex<PageTable<KernelMemory>> {
     KERNEL_TABLE

@@ -637,9 +637,15 @@ pub fn new_space() -> Result<UserSpace, OutOfMemory> {
     Ok(AddressSpace::new(UserMmu::new()?, KernelFrames, config))
 }
 
-/// Switches this hart back to the kernel's own table (no user half).
+/// Switches this hart back to the kernel's own table (no user half), as a task leaves
+/// the hart: no hart keeps a table in `satp` that it is not running, so a space that
+/// dies is in no hart's `satp` (its table pages may then be reused at once; a hart's
+/// page walker could otherwise still read them, even speculatively). No flush: the
+/// kernel's mappings are global and the same in every table, and the space's own TLB
+/// entries stay tagged with its ASID (flushed when its pages change, and before its ASID
+/// is used again).
 pub fn activate_kernel() {
-    kspace::switch_to_kernel_table();
+    kspace::leave_user_table();
 }
 
 /// Resolves a fault at `va` in `space`; a stale local translation is flushed here.

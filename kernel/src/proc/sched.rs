@@ -258,6 +258,7 @@ pub fn run() -> ! {
         // hart runs `p` (it was popped from the queue and is `on_cpu`).
         unsafe { switch(cpu.scheduler.get(), ctx) };
         crate::smp::set_stack_limit(hart_stack_bottom);
+        crate::memory::uspace::activate_kernel();
         // SAFETY: as above.
         unsafe { *cpu.current.get() = None };
         set_current_ptr(None);
