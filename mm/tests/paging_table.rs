@@ -1004,3 +1004,33 @@ fn copy_leaves_for_fork() {
     assert_eq!(r, Err(PagingError::OutOfMemory));
     assert_eq!(calls, 0);
 }
+
+/// Teardown in one walk: `clear` reports every leaf once (huge ones too), frees every
+/// table page below the root, and leaves an empty table that maps again.
+#[test]
+fn clear_reports_every_leaf_and_frees_tables() {
+    let mem = sim();
+    let kernel = PageTable::new(&mem).unwrap();
+    let before = mem.live_tables();
+    let mut table = PageTable::new_user(&mem, &kernel).unwrap();
+    let mut want = Vec::new();
+    for p in [0usize, 1, 700, 5000, 1 << 18] {
+        let va = 0x10_0000 + p * PAGE_SIZE;
+        table.map(VirtAddr(va), PA, PageSize::Size4K, URW).unwrap();
+        want.push((va, PageSize::Size4K));
+    }
+    table
+        .map(VirtAddr(8 * GIGAPAGE_SIZE), PA, PageSize::Size2M, URW)
+        .unwrap();
+    want.push((8 * GIGAPAGE_SIZE, PageSize::Size2M));
+    want.sort();
+    let mut got = Vec::new();
+    table.clear(|u| got.push((u.va.0, u.size)));
+    assert_eq!(got, want);
+    assert_eq!(mem.live_tables(), before + 1, "only the root is left");
+    assert!(leaves(&mut table, 0, USER_END.0).is_empty());
+    table
+        .map(VirtAddr(0x10_0000), PA, PageSize::Size4K, URW)
+        .unwrap();
+    assert!(table.translate(VirtAddr(0x10_0000)).is_some());
+}

@@ -157,6 +157,9 @@ pub struct UserMmu {
     /// Pages made inaccessible (`PROT_NONE`) after they were populated: address →
     /// (frame, copy-on-write).
     hidden: BTreeMap<usize, (PhysAddr, bool)>,
+    /// `teardown` ran: the space's TLB entries are gone everywhere and it is in no
+    /// hart's `satp`, so its table pages may be freed without another flush.
+    torn_down: bool,
 }
 
 impl UserMmu {
@@ -168,6 +171,7 @@ impl UserMmu {
             table,
             ctx: AsidContext::new(),
             hidden: BTreeMap::new(),
+            torn_down: false,
         })
     }
 
@@ -231,8 +235,12 @@ impl UserMmu {
 impl Drop for UserMmu {
     fn drop(&mut self) {
         // Nothing runs on the table any more; stale entries of its ASID must still go
-        // before its table pages are reused.
-        self.flush(None);
+        // before its table pages are reused, unless `teardown` already flushed them.
+        if self.torn_down {
+            release_chain(self.table.memory().take_deferred());
+        } else {
+            self.flush(None);
+        }
     }
 }
 
@@ -402,6 +410,27 @@ impl Mmu for UserMmu {
         } else {
             Ok(())
         }
+    }
+
+    fn teardown(&mut self, f: &mut dyn FnMut(VirtAddr, PteInfo)) {
+        // No hart has this space in `satp` (the scheduler and exit switch away first), so
+        // after this flush no hart holds or can create a translation of it: every frame
+        // may be released during the walk itself.
+        self.flush(None);
+        self.torn_down = true;
+        for (va, (pa, cow)) in core::mem::take(&mut self.hidden) {
+            f(
+                VirtAddr(va),
+                PteInfo {
+                    pa,
+                    flags: VmFlags::USER,
+                    cow,
+                    accessed: false,
+                    dirty: false,
+                },
+            );
+        }
+        self.table.clear(|u| f(u.va, info(u.pa, u.flags)));
     }
 
     fn update_range(

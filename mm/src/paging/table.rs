@@ -432,6 +432,48 @@ impl<M: PagingMemory> Visitor<M> for FreeTables {
     }
 }
 
+/// Empties a table no hart walks any more: every leaf taken and reported, every table
+/// page below the root unlinked and freed on the way back up.
+struct Clear<F>(F);
+
+impl<M: PagingMemory, F: FnMut(Unmapped)> Visitor<M> for Clear<F> {
+    fn leaf(
+        &mut self,
+        _: &M,
+        slot: &AtomicU64,
+        pte: Pte,
+        page: usize,
+        size: PageSize,
+    ) -> Result<(), PagingError> {
+        let last = take_leaf(slot, pte);
+        (self.0)(Unmapped {
+            va: va_of(page),
+            pa: last.pa(),
+            size,
+            flags: last.flags(),
+        });
+        Ok(())
+    }
+
+    fn partial(&mut self, _: Pte) -> Partial {
+        Partial::Visit
+    }
+
+    fn after_table(
+        &mut self,
+        mem: &M,
+        slot: &AtomicU64,
+        table: PhysAddr,
+        _: bool,
+    ) -> Result<(), PagingError> {
+        slot.store(0, Ordering::Relaxed);
+        // SAFETY: `PageTable::clear`'s caller guarantees no hart walks the table (as for
+        // dropping it), and the table page was just unlinked.
+        unsafe { mem.free_table(table) };
+        Ok(())
+    }
+}
+
 /// The table page at `pa` of memory `mem`.
 #[inline]
 fn table_at<M: PagingMemory>(mem: &M, pa: PhysAddr) -> &TablePage {
@@ -886,6 +928,17 @@ impl<M: PagingMemory> PageTable<M> {
     ) -> Result<(), PagingError> {
         let pages = self.span(va, len)?;
         self.walk_span(pages, &mut EachLeaf(f))
+    }
+
+    /// Empties the table in one walk, as [`destroy`](Self::destroy) but keeping the
+    /// (now empty) root: every leaf it owns is removed and reported to `release`, and
+    /// every table page below the root is freed. As for dropping a table, no hart may
+    /// run on it any more, and whatever translations of it harts cached must have been
+    /// flushed already: frames may be released from `release` at once.
+    pub fn clear(&mut self, release: impl FnMut(Unmapped)) {
+        self.last = None;
+        // The whole owned range is always a valid span, and nothing here can fail.
+        let _ = self.walk_span(0..self.owned_end, &mut Clear(release));
     }
 
     /// Destroys the table: reports every leaf it owns to `release` (so the caller frees the

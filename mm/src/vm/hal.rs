@@ -151,6 +151,22 @@ pub trait Mmu: TlbFlush {
         }
     }
 
+    /// Removes every PTE of a space that no hart translates with any more (it is in no
+    /// hart's `satp`), calling `f` on each only after the TLB flush that makes its frame
+    /// reusable, so `f` may release frames at once. The space stays valid and empty. The
+    /// default removes with [`unmap_range`](Self::unmap_range), flushes the whole space,
+    /// then calls `f`; an implementation can flush first and visit each PTE once.
+    fn teardown(&mut self, f: &mut dyn FnMut(VirtAddr, PteInfo)) {
+        let mut removed = alloc::vec::Vec::new();
+        self.unmap_range(VirtAddr(0), crate::layout::USER_END, &mut |va, pte| {
+            removed.push((va, pte));
+        });
+        self.flush_all();
+        for (va, pte) in removed {
+            f(va, pte);
+        }
+    }
+
     /// Fork's copy of `[start, end)` into `child` (a space with nothing mapped there):
     /// for each PTE, `f` returns what the parent keeps and what the child maps at the
     /// same address ([`CopyPte`]), or `None` to skip it. If a child entry cannot be

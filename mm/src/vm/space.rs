@@ -297,16 +297,12 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// Unmaps and forgets everything (what `exec` and exit do to the old space).
     fn clear(&mut self) {
         let zero = self.frames.zero_page();
-        let mut freed: Vec<PhysAddr> = Vec::new();
-        self.mmu.unmap_range(VirtAddr(0), USER_END, &mut |_, pte| {
+        let AddressSpace { mmu, frames, .. } = self;
+        mmu.teardown(&mut |_, pte| {
             if pte.pa != zero {
-                freed.push(pte.pa);
+                frames.put(pte.pa);
             }
         });
-        self.mmu.flush_all();
-        for pa in freed {
-            self.frames.put(pa);
-        }
         self.rss = 0;
         let areas = core::mem::take(&mut self.areas);
         for (_, area) in areas {
@@ -316,9 +312,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
 }
 
 impl<M: Mmu, F: FrameSource + Clone> Drop for AddressSpace<M, F> {
-    /// Tears the space down: every PTE removed, one full flush, then every frame reference
-    /// dropped (frames shared with other spaces survive, the rest are freed) and every
-    /// shared object whose last mapper this was released.
+    /// Tears the space down with [`Mmu::teardown`]: every PTE removed and, after the flush
+    /// that makes it safe, every frame reference dropped (frames shared with other spaces
+    /// survive, the rest are freed); every shared object whose last mapper this was is
+    /// released. The kernel drops a space only when no hart translates with it any more
+    /// (it switched away first).
     fn drop(&mut self) {
         self.clear();
     }
