@@ -333,8 +333,8 @@ impl Mmu for UserMmu {
         child: &mut Self,
         start: VirtAddr,
         end: VirtAddr,
-        f: &mut dyn FnMut(VirtAddr, PteInfo) -> Option<CopyPte>,
-        undo: &mut dyn FnMut(VirtAddr, &CopyPte),
+        mut f: impl FnMut(VirtAddr, PteInfo) -> Option<CopyPte>,
+        mut undo: impl FnMut(VirtAddr, &CopyPte),
     ) -> Result<(), OutOfMemory> {
         let Some(len) = end.0.checked_sub(start.0) else {
             return Ok(());
@@ -412,7 +412,7 @@ impl Mmu for UserMmu {
         }
     }
 
-    fn teardown(&mut self, f: &mut dyn FnMut(VirtAddr, PteInfo)) {
+    fn teardown(&mut self, mut f: impl FnMut(VirtAddr, PteInfo)) {
         // No hart has this space in `satp` (the scheduler and exit switch away first), so
         // after this flush no hart holds or can create a translation of it: every frame
         // may be released during the walk itself.
@@ -437,7 +437,7 @@ impl Mmu for UserMmu {
         &mut self,
         start: VirtAddr,
         end: VirtAddr,
-        f: &mut dyn FnMut(VirtAddr, PteInfo) -> Option<(VmFlags, bool)>,
+        mut f: impl FnMut(VirtAddr, PteInfo) -> Option<(VmFlags, bool)>,
     ) {
         let Some(len) = end.0.checked_sub(start.0) else {
             return;
@@ -484,7 +484,7 @@ impl Mmu for UserMmu {
         &mut self,
         start: VirtAddr,
         end: VirtAddr,
-        f: &mut dyn FnMut(VirtAddr, PteInfo),
+        mut f: impl FnMut(VirtAddr, PteInfo),
     ) {
         while let Some((&va, &(pa, cow))) = self.hidden.range(start.0..end.0).next() {
             self.hidden.remove(&va);

@@ -140,7 +140,7 @@ pub trait Mmu: TlbFlush {
         &mut self,
         start: VirtAddr,
         end: VirtAddr,
-        f: &mut dyn FnMut(VirtAddr, PteInfo) -> Option<(PteFlags, bool)>,
+        mut f: impl FnMut(VirtAddr, PteInfo) -> Option<(PteFlags, bool)>,
     ) {
         let mut cursor = start;
         while let Some((va, pte)) = self.next_mapped(cursor, end) {
@@ -156,9 +156,9 @@ pub trait Mmu: TlbFlush {
     /// reusable, so `f` may release frames at once. The space stays valid and empty. The
     /// default removes with [`unmap_range`](Self::unmap_range), flushes the whole space,
     /// then calls `f`; an implementation can flush first and visit each PTE once.
-    fn teardown(&mut self, f: &mut dyn FnMut(VirtAddr, PteInfo)) {
+    fn teardown(&mut self, mut f: impl FnMut(VirtAddr, PteInfo)) {
         let mut removed = alloc::vec::Vec::new();
-        self.unmap_range(VirtAddr(0), crate::layout::USER_END, &mut |va, pte| {
+        self.unmap_range(VirtAddr(0), crate::layout::USER_END, |va, pte| {
             removed.push((va, pte));
         });
         self.flush_all();
@@ -180,14 +180,14 @@ pub trait Mmu: TlbFlush {
         child: &mut Self,
         start: VirtAddr,
         end: VirtAddr,
-        f: &mut dyn FnMut(VirtAddr, PteInfo) -> Option<CopyPte>,
-        undo: &mut dyn FnMut(VirtAddr, &CopyPte),
+        mut f: impl FnMut(VirtAddr, PteInfo) -> Option<CopyPte>,
+        mut undo: impl FnMut(VirtAddr, &CopyPte),
     ) -> Result<(), OutOfMemory>
     where
         Self: Sized,
     {
         let mut result = Ok(());
-        self.update_range(start, end, &mut |va, pte| {
+        self.update_range(start, end, |va, pte| {
             if result.is_err() {
                 return None;
             }
@@ -214,7 +214,7 @@ pub trait Mmu: TlbFlush {
         &mut self,
         start: VirtAddr,
         end: VirtAddr,
-        f: &mut dyn FnMut(VirtAddr, PteInfo),
+        mut f: impl FnMut(VirtAddr, PteInfo),
     ) {
         let mut cursor = start;
         while let Some((va, pte)) = self.next_mapped(cursor, end) {

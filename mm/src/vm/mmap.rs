@@ -273,7 +273,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let zero = self.frames.zero_page();
         let mut batch = FlushBatch::default();
         self.mmu
-            .update_range(VirtAddr(start), VirtAddr(end), &mut |va, pte| {
+            .update_range(VirtAddr(start), VirtAddr(end), |va, pte| {
                 let flags = prot.pte_flags(pte.cow || pte.pa == zero);
                 if flags == pte.flags {
                     return None;

@@ -279,7 +279,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let mut batch = FlushBatch::default();
         let mut freed: Vec<PhysAddr> = Vec::new();
         self.mmu
-            .unmap_range(VirtAddr(start), VirtAddr(end), &mut |va, pte| {
+            .unmap_range(VirtAddr(start), VirtAddr(end), |va, pte| {
                 if pte.flags.is_accessible() {
                     batch.add(va.0);
                 }
@@ -298,7 +298,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     fn clear(&mut self) {
         let zero = self.frames.zero_page();
         let AddressSpace { mmu, frames, .. } = self;
-        mmu.teardown(&mut |_, pte| {
+        mmu.teardown(|_, pte| {
             if pte.pa != zero {
                 frames.put(pte.pa);
             }
