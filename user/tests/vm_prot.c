@@ -9,7 +9,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -122,6 +124,12 @@ int main(void)
     /* PROT_NONE keeps the contents: back to readable, they are all there. */
     CHECK_OK(mprotect(a, AREA, PROT_NONE));
     READ_FAULTS(a + 3 * PAGE_SIZE);
+    /* The kernel cannot reach a PROT_NONE page either, populated or not: a system call
+     * that copies to or from it fails with EFAULT (pagoda keeps such a page as a
+     * supervisor execute-only leaf: regression test for that encoding). */
+    CHECK_ERR(write(1, a + 3 * PAGE_SIZE, 8), EFAULT);
+    CHECK_ERR(syscall(SYS_getrandom, a + 3 * PAGE_SIZE, 8, 0), EFAULT);
+    CHECK_ERR(syscall(SYS_clock_gettime, CLOCK_MONOTONIC, a + 5 * PAGE_SIZE), EFAULT);
     CHECK_OK(mprotect(a, AREA, PROT_READ));
     CHECK_EQ(a[3 * PAGE_SIZE], 3);
     CHECK_OK(munmap(a, AREA));

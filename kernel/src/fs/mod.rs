@@ -97,6 +97,20 @@ impl File {
         }
     }
 
+    /// Reads at `offset` without moving the file position (`pread64`).
+    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
+        let data: &[u8] = match self {
+            File::Console => return Err(Errno::ESPIPE),
+            File::Generated { data, .. } => data,
+            File::Node { node, .. } if node.kind == Kind::Dir => return Err(Errno::EISDIR),
+            File::Node { node, .. } => node.data,
+        };
+        let rest = data.get(offset..).unwrap_or(&[]);
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    }
+
     /// Writes at the file position.
     pub fn write(&mut self, buf: &[u8]) -> Result<usize, Errno> {
         match self {

@@ -1,10 +1,10 @@
 //! User address spaces: the `pagoda-mm` policy ([`AddressSpace`]) over this machine's
 //! Sv39 tables, ASIDs, TLB and frame allocator.
 //!
-//! * [`UserMmu`] implements [`Mmu`]: one user [`PageTable`] sharing the kernel half, its
-//!   [`AsidContext`], and the pages kept but made inaccessible by `PROT_NONE` (Sv39 has no
-//!   present-but-inaccessible leaf, so those are removed from the table and remembered
-//!   beside it, as Linux's `PAGE_NONE` remembers them in the PTE).
+//! * [`UserMmu`] implements [`Mmu`]: one user [`PageTable`] sharing the kernel half and
+//!   its [`AsidContext`]. A page kept but made inaccessible by `PROT_NONE` stays in the
+//!   table as an execute-only supervisor leaf marked with `RSW1` (see
+//!   `UserMmu::hw_flags`), as Linux's `PAGE_NONE` keeps it in the PTE.
 //! * The copy-on-write mark is the PTE's first software bit (`RSW0`).
 //! * TLB flushes go to the space's ASID on every hart that has run it.
 //! * Page-table pages a removal empties are not freed at once: they wait for the next
@@ -14,8 +14,6 @@
 //!   counts in the frame metadata, and one shared zero page.
 //! * [`InitramfsFile`] implements [`VmFile`] over a file of the initramfs.
 
-use alloc::collections::BTreeMap;
-use alloc::vec::Vec;
 use core::cell::Cell;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -154,13 +152,18 @@ impl TlbOps for PolicyFlushes {
 pub struct UserMmu {
     table: PageTable<UserTables>,
     ctx: AsidContext,
-    /// Pages made inaccessible (`PROT_NONE`) after they were populated: address →
-    /// (frame, copy-on-write).
-    hidden: BTreeMap<usize, (PhysAddr, bool)>,
     /// `teardown` ran: the space's TLB entries are gone everywhere and it is in no
     /// hart's `satp`, so its table pages may be freed without another flush.
     torn_down: bool,
 }
+
+/// The software bit that marks a retained, inaccessible (`PROT_NONE`) leaf.
+const PROT_NONE_BIT: PteFlags = PteFlags::RSW1;
+/// Bits of a user leaf that [`UserMmu::hw_flags`] decides; the rest (`V`, `A`) are kept.
+const DECIDED: PteFlags = PteFlags::PERMISSIONS
+    .union(PteFlags::RSW0)
+    .union(PteFlags::RSW1)
+    .union(PteFlags::D);
 
 impl UserMmu {
     /// A new, empty user table sharing the kernel half.
@@ -170,26 +173,31 @@ impl UserMmu {
         Ok(UserMmu {
             table,
             ctx: AsidContext::new(),
-            hidden: BTreeMap::new(),
             torn_down: false,
         })
     }
 
     /// The hardware flags for the policy's `flags`.
+    ///
+    /// An inaccessible page (`PROT_NONE` after it was populated) must keep its frame yet
+    /// fault on every access, and Sv39 has no such leaf. It becomes an execute-only
+    /// supervisor leaf: without `U` every user access faults; without `R`/`W` every kernel
+    /// load and store faults too (`sstatus.MXR` is never set), so a system call copying
+    /// to or from it gets `EFAULT`; and the kernel never executes user memory. `RSW1`
+    /// tells it apart from a real mapping.
     fn hw_flags(flags: VmFlags, cow: bool) -> PteFlags {
-        let mut hw = PteFlags::U | PteFlags::A;
-        hw.set(PteFlags::R, flags.contains(VmFlags::READ));
-        hw.set(PteFlags::W, flags.contains(VmFlags::WRITE));
-        hw.set(PteFlags::X, flags.contains(VmFlags::EXEC));
-        hw.set(PteFlags::D, flags.contains(VmFlags::WRITE));
+        let mut hw = PteFlags::A;
+        if flags.is_accessible() {
+            hw |= PteFlags::U;
+            hw.set(PteFlags::R, flags.contains(VmFlags::READ));
+            hw.set(PteFlags::W, flags.contains(VmFlags::WRITE));
+            hw.set(PteFlags::X, flags.contains(VmFlags::EXEC));
+            hw.set(PteFlags::D, flags.contains(VmFlags::WRITE));
+        } else {
+            hw |= PteFlags::X | PROT_NONE_BIT;
+        }
         hw.set(PteFlags::RSW0, cow);
         hw
-    }
-
-    /// Removes the table leaf at `va` (the policy flushes afterwards).
-    fn take_leaf(&mut self, va: VirtAddr) -> Option<PhysAddr> {
-        let mut batch = FlushBatch::new(&PolicyFlushes, FlushTarget::Space(&self.ctx));
-        self.table.unmap(va, &mut batch).ok().map(|u| u.pa)
     }
 
     /// Flushes `pages` (or the whole ASID) on every hart that ran this space, then frees
@@ -264,15 +272,10 @@ impl Mmu for UserMmu {
         flags: VmFlags,
         cow: bool,
     ) -> Result<(), OutOfMemory> {
-        if !flags.is_accessible() {
-            self.take_leaf(va);
-            self.hidden.insert(va.0, (pa, cow));
-            return Ok(());
-        }
-        self.hidden.remove(&va.0);
         let hw = Self::hw_flags(flags, cow);
         match self.table.map(va, pa, PageSize::Size4K, hw) {
             Ok(()) => Ok(()),
+            // "map replaces": point the existing leaf at the new frame.
             Err(PagingError::AlreadyMapped) => self
                 .table
                 .entry(va)
@@ -284,48 +287,27 @@ impl Mmu for UserMmu {
     }
 
     fn unmap(&mut self, va: VirtAddr) -> Option<PhysAddr> {
-        if let Some((pa, _)) = self.hidden.remove(&va.0) {
-            return Some(pa);
-        }
-        self.take_leaf(va)
+        let mut batch = FlushBatch::new(&PolicyFlushes, FlushTarget::Space(&self.ctx));
+        self.table.unmap(va, &mut batch).ok().map(|u| u.pa)
     }
 
     fn protect(&mut self, va: VirtAddr, flags: VmFlags, cow: bool) {
-        if !flags.is_accessible() {
-            if let Some(pa) = self.take_leaf(va) {
-                self.hidden.insert(va.0, (pa, cow));
-            } else if let Some(entry) = self.hidden.get_mut(&va.0) {
-                entry.1 = cow;
-            }
-            return;
-        }
-        if let Some((pa, _)) = self.hidden.remove(&va.0) {
-            // Re-inserting a page that was in the table before cannot need a new table
-            // page unless its table was freed meanwhile; if memory is short the page
-            // stays hidden and the next access faults it back in through the policy.
-            if self.map(va, pa, flags, cow).is_err() {
-                self.hidden.insert(va.0, (pa, cow));
-            }
-            return;
-        }
         let hw = Self::hw_flags(flags, cow);
         if let Ok(entry) = self.table.entry(va) {
-            let keep = !(PteFlags::PERMISSIONS | PteFlags::RSW0 | PteFlags::D);
-            let _ = entry.update_flags(|old| (old & keep) | hw);
+            // Always a legal leaf (R or X set, W only with R), so this cannot fail.
+            let _ = entry.update_flags(|old| old.difference(DECIDED) | hw);
         }
     }
 
     fn query(&self, va: VirtAddr) -> Option<PteInfo> {
-        if let Some((pa, flags, _)) = self.table.translate(va) {
-            return Some(info(PhysAddr(pa.0 & !(PAGE_SIZE - 1)), flags));
-        }
-        self.hidden.get(&va.0).map(|&(pa, cow)| PteInfo {
-            pa,
-            flags: VmFlags::USER,
-            cow,
-            accessed: false,
-            dirty: false,
-        })
+        let (pa, flags, _) = self.table.translate(va)?;
+        Some(info(PhysAddr(pa.0 & !(PAGE_SIZE - 1)), flags))
+    }
+
+    fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {
+        self.table
+            .next_leaf(from, end)
+            .map(|(va, pte, _)| (va, info(pte.pa(), pte.flags())))
     }
 
     fn copy_range(
@@ -334,82 +316,25 @@ impl Mmu for UserMmu {
         start: VirtAddr,
         end: VirtAddr,
         mut f: impl FnMut(VirtAddr, PteInfo) -> Option<CopyPte>,
-        mut undo: impl FnMut(VirtAddr, &CopyPte),
+        _undo: impl FnMut(VirtAddr, &CopyPte),
     ) -> Result<(), OutOfMemory> {
         let Some(len) = end.0.checked_sub(start.0) else {
             return Ok(());
         };
-        // Hidden (PROT_NONE) pages are rare: copied one by one.
-        let hidden: Vec<(usize, (PhysAddr, bool))> = self
-            .hidden
-            .range(start.0..end.0)
-            .map(|(&va, &e)| (va, e))
-            .collect();
-        for (va, (pa, cow)) in hidden {
-            let pte = PteInfo {
-                pa,
-                flags: VmFlags::USER,
-                cow,
-                accessed: false,
-                dirty: false,
-            };
-            let Some(c) = f(VirtAddr(va), pte) else {
-                continue;
-            };
-            let (cpa, flags, ccow) = c.child;
-            if let Err(e) = child.map(VirtAddr(va), cpa, flags, ccow) {
-                undo(VirtAddr(va), &c);
-                return Err(e);
-            }
-            if let Some((flags, cow)) = c.parent {
-                self.protect(VirtAddr(va), flags, cow);
-            }
-        }
-        // The table: one walk, the child's leaf tables filled directly. Decisions that
-        // make a PTE inaccessible go through `protect`/`map` afterwards.
-        let mut later: Vec<(VirtAddr, CopyPte)> = Vec::new();
-        let mut failed = false;
-        let UserMmu {
-            table: child_table, ..
-        } = child;
-        let copied = self.table.copy_leaves(child_table, start, len, |va, pte| {
-            let c = f(va, info(pte.pa(), pte.flags()))?;
-            let (cpa, cflags, ccow) = c.child;
-            let parent_ok = c.parent.is_none_or(|(flags, _)| flags.is_accessible());
-            if !cflags.is_accessible() || !parent_ok {
-                if later.try_reserve(1).is_err() {
-                    undo(va, &c);
-                    failed = true;
-                    return None;
-                }
-                later.push((va, c));
-                return None;
-            }
-            let parent = match c.parent {
-                Some((flags, cow)) => Self::hw_flags(flags, cow),
-                None => pte.flags().difference(PteFlags::V),
-            };
-            Some((
-                parent,
-                Some(Pte::leaf(cpa, Self::hw_flags(cflags, ccow) | PteFlags::V)),
-            ))
-        });
-        for (va, c) in later {
-            let (cpa, flags, ccow) = c.child;
-            if child.map(va, cpa, flags, ccow).is_err() {
-                undo(va, &c);
-                failed = true;
-                continue;
-            }
-            if let Some((flags, cow)) = c.parent {
-                self.protect(va, flags, cow);
-            }
-        }
-        if copied.is_err() || failed {
-            Err(OutOfMemory)
-        } else {
-            Ok(())
-        }
+        // One walk; the child's leaf tables are filled directly. `copy_leaves` makes a
+        // child table before the decision that needs it and the stores after it cannot
+        // fail, so `undo` is never needed here.
+        self.table
+            .copy_leaves(&mut child.table, start, len, |va, pte| {
+                let c = f(va, info(pte.pa(), pte.flags()))?;
+                let (cpa, cflags, ccow) = c.child;
+                let parent = match c.parent {
+                    Some((flags, cow)) => Self::hw_flags(flags, cow),
+                    None => pte.flags().difference(PteFlags::V),
+                };
+                Some((parent, Some(Pte::leaf(cpa, Self::hw_flags(cflags, ccow)))))
+            })
+            .map_err(|_| OutOfMemory)
     }
 
     fn teardown(&mut self, mut f: impl FnMut(VirtAddr, PteInfo)) {
@@ -418,18 +343,6 @@ impl Mmu for UserMmu {
         // may be released during the walk itself.
         self.flush(None);
         self.torn_down = true;
-        for (va, (pa, cow)) in core::mem::take(&mut self.hidden) {
-            f(
-                VirtAddr(va),
-                PteInfo {
-                    pa,
-                    flags: VmFlags::USER,
-                    cow,
-                    accessed: false,
-                    dirty: false,
-                },
-            );
-        }
         self.table.clear(|u| f(u.va, info(u.pa, u.flags)));
     }
 
@@ -442,42 +355,14 @@ impl Mmu for UserMmu {
         let Some(len) = end.0.checked_sub(start.0) else {
             return;
         };
-        // Hidden (PROT_NONE) pages are rare: listed first, visited after the table walk,
-        // so a page moved between the table and the list is seen exactly once.
-        let hidden: Vec<(usize, (PhysAddr, bool))> = self
-            .hidden
-            .range(start.0..end.0)
-            .map(|(&va, &e)| (va, e))
-            .collect();
-        let mut to_hide: Vec<(VirtAddr, VmFlags, bool)> = Vec::new();
-        let keep = !(PteFlags::PERMISSIONS | PteFlags::RSW0 | PteFlags::D);
         let _ = self.table.for_each_leaf(start, len, |leaf| {
             let pte = leaf.pte();
-            let Some((flags, cow)) = f(leaf.va(), info(pte.pa(), pte.flags())) else {
-                return;
-            };
-            if flags.is_accessible() {
+            if let Some((flags, cow)) = f(leaf.va(), info(pte.pa(), pte.flags())) {
                 let hw = Self::hw_flags(flags, cow);
-                let _ = leaf.update_flags(|old| (old & keep) | hw);
-            } else {
-                to_hide.push((leaf.va(), flags, cow));
+                // Always a legal leaf, so this cannot fail.
+                let _ = leaf.update_flags(|old| old.difference(DECIDED) | hw);
             }
         });
-        for (va, flags, cow) in to_hide {
-            self.protect(va, flags, cow);
-        }
-        for (va, (pa, cow)) in hidden {
-            let pte = PteInfo {
-                pa,
-                flags: VmFlags::USER,
-                cow,
-                accessed: false,
-                dirty: false,
-            };
-            if let Some((flags, cow)) = f(VirtAddr(va), pte) {
-                self.protect(VirtAddr(va), flags, cow);
-            }
-        }
     }
 
     fn unmap_range(
@@ -486,19 +371,6 @@ impl Mmu for UserMmu {
         end: VirtAddr,
         mut f: impl FnMut(VirtAddr, PteInfo),
     ) {
-        while let Some((&va, &(pa, cow))) = self.hidden.range(start.0..end.0).next() {
-            self.hidden.remove(&va);
-            f(
-                VirtAddr(va),
-                PteInfo {
-                    pa,
-                    flags: VmFlags::USER,
-                    cow,
-                    accessed: false,
-                    dirty: false,
-                },
-            );
-        }
         let Some(len) = end.0.checked_sub(start.0) else {
             return;
         };
@@ -509,42 +381,17 @@ impl Mmu for UserMmu {
             .table
             .unmap_range(start, len, &mut batch, |u| f(u.va, info(u.pa, u.flags)));
     }
-
-    fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {
-        let in_table = self
-            .table
-            .next_leaf(from, end)
-            .map(|(va, pte, _)| (va, info(pte.pa(), pte.flags())));
-        let hidden = self
-            .hidden
-            .range(from.0..end.0)
-            .next()
-            .map(|(&va, &(pa, cow))| {
-                (
-                    VirtAddr(va),
-                    PteInfo {
-                        pa,
-                        flags: VmFlags::USER,
-                        cow,
-                        accessed: false,
-                        dirty: false,
-                    },
-                )
-            });
-        match (in_table, hidden) {
-            (Some(t), Some(h)) => Some(if h.0.0 < t.0.0 { h } else { t }),
-            (t, h) => t.or(h),
-        }
-    }
 }
 
-/// The policy's view of a hardware leaf.
+/// The policy's view of a hardware leaf (an inaccessible `PROT_NONE` leaf reports no
+/// permission at all).
 fn info(pa: PhysAddr, hw: PteFlags) -> PteInfo {
-    let mut flags = VmFlags::empty();
-    flags.set(VmFlags::READ, hw.contains(PteFlags::R));
-    flags.set(VmFlags::WRITE, hw.contains(PteFlags::W));
-    flags.set(VmFlags::EXEC, hw.contains(PteFlags::X));
-    flags.set(VmFlags::USER, hw.contains(PteFlags::U));
+    let mut flags = VmFlags::USER;
+    if !hw.contains(PROT_NONE_BIT) {
+        flags.set(VmFlags::READ, hw.contains(PteFlags::R));
+        flags.set(VmFlags::WRITE, hw.contains(PteFlags::W));
+        flags.set(VmFlags::EXEC, hw.contains(PteFlags::X));
+    }
     PteInfo {
         pa,
         flags,

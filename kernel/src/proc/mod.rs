@@ -247,6 +247,13 @@ pub fn fork(
     // The child starts with the parent's floating-point registers, live on this hart.
     let mut fp = FpState::default();
     crate::arch::trap::save_fp(&mut fp);
+    // Room in the parent's list first: a child that cannot be listed must not exist.
+    parent
+        .inner
+        .lock()
+        .children
+        .try_reserve(1)
+        .map_err(|_| Errno::ENOMEM)?;
     let child = Process::new(child_vm, frame, inner, fp)?;
     let pid = child.pid;
     if let Some(addr) = set_tid
@@ -255,11 +262,7 @@ pub fn fork(
         // Like Linux, a bad address only means the write does not happen.
         let _ = uspace::write_bytes(vm, addr, &(pid as u32).to_le_bytes());
     }
-    {
-        let mut pi = parent.inner.lock();
-        pi.children.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
-        pi.children.push(child.clone());
-    }
+    parent.inner.lock().children.push(child.clone());
     sched::enqueue(child);
     Ok(pid)
 }
@@ -288,14 +291,13 @@ pub fn exit(status: ExitStatus) -> ! {
     if !orphans.is_empty()
         && let Some(init) = find(INIT_PID)
     {
-        let any_zombie = orphans.iter().any(|c| c.inner.lock().exit.is_some());
         for c in &orphans {
             c.inner.lock().parent = INIT_PID;
         }
         init.inner.lock().children.extend(orphans);
-        if any_zombie {
-            sched::wake(&init);
-        }
+        // Always: an orphan may have become a zombie after it was looked at and woken
+        // its old parent instead; init's wait loop re-checks.
+        sched::wake(&init);
     }
     if me.pid == INIT_PID {
         crate::println!("pagoda: init exited ({status:?}); powering off");
@@ -355,6 +357,11 @@ pub fn kill(pid: Pid, sig: i32) -> Result<(), Errno> {
         return Err(Errno::EINVAL);
     }
     if sig == 0 {
+        return Ok(());
+    }
+    if pid == INIT_PID {
+        // As on Linux, init gets only signals it has a handler for, and pagoda runs no
+        // handlers: nothing (not even SIGKILL) ends it from user space.
         return Ok(());
     }
     {

@@ -130,6 +130,9 @@ pub fn sleep_until(me: &Arc<Process>, deadline_ns: u64) -> bool {
             sleepers.push((deadline_ns, me.clone()));
         }
         sleep();
+        // Woken by the timer (the entry is gone) or early by a kill: the entry must not
+        // outlive the wait (it holds the task, and its kernel stack, alive).
+        SLEEPERS.lock().retain(|(_, p)| !Arc::ptr_eq(p, me));
     }
 }
 

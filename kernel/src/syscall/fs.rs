@@ -78,14 +78,25 @@ pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
 
 pub fn pread64(fd: usize, buf: usize, len: usize, offset: usize) -> SysResult {
     let f = file(fd)?;
-    let mut file = f.lock();
-    let saved = file.lseek(0, 1).map_err(|_| Errno::ESPIPE)?;
-    let offset = i64::try_from(offset).map_err(|_| Errno::EINVAL)?;
-    file.lseek(offset, 0)?;
-    drop(file);
-    let result = read(fd, buf, len);
-    let _ = f.lock().lseek(saved as i64, 0);
-    result
+    if offset > i64::MAX as usize {
+        return Err(Errno::EINVAL);
+    }
+    let mut done = 0;
+    let mut chunk = [0u8; CHUNK];
+    while done < len {
+        let want = (len - done).min(CHUNK);
+        let n = f
+            .lock()
+            .read_at(offset.saturating_add(done), &mut chunk[..want])?;
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = copy_to_user(buf + done, &chunk[..n]) {
+            return if done > 0 { Ok(done) } else { Err(e) };
+        }
+        done += n;
+    }
+    Ok(done)
 }
 
 pub fn write(fd: usize, buf: usize, len: usize) -> SysResult {
