@@ -649,6 +649,7 @@ impl FrameAllocator {
     /// copy-on-write mapping); returns the new count. The caller must already hold one.
     ///
     /// Errors: `NotAllocated`, `NotHead`, `Reserved`, `OutOfRange`, `RefOverflow`.
+    #[inline]
     pub fn get(&self, pfn: Pfn) -> Result<u32, FrameError> {
         let (span, idx) = self.locate(pfn)?;
         self.allocated_head(span, idx)?;

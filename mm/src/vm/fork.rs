@@ -38,7 +38,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             let shared = area.is_shared();
             let copy_flags = area.prot.pte_flags(false);
             let (mut added, mut removed) = (0usize, 0usize);
-            let mut decide = |va: VirtAddr, pte: PteInfo| -> Option<CopyPte> {
+            let mut copy_failed = false;
+            let decide = |va: VirtAddr, pte: PteInfo| -> Option<CopyPte> {
+                if copy_failed {
+                    return None;
+                }
                 if pte.pa == zero {
                     return Some(CopyPte {
                         parent: None,
@@ -52,8 +56,12 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                         child: (pte.pa, pte.flags, pte.cow),
                     }
                 } else if eager {
-                    // Eager mode: the child gets its own copy now.
-                    let copy = frames.alloc_uninit().ok()?;
+                    // Eager mode: the child gets its own copy now. Without a frame for
+                    // it nothing more is copied.
+                    let Ok(copy) = frames.alloc_uninit() else {
+                        copy_failed = true;
+                        return None;
+                    };
                     frames.copy_frame(copy, pte.pa);
                     CopyPte {
                         parent: None,
@@ -74,17 +82,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 added += 1;
                 Some(c)
             };
-            let mut copy_failed = false;
-            let mut decide_or_stop = |va: VirtAddr, pte: PteInfo| {
-                if copy_failed {
-                    return None;
-                }
-                let c = decide(va, pte);
-                // Eager mode without a frame for the copy: nothing more is copied.
-                copy_failed = c.is_none();
-                c
-            };
-            let mut undo = |_: VirtAddr, c: &CopyPte| {
+            let undo = |_: VirtAddr, c: &CopyPte| {
                 if c.child.0 != zero {
                     frames.put(c.child.0);
                     removed += 1;
@@ -94,8 +92,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 &mut child.mmu,
                 VirtAddr(area.start),
                 VirtAddr(area.end),
-                &mut decide_or_stop,
-                &mut undo,
+                decide,
+                undo,
             );
             child.rss += added - removed;
             if copy_failed {
