@@ -541,6 +541,7 @@ fn stack_gone_check() -> Result<bool, &'static str> {
     let s = crate::memory::kstack::KernelStack::new().map_err(|_| "no stack")?;
     let bottom = s.bottom();
     drop(s);
+    crate::memory::kstack::drain_pool();
     let table = crate::memory::kspace::table().lock();
     Ok(table.translate(pagoda_mm::addr::VirtAddr(bottom)).is_none())
 }

@@ -6,9 +6,13 @@
 //! stack pointer is below the running stack's limit ([`HartLocal`]'s `stack_limit`) and
 //! reports it on an emergency stack instead of writing below the guard.
 //!
+//! A few process stacks that die are kept mapped in a small pool ([`POOL_SIZE`]) and
+//! handed to the next process: creating a process then costs no allocation, no mapping
+//! and, more importantly, dropping one no TLB flush on every hart.
+//!
 //! [`HartLocal`]: crate::arch::trap::HartLocal
 
-use pagoda_mm::addr::{Pfn, VirtAddr};
+use pagoda_mm::addr::Pfn;
 use pagoda_mm::frame::FrameUse;
 use pagoda_mm::layout::{KERNEL_STACK_SIZE, KERNEL_STACK_SLOTS, MAX_HARTS, kernel_stack};
 use pagoda_mm::paging::PagingError;
@@ -34,6 +38,13 @@ static SLOTS: Mutex<[u64; KERNEL_STACK_SLOTS / 64]> = Mutex::new({
     words
 });
 
+/// Process stacks kept mapped for reuse, at most.
+pub const POOL_SIZE: usize = 8;
+
+/// Mapped process stacks nobody uses: (slot, frames).
+static POOL: Mutex<arrayvec::ArrayVec<(usize, Pfn), POOL_SIZE>> =
+    Mutex::new(arrayvec::ArrayVec::new_const());
+
 /// Why a stack could not be made.
 #[derive(Debug)]
 pub enum StackError {
@@ -54,6 +65,9 @@ impl KernelStack {
     /// A stack for a process (refused once free memory is down to the kernel's reserve,
     /// see [`frames::user_may_allocate`]).
     pub fn new() -> Result<KernelStack, StackError> {
+        if let Some((slot, pfn)) = POOL.lock().pop() {
+            return Ok(KernelStack { slot, pfn });
+        }
         if !frames::user_may_allocate() {
             return Err(StackError::OutOfMemory);
         }
@@ -106,20 +120,36 @@ fn release_slot(slot: usize) {
 
 impl Drop for KernelStack {
     fn drop(&mut self) {
-        let harts = crate::smp::online_mask();
-        let mut batch = FlushBatch::new(&tlb::HartTlb, FlushTarget::Kernel { harts });
-        let unmapped = table().lock().unmap_range(
-            VirtAddr(self.bottom()),
-            KERNEL_STACK_SIZE,
-            &mut batch,
-            |_| {},
-        );
-        drop(batch);
-        if unmapped.is_ok() {
-            frames::put(self.pfn);
+        // A process stack goes back to the pool while it has room (still mapped; its
+        // contents are the kernel's own, never shown to anyone).
+        if self.slot >= MAX_HARTS && POOL.lock().try_push((self.slot, self.pfn)).is_ok() {
+            return;
         }
-        if self.slot >= MAX_HARTS {
-            release_slot(self.slot);
-        }
+        unmap_and_free(self.slot, self.pfn);
+    }
+}
+
+/// Unmaps the stack in `slot` (with a TLB flush on every hart), frees its frames and,
+/// for a process stack, its slot.
+fn unmap_and_free(slot: usize, pfn: Pfn) {
+    let harts = crate::smp::online_mask();
+    let mut batch = FlushBatch::new(&tlb::HartTlb, FlushTarget::Kernel { harts });
+    let bottom = kernel_stack(slot).1;
+    let unmapped = table()
+        .lock()
+        .unmap_range(bottom, KERNEL_STACK_SIZE, &mut batch, |_| {});
+    drop(batch);
+    if unmapped.is_ok() {
+        frames::put(pfn);
+    }
+    if slot >= MAX_HARTS {
+        release_slot(slot);
+    }
+}
+
+/// Unmaps and frees every pooled stack (for tests that check that memory comes back).
+pub fn drain_pool() {
+    while let Some((slot, pfn)) = POOL.lock().pop() {
+        unmap_and_free(slot, pfn);
     }
 }
