@@ -19,6 +19,9 @@ use pagoda_mm::frame::{
 };
 use pagoda_mm::heap::{CpuLocal, Unpinned};
 
+mod support;
+use support::Rng;
+
 const RAM: usize = 0x8000_0000;
 
 thread_local! {
@@ -332,20 +335,6 @@ fn exhaustion_asks_a_working_hart_for_its_cache() {
 
 const THREADS: usize = 4;
 const OPS: usize = 100_000;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 struct Shared {
     fa: &'static FrameAllocator,

@@ -11,22 +11,11 @@ use std::sync::{Barrier, Mutex};
 use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr};
 use pagoda_mm::frame::{AllocError, FrameAllocator, FrameMeta, FrameUse};
 
+mod support;
+use support::Rng;
+
 const THREADS: usize = 4;
 const OPS_PER_THREAD: usize = 100_000;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 struct Shared {
     fa: &'static FrameAllocator,

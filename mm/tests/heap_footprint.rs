@@ -20,6 +20,9 @@ use pagoda_mm::heap::{
     CpuLocal, EMPTY_RESERVE_PAGES, HART_CACHE_BYTES, PageSource, SlabHeap, slab_pages_of,
 };
 
+mod support;
+use support::Rng;
+
 /// Page source over `std::alloc`, counting the pages out.
 #[derive(Default)]
 struct StdPages {
@@ -73,21 +76,6 @@ fn set_hart(id: usize) {
 
 const HARTS: usize = 4;
 type Heap = SlabHeap<StdPages, ThreadHart, HARTS>;
-
-/// xorshift64.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
 
 /// The allocations of one lifecycle, in three phases (fork, exec, exit), as layouts.
 struct Script {

@@ -424,12 +424,19 @@ impl<M: PagingMemory> Visitor<M> for FreeTables {
         table: PhysAddr,
         _: bool,
     ) -> Result<(), PagingError> {
-        slot.store(0, Ordering::Relaxed);
-        // SAFETY: `PageTable` is being dropped, so no hart runs it (its documented
-        // contract), and the table page was just unlinked.
-        unsafe { mem.free_table(table) };
+        unlink_and_free(mem, slot, table);
         Ok(())
     }
+}
+
+/// Unlinks the table page `table` from `slot` and frees it, for a walk over a table that
+/// no hart runs any more and whose cached translations are gone (being dropped, or
+/// [`PageTable::clear`]ed: the callers' documented contracts).
+fn unlink_and_free<M: PagingMemory>(mem: &M, slot: &AtomicU64, table: PhysAddr) {
+    slot.store(0, Ordering::Relaxed);
+    // SAFETY: by the contract above no hart can reach the page any more, and it was just
+    // unlinked from the only entry that pointed to it.
+    unsafe { mem.free_table(table) };
 }
 
 /// Empties a table no hart walks any more: every leaf taken and reported, every table
@@ -466,10 +473,7 @@ impl<M: PagingMemory, F: FnMut(Unmapped)> Visitor<M> for Clear<F> {
         table: PhysAddr,
         _: bool,
     ) -> Result<(), PagingError> {
-        slot.store(0, Ordering::Relaxed);
-        // SAFETY: `PageTable::clear`'s caller guarantees no hart walks the table (as for
-        // dropping it), and the table page was just unlinked.
-        unsafe { mem.free_table(table) };
+        unlink_and_free(mem, slot, table);
         Ok(())
     }
 }
