@@ -10,7 +10,7 @@
 use core::cell::Cell;
 use core::mem::MaybeUninit;
 use core::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, Mutex, MutexGuard};
 
 use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr};
@@ -21,6 +21,9 @@ use pagoda_mm::heap::{CpuLocal, Unpinned};
 
 mod support;
 use support::Rng;
+#[path = "support/frames.rs"]
+mod frames_support;
+use frames_support::Shared;
 
 const RAM: usize = 0x8000_0000;
 
@@ -336,27 +339,6 @@ fn exhaustion_asks_a_working_hart_for_its_cache() {
 const THREADS: usize = 4;
 const OPS: usize = 100_000;
 
-struct Shared {
-    fa: &'static FrameAllocator,
-    base: usize,
-    owned: Vec<AtomicU8>,
-    mailbox: Mutex<Vec<(Pfn, usize)>>,
-}
-
-impl Shared {
-    fn took(&self, p: Pfn, order: usize) {
-        for f in p.0..p.0 + (1 << order) {
-            let prev = self.owned[f - self.base].swap(1, Ordering::AcqRel);
-            assert_eq!(prev, 0, "frame {f:#x} handed out twice");
-        }
-    }
-    fn gives(&self, p: Pfn, order: usize) {
-        for f in p.0..p.0 + (1 << order) {
-            assert_eq!(self.owned[f - self.base].swap(0, Ordering::AcqRel), 1);
-        }
-    }
-}
-
 /// One thread pinned to hart `hart`; returns how many allocations ran out of memory.
 fn worker(s: &Shared, hart: usize, start: &Barrier) -> usize {
     as_hart(hart);
@@ -431,22 +413,8 @@ fn stress(n: usize) -> usize {
     let ranges = [frames(start, n / 2), frames(start + n / 2 + 5, n - n / 2)];
     let fa = allocator(&ranges);
     let base = fa.stats();
-    let shared = Shared {
-        fa,
-        base: start,
-        owned: (0..n + 5).map(|_| AtomicU8::new(0)).collect(),
-        mailbox: Mutex::new(Vec::new()),
-    };
-    let barrier = Barrier::new(THREADS);
-    let oom = std::thread::scope(|sc| {
-        let ws: Vec<_> = (0..THREADS)
-            .map(|h| {
-                let (s, b) = (&shared, &barrier);
-                sc.spawn(move || worker(s, h, b))
-            })
-            .collect();
-        ws.into_iter().map(|w| w.join().unwrap()).sum()
-    });
+    let shared = Shared::new(fa, start, n + 5);
+    let oom = shared.run(THREADS, worker);
     for (p, _) in shared.mailbox.into_inner().unwrap() {
         assert_eq!(fa.put(p), Ok(true));
     }

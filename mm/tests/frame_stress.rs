@@ -5,42 +5,20 @@
 //! counters must be back at the baseline and the free lists fully coalesced.
 
 use core::mem::MaybeUninit;
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Barrier, Mutex};
+
+use std::sync::Barrier;
 
 use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr};
 use pagoda_mm::frame::{AllocError, FrameAllocator, FrameMeta, FrameUse};
 
 mod support;
 use support::Rng;
+#[path = "support/frames.rs"]
+mod frames_support;
+use frames_support::Shared;
 
 const THREADS: usize = 4;
 const OPS_PER_THREAD: usize = 100_000;
-
-struct Shared {
-    fa: &'static FrameAllocator,
-    base: usize,
-    owned: Vec<AtomicU8>,
-    /// Frames handed from one thread to another, freed by whoever takes them.
-    mailbox: Mutex<Vec<(Pfn, usize)>>,
-}
-
-impl Shared {
-    fn took(&self, p: Pfn, order: usize) {
-        for f in p.0..p.0 + (1 << order) {
-            assert_eq!(
-                self.owned[f - self.base].swap(1, Ordering::AcqRel),
-                0,
-                "frame {f:#x} handed out twice"
-            );
-        }
-    }
-    fn gives(&self, p: Pfn, order: usize) {
-        for f in p.0..p.0 + (1 << order) {
-            assert_eq!(self.owned[f - self.base].swap(0, Ordering::AcqRel), 1);
-        }
-    }
-}
 
 /// Returns how many allocations ran out of memory.
 fn worker(s: &Shared, hart: usize, start: &Barrier) -> usize {
@@ -107,22 +85,8 @@ fn run(frames: usize) -> usize {
         Box::leak(Box::new_uninit_slice(FrameAllocator::metadata_len(&ranges)));
     fa.init(&ranges, meta).unwrap();
     let baseline = fa.stats();
-    let shared = Shared {
-        fa,
-        base: start,
-        owned: (0..frames + 3).map(|_| AtomicU8::new(0)).collect(),
-        mailbox: Mutex::new(Vec::new()),
-    };
-    let barrier = Barrier::new(THREADS);
-    let failed = std::thread::scope(|sc| {
-        let workers: Vec<_> = (0..THREADS)
-            .map(|hart| {
-                let (s, b) = (&shared, &barrier);
-                sc.spawn(move || worker(s, hart, b))
-            })
-            .collect();
-        workers.into_iter().map(|w| w.join().unwrap()).sum()
-    });
+    let shared = Shared::new(fa, start, frames + 3);
+    let failed = shared.run(THREADS, worker);
     for (p, order) in shared.mailbox.into_inner().unwrap() {
         fa.free(p, order).unwrap();
     }
