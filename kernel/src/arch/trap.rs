@@ -110,6 +110,18 @@ global_asm!(
     sd      x\n, (\n * 8)(sp)
     .endr
     .endm
+    .macro SAVE_CSRS
+    csrr    t0, sstatus
+    sd      t0, {sstatus}(sp)
+    csrr    t0, sepc
+    sd      t0, {sepc}(sp)
+    .endm
+    .macro LOAD_CSRS
+    ld      t0, {sstatus}(sp)
+    csrw    sstatus, t0
+    ld      t0, {sepc}(sp)
+    csrw    sepc, t0
+    .endm
     .macro LOAD_GPRS
     .irp n, 1,3,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19,20,21,22,23,24,25,26,27,28,29,30,31
     ld      x\n, (\n * 8)(sp)
@@ -135,16 +147,10 @@ trap_entry:
     sd      tp, 32(sp)
     addi    t0, sp, {frame}
     sd      t0, 16(sp)                  // x2: the interrupted sp
-    csrr    t0, sstatus
-    sd      t0, {sstatus}(sp)
-    csrr    t0, sepc
-    sd      t0, {sepc}(sp)
+    SAVE_CSRS
     mv      a0, sp
     call    {kernel_trap}
-    ld      t0, {sstatus}(sp)
-    csrw    sstatus, t0
-    ld      t0, {sepc}(sp)
-    csrw    sepc, t0
+    LOAD_CSRS
     LOAD_GPRS
     ld      tp, 32(sp)
     addi    sp, sp, {frame}
@@ -162,10 +168,7 @@ trap_entry:
     addi    t0, t0, {frame}
     sd      t0, 16(sp)
     csrw    sscratch, zero
-    csrr    t0, sstatus
-    sd      t0, {sstatus}(sp)
-    csrr    t0, sepc
-    sd      t0, {sepc}(sp)
+    SAVE_CSRS
     mv      a0, sp
     call    {overflow}
     j       .
@@ -181,10 +184,7 @@ trap_entry:
     csrr    t0, sscratch
     sd      t0, 32(sp)
     csrw    sscratch, zero
-    csrr    t0, sstatus
-    sd      t0, {sstatus}(sp)
-    csrr    t0, sepc
-    sd      t0, {sepc}(sp)
+    SAVE_CSRS
     mv      a0, sp
     call    {user_trap}
     // Fall through: back to user mode through the frame at sp.
@@ -195,10 +195,7 @@ return_to_user:
     addi    t0, sp, {frame}
     sd      t0, {hl_kernel_sp}(tp)
     csrw    sscratch, tp
-    ld      t0, {sstatus}(sp)
-    csrw    sstatus, t0
-    ld      t0, {sepc}(sp)
-    csrw    sepc, t0
+    LOAD_CSRS
     LOAD_GPRS
     ld      tp, 32(sp)
     ld      sp, 16(sp)
