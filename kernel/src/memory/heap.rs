@@ -1,10 +1,14 @@
 //! The kernel heap: `pagoda-mm`'s slab heap as `#[global_allocator]`, taking pages from
 //! [`FRAMES`](super::frames::FRAMES) through the direct map.
 //!
-//! When memory runs out, `alloc` returns null: kernel code allocates with the fallible
-//! APIs (`try_reserve`, `Arc::try_new`, ...) on every path a user program can reach, and
-//! turns the failure into `ENOMEM`. Only an infallible allocation (boot code) would reach
-//! the allocation-error handler, which panics.
+//! When memory runs out, `alloc` returns null. Buffers whose size a user program
+//! controls (argument strings, directory listings, descriptor tables, ...) are allocated
+//! with the fallible APIs (`try_reserve`) and a failure becomes `ENOMEM`. Small
+//! fixed-size kernel objects (a `Process`, its `Arc`s, a child-list entry) use the
+//! infallible ones, whose failure reaches the allocation-error handler, which panics. What
+//! keeps that from happening is the frame reserve (`frames::user_may_allocate`): user
+//! pages, user page tables and process kernel stacks stop at 1/64 of RAM free, so the
+//! heap can always grow by that much.
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ptr::NonNull;
