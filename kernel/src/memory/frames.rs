@@ -85,6 +85,7 @@ pub fn put(pfn: Pfn) {
 
 /// Drops one reference to the block at `pfn` for a caller that may hold a stale or
 /// doubled reference in error (user page references): `Ok(true)` when it was the last.
+#[inline]
 pub fn release(pfn: Pfn) -> Result<bool, pagoda_mm::frame::FrameError> {
     FRAMES.put_local::<ThisHart>(pfn)
 }

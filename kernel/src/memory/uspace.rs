@@ -165,6 +165,41 @@ const DECIDED: PteFlags = PteFlags::PERMISSIONS
     .union(PteFlags::RSW1)
     .union(PteFlags::D);
 
+/// The `READ`, `WRITE` and `EXEC` bits of the policy's flags.
+const RWX_MASK: u8 = VmFlags::READ.bits() | VmFlags::WRITE.bits() | VmFlags::EXEC.bits();
+
+/// [`UserMmu::hw_flags`] for every combination of `READ`, `WRITE`, `EXEC` (index bits
+/// 0-2, as in [`VmFlags`]) and copy-on-write (index bit 3).
+const HW_FLAGS: [PteFlags; 16] = {
+    let mut table = [PteFlags::empty(); 16];
+    let mut i = 0;
+    while i < 16 {
+        let (r, w, x, cow) = (i & 1 != 0, i & 2 != 0, i & 4 != 0, i & 8 != 0);
+        let mut hw = PteFlags::A.bits();
+        if r || w || x {
+            hw |= PteFlags::U.bits();
+            // Write implies read (the policy never asks for W without R; Sv39 forbids it).
+            if r || w {
+                hw |= PteFlags::R.bits();
+            }
+            if w {
+                hw |= PteFlags::W.bits() | PteFlags::D.bits();
+            }
+            if x {
+                hw |= PteFlags::X.bits();
+            }
+        } else {
+            hw |= PteFlags::X.bits() | PROT_NONE_BIT.bits();
+        }
+        if cow {
+            hw |= PteFlags::RSW0.bits();
+        }
+        table[i] = PteFlags::from_bits_truncate(hw);
+        i += 1;
+    }
+    table
+};
+
 impl UserMmu {
     /// A new, empty user table sharing the kernel half.
     pub fn new() -> Result<UserMmu, OutOfMemory> {
@@ -185,19 +220,12 @@ impl UserMmu {
     /// load and store faults too (`sstatus.MXR` is never set), so a system call copying
     /// to or from it gets `EFAULT`; and the kernel never executes user memory. `RSW1`
     /// tells it apart from a real mapping.
+    ///
+    /// A table lookup (this runs for every page of a fork).
+    #[inline]
     fn hw_flags(flags: VmFlags, cow: bool) -> PteFlags {
-        let mut hw = PteFlags::A;
-        if flags.is_accessible() {
-            hw |= PteFlags::U;
-            hw.set(PteFlags::R, flags.contains(VmFlags::READ));
-            hw.set(PteFlags::W, flags.contains(VmFlags::WRITE));
-            hw.set(PteFlags::X, flags.contains(VmFlags::EXEC));
-            hw.set(PteFlags::D, flags.contains(VmFlags::WRITE));
-        } else {
-            hw |= PteFlags::X | PROT_NONE_BIT;
-        }
-        hw.set(PteFlags::RSW0, cow);
-        hw
+        let rwx = (flags.bits() & RWX_MASK) as usize;
+        HW_FLAGS[rwx | (cow as usize) << 3]
     }
 
     /// Flushes `pages` (or the whole ASID) on every hart that ran this space, then frees
@@ -385,13 +413,20 @@ impl Mmu for UserMmu {
 
 /// The policy's view of a hardware leaf (an inaccessible `PROT_NONE` leaf reports no
 /// permission at all).
+#[inline]
 fn info(pa: PhysAddr, hw: PteFlags) -> PteInfo {
-    let mut flags = VmFlags::USER;
-    if !hw.contains(PROT_NONE_BIT) {
-        flags.set(VmFlags::READ, hw.contains(PteFlags::R));
-        flags.set(VmFlags::WRITE, hw.contains(PteFlags::W));
-        flags.set(VmFlags::EXEC, hw.contains(PteFlags::X));
-    }
+    // Sv39's R, W, X (bits 1-3) are the policy's READ, WRITE, EXEC (bits 0-2), in order.
+    const _: () = assert!(
+        PteFlags::R.bits() >> 1 == VmFlags::READ.bits() as u64
+            && PteFlags::W.bits() >> 1 == VmFlags::WRITE.bits() as u64
+            && PteFlags::X.bits() >> 1 == VmFlags::EXEC.bits() as u64
+    );
+    let rwx = if hw.contains(PROT_NONE_BIT) {
+        0
+    } else {
+        (hw.bits() >> 1) as u8 & RWX_MASK
+    };
+    let flags = VmFlags::from_bits_truncate(rwx) | VmFlags::USER;
     PteInfo {
         pa,
         flags,
@@ -428,12 +463,14 @@ impl FrameSource for KernelFrames {
         copy_page(dst, src);
     }
 
+    #[inline]
     fn get(&self, pa: PhysAddr) {
         // The policy only references frames it holds: an error would be its bug, and
         // the count then stays as it was (a leak, never a use after free).
         let _ = frames::FRAMES.get(pa.pfn());
     }
 
+    #[inline]
     fn put(&self, pa: PhysAddr) -> bool {
         matches!(frames::release(pa.pfn()), Ok(true))
     }
@@ -444,6 +481,7 @@ impl FrameSource for KernelFrames {
             .map_or(0, |m| m.refcount() as usize)
     }
 
+    #[inline]
     fn zero_page(&self) -> PhysAddr {
         *ZERO_PAGE.get().unwrap_or(&PhysAddr(0))
     }

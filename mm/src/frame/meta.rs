@@ -273,29 +273,42 @@ impl FrameMeta {
             .map(|_| ())
     }
 
-    /// Drops one reference; `Ok(true)` when it was the last. Never goes below zero.
+    /// Drops one reference; `Ok(true)` when it was the last. One atomic subtraction (the
+    /// common case of fork's and exit's reference traffic); a drop from zero, which only
+    /// a caller bug racing with the frame's release can reach (callers check the frame is
+    /// allocated first), is undone and reported as `NotAllocated`.
     #[inline]
     pub(super) fn dec_ref(&self) -> Result<bool, FrameError> {
-        match self
-            .refcount
-            .fetch_update(Ordering::AcqRel, Ordering::Relaxed, |n| n.checked_sub(1))
-        {
-            Ok(prev) => Ok(prev == 1),
-            Err(_) => Err(FrameError::NotAllocated),
+        match self.refcount.fetch_sub(1, Ordering::Release) {
+            0 => {
+                self.refcount.fetch_add(1, Ordering::Relaxed);
+                Err(FrameError::NotAllocated)
+            }
+            1 => {
+                // Everything the other holders did to the frame happens before it is
+                // released.
+                core::sync::atomic::fence(Ordering::Acquire);
+                Ok(true)
+            }
+            _ => Ok(false),
         }
     }
 
-    /// Adds one reference to a frame that has at least one; returns the new count.
+    /// Adds one reference to a frame that has at least one (the caller holds it); returns
+    /// the new count. One atomic addition; the impossible cases (no reference, or 2^32 of
+    /// them) are undone and reported.
     #[inline]
     pub(super) fn inc_ref(&self) -> Result<u32, FrameError> {
-        match self
-            .refcount
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                if n == 0 { None } else { n.checked_add(1) }
-            }) {
-            Ok(prev) => Ok(prev + 1),
-            Err(0) => Err(FrameError::NotAllocated),
-            Err(_) => Err(FrameError::RefOverflow),
+        match self.refcount.fetch_add(1, Ordering::Relaxed) {
+            0 => {
+                self.refcount.fetch_sub(1, Ordering::Relaxed);
+                Err(FrameError::NotAllocated)
+            }
+            u32::MAX => {
+                self.refcount.fetch_sub(1, Ordering::Relaxed);
+                Err(FrameError::RefOverflow)
+            }
+            n => Ok(n + 1),
         }
     }
 
