@@ -272,9 +272,14 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     fn reprotect_pages(&mut self, start: usize, end: usize, prot: Prot) {
         let zero = self.frames.zero_page();
         let mut batch = FlushBatch::default();
+        let (writable, read_only) = (prot.pte_flags(false), prot.pte_flags(true));
         self.mmu
             .update_range(VirtAddr(start), VirtAddr(end), |va, pte| {
-                let flags = prot.pte_flags(pte.cow || pte.pa == zero);
+                let flags = if pte.cow || pte.pa == zero {
+                    read_only
+                } else {
+                    writable
+                };
                 if flags == pte.flags {
                     return None;
                 }
