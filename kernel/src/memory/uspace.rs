@@ -386,9 +386,8 @@ impl Mmu for UserMmu {
         let _ = self.table.for_each_leaf(start, len, |leaf| {
             let pte = leaf.pte();
             if let Some((flags, cow)) = f(leaf.va(), info(pte.pa(), pte.flags())) {
-                let hw = Self::hw_flags(flags, cow);
-                // Always a legal leaf, so this cannot fail.
-                let _ = leaf.update_flags(|old| old.difference(DECIDED) | hw);
+                // Always a legal, complete leaf (A, and D with W), so this cannot fail.
+                let _ = leaf.set_flags(Self::hw_flags(flags, cow));
             }
         });
     }

@@ -13,10 +13,12 @@ use crate::proc;
 
 /// Runs `f` on the current process's address space.
 fn with_vm<R>(f: impl FnOnce(&mut UserSpace) -> R) -> Result<R, Errno> {
-    let me = proc::current();
-    let mut vm = me.vm.lock();
-    let vm = vm.as_mut().ok_or(Errno::ESRCH)?;
-    Ok(f(vm))
+    proc::sched::with_current(|me| {
+        let me = me.ok_or(Errno::ESRCH)?;
+        let mut vm = me.vm.lock();
+        let vm = vm.as_mut().ok_or(Errno::ESRCH)?;
+        Ok(f(vm))
+    })
 }
 
 pub fn brk(addr: usize) -> SysResult {

@@ -114,6 +114,7 @@ fn take_leaf(slot: &AtomicU64, old: Pte) -> Pte {
 
 /// Sets a leaf's flags (a legal leaf, without `V`) starting from its value `old`, keeping
 /// the `A`/`D` bits the hardware may set concurrently.
+#[inline]
 fn set_leaf_flags(slot: &AtomicU64, mut old: Pte, flags: PteFlags) {
     let hw = PteFlags::A.union(PteFlags::D);
     loop {
@@ -190,6 +191,17 @@ impl LeafEntry<'_> {
                 Err(now) => old = Pte::from_bits(now),
             }
         }
+    }
+
+    /// Replaces all the flags (without `V`) with `flags`, keeping the `A` and `D` bits the
+    /// hardware may have set; checked once, then one atomic compare-and-swap (retried only
+    /// if the hardware changed the entry meanwhile). Refused with
+    /// [`PagingError::InvalidFlags`], changing nothing, if `flags` is not a legal leaf.
+    #[inline]
+    pub fn set_flags(&self, flags: PteFlags) -> Result<(), PagingError> {
+        let flags = leaf_flags(flags.difference(PteFlags::V))?;
+        set_leaf_flags(self.slot, self.pte(), flags);
+        Ok(())
     }
 
     /// Points the leaf at frame `pa` with `flags` (breaking copy-on-write); returns the

@@ -130,9 +130,10 @@ pub trait Mmu: TlbFlush {
     /// should skip empty page-table subtrees, so that walking a sparse range is cheap.
     fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)>;
 
-    /// Visits every PTE in `[start, end)` in one pass: `f` sees each one's address and
-    /// value and returns the permissions and copy-on-write bit to give it, or `None` to
-    /// leave it as it is (no flush is requested, as for [`protect`](Self::protect)). The
+    /// Visits every PTE in `[start, end)` in one pass, in ascending address order: `f`
+    /// sees each one's address and value and returns the permissions and copy-on-write
+    /// bit to give it, or `None` to leave it as it is (no flush is requested, as for
+    /// [`protect`](Self::protect)). The
     /// default uses [`next_mapped`](Self::next_mapped) and [`protect`](Self::protect); an
     /// implementation should override it with one walk of its table (`fork` and
     /// `mprotect` of large areas are dominated by this call).

@@ -284,7 +284,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                     return None;
                 }
                 if !pte.flags.difference(flags).is_empty() && pte.flags.is_accessible() {
-                    batch.add(va.0);
+                    // `update_range` visits the PTEs in address order.
+                    batch.add_ascending(va.0);
                 }
                 Some((flags, pte.cow))
             });

@@ -78,6 +78,17 @@ impl FlushBatch {
         self.pages += 1;
     }
 
+    /// As [`add`](Self::add), for pages visited in ascending address order (a table walk):
+    /// cheaper, since the first page is the lowest and the last the highest.
+    #[inline]
+    pub(crate) fn add_ascending(&mut self, va: usize) {
+        if self.pages == 0 {
+            self.lo = va;
+        }
+        self.hi = va + PAGE_SIZE;
+        self.pages += 1;
+    }
+
     /// Sends the request: nothing, one page, or the covering range.
     pub(crate) fn emit<T: TlbFlush + ?Sized>(&self, tlb: &mut T) {
         match self.pages {
@@ -233,8 +244,22 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
 
     /// Merges every compatible pair of neighbours whose boundary lies in `[start, end]`.
     pub(crate) fn merge_range(&mut self, start: usize, end: usize) {
-        let bounds: Vec<usize> = self.areas.range(start..=end).map(|(&s, _)| s).collect();
-        for at in bounds {
+        // The common case (a few boundaries) without a heap allocation.
+        const FEW: usize = 8;
+        let mut few = [0usize; FEW];
+        let mut n = 0;
+        for (&s, _) in self.areas.range(start..=end) {
+            if n == FEW {
+                let bounds: Vec<usize> = self.areas.range(start..=end).map(|(&s, _)| s).collect();
+                for at in bounds {
+                    self.merge_at(at);
+                }
+                return;
+            }
+            few[n] = s;
+            n += 1;
+        }
+        for &at in &few[..n] {
             self.merge_at(at);
         }
     }
