@@ -26,7 +26,6 @@ pub use errno::{Errno, SysResult};
 use crate::arch::trap::{TrapFrame, reg};
 
 /// Linux riscv64 system-call numbers (the generic table).
-#[allow(missing_docs)]
 pub mod nr {
     pub const GETCWD: usize = 17;
     pub const DUP: usize = 23;
