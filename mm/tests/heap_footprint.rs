@@ -11,14 +11,11 @@
 //! workload is over.
 
 use std::alloc::Layout;
-use std::cell::Cell;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use pagoda_mm::addr::PAGE_SIZE;
-use pagoda_mm::heap::{
-    CpuLocal, EMPTY_RESERVE_PAGES, HART_CACHE_BYTES, PageSource, SlabHeap, slab_pages_of,
-};
+use pagoda_mm::heap::{EMPTY_RESERVE_PAGES, HART_CACHE_BYTES, PageSource, SlabHeap, slab_pages_of};
 
 mod support;
 use support::Rng;
@@ -53,26 +50,9 @@ unsafe impl PageSource for StdPages {
     }
 }
 
-thread_local! {
-    static HART: Cell<usize> = const { Cell::new(0) };
-}
-
-/// The hart a test thread says it is; one thread may switch between ids (a hart at a
-/// time), threads sharing a heap use distinct ids.
-struct ThreadHart;
-
-// SAFETY: a host thread has no interrupts; a thread switches ids only between heap calls,
-// and threads that share a heap at the same time use distinct ids.
-unsafe impl CpuLocal for ThreadHart {
-    type Pin = ();
-    fn pin() -> (usize, ()) {
-        (HART.with(Cell::get), ())
-    }
-}
-
-fn set_hart(id: usize) {
-    HART.with(|h| h.set(id));
-}
+#[path = "support/hart.rs"]
+mod hart_support;
+use hart_support::{ThreadHart, set_hart};
 
 const HARTS: usize = 4;
 type Heap = SlabHeap<StdPages, ThreadHart, HARTS>;

@@ -3,14 +3,13 @@
 //! stress test. Pages come from the standard allocator through a counting page source.
 
 use std::alloc::{GlobalAlloc, Layout};
-use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use pagoda_mm::addr::PAGE_SIZE;
 use pagoda_mm::heap::{
-    CLASS_SIZES, CacheBox, CpuLocal, EMPTY_RESERVE_PAGES, MAX_CLASS_SIZE, NUM_CLASSES, ObjectCache,
+    CLASS_SIZES, CacheBox, EMPTY_RESERVE_PAGES, MAX_CLASS_SIZE, NUM_CLASSES, ObjectCache,
     PageSource, SlabHeap, Unpinned, class_of,
 };
 use proptest::prelude::*;
@@ -74,25 +73,9 @@ unsafe impl PageSource for StdPages {
     }
 }
 
-thread_local! {
-    static HART: Cell<usize> = const { Cell::new(0) };
-}
-
-/// Each test thread says which hart it is; threads sharing a heap use distinct ids.
-struct ThreadHart;
-
-// SAFETY: a host thread has no interrupts, and every test gives the threads that share a
-// heap distinct ids, so no two contexts hold the same id at once.
-unsafe impl CpuLocal for ThreadHart {
-    type Pin = ();
-    fn pin() -> (usize, ()) {
-        (HART.with(Cell::get), ())
-    }
-}
-
-fn set_hart(id: usize) {
-    HART.with(|h| h.set(id));
-}
+#[path = "support/hart.rs"]
+mod hart_support;
+use hart_support::{ThreadHart, set_hart};
 
 const HARTS: usize = 4;
 type Heap = SlabHeap<StdPages, ThreadHart, HARTS>;

@@ -77,21 +77,12 @@ impl File {
                 0 if !buf.is_empty() => Err(Errno::EAGAIN),
                 n => Ok(n),
             },
-            File::Generated { data, pos } => {
-                let rest = data.get(*pos..).unwrap_or(&[]);
-                let n = rest.len().min(buf.len());
-                buf[..n].copy_from_slice(&rest[..n]);
-                *pos += n;
-                Ok(n)
-            }
-            File::Node { node, pos, .. } => {
-                if node.kind == Kind::Dir {
-                    return Err(Errno::EISDIR);
+            File::Generated { pos, .. } | File::Node { pos, .. } => {
+                let at = *pos;
+                let n = self.read_at(at, buf)?;
+                if let File::Generated { pos, .. } | File::Node { pos, .. } = self {
+                    *pos = at + n;
                 }
-                let data = node.data.get(*pos..).unwrap_or(&[]);
-                let n = data.len().min(buf.len());
-                buf[..n].copy_from_slice(&data[..n]);
-                *pos += n;
                 Ok(n)
             }
         }

@@ -159,12 +159,6 @@ pub struct UserMmu {
 
 /// The software bit that marks a retained, inaccessible (`PROT_NONE`) leaf.
 const PROT_NONE_BIT: PteFlags = PteFlags::RSW1;
-/// Bits of a user leaf that [`UserMmu::hw_flags`] decides; the rest (`V`, `A`) are kept.
-const DECIDED: PteFlags = PteFlags::PERMISSIONS
-    .union(PteFlags::RSW0)
-    .union(PteFlags::RSW1)
-    .union(PteFlags::D);
-
 /// The `READ`, `WRITE` and `EXEC` bits of the policy's flags.
 const RWX_MASK: u8 = VmFlags::READ.bits() | VmFlags::WRITE.bits() | VmFlags::EXEC.bits();
 
@@ -322,8 +316,8 @@ impl Mmu for UserMmu {
     fn protect(&mut self, va: VirtAddr, flags: VmFlags, cow: bool) {
         let hw = Self::hw_flags(flags, cow);
         if let Ok(entry) = self.table.entry(va) {
-            // Always a legal leaf (R or X set, W only with R), so this cannot fail.
-            let _ = entry.update_flags(|old| old.difference(DECIDED) | hw);
+            // Always a legal, complete leaf (A, and D with W), so this cannot fail.
+            let _ = entry.set_flags(hw);
         }
     }
 

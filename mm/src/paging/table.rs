@@ -410,40 +410,9 @@ impl<M: PagingMemory, T: TlbOps + ?Sized, F: FnMut(Unmapped)> Visitor<M> for Unm
     }
 }
 
-/// Frees every table below the walked range at once (the table is not in use).
-struct FreeTables;
-
-impl<M: PagingMemory> Visitor<M> for FreeTables {
-    fn leaf(
-        &mut self,
-        _: &M,
-        _: &AtomicU64,
-        _: Pte,
-        _: usize,
-        _: PageSize,
-    ) -> Result<(), PagingError> {
-        Ok(())
-    }
-
-    fn partial(&mut self, _: Pte) -> Partial {
-        Partial::Skip
-    }
-
-    fn after_table(
-        &mut self,
-        mem: &M,
-        slot: &AtomicU64,
-        table: PhysAddr,
-        _: bool,
-    ) -> Result<(), PagingError> {
-        unlink_and_free(mem, slot, table);
-        Ok(())
-    }
-}
-
 /// Unlinks the table page `table` from `slot` and frees it, for a walk over a table that
-/// no hart runs any more and whose cached translations are gone (being dropped, or
-/// [`PageTable::clear`]ed: the callers' documented contracts).
+/// no hart runs any more and whose cached translations are gone (being dropped,
+/// destroyed or [`PageTable::clear`]ed: the callers' documented contracts).
 fn unlink_and_free<M: PagingMemory>(mem: &M, slot: &AtomicU64, table: PhysAddr) {
     slot.store(0, Ordering::Relaxed);
     // SAFETY: by the contract above no hart can reach the page any more, and it was just
@@ -452,7 +421,8 @@ fn unlink_and_free<M: PagingMemory>(mem: &M, slot: &AtomicU64, table: PhysAddr) 
 }
 
 /// Empties a table no hart walks any more: every leaf taken and reported, every table
-/// page below the root unlinked and freed on the way back up.
+/// page below the root unlinked and freed on the way back up (`clear`, `destroy` and
+/// dropping a table).
 struct Clear<F>(F);
 
 impl<M: PagingMemory, F: FnMut(Unmapped)> Visitor<M> for Clear<F> {
@@ -959,20 +929,8 @@ impl<M: PagingMemory> PageTable<M> {
 
     /// Destroys the table: reports every leaf it owns to `release` (so the caller frees the
     /// frames) and frees every table page it owns. No hart may still run on it.
-    pub fn destroy(self, mut release: impl FnMut(Unmapped)) {
-        let all = 0..self.owned_end;
-        let each = &mut EachLeaf(|leaf: LeafEntry<'_>| {
-            let pte = leaf.pte();
-            release(Unmapped {
-                va: leaf.va,
-                pa: pte.pa(),
-                size: leaf.size,
-                flags: pte.flags(),
-            });
-        });
-        // The whole owned range is always a valid span.
-        let _ = self.walk_span(all, each);
-        drop(self);
+    pub fn destroy(mut self, release: impl FnMut(Unmapped)) {
+        self.clear(release);
     }
 
     /// The page index of `va` if canonical and owned by this table.
@@ -1197,7 +1155,8 @@ impl<M: PagingMemory> PageTable<M> {
 impl<M: PagingMemory> Drop for PageTable<M> {
     fn drop(&mut self) {
         // The whole owned range is always a valid span, and freeing cannot fail.
-        let _ = self.walk_span(0..self.owned_end, &mut FreeTables);
+        // Leaves are taken and dropped; every table page below the root is freed.
+        let _ = self.walk_span(0..self.owned_end, &mut Clear(|_| {}));
         // SAFETY: the root is ours, nothing links to it and no hart runs this table.
         unsafe { self.mem.free_table(self.root) };
     }

@@ -266,53 +266,36 @@ pub trait FrameSource {
     fn zero_page(&self) -> PhysAddr;
 }
 
-impl<T: FrameSource + ?Sized> FrameSource for &T {
-    fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
-        (**self).alloc_zeroed()
-    }
-    fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
-        (**self).alloc_uninit()
-    }
-    fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
-        (**self).copy_frame(dst, src)
-    }
-    fn get(&self, pa: PhysAddr) {
-        (**self).get(pa)
-    }
-    fn put(&self, pa: PhysAddr) -> bool {
-        (**self).put(pa)
-    }
-    fn refcount(&self, pa: PhysAddr) -> usize {
-        (**self).refcount(pa)
-    }
-    fn zero_page(&self) -> PhysAddr {
-        (**self).zero_page()
-    }
+/// `FrameSource` through a pointer to one (`&T`, `Arc<T>`): every call forwarded.
+macro_rules! forward_frame_source {
+    ($($ptr:ty),*) => {$(
+        impl<T: FrameSource + ?Sized> FrameSource for $ptr {
+            fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
+                (**self).alloc_zeroed()
+            }
+            fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
+                (**self).alloc_uninit()
+            }
+            fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
+                (**self).copy_frame(dst, src)
+            }
+            fn get(&self, pa: PhysAddr) {
+                (**self).get(pa)
+            }
+            fn put(&self, pa: PhysAddr) -> bool {
+                (**self).put(pa)
+            }
+            fn refcount(&self, pa: PhysAddr) -> usize {
+                (**self).refcount(pa)
+            }
+            fn zero_page(&self) -> PhysAddr {
+                (**self).zero_page()
+            }
+        }
+    )*};
 }
 
-impl<T: FrameSource + ?Sized> FrameSource for Arc<T> {
-    fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
-        (**self).alloc_zeroed()
-    }
-    fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
-        (**self).alloc_uninit()
-    }
-    fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
-        (**self).copy_frame(dst, src)
-    }
-    fn get(&self, pa: PhysAddr) {
-        (**self).get(pa)
-    }
-    fn put(&self, pa: PhysAddr) -> bool {
-        (**self).put(pa)
-    }
-    fn refcount(&self, pa: PhysAddr) -> usize {
-        (**self).refcount(pa)
-    }
-    fn zero_page(&self) -> PhysAddr {
-        (**self).zero_page()
-    }
-}
+forward_frame_source!(&T, Arc<T>);
 
 /// A read-only file that can back private mappings (the initramfs files).
 ///
