@@ -375,6 +375,23 @@ fn row(name: &str, r: &Ram, live: usize, ns: [f64; 6]) {
 }
 
 fn main() {
+    // `cargo bench --bench frames -- scaling` runs only the sections named (table,
+    // scaling); no name runs both.
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let run_section = |name: &str| only.is_empty() || only.iter().any(|o| o == name);
+    if run_section("table") {
+        table();
+    }
+    if run_section("scaling") {
+        scaling_table();
+    }
+}
+
+/// Every workload at both RAM sizes, every allocator side by side.
+fn table() {
     println!("frame allocators, ns per operation (best of {REPEATS}; lower is better)");
     println!("  churn: random alloc/free over 2N slots keeping ~N blocks live");
     println!(
@@ -471,7 +488,10 @@ fn main() {
         fa.verify()
             .expect("allocator invariants after the benchmark");
     }
+}
 
+/// Order-0 churn on one and two threads sharing one allocator.
+fn scaling_table() {
     println!();
     println!(
         "scaling: order-0 churn (N = 4096 live per thread, 256 MiB), aggregate ops/us (higher is better)"
@@ -495,6 +515,11 @@ fn main() {
     });
     scaling("pagoda/global", ops, &|t| {
         churn(&mut PagodaGlobal(fa), 0, slots, ops, SEED + t as u64);
+    });
+    // Machine headroom: each thread on an allocator of its own (nothing shared).
+    let apart = [pagoda(&r), pagoda(&r)];
+    scaling("pagoda/hart, 2 allocs", ops, &|t| {
+        churn(&mut PagodaLocal(apart[t]), 0, slots, ops, SEED + t as u64);
     });
     scaling("bitmap+lock", ops, &|t| {
         churn(&mut LockedBitmap(&bm), 0, slots, ops, SEED + t as u64);

@@ -266,11 +266,23 @@ impl FrameMeta {
     }
 
     /// Takes the only reference: 1 -> 0. On failure returns the count found.
+    ///
+    /// A load and a store, no read-modify-write: the caller says it holds the only
+    /// reference, and while it does nobody else may change the count (adding one needs a
+    /// reference of one's own). The load catches a sequential double free or a free of a
+    /// shared frame; a free racing with another free or a `get` of the same frame (a
+    /// caller bug either way) may go unseen. Dropping a possibly shared reference is
+    /// [`FrameMeta::dec_ref`], which is atomic. The acquire load orders every access of
+    /// the earlier holders (whose drops were releases) before the frame is reused.
     #[inline]
     pub(super) fn claim_sole(&self) -> Result<(), u32> {
-        self.refcount
-            .compare_exchange(1, 0, Ordering::AcqRel, Ordering::Relaxed)
-            .map(|_| ())
+        match self.refcount.load(Ordering::Acquire) {
+            1 => {
+                self.refcount.store(0, Ordering::Relaxed);
+                Ok(())
+            }
+            refs => Err(refs),
+        }
     }
 
     /// Drops one reference; `Ok(true)` when it was the last. One atomic subtraction (the
