@@ -216,20 +216,20 @@ fn identical_lifecycles_do_not_grow_one_hart() {
     // one more slab of its own; the script touches 45 classes.
     let s = heap.stats();
     assert!(
-        s.pages_held <= need + EMPTY_RESERVE_PAGES + cached_pin_bound(&heap),
+        s.pages_held <= need + EMPTY_RESERVE_PAGES + cached_pin_bound(&heap, 1),
         "{s:#?}"
     );
     check_after_trim(&heap, keep);
 }
 
-/// Slabs that cached objects can pin beyond the live objects' own: one per class with a
-/// cached object, at most.
-fn cached_pin_bound(heap: &Heap) -> usize {
+/// Pages that cached objects can pin beyond the live objects' own when `harts` harts
+/// cache them: each hart draws a class from slabs of its own (hart affinity, see
+/// `mm/src/heap/slab.rs`), so one slab per (hart, class) with a cached object, at most.
+fn cached_pin_bound(heap: &Heap, harts: usize) -> usize {
     let s = heap.stats();
     s.classes
         .iter()
-        .filter(|c| c.objects_cached > 0)
-        .map(|c| c.pages / c.slabs.max(1))
+        .map(|c| c.objects_cached.min(harts) * (c.pages / c.slabs.max(1)))
         .sum()
 }
 
@@ -251,10 +251,10 @@ fn identical_lifecycles_do_not_grow_four_harts() {
             let pages = run_cycles(&heap, &script, 200, HARTS, seed + round * 1000);
             all.extend_from_slice(&pages);
             // The untrimmed band: the caches of 4 harts hold at most 4 x HART_CACHE_BYTES
-            // (plus one refill each) and pin at most one slab per cached class.
+            // (plus one refill each) and pin at most one slab per hart and cached class.
             let s = heap.stats();
             assert!(
-                s.pages_held <= need + EMPTY_RESERVE_PAGES + cached_pin_bound(&heap),
+                s.pages_held <= need + EMPTY_RESERVE_PAGES + cached_pin_bound(&heap, HARTS),
                 "round {round}: {s:#?}"
             );
             assert!(s.objects_cached() * 8 <= HARTS * (HART_CACHE_BYTES + 4096));

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use pagoda_mm::addr::PAGE_SIZE;
 use pagoda_mm::heap::{
     CLASS_SIZES, CacheBox, EMPTY_RESERVE_PAGES, MAX_CLASS_SIZE, NUM_CLASSES, ObjectCache,
-    PageSource, SlabHeap, Unpinned, class_of,
+    PageSource, SlabHeap, Unpinned, class_of, slab_pages_of,
 };
 use proptest::prelude::*;
 
@@ -218,6 +218,103 @@ fn exhaustion_returns_null_and_recovers() {
         heap.alloc(layout(1 << 20, 8)).is_null(),
         "more than the limit must fail"
     );
+    assert_all_returned(&heap);
+}
+
+/// The slab (its base address) holding `p`, for objects of layout `l`.
+fn slab_of(p: *mut u8, l: Layout) -> usize {
+    let bytes = slab_pages_of(l).expect("a slab class") * PAGE_SIZE;
+    p as usize & !(bytes - 1)
+}
+
+/// Regression test (two threads on one heap ran slower than one): harts that allocate the
+/// same class at the same time draw from slabs of their own, so their objects never share
+/// a slab (nor, therefore, a cache line), however their refills interleave.
+#[test]
+fn harts_draw_from_slabs_of_their_own() {
+    let heap = heap_with(StdPages::new());
+    let l = layout(64, 8);
+    let mut live: [Vec<*mut u8>; 2] = [Vec::new(), Vec::new()];
+    for round in 0..200 {
+        for (hart, objs) in live.iter_mut().enumerate() {
+            set_hart(hart);
+            for _ in 0..7 {
+                objs.push(heap.alloc(l));
+            }
+            // Free some of the older ones again, so that slabs go partial and refill.
+            if round % 3 == 2 {
+                for _ in 0..10 {
+                    let p = objs.swap_remove(objs.len() / 2);
+                    // SAFETY: allocated above with `l`, freed once.
+                    unsafe { heap.dealloc(p, l) };
+                }
+            }
+        }
+    }
+    let slabs = |objs: &[*mut u8]| -> std::collections::BTreeSet<usize> {
+        objs.iter().map(|&p| slab_of(p, l)).collect()
+    };
+    let (a, b) = (slabs(&live[0]), slabs(&live[1]));
+    assert!(a.is_disjoint(&b), "harts 0 and 1 share slabs");
+    for (hart, objs) in live.iter_mut().enumerate() {
+        set_hart(hart);
+        for p in objs.drain(..) {
+            // SAFETY: allocated above with `l`, freed once.
+            unsafe { heap.dealloc(p, l) };
+        }
+    }
+    set_hart(0);
+    assert_all_returned(&heap);
+}
+
+/// Affinity never costs an allocation: when the page source is dry, a hart takes free
+/// objects from slabs on another hart's list rather than failing.
+#[test]
+fn a_dry_source_lets_a_hart_use_another_harts_slabs() {
+    let l = layout(512, 8);
+    let pages = slab_pages_of(l).unwrap();
+    let heap = heap_with(StdPages::limited(pages));
+    set_hart(0);
+    let mut objs = Vec::new();
+    loop {
+        let p = heap.alloc(l);
+        if p.is_null() {
+            break;
+        }
+        objs.push(p);
+    }
+    let all = objs.len();
+    // Give every object back but one to hart 0's slab, then ask on hart 1.
+    for p in objs.drain(..) {
+        // SAFETY: allocated above with `l`, freed once.
+        unsafe { heap.dealloc(p, l) };
+    }
+    // One object stays out on hart 0 (and none in its cache), so the slab stays partial
+    // on hart 0's list.
+    let keep = heap.alloc(l);
+    assert!(!keep.is_null());
+    heap.drain_cpu_cache();
+    set_hart(1);
+    while objs.len() + 1 < all {
+        let p = heap.alloc(l);
+        assert!(
+            !p.is_null(),
+            "hart 1 failed with free objects in hart 0's slab"
+        );
+        objs.push(p);
+    }
+    assert_eq!(
+        heap.source().pages_out(),
+        pages,
+        "no second slab was needed"
+    );
+    for p in objs.drain(..) {
+        // SAFETY: allocated above with `l`, freed once.
+        unsafe { heap.dealloc(p, l) };
+    }
+    set_hart(0);
+    // SAFETY: allocated above with `l`, freed once.
+    unsafe { heap.dealloc(keep, l) };
     assert_all_returned(&heap);
 }
 

@@ -104,6 +104,9 @@ pub const MAGAZINE_MIN: usize = 2;
 /// takes a hart above it gives half of every magazine of that hart back (see
 /// `docs/kernel-heap.md`, "Footprint").
 pub const HART_CACHE_BYTES: usize = 128 * 1024;
+/// Partial slabs of one class on one hart's own list at most (see `slab.rs`, "Hart
+/// affinity"); a slab that would be one more goes to the class's shared list.
+pub const HART_PARTIAL_SLABS: usize = 16;
 /// Empty slabs the heap keeps for reuse, in pages, over all classes together: an emptied
 /// slab beyond it goes back to the page source at once (the oldest first).
 pub const EMPTY_RESERVE_PAGES: usize = 8;

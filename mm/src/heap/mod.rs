@@ -12,7 +12,8 @@
 //!   [8][16]..[4096]     [8][16]..[4096]           objects (no lock: the hart is pinned)
 //!        │  refill / flush half a magazine under the class lock
 //!        ▼
-//!   class depot (spin lock) ── partial slabs ⇄ full slabs (unlisted)
+//!   class depot (spin lock) ── partial slabs, one list per hart + a shared list
+//!        │                       ⇄ full slabs (unlisted)
 //!        │  an emptied slab leaves its class for the heap-wide empty-slab reserve
 //!        │  (≤ EMPTY_RESERVE_PAGES pages over all classes, oldest returned first)
 //!        ▼
@@ -25,8 +26,10 @@
 //! - A slab of class `c` is `PAGE_SIZE << SLAB_ORDER[c]` bytes, aligned to that size, so
 //!   `ptr & !(slab_bytes - 1)` finds its header; objects start at offset 0, so every object
 //!   is aligned to the largest power of two dividing the class size.
-//! - A slab is on its class's partial list iff `0 < in_use < capacity`, on no list when
-//!   full; when `in_use` drops to 0 it leaves the class for the reserve (at most
+//! - A slab is on one of its class's partial lists iff `0 < in_use < capacity`, on no list
+//!   when full. A hart refills from its own list (at most [`HART_PARTIAL_SLABS`] slabs),
+//!   then the shared list, then a new slab, and only when the page source is dry from
+//!   other harts' lists: two harts never carve the same slab while memory lasts; when `in_use` drops to 0 it leaves the class for the reserve (at most
 //!   [`EMPTY_RESERVE_PAGES`] pages in all) or the page source. `in_use` counts objects out
 //!   of the slab, including those parked in hart caches.
 //! - One hart's caches hold at most about [`HART_CACHE_BYTES`]; [`SlabHeap::trim`] empties
@@ -56,8 +59,8 @@ mod source;
 mod stats;
 
 pub use class::{
-    CLASS_SIZES, EMPTY_RESERVE_PAGES, HART_CACHE_BYTES, MAGAZINE_BYTES, MAX_CLASS_SIZE,
-    NUM_CLASSES, class_of, slab_pages_of,
+    CLASS_SIZES, EMPTY_RESERVE_PAGES, HART_CACHE_BYTES, HART_PARTIAL_SLABS, MAGAZINE_BYTES,
+    MAX_CLASS_SIZE, NUM_CLASSES, class_of, slab_pages_of,
 };
 pub use object::{CacheBox, ObjectCache};
 pub use slab_heap::SlabHeap;

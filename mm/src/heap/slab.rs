@@ -4,9 +4,19 @@
 //! Objects fill it from offset 0; the last [`SLAB_HEADER_SIZE`] bytes hold its
 //! [`SlabHeader`], found from any object by masking the object's address with the slab
 //! size. A slab is on exactly one of:
-//! - the *partial* list: some objects handed out, some free;
+//! - a *partial* list: some objects handed out, some free. Each hart has a partial list of
+//!   its own (at most [`HART_PARTIAL_SLABS`] slabs), and there is one shared list;
 //! - no list, when every object is handed out (a full slab is found again through the
 //!   header of the first object freed into it).
+//!
+//! Hart affinity (as SLUB's per-CPU partial slabs): a hart's cache refills from its own
+//! partial list first, then from the shared list (the slab moves to the hart's list), then
+//! from a new slab (which joins the hart's list); only when the page source is dry does it
+//! carve slabs on other harts' lists. A full slab that gets an object back joins the
+//! freeing hart's list if there is room there, else the shared list. So two harts
+//! allocating the same class draw from different slabs, and their objects do not share
+//! cache lines (interleaved objects of two harts made each write a cache-line transfer:
+//! two threads ran slower than one in the heap benchmark).
 //!
 //! A slab whose last object comes back leaves its class: it goes to the heap-wide
 //! [`Reserve`] of empty slabs, which any class with the same slab order reuses and which
@@ -22,7 +32,10 @@ use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use spin::Mutex;
 
-use super::class::{CLASS_SIZES, EMPTY_RESERVE_PAGES, SLAB_HEADER_SIZE, SLAB_OBJECTS, SLAB_ORDER};
+use super::class::{
+    CLASS_SIZES, EMPTY_RESERVE_PAGES, HART_PARTIAL_SLABS, SLAB_HEADER_SIZE, SLAB_OBJECTS,
+    SLAB_ORDER,
+};
 use super::source::PageSource;
 use crate::addr::PAGE_SIZE;
 
@@ -43,6 +56,9 @@ struct SlabHeader {
     in_use: u32,
     /// `SLAB_MAGIC + class` while the slab belongs to the heap.
     magic: u32,
+    /// The partial list the slab is on (a hart's index, or the shared list's); meaningless
+    /// while it is on none.
+    list: u32,
 }
 
 const _: () = assert!(core::mem::size_of::<SlabHeader>() <= SLAB_HEADER_SIZE);
@@ -177,30 +193,34 @@ impl PageMeter {
     }
 }
 
-/// Intrusive doubly linked list of slab headers.
+/// Intrusive doubly linked list of slab headers, with its length.
 struct SlabList {
     head: *mut SlabHeader,
+    len: usize,
 }
 
 impl SlabList {
     const fn new() -> Self {
         Self {
             head: ptr::null_mut(),
+            len: 0,
         }
     }
 
     /// # Safety
-    /// `s` is a live header on no list.
-    unsafe fn push(&mut self, s: *mut SlabHeader) {
+    /// `s` is a live header on no list; `id` is this list's index in its depot.
+    unsafe fn push(&mut self, s: *mut SlabHeader, id: usize) {
         // SAFETY: `s` and the current head are live headers owned by this depot.
         unsafe {
             (*s).prev = ptr::null_mut();
             (*s).next = self.head;
+            (*s).list = id as u32;
             if !self.head.is_null() {
                 (*self.head).prev = s;
             }
         }
         self.head = s;
+        self.len += 1;
     }
 
     /// # Safety
@@ -220,13 +240,21 @@ impl SlabList {
             (*s).prev = ptr::null_mut();
             (*s).next = ptr::null_mut();
         }
+        self.len -= 1;
     }
 }
 
-/// The slabs of one class and their counters. Always used under its class lock.
-pub struct Depot {
+/// The slabs of one class and their counters, for a heap of `HARTS` hart caches. Always
+/// used under its class lock.
+///
+/// `list` arguments name a partial list: a hart index below `HARTS` for that hart's own
+/// list, anything else (callers without a hart cache) for the shared list.
+pub struct Depot<const HARTS: usize> {
     class: usize,
-    partial: SlabList,
+    /// Each hart's partial slabs (at most [`HART_PARTIAL_SLABS`] each).
+    partial: [SlabList; HARTS],
+    /// Partial slabs of no hart.
+    shared: SlabList,
     slabs: usize,
     peak_slabs: usize,
     /// Objects handed out of slabs (to harts' caches or to callers).
@@ -236,7 +264,7 @@ pub struct Depot {
 
 // SAFETY: the raw pointers lead to slabs that this depot owns exclusively; moving the depot
 // to another hart moves that ownership with it.
-unsafe impl Send for Depot {}
+unsafe impl<const HARTS: usize> Send for Depot<HARTS> {}
 
 /// A snapshot of a depot's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -251,12 +279,13 @@ pub struct DepotCounts {
     pub peak_slabs: usize,
 }
 
-impl Depot {
+impl<const HARTS: usize> Depot<HARTS> {
     /// An empty depot for slab class `class`.
     pub const fn new(class: usize) -> Self {
         Self {
             class,
-            partial: SlabList::new(),
+            partial: [const { SlabList::new() }; HARTS],
+            shared: SlabList::new(),
             slabs: 0,
             peak_slabs: 0,
             out: 0,
@@ -308,6 +337,7 @@ impl Depot {
                 bump: 0,
                 in_use: 0,
                 magic: self.magic(),
+                list: 0,
             });
         }
         self.slabs += 1;
@@ -315,24 +345,66 @@ impl Depot {
         Some(hdr)
     }
 
-    /// Fills `out` with objects, taking new slabs from `src` as needed. Returns how many were
-    /// taken: fewer than `out.len()` only when the page source ran dry.
-    pub fn take(&mut self, src: &impl PageSource, meter: &PageMeter, out: &mut [*mut u8]) -> usize {
+    /// The partial list with index `id` (`HARTS` is the shared one).
+    fn list_mut(&mut self, id: usize) -> &mut SlabList {
+        match self.partial.get_mut(id) {
+            Some(l) => l,
+            None => &mut self.shared,
+        }
+    }
+
+    /// The slab the next object for `list`'s hart comes from, on the list it is on, or
+    /// `None` when every list is empty and `src` is dry. In order of preference: the
+    /// hart's own partial slab; a shared one (moved to the hart's list); a new one (put on
+    /// the hart's list); any other hart's.
+    fn next_slab(
+        &mut self,
+        list: usize,
+        src: &impl PageSource,
+        meter: &PageMeter,
+    ) -> Option<(*mut SlabHeader, usize)> {
+        let own = list.min(HARTS);
+        let head = self.list_mut(own).head;
+        if !head.is_null() {
+            return Some((head, own));
+        }
+        let s = match self.shared.head {
+            s if !s.is_null() => {
+                // SAFETY: `s` is a live header on the shared list.
+                unsafe { self.shared.remove(s) };
+                s
+            }
+            _ => match self.new_slab(src, meter) {
+                Some(s) => s,
+                None => {
+                    let (id, l) = self.partial.iter().enumerate().find(|(_, l)| l.len > 0)?;
+                    return Some((l.head, id));
+                }
+            },
+        };
+        // SAFETY: `s` is a live header on no list.
+        unsafe { self.list_mut(own).push(s, own) };
+        Some((s, own))
+    }
+
+    /// Fills `out` with objects for the hart of partial list `list` (see [`Depot`]), taking
+    /// new slabs from `src` as needed. Returns how many were taken: fewer than `out.len()`
+    /// only when the page source ran dry and no slab has a free object.
+    pub fn take(
+        &mut self,
+        list: usize,
+        src: &impl PageSource,
+        meter: &PageMeter,
+        out: &mut [*mut u8],
+    ) -> usize {
         let size = CLASS_SIZES[self.class];
         let cap = SLAB_OBJECTS[self.class] as u32;
         let mut n = 0;
         while n < out.len() {
-            let s = if !self.partial.head.is_null() {
-                self.partial.head
-            } else {
-                let Some(s) = self.new_slab(src, meter) else {
-                    break;
-                };
-                // SAFETY: `s` is a live header on no list.
-                unsafe { self.partial.push(s) };
-                s
+            let Some((s, id)) = self.next_slab(list, src, meter) else {
+                break;
             };
-            // SAFETY: `s` is a live header of this class on the partial list; objects are
+            // SAFETY: `s` is a live header of this class on list `id`; objects are
             // computed inside its slab.
             unsafe {
                 let base = s
@@ -354,7 +426,7 @@ impl Depot {
                     n += 1;
                 }
                 if (*s).in_use == cap {
-                    self.partial.remove(s);
+                    self.list_mut(id).remove(s);
                 }
             }
         }
@@ -387,14 +459,22 @@ impl Depot {
         if ok { NonNull::new(hdr.cast()) } else { None }
     }
 
-    /// Gives objects back to their slabs. An object that fails [`header_of`](Self::header_of)
-    /// is refused (counted in `meter.rejected`, left untouched). A slab that becomes empty
-    /// leaves the class for the heap's reserve (which may give older slabs back to `src`).
+    /// Gives objects back to their slabs, from the hart of partial list `list`. An object
+    /// that fails [`header_of`](Self::header_of) is refused (counted in `meter.rejected`,
+    /// left untouched). A full slab that gets an object back joins `list` if that hart's
+    /// list has room, else the shared list. A slab that becomes empty leaves the class for
+    /// the heap's reserve (which may give older slabs back to `src`).
     ///
     /// # Safety
     /// Each object was handed out by [`take`](Self::take) of this depot and is not used any
     /// more, or is at least a pointer into readable memory (see `header_of`).
-    pub unsafe fn give(&mut self, src: &impl PageSource, meter: &PageMeter, objs: &[*mut u8]) {
+    pub unsafe fn give(
+        &mut self,
+        list: usize,
+        src: &impl PageSource,
+        meter: &PageMeter,
+        objs: &[*mut u8],
+    ) {
         let cap = SLAB_OBJECTS[self.class] as u32;
         for &obj in objs {
             // SAFETY: the caller's promise.
@@ -412,10 +492,14 @@ impl Depot {
                 (*s).in_use -= 1;
                 if (*s).in_use == 0 {
                     // It held one object of at least two, so it was partial, not full.
-                    self.partial.remove(s);
+                    self.list_mut((*s).list as usize).remove(s);
                     self.retire_slab(src, meter, s);
                 } else if was_full {
-                    self.partial.push(s);
+                    let home = match self.partial.get(list) {
+                        Some(l) if l.len < HART_PARTIAL_SLABS => list,
+                        _ => HARTS,
+                    };
+                    self.list_mut(home).push(s, home);
                 }
             }
             self.out -= 1;

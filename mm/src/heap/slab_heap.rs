@@ -94,7 +94,7 @@ struct Entered<'a>(PhantomData<&'a ()>);
 
 /// One class's depot behind its lock, alone on its cache lines.
 #[repr(align(64))]
-struct ClassLock(Mutex<Depot>);
+struct ClassLock<const HARTS: usize>(Mutex<Depot<HARTS>>);
 
 /// The kernel heap: size classes from 8 bytes to one page, per-hart caches, slabs from a
 /// [`PageSource`], and large requests straight from the page source.
@@ -110,7 +110,7 @@ struct ClassLock(Mutex<Depot>);
 /// The type is `Sync`: use it as a `static` and as the kernel's `#[global_allocator]`.
 pub struct SlabHeap<P, C, const HARTS: usize> {
     source: P,
-    depots: [ClassLock; PAGE_CLASS],
+    depots: [ClassLock<HARTS>; PAGE_CLASS],
     harts: [HartCache; HARTS],
     /// Pages handed out by the page class (to callers or to per-hart caches), and its peak.
     page_out: AtomicUsize,
@@ -131,7 +131,7 @@ unsafe impl<P: Sync, C, const HARTS: usize> Sync for SlabHeap<P, C, HARTS> {}
 unsafe impl<P: Send, C, const HARTS: usize> Send for SlabHeap<P, C, HARTS> {}
 
 /// One depot per slab class, each for its own class.
-const fn depots() -> [ClassLock; PAGE_CLASS] {
+const fn depots<const HARTS: usize>() -> [ClassLock<HARTS>; PAGE_CLASS] {
     let mut out = [const { ClassLock(Mutex::new(Depot::new(0))) }; PAGE_CLASS];
     let mut c = 1;
     while c < PAGE_CLASS {
@@ -203,7 +203,7 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
         let (hart, _pin) = C::pin();
         let Some(h) = self.harts.get(hart) else {
             let mut one = [ptr::null_mut()];
-            if self.fetch(c, &mut one) == 0 {
+            if self.fetch(c, hart, &mut one) == 0 {
                 self.failed.fetch_add(1, Relaxed);
             }
             return one[0];
@@ -219,7 +219,7 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
                 .store(h.bytes.load(Relaxed) - CLASS_SIZES[c], Relaxed);
             return slots[n - 1];
         }
-        let got = self.fetch(c, &mut slots[..MAGAZINE_BATCH[c]]);
+        let got = self.fetch(c, hart, &mut slots[..MAGAZINE_BATCH[c]]);
         if got == 0 {
             self.failed.fetch_add(1, Relaxed);
             return ptr::null_mut();
@@ -253,7 +253,7 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
         let (hart, _pin) = C::pin();
         let Some(h) = self.harts.get(hart) else {
             // SAFETY: the caller's promise.
-            unsafe { self.give_back(c, &[ptr]) };
+            unsafe { self.give_back(c, hart, &[ptr]) };
             return;
         };
         let _entered = h.enter();
@@ -269,14 +269,14 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
             h.bytes.store(bytes, Relaxed);
             if bytes > HART_CACHE_BYTES {
                 // SAFETY: pinned to `hart`; `slots` is not used after this.
-                unsafe { self.halve_hart(h) };
+                unsafe { self.halve_hart(hart, h) };
             }
             return;
         }
         // Full: the oldest half goes back to the depot, the rest moves down.
         let batch = MAGAZINE_BATCH[c];
         // SAFETY: the objects in a magazine are free objects of class `c`.
-        unsafe { self.give_back(c, &slots[..batch]) };
+        unsafe { self.give_back(c, hart, &slots[..batch]) };
         slots.copy_within(batch..n, 0);
         slots[n - batch] = ptr;
         count.store(n - batch + 1, Relaxed);
@@ -293,7 +293,7 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
     /// The caller is pinned to `h`'s hart (or otherwise alone on it) and holds no reference
     /// into its slots.
     #[cold]
-    unsafe fn halve_hart(&self, h: &HartCache) {
+    unsafe fn halve_hart(&self, hart: usize, h: &HartCache) {
         let mut bytes = 0;
         for (c, count) in h.counts.iter().enumerate() {
             let n = count.load(Relaxed);
@@ -304,7 +304,7 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
             // SAFETY: exclusive use of `h` by the caller's promise.
             let slots = unsafe { h.magazine(c) };
             // SAFETY: the first `n` slots are free objects of class `c`.
-            unsafe { self.give_back(c, &slots[..give]) };
+            unsafe { self.give_back(c, hart, &slots[..give]) };
             slots.copy_within(give..n, 0);
             count.store(n - give, Relaxed);
             bytes += (n - give) * CLASS_SIZES[c];
@@ -316,10 +316,14 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
         self.meter.rejected.fetch_add(1, Relaxed);
     }
 
-    /// Takes up to `out.len()` objects of class `c` from the shared layer; returns how many.
-    fn fetch(&self, c: usize, out: &mut [*mut u8]) -> usize {
+    /// Takes up to `out.len()` objects of class `c` from the shared layer for hart `hart`
+    /// (any id at or above `HARTS` for a caller without a hart cache); returns how many.
+    fn fetch(&self, c: usize, hart: usize, out: &mut [*mut u8]) -> usize {
         if c != PAGE_CLASS {
-            return self.depots[c].0.lock().take(&self.source, &self.meter, out);
+            return self.depots[c]
+                .0
+                .lock()
+                .take(hart, &self.source, &self.meter, out);
         }
         let mut n = 0;
         for slot in out.iter_mut() {
@@ -337,19 +341,19 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
         n
     }
 
-    /// Gives free objects of class `c` back to the shared layer.
+    /// Gives free objects of class `c` back to the shared layer, from hart `hart`.
     ///
     /// # Safety
     /// Each pointer is a free object of class `c` of this heap (or is refused by the depot's
     /// checks, see [`dealloc`](Self::dealloc)); page-class pointers are page aligned.
-    unsafe fn give_back(&self, c: usize, objs: &[*mut u8]) {
+    unsafe fn give_back(&self, c: usize, hart: usize, objs: &[*mut u8]) {
         if c != PAGE_CLASS {
             // SAFETY: the caller's promise.
             unsafe {
                 self.depots[c]
                     .0
                     .lock()
-                    .give(&self.source, &self.meter, objs)
+                    .give(hart, &self.source, &self.meter, objs)
             };
             return;
         }
@@ -397,12 +401,12 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
     ///
     /// # Safety
     /// No other context uses `h` meanwhile.
-    unsafe fn drain_hart(&self, h: &HartCache) {
+    unsafe fn drain_hart(&self, hart: usize, h: &HartCache) {
         for (c, count) in h.counts.iter().enumerate() {
             let n = count.load(Relaxed);
             // SAFETY: exclusive use of `h` by the caller's promise; the first `n` slots are
             // free objects of class `c`.
-            unsafe { self.give_back(c, &h.magazine(c)[..n]) };
+            unsafe { self.give_back(c, hart, &h.magazine(c)[..n]) };
             count.store(0, Relaxed);
         }
         h.bytes.store(0, Relaxed);
@@ -414,7 +418,7 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
         if let Some(h) = self.harts.get(hart) {
             let _entered = h.enter();
             // SAFETY: pinned to `hart`.
-            unsafe { self.drain_hart(h) };
+            unsafe { self.drain_hart(hart, h) };
         }
     }
 
@@ -427,9 +431,9 @@ impl<P: PageSource, C: CpuLocal, const HARTS: usize> SlabHeap<P, C, HARTS> {
     /// running kernel, ask each hart to call [`drain_cpu_cache`](Self::drain_cpu_cache)
     /// instead.
     pub unsafe fn drain_all_cpu_caches(&self) {
-        for h in &self.harts {
+        for (hart, h) in self.harts.iter().enumerate() {
             // SAFETY: nobody else uses the heap, by the caller's promise.
-            unsafe { self.drain_hart(h) };
+            unsafe { self.drain_hart(hart, h) };
         }
     }
 
