@@ -121,6 +121,57 @@ impl Frames for Bsa<'_> {
     }
 }
 
+/// Floor of the churn loop itself: hands out made-up frame numbers and frees nothing, so
+/// its figure is what the loop (random slot, the alloc-or-free branch) costs on its own.
+struct LoopOnly(usize);
+
+impl Frames for LoopOnly {
+    #[inline]
+    fn alloc(&mut self, _order: usize) -> Option<usize> {
+        self.0 += 1;
+        Some(self.0)
+    }
+    #[inline]
+    fn free(&mut self, pfn: usize, _order: usize) {
+        black_box(pfn);
+    }
+}
+
+/// Floor of any allocator that keeps 32 bytes of metadata per frame: a stack of free frame
+/// numbers, and per operation one check and one store in the frame's 32-byte entry
+/// (what pagoda's per-frame metadata costs at the least). No lock, no accounting.
+struct EntryOnly {
+    entries: Vec<[u32; 8]>,
+    free: Vec<usize>,
+}
+
+impl EntryOnly {
+    fn new(frames: usize) -> EntryOnly {
+        EntryOnly {
+            entries: vec![[0; 8]; frames],
+            free: (0..frames).rev().collect(),
+        }
+    }
+}
+
+impl Frames for EntryOnly {
+    #[inline]
+    fn alloc(&mut self, _order: usize) -> Option<usize> {
+        let f = self.free.pop()?;
+        self.entries[f][0] = 1;
+        Some(f)
+    }
+    #[inline]
+    fn free(&mut self, pfn: usize, _order: usize) {
+        assert_eq!(
+            self.entries[pfn][0], 1,
+            "double free in the floor allocator"
+        );
+        self.entries[pfn][0] = 0;
+        self.free.push(pfn);
+    }
+}
+
 thread_local! {
     static HART: Cell<usize> = const { Cell::new(0) };
 }
@@ -442,6 +493,14 @@ fn table() {
             &r,
             slots / 2,
             [hart, on, global, bml, bmr, bs],
+        );
+        let looping = best(|s| churn(&mut LoopOnly(0), 0, slots, ops, s));
+        let mut entries = EntryOnly::new(r.frames);
+        let entry = best(|s| churn(&mut entries, 0, slots, ops, s));
+        println!(
+            "  floors of this row: the loop alone {looping:.1} ns ({:.2}x bitmap+lock); one 32-byte entry per op {entry:.1} ns ({:.2}x)",
+            looping / bml,
+            entry / bml
         );
 
         // Order 0 with RAM nearly full (1/512 free, scattered).
