@@ -21,6 +21,8 @@ static void show(const char *path)
 int main(void)
 {
     show("/proc/meminfo");
+    show("/proc/buddyinfo");
+    show("/proc/slabinfo");
     show("/proc/self/status");
     return 0;
 }

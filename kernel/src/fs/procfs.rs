@@ -6,6 +6,8 @@
 //! | `/proc/meminfo` | `MemTotal`, `MemFree`, `MemAvailable`, frames by use, slab and page tables |
 //! | `/proc/self/status`, `/proc/PID/status` | name, pid, parent, `VmSize`, `VmRSS`, fault counters |
 //! | `/proc/vmstat` | global fault, copy-on-write and TLB counters |
+//! | `/proc/slabinfo` | per heap size class: objects in use, slab capacity, slabs; then pagoda's own columns: cached objects, peaks |
+//! | `/proc/buddyinfo` | free blocks of each order (0 to 18) on the buddy lists |
 //! | `/proc/self/maps`, `/proc/PID/maps` | the process's memory areas |
 
 use alloc::string::String;
@@ -33,6 +35,8 @@ pub fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
     match rest {
         "meminfo" => meminfo(&mut out),
         "vmstat" => vmstat(&mut out),
+        "slabinfo" => slabinfo(&mut out),
+        "buddyinfo" => buddyinfo(&mut out),
         _ => {
             let Some((who, file)) = rest.split_once('/') else {
                 return Ok(None);
@@ -81,6 +85,58 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     line(out, "HeapPages", kb(heap.pages_held))?;
     line(out, "FramesCached", kb(f.cached))?;
     line(out, "FramesPeak", kb(f.peak_used))
+}
+
+/// Linux's slabinfo 2.1 columns (tunables are 0, as with SLUB), one line per size class,
+/// followed by pagoda's: objects cached in hart caches, peak objects out, peak pages.
+fn slabinfo(out: &mut String) -> core::fmt::Result {
+    use pagoda_mm::heap::{PAGE_CLASS, SLAB_OBJECTS, SLAB_ORDER};
+    let heap = crate::memory::heap::stats();
+    writeln!(out, "slabinfo - version: 2.1")?;
+    writeln!(
+        out,
+        "# name            <active_objs> <num_objs> <objsize> <objperslab> <pagesperslab> : tunables <limit> <batchcount> <sharedfactor> : slabdata <active_slabs> <num_slabs> <sharedavail> : pagoda <cached_objs> <peak_objs> <peak_pages>"
+    )?;
+    for (c, s) in heap.classes.iter().enumerate() {
+        // The page class has no slabs: each object is one page of its own.
+        let (per_slab, pages) = if c == PAGE_CLASS {
+            (1, 1)
+        } else {
+            (SLAB_OBJECTS[c], 1 << SLAB_ORDER[c])
+        };
+        let active = s.objects_in_use;
+        writeln!(
+            out,
+            "{:<17} {:>6} {:>6} {:>6} {:>4} {:>4} : tunables {:>4} {:>4} {:>4} : slabdata {:>6} {:>6} {:>6} : pagoda {:>6} {:>6} {:>6}",
+            alloc::format!("kmalloc-{}", s.object_size),
+            active,
+            s.slabs * per_slab,
+            s.object_size,
+            per_slab,
+            pages,
+            0,
+            0,
+            0,
+            s.slabs,
+            s.slabs,
+            0,
+            s.objects_cached,
+            s.objects_peak,
+            s.pages_peak,
+        )?;
+    }
+    Ok(())
+}
+
+/// Free blocks on the buddy lists by order, as Linux prints them for one zone (pagoda's
+/// orders go up to 18; frames in hart caches are not on the lists).
+fn buddyinfo(out: &mut String) -> core::fmt::Result {
+    let f = crate::memory::frames::stats();
+    write!(out, "Node 0, zone   Normal ")?;
+    for n in f.free_blocks {
+        write!(out, "{n:>7}")?;
+    }
+    writeln!(out)
 }
 
 fn vmstat(out: &mut String) -> core::fmt::Result {

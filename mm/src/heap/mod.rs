@@ -60,7 +60,7 @@ mod stats;
 
 pub use class::{
     CLASS_SIZES, EMPTY_RESERVE_PAGES, HART_CACHE_BYTES, HART_PARTIAL_SLABS, MAGAZINE_BYTES,
-    MAX_CLASS_SIZE, NUM_CLASSES, class_of, slab_pages_of,
+    MAX_CLASS_SIZE, NUM_CLASSES, PAGE_CLASS, SLAB_OBJECTS, SLAB_ORDER, class_of, slab_pages_of,
 };
 pub use object::{CacheBox, ObjectCache};
 pub use slab_heap::SlabHeap;
