@@ -364,21 +364,29 @@ fn size_name(bytes: usize) -> String {
 }
 
 /// Runs `job(t)` on `threads` threads at once (each does `ops` operations); returns the
-/// aggregate operations per microsecond.
+/// aggregate operations per microsecond, from the first thread's start to the last one's
+/// end. Each thread reads the clock itself: a clock read by the spawning thread after the
+/// start barrier may come late on a busy machine (it waits for a core while the workers
+/// run), which made the figure of a whole run come out as one microsecond.
 fn throughput(threads: usize, ops: usize, job: &(impl Fn(usize) + Sync)) -> f64 {
-    let barrier = Barrier::new(threads + 1);
-    let start = std::thread::scope(|sc| {
-        for t in 0..threads {
-            let barrier = &barrier;
-            sc.spawn(move || {
-                barrier.wait();
-                job(t);
-            });
-        }
-        barrier.wait();
-        Instant::now()
+    let barrier = Barrier::new(threads);
+    let spans: Vec<(Instant, Instant)> = std::thread::scope(|sc| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                let barrier = &barrier;
+                sc.spawn(move || {
+                    barrier.wait();
+                    let start = Instant::now();
+                    job(t);
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        workers.into_iter().map(|w| w.join().unwrap()).collect()
     });
-    (threads * ops) as f64 / start.elapsed().as_micros().max(1) as f64
+    let start = spans.iter().map(|s| s.0).min().unwrap();
+    let end = spans.iter().map(|s| s.1).max().unwrap();
+    (threads * ops) as f64 / (end - start).as_micros().max(1) as f64
 }
 
 fn scaling(name: &str, ops: usize, job: &(impl Fn(usize) + Sync)) {
