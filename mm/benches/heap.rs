@@ -679,15 +679,14 @@ fn typed_pair<const N: usize>(heap: &Ours) -> (f64, f64) {
     }
     let global = t.elapsed().as_nanos() as f64 / (rounds * BURST) as f64;
     let cache = ObjectCache::<Typed<N>, _, _, 2>::new(heap);
-    let mut boxes = Vec::with_capacity(BURST);
     let t = Instant::now();
     for r in 0..rounds {
-        for _ in 0..BURST {
+        let boxes = [(); BURST].map(|_| {
             let mut v = Typed([0; N]);
             v.0[0] = r as u64;
-            boxes.push(cache.alloc(v).ok().expect("arena large enough"));
-        }
-        boxes.clear();
+            cache.alloc(v).ok().expect("arena large enough")
+        });
+        drop(boxes);
     }
     let typed = t.elapsed().as_nanos() as f64 / (rounds * BURST) as f64;
     (global, typed)
