@@ -16,7 +16,7 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize, Ordering}
 use super::meta::FrameUse;
 
 /// Frames one hart cache holds at most.
-pub const CACHE_CAPACITY: usize = 256;
+pub const CACHE_CAPACITY: usize = 64;
 /// Frames moved between a hart cache and the buddy at a time (refill and drain).
 pub const BATCH: usize = CACHE_CAPACITY / 2;
 
