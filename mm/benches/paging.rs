@@ -80,8 +80,14 @@ impl PagingHandler for TheirMemory {
     }
 
     fn dealloc_frames(paddr: TheirPhys, _num: usize) {
-        // SAFETY: page_table_multiarch frees only table pages it allocated.
-        unsafe { SIM.free_table(PhysAddr(paddr.as_usize())) }
+        // page_table_multiarch frees tables with their entries in place, and the shared
+        // memory takes back only zeroed pages (`PagingMemory`'s contract): zeroed here.
+        // Their tables are freed only when a table is dropped, outside the timed phases.
+        let pa = PhysAddr(paddr.as_usize());
+        // SAFETY: a table page page_table_multiarch allocated and is done with.
+        unsafe { SIM.table_ptr(pa).as_ptr().write_bytes(0, 1) };
+        // SAFETY: as above; the page is now all zero.
+        unsafe { SIM.free_table(pa) }
     }
 
     #[inline]

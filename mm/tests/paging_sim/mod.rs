@@ -18,6 +18,12 @@ pub const SIM_PHYS_BASE: usize = 0x8000_0000;
 /// fails allocation when the arena is full (to test running out of memory) and, in debug
 /// builds, checks every access and free against the set of live pages and poisons freed
 /// pages, so a use after free or a double free fails the test.
+///
+/// It keeps `PagingMemory`'s zero contract from its side: `alloc_table` hands out zeroed
+/// pages (the arena starts zeroed; a page poisoned on free is zeroed again when it is
+/// handed out, in debug builds; otherwise a freed page, all zero, is reused as it is).
+/// In tests (debug and release builds) `free_table` also asserts that the page it takes
+/// back is all zero; benchmarks skip that read of the page.
 pub struct SimMemory {
     arena: NonNull<TablePage>,
     capacity: usize,
@@ -64,6 +70,16 @@ impl SimMemory {
         self.live.load(Ordering::Relaxed)
     }
 
+    /// The bytes of arena page `index`.
+    fn page(&self, index: usize) -> *mut u8 {
+        assert!(
+            index < self.capacity,
+            "page {index} outside the simulated memory"
+        );
+        // SAFETY: `index` is inside the arena.
+        unsafe { self.arena.as_ptr().add(index).cast::<u8>() }
+    }
+
     fn index(&self, pa: PhysAddr) -> usize {
         let index = (pa.0 - SIM_PHYS_BASE) / PAGE_SIZE;
         debug_assert!(index < self.capacity, "{pa:?} outside the simulated memory");
@@ -92,6 +108,11 @@ unsafe impl PagingMemory for SimMemory {
             None => return None,
         };
         state.allocated[index] = true;
+        if cfg!(debug_assertions) {
+            // SAFETY: the page is in the arena and was free until now; it holds the
+            // poison `free_table` wrote (or zeros, if never used).
+            unsafe { self.page(index).write_bytes(0, PAGE_SIZE) };
+        }
         self.live.fetch_add(1, Ordering::Relaxed);
         Some(PhysAddr(SIM_PHYS_BASE + index * PAGE_SIZE))
     }
@@ -101,15 +122,16 @@ unsafe impl PagingMemory for SimMemory {
         let mut state = self.state.lock().unwrap();
         assert!(state.allocated[index], "double free of table {pa:?}");
         state.allocated[index] = false;
+        if cfg!(test) {
+            // SAFETY: the page is in the arena and was allocated until now.
+            let bytes = unsafe { std::slice::from_raw_parts(self.page(index), PAGE_SIZE) };
+            if let Some(at) = bytes.iter().position(|&b| b != 0) {
+                panic!("table page {pa:?} freed with a non-zero byte at offset {at:#x}");
+            }
+        }
         if cfg!(debug_assertions) {
             // SAFETY: the page is in the arena and, being freed, no longer used.
-            unsafe {
-                self.arena
-                    .as_ptr()
-                    .add(index)
-                    .cast::<u8>()
-                    .write_bytes(0xa5, PAGE_SIZE)
-            };
+            unsafe { self.page(index).write_bytes(0xa5, PAGE_SIZE) };
         }
         state.free.push(index);
         self.live.fetch_sub(1, Ordering::Relaxed);
