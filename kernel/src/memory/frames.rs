@@ -10,6 +10,7 @@ use pagoda_mm::frame::{AllocError, FrameAllocator, FrameMeta, FrameUse, Stats};
 use pagoda_mm::layout::phys_to_virt;
 
 use super::heap::ThisHart;
+use super::tables;
 use crate::boot::BootInfo;
 use crate::boot::info::MAX_FREE_RANGES;
 
@@ -70,9 +71,30 @@ pub fn init(info: &BootInfo) -> Result<(), InitError> {
 /// after every cache that can be reached was given back (harts that hold theirs are asked
 /// and waited for a bounded time: they answer at their next pinned allocator call, or
 /// when their idle loop calls `FRAMES.service_local::<ThisHart>()` or parks with
-/// `FRAMES.park_local::<ThisHart>()`).
+/// `FRAMES.park_local::<ThisHart>()`), and then every hart's pool of zeroed table pages
+/// ([`tables::drain_all`]) for one more try.
+#[inline]
 pub fn alloc(order: usize, u: FrameUse) -> Result<Pfn, AllocError> {
+    match FRAMES.alloc_local::<ThisHart>(order, u) {
+        Err(AllocError::OutOfMemory) => alloc_after_drain(order, u),
+        done => done,
+    }
+}
+
+/// [`alloc`] once more after the table-page pools went back (if they held anything).
+#[cold]
+fn alloc_after_drain(order: usize, u: FrameUse) -> Result<Pfn, AllocError> {
+    if tables::drain_all() == 0 {
+        return Err(AllocError::OutOfMemory);
+    }
     FRAMES.alloc_local::<ThisHart>(order, u)
+}
+
+/// Gives every cache of free or reusable frames back to the buddy lists: the table-page
+/// pools of all harts, then every frame cache that can be reached
+/// (`FRAMES.drain_caches`). For a leak check's baseline and its final count.
+pub fn drain_caches() -> usize {
+    tables::drain_all() + FRAMES.drain_caches()
 }
 
 /// Drops one reference to the block at `pfn`, freeing it at zero (a single frame into
@@ -126,7 +148,11 @@ pub fn user_may_allocate() -> bool {
     if !n.is_multiple_of(CHECK_EVERY) && !LOW.load(Ordering::Relaxed) {
         return true;
     }
-    let s = FRAMES.stats();
+    let mut s = FRAMES.stats();
+    // Pooled table pages are the first memory to give back before refusing.
+    if s.free <= reserve(s.total) && tables::drain_all() != 0 {
+        s = FRAMES.stats();
+    }
     let low = s.free <= reserve(s.total);
     LOW.store(low, Ordering::Relaxed);
     !low

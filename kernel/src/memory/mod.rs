@@ -6,6 +6,7 @@
 //! | [`heap`] | the slab heap as `#[global_allocator]` |
 //! | [`kspace`] | the kernel address space (W^X image, direct map, devices) |
 //! | [`kstack`] | kernel stacks with guard pages |
+//! | [`tables`] | page-table pages: zeroed, pooled per hart |
 //! | [`tlb`] | `sfence.vma`, SBI remote fences, ASIDs |
 //! | [`uspace`] | user address spaces: `pagoda-mm`'s policy over Sv39, ASIDs and frames |
 
@@ -13,6 +14,7 @@ pub mod frames;
 pub mod heap;
 pub mod kspace;
 pub mod kstack;
+pub mod tables;
 pub mod tlb;
 pub mod uspace;
 

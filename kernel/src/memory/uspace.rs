@@ -29,7 +29,7 @@ use pagoda_mm::vm::{
 };
 use spin::Once;
 
-use super::{frames, kspace, tlb};
+use super::{frames, kspace, tables, tlb};
 
 /// A process's address space.
 pub type UserSpace = AddressSpace<UserMmu, KernelFrames>;
@@ -43,8 +43,8 @@ const PAGE_WORDS: usize = PAGE_SIZE / 8;
 const LINE_WORDS: usize = 8;
 
 /// Zeroes the frame at `pa`: eight stores per iteration (the generic `memset` moves a
-/// word at a time; this is on the demand-zero fault path).
-fn zero_page(pa: PhysAddr) {
+/// word at a time; this is on the demand-zero fault path, and zeroes fresh table pages).
+pub(super) fn zero_page(pa: PhysAddr) {
     let dst = frame_ptr(pa) as *mut u64;
     for line in 0..PAGE_WORDS / LINE_WORDS {
         for word in 0..LINE_WORDS {
@@ -73,9 +73,10 @@ fn frame_ptr(pa: PhysAddr) -> *mut u8 {
     phys_to_virt(pa).as_usize() as *mut u8
 }
 
-/// Page-table pages of one user table. Freed pages are chained through their first word
-/// (a value with `V` clear, so a stale walk through a cached pointer to the page finds
-/// nothing) until the next flush of the space releases them.
+/// Page-table pages of one user table, from [`tables`]. Freed pages (all zero) are
+/// chained through their first word (a value with `V` clear, so a stale walk through a
+/// cached pointer to the page finds nothing) until the next flush of the space releases
+/// them, the link cleared again, to the hart's pool of zeroed table pages.
 #[derive(Debug, Default)]
 pub struct UserTables {
     deferred: Cell<usize>,
@@ -99,23 +100,27 @@ impl UserTables {
 /// Frees a chain made by [`UserTables::free_table`] (after the flush that makes it safe).
 fn release_chain(mut pa: usize) {
     while pa != 0 {
+        let link = frame_ptr(PhysAddr(pa)) as *mut usize;
         // SAFETY: every page of the chain is a freed table page, still ours, whose first
-        // word `free_table` set to the next page of the chain.
-        let next = unsafe { (frame_ptr(PhysAddr(pa)) as *const usize).read() };
-        frames::put(PhysAddr(pa).pfn());
+        // word `free_table` set to the next page of the chain (the rest of it is zero).
+        let next = unsafe { link.read() };
+        // SAFETY: as above; clearing the link makes the whole page zero again.
+        unsafe { link.write(0) };
+        // SAFETY: the page came from `tables::alloc`, is all zero now, and nothing uses it:
+        // no table links to it and the flush before this call dropped every cached walk.
+        unsafe { tables::free(PhysAddr(pa)) };
         pa = next;
     }
 }
 
-// SAFETY: pages come from the frame allocator and are reached through the direct map;
-// a page handed to `free_table` goes back to the allocator only after the flush that
-// drops every cached translation through it (see `UserMmu::flush`).
+// SAFETY: pages come from `tables::alloc` (zeroed; from the frame allocator) and are
+// reached through the direct map; a page handed to `free_table` (all zero, by the table
+// code's contract) is zero again, link cleared, when it goes back to `tables::free`, only
+// after the flush that drops every cached translation through it (see `UserMmu::flush`).
 unsafe impl PagingMemory for UserTables {
+    #[inline]
     fn alloc_table(&self) -> Option<PhysAddr> {
-        if !frames::user_may_allocate() {
-            return None;
-        }
-        frames::alloc(0, FrameUse::PageTable).ok().map(|p| p.addr())
+        tables::alloc(true)
     }
 
     unsafe fn free_table(&self, pa: PhysAddr) {
