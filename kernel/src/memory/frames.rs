@@ -71,22 +71,10 @@ pub fn init(info: &BootInfo) -> Result<(), InitError> {
 /// after every cache that can be reached was given back (harts that hold theirs are asked
 /// and waited for a bounded time: they answer at their next pinned allocator call, or
 /// when their idle loop calls `FRAMES.service_local::<ThisHart>()` or parks with
-/// `FRAMES.park_local::<ThisHart>()`), and then every hart's pool of zeroed table pages
-/// ([`tables::drain_all`]) for one more try.
-#[inline]
+/// `FRAMES.park_local::<ThisHart>()`). The pools of zeroed table pages
+/// ([`super::tables`]) are not among those caches: they go back when user memory reaches
+/// the reserve ([`user_may_allocate`]) and when a table page finds no frame.
 pub fn alloc(order: usize, u: FrameUse) -> Result<Pfn, AllocError> {
-    match FRAMES.alloc_local::<ThisHart>(order, u) {
-        Err(AllocError::OutOfMemory) => alloc_after_drain(order, u),
-        done => done,
-    }
-}
-
-/// [`alloc`] once more after the table-page pools went back (if they held anything).
-#[cold]
-fn alloc_after_drain(order: usize, u: FrameUse) -> Result<Pfn, AllocError> {
-    if tables::drain_all() == 0 {
-        return Err(AllocError::OutOfMemory);
-    }
     FRAMES.alloc_local::<ThisHart>(order, u)
 }
 
@@ -148,14 +136,25 @@ pub fn user_may_allocate() -> bool {
     if !n.is_multiple_of(CHECK_EVERY) && !LOW.load(Ordering::Relaxed) {
         return true;
     }
-    let mut s = FRAMES.stats();
-    // Pooled table pages are the first memory to give back before refusing.
-    if s.free <= reserve(s.total) && tables::drain_all() != 0 {
-        s = FRAMES.stats();
+    let s = FRAMES.stats();
+    let mut low = s.free <= reserve(s.total);
+    if low {
+        low = low_after_drain();
     }
-    let low = s.free <= reserve(s.total);
     LOW.store(low, Ordering::Relaxed);
     !low
+}
+
+/// Whether free memory is still at or below the reserve once every hart's pooled table
+/// pages went back (they are the first memory given up before a user request is refused).
+#[cold]
+#[inline(never)]
+fn low_after_drain() -> bool {
+    if tables::drain_all() == 0 {
+        return true;
+    }
+    let s = FRAMES.stats();
+    s.free <= reserve(s.total)
 }
 
 /// A snapshot of the allocator's counters.

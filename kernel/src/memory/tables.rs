@@ -9,8 +9,8 @@
 //! goes back to the frame allocator whenever that memory could be wanted elsewhere:
 //! - when its hart goes idle (the scheduler loop, with the heap trim and the frame-cache
 //!   park): [`drain_local`];
-//! - when an allocation finds no frame, or user memory reaches the kernel's reserve
-//!   ([`super::frames`]): [`drain_all`], from whichever hart runs short;
+//! - when user memory reaches the kernel's reserve (`frames::user_may_allocate`), or a
+//!   table page finds no frame: [`drain_all`], from whichever hart runs short;
 //! - before memory statistics are reported (`/proc/meminfo`) or a leak check takes its
 //!   baseline: [`drain_all`].
 
@@ -48,9 +48,14 @@ fn alloc_fresh(user: bool) -> Option<PhysAddr> {
     if user && !frames::user_may_allocate() {
         return None;
     }
-    let pa = frames::alloc(0, FrameUse::PageTable).ok()?.addr();
-    zero_page(pa);
-    Some(pa)
+    let pfn = match frames::alloc(0, FrameUse::PageTable) {
+        Ok(pfn) => pfn,
+        // Other harts' pooled pages are the memory to try last.
+        Err(_) if drain_all() != 0 => frames::alloc(0, FrameUse::PageTable).ok()?,
+        Err(_) => return None,
+    };
+    zero_page(pfn.addr());
+    Some(pfn.addr())
 }
 
 /// Takes back a table page: onto this hart's stack, or to the frame allocator when that

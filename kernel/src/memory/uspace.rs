@@ -98,6 +98,8 @@ impl UserTables {
 }
 
 /// Frees a chain made by [`UserTables::free_table`] (after the flush that makes it safe).
+/// Out of line: most flushes (a fault, an `mprotect`) have no chain to release.
+#[inline(never)]
 fn release_chain(mut pa: usize) {
     while pa != 0 {
         let link = frame_ptr(PhysAddr(pa)) as *mut usize;
@@ -250,7 +252,9 @@ impl UserMmu {
         if !harts.is_empty() {
             tlb::HartTlb.flush_harts(&harts, &flush);
         }
-        release_chain(deferred);
+        if deferred != 0 {
+            release_chain(deferred);
+        }
     }
 
     /// Makes this the hart's translation: `satp` with the space's ASID (flushing first if
