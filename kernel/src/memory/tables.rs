@@ -22,10 +22,9 @@ use pagoda_mm::paging::TablePool;
 use super::frames;
 use super::uspace::zero_page;
 
-/// Zeroed table pages each hart keeps for its next tables: enough for the tables of a
-/// small process (a root and a few level-1 and level-0 tables, about 7) several times
-/// over, or those of a process with 48 MiB spread over 24 level-0 tables; at most 128 KiB
-/// per hart.
+/// Zeroed table pages each hart keeps for its next tables (128 KiB): the tables of a few
+/// small processes (each a root, and a level-1 and a level-0 table per region it uses),
+/// or of one that maps some 50 MiB (a level-0 table per 2 MiB).
 const POOLED_PER_HART: usize = 32;
 
 /// Every hart's stack of zeroed table pages.
