@@ -446,12 +446,14 @@ static ZERO_PAGE: Once<PhysAddr> = Once::new();
 pub struct KernelFrames;
 
 impl FrameSource for KernelFrames {
+    #[inline]
     fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
         let pa = self.alloc_uninit()?;
         zero_page(pa);
         Ok(pa)
     }
 
+    #[inline]
     fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
         if !frames::user_may_allocate() {
             return Err(OutOfMemory);
