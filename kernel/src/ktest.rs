@@ -544,7 +544,7 @@ fn map_protect_unmap(_: &Context<'_>) -> TestResult {
 /// table takes them from there, and a drain gives every one back: the frame counters
 /// return to their baseline.
 fn table_pool(_: &Context<'_>) -> TestResult {
-    use crate::memory::{frames, tables, uspace::UserMmu};
+    use crate::memory::{frames, uspace::UserMmu};
     use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
     use pagoda_mm::vm::{Mmu, PteFlags};
     frames::drain_caches();
@@ -563,28 +563,28 @@ fn table_pool(_: &Context<'_>) -> TestResult {
     let tables_per_space = 1 + 2 + 8;
     drop(build()?);
     check(
-        tables::pooled() == tables_per_space,
+        frames::pooled_tables() == tables_per_space,
         "a dropped table's pages were not pooled",
     )?;
-    let pa = tables::alloc(false).ok_or("no pooled page")?;
+    let pa = frames::alloc_table(false).ok_or("no pooled page")?;
     let words = phys_to_virt(pa).as_usize() as *const u64;
     // SAFETY: a table page just taken from the pool: ours, direct-mapped, 512 words.
     let zero = (0..PAGE_SIZE / 8).all(|i| unsafe { words.add(i).read() } == 0);
-    // SAFETY: from `tables::alloc`, untouched (all zero, as checked), used by nothing.
-    unsafe { tables::free(pa) };
+    // SAFETY: from `frames::alloc_table`, untouched (all zero, as checked), used by nothing.
+    unsafe { frames::free_table(pa) };
     check(zero, "a pooled table page is not zero")?;
     let space = build()?;
     check(
-        tables::pooled() == 0,
+        frames::pooled_tables() == 0,
         "a new table did not reuse pooled pages",
     )?;
     drop(space);
     check(
-        tables::pooled() == tables_per_space,
+        frames::pooled_tables() == tables_per_space,
         "the pages did not come back",
     )?;
     frames::drain_caches();
-    check(tables::pooled() == 0, "a drain left pages pooled")?;
+    check(frames::pooled_tables() == 0, "a drain left pages pooled")?;
     check(
         frames::stats().check_no_leaks(&baseline).is_ok(),
         "frame counters not back to baseline",

@@ -59,7 +59,7 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     // memory the kernel can give back at once: they are returned first, so MemFree does
     // not depend on which hart last freed what.
     crate::memory::heap::trim();
-    crate::memory::tables::drain_all();
+    crate::memory::frames::drain_tables();
     let f = crate::memory::frames::stats();
     let heap = crate::memory::heap::stats();
     let line = |out: &mut String, name: &str, kb: usize| {

@@ -21,28 +21,28 @@ use pagoda_mm::layout::{DIRECT_MAP_BASE, KERNEL_IMAGE_BASE, phys_to_virt};
 use pagoda_mm::paging::{PageTable, PagingError, PagingMemory, PteFlags, TablePage};
 use spin::{Mutex, Once};
 
+use super::frames;
 use super::kstack::{KernelStack, StackError};
-use super::tables;
 use crate::boot::BootInfo;
 use crate::boot::info::Region;
 
-/// Page-table pages from [`tables`] (zeroed, pooled per hart), reached through the
-/// direct map.
+/// Page-table pages from [`frames::alloc_table`] (zeroed, pooled per hart), reached
+/// through the direct map.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KernelMemory;
 
-// SAFETY: pages come zeroed from `tables::alloc` (frames: 4 KiB aligned, ours until
+// SAFETY: pages come zeroed from `frames::alloc_table` (frames: 4 KiB aligned, ours until
 // freed) and the direct map makes every RAM page readable and writable at a fixed
 // address.
 unsafe impl PagingMemory for KernelMemory {
     fn alloc_table(&self) -> Option<PhysAddr> {
-        tables::alloc(false)
+        frames::alloc_table(false)
     }
 
     unsafe fn free_table(&self, pa: PhysAddr) {
         // SAFETY: the table code's contract: `pa` came from `alloc_table`, is all zero and
         // nothing reaches it any more (the kernel table frees a page only after the flush).
-        unsafe { tables::free(pa) };
+        unsafe { frames::free_table(pa) };
     }
 
     fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage> {

@@ -2,11 +2,10 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`frames`] | the buddy frame allocator over the device tree's RAM |
+//! | [`frames`] | the buddy frame allocator over the device tree's RAM; page-table pages, zeroed and pooled per hart |
 //! | [`heap`] | the slab heap as `#[global_allocator]` |
 //! | [`kspace`] | the kernel address space (W^X image, direct map, devices) |
 //! | [`kstack`] | kernel stacks with guard pages |
-//! | [`tables`] | page-table pages: zeroed, pooled per hart |
 //! | [`tlb`] | `sfence.vma`, SBI remote fences, ASIDs |
 //! | [`uspace`] | user address spaces: `pagoda-mm`'s policy over Sv39, ASIDs and frames |
 
@@ -14,7 +13,6 @@ pub mod frames;
 pub mod heap;
 pub mod kspace;
 pub mod kstack;
-pub mod tables;
 pub mod tlb;
 pub mod uspace;
 

@@ -29,7 +29,7 @@ use pagoda_mm::vm::{
 };
 use spin::Once;
 
-use super::{frames, kspace, tables, tlb};
+use super::{frames, kspace, tlb};
 
 /// A process's address space.
 pub type UserSpace = AddressSpace<UserMmu, KernelFrames>;
@@ -73,7 +73,7 @@ fn frame_ptr(pa: PhysAddr) -> *mut u8 {
     phys_to_virt(pa).as_usize() as *mut u8
 }
 
-/// Page-table pages of one user table, from [`tables`]. Freed pages (all zero) are
+/// Page-table pages of one user table, from [`frames::alloc_table`]. Freed pages (all zero) are
 /// chained through their first word (a value with `V` clear, so a stale walk through a
 /// cached pointer to the page finds nothing) until the next flush of the space releases
 /// them, the link cleared again, to the hart's pool of zeroed table pages.
@@ -108,21 +108,21 @@ fn release_chain(mut pa: usize) {
         let next = unsafe { link.read() };
         // SAFETY: as above; clearing the link makes the whole page zero again.
         unsafe { link.write(0) };
-        // SAFETY: the page came from `tables::alloc`, is all zero now, and nothing uses it:
+        // SAFETY: the page came from `frames::alloc_table`, is all zero now, and nothing uses it:
         // no table links to it and the flush before this call dropped every cached walk.
-        unsafe { tables::free(PhysAddr(pa)) };
+        unsafe { frames::free_table(PhysAddr(pa)) };
         pa = next;
     }
 }
 
-// SAFETY: pages come from `tables::alloc` (zeroed; from the frame allocator) and are
+// SAFETY: pages come from `frames::alloc_table` (zeroed; from the frame allocator) and are
 // reached through the direct map; a page handed to `free_table` (all zero, by the table
-// code's contract) is zero again, link cleared, when it goes back to `tables::free`, only
+// code's contract) is zero again, link cleared, when it goes back to `frames::free_table`, only
 // after the flush that drops every cached translation through it (see `UserMmu::flush`).
 unsafe impl PagingMemory for UserTables {
     #[inline]
     fn alloc_table(&self) -> Option<PhysAddr> {
-        tables::alloc(true)
+        frames::alloc_table(true)
     }
 
     unsafe fn free_table(&self, pa: PhysAddr) {

@@ -239,7 +239,7 @@ pub fn run() -> ! {
                 // Going idle: give this hart's cached heap objects, empty slabs and
                 // pooled table pages back, and let any hart take the frames in its cache.
                 crate::memory::heap::trim();
-                crate::memory::tables::drain_local();
+                crate::memory::frames::drain_local_tables();
                 crate::memory::frames::park();
                 was_busy = false;
             }
