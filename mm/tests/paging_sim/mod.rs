@@ -22,13 +22,17 @@ pub const SIM_PHYS_BASE: usize = 0x8000_0000;
 /// It keeps `PagingMemory`'s zero contract from its side: `alloc_table` hands out zeroed
 /// pages (the arena starts zeroed; a page poisoned on free is zeroed again when it is
 /// handed out, in debug builds; otherwise a freed page, all zero, is reused as it is).
-/// In tests (debug and release builds) `free_table` also asserts that the page it takes
-/// back is all zero; benchmarks skip that read of the page.
+/// Unless [`check_zero`](Self::check_zero) is cleared, `free_table` also asserts that the
+/// page it takes back is all zero, in every build.
 pub struct SimMemory {
     arena: NonNull<TablePage>,
     capacity: usize,
     state: Mutex<State>,
     live: AtomicUsize,
+    /// Whether `free_table` reads every page it takes back and panics unless it is all
+    /// zero (on by default; the benchmark turns it off, the read costs a few hundred
+    /// nanoseconds per freed table).
+    pub check_zero: bool,
 }
 
 struct State {
@@ -58,6 +62,7 @@ impl SimMemory {
                 allocated: vec![false; capacity],
             }),
             live: AtomicUsize::new(0),
+            check_zero: true,
         }
     }
 
@@ -122,7 +127,7 @@ unsafe impl PagingMemory for SimMemory {
         let mut state = self.state.lock().unwrap();
         assert!(state.allocated[index], "double free of table {pa:?}");
         state.allocated[index] = false;
-        if cfg!(test) {
+        if self.check_zero {
             // SAFETY: the page is in the arena and was allocated until now.
             let bytes = unsafe { std::slice::from_raw_parts(self.page(index), PAGE_SIZE) };
             if let Some(at) = bytes.iter().position(|&b| b != 0) {
