@@ -105,6 +105,10 @@ const TESTS: &[KernelTest] = &[
         name: "map_protect_unmap",
         run: map_protect_unmap,
     },
+    KernelTest {
+        name: "table_pool",
+        run: table_pool,
+    },
 ];
 
 /// Runs the tests `selection` names (`all`, or a comma-separated list); returns
@@ -289,7 +293,7 @@ fn harts_online(ctx: &Context<'_>) -> TestResult {
 fn frames_exhaust(_: &Context<'_>) -> TestResult {
     use crate::memory::frames::{self, FRAMES};
     use pagoda_mm::frame::FrameUse;
-    FRAMES.drain_caches();
+    frames::drain_caches();
     let baseline = frames::stats();
     let mut head = 0usize;
     let mut count = 0usize;
@@ -315,7 +319,7 @@ fn frames_exhaust(_: &Context<'_>) -> TestResult {
         let pa = PhysAddr(va as usize - pagoda_mm::layout::DIRECT_MAP_BASE.as_usize());
         frames::put(pa.pfn());
     }
-    FRAMES.drain_caches();
+    frames::drain_caches();
     let after = frames::stats();
     check(
         after.check_no_leaks(&baseline).is_ok(),
@@ -326,9 +330,9 @@ fn frames_exhaust(_: &Context<'_>) -> TestResult {
 
 /// One block of every order that fits: naturally aligned, then all freed.
 fn frames_orders(_: &Context<'_>) -> TestResult {
-    use crate::memory::frames::{self, FRAMES};
+    use crate::memory::frames;
     use pagoda_mm::frame::FrameUse;
-    FRAMES.drain_caches();
+    frames::drain_caches();
     let baseline = frames::stats();
     let mut got = [None; 19];
     for (order, slot) in got.iter_mut().enumerate() {
@@ -346,7 +350,7 @@ fn frames_orders(_: &Context<'_>) -> TestResult {
     for pfn in got.into_iter().flatten() {
         frames::put(pfn);
     }
-    FRAMES.drain_caches();
+    frames::drain_caches();
     check(
         frames::stats().check_no_leaks(&baseline).is_ok(),
         "frame counters not back to baseline",
@@ -484,7 +488,7 @@ fn map_protect_unmap(_: &Context<'_>) -> TestResult {
     use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
     use pagoda_mm::paging::PteFlags;
     use pagoda_mm::tlb::{FlushBatch, FlushTarget};
-    frames::FRAMES.drain_caches();
+    frames::drain_caches();
     let baseline = frames::stats();
     let faults = || crate::trap::COPY_FAULTS.load(Ordering::Relaxed);
     let copy_in = |va: usize| {
@@ -529,10 +533,61 @@ fn map_protect_unmap(_: &Context<'_>) -> TestResult {
         check(faults() == before + 2, "guard fault not observed")?;
     }
     let after_drop = stack_gone_check()?;
-    frames::FRAMES.drain_caches();
+    frames::drain_caches();
     check(
         after_drop && frames::stats().check_no_leaks(&baseline).is_ok(),
         "frames leaked",
+    )
+}
+
+/// Page-table pages of a dropped user table go to this hart's pool all zero, the next
+/// table takes them from there, and a drain gives every one back: the frame counters
+/// return to their baseline.
+fn table_pool(_: &Context<'_>) -> TestResult {
+    use crate::memory::{frames, uspace::UserMmu};
+    use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
+    use pagoda_mm::vm::{Mmu, PteFlags};
+    frames::drain_caches();
+    let baseline = frames::stats();
+    // Eight 4 KiB pages, 2 MiB apart, 1 GiB from the next: a root, two level-1 and eight
+    // level-0 tables. The frame is never touched through these mappings.
+    let vas = (0..8).map(|i| VirtAddr((1 << 30) * (1 + i / 4) + i * (2 << 20)));
+    let build = || -> Result<UserMmu, &'static str> {
+        let mut mmu = UserMmu::new().map_err(|_| "no user table")?;
+        for va in vas.clone() {
+            mmu.map(va, PhysAddr(0x8000_0000), PteFlags::READ, false)
+                .map_err(|_| "map failed")?;
+        }
+        Ok(mmu)
+    };
+    let tables_per_space = 1 + 2 + 8;
+    drop(build()?);
+    check(
+        frames::pooled_tables() == tables_per_space,
+        "a dropped table's pages were not pooled",
+    )?;
+    let pa = frames::alloc_table(false).ok_or("no pooled page")?;
+    let words = phys_to_virt(pa).as_usize() as *const u64;
+    // SAFETY: a table page just taken from the pool: ours, direct-mapped, 512 words.
+    let zero = (0..PAGE_SIZE / 8).all(|i| unsafe { words.add(i).read() } == 0);
+    // SAFETY: from `frames::alloc_table`, untouched (all zero, as checked), used by nothing.
+    unsafe { frames::free_table(pa) };
+    check(zero, "a pooled table page is not zero")?;
+    let space = build()?;
+    check(
+        frames::pooled_tables() == 0,
+        "a new table did not reuse pooled pages",
+    )?;
+    drop(space);
+    check(
+        frames::pooled_tables() == tables_per_space,
+        "the pages did not come back",
+    )?;
+    frames::drain_caches();
+    check(frames::pooled_tables() == 0, "a drain left pages pooled")?;
+    check(
+        frames::stats().check_no_leaks(&baseline).is_ok(),
+        "frame counters not back to baseline",
     )
 }
 

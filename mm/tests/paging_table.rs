@@ -1034,3 +1034,245 @@ fn clear_reports_every_leaf_and_frees_tables() {
         .unwrap();
     assert!(table.translate(VirtAddr(0x10_0000)).is_some());
 }
+
+// ---- table pages go back all zero ----
+//
+// `PagingMemory`'s contract: every page the table code frees is all zero, so a memory may
+// hand it out again without zeroing it. The simulated memory asserts it on every
+// `free_table` (in every test above too, in debug and release builds); the tests below go
+// through each path that frees a table page and check, by the count of live pages, that
+// it did free them.
+
+/// A kernel table with its half populated as the kernel's is: a gigapage leaf in the
+/// root, and tables below the image's root entry.
+fn populated_kernel(mem: &SimMemory) -> PageTable<&SimMemory> {
+    let mut kernel = PageTable::new(mem).unwrap();
+    kernel
+        .map(
+            KERNEL_HALF_START,
+            PhysAddr(0),
+            PageSize::Size1G,
+            RW | PteFlags::G | PteFlags::A | PteFlags::D,
+        )
+        .unwrap();
+    let image = VirtAddr(usize::MAX - GIGAPAGE_SIZE + 1);
+    kernel
+        .map(
+            image,
+            PA,
+            PageSize::Size4K,
+            PteFlags::R | PteFlags::X | PteFlags::G,
+        )
+        .unwrap();
+    kernel
+}
+
+/// Every path that frees table pages, one by one, each freeing what it should.
+#[test]
+fn every_freed_table_page_is_zero() {
+    let mem = sim();
+    let kernel = populated_kernel(&mem);
+    let kernel_tables = mem.live_tables();
+    let mut table = PageTable::new_user(&mem, &kernel).unwrap();
+    let base = mem.live_tables();
+    let added = || mem.live_tables() - base;
+    // Leaves with every kind of bit the hardware or the VM layer sets.
+    let busy = URW | PteFlags::A | PteFlags::D | PteFlags::RSW0 | PteFlags::RSW1;
+
+    // A covered range: its level-0 and level-1 tables.
+    table
+        .map_range(VirtAddr(0x10_0000), PA, 8 * PAGE_SIZE, busy)
+        .unwrap();
+    assert_eq!(added(), 2);
+    unmap_all(&mut table, 0x10_0000, 8 * PAGE_SIZE).unwrap();
+    assert_eq!(added(), 0);
+
+    // Single leaves, the last one emptying its tables.
+    for p in [3usize, 200, 511] {
+        let pa = PhysAddr(PA.0 + p * PAGE_SIZE);
+        let va = VirtAddr(0x20_0000 + p * PAGE_SIZE);
+        table.map(va, pa, PageSize::Size4K, busy).unwrap();
+    }
+    assert_eq!(added(), 2);
+    let tlb = RecordingTlb::new(0);
+    let ctx = space();
+    for p in [200usize, 3, 511] {
+        let mut batch = FlushBatch::new(&tlb, FlushTarget::Space(&ctx));
+        let va = VirtAddr(0x20_0000 + p * PAGE_SIZE);
+        table.unmap(va, &mut batch).unwrap();
+    }
+    assert_eq!(added(), 0);
+
+    // A split megapage (a table of 512 leaves), unmapped in two pieces.
+    table
+        .map(VirtAddr(0x40_0000), PA, PageSize::Size2M, busy)
+        .unwrap();
+    unmap_all(&mut table, 0x40_0000 + 5 * PAGE_SIZE, PAGE_SIZE).unwrap();
+    assert_eq!(added(), 2);
+    unmap_all(&mut table, 0x40_0000, MEGAPAGE_SIZE).unwrap();
+    assert_eq!(added(), 0);
+
+    // A gigapage split twice, then unmapped whole.
+    let giga = 2 * GIGAPAGE_SIZE;
+    table
+        .map(
+            VirtAddr(giga),
+            PhysAddr(GIGAPAGE_SIZE),
+            PageSize::Size1G,
+            busy,
+        )
+        .unwrap();
+    unmap_all(&mut table, giga + MEGAPAGE_SIZE + PAGE_SIZE, PAGE_SIZE).unwrap();
+    assert_eq!(added(), 2);
+    unmap_all(&mut table, giga, GIGAPAGE_SIZE).unwrap();
+    assert_eq!(added(), 0);
+
+    // `clear`: every table below the root; the root (holding the kernel half) stays.
+    for p in [0usize, 1 << 9, 1 << 18, 1 << 20] {
+        let va = VirtAddr(p * PAGE_SIZE);
+        table.map(va, PA, PageSize::Size4K, busy).unwrap();
+    }
+    assert_eq!(added(), 3 + 4);
+    table.clear(|_| {});
+    assert_eq!(added(), 0);
+
+    // Dropping and destroying user tables: the root goes back with its kernel half
+    // cleared.
+    table
+        .map(VirtAddr(0x10_0000), PA, PageSize::Size4K, busy)
+        .unwrap();
+    drop(table);
+    assert_eq!(mem.live_tables(), kernel_tables);
+    let mut table = PageTable::new_user(&mem, &kernel).unwrap();
+    table
+        .map(VirtAddr(MEGAPAGE_SIZE), PA, PageSize::Size2M, busy)
+        .unwrap();
+    assert_eq!(mem.live_tables(), kernel_tables + 2);
+    table.destroy(|_| {});
+    assert_eq!(mem.live_tables(), kernel_tables);
+    assert!(
+        kernel.translate(KERNEL_HALF_START).is_some(),
+        "kernel half intact"
+    );
+
+    // Dropping the kernel table: root leaves and tables alike.
+    assert_eq!(kernel_tables, 3);
+    drop(kernel);
+    assert_eq!(mem.live_tables(), 0);
+}
+
+/// Running out of memory part-way: the pages taken for a path that could not be
+/// completed, and a fork's child that could not be filled, go back all zero.
+#[test]
+fn freed_table_pages_are_zero_after_running_out() {
+    // Root + one page: a 4 KiB leaf needs two more, so the one taken goes back.
+    let mem = SimMemory::new(2);
+    let mut table = PageTable::new(&mem).unwrap();
+    assert_eq!(
+        table.map(VirtAddr(0), PA, PageSize::Size4K, RW),
+        Err(PagingError::OutOfMemory)
+    );
+    assert_eq!(mem.live_tables(), 1);
+    // ... and the page it gave back serves the next request.
+    table.map(VirtAddr(0), PA, PageSize::Size2M, RW).unwrap();
+    assert_eq!(mem.live_tables(), 2);
+
+    // A fork whose child memory runs out after some tables: the child drops them all.
+    let mem = sim();
+    let kernel = populated_kernel(&mem);
+    let mut parent = PageTable::new_user(&mem, &kernel).unwrap();
+    for p in 0..4usize {
+        let va = VirtAddr(p * MEGAPAGE_SIZE);
+        parent.map(va, PA, PageSize::Size4K, URW).unwrap();
+    }
+    let tight = SimMemory::new(4);
+    let mut child = PageTable::new_user(&tight, &kernel).unwrap();
+    let copied = parent.copy_leaves(&mut child, VirtAddr(0), 4 * MEGAPAGE_SIZE, |_, pte| {
+        Some((pte.flags().difference(PteFlags::V), Some(pte)))
+    });
+    assert_eq!(copied, Err(PagingError::OutOfMemory));
+    assert_eq!(tight.live_tables(), 4);
+    drop(child);
+    assert_eq!(tight.live_tables(), 0);
+}
+
+/// What the property test below does to a user table.
+#[derive(Clone, Debug)]
+enum ZeroOp {
+    /// A map, unmap or protect of the model test.
+    Range(Op),
+    /// A gigapage at 4 GiB (if that gigabyte is free), then one 4 KiB page inside it
+    /// unmapped (two splits).
+    Giga { page: usize },
+    /// A fork of the window into a child whose memory holds `pages` table pages (it may
+    /// run out), dropped or destroyed afterwards.
+    Fork { pages: usize, destroy: bool },
+    /// Everything removed (the root stays).
+    Clear,
+}
+
+fn zero_op_strategy() -> impl Strategy<Value = ZeroOp> {
+    prop_oneof![
+        6 => op_strategy().prop_map(ZeroOp::Range),
+        1 => (0..GIGAPAGE_SIZE / PAGE_SIZE).prop_map(|page| ZeroOp::Giga { page }),
+        1 => (1usize..12, any::<bool>()).prop_map(|(pages, destroy)| ZeroOp::Fork { pages, destroy }),
+        1 => Just(ZeroOp::Clear),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Random sequences of every operation on a user table sharing a populated kernel
+    /// half: every table page freed on the way (and at the end, when everything is
+    /// dropped) is all zero, and every page is freed.
+    #[test]
+    fn random_operations_free_only_zero_pages(ops in proptest::collection::vec(zero_op_strategy(), 1..24)) {
+        let mem = sim();
+        let kernel = populated_kernel(&mem);
+        let mut table = PageTable::new_user(&mem, &kernel).unwrap();
+        let tlb = RecordingTlb::new(0);
+        let ctx = space();
+        let va = |page: usize| VirtAddr(WINDOW_BASE + page * PAGE_SIZE);
+        let giga = 4 * GIGAPAGE_SIZE;
+        for op in ops {
+            match op {
+                ZeroOp::Range(Op::Map { page, pages, pa_shift, flags }) => {
+                    let pa = 0x10_0000_0000 + page * PAGE_SIZE + if pa_shift { PAGE_SIZE } else { 0 };
+                    let _ = table.map_range(va(page), PhysAddr(pa), pages * PAGE_SIZE, flags);
+                }
+                ZeroOp::Range(Op::Unmap { page, pages }) => {
+                    let mut batch = FlushBatch::new(&tlb, FlushTarget::Space(&ctx));
+                    table.unmap_range(va(page), pages * PAGE_SIZE, &mut batch, |_| {}).unwrap();
+                }
+                ZeroOp::Range(Op::Protect { page, pages, perms }) => {
+                    let mut batch = FlushBatch::new(&tlb, FlushTarget::Space(&ctx));
+                    table.protect_range(va(page), pages * PAGE_SIZE, perms, &mut batch).unwrap();
+                }
+                ZeroOp::Giga { page } => {
+                    let _ = table.map(VirtAddr(giga), PhysAddr(GIGAPAGE_SIZE), PageSize::Size1G, URW);
+                    unmap_all(&mut table, giga + page * PAGE_SIZE, PAGE_SIZE).unwrap();
+                }
+                ZeroOp::Fork { pages, destroy } => {
+                    let child_mem = SimMemory::new(pages);
+                    let Ok(mut child) = PageTable::new_user(&child_mem, &kernel) else {
+                        continue;
+                    };
+                    let _ = table.copy_leaves(&mut child, VirtAddr(0), USER_END.0, |_, pte| {
+                        Some((pte.flags().difference(PteFlags::V), Some(pte)))
+                    });
+                    if destroy {
+                        child.destroy(|_| {});
+                    } else {
+                        drop(child);
+                    }
+                    prop_assert_eq!(child_mem.live_tables(), 0);
+                }
+                ZeroOp::Clear => table.clear(|_| {}),
+            }
+        }
+        drop(table);
+        drop(kernel);
+        prop_assert_eq!(mem.live_tables(), 0);
+    }
+}

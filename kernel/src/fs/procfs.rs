@@ -59,9 +59,11 @@ pub fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
 }
 
 fn meminfo(out: &mut String) -> core::fmt::Result {
-    // This hart's heap caches are memory the kernel can give back at once: they are
-    // returned first, so MemFree does not depend on which hart last freed what.
+    // This hart's heap caches and every hart's pooled (zeroed, unused) table pages are
+    // memory the kernel can give back at once: they are returned first, so MemFree does
+    // not depend on which hart last freed what.
     crate::memory::heap::trim();
+    crate::memory::frames::drain_tables();
     let f = crate::memory::frames::stats();
     let heap = crate::memory::heap::stats();
     let line = |out: &mut String, name: &str, kb: usize| {

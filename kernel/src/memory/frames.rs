@@ -1,5 +1,23 @@
 //! The kernel's frame allocator: the `pagoda-mm` buddy allocator over the RAM the device
-//! tree described, with its metadata array carved out of that RAM.
+//! tree described, with its metadata array carved out of that RAM; and the frames of
+//! every page table the kernel builds (its own, in [`super::kspace`], and each process's,
+//! in [`super::uspace`]), kept zeroed.
+//!
+//! # Page-table frames
+//!
+//! Table pages cross `PagingMemory` all zero both ways: the table code clears every
+//! entry of a table it frees. So a freed table page goes onto this hart's stack in
+//! [`TABLE_POOL`] as it is ([`free_table`]), and the next table this hart needs is taken
+//! from there without zeroing 4 KiB ([`alloc_table`]); only a fresh frame is zeroed. A
+//! pooled page stays an allocated frame of use `PageTable` (the accounting shows it where
+//! it is), and goes back to the buddy allocator whenever that memory could be wanted
+//! elsewhere:
+//! - when its hart goes idle (the scheduler loop, with the heap trim and the frame-cache
+//!   park): [`drain_local_tables`];
+//! - when user memory reaches the kernel's reserve ([`user_may_allocate`]), or a table
+//!   page finds no frame: [`drain_tables`], from whichever hart runs short;
+//! - before memory statistics are reported (`/proc/meminfo`) or a leak check takes its
+//!   baseline ([`drain_caches`]): [`drain_tables`].
 
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -7,9 +25,11 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use arrayvec::ArrayVec;
 use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr, PhysRange, align_down};
 use pagoda_mm::frame::{AllocError, FrameAllocator, FrameMeta, FrameUse, Stats};
-use pagoda_mm::layout::phys_to_virt;
+use pagoda_mm::layout::{MAX_HARTS, phys_to_virt};
+use pagoda_mm::paging::TablePool;
 
 use super::heap::ThisHart;
+use super::uspace::zero_page;
 use crate::boot::BootInfo;
 use crate::boot::info::MAX_FREE_RANGES;
 
@@ -70,9 +90,18 @@ pub fn init(info: &BootInfo) -> Result<(), InitError> {
 /// after every cache that can be reached was given back (harts that hold theirs are asked
 /// and waited for a bounded time: they answer at their next pinned allocator call, or
 /// when their idle loop calls `FRAMES.service_local::<ThisHart>()` or parks with
-/// `FRAMES.park_local::<ThisHart>()`).
+/// `FRAMES.park_local::<ThisHart>()`). The pools of zeroed table pages ([`TABLE_POOL`])
+/// are not among those caches: they go back when user memory reaches the reserve
+/// ([`user_may_allocate`]) and when a table page finds no frame.
 pub fn alloc(order: usize, u: FrameUse) -> Result<Pfn, AllocError> {
     FRAMES.alloc_local::<ThisHart>(order, u)
+}
+
+/// Gives every cache of free or reusable frames back to the buddy lists: the table-page
+/// pools of all harts, then every frame cache that can be reached
+/// (`FRAMES.drain_caches`). For a leak check's baseline and its final count.
+pub fn drain_caches() -> usize {
+    drain_tables() + FRAMES.drain_caches()
 }
 
 /// Drops one reference to the block at `pfn`, freeing it at zero (a single frame into
@@ -127,12 +156,96 @@ pub fn user_may_allocate() -> bool {
         return true;
     }
     let s = FRAMES.stats();
-    let low = s.free <= reserve(s.total);
+    let mut low = s.free <= reserve(s.total);
+    if low {
+        low = low_after_drain();
+    }
     LOW.store(low, Ordering::Relaxed);
     !low
+}
+
+/// Whether free memory is still at or below the reserve once every hart's pooled table
+/// pages went back (they are the first memory given up before a user request is refused).
+#[cold]
+#[inline(never)]
+fn low_after_drain() -> bool {
+    if drain_tables() == 0 {
+        return true;
+    }
+    let s = FRAMES.stats();
+    s.free <= reserve(s.total)
 }
 
 /// A snapshot of the allocator's counters.
 pub fn stats() -> Stats {
     FRAMES.stats()
+}
+
+/// Zeroed table pages each hart keeps for its next tables (128 KiB): the tables of a few
+/// small processes (each a root, and a level-1 and a level-0 table per region it uses),
+/// or of one that maps some 50 MiB (a level-0 table per 2 MiB).
+const TABLE_POOL_PAGES: usize = 32;
+
+/// Every hart's stack of zeroed table pages (see the module documentation).
+static TABLE_POOL: TablePool<MAX_HARTS, TABLE_POOL_PAGES> = TablePool::new();
+
+/// A zeroed table page: the one this hart freed last, or a fresh frame zeroed here.
+/// `None` when no frame is left, or, for a user table (`user`), when free memory is
+/// down to the kernel's reserve (`user_may_allocate`).
+#[inline]
+pub fn alloc_table(user: bool) -> Option<PhysAddr> {
+    if let Some(pa) = TABLE_POOL.take(crate::smp::hart_id()) {
+        return Some(pa);
+    }
+    alloc_fresh_table(user)
+}
+
+/// [`alloc_table`] when this hart's stack is empty.
+#[cold]
+fn alloc_fresh_table(user: bool) -> Option<PhysAddr> {
+    if user && !user_may_allocate() {
+        return None;
+    }
+    let pfn = match alloc(0, FrameUse::PageTable) {
+        Ok(pfn) => pfn,
+        // Other harts' pooled pages are the memory to try last.
+        Err(_) if drain_tables() != 0 => alloc(0, FrameUse::PageTable).ok()?,
+        Err(_) => return None,
+    };
+    zero_page(pfn.addr());
+    Some(pfn.addr())
+}
+
+/// Takes back a table page: onto this hart's stack, or to the frame allocator when that
+/// stack is full.
+///
+/// # Safety
+///
+/// `pa` came from [`alloc_table`], every byte of it is zero, and nothing uses it any more
+/// (no table links to it and no hart's TLB caches a walk through it).
+#[inline]
+pub unsafe fn free_table(pa: PhysAddr) {
+    // SAFETY: the caller gives up a zeroed page nothing else uses.
+    if let Err(pa) = unsafe { TABLE_POOL.put(crate::smp::hart_id(), pa) } {
+        put(pa.pfn());
+    }
+}
+
+/// Gives this hart's pooled pages back to the frame allocator (the hart goes idle);
+/// returns how many.
+pub fn drain_local_tables() -> usize {
+    TABLE_POOL.drain(crate::smp::hart_id(), |pa| put(pa.pfn()))
+}
+
+/// Gives every hart's pooled pages back to the frame allocator (memory is short, or
+/// statistics are read); returns how many. A hart in the middle of taking or giving a
+/// page keeps its stack (see `TablePool::drain_all`).
+pub fn drain_tables() -> usize {
+    TABLE_POOL.drain_all(|pa| put(pa.pfn()))
+}
+
+/// Pages pooled on all harts (a snapshot): allocated frames of use `PageTable` that
+/// hold no table.
+pub fn pooled_tables() -> usize {
+    TABLE_POOL.len()
 }

@@ -17,7 +17,6 @@ use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, align_down, align_up};
-use pagoda_mm::frame::FrameUse;
 use pagoda_mm::layout::{DIRECT_MAP_BASE, KERNEL_IMAGE_BASE, phys_to_virt};
 use pagoda_mm::paging::{PageTable, PagingError, PagingMemory, PteFlags, TablePage};
 use spin::{Mutex, Once};
@@ -27,21 +26,23 @@ use super::kstack::{KernelStack, StackError};
 use crate::boot::BootInfo;
 use crate::boot::info::Region;
 
-/// Page-table pages from the frame allocator, reached through the direct map.
+/// Page-table pages from [`frames::alloc_table`] (zeroed, pooled per hart), reached
+/// through the direct map.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KernelMemory;
 
-// SAFETY: pages come from the frame allocator (4 KiB aligned, ours until freed) and the
-// direct map makes every RAM page readable and writable at a fixed address.
+// SAFETY: pages come zeroed from `frames::alloc_table` (frames: 4 KiB aligned, ours until
+// freed) and the direct map makes every RAM page readable and writable at a fixed
+// address.
 unsafe impl PagingMemory for KernelMemory {
     fn alloc_table(&self) -> Option<PhysAddr> {
-        frames::alloc(0, FrameUse::PageTable)
-            .ok()
-            .map(|pfn| pfn.addr())
+        frames::alloc_table(false)
     }
 
     unsafe fn free_table(&self, pa: PhysAddr) {
-        frames::put(pa.pfn());
+        // SAFETY: the table code's contract: `pa` came from `alloc_table`, is all zero and
+        // nothing reaches it any more (the kernel table frees a page only after the flush).
+        unsafe { frames::free_table(pa) };
     }
 
     fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage> {

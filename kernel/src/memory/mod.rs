@@ -2,7 +2,7 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | [`frames`] | the buddy frame allocator over the device tree's RAM |
+//! | [`frames`] | the buddy frame allocator over the device tree's RAM; page-table pages, zeroed and pooled per hart |
 //! | [`heap`] | the slab heap as `#[global_allocator]` |
 //! | [`kspace`] | the kernel address space (W^X image, direct map, devices) |
 //! | [`kstack`] | kernel stacks with guard pages |

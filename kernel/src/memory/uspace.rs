@@ -43,8 +43,8 @@ const PAGE_WORDS: usize = PAGE_SIZE / 8;
 const LINE_WORDS: usize = 8;
 
 /// Zeroes the frame at `pa`: eight stores per iteration (the generic `memset` moves a
-/// word at a time; this is on the demand-zero fault path).
-fn zero_page(pa: PhysAddr) {
+/// word at a time; this is on the demand-zero fault path, and zeroes fresh table pages).
+pub(super) fn zero_page(pa: PhysAddr) {
     let dst = frame_ptr(pa) as *mut u64;
     for line in 0..PAGE_WORDS / LINE_WORDS {
         for word in 0..LINE_WORDS {
@@ -73,9 +73,10 @@ fn frame_ptr(pa: PhysAddr) -> *mut u8 {
     phys_to_virt(pa).as_usize() as *mut u8
 }
 
-/// Page-table pages of one user table. Freed pages are chained through their first word
-/// (a value with `V` clear, so a stale walk through a cached pointer to the page finds
-/// nothing) until the next flush of the space releases them.
+/// Page-table pages of one user table, from [`frames::alloc_table`]. Freed pages (all zero) are
+/// chained through their first word (a value with `V` clear, so a stale walk through a
+/// cached pointer to the page finds nothing) until the next flush of the space releases
+/// them, the link cleared again, to the hart's pool of zeroed table pages.
 #[derive(Debug, Default)]
 pub struct UserTables {
     deferred: Cell<usize>,
@@ -97,25 +98,31 @@ impl UserTables {
 }
 
 /// Frees a chain made by [`UserTables::free_table`] (after the flush that makes it safe).
+/// Out of line: most flushes (a fault, an `mprotect`) have no chain to release.
+#[inline(never)]
 fn release_chain(mut pa: usize) {
     while pa != 0 {
+        let link = frame_ptr(PhysAddr(pa)) as *mut usize;
         // SAFETY: every page of the chain is a freed table page, still ours, whose first
-        // word `free_table` set to the next page of the chain.
-        let next = unsafe { (frame_ptr(PhysAddr(pa)) as *const usize).read() };
-        frames::put(PhysAddr(pa).pfn());
+        // word `free_table` set to the next page of the chain (the rest of it is zero).
+        let next = unsafe { link.read() };
+        // SAFETY: as above; clearing the link makes the whole page zero again.
+        unsafe { link.write(0) };
+        // SAFETY: the page came from `frames::alloc_table`, is all zero now, and nothing uses it:
+        // no table links to it and the flush before this call dropped every cached walk.
+        unsafe { frames::free_table(PhysAddr(pa)) };
         pa = next;
     }
 }
 
-// SAFETY: pages come from the frame allocator and are reached through the direct map;
-// a page handed to `free_table` goes back to the allocator only after the flush that
-// drops every cached translation through it (see `UserMmu::flush`).
+// SAFETY: pages come from `frames::alloc_table` (zeroed; from the frame allocator) and are
+// reached through the direct map; a page handed to `free_table` (all zero, by the table
+// code's contract) is zero again, link cleared, when it goes back to `frames::free_table`, only
+// after the flush that drops every cached translation through it (see `UserMmu::flush`).
 unsafe impl PagingMemory for UserTables {
+    #[inline]
     fn alloc_table(&self) -> Option<PhysAddr> {
-        if !frames::user_may_allocate() {
-            return None;
-        }
-        frames::alloc(0, FrameUse::PageTable).ok().map(|p| p.addr())
+        frames::alloc_table(true)
     }
 
     unsafe fn free_table(&self, pa: PhysAddr) {
@@ -245,7 +252,9 @@ impl UserMmu {
         if !harts.is_empty() {
             tlb::HartTlb.flush_harts(&harts, &flush);
         }
-        release_chain(deferred);
+        if deferred != 0 {
+            release_chain(deferred);
+        }
     }
 
     /// Makes this the hart's translation: `satp` with the space's ASID (flushing first if
@@ -437,12 +446,14 @@ static ZERO_PAGE: Once<PhysAddr> = Once::new();
 pub struct KernelFrames;
 
 impl FrameSource for KernelFrames {
+    #[inline]
     fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
         let pa = self.alloc_uninit()?;
         zero_page(pa);
         Ok(pa)
     }
 
+    #[inline]
     fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
         if !frames::user_may_allocate() {
             return Err(OutOfMemory);

@@ -388,6 +388,7 @@ pub fn kill(pid: Pid, sig: i32) -> Result<(), Errno> {
 }
 
 /// Called before every return to user mode: acts on a pending kill.
+#[inline]
 pub fn check_killed() {
     let sig = sched::with_current(|p| {
         p.filter(|p| p.killed.load(Ordering::Acquire))

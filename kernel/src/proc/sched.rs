@@ -236,9 +236,10 @@ pub fn run() -> ! {
         let next = RUN_QUEUE.lock().pop_front();
         let Some(p) = next else {
             if was_busy {
-                // Going idle: give this hart's cached heap objects and empty slabs back,
-                // and let any hart take the frames in its cache.
+                // Going idle: give this hart's cached heap objects, empty slabs and
+                // pooled table pages back, and let any hart take the frames in its cache.
                 crate::memory::heap::trim();
+                crate::memory::frames::drain_local_tables();
                 crate::memory::frames::park();
                 was_busy = false;
             }

@@ -12,26 +12,38 @@ use super::pte::TablePage;
 /// benchmarks with a simulated memory that hands out fake physical addresses. Either way
 /// the table code that runs is the same.
 ///
+/// # Zeroed pages, both ways
+///
+/// Table pages cross this trait only when they are all zero, in both directions:
+/// [`alloc_table`](Self::alloc_table) returns a zeroed page (the table code does not
+/// zero it again), and the table code gives [`free_table`](Self::free_table) only pages
+/// it has emptied: every entry it wrote was cleared as the walk that freed the table went
+/// past it. So an implementation may keep freed pages and hand them out again without
+/// touching them (a cache of zeroed table pages, in the constructed state); only a page
+/// that never was a table (a fresh frame) needs zeroing. The table code checks every
+/// page it frees in debug builds.
+///
 /// # Safety
 ///
 /// An implementation guarantees that:
 /// - [`alloc_table`](Self::alloc_table) returns a 4 KiB-aligned physical address of a
-///   page that nothing else uses until it is passed to [`free_table`](Self::free_table)
-///   (its contents may be arbitrary: the table code zeroes it);
+///   page whose 4096 bytes are zero and that nothing else uses until it is passed to
+///   [`free_table`](Self::free_table);
 /// - for every such page (and for a root adopted by
 ///   [`PageTable::from_root`](super::PageTable::from_root)), [`table_ptr`](Self::table_ptr)
 ///   returns a pointer through which the page can be read and written for as long as it
 ///   stays allocated.
 pub unsafe trait PagingMemory {
-    /// A fresh page for a table, or `None` when memory is exhausted.
+    /// A zeroed page for a table, or `None` when memory is exhausted.
     fn alloc_table(&self) -> Option<PhysAddr>;
 
-    /// Takes back a page from [`alloc_table`](Self::alloc_table).
+    /// Takes back a page from [`alloc_table`](Self::alloc_table), all zero again.
     ///
     /// # Safety
     ///
-    /// `pa` came from `alloc_table` of this memory and is no longer reachable from any
-    /// table or any hart's TLB (the page-table code guarantees this).
+    /// `pa` came from `alloc_table` of this memory, is no longer reachable from any
+    /// table or any hart's TLB, and every byte of it is zero (the page-table code
+    /// guarantees all three).
     unsafe fn free_table(&self, pa: PhysAddr);
 
     /// Where the table page at `pa` can be accessed.

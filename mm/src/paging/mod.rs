@@ -9,6 +9,9 @@
 //!   visitor per operation, shared argument checks, huge-leaf splitting, table pages
 //!   freed when they become empty, frames released only after the TLB flush (through a
 //!   [`FlushBatch`](crate::tlb::FlushBatch)).
+//! - [`pool`]: [`TablePool`], per-hart stacks of zeroed table pages that a
+//!   [`PagingMemory`] keeps for reuse (pages cross that trait all zero both ways, so a
+//!   freed table is a ready new one).
 //! - [`error`]: the one error type, [`PagingError`].
 //!
 //! Locking: a [`PageTable`] is changed through `&mut self`; the owner (the address space)
@@ -30,10 +33,12 @@
 
 pub mod error;
 pub mod memory;
+pub mod pool;
 pub mod pte;
 pub mod table;
 
 pub use error::PagingError;
 pub use memory::PagingMemory;
+pub use pool::TablePool;
 pub use pte::{LEVELS, PHYS_LIMIT, PTES_PER_TABLE, PageSize, Pte, PteFlags, TablePage};
 pub use table::{LeafEntry, PageTable, Unmapped};

@@ -351,9 +351,10 @@ impl<T: TlbOps + ?Sized, F: FnMut(Unmapped)> Unmap<'_, '_, T, F> {
     fn drain<M: PagingMemory>(&mut self, mem: &M) {
         let release = &mut self.release;
         self.batch.flush(|item| match item {
-            // SAFETY: the table was unlinked before it was deferred and the flush just
-            // issued dropped every cached translation through it.
-            Deferred::Table(pa) => unsafe { mem.free_table(pa) },
+            // SAFETY: the table was unlinked before it was deferred (after the walk had
+            // cleared every entry of it) and the flush just issued dropped every cached
+            // translation through it.
+            Deferred::Table(pa) => unsafe { free_empty(mem, pa) },
             Deferred::Frame(frame) => release(frame),
         });
     }
@@ -400,7 +401,8 @@ impl<M: PagingMemory, T: TlbOps + ?Sized, F: FnMut(Unmapped)> Visitor<M> for Unm
         table: PhysAddr,
         covered: bool,
     ) -> Result<(), PagingError> {
-        // A fully covered table has just lost every leaf; otherwise look.
+        // A fully covered table has just lost every entry (each leaf taken, each table
+        // below unlinked); otherwise look.
         if covered || table_is_empty(mem, table) {
             slot.store(0, Ordering::Release);
             self.batch.flush_space();
@@ -412,12 +414,44 @@ impl<M: PagingMemory, T: TlbOps + ?Sized, F: FnMut(Unmapped)> Visitor<M> for Unm
 
 /// Unlinks the table page `table` from `slot` and frees it, for a walk over a table that
 /// no hart runs any more and whose cached translations are gone (being dropped,
-/// destroyed or [`PageTable::clear`]ed: the callers' documented contracts).
+/// destroyed or [`PageTable::clear`]ed: the callers' documented contracts). The walk
+/// covered the whole table and cleared every entry of it.
 fn unlink_and_free<M: PagingMemory>(mem: &M, slot: &AtomicU64, table: PhysAddr) {
     slot.store(0, Ordering::Relaxed);
-    // SAFETY: by the contract above no hart can reach the page any more, and it was just
-    // unlinked from the only entry that pointed to it.
-    unsafe { mem.free_table(table) };
+    // SAFETY: by the contract above no hart can reach the page any more, it was just
+    // unlinked from the only entry that pointed to it, and the walk emptied it.
+    unsafe { free_empty(mem, table) };
+}
+
+/// Gives the table page `pa` back to `mem`. Every page the table code frees goes
+/// through here, all zero ([`PagingMemory`]'s contract; checked in debug builds).
+///
+/// # Safety
+///
+/// `pa` is a table page of `mem` that no table links to and no hart's TLB caches, and
+/// every entry of it is zero.
+#[inline]
+unsafe fn free_empty<M: PagingMemory>(mem: &M, pa: PhysAddr) {
+    debug_assert!(
+        table_is_empty(mem, pa),
+        "table page {pa:?} freed with entries left"
+    );
+    // SAFETY: the caller's promises are `free_table`'s.
+    unsafe { mem.free_table(pa) };
+}
+
+/// Stores zero into every entry of `entries`, eight stores per iteration.
+#[inline]
+fn zero_entries(entries: &[AtomicU64]) {
+    let (lines, rest) = entries.as_chunks::<8>();
+    for line in lines {
+        for slot in line {
+            slot.store(0, Ordering::Relaxed);
+        }
+    }
+    for slot in rest {
+        slot.store(0, Ordering::Relaxed);
+    }
 }
 
 /// Empties a table no hart walks any more: every leaf taken and reported, every table
@@ -483,6 +517,12 @@ fn table_is_empty<M: PagingMemory>(mem: &M, pa: PhysAddr) -> bool {
 /// - Every table page other than the root has at least one valid entry: a table that an
 ///   unmap empties is unlinked and freed (after the TLB flush). So "a table exists here"
 ///   means "something is mapped below".
+/// - Every entry is empty (all zero), a leaf, or, above level 0, a pointer to a table
+///   page of this tree; nothing else is ever written. Table pages come from
+///   [`PagingMemory::alloc_table`] zeroed, and every walk that frees a table has cleared
+///   each entry of it on the way (leaves taken, tables below unlinked), so every page
+///   given to [`PagingMemory::free_table`] is all zero again; a user table's root is
+///   cleared of the kernel half it copied before it is freed.
 /// - A leaf at level `l` maps a frame aligned to its size; leaf flags always have `V` and
 ///   `R` or `X` (never `W` without `R`).
 /// - A user table ([`new_user`](Self::new_user)) shares the kernel half's root entries
@@ -516,7 +556,7 @@ struct LastTable {
 impl<M: PagingMemory> PageTable<M> {
     /// An empty table that owns the whole address space (the kernel's table).
     pub fn new(mem: M) -> Result<Self, PagingError> {
-        let root = alloc_zeroed(&mem)?;
+        let root = alloc_table(&mem)?;
         Ok(Self {
             mem,
             root,
@@ -531,7 +571,7 @@ impl<M: PagingMemory> PageTable<M> {
     /// Kernel mappings added later appear in every user table as long as their root entry
     /// already existed: the kernel creates the root entries of all its regions at boot.
     pub fn new_user<K: PagingMemory>(mem: M, kernel: &PageTable<K>) -> Result<Self, PagingError> {
-        let root = alloc_zeroed(&mem)?;
+        let root = alloc_table(&mem)?;
         let first = KERNEL_HALF_START.vpn().index(LEVELS - 1);
         let src = table_at(&kernel.mem, kernel.root);
         let dst = table_at(&mem, root);
@@ -552,7 +592,9 @@ impl<M: PagingMemory> PageTable<M> {
     /// # Safety
     ///
     /// `root` and every table page below it were allocated from `mem`, satisfy the
-    /// invariants of [`PageTable`], and belong to no other `PageTable`.
+    /// invariants of [`PageTable`] (in particular: every entry is empty, a leaf, or a
+    /// table pointer above level 0, so pages freed later are all zero), and belong to no
+    /// other `PageTable`.
     pub unsafe fn from_root(mem: M, root: PhysAddr) -> Self {
         Self {
             mem,
@@ -1047,12 +1089,13 @@ impl<M: PagingMemory> PageTable<M> {
         let mut chain = [PhysAddr(0); LEVELS - 1];
         let count = from - to;
         for i in 0..count {
-            match alloc_zeroed(&self.mem) {
+            match alloc_table(&self.mem) {
                 Ok(pa) => chain[i] = pa,
                 Err(e) => {
                     for pa in &chain[..i] {
-                        // SAFETY: allocated just above and never linked anywhere.
-                        unsafe { self.mem.free_table(*pa) };
+                        // SAFETY: allocated (zeroed) just above, never written and never
+                        // linked anywhere.
+                        unsafe { free_empty(&self.mem, *pa) };
                     }
                     return Err(e);
                 }
@@ -1072,7 +1115,7 @@ impl<M: PagingMemory> PageTable<M> {
     /// translation of every address is unchanged, so no flush is needed for the split
     /// itself. If the hardware sets `A`/`D` meanwhile, the children are refilled.
     fn split(&self, slot: &AtomicU64, mut pte: Pte, level: usize) -> Result<Pte, PagingError> {
-        let pa = alloc_zeroed(&self.mem)?;
+        let pa = alloc_table(&self.mem)?;
         let table = table_at(&self.mem, pa);
         let step = PageSize::at_level(level - 1).bytes();
         let entry = Pte::table(pa);
@@ -1157,18 +1200,20 @@ impl<M: PagingMemory> Drop for PageTable<M> {
         // The whole owned range is always a valid span, and freeing cannot fail.
         // Leaves are taken and dropped; every table page below the root is freed.
         let _ = self.walk_span(0..self.owned_end, &mut Clear(|_| {}));
-        // SAFETY: the root is ours, nothing links to it and no hart runs this table.
-        unsafe { self.mem.free_table(self.root) };
+        // The root entries past the owned range (a user table's copy of the kernel half)
+        // were never walked: cleared here, so the root goes back all zero.
+        let owned_roots = self.owned_end / pages_per_entry(LEVELS - 1);
+        zero_entries(&table_at(&self.mem, self.root).0[owned_roots..]);
+        // SAFETY: the root is ours, nothing links to it, no hart runs this table, and
+        // every entry of it is now zero.
+        unsafe { free_empty(&self.mem, self.root) };
     }
 }
 
-/// A new table page from `mem`, zeroed.
-fn alloc_zeroed<M: PagingMemory>(mem: &M) -> Result<PhysAddr, PagingError> {
-    let pa = mem.alloc_table().ok_or(PagingError::OutOfMemory)?;
-    // SAFETY: the page was just allocated, so nothing else reads or writes it, and
-    // `table_ptr` points at its 4 KiB.
-    unsafe { mem.table_ptr(pa).as_ptr().write_bytes(0, 1) };
-    Ok(pa)
+/// A new (zeroed) table page from `mem`.
+#[inline]
+fn alloc_table<M: PagingMemory>(mem: &M) -> Result<PhysAddr, PagingError> {
+    mem.alloc_table().ok_or(PagingError::OutOfMemory)
 }
 
 #[cfg(test)]

@@ -18,11 +18,21 @@ pub const SIM_PHYS_BASE: usize = 0x8000_0000;
 /// fails allocation when the arena is full (to test running out of memory) and, in debug
 /// builds, checks every access and free against the set of live pages and poisons freed
 /// pages, so a use after free or a double free fails the test.
+///
+/// It keeps `PagingMemory`'s zero contract from its side: `alloc_table` hands out zeroed
+/// pages (the arena starts zeroed; a page poisoned on free is zeroed again when it is
+/// handed out, in debug builds; otherwise a freed page, all zero, is reused as it is).
+/// Unless [`check_zero`](Self::check_zero) is cleared, `free_table` also asserts that the
+/// page it takes back is all zero, in every build.
 pub struct SimMemory {
     arena: NonNull<TablePage>,
     capacity: usize,
     state: Mutex<State>,
     live: AtomicUsize,
+    /// Whether `free_table` reads every page it takes back and panics unless it is all
+    /// zero (on by default; the benchmark turns it off, the read costs a few hundred
+    /// nanoseconds per freed table).
+    pub check_zero: bool,
 }
 
 struct State {
@@ -52,6 +62,7 @@ impl SimMemory {
                 allocated: vec![false; capacity],
             }),
             live: AtomicUsize::new(0),
+            check_zero: true,
         }
     }
 
@@ -62,6 +73,16 @@ impl SimMemory {
     /// Number of table pages currently allocated.
     pub fn live_tables(&self) -> usize {
         self.live.load(Ordering::Relaxed)
+    }
+
+    /// The bytes of arena page `index`.
+    fn page(&self, index: usize) -> *mut u8 {
+        assert!(
+            index < self.capacity,
+            "page {index} outside the simulated memory"
+        );
+        // SAFETY: `index` is inside the arena.
+        unsafe { self.arena.as_ptr().add(index).cast::<u8>() }
     }
 
     fn index(&self, pa: PhysAddr) -> usize {
@@ -92,6 +113,11 @@ unsafe impl PagingMemory for SimMemory {
             None => return None,
         };
         state.allocated[index] = true;
+        if cfg!(debug_assertions) {
+            // SAFETY: the page is in the arena and was free until now; it holds the
+            // poison `free_table` wrote (or zeros, if never used).
+            unsafe { self.page(index).write_bytes(0, PAGE_SIZE) };
+        }
         self.live.fetch_add(1, Ordering::Relaxed);
         Some(PhysAddr(SIM_PHYS_BASE + index * PAGE_SIZE))
     }
@@ -101,15 +127,16 @@ unsafe impl PagingMemory for SimMemory {
         let mut state = self.state.lock().unwrap();
         assert!(state.allocated[index], "double free of table {pa:?}");
         state.allocated[index] = false;
+        if self.check_zero {
+            // SAFETY: the page is in the arena and was allocated until now.
+            let bytes = unsafe { std::slice::from_raw_parts(self.page(index), PAGE_SIZE) };
+            if let Some(at) = bytes.iter().position(|&b| b != 0) {
+                panic!("table page {pa:?} freed with a non-zero byte at offset {at:#x}");
+            }
+        }
         if cfg!(debug_assertions) {
             // SAFETY: the page is in the arena and, being freed, no longer used.
-            unsafe {
-                self.arena
-                    .as_ptr()
-                    .add(index)
-                    .cast::<u8>()
-                    .write_bytes(0xa5, PAGE_SIZE)
-            };
+            unsafe { self.page(index).write_bytes(0xa5, PAGE_SIZE) };
         }
         state.free.push(index);
         self.live.fetch_sub(1, Ordering::Relaxed);
