@@ -254,7 +254,10 @@ fn check(ranges: Vec<Range<usize>>, ops: Vec<Op>) {
             }
         }
         fa.verify().unwrap();
-        assert_eq!(fa.stats().used, model.used());
+        let s = fa.stats();
+        assert_eq!(s.used, model.used());
+        // The lock-free count is the frames on the lists: the free ones outside caches.
+        assert_eq!(fa.free_on_lists(), s.free - s.cached);
     }
 
     let heads: Vec<usize> = model.live.keys().copied().collect();

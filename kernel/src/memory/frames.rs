@@ -20,7 +20,7 @@
 //!   baseline ([`drain_caches`]): [`drain_tables`].
 
 use core::mem::MaybeUninit;
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicUsize, Ordering};
 
 use arrayvec::ArrayVec;
 use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr, PhysRange, align_down};
@@ -81,7 +81,9 @@ pub fn init(info: &BootInfo) -> Result<(), InitError> {
     // SAFETY: [meta_start, meta_start + bytes) is free RAM, direct-mapped, removed from the
     // ranges the allocator manages and used for nothing else; the slice never dies.
     let meta = unsafe { core::slice::from_raw_parts_mut(ptr, len) };
-    FRAMES.init(&ranges, meta).map_err(InitError::Allocator)
+    FRAMES.init(&ranges, meta).map_err(InitError::Allocator)?;
+    RESERVE.store(reserve(FRAMES.stats().total), Ordering::Relaxed);
+    Ok(())
 }
 
 /// Allocates `2^order` frames for `u`: a single frame from this hart's pinned cache
@@ -135,45 +137,30 @@ fn reserve(total: usize) -> usize {
 /// The smallest reserve, in frames (1 MiB).
 const RESERVE_MIN_FRAMES: usize = 256;
 
-/// The free count is looked at once per this many requests while memory is plentiful
-/// (it takes every allocator lock); on every request once it is low.
-const CHECK_EVERY: usize = 16;
-
-/// Requests for user memory so far (to pace the checks).
-static USER_REQUESTS: AtomicUsize = AtomicUsize::new(0);
-/// Whether the last check found free memory at or below the reserve.
-static LOW: AtomicBool = AtomicBool::new(false);
+/// [`reserve`] of the RAM managed, set once [`init`] has handed it to [`FRAMES`] (until
+/// then no user process exists).
+static RESERVE: AtomicUsize = AtomicUsize::new(0);
 
 /// Whether memory for a user process (a page, a page table, a kernel stack) may be taken
-/// now: `false` once free memory is down to the kernel's reserve. Between two checks at
-/// most `CHECK_EVERY` requests per hart go through unchecked, far less than the reserve.
+/// now: `false` once free memory is down to the kernel's reserve.
+///
+/// The common case is one relaxed load, no lock and no shared write: the frames on the
+/// buddy lists ([`FrameAllocator::free_on_lists`]), a lower bound of the free memory,
+/// above the reserve. Only when that bound is at or below the reserve does the exact
+/// count (every allocator lock) decide, after every hart's pooled table pages went back.
+#[inline]
 pub fn user_may_allocate() -> bool {
-    // Only paces the checks: a lost update between harts does not matter, so no atomic
-    // read-modify-write on this path.
-    let n = USER_REQUESTS.load(Ordering::Relaxed);
-    USER_REQUESTS.store(n.wrapping_add(1), Ordering::Relaxed);
-    if !n.is_multiple_of(CHECK_EVERY) && !LOW.load(Ordering::Relaxed) {
-        return true;
-    }
-    let s = FRAMES.stats();
-    let mut low = s.free <= reserve(s.total);
-    if low {
-        low = low_after_drain();
-    }
-    LOW.store(low, Ordering::Relaxed);
-    !low
+    FRAMES.free_on_lists() > RESERVE.load(Ordering::Relaxed) || above_reserve_exactly()
 }
 
-/// Whether free memory is still at or below the reserve once every hart's pooled table
-/// pages went back (they are the first memory given up before a user request is refused).
+/// [`user_may_allocate`] near the reserve: the exact free count, then again once the
+/// table pools went back (they are the first memory given up before a user request is
+/// refused).
 #[cold]
 #[inline(never)]
-fn low_after_drain() -> bool {
-    if drain_tables() == 0 {
-        return true;
-    }
-    let s = FRAMES.stats();
-    s.free <= reserve(s.total)
+fn above_reserve_exactly() -> bool {
+    let reserve = RESERVE.load(Ordering::Relaxed);
+    FRAMES.stats().free > reserve || (drain_tables() != 0 && FRAMES.stats().free > reserve)
 }
 
 /// A snapshot of the allocator's counters.

@@ -23,6 +23,37 @@ use crate::layout::MAX_HARTS;
 /// spinning with interrupts off on a lock the waiter holds, cannot deadlock it).
 const RECLAIM_SPINS: usize = 1 << 12;
 
+/// The buddy lock held; publishes the list count when it lets go.
+struct BuddyGuard<'a> {
+    guard: spin::MutexGuard<'a, Buddy>,
+    on_lists: &'a AtomicUsize,
+}
+
+impl core::ops::Deref for BuddyGuard<'_> {
+    type Target = Buddy;
+    #[inline]
+    fn deref(&self) -> &Buddy {
+        &self.guard
+    }
+}
+
+impl core::ops::DerefMut for BuddyGuard<'_> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut Buddy {
+        &mut self.guard
+    }
+}
+
+impl Drop for BuddyGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // Still under the lock (the guard field drops after this): the stores of
+        // successive holders are ordered by it.
+        self.on_lists
+            .store(self.guard.free_frames, Ordering::Relaxed);
+    }
+}
+
 /// The managed span, fixed by `init`.
 struct Span {
     /// One entry per frame from `base` up.
@@ -51,6 +82,9 @@ struct Span {
 pub struct FrameAllocator {
     span: spin::Once<Span>,
     buddy: spin::Mutex<Buddy>,
+    /// Frames on the buddy lists, stored by every holder of the buddy lock as it lets go
+    /// (see [`FrameAllocator::free_on_lists`]).
+    on_lists: AtomicUsize,
     harts: [HartSlot; MAX_HARTS],
     /// Pinned per-hart caches for the `_local` operations.
     local: [LocalSlot; MAX_HARTS],
@@ -94,6 +128,7 @@ impl FrameAllocator {
         FrameAllocator {
             span: spin::Once::new(),
             buddy: spin::Mutex::new(Buddy::new()),
+            on_lists: AtomicUsize::new(0),
             harts: [const { HartSlot::new() }; MAX_HARTS],
             local: [const { LocalSlot::new() }; MAX_HARTS],
             retyped: [const { AtomicUsize::new(0) }; FrameUse::COUNT],
@@ -137,7 +172,7 @@ impl FrameAllocator {
         ranges: &[PhysRange],
         meta: &'static mut [MaybeUninit<FrameMeta>],
     ) -> Result<(), InitError> {
-        let mut buddy = self.buddy.lock();
+        let mut buddy = self.lock_buddy();
         if self.span.get().is_some() {
             return Err(InitError::AlreadyInitialised);
         }
@@ -193,6 +228,26 @@ impl FrameAllocator {
         Ok(())
     }
 
+    /// The buddy lock; letting go of it publishes the list count to
+    /// [`FrameAllocator::free_on_lists`].
+    #[inline]
+    fn lock_buddy(&self) -> BuddyGuard<'_> {
+        BuddyGuard {
+            guard: self.buddy.lock(),
+            on_lists: &self.on_lists,
+        }
+    }
+
+    /// Frames on the buddy lists: free memory without taking any lock (one relaxed load),
+    /// for a caller that only needs to know whether memory is plentiful. A lower bound of
+    /// [`Stats::free`]: the frames in hart caches (at most [`super::CACHE_CAPACITY`] per
+    /// cache) are free too but not counted, and the figure is as of the last release of
+    /// the buddy lock.
+    #[inline]
+    pub fn free_on_lists(&self) -> usize {
+        self.on_lists.load(Ordering::Relaxed)
+    }
+
     #[inline]
     fn span(&self) -> Option<&Span> {
         self.span.get()
@@ -222,7 +277,7 @@ impl FrameAllocator {
     /// Takes a block from the buddy lists and counts it for `u`.
     #[inline]
     fn take_global(&self, order: usize, u: FrameUse) -> Option<u32> {
-        let mut b = self.buddy.lock();
+        let mut b = self.lock_buddy();
         let idx = b.take(order, head_state(u, order))?;
         b.used[u.index()] = b.used[u.index()].wrapping_add(1 << order);
         Some(idx)
@@ -289,7 +344,7 @@ impl FrameAllocator {
     /// Moves up to [`BATCH`] frames from the buddy lists into an empty cache.
     #[cold]
     fn refill(&self, c: &mut HartCache) {
-        let mut b = self.buddy.lock();
+        let mut b = self.lock_buddy();
         while c.len < BATCH {
             match b.take(0, STATE_CACHED) {
                 Some(idx) => c.push(idx),
@@ -385,7 +440,7 @@ impl FrameAllocator {
     fn drain_local(&self, slot: &LocalSlot) -> usize {
         let n = slot.len();
         if n != 0 {
-            let mut b = self.buddy.lock();
+            let mut b = self.lock_buddy();
             slot.drain_oldest(n, |i| b.give(i, 0));
         }
         slot.request.store(false, Ordering::Release);
@@ -395,7 +450,7 @@ impl FrameAllocator {
     /// Moves up to [`BATCH`] frames from the buddy lists into a held, empty slot.
     #[cold]
     fn refill_local(&self, slot: &LocalSlot) {
-        let mut b = self.buddy.lock();
+        let mut b = self.lock_buddy();
         while slot.len() < BATCH {
             match b.take(0, STATE_CACHED) {
                 Some(idx) => slot.push(idx),
@@ -469,7 +524,7 @@ impl FrameAllocator {
             return true;
         }
         if slot.len() == CACHE_CAPACITY {
-            let mut b = self.buddy.lock();
+            let mut b = self.lock_buddy();
             slot.drain_oldest(BATCH, |i| b.give(i, 0));
         }
         false
@@ -610,7 +665,7 @@ impl FrameAllocator {
             c.push(idx);
             return;
         }
-        let mut b = self.buddy.lock();
+        let mut b = self.lock_buddy();
         b.used[u.index()] = b.used[u.index()].wrapping_sub(1 << order);
         b.give(idx, order);
     }
@@ -618,7 +673,7 @@ impl FrameAllocator {
     /// Gives the oldest [`BATCH`] frames of a full cache back to the buddy lists.
     #[cold]
     fn drain_oldest(&self, c: &mut HartCache) {
-        let mut b = self.buddy.lock();
+        let mut b = self.lock_buddy();
         c.drain_oldest(BATCH, |i| b.give(i, 0));
     }
 
@@ -789,7 +844,7 @@ impl FrameAllocator {
         let mut c = slot.cache.lock();
         let n = c.len;
         if n != 0 {
-            let mut b = self.buddy.lock();
+            let mut b = self.lock_buddy();
             c.drain_oldest(n, |i| b.give(i, 0));
         }
         n
@@ -832,7 +887,7 @@ impl FrameAllocator {
         for (u, d) in used.iter_mut().zip(&self.retyped) {
             *u = u.wrapping_add(d.load(Ordering::Relaxed));
         }
-        let b = self.buddy.lock();
+        let b = self.lock_buddy();
         for (u, d) in used.iter_mut().zip(b.used) {
             *u = u.wrapping_add(d);
         }
@@ -867,7 +922,7 @@ impl FrameAllocator {
     }
 
     fn verify_held(&self, caches: &[spin::MutexGuard<'_, HartCache>]) -> Result<(), Corruption> {
-        let b = self.buddy.lock();
+        let b = self.lock_buddy();
         b.verify_lists()?;
         let meta = b.meta;
         let err = |i: usize, what| {
