@@ -187,8 +187,10 @@ pub fn alloc_table(user: bool) -> Option<PhysAddr> {
     alloc_fresh_table(user)
 }
 
-/// [`alloc_table`] when this hart's stack is empty.
+/// [`alloc_table`] when this hart's stack is empty. Never inlined: it would weigh on the
+/// inlining of the table walks that call `alloc_table` (fork's copy walk above all).
 #[cold]
+#[inline(never)]
 fn alloc_fresh_table(user: bool) -> Option<PhysAddr> {
     if user && !user_may_allocate() {
         return None;

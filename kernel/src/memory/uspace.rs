@@ -39,29 +39,35 @@ const FLUSH_PAGES_MAX: usize = 16;
 
 /// Words in one page.
 const PAGE_WORDS: usize = PAGE_SIZE / 8;
-/// Words moved per loop iteration by [`zero_page`] and [`copy_page`] (one 64-byte line).
-const LINE_WORDS: usize = 8;
+/// Words [`zero_page`] stores per loop iteration: four 64-byte lines, so that the loop's
+/// own two instructions (pointer step and branch) come once per 256 bytes (zeroing 4 KiB
+/// takes 544 instructions, against 640 with one line per iteration).
+const ZERO_WORDS: usize = 32;
+/// Words [`copy_page`] moves per loop iteration: one 64-byte line (a 256-byte block
+/// measured slower: the compiler then moves it through a `memcpy` call).
+const COPY_WORDS: usize = 8;
 
-/// Zeroes the frame at `pa`: eight stores per iteration (the generic `memset` moves a
-/// word at a time; this is on the demand-zero fault path, and zeroes fresh table pages).
+/// Zeroes the frame at `pa`, [`ZERO_WORDS`] stores per iteration (the generic `memset`
+/// moves a word at a time; this is on the demand-zero fault path, and zeroes fresh table
+/// pages).
 pub(super) fn zero_page(pa: PhysAddr) {
     let dst = frame_ptr(pa) as *mut u64;
-    for line in 0..PAGE_WORDS / LINE_WORDS {
-        for word in 0..LINE_WORDS {
+    for line in 0..PAGE_WORDS / ZERO_WORDS {
+        for word in 0..ZERO_WORDS {
             // SAFETY: `pa` is a frame the caller owns, direct-mapped and page aligned, so
             // every word of it is valid and aligned. Volatile keeps the compiler from
             // turning the loop back into a call to the word-at-a-time `memset`.
-            unsafe { dst.add(line * LINE_WORDS + word).write_volatile(0) };
+            unsafe { dst.add(line * ZERO_WORDS + word).write_volatile(0) };
         }
     }
 }
 
-/// Copies the frame at `src` into the frame at `dst`, a 64-byte line per iteration (on
-/// the copy-on-write fault path).
+/// Copies the frame at `src` into the frame at `dst`, [`COPY_WORDS`] words per iteration
+/// (on the copy-on-write fault path).
 fn copy_page(dst: PhysAddr, src: PhysAddr) {
-    let d = frame_ptr(dst) as *mut [u64; LINE_WORDS];
-    let s = frame_ptr(src) as *const [u64; LINE_WORDS];
-    for i in 0..PAGE_WORDS / LINE_WORDS {
+    let d = frame_ptr(dst) as *mut [u64; COPY_WORDS];
+    let s = frame_ptr(src) as *const [u64; COPY_WORDS];
+    for i in 0..PAGE_WORDS / COPY_WORDS {
         // SAFETY: both are allocated, direct-mapped, page-aligned frames and distinct (the
         // destination is fresh and the caller's alone).
         unsafe { d.add(i).write(s.add(i).read()) };

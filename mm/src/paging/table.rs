@@ -576,8 +576,13 @@ impl<M: PagingMemory> PageTable<M> {
         let src = table_at(&kernel.mem, kernel.root);
         let dst = table_at(&mem, root);
         for (d, s) in dst.0[first..].iter().zip(&src.0[first..]) {
-            d.store(s.load(Ordering::Acquire), Ordering::Release);
+            d.store(s.load(Ordering::Relaxed), Ordering::Relaxed);
         }
+        // One fence for the 256 entries instead of an acquire load and a release store
+        // each: the tables the kernel entries point to are seen complete (they were
+        // published with release stores), and the copies are ordered before whatever
+        // makes the new root visible to another hart.
+        core::sync::atomic::fence(Ordering::AcqRel);
         Ok(Self {
             mem,
             root,
