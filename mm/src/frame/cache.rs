@@ -15,8 +15,12 @@ use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicUsize, Ordering}
 
 use super::meta::FrameUse;
 
-/// Frames one hart cache holds at most.
-pub const CACHE_CAPACITY: usize = 64;
+/// Frames one hart cache holds at most (1 MiB). A cache's fill level walks between empty
+/// and full under mixed allocation and freeing, and every refill or drain moves frames,
+/// and the cache lines of their metadata, between harts through the buddy lists; 256
+/// frames make those trips rarer than 64 did (two threads churning frames on one
+/// allocator: 1.02-1.41x one thread instead of 0.69-0.86x, `docs/PERFORMANCE.md`).
+pub const CACHE_CAPACITY: usize = 256;
 /// Frames moved between a hart cache and the buddy at a time (refill and drain).
 pub const BATCH: usize = CACHE_CAPACITY / 2;
 
