@@ -304,8 +304,10 @@ fn frames_exhaust(_: &Context<'_>) -> TestResult {
         head = va as usize;
         count += 1;
     }
+    // `free` counts the frames in hart caches too; one cache's worth may belong to a hart
+    // that has not answered the drain request yet when the allocator gives up waiting.
     check(
-        count + 64 >= baseline.free + baseline.cached,
+        count + pagoda_mm::frame::CACHE_CAPACITY >= baseline.free,
         "exhausted before using all free frames",
     )?;
     check(
