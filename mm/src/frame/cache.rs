@@ -19,7 +19,8 @@ use super::meta::FrameUse;
 /// and full under mixed allocation and freeing, and every refill or drain moves frames,
 /// and the cache lines of their metadata, between harts through the buddy lists; 256
 /// frames make those trips rarer than 64 did (two threads churning frames on one
-/// allocator: 1.02-1.41x one thread instead of 0.69-0.86x, `docs/PERFORMANCE.md`).
+/// allocator: 1.02-1.90x one thread, median 1.17x, instead of 0.69-0.86x;
+/// `docs/PERFORMANCE.md`).
 pub const CACHE_CAPACITY: usize = 256;
 /// Frames moved between a hart cache and the buddy at a time (refill and drain).
 pub const BATCH: usize = CACHE_CAPACITY / 2;
