@@ -532,24 +532,8 @@ fn running_out_of_table_pages_leaves_no_empty_table() {
 #[test]
 fn kernel_half_is_shared_and_never_freed_by_user_tables() {
     let mem = sim();
-    let mut kernel = PageTable::new(&mem).unwrap();
-    kernel
-        .map_range(
-            KERNEL_HALF_START,
-            PhysAddr(0),
-            2 * GIGAPAGE_SIZE,
-            RW | PteFlags::G,
-        )
-        .unwrap();
+    let mut kernel = populated_kernel(&mem);
     let image = VirtAddr(usize::MAX - GIGAPAGE_SIZE + 1);
-    kernel
-        .map(
-            image,
-            PA,
-            PageSize::Size4K,
-            PteFlags::R | PteFlags::X | PteFlags::G,
-        )
-        .unwrap();
     let kernel_tables = mem.live_tables();
     let mut user = PageTable::new_user(&mem, &kernel).unwrap();
     user.map(
