@@ -1,5 +1,5 @@
 /*
- * io_basic - read, write, writev, openat, close and lseek on initramfs files and the
+ * io_basic - read, pread64, write, writev, openat, close and lseek on initramfs files and the
  * console, with the error cases Linux defines.
  */
 #define _GNU_SOURCE
@@ -54,6 +54,22 @@ int main(void)
         off += (size_t)n;
     }
     CHECK_EQ(off, DATA_BIG_SIZE);
+
+    /* pread64: bytes at an offset, across the kernel's 4 KiB copy chunks, the file
+     * offset untouched; 0 at and past the end; a short count at the end; EINVAL for a
+     * negative offset; EFAULT for a bad buffer. */
+    static uint8_t two_pages[2 * PAGE_SIZE];
+    CHECK_OK(lseek(big, 5, SEEK_SET));
+    CHECK_EQ(pread(big, two_pages, sizeof two_pages, 100), sizeof two_pages);
+    for (size_t i = 0; i < sizeof two_pages; i++)
+        CHECK_EQ(two_pages[i], data_byte(100 + i));
+    CHECK_EQ(lseek(big, 0, SEEK_CUR), 5);
+    CHECK_EQ(pread(big, buf, sizeof buf, DATA_BIG_SIZE - 10), 10);
+    CHECK_EQ((uint8_t)buf[9], data_byte(DATA_BIG_SIZE - 1));
+    CHECK_EQ(pread(big, buf, sizeof buf, DATA_BIG_SIZE), 0);
+    CHECK_EQ(pread(big, buf, sizeof buf, DATA_BIG_SIZE + 4096), 0);
+    CHECK_ERR(pread(big, buf, sizeof buf, -1), EINVAL);
+    CHECK_ERR(syscall(SYS_pread64, big, (void *)8, 16, 0), EFAULT);
     CHECK_OK(close(big));
 
     /* Writing to a file opened read-only fails with EBADF. */

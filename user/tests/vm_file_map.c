@@ -27,7 +27,7 @@ static void check_content(const uint8_t *p, size_t off, size_t len)
                        "expected %u", i, off + i, p[i], data_byte(off + i));
 }
 
-/* read() of `len` bytes at offset `off` (lseek + read: pread64 is not on pagoda's list). */
+/* read() of `len` bytes at offset `off`, through lseek + read (the file offset moves). */
 static ssize_t read_at(int fd, void *buf, size_t len, off_t off)
 {
     if (lseek(fd, off, SEEK_SET) != off)

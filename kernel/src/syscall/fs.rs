@@ -6,7 +6,9 @@ use alloc::vec::Vec;
 
 use spin::Mutex;
 
-use super::uaccess::{PATH_MAX, copy_from_user, copy_to_user, read_cstr, read_u64};
+use super::uaccess::{
+    COPY_CHUNK, PATH_MAX, copy_from_user, copy_out, copy_to_user, read_cstr, read_u64,
+};
 use super::{Errno, SysResult};
 use crate::fs::initramfs::Kind;
 use crate::fs::{File, FileRef, Stat};
@@ -30,8 +32,6 @@ const F_DUPFD_CLOEXEC: usize = 1030;
 /// `ioctl` requests answered for the console.
 const TCGETS: usize = 0x5401;
 const TIOCGWINSZ: usize = 0x5413;
-/// Most bytes one `read`/`write` moves through a kernel buffer at a time.
-const CHUNK: usize = 4096;
 /// How often a blocked console read looks for input.
 const CONSOLE_POLL_NS: u64 = 10_000_000;
 /// Most `iovec`s per `readv`/`writev` (Linux's `UIO_MAXIOV`).
@@ -45,9 +45,9 @@ fn file(fd: usize) -> Result<FileRef, Errno> {
 pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
     let f = file(fd)?;
     let mut done = 0;
-    let mut chunk = [0u8; CHUNK];
+    let mut chunk = [0u8; COPY_CHUNK];
     while done < len {
-        let want = (len - done).min(CHUNK);
+        let want = (len - done).min(COPY_CHUNK);
         let n = match f.lock().read(&mut chunk[..want]) {
             Err(Errno::EAGAIN) if done == 0 => {
                 // The console has nothing yet: poll again after a tick (no lock held).
@@ -81,30 +81,17 @@ pub fn pread64(fd: usize, buf: usize, len: usize, offset: usize) -> SysResult {
     if offset > i64::MAX as usize {
         return Err(Errno::EINVAL);
     }
-    let mut done = 0;
-    let mut chunk = [0u8; CHUNK];
-    while done < len {
-        let want = (len - done).min(CHUNK);
-        let n = f
-            .lock()
-            .read_at(offset.saturating_add(done), &mut chunk[..want])?;
-        if n == 0 {
-            break;
-        }
-        if let Err(e) = copy_to_user(buf + done, &chunk[..n]) {
-            return if done > 0 { Ok(done) } else { Err(e) };
-        }
-        done += n;
-    }
-    Ok(done)
+    copy_out(buf, len, |done, chunk| {
+        f.lock().read_at(offset.saturating_add(done), chunk)
+    })
 }
 
 pub fn write(fd: usize, buf: usize, len: usize) -> SysResult {
     let f = file(fd)?;
     let mut done = 0;
-    let mut chunk = [0u8; CHUNK];
+    let mut chunk = [0u8; COPY_CHUNK];
     while done < len {
-        let n = (len - done).min(CHUNK);
+        let n = (len - done).min(COPY_CHUNK);
         if let Err(e) = copy_from_user(&mut chunk[..n], buf + done) {
             return if done > 0 { Ok(done) } else { Err(e) };
         }

@@ -1,6 +1,6 @@
 //! Time, system information, randomness, signal bookkeeping and power off.
 
-use super::uaccess::{copy_from_user, copy_to_user};
+use super::uaccess::{copy_from_user, copy_out, copy_to_user};
 use super::{Errno, SysResult};
 use crate::proc::{self, sched};
 
@@ -135,16 +135,10 @@ pub fn getrandom(buf: usize, len: usize, flags: usize) -> SysResult {
     if flags & !GRND_ALL != 0 {
         return Err(Errno::EINVAL);
     }
-    let len = len.min(GETRANDOM_MAX);
-    let mut chunk = [0u8; 256];
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(chunk.len());
-        crate::random::fill(&mut chunk[..n]);
-        copy_to_user(buf + done, &chunk[..n])?;
-        done += n;
-    }
-    Ok(done)
+    copy_out(buf, len.min(GETRANDOM_MAX), |_, chunk| {
+        crate::random::fill(chunk);
+        Ok(chunk.len())
+    })
 }
 
 pub fn sysinfo(buf: usize) -> SysResult {

@@ -38,6 +38,38 @@ pub fn copy_to_user(dst: usize, src: &[u8]) -> Result<(), Errno> {
     if ok { Ok(()) } else { Err(Errno::EFAULT) }
 }
 
+/// Bytes [`copy_out`] moves through its kernel buffer at a time.
+pub const COPY_CHUNK: usize = 4096;
+
+/// Writes up to `len` bytes that `produce` makes to user memory at `buf`, a
+/// [`COPY_CHUNK`] at a time through a kernel buffer: `produce(done, chunk)` fills the start
+/// of `chunk` with the bytes that follow the `done` already written and returns how many
+/// (fewer than asked, or 0, ends the copy). Returns the bytes written. A bad user address
+/// ends the copy like Linux: with the count written so far, or `EFAULT` if that is 0.
+pub fn copy_out(
+    buf: usize,
+    len: usize,
+    mut produce: impl FnMut(usize, &mut [u8]) -> Result<usize, Errno>,
+) -> Result<usize, Errno> {
+    let mut chunk = [0u8; COPY_CHUNK];
+    let mut done = 0;
+    while done < len {
+        let want = (len - done).min(COPY_CHUNK);
+        let n = produce(done, &mut chunk[..want])?;
+        if n == 0 {
+            break;
+        }
+        if let Err(e) = copy_to_user(buf + done, &chunk[..n]) {
+            return if done > 0 { Ok(done) } else { Err(e) };
+        }
+        done += n;
+        if n < want {
+            break;
+        }
+    }
+    Ok(done)
+}
+
 /// Reads a `u64` from user memory.
 pub fn read_u64(va: usize) -> Result<u64, Errno> {
     let mut b = [0u8; 8];
