@@ -38,7 +38,8 @@ pub fn copy_to_user(dst: usize, src: &[u8]) -> Result<(), Errno> {
     if ok { Ok(()) } else { Err(Errno::EFAULT) }
 }
 
-/// Bytes [`copy_out`] moves through its kernel buffer at a time.
+/// Bytes a system call moves through a kernel buffer at a time ([`copy_out`], `read`,
+/// `write`).
 pub const COPY_CHUNK: usize = 4096;
 
 /// Writes up to `len` bytes that `produce` makes to user memory at `buf`, a
