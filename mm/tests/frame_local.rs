@@ -361,15 +361,8 @@ fn worker(s: &Shared, hart: usize, start: &Barrier) -> usize {
                 1 => fa.alloc(order, FrameUse::Kernel),
                 _ => fa.alloc_local::<TestHart>(order, FrameUse::UserAnon),
             };
-            match res {
-                Ok(p) => {
-                    s.took(p, order);
-                    live.push((p, order));
-                }
-                Err(e) => {
-                    assert_eq!(e, AllocError::OutOfMemory);
-                    oom += 1;
-                }
+            if s.took_or_oom(res, order, &mut live) {
+                oom += 1;
             }
         } else if r < 85 {
             let (p, order) = live.swap_remove(rng.below(live.len()));

@@ -9,7 +9,7 @@ use core::mem::MaybeUninit;
 use std::sync::Barrier;
 
 use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr};
-use pagoda_mm::frame::{AllocError, FrameAllocator, FrameMeta, FrameUse};
+use pagoda_mm::frame::{FrameAllocator, FrameMeta, FrameUse};
 
 mod support;
 use support::Rng;
@@ -39,15 +39,8 @@ fn worker(s: &Shared, hart: usize, start: &Barrier) -> usize {
             } else {
                 s.fa.alloc(order, FrameUse::Kernel)
             };
-            match res {
-                Ok(p) => {
-                    s.took(p, order);
-                    live.push((p, order));
-                }
-                Err(e) => {
-                    assert_eq!(e, AllocError::OutOfMemory);
-                    out_of_memory += 1;
-                }
+            if s.took_or_oom(res, order, &mut live) {
+                out_of_memory += 1;
             }
         } else if r < 88 {
             let (p, order) = live.swap_remove(rng.below(live.len()));

@@ -468,16 +468,10 @@ impl FrameAllocator {
     /// Errors: as [`FrameAllocator::put`].
     #[inline]
     pub fn put_local<C: CpuLocal>(&self, pfn: Pfn) -> Result<bool, FrameError> {
-        let (span, idx) = self.locate(pfn)?;
-        self.allocated_head(span, idx)?;
-        let m = &span.meta[idx as usize];
-        if !m.dec_ref()? {
+        let Some((span, idx, u, order)) = self.drop_ref(pfn)? else {
             return Ok(false);
-        }
-        // As in `put_inner`: now nobody else can change the use.
-        if let State::Allocated(u, order) = m.state() {
-            self.release_local::<C>(span, idx, u, order);
-        }
+        };
+        self.release_local::<C>(span, idx, u, order);
         Ok(true)
     }
 
@@ -728,18 +722,29 @@ impl FrameAllocator {
     }
 
     pub(super) fn put_inner(&self, slot: Option<&HartSlot>, pfn: Pfn) -> Result<bool, FrameError> {
+        let Some((span, idx, u, order)) = self.drop_ref(pfn)? else {
+            return Ok(false);
+        };
+        self.release(slot, span, idx, u, order);
+        Ok(true)
+    }
+
+    /// Drops one reference to the allocated head at `pfn`. When it was the last, returns
+    /// the block (its span, index, use and order) for the caller to release.
+    #[inline]
+    fn drop_ref(&self, pfn: Pfn) -> Result<Option<(&Span, u32, FrameUse, usize)>, FrameError> {
         let (span, idx) = self.locate(pfn)?;
         self.allocated_head(span, idx)?;
         let m = &span.meta[idx as usize];
         if !m.dec_ref()? {
-            return Ok(false);
+            return Ok(None);
         }
         // Read the state again: until the count reached 0 another holder could change
-        // the use. Now nobody can; it is still an allocated head.
-        if let State::Allocated(u, order) = m.state() {
-            self.release(slot, span, idx, u, order);
+        // the use. Now nobody can, and it is still an allocated head.
+        match m.state() {
+            State::Allocated(u, order) => Ok(Some((span, idx, u, order))),
+            other => Err(self.not_allocated(span, idx, other)),
         }
-        Ok(true)
     }
 
     /// The hart slot for a hart id that a [`super::Frame`] recorded.

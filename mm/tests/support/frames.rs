@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use pagoda_mm::addr::Pfn;
-use pagoda_mm::frame::FrameAllocator;
+use pagoda_mm::frame::{AllocError, FrameAllocator};
 
 /// What the worker threads share.
 pub struct Shared {
@@ -45,6 +45,27 @@ impl Shared {
     pub fn gives(&self, p: Pfn, order: usize) {
         for f in p.0..p.0 + (1 << order) {
             assert_eq!(self.owned[f - self.base].swap(0, Ordering::AcqRel), 1);
+        }
+    }
+
+    /// Books an allocation's outcome: a block goes on the ledger and into `live`; out of
+    /// memory (the only error a stress worker may see) returns true.
+    pub fn took_or_oom(
+        &self,
+        res: Result<Pfn, AllocError>,
+        order: usize,
+        live: &mut Vec<(Pfn, usize)>,
+    ) -> bool {
+        match res {
+            Ok(p) => {
+                self.took(p, order);
+                live.push((p, order));
+                false
+            }
+            Err(e) => {
+                assert_eq!(e, AllocError::OutOfMemory);
+                true
+            }
         }
     }
 
