@@ -21,6 +21,8 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 
 use spin::Mutex;
 
+use crate::memory::uspace::UserSpace;
+
 use super::{ExitStatus, INIT_PID, PROCESSES, Pid, Process, current, exit, signal};
 
 /// Victims killed that have not yet given back their memory (counted from the kill to
@@ -50,8 +52,15 @@ enum Choice {
     Nothing,
 }
 
-/// The victim by Linux's rule without `oom_score_adj`: the largest resident set; init
-/// and processes that already exited are never chosen.
+/// The pages a process holds, as Linux's `oom_badness` counts them: resident pages and
+/// page-table pages (a process can hold memory in tables alone, e.g. a huge populated
+/// read-only mapping of the zero page).
+fn badness(vm: &UserSpace) -> usize {
+    vm.rss_pages() + vm.mmu().table_pages()
+}
+
+/// The victim by Linux's rule without `oom_score_adj`: the most [`badness`]; init and
+/// processes that already exited are never chosen.
 fn choose() -> Choice {
     if RELEASING.load(Ordering::Acquire) != 0 || crate::memory::frames::user_may_allocate() {
         // A victim is still giving its memory back, or memory came back meanwhile.
@@ -68,9 +77,9 @@ fn choose() -> Choice {
         if p.killed.load(Ordering::Acquire) {
             return Choice::Dying;
         }
-        let rss = vm.rss_pages();
-        if best.is_none_or(|(most, _)| rss > most) {
-            best = Some((rss, pid));
+        let points = badness(vm);
+        if best.is_none_or(|(most, _)| points > most) {
+            best = Some((points, pid));
         }
     }
     match best {
@@ -81,16 +90,16 @@ fn choose() -> Choice {
 
 /// Logs the kill in Linux's form and sends `SIGKILL` to `victim`.
 fn kill(victim: &Process) {
-    let (total_kb, rss_kb) = match &*victim.vm.lock() {
+    let (total_kb, rss_kb, tables_kb) = match &*victim.vm.lock() {
         Some(vm) => {
             let total: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
-            (total / 1024, vm.rss_pages() * 4)
+            (total / 1024, vm.rss_pages() * 4, vm.mmu().table_pages() * 4)
         }
-        None => (0, 0),
+        None => (0, 0, 0),
     };
     victim.with_name(|name| {
         crate::println!(
-            "Out of memory: Killed process {} ({name}) total-vm:{total_kb}kB, anon-rss:{rss_kb}kB, file-rss:0kB, shmem-rss:0kB, UID:0 oom_score_adj:0",
+            "Out of memory: Killed process {} ({name}) total-vm:{total_kb}kB, anon-rss:{rss_kb}kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:{tables_kb}kB oom_score_adj:0",
             victim.pid
         )
     });

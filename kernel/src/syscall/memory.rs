@@ -93,7 +93,7 @@ fn populate_in_pieces(start: VirtAddr, len: usize) {
         }
         at = stop;
         if crate::timer::now_ns() - slice_start >= crate::timer::TICK_NS {
-            proc::sched::yield_now();
+            proc::sched::preempt();
             slice_start = crate::timer::now_ns();
         }
     }
