@@ -11,6 +11,7 @@ pub mod sched;
 pub mod signal;
 pub mod wait;
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -68,9 +69,12 @@ pub struct Inner {
     pub cwd: String,
     /// `set_tid_address`: cleared (written 0) at exit.
     pub clear_child_tid: usize,
-    /// Signal actions, the alternate stack and delivery state.
-    pub signals: signal::SignalState,
-    /// Where `execve` mapped the signal-return trampoline (handlers return there).
+    /// Signal actions, the alternate stack and delivery state (boxed: 2 KiB that would
+    /// otherwise push the fields after `inner` beyond a load's 12-bit offset, on the path
+    /// of every return to user mode).
+    pub signals: Box<signal::SignalState>,
+    /// Where the signal-return trampoline is mapped (handlers return there; 0 until the
+    /// first handler is installed).
     pub trampoline: usize,
 }
 
@@ -208,7 +212,7 @@ pub fn spawn_init(path: &str, argv: &[String], envp: &[String]) -> Result<(), Er
         exe: String::new(),
         cwd: String::from("/"),
         clear_child_tid: 0,
-        signals: signal::SignalState::default(),
+        signals: Box::default(),
         trampoline: 0,
     };
     let p = Process::new(vm, TrapFrame::default(), inner, FpState::default())?;
@@ -254,7 +258,7 @@ pub fn fork(
             exe: pi.exe.clone(),
             cwd: pi.cwd.clone(),
             clear_child_tid: clear_tid,
-            signals: pi.signals.for_child(),
+            signals: Box::new(pi.signals.for_child()),
             trampoline: pi.trampoline,
         }
     };
@@ -319,6 +323,10 @@ pub fn exit(status: ExitStatus) -> ! {
         // Always: an orphan may have become a zombie after it was looked at and woken
         // its old parent instead; init's wait loop re-checks.
         sched::wake(&init);
+    } else {
+        // Nothing below returns: every local that owns memory must go by hand (the
+        // list's buffer stays allocated even when it is empty).
+        drop(orphans);
     }
     if me.pid == INIT_PID {
         crate::println!("pagoda: init exited ({status:?}); powering off");
@@ -357,10 +365,12 @@ pub fn wait(pid: isize, nohang: bool) -> Result<Option<(Pid, i32)>, Errno> {
         if nohang {
             return Ok(None);
         }
-        sched::sleep();
+        // A signal interrupts the wait only if no child is ready: the SIGCHLD of the
+        // child that woke us must not hide that child (it is reaped first, as Linux does).
         if me.interrupted() {
             return Err(Errno::EINTR);
         }
+        sched::sleep();
     }
 }
 
