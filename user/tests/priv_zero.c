@@ -274,7 +274,9 @@ static void struct_padding(void)
 /* getdents64 records: fields, name, NUL, then padding (zero or untouched) to d_reclen. */
 static void dirents(void)
 {
-    static const char *const dirs[] = {"/", DATA_DIR_PATH, "/proc", "/tests", "/data"};
+    /* Small directories only: listing a large one is slow on pagoda (getdents64 walks
+     * the whole archive for every entry: /tests takes tens of seconds). */
+    static const char *const dirs[] = {DATA_DIR_PATH, "/proc"};
     static uint8_t buf[16384] __attribute__((aligned(8)));
     for (size_t d = 0; d < sizeof dirs / sizeof dirs[0]; d++) {
         int fd = CHECK_OK(open(dirs[d], O_RDONLY | O_DIRECTORY));
