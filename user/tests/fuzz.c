@@ -10,7 +10,7 @@
  *
  * Environment (the kernel command line's key=value words reach it through /init):
  *   FUZZ_SEEDS=1,2,5-8   seeds to run (default 1)
- *   FUZZ_CALLS=N         calls per seed by the top fuzzing process (default 1500)
+ *   FUZZ_CALLS=N         calls per seed by the top fuzzing process (default 250)
  *   FUZZ_BATCH=N         calls per batch (default 250): one fuzzing process per batch
  *   FUZZ_FIRST=B         start at batch B (to replay one batch: with FUZZ_CALLS=BATCH)
  *   FUZZ_TRACE=1         print every call before making it (replay of a failing batch)
@@ -1740,7 +1740,7 @@ int main(int argc, char **argv)
     uint64_t seeds[256];
     const char *seed_text = getenv("FUZZ_SEEDS");
     size_t nseeds = parse_seeds(seed_text && *seed_text ? seed_text : "1", seeds, 256);
-    uint64_t calls = env_u64("FUZZ_CALLS", 1500);
+    uint64_t calls = env_u64("FUZZ_CALLS", 250);
     uint64_t batch_calls = env_u64("FUZZ_BATCH", 250);
     uint64_t first = env_u64("FUZZ_FIRST", 0);
     CHECK(nseeds > 0 && batch_calls > 0);
