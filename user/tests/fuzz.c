@@ -1674,9 +1674,11 @@ static void run_batch(uint64_t seed, uint64_t batch, uint64_t ncalls)
         fail(seed, batch, "the fuzzing process ended: %s", describe_status(status));
     if (!on_pg)
         return;
-    /* Orphans of a fuzzing process that died are init's to reap: give them a moment. */
+    /* Orphans of a fuzzing process that died are init's to reap, and one of them may be
+     * inside a system call that takes pagoda seconds (a getdents64 of a large directory):
+     * a process still there after 60 s is stuck. */
     long procs = -1, mfree = -1, slab = -1;
-    for (int tries = 0; tries < 200; tries++) {
+    for (int tries = 0; tries < 6000; tries++) {
         procs = procs_now();
         mfree = meminfo_kb("MemFree");
         slab = slab_objects();
