@@ -1561,7 +1561,12 @@ static long procs_now(void)
     return sysinfo(&si) == 0 ? si.procs : -1;
 }
 
-/* Objects in use over every size class of /proc/slabinfo, or -1. */
+#define MAX_CLASSES 64
+static long class_base[MAX_CLASSES], class_now[MAX_CLASSES], class_size[MAX_CLASSES];
+static int nclasses;
+
+/* Objects in use over every size class of /proc/slabinfo, or -1; per class in
+ * class_now[] (nclasses of them). */
 static long slab_objects(void)
 {
     char buf[8192];
@@ -1578,13 +1583,19 @@ static long slab_objects(void)
     close(fd);
     buf[len] = '\0';
     long total = 0;
+    nclasses = 0;
     for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (strncmp(line, "kmalloc-", 8) != 0)
             continue;
         char *p = line;
         while (*p && *p != ' ')
             p++;
-        total += strtol(p, NULL, 10);
+        long n = strtol(p, NULL, 10);
+        if (nclasses < MAX_CLASSES) {
+            class_size[nclasses] = strtol(line + 8, NULL, 10);
+            class_now[nclasses++] = n;
+        }
+        total += n;
     }
     return total;
 }
@@ -1695,6 +1706,7 @@ static void run_batch(uint64_t seed, uint64_t batch, uint64_t ncalls)
     if (base_free < 0) {
         base_free = mfree;
         base_slab = slab;
+        memcpy(class_base, class_now, sizeof class_base);
     }
     if (procs != base_procs) {
         fail(seed, batch, "%ld processes after the batch, %ld before", procs, base_procs);
@@ -1763,15 +1775,27 @@ int main(int argc, char **argv)
         }
         total += done;
         total_children += by_kids;
-        say_fd(1, "FUZZ seed %llu: %llu calls (%llu by children) in %llu batches, %llu ms\n",
+        say_fd(1, "FUZZ seed %llu: %llu calls (%llu by children) in %llu batches, %llu ms",
                (unsigned long long)seeds[s], (unsigned long long)done,
                (unsigned long long)by_kids, (unsigned long long)batches,
                (unsigned long long)((now_ns() - t0) / 1000000));
+        if (on_pg)
+            say_fd(1, "; MemFree %ld kB, slab objects %ld", meminfo_kb("MemFree"),
+                   slab_objects());
+        say_fd(1, "\n");
     }
     if (on_pg)
         say_fd(1, "FUZZ memory: MemFree %ld kB at start, %ld kB after the first batch, %ld kB "
                   "at the end; slab objects %ld after the first batch, %ld at the end\n",
                free0, base_free, meminfo_kb("MemFree"), base_slab, slab_objects());
+    if (on_pg && base_slab >= 0) {
+        slab_objects();
+        for (int c = 0; c < nclasses; c++)
+            if (class_now[c] != class_base[c])
+                say_fd(1, "FUZZ slab kmalloc-%ld: %ld objects after the first batch, %ld at "
+                          "the end\n",
+                       class_size[c], class_base[c], class_now[c]);
+    }
     say_fd(1, "FUZZ TOTAL calls %llu (%llu by children) seeds %zu failures %d\n",
            (unsigned long long)total, (unsigned long long)total_children, nseeds, failures);
     return failures ? 1 : 0;

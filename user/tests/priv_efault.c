@@ -113,14 +113,14 @@ static void every_call(uint64_t k, int data_fd, int dir_fd)
      * KNOWN (issue 13, found by this test): pagoda's sigaltstack ignores a new stack
      * without reading it, so a kernel pointer there returns 0 instead of EFAULT (nothing
      * is read or written, but the call does not fail as Linux's does). Skipped on pagoda
-     * until kernel/src/syscall/system.rs reads the stack_t; set PRIV_STRICT=1 to check.
+     * until kernel/src/syscall/system.rs reads the stack_t; set STRICT_KNOWN=1 to check.
      */
-    if (!on_pagoda() || getenv("PRIV_STRICT"))
+    if (!on_pagoda() || getenv("STRICT_KNOWN"))
         CHECK_ERR(syscall(SYS_sigaltstack, k, NULL), EFAULT);
     /* KNOWN (issue 13, found by this test): pagoda refuses any new limit with EPERM
      * before reading it (Linux reads it first: EFAULT). Nothing is read; skipped on pagoda
-     * until fixed (PRIV_STRICT=1 checks it). */
-    if (!on_pagoda() || getenv("PRIV_STRICT"))
+     * until fixed (STRICT_KNOWN=1 checks it). */
+    if (!on_pagoda() || getenv("STRICT_KNOWN"))
         CHECK_ERR(syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, k, NULL), EFAULT);
 }
 
