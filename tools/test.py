@@ -210,7 +210,7 @@ def pagoda(t: Tally, kernel):
 
 
 # The bounded fuzzing run of `make test` (issue 13): (machine, seeds, calls per seed).
-FUZZ_RUNS = (("256M", 1, "1,2,3", 500), ("256M", 4, "4,5,6", 500))
+FUZZ_RUNS = (("256M", 1, "1,2,3", 250), ("256M", 4, "4,5,6", 250))
 
 
 def fuzz(t: Tally, kernel, runs=FUZZ_RUNS):
