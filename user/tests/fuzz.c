@@ -22,15 +22,18 @@
  * supervisor checks on pagoda that the process count (sysinfo), MemFree and the slab
  * objects in use (/proc/slabinfo) are back near their baseline; under Linux
  * (qemu-riscv64) it only checks that the fuzzing process itself survived. Output:
- *   FUZZ seed S: N calls (M by children) in B batches
- *   FUZZ FAIL seed S batch B call I: <what>      (then exit 1)
- *   FUZZ TOTAL calls N seeds K failures F
+ *   FUZZ seed S: N calls (M by children) in B batches, T ms[; MemFree, slab objects]
+ *   FUZZ FAIL seed S batch B call I (nr, args of the last call): <what>
+ *   FUZZ replay: <the environment that replays the batch>
+ *   FUZZ TOTAL calls N (M by children) seeds K failures F      (exit 1 if F > 0)
  *
- * Under Linux the hostile set is narrowed where the host would be harmed or the
- * emulator's own memory reached: memory calls with MAP_FIXED or that change mappings stay
- * inside the fuzzer's arena, only the fuzzer's own file descriptors are used, files are
- * opened read-only, no random ioctl, prlimit never sets, kill targets only its own
- * children. On pagoda everything is open except calls that would legitimately end or
+ * Under Linux the hostile set is narrowed where the host would be harmed or QEMU 7.2's
+ * own memory or bugs reached (docs/user-programs.md): calls that change mappings stay
+ * inside the fuzzer's arena, which is re-reserved PROT_NONE where unmapped; no
+ * MAP_FIXED_NOREPLACE or file MAP_FIXED, no terabyte mmap/brk, no unreadable nanosleep
+ * request; only the fuzzer's own file descriptors, files opened read-only, no random
+ * ioctl or system-call numbers, prlimit never sets, kill targets only its own children.
+ * On pagoda everything is open except calls that would legitimately end or
  * hang the fuzzer: exit, signals to itself or its supervisor, unbounded sleeps, blocking
  * reads of the console, and munmap/mprotect/madvise/MAP_FIXED over its own text, data,
  * heap and stack (the protected list, read from /proc/self/maps).
