@@ -744,6 +744,10 @@ static void do_mmap(void)
         if (!(flags & MAP_FIXED))
             addr = 0;
     }
+    /* The length may have changed since mem_range checked it (a wrapping length that
+     * touched nothing becomes a small one that may): check the final range. */
+    if ((flags & MAP_FIXED) && hits_protected(addr, len))
+        return;
     uint64_t fd = (flags & MAP_ANONYMOUS) && !one_in(4) ? (uint64_t)-1 : fd_arg();
     static const uint64_t offs[] = {0, PAGE_SIZE, 1, 5 * PAGE_SIZE, (uint64_t)-PAGE_SIZE,
                                     1UL << 40, 0x7ffffffffffff000UL};
