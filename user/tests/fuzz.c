@@ -1237,6 +1237,83 @@ static void do_fs_misc(void)
     }
 }
 
+/* ---- Pipes, poll and signal state ---- */
+
+/*
+ * A pipe, used and closed within the call: hostile writes (with the read end open, so no
+ * SIGPIPE) and reads (non-blocking, or blocking only for what is in the pipe), ppoll with
+ * a zero or invalid timeout (never NULL: that waits for ever), then both ends closed. Its
+ * descriptors never join the pool: a blocking read of an empty pipe would hang.
+ */
+static void do_pipe(void)
+{
+    switch (below(4)) {
+    case 0: {
+        /* Hostile arguments only. */
+        static const uint64_t flags[] = {0, O_CLOEXEC, O_NONBLOCK, O_DIRECT, 0x12345678};
+        uint64_t p = on_pg ? bad_ptr(8) : (one_in(2) ? 0 : bad_ptr(8));
+        call(SYS_pipe2, p, on_pg && one_in(3) ? rnd() : PICK(flags), 0, 0, 0, 0);
+        return;
+    }
+    case 1: {
+        uint64_t set = one_in(2) ? (uint64_t)(sink + 64) : ptr_arg(8);
+        call(SYS_rt_sigpending, set, one_in(6) ? rnd() : 8, 0, 0, 0, 0);
+        return;
+    }
+    case 2:
+        /* Returns only when a signal arrives: an unreadable mask or a wrong size only. */
+        if (on_pg)
+            call(SYS_rt_sigsuspend, one_in(2) ? bad_ptr(8) : (uint64_t)(sink + 64),
+                 one_in(2) ? 0 : 9 + below(100), 0, 0, 0, 0);
+        return;
+    default:
+        break;
+    }
+    int pfd[2];
+    uint64_t fl = O_NONBLOCK | (one_in(2) ? O_CLOEXEC : 0);
+    if (call(SYS_pipe2, (uint64_t)pfd, fl, 0, 0, 0, 0) != 0)
+        return;
+    for (int i = 0; i < 4; i++) {
+        uint64_t len = len_arg();
+        switch (below(5)) {
+        case 0:
+            call(SYS_write, (uint64_t)pfd[1], ptr_arg(len), len, 0, 0, 0);
+            break;
+        case 1:
+            call(SYS_read, (uint64_t)pfd[0], ptr_arg(len), len, 0, 0, 0);
+            break;
+        case 2: {
+            uint64_t n, v = iov_arg(&n);
+            call(one_in(2) ? SYS_writev : SYS_readv, (uint64_t)pfd[one_in(2)], v, n, 0, 0,
+                 0);
+            break;
+        }
+        case 3: {
+            /* ppoll on both ends and a hostile descriptor, zero or unreadable timeout. */
+            static struct timespec zero;
+            struct pollfd_k {
+                int fd;
+                short events, revents;
+            } *pf = (struct pollfd_k *)(sink + 256);
+            pf[0] = (struct pollfd_k){pfd[0], (short)rnd(), 0};
+            pf[1] = (struct pollfd_k){pfd[1], (short)rnd(), 0};
+            pf[2] = (struct pollfd_k){(int)fd_arg(), (short)rnd(), 0};
+            uint64_t fds = one_in(4) ? ptr_arg(24) : (uint64_t)pf;
+            uint64_t n = one_in(4) ? len_arg() : 1 + below(3);
+            uint64_t tmo = on_pg && one_in(3) ? bad_ptr(16) : (uint64_t)&zero;
+            call(SYS_ppoll, fds, n, tmo, one_in(2) ? 0 : ptr_arg(8), one_in(4) ? rnd() : 8, 0);
+            break;
+        }
+        default:
+            call(SYS_fcntl, (uint64_t)pfd[one_in(2)], one_in(2) ? F_GETFL : F_GETFD, 0, 0, 0,
+                 0);
+            break;
+        }
+    }
+    call(SYS_close, (uint64_t)pfd[1], 0, 0, 0, 0, 0);
+    call(SYS_close, (uint64_t)pfd[0], 0, 0, 0, 0, 0);
+}
+
 /* ---- Time and system calls ---- */
 
 /* A timespec pointer for a sleep: a short valid one, an invalid one, or one that cannot
@@ -1325,16 +1402,15 @@ static void do_system(void)
         call(SYS_sysinfo, ptr_arg(112), 0, 0, 0, 0, 0);
         break;
     case 3: {
-        /* Signal actions: only SIG_DFL/SIG_IGN under Linux, where they take effect. */
+        /* Signal actions: only SIG_DFL/SIG_IGN (with any flags and mask), as signals are
+         * delivered: a random handler would run at a random address. */
         static uint64_t act[4];
         uint64_t sig = one_in(4) ? rnd() : below(66);
         uint64_t a;
-        if (on_pg && one_in(2)) {
-            a = ptr_arg(32);
-        } else if (one_in(2)) {
+        if (one_in(2)) {
             act[0] = below(2);
             act[1] = on_pg ? rnd() : 0;
-            act[2] = 0;
+            act[2] = on_pg ? rnd() : 0;
             act[3] = 0;
             a = (uint64_t)act;
             if (sig == SIGCHLD && !on_pg)
@@ -1398,7 +1474,8 @@ static void do_system(void)
                     SYS_mmap,     SYS_brk,        SYS_read,     SYS_readv,    SYS_pread64,
                     SYS_write,    SYS_writev,     SYS_nanosleep, SYS_clock_nanosleep,
                     SYS_wait4,    SYS_dup3,       SYS_close,    SYS_reboot,   SYS_rt_sigreturn,
-                    SYS_fcntl,    SYS_dup,
+                    SYS_fcntl,    SYS_dup,        SYS_pipe2,    SYS_ppoll,    SYS_rt_sigsuspend,
+                    SYS_rt_sigaction, SYS_sigaltstack, SYS_rt_sigtimedwait,
                 };
                 uint64_t nr;
                 int ok;
@@ -1429,7 +1506,8 @@ static const struct {
 } kinds[] = {
     {do_mmap, 14},   {do_munmap, 8},     {do_mprotect, 8}, {do_madvise, 6}, {do_brk, 4},
     {do_fork_fuzz, 4}, {do_clone, 4},    {do_execve, 3},   {do_wait4, 5},   {do_kill, 3},
-    {do_read, 12},   {do_write, 5},      {do_fs_misc, 10}, {do_time, 5},    {do_system, 9},
+    {do_read, 12},   {do_write, 5},      {do_fs_misc, 8},  {do_time, 5},    {do_system, 9},
+    {do_pipe, 2},
 };
 static uint64_t skip_mask;
 

@@ -109,14 +109,9 @@ static void every_call(uint64_t k, int data_fd, int dir_fd)
     CHECK_ERR(syscall(SYS_clock_nanosleep, CLOCK_MONOTONIC, 0, k, NULL), EFAULT);
     CHECK_ERR(syscall(SYS_rt_sigaction, SIGUSR1, k, NULL, 8), EFAULT);
     CHECK_ERR(syscall(SYS_rt_sigprocmask, SIG_BLOCK, k, NULL, 8), EFAULT);
-    /*
-     * KNOWN (issue 13, found by this test): pagoda's sigaltstack ignores a new stack
-     * without reading it, so a kernel pointer there returns 0 instead of EFAULT (nothing
-     * is read or written, but the call does not fail as Linux's does). Skipped on pagoda
-     * until kernel/src/syscall/system.rs reads the stack_t; set STRICT_KNOWN=1 to check.
-     */
-    if (!on_pagoda() || getenv("STRICT_KNOWN"))
-        CHECK_ERR(syscall(SYS_sigaltstack, k, NULL), EFAULT);
+    /* Found by this test on the kernel before signals landed (sigaltstack ignored a new
+     * stack unread and returned 0); fixed on main by the signal work. */
+    CHECK_ERR(syscall(SYS_sigaltstack, k, NULL), EFAULT);
     /* KNOWN (issue 13, found by this test): pagoda refuses any new limit with EPERM
      * before reading it (Linux reads it first: EFAULT). Nothing is read; skipped on pagoda
      * until fixed (STRICT_KNOWN=1 checks it). */
