@@ -20,7 +20,7 @@ use spin::Mutex;
 use crate::arch::trap::{Context, FpState, TrapFrame, reg};
 use crate::fs::FdTable;
 use crate::memory::kstack::KernelStack;
-use crate::memory::uspace::{self, UserMmu, UserSpace};
+use crate::memory::uspace::{self, UserSpace};
 use crate::syscall::errno::Errno;
 use sched::{Sched, State};
 
@@ -160,7 +160,7 @@ impl Process {
     /// Makes this process's address space the one the hart translates with.
     fn activate_on_this_hart(&self) {
         match &*self.vm.lock() {
-            Some(vm) => vm.mmu().activate(crate::smp::hart_id()),
+            Some(vm) => uspace::activate(vm.mmu(), crate::smp::hart_id()),
             None => uspace::activate_kernel(),
         }
     }
@@ -224,7 +224,7 @@ pub fn fork(
     let child_vm = {
         let mut vm = parent.vm.lock();
         let vm = vm.as_mut().ok_or(Errno::ESRCH)?;
-        let mmu = UserMmu::new().map_err(|_| Errno::ENOMEM)?;
+        let mmu = uspace::new_mmu().map_err(|_| Errno::ENOMEM)?;
         vm.fork(mmu).map_err(Errno::from_vm)?
     };
     let inner = {

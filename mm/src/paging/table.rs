@@ -658,6 +658,33 @@ impl<M: PagingMemory> PageTable<M> {
         Ok(())
     }
 
+    /// Installs the 4 KiB leaf `va` → `pa` with `flags`, replacing a 4 KiB leaf already
+    /// there, in one walk (so a copy-on-write break points the leaf at its copy without a
+    /// second lookup); returns the entry it replaced ([`Pte::EMPTY`] if there was none,
+    /// with the `A`/`D` bits the hardware had set if there was one). The old translation
+    /// of a replaced leaf must be flushed before its frame is reused.
+    ///
+    /// Errors as for [`map`](Self::map), [`AlreadyMapped`](PagingError::AlreadyMapped)
+    /// only when a huge leaf covers `va`; on any error nothing changed.
+    #[inline]
+    pub fn set_leaf(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: PteFlags,
+    ) -> Result<Pte, PagingError> {
+        let flags = leaf_flags(flags)?;
+        if !is_aligned(va.0 | pa.0, PAGE_SIZE) {
+            return Err(PagingError::Misaligned);
+        }
+        let page = self.page_index(va)?;
+        check_phys(pa, PAGE_SIZE)?;
+        let table = self.leaf_table(page, 0)?;
+        let slot = &table.0[Vpn(page).index(0)];
+        let old = slot.swap(Pte::leaf(pa, flags).bits(), Ordering::AcqRel);
+        Ok(Pte::from_bits(old))
+    }
+
     /// Maps `va..va + len` to `pa..pa + len` with the largest leaves that the alignment of
     /// `va`, `pa` and the remaining length allow (so 4 KiB leaves up to a 2 MiB boundary,
     /// then 2 MiB or 1 GiB leaves, then smaller ones at the end).

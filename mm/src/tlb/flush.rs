@@ -23,7 +23,7 @@
 //! `sfence.vma` with an address need not drop cached non-leaf entries, and the table page
 //! itself is deferred like a frame.
 
-use crate::addr::{PhysAddr, VirtAddr};
+use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use crate::paging::Unmapped;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -246,6 +246,21 @@ impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
             self.pages[self.npages] = va;
             self.npages += 1;
         }
+    }
+
+    /// Records that the leaves of every page in `range` (page-aligned bounds) changed: as
+    /// many [`flush_page`](Self::flush_page) calls, a whole-address-space flush if that
+    /// is past [`FLUSH_PAGE_THRESHOLD`] pages.
+    pub fn flush_range(&mut self, range: VirtRange) {
+        let pages = (range.end.0.saturating_sub(range.start.0)).div_ceil(PAGE_SIZE);
+        if self.whole || self.npages + pages > FLUSH_PAGE_THRESHOLD {
+            self.whole = true;
+            return;
+        }
+        for i in 0..pages {
+            self.pages[self.npages + i] = VirtAddr(range.start.0 + i * PAGE_SIZE);
+        }
+        self.npages += pages;
     }
 
     /// Records that the whole address space must be flushed (e.g. a table page was

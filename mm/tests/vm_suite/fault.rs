@@ -10,7 +10,7 @@ use pagoda_mm::vm::{
     STACK_GUARD_GAP, VmConfig, VmError, global_stats,
 };
 
-use crate::sim::{
+use super::sim::{
     Flush, SimFile, SimFrames, SimMmu, Space, check_invariants, file_byte, new_space,
     new_space_with, read, write,
 };
