@@ -176,13 +176,16 @@ impl<M: PagingMemory, T: TlbOps> Sv39Mmu<M, T> {
         });
     }
 
-    /// Flushes `pages` (`None`: the whole ASID) on every hart that ran this space.
-    fn flush(&self, pages: Option<VirtRange>) {
-        let mut batch = FlushBatch::new(&self.tlb, FlushTarget::Space(&self.ctx));
-        match pages {
-            Some(range) => batch.flush_range(range),
-            None => batch.flush_space(),
-        }
+    /// A flush batch for this space's ASID on the harts that ran it.
+    #[inline]
+    fn batch(&self) -> FlushBatch<'_, T> {
+        FlushBatch::new(&self.tlb, FlushTarget::Space(&self.ctx))
+    }
+
+    /// Flushes the whole ASID on every hart that ran this space.
+    fn flush_space(&self) {
+        let mut batch = self.batch();
+        batch.flush_space();
         batch.flush(|_| {});
     }
 }
@@ -192,20 +195,24 @@ impl<M: PagingMemory, T: TlbOps> Drop for Sv39Mmu<M, T> {
     /// the ASID must go first, unless `teardown` already flushed them.
     fn drop(&mut self) {
         if !self.torn_down {
-            self.flush(None);
+            self.flush_space();
         }
     }
 }
 
 impl<M: PagingMemory, T: TlbOps> TlbFlush for Sv39Mmu<M, T> {
     fn flush_page(&mut self, va: VirtAddr) {
-        self.flush(Some(va..VirtAddr(va.0 + PAGE_SIZE)));
+        let mut batch = self.batch();
+        batch.flush_page(va);
+        batch.flush(|_| {});
     }
     fn flush_range(&mut self, range: VirtRange) {
-        self.flush(Some(range));
+        let mut batch = self.batch();
+        batch.flush_range(range);
+        batch.flush(|_| {});
     }
     fn flush_all(&mut self) {
-        self.flush(None);
+        self.flush_space();
     }
 }
 
@@ -283,7 +290,7 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
         // No hart has this space in `satp` (the caller's contract), so after this flush
         // no hart holds or can create a translation of it: every frame and table page
         // may be released during the walk itself.
-        self.flush(None);
+        self.flush_space();
         self.torn_down = true;
         self.table.clear(|u| f(u.va, info(u.pa, u.flags)));
     }
