@@ -12,6 +12,7 @@
 //!   loops of the fault path;
 //! * [`InitramfsFile`] implements [`VmFile`] over a file of the initramfs.
 
+use core::cell::Cell;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -76,10 +77,21 @@ fn frame_ptr(pa: PhysAddr) -> *mut u8 {
     phys_to_virt(pa).as_usize() as *mut u8
 }
 
-/// Page-table pages of user tables: from [`frames::alloc_table`] (which keeps the
-/// kernel's reserve for itself), reached through the direct map.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct UserTableMemory;
+/// Page-table pages of one user table: from [`frames::alloc_table`] (which keeps the
+/// kernel's reserve for itself), reached through the direct map, and counted.
+#[derive(Debug, Default)]
+pub struct UserTableMemory {
+    /// Table pages the table holds (root included): its share of the out-of-memory
+    /// killer's badness, as Linux counts `mm_pgtables_bytes`.
+    pages: Cell<usize>,
+}
+
+impl UserTableMemory {
+    /// Page-table pages this space holds now (root included).
+    pub fn pages(&self) -> usize {
+        self.pages.get()
+    }
+}
 
 // SAFETY: pages come zeroed from `frames::alloc_table` (frames: 4 KiB aligned, ours until
 // freed) and the direct map makes every RAM page readable and writable at a fixed
@@ -88,10 +100,13 @@ pub struct UserTableMemory;
 unsafe impl PagingMemory for UserTableMemory {
     #[inline]
     fn alloc_table(&self) -> Option<PhysAddr> {
-        frames::alloc_table(true)
+        let pa = frames::alloc_table(true)?;
+        self.pages.set(self.pages.get() + 1);
+        Some(pa)
     }
 
     unsafe fn free_table(&self, pa: PhysAddr) {
+        self.pages.set(self.pages.get().saturating_sub(1));
         // SAFETY: the table code's contract: `pa` came from `alloc_table`, is all zero and
         // nothing reaches it any more.
         unsafe { frames::free_table(pa) };
@@ -106,7 +121,7 @@ unsafe impl PagingMemory for UserTableMemory {
 /// A new, empty user page table sharing the kernel half.
 pub fn new_mmu() -> Result<UserMmu, OutOfMemory> {
     let kernel = kspace::table().lock();
-    Sv39Mmu::new(UserTableMemory, tlb::HartTlb, &kernel)
+    Sv39Mmu::new(UserTableMemory::default(), tlb::HartTlb, &kernel)
 }
 
 /// Makes `mmu` the calling hart's translation: `satp` with the space's ASID (flushing
