@@ -288,6 +288,7 @@ pub fn write_bytes(space: &mut UserSpace, va: usize, bytes: &[u8]) -> Result<(),
         let writable = space
             .mmu()
             .query(VirtAddr(at))
+            .present()
             .is_some_and(|p| p.flags.contains(PteFlags::WRITE));
         if !writable {
             space.handle_fault(VirtAddr(at), Access::Write)?;
@@ -295,6 +296,7 @@ pub fn write_bytes(space: &mut UserSpace, va: usize, bytes: &[u8]) -> Result<(),
         let pte = space
             .mmu()
             .query(VirtAddr(at))
+            .present()
             .ok_or(FaultError::Unmapped)?;
         let src = &bytes[at - va..at - va + chunk];
         // SAFETY: the page is mapped writable in `space`, so its frame is private to it;

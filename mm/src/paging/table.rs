@@ -245,6 +245,11 @@ trait Visitor<M: PagingMemory> {
     /// A huge leaf the range covers only in part.
     fn partial(&mut self, pte: Pte) -> Partial;
 
+    /// A remembered entry (not present, not empty) in `slot`; left alone by default.
+    fn remembered(&mut self, _slot: &AtomicU64) -> Result<(), PagingError> {
+        Ok(())
+    }
+
     /// After walking the table that `slot` points to; `covered`: the range spans all of
     /// it.
     fn after_table(
@@ -275,6 +280,10 @@ impl<M: PagingMemory> Visitor<M> for MustBeFree {
 
     fn partial(&mut self, _: Pte) -> Partial {
         Partial::Visit
+    }
+
+    fn remembered(&mut self, _: &AtomicU64) -> Result<(), PagingError> {
+        Err(PagingError::AlreadyMapped)
     }
 }
 
@@ -394,6 +403,12 @@ impl<M: PagingMemory, T: TlbOps + ?Sized, F: FnMut(Unmapped)> Visitor<M> for Unm
         Partial::Split
     }
 
+    fn remembered(&mut self, slot: &AtomicU64) -> Result<(), PagingError> {
+        // Never in a TLB: nothing to flush or defer.
+        slot.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn after_table(
         &mut self,
         mem: &M,
@@ -482,6 +497,11 @@ impl<M: PagingMemory, F: FnMut(Unmapped)> Visitor<M> for Clear<F> {
         Partial::Visit
     }
 
+    fn remembered(&mut self, slot: &AtomicU64) -> Result<(), PagingError> {
+        slot.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
     fn after_table(
         &mut self,
         mem: &M,
@@ -517,10 +537,12 @@ fn table_is_empty<M: PagingMemory>(mem: &M, pa: PhysAddr) -> bool {
 /// - Every table page other than the root has at least one valid entry: a table that an
 ///   unmap empties is unlinked and freed (after the TLB flush). So "a table exists here"
 ///   means "something is mapped below".
-/// - Every entry is empty (all zero), a leaf, or, above level 0, a pointer to a table
-///   page of this tree; nothing else is ever written. Table pages come from
+/// - Every entry is empty (all zero), a leaf, at level 0 a remembered entry
+///   ([`remember`](Self::remember)), or, above level 0, a pointer to a table page of this
+///   tree; nothing else is ever written. Table pages come from
 ///   [`PagingMemory::alloc_table`] zeroed, and every walk that frees a table has cleared
-///   each entry of it on the way (leaves taken, tables below unlinked), so every page
+///   each entry of it on the way (leaves taken, remembered entries cleared, tables below
+///   unlinked), so every page
 ///   given to [`PagingMemory::free_table`] is all zero again; a user table's root is
 ///   cleared of the kernel half it copied before it is freed.
 /// - A leaf at level `l` maps a frame aligned to its size; leaf flags always have `V` and
@@ -651,7 +673,8 @@ impl<M: PagingMemory> PageTable<M> {
         check_phys(pa, size.bytes())?;
         let table = self.leaf_table(page, size.level())?;
         let slot = &table.0[Vpn(page).index(size.level())];
-        if load(slot).is_valid() {
+        // Not empty: a leaf, a table, or a remembered entry.
+        if load(slot) != Pte::EMPTY {
             return Err(PagingError::AlreadyMapped);
         }
         slot.store(Pte::leaf(pa, flags).bits(), Ordering::Release);
@@ -814,6 +837,39 @@ impl<M: PagingMemory> PageTable<M> {
         let (_, pte, size) = self.find_leaf(va.vpn().0)?;
         let offset = va.0 & (size.bytes() - 1);
         Some((PhysAddr(pte.pa().0 + offset), pte.flags(), size))
+    }
+
+    /// What the table holds for `va`: its leaf (with the leaf's size) or a remembered
+    /// entry ([`Pte::remembered_token`]); `None` if nothing, or if `va` is not canonical.
+    /// One walk.
+    #[inline]
+    pub fn lookup(&self, va: VirtAddr) -> Option<(Pte, PageSize)> {
+        if !va.is_canonical() {
+            return None;
+        }
+        let (_, pte, size) = self.find_entry(va.vpn().0)?;
+        Some((pte, size))
+    }
+
+    /// Makes the 4 KiB page at `va` *remembered* (not present, holding `token`: see
+    /// [`Pte::remembered`]), replacing what was there, in one walk; returns the old entry.
+    /// A replaced leaf's translation must be flushed before its frame is reused. Range
+    /// removals ([`unmap_range`](Self::unmap_range), [`clear`](Self::clear)) clear
+    /// remembered entries (whatever the token names must be released first), a mapping
+    /// over one fails with [`AlreadyMapped`](PagingError::AlreadyMapped), and
+    /// [`copy_leaves`](Self::copy_leaves) leaves the child without it.
+    ///
+    /// Errors: [`InvalidFlags`](PagingError::InvalidFlags) for a token that does not fit;
+    /// otherwise as for [`set_leaf`](Self::set_leaf).
+    pub fn remember(&mut self, va: VirtAddr, token: u64) -> Result<Pte, PagingError> {
+        let entry = Pte::remembered(token).ok_or(PagingError::InvalidFlags)?;
+        if !va.is_page_aligned() {
+            return Err(PagingError::Misaligned);
+        }
+        let page = self.page_index(va)?;
+        let table = self.leaf_table(page, 0)?;
+        let slot = &table.0[Vpn(page).index(0)];
+        Ok(Pte::from_bits(slot.swap(entry.bits(), Ordering::AcqRel)))
     }
 
     /// The first leaf of this table that maps a page at or above `from` and below `end`:
@@ -1042,13 +1098,20 @@ impl<M: PagingMemory> PageTable<M> {
     /// The leaf mapping page index `page`: its slot, value and size.
     #[inline]
     fn find_leaf(&self, page: usize) -> Option<(&AtomicU64, Pte, PageSize)> {
+        self.find_entry(page).filter(|(_, pte, _)| pte.is_leaf())
+    }
+
+    /// The last entry the walk for page index `page` reaches: a leaf, or a remembered
+    /// entry (at the level where the walk stopped); `None` where it finds an empty entry.
+    #[inline]
+    fn find_entry(&self, page: usize) -> Option<(&AtomicU64, Pte, PageSize)> {
         let vpn = Vpn(page);
         let mut table = table_at(&self.mem, self.root);
         let mut level = LEVELS - 1;
         loop {
             let slot = &table.0[vpn.index(level)];
             let pte = load(slot);
-            if pte.is_leaf() {
+            if pte.is_leaf() || (!pte.is_valid() && pte.bits() != 0) {
                 return Some((slot, pte, PageSize::at_level(level)));
             }
             // Below level 0 there is nothing to follow: a level-0 entry without R/W/X is
@@ -1200,6 +1263,9 @@ impl<M: PagingMemory> PageTable<M> {
             }
             let mut pte = load(slot);
             if !pte.is_valid() {
+                if pte.bits() != 0 {
+                    visitor.remembered(slot)?;
+                }
                 continue;
             }
             let covered = pages.start <= start && start + span <= pages.end;

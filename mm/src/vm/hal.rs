@@ -86,6 +86,29 @@ pub struct PteInfo {
     pub dirty: bool,
 }
 
+/// What the page table holds for one page ([`Mmu::query`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PteState {
+    /// Nothing: a fault fills the page from its area.
+    Absent,
+    /// A present PTE.
+    Present(PteInfo),
+    /// Not present but remembered: the page's contents are elsewhere, named by a token
+    /// of up to 63 bits (room for a swap entry; see [`Sv39Mmu::remember`](super::Sv39Mmu::remember)).
+    Remembered(u64),
+}
+
+impl PteState {
+    /// The present PTE, if there is one.
+    #[inline]
+    pub fn present(self) -> Option<PteInfo> {
+        match self {
+            PteState::Present(pte) => Some(pte),
+            PteState::Absent | PteState::Remembered(_) => None,
+        }
+    }
+}
+
 /// What `fork` does with one PTE ([`Mmu::copy_range`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CopyPte {
@@ -129,8 +152,8 @@ pub trait Mmu: TlbFlush {
     /// frame. No effect if `va` is not mapped.
     fn protect(&mut self, va: VirtAddr, flags: PteFlags, cow: bool);
 
-    /// The PTE for `va`, or `None` if nothing is mapped there.
-    fn query(&self, va: VirtAddr) -> Option<PteInfo>;
+    /// What the table holds for `va`: a present PTE, a remembered entry, or nothing.
+    fn query(&self, va: VirtAddr) -> PteState;
 
     /// The lowest mapped page in `[from, end)` with its PTE, or `None`. Implementations
     /// should skip empty page-table subtrees, so that walking a sparse range is cheap.

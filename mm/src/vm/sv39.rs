@@ -35,7 +35,7 @@ use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use crate::paging::{PageTable, PagingMemory, Pte, PteFlags as Sv39Flags};
 use crate::tlb::{AsidContext, Flush, FlushBatch, FlushTarget, TlbOps};
 
-use super::hal::{CopyPte, Mmu, OutOfMemory, PteFlags, PteInfo, TlbFlush};
+use super::hal::{CopyPte, Mmu, OutOfMemory, PteFlags, PteInfo, PteState, TlbFlush};
 
 /// The software bit that marks a retained, inaccessible (`PROT_NONE`) leaf.
 const PROT_NONE_BIT: Sv39Flags = Sv39Flags::RSW1;
@@ -182,6 +182,22 @@ impl<M: PagingMemory, T: TlbOps> Sv39Mmu<M, T> {
         FlushBatch::new(&self.tlb, FlushTarget::Space(&self.ctx))
     }
 
+    /// Makes the page at `va` *remembered* (not present, holding `token` below 2^63 for
+    /// whoever will bring the page back: a swap entry), replacing its PTE, and returns the
+    /// PTE it replaced after flushing its translation on every hart, so that its frame
+    /// may be released at once. [`Mmu::query`] then reports
+    /// [`PteState::Remembered`]; a fault there is a bus error until something can bring
+    /// the page back; `unmap_range` and `teardown` clear the entry (the caller releases
+    /// what the token names first); `fork` does not copy it.
+    pub fn remember(&mut self, va: VirtAddr, token: u64) -> Result<Option<PteInfo>, OutOfMemory> {
+        let old = self.table.remember(va, token).map_err(|_| OutOfMemory)?;
+        if !old.is_leaf() {
+            return Ok(None);
+        }
+        self.flush_page(va);
+        Ok(Some(info_of(old)))
+    }
+
     /// Flushes the whole ASID on every hart that ran this space.
     fn flush_space(&self) {
         let mut batch = self.batch();
@@ -248,9 +264,14 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
     }
 
     #[inline]
-    fn query(&self, va: VirtAddr) -> Option<PteInfo> {
-        let (pa, flags, _) = self.table.translate(va)?;
-        Some(info(PhysAddr(pa.0 & !(PAGE_SIZE - 1)), flags))
+    fn query(&self, va: VirtAddr) -> PteState {
+        match self.table.lookup(va) {
+            None => PteState::Absent,
+            Some((pte, _)) => match pte.remembered_token() {
+                Some(token) => PteState::Remembered(token),
+                None => PteState::Present(info_of(pte)),
+            },
+        }
     }
 
     fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {

@@ -452,7 +452,7 @@ fn populate_maps_eagerly() {
         .mmap(0, P, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_LOCKED, None, 0)
         .unwrap()
         .0;
-    assert!(s.mmu().query(VirtAddr(sh)).is_some());
+    assert!(s.mmu().query(VirtAddr(sh)).present().is_some());
     s.mmap(0, P, PROT_NONE, ANON | MAP_POPULATE, None, 0)
         .unwrap();
     s.mmap(0, P, RW, ANON | MAP_POPULATE | MAP_NONBLOCK, None, 0)

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use pagoda_mm::vm::{Mmu, OutOfMemory, PteFlags, PteInfo, TlbFlush};
+use pagoda_mm::vm::{Mmu, OutOfMemory, PteFlags, PteInfo, PteState, TlbFlush};
 
 use crate::harts::{Flush, SimHarts, Table};
 
@@ -66,8 +66,10 @@ impl Mmu for MapTable {
         }
     }
 
-    fn query(&self, va: VirtAddr) -> Option<PteInfo> {
-        self.ptes.get(&va.0).copied()
+    fn query(&self, va: VirtAddr) -> PteState {
+        self.ptes
+            .get(&va.0)
+            .map_or(PteState::Absent, |&pte| PteState::Present(pte))
     }
 
     fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {

@@ -14,7 +14,7 @@ use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use pagoda_mm::layout::USER_END;
 use pagoda_mm::vm::{
     Access, AddressSpace, AreaKind, CopyPte, FaultError, FaultOutcome, FrameSource, IoError, Mmu,
-    OutOfMemory, Prot, PteFlags, PteInfo, TlbFlush, VmConfig, VmFile,
+    OutOfMemory, Prot, PteFlags, PteInfo, PteState, TlbFlush, VmConfig, VmFile,
 };
 
 use super::Table;
@@ -249,6 +249,7 @@ impl SimMmu {
     pub fn query_page(&self, va: usize) -> PteInfo {
         self.table()
             .query(VirtAddr(va))
+            .present()
             .unwrap_or_else(|| panic!("{va:#x} not mapped"))
     }
 
@@ -285,7 +286,7 @@ impl SimMmu {
         if let Some((pa, flags)) = self.harts.cached(hart, page) {
             return flags.contains(need).then_some(pa.0 + va % PAGE_SIZE);
         }
-        let pte = self.table().query(VirtAddr(page))?;
+        let pte = self.table().query(VirtAddr(page)).present()?;
         if !pte.flags.contains(need | PteFlags::USER) {
             return None;
         }
@@ -300,6 +301,7 @@ impl SimMmu {
             let pte = self
                 .table()
                 .query(VirtAddr(va))
+                .present()
                 .unwrap_or_else(|| panic!("stale TLB entry of hart {hart} for unmapped {va:#x}"));
             assert_eq!(
                 pte.pa, pa,
@@ -325,7 +327,7 @@ impl SimMmu {
     fn take_budget(&self, va: VirtAddr) -> bool {
         let mut budget = self.map_budget.lock().unwrap();
         match budget.as_mut() {
-            Some(left) if self.table().query(va).is_none() => {
+            Some(left) if self.table().query(va) == PteState::Absent => {
                 let ok = *left > 0;
                 *left = left.saturating_sub(1);
                 ok
@@ -377,7 +379,7 @@ impl Mmu for SimMmu {
         self.table_mut().protect(va, flags, cow)
     }
 
-    fn query(&self, va: VirtAddr) -> Option<PteInfo> {
+    fn query(&self, va: VirtAddr) -> PteState {
         self.table().query(va)
     }
 
