@@ -17,7 +17,7 @@ use super::error::PagingError;
 use super::memory::PagingMemory;
 use super::pte::{LEVELS, PageSize, Pte, PteFlags, TablePage};
 use super::walk::{
-    ALL_PAGES, Clear, EachLeaf, MustBeFree, Protect, Unmap, first_page_of_table, free_empty,
+    ALL_PAGES, EachLeaf, MustBeFree, Protect, Unmap, first_page_of_table, free_empty,
     in_kernel_half, pages_per_entry, table_at, va_of, zero_entries,
 };
 
@@ -73,6 +73,9 @@ pub struct PageTable<M: PagingMemory> {
     pub(super) root: PhysAddr,
     /// Page indices `0..owned_end` are this table's to change.
     pub(super) owned_end: usize,
+    /// A remembered entry was ever written ([`remember`](Self::remember)): range walks
+    /// must look for them.
+    pub(super) remembers: bool,
     /// The table that received the last mapped leaf: sequential mappings mostly land in
     /// it, so they skip the walk. Cleared whenever tables may be freed (unmap).
     last: Option<LastTable>,
@@ -94,6 +97,7 @@ impl<M: PagingMemory> PageTable<M> {
             mem,
             root,
             owned_end: ALL_PAGES,
+            remembers: false,
             last: None,
         })
     }
@@ -120,6 +124,7 @@ impl<M: PagingMemory> PageTable<M> {
             mem,
             root,
             owned_end: USER_END.0 >> PAGE_SHIFT,
+            remembers: false,
             last: None,
         })
     }
@@ -138,6 +143,7 @@ impl<M: PagingMemory> PageTable<M> {
             mem,
             root,
             owned_end: ALL_PAGES,
+            remembers: false,
             last: None,
         }
     }
@@ -378,6 +384,7 @@ impl<M: PagingMemory> PageTable<M> {
             return Err(PagingError::Misaligned);
         }
         let page = self.page_index(va)?;
+        self.remembers = true;
         let table = self.leaf_table(page, 0)?;
         let slot = &table.0[Vpn(page).index(0)];
         Ok(Pte::from_bits(slot.swap(entry.bits(), Ordering::AcqRel)))
@@ -488,7 +495,8 @@ impl<M: PagingMemory> PageTable<M> {
                 break;
             }
             let pte = load(slot);
-            if !pte.is_valid() {
+            // Empty entries cost one test; remembered ones are not copied.
+            if pte == Pte::EMPTY || !pte.is_valid() {
                 continue;
             }
             if !pte.is_leaf() {
@@ -562,10 +570,9 @@ impl<M: PagingMemory> PageTable<M> {
     /// every table page below the root is freed. As for dropping a table, no hart may
     /// run on it any more, and whatever translations of it harts cached must have been
     /// flushed already: frames may be released from `release` at once.
-    pub fn clear(&mut self, release: impl FnMut(Unmapped)) {
+    pub fn clear(&mut self, mut release: impl FnMut(Unmapped)) {
         self.last = None;
-        // The whole owned range is always a valid span, and nothing here can fail.
-        let _ = self.walk_span(0..self.owned_end, &mut Clear(release));
+        self.clear_walk(self.root, LEVELS - 1, 0, self.owned_end, &mut release);
     }
 
     /// Destroys the table: reports every leaf it owns to `release` (so the caller frees the
@@ -719,9 +726,8 @@ impl<M: PagingMemory> PageTable<M> {
 
 impl<M: PagingMemory> Drop for PageTable<M> {
     fn drop(&mut self) {
-        // The whole owned range is always a valid span, and freeing cannot fail.
         // Leaves are taken and dropped; every table page below the root is freed.
-        let _ = self.walk_span(0..self.owned_end, &mut Clear(|_| {}));
+        self.clear_walk(self.root, LEVELS - 1, 0, self.owned_end, &mut |_| {});
         // The root entries past the owned range (a user table's copy of the kernel half)
         // were never walked: cleared here, so the root goes back all zero.
         let owned_roots = self.owned_end / pages_per_entry(LEVELS - 1);

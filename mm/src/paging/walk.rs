@@ -1,6 +1,7 @@
 //! The range walker of [`PageTable`]: page-index arithmetic, one recursive walk over
 //! `walk_span`'s page indices with a [`Visitor`] per operation (must-be-free, each leaf,
-//! protect, unmap, clear), huge-leaf splitting, and table pages freed all zero.
+//! protect, unmap), huge-leaf splitting, the walk that empties a whole table
+//! (`clear_walk`), and table pages freed all zero.
 //!
 //! Positions inside the tree are *page indices*: the 27-bit VPN of a canonical address
 //! ([`VirtAddr::vpn`]), so the user half is pages `0..2^26` and the kernel half
@@ -299,51 +300,6 @@ pub(super) fn zero_entries(entries: &[AtomicU64]) {
     }
 }
 
-/// Empties a table no hart walks any more: every leaf taken and reported, every table
-/// page below the root unlinked and freed on the way back up (`clear`, `destroy` and
-/// dropping a table).
-pub(super) struct Clear<F>(pub(super) F);
-
-impl<M: PagingMemory, F: FnMut(Unmapped)> Visitor<M> for Clear<F> {
-    fn leaf(
-        &mut self,
-        _: &M,
-        slot: &AtomicU64,
-        pte: Pte,
-        page: usize,
-        size: PageSize,
-    ) -> Result<(), PagingError> {
-        let last = take_leaf(slot, pte);
-        (self.0)(Unmapped {
-            va: va_of(page),
-            pa: last.pa(),
-            size,
-            flags: last.flags(),
-        });
-        Ok(())
-    }
-
-    fn partial(&mut self, _: Pte) -> Partial {
-        Partial::Visit
-    }
-
-    fn remembered(&mut self, slot: &AtomicU64) -> Result<(), PagingError> {
-        slot.store(0, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn after_table(
-        &mut self,
-        mem: &M,
-        slot: &AtomicU64,
-        table: PhysAddr,
-        _: bool,
-    ) -> Result<(), PagingError> {
-        unlink_and_free(mem, slot, table);
-        Ok(())
-    }
-}
-
 /// The table page at `pa` of memory `mem`.
 #[inline]
 pub(super) fn table_at<M: PagingMemory>(mem: &M, pa: PhysAddr) -> &TablePage {
@@ -362,6 +318,53 @@ pub(super) fn table_is_empty<M: PagingMemory>(mem: &M, pa: PhysAddr) -> bool {
 }
 
 impl<M: PagingMemory> PageTable<M> {
+    /// Empties the part below `end` of the table at `table` (level `level`, first page
+    /// index `base`) of a tree no hart walks any more: every leaf taken and reported to
+    /// `release`, every remembered entry cleared, every table page below unlinked and
+    /// freed on the way back up (`clear`, `destroy` and dropping a table). Its own loop,
+    /// not a visitor of `walk`: it cannot fail, and exit runs it over every page of a
+    /// process, so the leaf's work is inlined into it.
+    pub(super) fn clear_walk(
+        &self,
+        table: PhysAddr,
+        level: usize,
+        base: usize,
+        end: usize,
+        release: &mut impl FnMut(Unmapped),
+    ) {
+        let span = pages_per_entry(level);
+        let size = PageSize::at_level(level);
+        for (i, slot) in table_at(&self.mem, table).0.iter().enumerate() {
+            let start = base + i * span;
+            if start >= end {
+                break;
+            }
+            let pte = load(slot);
+            // Empty entries (most of a small process's tables) cost one test.
+            if pte == Pte::EMPTY {
+                continue;
+            }
+            if !pte.is_valid() {
+                // A remembered entry.
+                slot.store(0, Ordering::Relaxed);
+                continue;
+            }
+            if pte.is_leaf() {
+                let last = take_leaf(slot, pte);
+                release(Unmapped {
+                    va: va_of(start),
+                    pa: last.pa(),
+                    size,
+                    flags: last.flags(),
+                });
+            } else if level > 0 {
+                // (At level 0 a valid non-leaf is the reserved encoding: nothing below.)
+                self.clear_walk(pte.pa(), level - 1, start, end, release);
+                unlink_and_free(&self.mem, slot, pte.pa());
+            }
+        }
+    }
+
     /// Replaces the huge leaf `pte` in `slot` (at `level`) by a table of 512 leaves one
     /// level down with the same frame range and flags; returns the new table entry. The
     /// translation of every address is unchanged, so no flush is needed for the split
@@ -396,12 +399,19 @@ impl<M: PagingMemory> PageTable<M> {
         if pages.is_empty() {
             return Ok(());
         }
-        self.walk(self.root, LEVELS - 1, 0, &pages, visitor)
+        // A table that never held a remembered entry is walked by a loop that does not
+        // look for one (the walks of fork and exit stay as tight as they were).
+        if self.remembers {
+            self.walk::<V, true>(self.root, LEVELS - 1, 0, &pages, visitor)
+        } else {
+            self.walk::<V, false>(self.root, LEVELS - 1, 0, &pages, visitor)
+        }
     }
 
     /// Walks the entries of the table at `table` (level `level`, first page index `base`)
-    /// that overlap `pages`, descending into tables and handing leaves to `visitor`.
-    fn walk<V: Visitor<M>>(
+    /// that overlap `pages`, descending into tables and handing leaves to `visitor`, and
+    /// remembered entries too if `REMEMBERED`.
+    fn walk<V: Visitor<M>, const REMEMBERED: bool>(
         &self,
         table: PhysAddr,
         level: usize,
@@ -419,8 +429,11 @@ impl<M: PagingMemory> PageTable<M> {
                 break;
             }
             let mut pte = load(slot);
+            if pte == Pte::EMPTY {
+                continue;
+            }
             if !pte.is_valid() {
-                if pte.bits() != 0 {
+                if REMEMBERED {
                     visitor.remembered(slot)?;
                 }
                 continue;
@@ -443,7 +456,7 @@ impl<M: PagingMemory> PageTable<M> {
                 // The reserved encoding again (see `find_leaf`): nothing to walk.
                 continue;
             }
-            self.walk(pte.pa(), level - 1, start, pages, visitor)?;
+            self.walk::<V, REMEMBERED>(pte.pa(), level - 1, start, pages, visitor)?;
             visitor.after_table(&self.mem, slot, pte.pa(), covered)?;
         }
         Ok(())
