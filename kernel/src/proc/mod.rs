@@ -24,7 +24,7 @@ use spin::Mutex;
 use crate::arch::trap::{Context, FpState, TrapFrame, reg};
 use crate::fs::FdTable;
 use crate::memory::kstack::KernelStack;
-use crate::memory::uspace::{self, UserMmu, UserSpace};
+use crate::memory::uspace::{self, UserSpace};
 use crate::syscall::errno::Errno;
 use sched::{Sched, State};
 
@@ -155,7 +155,7 @@ impl Process {
     /// Makes this process's address space the one the hart translates with.
     fn activate_on_this_hart(&self) {
         match &*self.vm.lock() {
-            Some(vm) => vm.mmu().activate(crate::smp::hart_id()),
+            Some(vm) => uspace::activate(vm.mmu(), crate::smp::hart_id()),
             None => uspace::activate_kernel(),
         }
     }
@@ -245,7 +245,7 @@ pub fn fork(
         if !crate::memory::frames::user_may_take(vm.area_map_bytes()) {
             return Err(Errno::ENOMEM);
         }
-        let mmu = UserMmu::new().map_err(|_| Errno::ENOMEM)?;
+        let mmu = uspace::new_mmu().map_err(|_| Errno::ENOMEM)?;
         vm.fork(mmu).map_err(Errno::from_vm)?
     };
     let inner = {
@@ -358,7 +358,7 @@ fn unmap_in_pieces(me: &Process) {
         {
             let mut vm = me.vm.lock();
             let Some(vm) = vm.as_mut() else { return };
-            if vm.mmu().table_pages() < PIECEWISE_TABLES {
+            if vm.mmu().memory().pages() < PIECEWISE_TABLES {
                 return;
             }
             let Some(area) = vm.areas().next() else {
