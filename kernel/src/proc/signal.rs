@@ -272,22 +272,27 @@ pub fn fault(sig: i32, code: i32, addr: usize, what: &str, pc: usize) {
     super::kill_for_fault(sig, what, pc, addr)
 }
 
-/// Called before every return to user mode with the frame that returns: acts on a kill
-/// and delivers the next pending signal that is not blocked. One load when nothing is
-/// pending.
+/// Called before every return to user mode: acts on a kill and delivers the next
+/// pending signal that is not blocked, through the trap frame the process returns with.
+/// One load when nothing is pending.
 #[inline]
-pub fn check(frame: &mut TrapFrame) {
+pub fn check() {
     let pending =
         super::sched::with_current(|p| p.map_or(0, |p| p.pending.load(Ordering::Acquire)));
     if pending != 0 {
-        deliver(frame);
+        deliver();
     }
 }
 
 /// [`check`] when something is pending.
 #[inline(never)]
-fn deliver(frame: &mut TrapFrame) {
+fn deliver() {
     let me = current();
+    // SAFETY: the frame at the top of the running process's kernel stack is the one the
+    // trap entry built and returns through; the trap handler's reference to it ended
+    // before this call (`trap::user_trap` calls `check` last), and nothing else refers
+    // to it while the process runs here.
+    let frame = unsafe { &mut *me.frame() };
     if me.killed.load(Ordering::Acquire) {
         let sig = me.kill_signal.load(Ordering::Acquire);
         drop(me);
