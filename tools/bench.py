@@ -74,8 +74,11 @@ def main():
             Run("eager", args.kernel, "vm=eager bench all")]
     if args.linux:
         # Linux hands the words it does not know to /init as argv (and `x=y` as envp),
-        # as pagoda does; `quiet` only shortens the boot log.
-        runs.append(Run("Linux", args.linux, "quiet bench all"))
+        # as pagoda does. `norandmaps`: no address-space randomisation, as on pagoda
+        # (QEMU puts a fresh rng-seed in the device tree at every boot, and the random
+        # stack and mmap bases move Linux's counts by up to 6 % from boot to boot;
+        # without them every count repeats exactly). `quiet` only shortens the log.
+        runs.append(Run("Linux", args.linux, "quiet norandmaps bench all"))
 
     print("in-guest benchmarks: guest instructions per operation; QEMU command lines:")
     for r in runs:
