@@ -25,8 +25,9 @@ import sys
 sys.path.insert(0, os.path.dirname(__file__))
 import qemu  # noqa: E402
 
-INITRD = os.path.normpath(os.path.join(os.path.dirname(__file__), "..", "build",
-                                       "initramfs.cpio"))
+# Relative to the working directory, so the printed command lines are short.
+INITRD = os.path.relpath(os.path.join(os.path.dirname(__file__), "..", "build",
+                                      "initramfs.cpio"))
 # The machine every boot gets: one hart, 512 MiB, instruction counting (one instruction
 # per virtual nanosecond; sleep=off: an idle hart jumps to the next timer instead of
 # waiting for real time, so the boots are fast and the counts host-independent).
