@@ -131,6 +131,7 @@ extern "C" fn boot_hart_main() -> ! {
         // `BootInfo::unavailable`), direct-mapped, and nobody writes it.
         fs::init(unsafe { core::slice::from_raw_parts(ptr, r.size()) });
     }
+    fs::set_file_max(memory::frames::stats().total);
     if memory::uspace::init().is_err() {
         fatal(&"no memory for the zero page");
     }

@@ -5,6 +5,9 @@ use core::sync::atomic::{AtomicU64, Ordering};
 /// Timer interrupts per second.
 pub const TICKS_PER_SECOND: u64 = 100;
 
+/// One tick in nanoseconds: a task's time slice.
+pub const TICK_NS: u64 = 1_000_000_000 / TICKS_PER_SECOND;
+
 /// `time` CSR ticks per second (the device tree's `timebase-frequency`).
 static TIMEBASE_HZ: AtomicU64 = AtomicU64::new(0);
 /// Timer interrupts taken on all harts.

@@ -6,7 +6,9 @@ pub mod procfs;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
 
+use pagoda_mm::addr::PAGE_SIZE;
 use spin::{Mutex, Once};
 
 use crate::syscall::errno::Errno;
@@ -52,6 +54,8 @@ pub enum File {
     /// The console: writes go to the UART; reads return what was typed (`EAGAIN` when
     /// nothing is waiting: the system call sleeps and retries).
     Console,
+    /// `/proc/PID/maps`, generated as it is read.
+    Maps(procfs::MapsFile),
     /// A file whose contents were generated when it was opened (`/proc`).
     Generated {
         /// The contents.
@@ -77,6 +81,12 @@ impl File {
                 0 if !buf.is_empty() => Err(Errno::EAGAIN),
                 n => Ok(n),
             },
+            File::Maps(maps) => {
+                let at = maps.pos;
+                let n = maps.text.read_at(at, buf)?;
+                maps.pos = at + n;
+                Ok(n)
+            }
             File::Generated { pos, .. } | File::Node { pos, .. } => {
                 let at = *pos;
                 let n = self.read_at(at, buf)?;
@@ -89,9 +99,10 @@ impl File {
     }
 
     /// Reads at `offset` without moving the file position (`pread64`).
-    pub fn read_at(&self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
+    pub fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
         let data: &[u8] = match self {
             File::Console => return Err(Errno::ESPIPE),
+            File::Maps(maps) => return maps.text.read_at(offset, buf),
             File::Generated { data, .. } => data,
             File::Node { node, .. } if node.kind == Kind::Dir => return Err(Errno::EISDIR),
             File::Node { node, .. } => node.data,
@@ -109,7 +120,7 @@ impl File {
                 crate::console::write_bytes(buf);
                 Ok(buf.len())
             }
-            File::Node { .. } | File::Generated { .. } => Err(Errno::EBADF),
+            File::Node { .. } | File::Generated { .. } | File::Maps(_) => Err(Errno::EBADF),
         }
     }
 
@@ -118,6 +129,9 @@ impl File {
         match self {
             File::Console => Err(Errno::ESPIPE),
             File::Generated { data, pos } => seek(pos, data.len(), offset, whence),
+            // Its length is known only once read to the end: no SEEK_END (as seq_file).
+            File::Maps(_) if whence == 2 => Err(Errno::EINVAL),
+            File::Maps(maps) => seek(&mut maps.pos, 0, offset, whence),
             File::Node { node, pos, .. } => seek(pos, node.data.len(), offset, whence),
         }
     }
@@ -131,7 +145,7 @@ impl File {
                 size: 0,
                 rdev: 0x0500,
             },
-            File::Generated { .. } => Stat {
+            File::Generated { .. } | File::Maps(_) => Stat {
                 ino: 0,
                 mode: S_IFREG | 0o444,
                 size: 0,
@@ -204,7 +218,77 @@ pub fn node_stat(node: &Node) -> Stat {
 }
 
 /// A shared open file description (shared across `fork`, as in Linux).
-pub type FileRef = Arc<Mutex<File>>;
+pub type FileRef = Arc<OpenFile>;
+
+/// An open file description: a [`File`] behind its lock, counted in [`OPEN_FILES`] from
+/// [`open`] until the last descriptor referring to it is closed.
+pub struct OpenFile(Mutex<File>);
+
+impl core::ops::Deref for OpenFile {
+    type Target = Mutex<File>;
+    fn deref(&self) -> &Mutex<File> {
+        &self.0
+    }
+}
+
+impl Drop for OpenFile {
+    fn drop(&mut self) {
+        OPEN_FILES.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Open file descriptions in the whole system (Linux's `nr_files`).
+static OPEN_FILES: AtomicUsize = AtomicUsize::new(0);
+
+/// The most open file descriptions the system holds at once: Linux's `fs.file-max`
+/// default, a tenth of RAM in kilobytes, at least [`NR_FILE_MIN`]. Set at boot from the
+/// RAM size ([`set_file_max`]).
+static FILE_MAX: AtomicUsize = AtomicUsize::new(NR_FILE_MIN);
+
+/// The smallest `fs.file-max` (Linux's `NR_FILE`).
+const NR_FILE_MIN: usize = 8192;
+
+/// Sets `fs.file-max` for `ram_frames` 4 KiB frames of RAM.
+pub fn set_file_max(ram_frames: usize) {
+    let max = (ram_frames * (PAGE_SIZE / 1024) / 10).max(NR_FILE_MIN);
+    FILE_MAX.store(max, Ordering::Relaxed);
+}
+
+/// Heap bytes one open file description takes, besides generated text: the `Arc` with
+/// its counts, the lock and the [`File`] (for the admission check of [`open`]).
+const OPEN_FILE_BYTES: usize = 2 * core::mem::size_of::<usize>() + core::mem::size_of::<OpenFile>();
+
+/// Opens `file` as a new description: `ENFILE` when the system holds `fs.file-max`
+/// descriptions already, `ENOMEM` when kernel memory is down to its reserve (a user
+/// cannot make the kernel hold more than it may).
+pub fn open(file: File) -> Result<FileRef, Errno> {
+    let max = FILE_MAX.load(Ordering::Relaxed);
+    if OPEN_FILES
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
+        .is_err()
+    {
+        return Err(Errno::ENFILE);
+    }
+    let text = match &file {
+        File::Generated { data, .. } => data.capacity(),
+        File::Maps(_) => PAGE_SIZE,
+        File::Console | File::Node { .. } => 0,
+    };
+    // From here the count is the description's: dropping it gives the count back.
+    let desc = OpenFile(Mutex::new(file));
+    if !crate::memory::frames::user_may_take(OPEN_FILE_BYTES + text) {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(Arc::new(desc))
+}
+
+/// Open file descriptions in the system now, and `fs.file-max`.
+pub fn open_files() -> (usize, usize) {
+    (
+        OPEN_FILES.load(Ordering::Relaxed),
+        FILE_MAX.load(Ordering::Relaxed),
+    )
+}
 
 /// One descriptor: the open file and its close-on-exec flag.
 #[derive(Clone)]
@@ -214,22 +298,34 @@ struct Slot {
 }
 
 /// A process's descriptor table.
-#[derive(Clone, Default)]
+#[derive(Default)]
 pub struct FdTable {
     slots: Vec<Option<Slot>>,
 }
 
 impl FdTable {
     /// A table with descriptors 0, 1 and 2 on the console.
-    pub fn with_console() -> FdTable {
-        let console = Arc::new(Mutex::new(File::Console));
+    pub fn with_console() -> Result<FdTable, Errno> {
+        let console = open(File::Console)?;
         let slot = Some(Slot {
             file: console,
             cloexec: false,
         });
-        FdTable {
-            slots: alloc::vec![slot.clone(), slot.clone(), slot],
-        }
+        let mut slots = Vec::new();
+        slots.try_reserve(3).map_err(|_| Errno::ENOMEM)?;
+        slots.extend([slot.clone(), slot.clone(), slot]);
+        Ok(FdTable { slots })
+    }
+
+    /// A copy for a child process (`fork`), sharing every open file description;
+    /// `ENOMEM` instead of failing the kernel when there is no memory for it.
+    pub fn try_clone(&self) -> Result<FdTable, Errno> {
+        let mut slots = Vec::new();
+        slots
+            .try_reserve(self.slots.len())
+            .map_err(|_| Errno::ENOMEM)?;
+        slots.extend(self.slots.iter().cloned());
+        Ok(FdTable { slots })
     }
 
     /// The file behind `fd`.

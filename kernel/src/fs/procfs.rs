@@ -1,5 +1,5 @@
-//! `/proc`: memory counters as text, generated when a file is opened, in the format Linux
-//! uses (so the same parsers read both).
+//! `/proc`: memory counters as text, generated when a file is opened (`maps`: as it is
+//! read), in the format Linux uses (so the same parsers read both).
 //!
 //! | file | contents |
 //! |---|---|
@@ -8,35 +8,75 @@
 //! | `/proc/vmstat` | global fault, copy-on-write and TLB counters |
 //! | `/proc/slabinfo` | per heap size class: objects in use, slab capacity, slabs; then pagoda's own columns: cached objects, peaks |
 //! | `/proc/buddyinfo` | free blocks of each order (0 to 18) on the buddy lists |
+//! | `/proc/sys/fs/file-nr` | open file descriptions, 0, and `fs.file-max` |
 //! | `/proc/self/maps`, `/proc/PID/maps` | the process's memory areas |
 
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
+use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
 use pagoda_mm::frame::FrameUse;
-use pagoda_mm::vm::{AreaKind, Prot};
+use pagoda_mm::vm::{AreaInfo, AreaKind, Prot};
 
-use crate::proc::{self, Process};
+use super::File;
+use crate::proc::{self, Pid, Process};
 use crate::syscall::errno::Errno;
+
+/// An upper bound of the text of a file generated whole (`slabinfo`, the longest, has a
+/// line of under 200 bytes per heap size class).
+const GENERATED_MAX: usize = 8 * PAGE_SIZE;
 
 /// Kilobytes in `frames` 4 KiB frames.
 fn kb(frames: usize) -> usize {
     frames * 4
 }
 
+/// Opens the `/proc` file at `path` (absolute, normalised); `None` if `path` is not a
+/// `/proc` file. Most files are generated whole when opened (their size does not depend
+/// on what a user program does); `maps`, whose size grows with the number of areas, is
+/// generated a page at a time as it is read ([`MapsText`]).
+pub fn open(path: &str) -> Result<Option<File>, Errno> {
+    if let Some(who) = path
+        .strip_prefix("/proc/")
+        .and_then(|rest| rest.strip_suffix("/maps"))
+    {
+        let pid = if who == "self" {
+            proc::current().pid
+        } else {
+            let pid = who.parse().map_err(|_| Errno::ENOENT)?;
+            proc::find(pid).ok_or(Errno::ENOENT)?.pid
+        };
+        return Ok(Some(File::Maps(MapsFile {
+            text: MapsText::new(pid),
+            pos: 0,
+        })));
+    }
+    Ok(generate(path)?.map(|data| File::Generated { data, pos: 0 }))
+}
+
 /// The contents of the `/proc` file at `path` (absolute, normalised), `None` if `path`
 /// is not a generated file.
-pub fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
+fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
     let Some(rest) = path.strip_prefix("/proc/") else {
         return Ok(None);
     };
+    // The text comes from the kernel heap, infallibly: only while memory is not down to
+    // the reserve.
+    if !crate::memory::frames::user_may_take(GENERATED_MAX) {
+        return Err(Errno::ENOMEM);
+    }
     let mut out = String::new();
     match rest {
         "meminfo" => meminfo(&mut out),
         "vmstat" => vmstat(&mut out),
         "slabinfo" => slabinfo(&mut out),
         "buddyinfo" => buddyinfo(&mut out),
+        "sys/fs/file-nr" => {
+            // Linux's three columns: allocated, free (always 0 since 2.6), maximum.
+            let (open, max) = crate::fs::open_files();
+            writeln!(out, "{open}\t0\t{max}")
+        }
         _ => {
             let Some((who, file)) = rest.split_once('/') else {
                 return Ok(None);
@@ -49,7 +89,6 @@ pub fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
             };
             match file {
                 "status" => status(&mut out, &p),
-                "maps" => maps(&mut out, &p),
                 _ => return Err(Errno::ENOENT),
             }
         }
@@ -59,11 +98,13 @@ pub fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
 }
 
 fn meminfo(out: &mut String) -> core::fmt::Result {
-    // This hart's heap caches and every hart's pooled (zeroed, unused) table pages are
-    // memory the kernel can give back at once: they are returned first, so MemFree does
-    // not depend on which hart last freed what.
+    // This hart's heap caches, every hart's pooled (zeroed, unused) table pages and the
+    // pooled process stacks are memory the kernel can give back at once: they are
+    // returned first, so MemFree depends neither on which hart last freed what nor on
+    // how many processes once lived at the same time.
     crate::memory::heap::trim();
     crate::memory::frames::drain_tables();
+    crate::memory::kstack::drain_pool();
     let f = crate::memory::frames::stats();
     let heap = crate::memory::heap::stats();
     let line = |out: &mut String, name: &str, kb: usize| {
@@ -192,23 +233,96 @@ fn status(out: &mut String, p: &Process) -> core::fmt::Result {
     writeln!(out, "ZeroPageMaps:\t{}", stats.zero_page_maps)
 }
 
-fn maps(out: &mut String, p: &Process) -> core::fmt::Result {
-    let vm = p.vm.lock();
-    let Some(vm) = &*vm else { return Ok(()) };
-    for a in vm.areas() {
-        let bit = |on: bool, c: char| if on { c } else { '-' };
-        let shared = matches!(a.kind, AreaKind::SharedAnon);
-        writeln!(
-            out,
-            "{:08x}-{:08x} {}{}{}{} {}",
-            a.range.start.0,
-            a.range.end.0,
-            bit(a.prot.contains(Prot::READ), 'r'),
-            bit(a.prot.contains(Prot::WRITE), 'w'),
-            bit(a.prot.contains(Prot::EXEC), 'x'),
-            if shared { 's' } else { 'p' },
-            if a.grows_down { "[stack]" } else { "" },
-        )?;
+/// An open `/proc/PID/maps`: its text and the file position.
+pub struct MapsFile {
+    /// The text, made as it is read.
+    pub text: MapsText,
+    /// Read position.
+    pub pos: usize,
+}
+
+/// The text of `/proc/PID/maps`: it is made a window of about a page at a time,
+/// from the areas that follow the previous window (Linux's `seq_file`), so an open file
+/// holds one window whatever the number of areas (a process may have 65,530), and
+/// reading it whole costs time linear in the areas. A read before the current window
+/// starts over from the first area. The process is named by pid: a file left open does
+/// not keep a dead process alive, and reads nothing once it is gone.
+pub struct MapsText {
+    pid: Pid,
+    /// Lines of the areas in `[.., next_area)` not yet read past.
+    window: Vec<u8>,
+    /// File offset of `window[0]`.
+    window_at: usize,
+    /// Where the areas of the next window start.
+    next_area: usize,
+}
+
+impl MapsText {
+    fn new(pid: Pid) -> MapsText {
+        MapsText {
+            pid,
+            window: Vec::new(),
+            window_at: 0,
+            next_area: 0,
+        }
     }
-    Ok(())
+
+    /// Reads at file offset `offset`.
+    pub fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
+        if offset < self.window_at {
+            *self = MapsText::new(self.pid);
+        }
+        while offset >= self.window_at + self.window.len() {
+            self.window_at += self.window.len();
+            self.window.clear();
+            if !self.fill()? {
+                return Ok(0);
+            }
+        }
+        let rest = &self.window[offset - self.window_at..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        Ok(n)
+    }
+
+    /// Makes the next window: lines of the areas from `next_area` until a page is
+    /// full. `false` at the end (no area left, or the process is gone).
+    fn fill(&mut self) -> Result<bool, Errno> {
+        let Some(p) = proc::find(self.pid) else {
+            return Ok(false);
+        };
+        let vm = p.vm.lock();
+        let Some(vm) = &*vm else { return Ok(false) };
+        let mut line = String::new();
+        for a in vm.areas_from(VirtAddr(self.next_area)) {
+            if self.window.len() >= PAGE_SIZE {
+                break;
+            }
+            line.clear();
+            maps_line(&mut line, &a).map_err(|_| Errno::ENOMEM)?;
+            self.window
+                .try_reserve(line.len())
+                .map_err(|_| Errno::ENOMEM)?;
+            self.window.extend_from_slice(line.as_bytes());
+            self.next_area = a.range.end.0;
+        }
+        Ok(!self.window.is_empty())
+    }
+}
+
+/// One line of `maps` for area `a`.
+fn maps_line(out: &mut String, a: &AreaInfo) -> core::fmt::Result {
+    let bit = |on: bool, c: char| if on { c } else { '-' };
+    let shared = matches!(a.kind, AreaKind::SharedAnon);
+    writeln!(
+        out,
+        "{:08x}-{:08x} {}{}{}{} {}",
+        a.range.start.0,
+        a.range.end.0,
+        bit(a.prot.contains(Prot::READ), 'r'),
+        bit(a.prot.contains(Prot::WRITE), 'w'),
+        bit(a.prot.contains(Prot::EXEC), 'x'),
+        if shared { 's' } else { 'p' },
+        if a.grows_down { "[stack]" } else { "" },
+    )
 }

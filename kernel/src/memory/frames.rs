@@ -159,8 +159,23 @@ pub fn user_may_allocate() -> bool {
 #[cold]
 #[inline(never)]
 fn above_reserve_exactly() -> bool {
-    let reserve = RESERVE.load(Ordering::Relaxed);
-    FRAMES.stats().free > reserve || (drain_tables() != 0 && FRAMES.stats().free > reserve)
+    above_exactly(RESERVE.load(Ordering::Relaxed))
+}
+
+/// Whether more than `frames` frames are free, counted exactly, after the table pools
+/// went back if needed.
+fn above_exactly(frames: usize) -> bool {
+    FRAMES.stats().free > frames || (drain_tables() != 0 && FRAMES.stats().free > frames)
+}
+
+/// Whether the kernel may take `bytes` of its heap for something a user program asked
+/// for (an open file, the area map a `fork` copies, `/proc` text): free memory stays
+/// above the kernel's reserve afterwards. A user's requests for kernel memory stop where
+/// its pages stop, so that no user program can take the memory the kernel's own
+/// (infallible) allocations rely on; the caller answers `ENOMEM`.
+pub fn user_may_take(bytes: usize) -> bool {
+    let limit = RESERVE.load(Ordering::Relaxed) + bytes.div_ceil(PAGE_SIZE);
+    FRAMES.free_on_lists() > limit || above_exactly(limit)
 }
 
 /// A snapshot of the allocator's counters.

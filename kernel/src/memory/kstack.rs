@@ -147,7 +147,8 @@ fn unmap_and_free(slot: usize, pfn: Pfn) {
     }
 }
 
-/// Unmaps and frees every pooled stack (for tests that check that memory comes back).
+/// Unmaps and frees every pooled stack (before memory statistics are reported, and for
+/// tests that check that memory comes back).
 pub fn drain_pool() {
     while let Some((slot, pfn)) = POOL.lock().pop() {
         unmap_and_free(slot, pfn);

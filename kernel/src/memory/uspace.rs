@@ -86,6 +86,9 @@ fn frame_ptr(pa: PhysAddr) -> *mut u8 {
 #[derive(Debug, Default)]
 pub struct UserTables {
     deferred: Cell<usize>,
+    /// Table pages the table holds (root included): its share of the out-of-memory
+    /// killer's badness, as Linux counts `mm_pgtables_bytes`.
+    pages: Cell<usize>,
 }
 
 impl Drop for UserTables {
@@ -128,10 +131,13 @@ fn release_chain(mut pa: usize) {
 unsafe impl PagingMemory for UserTables {
     #[inline]
     fn alloc_table(&self) -> Option<PhysAddr> {
-        frames::alloc_table(true)
+        let pa = frames::alloc_table(true)?;
+        self.pages.set(self.pages.get() + 1);
+        Some(pa)
     }
 
     unsafe fn free_table(&self, pa: PhysAddr) {
+        self.pages.set(self.pages.get().saturating_sub(1));
         // SAFETY: `pa` is a table page no table links to any more (the caller's contract),
         // so its first word is ours to reuse as the chain link.
         unsafe { (frame_ptr(pa) as *mut usize).write(self.deferred.get()) };
@@ -217,6 +223,11 @@ impl UserMmu {
             ctx: AsidContext::new(),
             torn_down: false,
         })
+    }
+
+    /// Page-table pages this space holds now (root included).
+    pub fn table_pages(&self) -> usize {
+        self.table.memory().pages.get()
     }
 
     /// The hardware flags for the policy's `flags`.

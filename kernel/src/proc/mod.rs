@@ -6,6 +6,7 @@
 
 pub mod elf;
 pub mod exec;
+pub mod oom;
 pub mod sched;
 
 use alloc::collections::BTreeMap;
@@ -112,6 +113,8 @@ pub struct Process {
     pub killed: AtomicBool,
     /// The signal that killed it (valid once `killed` is set).
     pub kill_signal: AtomicI32,
+    /// The out-of-memory killer chose it and its memory is not back yet ([`oom`]).
+    pub oom_victim: AtomicBool,
 }
 
 // SAFETY: `context` and `fp` are only touched by the hart that runs or switches the
@@ -145,6 +148,7 @@ impl Process {
             inner: Mutex::new(inner),
             killed: AtomicBool::new(false),
             kill_signal: AtomicI32::new(0),
+            oom_victim: AtomicBool::new(false),
         });
         // SAFETY: nobody else sees the process yet.
         unsafe { *p.context.get() = Context::new_task(frame_at, p.fp.get()) };
@@ -196,7 +200,7 @@ pub fn spawn_init(path: &str, argv: &[String], envp: &[String]) -> Result<(), Er
         parent: 0,
         children: Vec::new(),
         exit: None,
-        fds: FdTable::with_console(),
+        fds: FdTable::with_console()?,
         exe: String::new(),
         cwd: String::from("/"),
         clear_child_tid: 0,
@@ -224,6 +228,11 @@ pub fn fork(
     let child_vm = {
         let mut vm = parent.vm.lock();
         let vm = vm.as_mut().ok_or(Errno::ESRCH)?;
+        // The copy of the area map comes from the kernel heap, infallibly: it is taken
+        // only while free memory stays above the kernel's reserve after it.
+        if !crate::memory::frames::user_may_take(vm.area_map_bytes()) {
+            return Err(Errno::ENOMEM);
+        }
         let mmu = UserMmu::new().map_err(|_| Errno::ENOMEM)?;
         vm.fork(mmu).map_err(Errno::from_vm)?
     };
@@ -233,7 +242,7 @@ pub fn fork(
             parent: parent.pid,
             children: Vec::new(),
             exit: None,
-            fds: pi.fds.clone(),
+            fds: pi.fds.try_clone()?,
             exe: pi.exe.clone(),
             cwd: pi.cwd.clone(),
             clear_child_tid: clear_tid,
@@ -288,6 +297,7 @@ pub fn exit(status: ExitStatus) -> ! {
     uspace::activate_kernel();
     let vm = me.vm.lock().take();
     drop(vm);
+    oom::victim_released(&me);
     if !orphans.is_empty()
         && let Some(init) = find(INIT_PID)
     {

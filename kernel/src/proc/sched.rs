@@ -209,6 +209,14 @@ fn switch_out(next: State) {
     load_fp(unsafe { &*fp });
 }
 
+/// A preemption point for long work in the kernel (which runs with interrupts masked):
+/// does what the timer interrupt would have done meanwhile (wakes the sleepers that are
+/// due) and lets other tasks run.
+pub fn preempt() {
+    wake_sleepers();
+    yield_now();
+}
+
 /// Lets other tasks run; the current one stays runnable.
 pub fn yield_now() {
     switch_out(State::Runnable);

@@ -40,6 +40,8 @@ pub enum Errno {
     EISDIR = 21,
     /// Invalid argument.
     EINVAL = 22,
+    /// File table overflow (the system's open-file limit).
+    ENFILE = 23,
     /// Too many open files.
     EMFILE = 24,
     /// Not a typewriter.

@@ -1,13 +1,11 @@
 //! File system calls over the read-only initramfs, `/proc` and the console.
 
 use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use spin::Mutex;
 
 use super::uaccess::{
-    COPY_CHUNK, PATH_MAX, copy_from_user, copy_out, copy_to_user, read_cstr, read_u64,
+    COPY_CHUNK, PATH_MAX, check_range, copy_from_user, copy_out, copy_to_user, read_cstr, read_u64,
 };
 use super::{Errno, SysResult};
 use crate::fs::initramfs::Kind;
@@ -44,6 +42,9 @@ fn file(fd: usize) -> Result<FileRef, Errno> {
 
 pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
     let f = file(fd)?;
+    // The whole buffer must lie in the user half before anything moves (Linux's
+    // access_ok): a buffer running past its top is EFAULT, not a partial copy.
+    check_range(buf, len)?;
     let mut done = 0;
     let mut chunk = [0u8; COPY_CHUNK];
     while done < len {
@@ -88,6 +89,7 @@ pub fn pread64(fd: usize, buf: usize, len: usize, offset: usize) -> SysResult {
 
 pub fn write(fd: usize, buf: usize, len: usize) -> SysResult {
     let f = file(fd)?;
+    check_range(buf, len)?;
     let mut done = 0;
     let mut chunk = [0u8; COPY_CHUNK];
     while done < len {
@@ -199,8 +201,8 @@ fn normalize(path: &str) -> String {
 
 /// Opens `path` (absolute and normalised) as a file description.
 fn open_path(path: &str) -> Result<File, Errno> {
-    if let Some(data) = crate::fs::procfs::generate(path)? {
-        return Ok(File::Generated { data, pos: 0 });
+    if let Some(file) = crate::fs::procfs::open(path)? {
+        return Ok(file);
     }
     let node = crate::fs::lookup(path)?;
     Ok(File::Node { node, pos: 0 })
@@ -220,7 +222,7 @@ pub fn openat(dirfd: usize, path: usize, flags: usize) -> SysResult {
     if flags & O_ACCMODE != 0 {
         return Err(if is_dir { Errno::EISDIR } else { Errno::EROFS });
     }
-    let file = Arc::new(Mutex::new(file));
+    let file = crate::fs::open(file)?;
     proc::current()
         .inner
         .lock()
@@ -415,7 +417,8 @@ pub fn getcwd(buf: usize, len: usize) -> SysResult {
     bytes.extend_from_slice(cwd.as_bytes());
     bytes.push(0);
     copy_to_user(buf, &bytes)?;
-    Ok(buf)
+    // Linux's getcwd returns the length written, the NUL included.
+    Ok(bytes.len())
 }
 
 pub fn chdir(path: usize) -> SysResult {

@@ -2,8 +2,9 @@
 
 use alloc::sync::Arc;
 
-use pagoda_mm::vm::abi::MAP_ANONYMOUS;
-use pagoda_mm::vm::{MmapFile, VmFile};
+use pagoda_mm::addr::VirtAddr;
+use pagoda_mm::vm::abi::{MAP_ANONYMOUS, MAP_LOCKED, MAP_NONBLOCK, MAP_POPULATE};
+use pagoda_mm::vm::{MmapFile, VmError, VmFile};
 
 use super::{Errno, SysResult};
 use crate::fs::File;
@@ -55,9 +56,47 @@ pub fn mmap(
     } else {
         mmap_file(fd)
     };
-    with_vm(|vm| vm.mmap(addr, len, prot, flags, file, offset))?
-        .map(|va| va.0)
-        .map_err(Errno::from_vm)
+    // A new area lives in the kernel heap: none while memory is down to the reserve.
+    if !crate::memory::frames::user_may_allocate() {
+        return Err(Errno::ENOMEM);
+    }
+    // Population is done here, a piece at a time, not inside the mapping call: a large
+    // populated mapping must neither hold the hart nor outlive a fatal signal.
+    let populate = flags & MAP_LOCKED != 0 || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE;
+    let flags = flags & !(MAP_LOCKED | MAP_POPULATE);
+    let start = with_vm(|vm| vm.mmap(addr, len, prot, flags, file, offset))?
+        .map_err(Errno::from_vm)?;
+    if populate {
+        populate_in_pieces(start, len);
+    }
+    Ok(start.0)
+}
+
+/// Bytes populated per piece: 2 MiB, one page table's worth (a few hundred thousand
+/// instructions at most).
+const POPULATE_PIECE: usize = 2 << 20;
+
+/// Populates `[start, start + len)` of the current process a [`POPULATE_PIECE`] at a
+/// time, its address space unlocked between pieces: it gives way to other tasks once a
+/// scheduler tick has passed, and stops on a fatal signal or when memory runs out (the
+/// mapping itself stands, as with Linux's `mm_populate`).
+fn populate_in_pieces(start: VirtAddr, len: usize) {
+    let me = proc::current();
+    let end = start.0.saturating_add(len);
+    let mut at = start.0;
+    let mut slice_start = crate::timer::now_ns();
+    while at < end && !me.killed.load(core::sync::atomic::Ordering::Acquire) {
+        let stop = (at + POPULATE_PIECE).min(end);
+        let piece = with_vm(|vm| vm.populate(VirtAddr(at), VirtAddr(stop)));
+        if matches!(piece, Err(_) | Ok(Err(VmError::NoMem))) {
+            return;
+        }
+        at = stop;
+        if crate::timer::now_ns() - slice_start >= crate::timer::TICK_NS {
+            proc::sched::preempt();
+            slice_start = crate::timer::now_ns();
+        }
+    }
 }
 
 pub fn munmap(addr: usize, len: usize) -> SysResult {
@@ -67,6 +106,10 @@ pub fn munmap(addr: usize, len: usize) -> SysResult {
 }
 
 pub fn mprotect(addr: usize, len: usize, prot: usize) -> SysResult {
+    // A split area takes kernel heap: none while memory is down to the reserve.
+    if !crate::memory::frames::user_may_allocate() {
+        return Err(Errno::ENOMEM);
+    }
     with_vm(|vm| vm.mprotect(addr, len, prot))?
         .map(|()| 0)
         .map_err(Errno::from_vm)

@@ -45,13 +45,16 @@ pub const COPY_CHUNK: usize = 4096;
 /// Writes up to `len` bytes that `produce` makes to user memory at `buf`, a
 /// [`COPY_CHUNK`] at a time through a kernel buffer: `produce(done, chunk)` fills the start
 /// of `chunk` with the bytes that follow the `done` already written and returns how many
-/// (fewer than asked, or 0, ends the copy). Returns the bytes written. A bad user address
-/// ends the copy like Linux: with the count written so far, or `EFAULT` if that is 0.
+/// (fewer than asked, or 0, ends the copy). Returns the bytes written. A buffer that does
+/// not lie wholly in the user half is `EFAULT` before anything is produced; an unmapped
+/// page inside it ends the copy like Linux: with the count written so far, or `EFAULT`
+/// if that is 0.
 pub fn copy_out(
     buf: usize,
     len: usize,
     mut produce: impl FnMut(usize, &mut [u8]) -> Result<usize, Errno>,
 ) -> Result<usize, Errno> {
+    check_range(buf, len)?;
     let mut chunk = [0u8; COPY_CHUNK];
     let mut done = 0;
     while done < len {

@@ -2,7 +2,8 @@
 //!
 //! From user mode ([`user_trap`]): system calls go to [`crate::syscall`]; page faults to
 //! the process's address space, and an unresolvable one kills the process with `SIGSEGV`
-//! or `SIGBUS` and a log line; other exceptions kill it with the matching signal; a timer
+//! or `SIGBUS` and a log line; one that finds no frame calls the out-of-memory killer
+//! ([`proc::oom`]) and is retried; other exceptions kill it with the matching signal; a timer
 //! interrupt preempts it (round robin). Before returning to user mode a pending kill is
 //! acted on.
 //!
@@ -89,12 +90,12 @@ fn user_exception(frame: &mut TrapFrame, cause: usize, addr: usize) {
         match resolve_user_fault(addr, fault_access(cause)) {
             Ok(()) => return,
             Err(FaultError::Bus) => signal::SIGBUS,
-            Err(FaultError::OutOfMemory) => proc::kill_for_fault(
-                signal::SIGKILL,
-                "out of memory on a page fault",
-                frame.sepc,
-                addr,
-            ),
+            Err(FaultError::OutOfMemory) => {
+                // The process holding the most memory dies (perhaps this one); the
+                // fault is then retried.
+                proc::oom::out_of_memory();
+                return;
+            }
             Err(_) => signal::SIGSEGV,
         }
     } else {

@@ -9,7 +9,7 @@ use super::abi::*;
 use super::area::{Area, Backing, Prot, SharedAnon};
 use super::hal::{FrameSource, Mmu, VmFile};
 use super::space::{AddressSpace, FlushBatch};
-use super::{Access, STACK_GUARD_GAP, TASK_UNMAPPED_BASE, VmError};
+use super::{Access, FaultError, STACK_GUARD_GAP, TASK_UNMAPPED_BASE, VmError};
 use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange, align_up, is_aligned};
 use crate::layout::USER_END;
 
@@ -162,7 +162,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             || flags & MAP_LOCKED != 0
             || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE
         {
-            self.populate(start, end);
+            self.populate_mapping(start, end);
         }
         Ok(VirtAddr(start))
     }
@@ -346,7 +346,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         self.insert_area(heap);
         self.brk = addr;
         if self.config.eager {
-            self.populate(oldbrk, newbrk);
+            self.populate_mapping(oldbrk, newbrk);
         }
         VirtAddr(addr)
     }
@@ -505,7 +505,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let (start, end) = (area.start, area.end);
         self.insert_area(area);
         if self.config.eager {
-            self.populate(start, end);
+            self.populate_mapping(start, end);
         }
         Ok(())
     }
@@ -622,10 +622,13 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     }
 
     /// Faults in every page of `[start, end)` as `MAP_POPULATE` asks (write faults for
-    /// private writable memory, read faults otherwise; inaccessible areas skipped); errors
-    /// are ignored, as Linux ignores them.
-    fn populate(&mut self, start: usize, end: usize) {
-        for va in (start..end).step_by(PAGE_SIZE) {
+    /// private writable memory, read faults otherwise; inaccessible areas and holes
+    /// skipped), for a kernel that populates a large range a piece at a time (between
+    /// pieces it may reschedule and act on a fatal signal). `ENOMEM` when memory ran out:
+    /// the pages before the one that failed stay populated. Other fault errors (a file
+    /// page past the end of its file) skip that page, as Linux's `mm_populate` does.
+    pub fn populate(&mut self, start: VirtAddr, end: VirtAddr) -> Result<(), VmError> {
+        for va in (start.0 & !(PAGE_SIZE - 1)..end.0).step_by(PAGE_SIZE) {
             let Some(area) = self.area_at(va) else {
                 continue;
             };
@@ -636,8 +639,18 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             } else {
                 continue;
             };
-            // Ignored like Linux's mm_populate: the mapping itself succeeded.
-            let _ = self.handle_fault(VirtAddr(va), access);
+            match self.handle_fault(VirtAddr(va), access) {
+                Err(FaultError::OutOfMemory) => return Err(VmError::NoMem),
+                Ok(_) | Err(_) => {}
+            }
         }
+        Ok(())
+    }
+
+    /// [`populate`](Self::populate) for the mapping calls themselves (eager mode,
+    /// `MAP_POPULATE`, `MAP_LOCKED`): running out of memory is ignored like Linux's
+    /// `mm_populate` ignores it; the mapping itself succeeded.
+    fn populate_mapping(&mut self, start: usize, end: usize) {
+        let _ = self.populate(VirtAddr(start), VirtAddr(end));
     }
 }

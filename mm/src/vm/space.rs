@@ -162,9 +162,21 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         self.areas.values().map(Area::info)
     }
 
+    /// The areas starting at or above `va`, in address order.
+    pub fn areas_from(&self, va: VirtAddr) -> impl Iterator<Item = AreaInfo> + '_ {
+        self.areas.range(va.0..).map(|(_, a)| a.info())
+    }
+
     /// The number of areas.
     pub fn area_count(&self) -> usize {
         self.areas.len()
+    }
+
+    /// An upper bound of the heap bytes the area map takes: what a copy of it (`fork`)
+    /// allocates. A B-tree node is at least half full, so each entry costs at most twice
+    /// its key and value.
+    pub fn area_map_bytes(&self) -> usize {
+        self.areas.len() * 2 * (core::mem::size_of::<usize>() + core::mem::size_of::<Area>())
     }
 
     /// The area containing `va`, if any.
