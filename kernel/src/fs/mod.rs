@@ -264,7 +264,9 @@ const OPEN_FILE_BYTES: usize = 2 * core::mem::size_of::<usize>() + core::mem::si
 pub fn open(file: File) -> Result<FileRef, Errno> {
     let max = FILE_MAX.load(Ordering::Relaxed);
     if OPEN_FILES
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < max).then_some(n + 1)
+        })
         .is_err()
     {
         return Err(Errno::ENFILE);

@@ -3,7 +3,6 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-
 use super::uaccess::{
     COPY_CHUNK, PATH_MAX, check_range, copy_from_user, copy_out, copy_to_user, read_cstr, read_u64,
 };

@@ -64,8 +64,8 @@ pub fn mmap(
     // populated mapping must neither hold the hart nor outlive a fatal signal.
     let populate = flags & MAP_LOCKED != 0 || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE;
     let flags = flags & !(MAP_LOCKED | MAP_POPULATE);
-    let start = with_vm(|vm| vm.mmap(addr, len, prot, flags, file, offset))?
-        .map_err(Errno::from_vm)?;
+    let start =
+        with_vm(|vm| vm.mmap(addr, len, prot, flags, file, offset))?.map_err(Errno::from_vm)?;
     if populate {
         populate_in_pieces(start, len);
     }

@@ -639,9 +639,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             } else {
                 continue;
             };
-            match self.handle_fault(VirtAddr(va), access) {
-                Err(FaultError::OutOfMemory) => return Err(VmError::NoMem),
-                Ok(_) | Err(_) => {}
+            if let Err(FaultError::OutOfMemory) = self.handle_fault(VirtAddr(va), access) {
+                return Err(VmError::NoMem);
             }
         }
         Ok(())
