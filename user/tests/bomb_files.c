@@ -68,7 +68,8 @@ int main(void)
     int status;
     CHECK_EQ(waitpid(pid, &status, 0), pid);
     CHECK_EXITED(status, 0);
-    CHECK_EQ(open_files(), files_before);
+    if (on_pagoda()) /* (the host's count moves with everything else it runs) */
+        CHECK_EQ(open_files(), files_before);
 
     /* The baseline once this program's own pages (stdio, sscanf) are in. */
     long baseline = meminfo_kb("MemFree");

@@ -2,6 +2,7 @@
 //! per-process descriptor table.
 
 pub mod initramfs;
+pub mod pipe;
 pub mod procfs;
 
 use alloc::sync::Arc;
@@ -32,6 +33,7 @@ pub fn root() -> &'static Initramfs {
 pub const MAX_FDS: usize = 1024;
 
 /// `st_mode` type bits.
+const S_IFIFO: u32 = 0o010000;
 const S_IFREG: u32 = 0o100000;
 const S_IFDIR: u32 = 0o040000;
 const S_IFCHR: u32 = 0o020000;
@@ -54,6 +56,8 @@ pub enum File {
     /// The console: writes go to the UART; reads return what was typed (`EAGAIN` when
     /// nothing is waiting: the system call sleeps and retries).
     Console,
+    /// One end of a pipe.
+    Pipe(pipe::PipeEnd),
     /// `/proc/PID/maps`, generated as it is read.
     Maps(procfs::MapsFile),
     /// A file whose contents were generated when it was opened (`/proc`).
@@ -81,6 +85,7 @@ impl File {
                 0 if !buf.is_empty() => Err(Errno::EAGAIN),
                 n => Ok(n),
             },
+            File::Pipe(end) => end.read(buf),
             File::Maps(maps) => {
                 let at = maps.pos;
                 let n = maps.text.read_at(at, buf)?;
@@ -101,7 +106,7 @@ impl File {
     /// Reads at `offset` without moving the file position (`pread64`).
     pub fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
         let data: &[u8] = match self {
-            File::Console => return Err(Errno::ESPIPE),
+            File::Console | File::Pipe(_) => return Err(Errno::ESPIPE),
             File::Maps(maps) => return maps.text.read_at(offset, buf),
             File::Generated { data, .. } => data,
             File::Node { node, .. } if node.kind == Kind::Dir => return Err(Errno::EISDIR),
@@ -120,6 +125,7 @@ impl File {
                 crate::console::write_bytes(buf);
                 Ok(buf.len())
             }
+            File::Pipe(end) => end.write(buf),
             File::Node { .. } | File::Generated { .. } | File::Maps(_) => Err(Errno::EBADF),
         }
     }
@@ -127,7 +133,7 @@ impl File {
     /// Moves the file position (`whence`: 0 set, 1 current, 2 end).
     pub fn lseek(&mut self, offset: i64, whence: u32) -> Result<usize, Errno> {
         match self {
-            File::Console => Err(Errno::ESPIPE),
+            File::Console | File::Pipe(_) => Err(Errno::ESPIPE),
             File::Generated { data, pos } => seek(pos, data.len(), offset, whence),
             // Its length is known only once read to the end: no SEEK_END (as seq_file).
             File::Maps(_) if whence == 2 => Err(Errno::EINVAL),
@@ -144,6 +150,12 @@ impl File {
                 mode: S_IFCHR | 0o620,
                 size: 0,
                 rdev: 0x0500,
+            },
+            File::Pipe(_) => Stat {
+                ino: 0,
+                mode: S_IFIFO | 0o600,
+                size: 0,
+                rdev: 0,
             },
             File::Generated { .. } | File::Maps(_) => Stat {
                 ino: 0,
@@ -220,14 +232,38 @@ pub fn node_stat(node: &Node) -> Stat {
 /// A shared open file description (shared across `fork`, as in Linux).
 pub type FileRef = Arc<OpenFile>;
 
-/// An open file description: a [`File`] behind its lock, counted in [`OPEN_FILES`] from
-/// [`open`] until the last descriptor referring to it is closed.
-pub struct OpenFile(Mutex<File>);
+/// An open file description: a [`File`] behind its lock and the status flags set at
+/// `open` or by `fcntl(F_SETFL)`, counted in [`OPEN_FILES`] from [`open`] until the last
+/// descriptor referring to it is closed.
+pub struct OpenFile {
+    file: Mutex<File>,
+    status: AtomicUsize,
+}
+
+/// `O_NONBLOCK`: system calls on the file return `EAGAIN` instead of waiting.
+pub const O_NONBLOCK: usize = 0o4000;
+
+impl OpenFile {
+    /// Whether `O_NONBLOCK` is set.
+    pub fn nonblocking(&self) -> bool {
+        self.status.load(Ordering::Relaxed) & O_NONBLOCK != 0
+    }
+
+    /// The status flags (`F_GETFL`).
+    pub fn status(&self) -> usize {
+        self.status.load(Ordering::Relaxed)
+    }
+
+    /// Sets the status flags `F_SETFL` may change (`O_NONBLOCK`).
+    pub fn set_status(&self, flags: usize) {
+        self.status.store(flags & O_NONBLOCK, Ordering::Relaxed);
+    }
+}
 
 impl core::ops::Deref for OpenFile {
     type Target = Mutex<File>;
     fn deref(&self) -> &Mutex<File> {
-        &self.0
+        &self.file
     }
 }
 
@@ -261,7 +297,7 @@ const OPEN_FILE_BYTES: usize = 2 * core::mem::size_of::<usize>() + core::mem::si
 /// Opens `file` as a new description: `ENFILE` when the system holds `fs.file-max`
 /// descriptions already, `ENOMEM` when kernel memory is down to its reserve (a user
 /// cannot make the kernel hold more than it may).
-pub fn open(file: File) -> Result<FileRef, Errno> {
+pub fn open(file: File, status: usize) -> Result<FileRef, Errno> {
     let max = FILE_MAX.load(Ordering::Relaxed);
     if OPEN_FILES
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
@@ -274,10 +310,13 @@ pub fn open(file: File) -> Result<FileRef, Errno> {
     let text = match &file {
         File::Generated { data, .. } => data.capacity(),
         File::Maps(_) => PAGE_SIZE,
-        File::Console | File::Node { .. } => 0,
+        File::Console | File::Node { .. } | File::Pipe(_) => 0,
     };
     // From here the count is the description's: dropping it gives the count back.
-    let desc = OpenFile(Mutex::new(file));
+    let desc = OpenFile {
+        file: Mutex::new(file),
+        status: AtomicUsize::new(status & O_NONBLOCK),
+    };
     if !crate::memory::frames::user_may_take(OPEN_FILE_BYTES + text) {
         return Err(Errno::ENOMEM);
     }
@@ -308,7 +347,7 @@ pub struct FdTable {
 impl FdTable {
     /// A table with descriptors 0, 1 and 2 on the console.
     pub fn with_console() -> Result<FdTable, Errno> {
-        let console = open(File::Console)?;
+        let console = open(File::Console, 0)?;
         let slot = Some(Slot {
             file: console,
             cloexec: false,

@@ -8,13 +8,15 @@ pub mod elf;
 pub mod exec;
 pub mod oom;
 pub mod sched;
+pub mod signal;
+pub mod wait;
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Mutex;
 
@@ -30,27 +32,6 @@ pub type Pid = usize;
 
 /// The pid of the first process; orphans are re-parented to it.
 pub const INIT_PID: Pid = 1;
-
-/// The signals the kernel delivers: `SIGKILL` and the fault signals.
-pub mod signal {
-    /// Trace trap.
-    pub const SIGTRAP: i32 = 5;
-    /// Illegal instruction.
-    pub const SIGILL: i32 = 4;
-    /// Bus error (misaligned access, I/O error while paging in).
-    pub const SIGBUS: i32 = 7;
-    /// Kill.
-    pub const SIGKILL: i32 = 9;
-    /// Stop (cannot be caught; pagoda ends the process).
-    pub const SIGSTOP: i32 = 19;
-    /// Segmentation fault.
-    pub const SIGSEGV: i32 = 11;
-}
-
-/// Number of signals (`_NSIG`).
-pub const NSIG: usize = 64;
-/// Bytes of the kernel's `struct sigaction` on riscv64 (handler, flags, mask).
-pub const SIGACTION_SIZE: usize = 24;
 
 /// How a process ended, encoded as `wait4` reports it.
 #[derive(Clone, Copy, Debug)]
@@ -87,10 +68,10 @@ pub struct Inner {
     pub cwd: String,
     /// `set_tid_address`: cleared (written 0) at exit.
     pub clear_child_tid: usize,
-    /// Blocked signals (recorded for `rt_sigprocmask`; only `SIGKILL` is delivered).
-    pub sigmask: u64,
-    /// Signal actions as the process set them (recorded for `rt_sigaction`).
-    pub sigactions: [[u8; SIGACTION_SIZE]; NSIG],
+    /// Signal actions, the alternate stack and delivery state.
+    pub signals: signal::SignalState,
+    /// Where `execve` mapped the signal-return trampoline (handlers return there).
+    pub trampoline: usize,
 }
 
 /// A process.
@@ -109,8 +90,12 @@ pub struct Process {
     pub vm: Mutex<Option<UserSpace>>,
     /// Everything else.
     pub inner: Mutex<Inner>,
-    /// A kill is pending: acted on at the next return to user mode.
+    /// A kill (`SIGKILL`) is pending: acted on at the next return to user mode.
     pub killed: AtomicBool,
+    /// Pending signals (bit `sig - 1`).
+    pub pending: AtomicU64,
+    /// Blocked signals.
+    pub blocked: AtomicU64,
     /// The signal that killed it (valid once `killed` is set).
     pub kill_signal: AtomicI32,
     /// The out-of-memory killer chose it and its memory is not back yet ([`oom`]).
@@ -147,6 +132,8 @@ impl Process {
             vm: Mutex::new(Some(vm)),
             inner: Mutex::new(inner),
             killed: AtomicBool::new(false),
+            pending: AtomicU64::new(0),
+            blocked: AtomicU64::new(0),
             kill_signal: AtomicI32::new(0),
             oom_victim: AtomicBool::new(false),
         });
@@ -182,6 +169,23 @@ pub fn current() -> Arc<Process> {
     sched::current().unwrap_or_else(|| unreachable!("process code without a current process"))
 }
 
+/// The most tasks (live and zombie) the system holds: Linux's `kernel.threads-max`
+/// default, set at boot by [`set_max_tasks`].
+static MAX_TASKS: AtomicUsize = AtomicUsize::new(MIN_TASKS);
+
+/// The smallest `threads-max` (Linux's `MIN_THREADS`).
+const MIN_TASKS: usize = 20;
+
+/// Sets `threads-max` for `ram_frames` 4 KiB frames of RAM as Linux does: as many tasks
+/// as the RAM could hold kernel stacks for, eight times over.
+pub fn set_max_tasks(ram_frames: usize) {
+    let stack_pages = pagoda_mm::layout::KERNEL_STACK_SIZE / pagoda_mm::addr::PAGE_SIZE;
+    MAX_TASKS.store(
+        (ram_frames / (8 * stack_pages)).max(MIN_TASKS),
+        Ordering::Relaxed,
+    );
+}
+
 /// Number of processes (live and zombie).
 pub fn count() -> usize {
     PROCESSES.lock().len()
@@ -204,8 +208,8 @@ pub fn spawn_init(path: &str, argv: &[String], envp: &[String]) -> Result<(), Er
         exe: String::new(),
         cwd: String::from("/"),
         clear_child_tid: 0,
-        sigmask: 0,
-        sigactions: [[0; SIGACTION_SIZE]; NSIG],
+        signals: signal::SignalState::default(),
+        trampoline: 0,
     };
     let p = Process::new(vm, TrapFrame::default(), inner, FpState::default())?;
     let frame = exec::exec_into(&p, path, argv, envp)?;
@@ -225,6 +229,10 @@ pub fn fork(
     clear_tid: usize,
 ) -> Result<Pid, Errno> {
     let parent = current();
+    // Linux's threads-max: no task beyond it, whatever the memory (EAGAIN).
+    if count() >= MAX_TASKS.load(Ordering::Relaxed) {
+        return Err(Errno::EAGAIN);
+    }
     let child_vm = {
         let mut vm = parent.vm.lock();
         let vm = vm.as_mut().ok_or(Errno::ESRCH)?;
@@ -246,8 +254,8 @@ pub fn fork(
             exe: pi.exe.clone(),
             cwd: pi.cwd.clone(),
             clear_child_tid: clear_tid,
-            sigmask: pi.sigmask,
-            sigactions: pi.sigactions,
+            signals: pi.signals.for_child(),
+            trampoline: pi.trampoline,
         }
     };
     let mut frame = *parent_frame;
@@ -264,6 +272,9 @@ pub fn fork(
         .try_reserve(1)
         .map_err(|_| Errno::ENOMEM)?;
     let child = Process::new(child_vm, frame, inner, fp)?;
+    child
+        .blocked
+        .store(parent.blocked.load(Ordering::Acquire), Ordering::Release);
     let pid = child.pid;
     if let Some(addr) = set_tid
         && let Some(vm) = child.vm.lock().as_mut()
@@ -315,6 +326,7 @@ pub fn exit(status: ExitStatus) -> ! {
     }
     if let Some(p) = find(parent) {
         sched::wake(&p);
+        signal::send(&p, signal::SIGCHLD, me.pid as u32, CLD_EXITED);
     }
     drop(me);
     sched::exit_current()
@@ -346,72 +358,14 @@ pub fn wait(pid: isize, nohang: bool) -> Result<Option<(Pid, i32)>, Errno> {
             return Ok(None);
         }
         sched::sleep();
-        if me.killed.load(Ordering::Relaxed) {
+        if me.interrupted() {
             return Err(Errno::EINTR);
         }
     }
 }
 
-/// Signals whose default action is to do nothing (`SIGCHLD`, `SIGCONT`, `SIGURG`,
-/// `SIGWINCH`).
-const IGNORED_BY_DEFAULT: [i32; 4] = [17, 18, 23, 28];
-/// `SIG_IGN` as a handler address.
-const SIG_IGN: u64 = 1;
-
-/// `kill(pid, sig)`. pagoda runs no signal handlers: a signal the process ignores
-/// (`SIG_IGN`, or ignored by default) is dropped; any other ends the process, which its
-/// parent sees as killed by that signal. Signal 0 only checks that the process exists.
-pub fn kill(pid: Pid, sig: i32) -> Result<(), Errno> {
-    let p = find(pid).ok_or(Errno::ESRCH)?;
-    if !(0..=NSIG as i32).contains(&sig) {
-        return Err(Errno::EINVAL);
-    }
-    if sig == 0 {
-        return Ok(());
-    }
-    if pid == INIT_PID {
-        // As on Linux, init gets only signals it has a handler for, and pagoda runs no
-        // handlers: nothing (not even SIGKILL) ends it from user space.
-        return Ok(());
-    }
-    {
-        let inner = p.inner.lock();
-        if inner.exit.is_some() {
-            return Ok(());
-        }
-        let handler = &inner.sigactions[sig as usize - 1][..8];
-        let handler = u64::from_le_bytes(handler.try_into().unwrap_or_default());
-        let uncatchable = sig == signal::SIGKILL || sig == signal::SIGSTOP;
-        if !uncatchable
-            && (handler == SIG_IGN || (handler == 0 && IGNORED_BY_DEFAULT.contains(&sig)))
-        {
-            return Ok(());
-        }
-    }
-    // The first signal to arrive decides the status.
-    let _ = p
-        .kill_signal
-        .compare_exchange(0, sig, Ordering::AcqRel, Ordering::Acquire);
-    p.killed.store(true, Ordering::Release);
-    sched::wake(&p);
-    Ok(())
-}
-
-/// Called before every return to user mode: acts on a pending kill.
-#[inline]
-pub fn check_killed() {
-    let sig = sched::with_current(|p| {
-        p.filter(|p| p.killed.load(Ordering::Acquire))
-            .map(|p| p.kill_signal.load(Ordering::Acquire))
-    });
-    if let Some(sig) = sig {
-        exit(ExitStatus::Signaled(if sig == 0 {
-            signal::SIGKILL
-        } else {
-            sig
-        }));
-    }
-}
+/// `si_code` of `SIGCHLD` for a child that exited.
+const CLD_EXITED: i32 = 1;
 
 /// Kills the current process for a fault it cannot recover from, with a log line.
 pub fn kill_for_fault(sig: i32, what: &str, pc: usize, addr: usize) -> ! {

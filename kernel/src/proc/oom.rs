@@ -89,7 +89,7 @@ fn choose() -> Choice {
 }
 
 /// Logs the kill in Linux's form and sends `SIGKILL` to `victim`.
-fn kill(victim: &Process) {
+fn kill(victim: &Arc<Process>) {
     let (total_kb, rss_kb, tables_kb) = match &*victim.vm.lock() {
         Some(vm) => {
             let total: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
@@ -103,17 +103,14 @@ fn kill(victim: &Process) {
             victim.pid
         )
     });
-    let _ = victim.kill_signal.compare_exchange(
-        0,
-        signal::SIGKILL,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    );
     if !victim.oom_victim.swap(true, Ordering::AcqRel) {
         RELEASING.fetch_add(1, Ordering::AcqRel);
     }
-    victim.killed.store(true, Ordering::Release);
+    signal::send(victim, signal::SIGKILL, 0, SI_KERNEL);
 }
+
+/// `si_code` of a signal the kernel sends.
+const SI_KERNEL: i32 = 0x80;
 
 /// Called when a page fault of the current process found no frame. Returns when the
 /// fault should be retried (another process was killed, or is dying, and this one

@@ -110,14 +110,14 @@ fn set_current_ptr(p: Option<&Arc<Process>>) {
 /// Tasks sleeping until a time: (deadline in ns since boot, task).
 static SLEEPERS: Mutex<Vec<(u64, Arc<Process>)>> = Mutex::new(Vec::new());
 
-/// Sleeps until `deadline_ns` (time since boot) or until woken earlier (a kill);
+/// Sleeps until `deadline_ns` (time since boot) or until woken earlier (a signal);
 /// returns whether the deadline passed.
 pub fn sleep_until(me: &Arc<Process>, deadline_ns: u64) -> bool {
     loop {
         if crate::timer::now_ns() >= deadline_ns {
             return true;
         }
-        if me.killed.load(core::sync::atomic::Ordering::Acquire) {
+        if me.interrupted() {
             return false;
         }
         {

@@ -50,6 +50,8 @@ pub enum Errno {
     ESPIPE = 29,
     /// Read-only file system.
     EROFS = 30,
+    /// Broken pipe.
+    EPIPE = 32,
     /// Result too large.
     ERANGE = 34,
     /// File name too long.

@@ -8,7 +8,7 @@ use super::uaccess::{
 };
 use super::{Errno, SysResult};
 use crate::fs::initramfs::Kind;
-use crate::fs::{File, FileRef, Stat};
+use crate::fs::{File, FileRef, O_NONBLOCK, Stat};
 use crate::proc;
 
 /// `AT_FDCWD`: paths relative to the working directory.
@@ -25,6 +25,7 @@ const F_DUPFD: usize = 0;
 const F_GETFD: usize = 1;
 const F_SETFD: usize = 2;
 const F_GETFL: usize = 3;
+const F_SETFL: usize = 4;
 const F_DUPFD_CLOEXEC: usize = 1030;
 /// `ioctl` requests answered for the console.
 const TCGETS: usize = 0x5401;
@@ -48,16 +49,15 @@ pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
     let mut chunk = [0u8; COPY_CHUNK];
     while done < len {
         let want = (len - done).min(COPY_CHUNK);
-        let n = match f.lock().read(&mut chunk[..want]) {
-            Err(Errno::EAGAIN) if done == 0 => {
-                // The console has nothing yet: poll again after a tick (no lock held).
-                let me = proc::current();
-                if !crate::proc::sched::sleep_until(&me, crate::timer::now_ns() + CONSOLE_POLL_NS) {
-                    return Err(Errno::EINTR);
-                }
+        // The lock guard must be gone before any wait (a temporary in the `match`
+        // scrutinee would live through the arms).
+        let result = f.lock().read(&mut chunk[..want]);
+        let n = match result {
+            Err(Errno::EAGAIN) if done == 0 && !f.nonblocking() => {
+                wait_for(&f, 0)?;
                 continue;
             }
-            Err(Errno::EAGAIN) => break,
+            Err(Errno::EAGAIN) if done > 0 => break,
             result => result?,
         };
         if n == 0 {
@@ -74,6 +74,28 @@ pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
         }
     }
     Ok(done)
+}
+
+/// Waits, holding no lock, until the file that answered `EAGAIN` may make progress: a
+/// pipe end on its wait queue (for a write of `want` bytes), the console by polling
+/// every [`CONSOLE_POLL_NS`]. `EINTR` if the task is killed meanwhile.
+fn wait_for(f: &FileRef, want: usize) -> Result<(), Errno> {
+    let waiter = match &*f.lock() {
+        File::Pipe(end) => Some(end.waiter()),
+        _ => None,
+    };
+    match waiter {
+        Some(w) => w.wait(want),
+        None => {
+            let me = proc::current();
+            let deadline = crate::timer::now_ns() + CONSOLE_POLL_NS;
+            if crate::proc::sched::sleep_until(&me, deadline) {
+                Ok(())
+            } else {
+                Err(Errno::EINTR)
+            }
+        }
+    }
 }
 
 pub fn pread64(fd: usize, buf: usize, len: usize, offset: usize) -> SysResult {
@@ -96,10 +118,67 @@ pub fn write(fd: usize, buf: usize, len: usize) -> SysResult {
         if let Err(e) = copy_from_user(&mut chunk[..n], buf + done) {
             return if done > 0 { Ok(done) } else { Err(e) };
         }
-        f.lock().write(&chunk[..n])?;
+        let mut off = 0;
+        while off < n {
+            let result = f.lock().write(&chunk[off..n]);
+            let err = match result {
+                Ok(k) => {
+                    off += k;
+                    continue;
+                }
+                Err(Errno::EAGAIN) if !f.nonblocking() => match wait_for(&f, n - off) {
+                    Ok(()) => continue,
+                    Err(e) => e,
+                },
+                Err(Errno::EPIPE) => {
+                    // The writer gets SIGPIPE (it ends the process unless ignored).
+                    let me = proc::current();
+                    proc::signal::send(&me, proc::signal::SIGPIPE, me.pid as u32, 0);
+                    Errno::EPIPE
+                }
+                Err(e) => e,
+            };
+            return if done + off > 0 {
+                Ok(done + off)
+            } else {
+                Err(err)
+            };
+        }
         done += n;
     }
     Ok(done)
+}
+
+/// `pipe2(fds, flags)`: a new pipe; its read end at `fds[0]`, its write end at `fds[1]`.
+pub fn pipe2(fds: usize, flags: usize) -> SysResult {
+    if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let (read, write) = crate::fs::pipe::new()?;
+    let read = crate::fs::open(File::Pipe(read), flags)?;
+    let write = crate::fs::open(File::Pipe(write), flags)?;
+    let me = proc::current();
+    let mut inner = me.inner.lock();
+    let cloexec = flags & O_CLOEXEC != 0;
+    let r = inner.fds.insert(read, cloexec)?;
+    let w = match inner.fds.insert(write, cloexec) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = inner.fds.close(r);
+            return Err(e);
+        }
+    };
+    drop(inner);
+    let mut out = [0u8; 8];
+    out[..4].copy_from_slice(&(r as i32).to_le_bytes());
+    out[4..].copy_from_slice(&(w as i32).to_le_bytes());
+    if let Err(e) = copy_to_user(fds, &out) {
+        let mut inner = me.inner.lock();
+        let _ = inner.fds.close(r);
+        let _ = inner.fds.close(w);
+        return Err(e);
+    }
+    Ok(0)
 }
 
 /// Reads the `iovec` array at `iov`.
@@ -221,7 +300,7 @@ pub fn openat(dirfd: usize, path: usize, flags: usize) -> SysResult {
     if flags & O_ACCMODE != 0 {
         return Err(if is_dir { Errno::EISDIR } else { Errno::EROFS });
     }
-    let file = crate::fs::open(file)?;
+    let file = crate::fs::open(file, flags)?;
     proc::current()
         .inner
         .lock()
@@ -399,7 +478,11 @@ pub fn fcntl(fd: usize, cmd: usize, arg: usize) -> SysResult {
         F_DUPFD | F_DUPFD_CLOEXEC => inner.fds.insert_from(arg, f, cmd == F_DUPFD_CLOEXEC),
         F_GETFD => Ok(usize::from(inner.fds.cloexec(fd)?)),
         F_SETFD => inner.fds.set_cloexec(fd, arg & 1 != 0).map(|()| 0),
-        F_GETFL => Ok(0),
+        F_GETFL => Ok(f.status()),
+        F_SETFL => {
+            f.set_status(arg);
+            Ok(0)
+        }
         _ => Err(Errno::EINVAL),
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! | module | calls |
 //! |---|---|
-//! | [`fs`] | read, write, readv, writev, pread64, openat, close, lseek, getdents64, newfstatat, fstat, readlinkat, ioctl, dup, dup3, fcntl, getcwd, chdir, faccessat |
+//! | [`fs`] | read, write, readv, writev, pread64, openat, close, pipe2, lseek, getdents64, newfstatat, fstat, readlinkat, ioctl, dup, dup3, fcntl, getcwd, chdir, faccessat |
 //! | [`process`] | getpid, getppid, gettid, clone, execve, exit, exit_group, wait4, kill, tkill, tgkill, set_tid_address, sched_yield, ids, prlimit64, getrlimit |
 //! | [`memory`] | brk, mmap, munmap, mprotect, madvise |
 //! | [`system`] | nanosleep, clock_nanosleep, clock_gettime, clock_getres, gettimeofday, uname, getrandom, sysinfo, reboot, signal stubs |
@@ -36,6 +36,7 @@ pub mod nr {
     pub const CHDIR: usize = 49;
     pub const OPENAT: usize = 56;
     pub const CLOSE: usize = 57;
+    pub const PIPE2: usize = 59;
     pub const GETDENTS64: usize = 61;
     pub const LSEEK: usize = 62;
     pub const READ: usize = 63;
@@ -59,8 +60,11 @@ pub mod nr {
     pub const TKILL: usize = 130;
     pub const TGKILL: usize = 131;
     pub const SIGALTSTACK: usize = 132;
+    pub const RT_SIGSUSPEND: usize = 133;
     pub const RT_SIGACTION: usize = 134;
     pub const RT_SIGPROCMASK: usize = 135;
+    pub const RT_SIGPENDING: usize = 136;
+    pub const RT_SIGRETURN: usize = 139;
     pub const REBOOT: usize = 142;
     pub const UNAME: usize = 160;
     pub const GETRLIMIT: usize = 163;
@@ -107,6 +111,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::PREAD64 => fs::pread64(a[0], a[1], a[2], a[3]),
             nr::OPENAT => fs::openat(a[0], a[1], a[2]),
             nr::CLOSE => fs::close(a[0]),
+            nr::PIPE2 => fs::pipe2(a[0], a[1]),
             nr::LSEEK => fs::lseek(a[0], a[1], a[2]),
             nr::GETDENTS64 => fs::getdents64(a[0], a[1], a[2]),
             nr::NEWFSTATAT => fs::newfstatat(a[0], a[1], a[2], a[3]),
@@ -126,9 +131,9 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::EXECVE => process::execve(frame, a[0], a[1], a[2]),
             nr::EXIT | nr::EXIT_GROUP => process::exit(a[0]),
             nr::WAIT4 => process::wait4(a[0], a[1], a[2], a[3]),
-            nr::KILL => process::kill(a[0], a[1]),
-            nr::TKILL => process::kill(a[0], a[1]),
-            nr::TGKILL => process::kill(a[1], a[2]),
+            nr::KILL => process::kill(a[0], a[1], crate::proc::signal::SI_USER),
+            nr::TKILL => process::kill(a[0], a[1], crate::proc::signal::SI_TKILL),
+            nr::TGKILL => process::kill(a[1], a[2], crate::proc::signal::SI_TKILL),
             nr::SET_TID_ADDRESS => process::set_tid_address(a[0]),
             nr::SCHED_YIELD => process::sched_yield(),
             nr::PRLIMIT64 => process::prlimit64(a[0], a[1], a[2], a[3]),
@@ -152,12 +157,24 @@ pub fn dispatch(frame: &mut TrapFrame) {
                 .and_then(|()| system::rt_sigaction(a[0], a[1], a[2])),
             nr::RT_SIGPROCMASK => system::check_sigset_size(a[3])
                 .and_then(|()| system::rt_sigprocmask(a[0], a[1], a[2])),
-            nr::SIGALTSTACK => system::sigaltstack(a[1]),
+            nr::SIGALTSTACK => crate::proc::signal::sigaltstack(frame, a[0], a[1]),
+            nr::RT_SIGSUSPEND => {
+                system::check_sigset_size(a[1]).and_then(|()| system::rt_sigsuspend(a[0]))
+            }
+            nr::RT_SIGPENDING => {
+                system::check_sigset_size(a[1]).and_then(|()| system::rt_sigpending(a[0]))
+            }
+            nr::RT_SIGRETURN => crate::proc::signal::sigreturn(frame),
             nr::SET_ROBUST_LIST => process::set_robust_list(a[0], a[1]),
             _ => unknown(n),
         };
     frame.regs[reg::A0] = match result {
         Ok(v) => v,
+        Err(Errno::EINTR) => {
+            // A signal interrupted it: a handler with SA_RESTART starts it over.
+            crate::proc::signal::note_interrupted(frame, a[0]);
+            Errno::EINTR.as_return()
+        }
         Err(e) => e.as_return(),
     };
 }

@@ -92,13 +92,16 @@ pub fn wait4(pid: usize, wstatus: usize, options: usize, rusage: usize) -> SysRe
     }
 }
 
-pub fn kill(pid: usize, sig: usize) -> SysResult {
+/// `kill(pid, sig)` (`code` `SI_USER`) and `tkill`/`tgkill` (`SI_TKILL`: a process is
+/// its one thread).
+pub fn kill(pid: usize, sig: usize, code: i32) -> SysResult {
     let pid = pid as isize;
     if pid <= 0 {
         // Process groups and "everyone" are not modelled.
         return Err(Errno::ESRCH);
     }
-    proc::kill(pid as usize, sig as i32).map(|()| 0)
+    let sig = i32::try_from(sig).map_err(|_| Errno::EINVAL)?;
+    proc::signal::kill(pid as usize, sig, code).map(|()| 0)
 }
 
 pub fn set_tid_address(addr: usize) -> SysResult {

@@ -2,6 +2,7 @@
 
 use super::uaccess::{copy_from_user, copy_out, copy_to_user};
 use super::{Errno, SysResult};
+use crate::proc::signal::{self, SIGACTION_SIZE, SigAction};
 use crate::proc::{self, sched};
 
 /// Clock ids.
@@ -187,68 +188,51 @@ pub fn reboot(magic1: usize, magic2: usize, cmd: usize) -> SysResult {
 
 /// The kernel's `sigset_t` size.
 const SIGSET_SIZE: usize = 8;
-const SIGKILL: usize = 9;
-const SIGSTOP: usize = 19;
-/// Signals that can be neither caught nor blocked.
-const UNBLOCKABLE: u64 = (1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1));
-
 pub fn rt_sigaction(sig: usize, act: usize, oldact: usize) -> SysResult {
-    if !(1..=proc::NSIG).contains(&sig) {
-        return Err(Errno::EINVAL);
-    }
-    let mut new = None;
-    if act != 0 {
-        if sig == SIGKILL || sig == SIGSTOP {
-            return Err(Errno::EINVAL);
-        }
-        let mut b = [0u8; proc::SIGACTION_SIZE];
+    let new = if act != 0 {
+        let mut b = [0u8; SIGACTION_SIZE];
         copy_from_user(&mut b, act)?;
-        new = Some(b);
-    }
-    let me = proc::current();
-    let old = me.inner.lock().sigactions[sig - 1];
+        Some(SigAction::from_bytes(&b))
+    } else {
+        None
+    };
+    let old = signal::sigaction(sig, new)?;
     if oldact != 0 {
-        copy_to_user(oldact, &old)?;
-    }
-    if let Some(b) = new {
-        me.inner.lock().sigactions[sig - 1] = b;
+        copy_to_user(oldact, &old.to_bytes())?;
     }
     Ok(0)
 }
 
-pub fn rt_sigprocmask(how: usize, set: usize, oldset: usize) -> SysResult {
-    const SIG_BLOCK: usize = 0;
-    const SIG_UNBLOCK: usize = 1;
-    const SIG_SETMASK: usize = 2;
-    let me = proc::current();
-    let old = me.inner.lock().sigmask;
-    if set != 0 {
-        let mut b = [0u8; SIGSET_SIZE];
-        copy_from_user(&mut b, set)?;
-        let v = u64::from_le_bytes(b);
-        let new = match how {
-            SIG_BLOCK => old | v,
-            SIG_UNBLOCK => old & !v,
-            SIG_SETMASK => v,
-            _ => return Err(Errno::EINVAL),
-        };
-        me.inner.lock().sigmask = new & !UNBLOCKABLE;
+/// Reads a signal set (`sigset_t`, 8 bytes) at `va`, `None` for a null pointer.
+fn read_sigset(va: usize) -> Result<Option<u64>, Errno> {
+    if va == 0 {
+        return Ok(None);
     }
+    let mut b = [0u8; SIGSET_SIZE];
+    copy_from_user(&mut b, va)?;
+    Ok(Some(u64::from_le_bytes(b)))
+}
+
+pub fn rt_sigprocmask(how: usize, set: usize, oldset: usize) -> SysResult {
+    let new = read_sigset(set)?;
+    if new.is_some() && how > 2 {
+        return Err(Errno::EINVAL);
+    }
+    let old = signal::procmask(how, new)?;
     if oldset != 0 {
         copy_to_user(oldset, &old.to_le_bytes())?;
     }
     Ok(0)
 }
 
-/// `sigaltstack`: no handler ever runs on an alternate stack; reports none (`SS_DISABLE`).
-pub fn sigaltstack(old: usize) -> SysResult {
-    const SS_DISABLE: u32 = 2;
-    if old != 0 {
-        let mut b = [0u8; 24];
-        b[8..12].copy_from_slice(&SS_DISABLE.to_le_bytes());
-        copy_to_user(old, &b)?;
-    }
+pub fn rt_sigpending(set: usize) -> SysResult {
+    copy_to_user(set, &signal::pending().to_le_bytes())?;
     Ok(0)
+}
+
+pub fn rt_sigsuspend(mask: usize) -> SysResult {
+    let mask = read_sigset(mask)?.ok_or(Errno::EFAULT)?;
+    signal::suspend(mask)
 }
 
 /// Checks the `sigsetsize` argument of the `rt_sig*` calls.

@@ -78,7 +78,7 @@ pub extern "C" fn user_trap(frame: &mut TrapFrame) {
     } else {
         user_exception(frame, cause, stval::read());
     }
-    proc::check_killed();
+    proc::signal::check(frame);
 }
 
 /// An exception in user mode other than a system call. Kept out of line, like
@@ -86,27 +86,31 @@ pub extern "C" fn user_trap(frame: &mut TrapFrame) {
 /// than it needs.
 #[inline(never)]
 fn user_exception(frame: &mut TrapFrame, cause: usize, addr: usize) {
-    let sig = if EXC_PAGE_FAULTS.contains(&cause) {
+    // (signal, si_code): SEGV_MAPERR 1 / SEGV_ACCERR 2, BUS_ADRALN 1 / BUS_ADRERR 2,
+    // ILL_ILLOPC 1, TRAP_BRKPT 1.
+    let (sig, code) = if EXC_PAGE_FAULTS.contains(&cause) {
         match resolve_user_fault(addr, fault_access(cause)) {
             Ok(()) => return,
-            Err(FaultError::Bus) => signal::SIGBUS,
+            Err(FaultError::Bus) => (signal::SIGBUS, 2),
             Err(FaultError::OutOfMemory) => {
                 // The process holding the most memory dies (perhaps this one); the
                 // fault is then retried.
                 proc::oom::out_of_memory();
                 return;
             }
-            Err(_) => signal::SIGSEGV,
+            Err(FaultError::AccessDenied) => (signal::SIGSEGV, 2),
+            Err(FaultError::Unmapped) => (signal::SIGSEGV, 1),
         }
     } else {
         match cause {
-            2 => signal::SIGILL,
-            3 => signal::SIGTRAP,
-            0 | 4 | 6 => signal::SIGBUS,
-            _ => signal::SIGSEGV,
+            2 => (signal::SIGILL, 1),
+            3 => (signal::SIGTRAP, 1),
+            0 | 4 | 6 => (signal::SIGBUS, 1),
+            _ => (signal::SIGSEGV, 1),
         }
     };
-    proc::kill_for_fault(sig, exception_name(cause), frame.sepc, addr)
+    // A handler gets it on the way back to user mode; otherwise the process ends.
+    signal::fault(sig, code, addr, exception_name(cause), frame.sepc);
 }
 
 /// Faults inside the fault-tolerant copy routine that ended the copy with an error.
