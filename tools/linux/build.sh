@@ -8,14 +8,15 @@
 # sv39.patch change (their hash is kept next to the image).
 #
 # Source: Debian 12's linux-source-6.1 package (the Debian-patched 6.1 tree as a tarball),
-# fetched with `apt-get download` from the mirror the machine already uses and unpacked
-# under BUILD_DIR/linux/; nothing is installed or changed outside BUILD_DIR except the
-# host build tools (flex, bison, bc), installed with apt-get when missing.
+# the version the machine's Debian mirror offers at the first run (6.1.192-3 when this was
+# written), fetched with `apt-get download`, kept and unpacked under BUILD_DIR/linux/;
+# nothing is installed or changed outside BUILD_DIR except the host build tools (flex,
+# bison, bc), installed with apt-get when missing.
 # Configuration: `make allnoconfig` with config-6.1 as KCONFIG_ALLCONFIG, then a check
 # that every option of config-6.1 has the value it asks for. Patch: sv39.patch.
 # Build: `nice -n 15 make -j2 Image` (JOBS=N to change the -j), cross-compiled with
-# Debian's riscv64-linux-gnu-gcc, timestamps and build host fixed so the image depends
-# only on the inputs.
+# Debian's riscv64-linux-gnu-gcc, with the build time, user and host fixed (only the
+# build number in `uname -v` counts rebuilds).
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
