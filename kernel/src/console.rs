@@ -63,6 +63,11 @@ pub fn write_bytes(bytes: &[u8]) {
     }
 }
 
+/// Whether something typed is waiting to be read.
+pub fn has_input() -> bool {
+    CONSOLE.lock().as_ref().is_some_and(|uart| uart.has_input())
+}
+
 /// Reads what has been typed, up to `buf.len()` bytes, echoing it; a carriage return
 /// becomes a newline. Returns 0 if nothing is waiting (the caller sleeps and retries).
 pub fn read_bytes(buf: &mut [u8]) -> usize {

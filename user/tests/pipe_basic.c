@@ -3,10 +3,11 @@
  * write end is closed, EPIPE and SIGPIPE with no reader, O_NONBLOCK (EAGAIN on an empty
  * read and a full write; F_GETFL/F_SETFL), the 64 KiB capacity, atomic writes of up to
  * PIPE_BUF bytes from two writers, blocking reads and writes between processes, a
- * three-stage pipeline, and every descriptor and frame back afterwards.
+ * three-stage pipeline, poll on pipes (POLLIN, POLLOUT, POLLHUP, POLLNVAL, timeouts), and every descriptor and frame back afterwards.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -263,6 +264,50 @@ static void pipeline(void)
     CHECK_OK(close(b[0]));
 }
 
+static void polling(void)
+{
+    int p[2];
+    CHECK_OK(pipe2(p, 0));
+    struct pollfd fds[2] = {{.fd = p[0], .events = POLLIN}, {.fd = p[1], .events = POLLOUT}};
+    /* Empty: only the write end is ready. */
+    CHECK_EQ(poll(fds, 2, 0), 1);
+    CHECK_EQ(fds[0].revents, 0);
+    CHECK_EQ(fds[1].revents, POLLOUT);
+    CHECK_EQ(write(p[1], "x", 1), 1);
+    CHECK_EQ(poll(fds, 2, 0), 2);
+    CHECK_EQ(fds[0].revents, POLLIN);
+    /* A timeout with nothing ready waits about that long. */
+    char c;
+    CHECK_EQ(read(p[0], &c, 1), 1);
+    uint64_t t0 = now_ns();
+    CHECK_EQ(poll(fds, 1, 30), 0);
+    CHECK(now_ns() - t0 >= 25 * 1000 * 1000);
+    /* A writer arriving later wakes the poller. */
+    pid_t pid = CHECK_OK(fork());
+    if (pid == 0) {
+        sleep_ms(30);
+        write(p[1], "y", 1);
+        _exit(0);
+    }
+    CHECK_EQ(poll(fds, 1, 5000), 1);
+    CHECK_EQ(fds[0].revents, POLLIN);
+    int status;
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    /* Every writer gone: POLLHUP (after the data). */
+    CHECK_OK(close(p[1]));
+    CHECK_EQ(poll(fds, 1, 0), 1);
+    CHECK_EQ(fds[0].revents, POLLIN | POLLHUP);
+    CHECK_EQ(read(p[0], &c, 1), 1);
+    CHECK_EQ(poll(fds, 1, 0), 1);
+    CHECK_EQ(fds[0].revents, POLLHUP);
+    /* A closed descriptor: POLLNVAL; a negative one is skipped. */
+    struct pollfd bad[2] = {{.fd = p[1], .events = POLLIN}, {.fd = -1, .events = POLLIN}};
+    CHECK_EQ(poll(bad, 2, 0), 1);
+    CHECK_EQ(bad[0].revents, POLLNVAL);
+    CHECK_EQ(bad[1].revents, 0);
+    CHECK_OK(close(p[0]));
+}
+
 int main(void)
 {
     basics();
@@ -272,6 +317,7 @@ int main(void)
     between_processes();
     atomic_writes();
     pipeline();
+    polling();
     CHECK_MEMFREE_BACK(baseline);
     return 0;
 }

@@ -33,6 +33,12 @@ impl Uart {
         self.base.as_ptr().wrapping_add(index << self.shift)
     }
 
+    /// Whether a received byte is waiting.
+    pub fn has_input(&self) -> bool {
+        // SAFETY: as in `put`.
+        unsafe { self.reg(LSR).read_volatile() & LSR_DATA_READY != 0 }
+    }
+
     /// The next received byte, if one is waiting.
     pub fn get(&mut self) -> Option<u8> {
         // SAFETY: as in `put`.

@@ -1,11 +1,20 @@
 //! The initramfs: a `newc` cpio archive the firmware placed in RAM (its range comes
-//! from `/chosen/linux,initrd-*`), read in place with the `cpio_reader` crate.
+//! from `/chosen/linux,initrd-*`), indexed once at boot and read in place.
 //!
 //! The archive stays where the firmware put it (the frame allocator never hands out its
-//! frames), so file contents are `&'static [u8]` slices into it. Directories are whatever
-//! the archive lists as directories plus every parent of a listed path.
+//! frames), so file contents are `&'static [u8]` slices into it. At boot one pass over
+//! the headers ([`parse`]) builds the index: every node sorted by path, and each
+//! directory's children in archive order. A lookup is then a binary search (O(path
+//! length x log entries)) and listing a directory O(its entries), whatever the size of
+//! the archive. Directories are whatever the archive lists as directories plus every
+//! parent of a listed path.
+//!
+//! The archive is untrusted input: the parser checks every header field and offset and
+//! stops at the first entry that is malformed or runs past the end; the entries before
+//! it stay usable.
 
-use cpio_reader::Mode;
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
 
 /// The kind of a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,10 +40,29 @@ pub struct Node {
     pub ino: u64,
 }
 
-/// A parsed archive.
-#[derive(Clone, Copy)]
+/// The root directory.
+const ROOT: Node = Node {
+    path: "",
+    kind: Kind::Dir,
+    data: &[],
+    perm: 0o755,
+    ino: 1,
+};
+
+/// A node of the index with its place in the tree.
+struct Entry {
+    node: Node,
+    /// Its children: `kids[first_kid..first_kid + kid_count]`.
+    first_kid: usize,
+    kid_count: usize,
+}
+
+/// The indexed archive.
 pub struct Initramfs {
-    archive: &'static [u8],
+    /// Every node, sorted by path (the root first: its path is empty).
+    entries: Vec<Entry>,
+    /// Indices into `entries`, grouped by parent, each group in archive order.
+    kids: Vec<usize>,
 }
 
 /// Strips `./` and `/` prefixes and trailing slashes: the archive's and the callers'
@@ -44,108 +72,174 @@ fn normalize(path: &str) -> &str {
     p.trim_end_matches('/')
 }
 
+/// The directory part of `path` (`""` for a top-level name).
+fn parent(path: &str) -> &str {
+    path.rsplit_once('/').map_or("", |(dir, _)| dir)
+}
+
+/// Bytes of a `newc` header: the magic and 13 eight-digit hex fields.
+const HEADER: usize = 110;
+/// `c_mode` type bits of a directory.
+const S_IFMT: u32 = 0o170000;
+const S_IFDIR: u32 = 0o040000;
+/// Synthetic inode numbers of implied directories start here (above any 32-bit one).
+const IMPLIED_INO: u64 = 0x1_0000_0000;
+
+/// One field of a header: eight hex digits.
+fn hex_field(h: &[u8], index: usize) -> Option<u32> {
+    let digits = h.get(6 + index * 8..6 + index * 8 + 8)?;
+    let text = core::str::from_utf8(digits).ok()?;
+    u32::from_str_radix(text, 16).ok()
+}
+
+/// The entries of a `newc` archive in order: (name, mode, ino, contents). Stops at the
+/// trailer or at the first malformed entry.
+pub fn parse(
+    archive: &'static [u8],
+) -> impl Iterator<Item = (&'static str, u32, u32, &'static [u8])> {
+    let mut at = 0usize;
+    core::iter::from_fn(move || {
+        let h = archive.get(at..at.checked_add(HEADER)?)?;
+        if &h[..6] != b"070701" && &h[..6] != b"070702" {
+            return None;
+        }
+        let (ino, mode) = (hex_field(h, 0)?, hex_field(h, 1)?);
+        let size = hex_field(h, 6)? as usize;
+        let namesize = hex_field(h, 11)? as usize;
+        let name_start = at + HEADER;
+        let name_end = name_start.checked_add(namesize)?;
+        // The name includes its NUL.
+        let name = archive.get(name_start..name_end.checked_sub(1)?)?;
+        if archive.get(name_end - 1) != Some(&0) {
+            return None;
+        }
+        let name = core::str::from_utf8(name).ok()?;
+        if name == "TRAILER!!!" {
+            return None;
+        }
+        let data_start = name_end.checked_next_multiple_of(4)?;
+        let data_end = data_start.checked_add(size)?;
+        let data = archive.get(data_start..data_end)?;
+        at = data_end.checked_next_multiple_of(4)?;
+        Some((name, mode, ino, data))
+    })
+}
+
 impl Initramfs {
-    /// Wraps the archive bytes; an empty or malformed archive simply has no files (the
-    /// cpio reader stops at the first bad header).
-    pub const fn new(archive: &'static [u8]) -> Initramfs {
-        Initramfs { archive }
+    /// An archive with no files.
+    pub const fn empty() -> Initramfs {
+        Initramfs {
+            entries: Vec::new(),
+            kids: Vec::new(),
+        }
     }
 
-    fn entries(&self) -> impl Iterator<Item = cpio_reader::Entry<'static>> {
-        cpio_reader::iter_files(self.archive)
+    /// Indexes the archive bytes; an empty or malformed archive simply has no files (or
+    /// the files before the first bad header).
+    pub fn new(archive: &'static [u8]) -> Initramfs {
+        // Path -> (node, order of first appearance). The root is always there.
+        let mut nodes: BTreeMap<&'static str, (Node, usize)> = BTreeMap::new();
+        nodes.insert("", (ROOT, 0));
+        for (i, (name, mode, ino, data)) in parse(archive).enumerate() {
+            let path = normalize(name);
+            if path.is_empty() || path.split('/').any(|c| c == "." || c == "..") {
+                continue;
+            }
+            let order = i + 1;
+            // Parents first, so that a directory is ordered before what it holds.
+            let mut dir = parent(path);
+            while !nodes.contains_key(dir) {
+                let implied = Node {
+                    path: dir,
+                    kind: Kind::Dir,
+                    data: &[],
+                    perm: 0o755,
+                    ino: IMPLIED_INO + order as u64,
+                };
+                nodes.insert(dir, (implied, order));
+                dir = parent(dir);
+            }
+            let dir = mode & S_IFMT == S_IFDIR;
+            let node = Node {
+                path,
+                kind: if dir { Kind::Dir } else { Kind::File },
+                data: if dir { &[] } else { data },
+                perm: mode & 0o7777,
+                ino: u64::from(ino).max(order as u64 + 1),
+            };
+            // The first entry of a path wins; a listed directory replaces an implied one.
+            match nodes.get_mut(path) {
+                None => {
+                    nodes.insert(path, (node, order));
+                }
+                Some((old, _)) if old.ino >= IMPLIED_INO && dir => {
+                    *old = Node {
+                        ino: old.ino,
+                        ..node
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        Self::from_nodes(nodes)
+    }
+
+    /// The index of `nodes` (sorted by path, each with its order of appearance).
+    fn from_nodes(nodes: BTreeMap<&'static str, (Node, usize)>) -> Initramfs {
+        let entries: Vec<Entry> = nodes
+            .values()
+            .map(|&(node, _)| Entry {
+                node,
+                first_kid: 0,
+                kid_count: 0,
+            })
+            .collect();
+        let mut index = Initramfs {
+            entries,
+            kids: Vec::new(),
+        };
+        // (parent, order, child) for every node but the root, grouped by parent.
+        let mut links: Vec<(usize, usize, usize)> = nodes
+            .values()
+            .enumerate()
+            .skip(1)
+            .filter_map(|(i, (node, order))| Some((index.find(parent(node.path))?, *order, i)))
+            .collect();
+        links.sort_unstable();
+        for (k, &(p, _, child)) in links.iter().enumerate() {
+            let e = &mut index.entries[p];
+            if e.kid_count == 0 {
+                e.first_kid = k;
+            }
+            e.kid_count += 1;
+            index.kids.push(child);
+        }
+        index
+    }
+
+    /// The index of the entry for `path` (normalised).
+    fn find(&self, path: &str) -> Option<usize> {
+        self.entries
+            .binary_search_by(|e| e.node.path.cmp(path))
+            .ok()
     }
 
     /// Looks up an absolute or relative (to `/`) path.
     pub fn lookup(&self, path: &str) -> Option<Node> {
         let want = normalize(path);
         if want.is_empty() {
-            return Some(Node {
-                path: "",
-                kind: Kind::Dir,
-                data: &[],
-                perm: 0o755,
-                ino: 1,
-            });
+            return Some(ROOT);
         }
-        let mut implied = None;
-        for (i, e) in self.entries().enumerate() {
-            let name = normalize(e.name());
-            if name == want {
-                let kind = if e.mode().contains(Mode::DIRECTORY) {
-                    Kind::Dir
-                } else {
-                    Kind::File
-                };
-                let data = if kind == Kind::File { e.file() } else { &[] };
-                return Some(Node {
-                    path: name,
-                    kind,
-                    data,
-                    perm: e.mode().bits() & 0o7777,
-                    ino: u64::from(e.ino()).max(i as u64 + 2),
-                });
-            }
-            if implied.is_none()
-                && name.len() > want.len()
-                && name.starts_with(want)
-                && name.as_bytes()[want.len()] == b'/'
-            {
-                implied = Some((&name[..want.len()], i));
-            }
-        }
-        implied.map(|(path, i)| Node {
-            path,
-            kind: Kind::Dir,
-            data: &[],
-            perm: 0o755,
-            ino: 0x1_0000_0000 + i as u64,
-        })
+        self.find(want).map(|i| self.entries[i].node)
     }
 
-    /// The `index`-th distinct direct child name of directory `dir` (in archive order),
-    /// with its node; `None` past the end.
+    /// The `index`-th direct child of directory `dir` (in archive order); `None` past
+    /// the end.
     pub fn child(&self, dir: &str, index: usize) -> Option<Node> {
-        let dir = normalize(dir);
-        let mut seen = 0;
-        for (i, e) in self.entries().enumerate() {
-            let name = normalize(e.name());
-            let Some(rest) = child_part(dir, name) else {
-                continue;
-            };
-            // Report each child once: at its first appearance in the archive.
-            let first = self
-                .entries()
-                .take(i)
-                .all(|prev| child_part(dir, normalize(prev.name())) != Some(rest));
-            if !first {
-                continue;
-            }
-            if seen == index {
-                let full = &name[..rest_end(dir, rest)];
-                return self.lookup(full);
-            }
-            seen += 1;
+        let e = &self.entries[self.find(normalize(dir))?];
+        if index >= e.kid_count {
+            return None;
         }
-        None
-    }
-}
-
-/// The first path component of `name` below `dir`, if `name` is inside `dir`.
-fn child_part<'a>(dir: &str, name: &'a str) -> Option<&'a str> {
-    let rest = if dir.is_empty() {
-        name
-    } else {
-        name.strip_prefix(dir)?.strip_prefix('/')?
-    };
-    let first = rest.split('/').next()?;
-    (!first.is_empty()).then_some(first)
-}
-
-/// Length of `dir/rest` (the child's full path).
-fn rest_end(dir: &str, rest: &str) -> usize {
-    if dir.is_empty() {
-        rest.len()
-    } else {
-        dir.len() + 1 + rest.len()
+        Some(self.entries[self.kids[e.first_kid + index]].node)
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod initramfs;
 pub mod pipe;
+pub mod poll;
 pub mod procfs;
 
 use alloc::sync::Arc;
@@ -25,7 +26,7 @@ pub fn init(archive: &'static [u8]) {
 
 /// The initramfs.
 pub fn root() -> &'static Initramfs {
-    static EMPTY: Initramfs = Initramfs::new(&[]);
+    static EMPTY: Initramfs = Initramfs::empty();
     ROOT.get().unwrap_or(&EMPTY)
 }
 
@@ -127,6 +128,19 @@ impl File {
             }
             File::Pipe(end) => end.write(buf),
             File::Node { .. } | File::Generated { .. } | File::Maps(_) => Err(Errno::EBADF),
+        }
+    }
+
+    /// `poll` events ready now (`POLLIN`, `POLLOUT`, `POLLHUP`, `POLLERR`).
+    pub fn poll(&self) -> u16 {
+        match self {
+            File::Console if crate::console::has_input() => poll::POLLIN | poll::POLLOUT,
+            File::Console => poll::POLLOUT,
+            File::Pipe(end) => end.poll(),
+            // Regular files never block.
+            File::Node { .. } | File::Generated { .. } | File::Maps(_) => {
+                poll::POLLIN | poll::POLLOUT
+            }
         }
     }
 

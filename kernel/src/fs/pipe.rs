@@ -158,6 +158,26 @@ impl PipeEnd {
         Ok(n)
     }
 
+    /// `poll` events of this end now: `POLLIN` with data (or `POLLHUP` once every
+    /// writer closed), `POLLOUT` with room for [`PIPE_BUF`] bytes (or `POLLERR` once
+    /// every reader closed).
+    pub fn poll(&self) -> u16 {
+        use super::poll::{POLLERR, POLLHUP, POLLIN, POLLOUT};
+        let s = self.pipe.state.lock();
+        match self.end {
+            End::Read => {
+                let mut ev = if s.data.is_empty() { 0 } else { POLLIN };
+                if s.writers == 0 {
+                    ev |= POLLHUP;
+                }
+                ev
+            }
+            End::Write if s.readers == 0 => POLLOUT | POLLERR,
+            End::Write if PIPE_CAPACITY - s.data.len() >= PIPE_BUF => POLLOUT,
+            End::Write => 0,
+        }
+    }
+
     /// What to wait on for this end, to be used without the open file's lock.
     pub fn waiter(&self) -> Waiter {
         Waiter {

@@ -10,7 +10,7 @@
 //! | [`fs`] | read, write, readv, writev, pread64, openat, close, pipe2, lseek, getdents64, newfstatat, fstat, readlinkat, ioctl, dup, dup3, fcntl, getcwd, chdir, faccessat |
 //! | [`process`] | getpid, getppid, gettid, clone, execve, exit, exit_group, wait4, kill, tkill, tgkill, set_tid_address, sched_yield, ids, prlimit64, getrlimit |
 //! | [`memory`] | brk, mmap, munmap, mprotect, madvise |
-//! | [`system`] | nanosleep, clock_nanosleep, clock_gettime, clock_getres, gettimeofday, uname, getrandom, sysinfo, reboot, signal stubs |
+//! | [`system`] | ppoll, nanosleep, clock_nanosleep, clock_gettime, clock_getres, gettimeofday, uname, getrandom, sysinfo, reboot, signal stubs |
 
 pub mod errno;
 mod fs;
@@ -44,6 +44,7 @@ pub mod nr {
     pub const READV: usize = 65;
     pub const WRITEV: usize = 66;
     pub const PREAD64: usize = 67;
+    pub const PPOLL: usize = 73;
     pub const READLINKAT: usize = 78;
     pub const NEWFSTATAT: usize = 79;
     pub const FSTAT: usize = 80;
@@ -109,6 +110,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::READV => fs::readv(a[0], a[1], a[2]),
             nr::WRITEV => fs::writev(a[0], a[1], a[2]),
             nr::PREAD64 => fs::pread64(a[0], a[1], a[2], a[3]),
+            nr::PPOLL => system::ppoll(a[0], a[1], a[2], a[3], a[4]),
             nr::OPENAT => fs::openat(a[0], a[1], a[2]),
             nr::CLOSE => fs::close(a[0]),
             nr::PIPE2 => fs::pipe2(a[0], a[1]),

@@ -230,6 +230,18 @@ pub fn rt_sigpending(set: usize) -> SysResult {
     Ok(0)
 }
 
+pub fn ppoll(fds: usize, nfds: usize, tmo: usize, mask: usize, setsize: usize) -> SysResult {
+    let deadline = if tmo == 0 {
+        None
+    } else {
+        Some(crate::timer::now_ns().saturating_add(get_timespec(tmo)?))
+    };
+    if mask != 0 {
+        check_sigset_size(setsize)?;
+    }
+    crate::fs::poll::ppoll(fds, nfds, deadline, read_sigset(mask)?)
+}
+
 pub fn rt_sigsuspend(mask: usize) -> SysResult {
     let mask = read_sigset(mask)?.ok_or(Errno::EFAULT)?;
     signal::suspend(mask)
