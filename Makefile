@@ -8,7 +8,7 @@ KERNEL_BIN := $(BUILD)/pagoda.bin
 CARGO      := RUSTC_BOOTSTRAP=1 cargo
 KCARGO     := $(CARGO) build -p pagoda-kernel --release --target $(TARGET) -Z build-std=core,alloc
 
-.PHONY: all setup kernel user run test fuzz bench lint clean
+.PHONY: all setup kernel user linux run test fuzz bench lint clean
 
 all: kernel user
 
@@ -45,9 +45,16 @@ fuzz: kernel user
 	@python3 tools/test.py --kernel $(KERNEL_BIN) --only fuzz --fuzz-seeds $(SEEDS) \
 		--fuzz-calls $(CALLS) --fuzz-smp $(SMP) --fuzz-mem $(MEM)
 
-# Side-by-side benchmarks (host, release) and in-guest instruction counts.
-bench: kernel user
-	@python3 tools/bench.py $(KERNEL_BIN)
+# The reference Linux 6.1 of `make bench`: Debian's linux-source-6.1 with
+# tools/linux/config-6.1, built once into $(BUILD)/linux/Image (tens of minutes), then
+# reused until tools/linux/ changes. Only `make bench` needs it; `make test` does not.
+linux: setup
+	@tools/linux/build.sh $(BUILD) >/dev/null
+
+# Side-by-side benchmarks: in-guest instruction counts of pagoda next to Linux 6.1 on the
+# same QEMU, then the host benchmarks (release).
+bench: kernel user linux
+	@python3 tools/bench.py $(KERNEL_BIN) --linux $(BUILD)/linux/Image
 	@$(CARGO) bench -p pagoda-mm --bench frames
 	@$(CARGO) bench -p pagoda-mm --bench heap
 	@$(CARGO) bench -p pagoda-mm --bench paging
