@@ -112,11 +112,9 @@ static void every_call(uint64_t k, int data_fd, int dir_fd)
     /* Found by this test on the kernel before signals landed (sigaltstack ignored a new
      * stack unread and returned 0); fixed on main by the signal work. */
     CHECK_ERR(syscall(SYS_sigaltstack, k, NULL), EFAULT);
-    /* KNOWN (issue 13, found by this test): pagoda refuses any new limit with EPERM
-     * before reading it (Linux reads it first: EFAULT). Nothing is read; skipped on pagoda
-     * until fixed (STRICT_KNOWN=1 checks it). */
-    if (!on_pagoda() || getenv("STRICT_KNOWN"))
-        CHECK_ERR(syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, k, NULL), EFAULT);
+    /* Found by this test (issue 13): pagoda refused any new limit with EPERM before
+     * reading it; Linux reads it first (EFAULT). Fixed. */
+    CHECK_ERR(syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, k, NULL), EFAULT);
 }
 
 /* wait4 storing a status or rusage at a kernel pointer: EFAULT, the child reaped. */
