@@ -1301,6 +1301,9 @@ static void do_pipe(void)
             uint64_t fds = one_in(4) ? ptr_arg(24) : (uint64_t)pf;
             uint64_t n = one_in(4) ? len_arg() : 1 + below(3);
             uint64_t tmo = on_pg && one_in(3) ? bad_ptr(16) : (uint64_t)&zero;
+            /* bad_ptr may give NULL: no timeout, a wait for ever (seed 304 hung so). */
+            if (tmo == 0)
+                tmo = (uint64_t)&zero;
             call(SYS_ppoll, fds, n, tmo, one_in(2) ? 0 : ptr_arg(8), one_in(4) ? rnd() : 8, 0);
             break;
         }
