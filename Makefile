@@ -8,7 +8,7 @@ KERNEL_BIN := $(BUILD)/pagoda.bin
 CARGO      := RUSTC_BOOTSTRAP=1 cargo
 KCARGO     := $(CARGO) build -p pagoda-kernel --release --target $(TARGET) -Z build-std=core,alloc
 
-.PHONY: all setup kernel user linux run test bench lint clean
+.PHONY: all setup kernel user linux run test fuzz bench lint clean
 
 all: kernel user
 
@@ -32,6 +32,18 @@ run: kernel user
 # shapes. Last line: "N passed, N failed"; non-zero exit on any failure.
 test: kernel user
 	@python3 tools/test.py --kernel $(KERNEL_BIN)
+
+# A long run of the in-guest system-call fuzzer (/tests/fuzz), booted at -smp 1 and 4:
+#   make fuzz SEEDS=1-40 CALLS=2500 [SMP=1,4] [MEM=256M]
+# CALLS counts the top fuzzing process's calls per seed; its children make about as
+# many again. A failing seed prints its batch and the replay command.
+SEEDS ?= 1-8
+CALLS ?= 2500
+SMP ?= 1,4
+MEM ?= 256M
+fuzz: kernel user
+	@python3 tools/test.py --kernel $(KERNEL_BIN) --only fuzz --fuzz-seeds $(SEEDS) \
+		--fuzz-calls $(CALLS) --fuzz-smp $(SMP) --fuzz-mem $(MEM)
 
 # The reference Linux 6.1 of `make bench`: Debian's linux-source-6.1 with
 # tools/linux/config-6.1, built once into $(BUILD)/linux/Image (tens of minutes), then

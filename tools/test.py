@@ -209,13 +209,57 @@ def pagoda(t: Tally, kernel):
         t.record(f"pagoda-{shape}/run", ok, why)
 
 
+# The bounded fuzzing run of `make test` (issue 13): (machine, seeds, calls per seed).
+FUZZ_RUNS = (("256M", 1, "1,2,3", 250), ("256M", 4, "4,5,6", 250))
+
+
+def fuzz(t: Tally, kernel, runs=FUZZ_RUNS):
+    """/tests/fuzz, the in-guest system-call fuzzer, booted on its own with its seeds and
+    call count in the environment (FUZZ_SEEDS, FUZZ_CALLS: kernel command-line words).
+    A run passes when the fuzzer reports no failure (its children survived; on pagoda the
+    process count, MemFree and slab objects came back after every batch), the kernel did
+    not panic and the machine powered off in time."""
+    for mem, smp, seeds, calls in runs:
+        shape = f"m{mem}-smp{smp}"
+        nseeds = sum(len(range(int(a), int(b) + 1)) if "-" in part else 1
+                     for part in seeds.split(",") for a, _, b in [part.partition("-")])
+        timeout = 120 + nseeds * max(1, calls // 250) * 120
+        b = qemu.boot(kernel, timeout=timeout, mem=mem, smp=smp, initrd=INITRD,
+                      append=f"test fuzz FUZZ_SEEDS={seeds} FUZZ_CALLS={calls}")
+        total = re.search(r"^FUZZ TOTAL calls (\d+) \((\d+) by children\) seeds (\d+) "
+                          r"failures (\d+)", b.output, re.M)
+        passed = re.search(r"^TEST user/fuzz PASS", b.output, re.M) is not None
+        panic = re.search(r"^pagoda: panic", b.output, re.M) is not None
+        ok = (not b.timed_out and b.status == 0 and passed and not panic
+              and total is not None and total.group(4) == "0")
+        for line in re.findall(r"^FUZZ .*$", b.output, re.M):
+            print(f"  {shape}: {line}", flush=True)
+        if not ok:
+            sys.stdout.write(b.output[-4000:])
+        why = "" if ok else ("timeout (hang?)" if b.timed_out else
+                             "kernel panic" if panic else
+                             f"status {b.status}, fuzz {'passed' if passed else 'failed'}")
+        calls_done = total.group(1) if total else "?"
+        t.record(f"fuzz/{shape}-seeds-{seeds}-calls-{calls_done}", ok, why)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", required=True)
-    ap.add_argument("--only", help="comma-separated suites: lint,host,linux,pagoda,boot,badinput")
+    ap.add_argument("--only",
+                    help="comma-separated suites: lint,host,linux,pagoda,fuzz,boot,badinput")
+    ap.add_argument("--fuzz-seeds", help="fuzz suite: seeds, e.g. 1-40 (default: make test's)")
+    ap.add_argument("--fuzz-calls", type=int, default=2500, help="fuzz suite: calls per seed")
+    ap.add_argument("--fuzz-smp", default="1,4", help="fuzz suite: hart counts to boot")
+    ap.add_argument("--fuzz-mem", default="256M", help="fuzz suite: machine memory")
     args = ap.parse_args()
+    fuzz_runs = FUZZ_RUNS
+    if args.fuzz_seeds:
+        fuzz_runs = tuple((args.fuzz_mem, int(smp), args.fuzz_seeds, args.fuzz_calls)
+                          for smp in args.fuzz_smp.split(","))
     suites = {"lint": lambda t: lints(t), "host": host_tests, "linux": linux,
               "pagoda": lambda t: pagoda(t, args.kernel),
+              "fuzz": lambda t: fuzz(t, args.kernel, fuzz_runs),
               "boot": lambda t: shapes(t, args.kernel),
               "badinput": lambda t: broken_machines(t, args.kernel)}
     chosen = args.only.split(",") if args.only else list(suites)

@@ -546,7 +546,10 @@ fn map_protect_unmap(_: &Context<'_>) -> TestResult {
 /// table takes them from there, and a drain gives every one back: the frame counters
 /// return to their baseline.
 fn table_pool(_: &Context<'_>) -> TestResult {
-    use crate::memory::{frames, uspace::UserMmu};
+    use crate::memory::{
+        frames,
+        uspace::{self, UserMmu},
+    };
     use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
     use pagoda_mm::vm::{Mmu, PteFlags};
     frames::drain_caches();
@@ -555,7 +558,7 @@ fn table_pool(_: &Context<'_>) -> TestResult {
     // level-0 tables. The frame is never touched through these mappings.
     let vas = (0..8).map(|i| VirtAddr((1 << 30) * (1 + i / 4) + i * (2 << 20)));
     let build = || -> Result<UserMmu, &'static str> {
-        let mut mmu = UserMmu::new().map_err(|_| "no user table")?;
+        let mut mmu = uspace::new_mmu().map_err(|_| "no user table")?;
         for va in vas.clone() {
             mmu.map(va, PhysAddr(0x8000_0000), PteFlags::READ, false)
                 .map_err(|_| "map failed")?;

@@ -1249,3 +1249,47 @@ proptest! {
         prop_assert_eq!(mem.live_tables(), 0);
     }
 }
+
+#[test]
+fn remembered_entries_are_not_present_and_go_with_their_range() {
+    let mem = sim();
+    let mut table = PageTable::new(&mem).unwrap();
+    let va = VirtAddr(0x4000_0000);
+    let next = VirtAddr(va.0 + PAGE_SIZE);
+    table.map(va, PA, PageSize::Size4K, URW).unwrap();
+    // Replacing a leaf returns it (its frame is the caller's to flush and release).
+    let old = table.remember(va, 0x5eed).unwrap();
+    assert!(old.is_leaf() && old.pa() == PA);
+    let (pte, size) = table.lookup(va).unwrap();
+    assert_eq!(
+        (pte.remembered_token(), pte.is_valid(), size),
+        (Some(0x5eed), false, PageSize::Size4K)
+    );
+    assert_eq!(table.translate(va), None, "not present");
+    assert_eq!(table.next_leaf(va, next), None, "not a leaf");
+    assert_eq!(table.remember(next, 0), Err(PagingError::InvalidFlags));
+    assert_eq!(
+        table.remember(next, 1 << 63),
+        Err(PagingError::InvalidFlags)
+    );
+    // Nothing maps over it, alone or in a range.
+    let refused = Err(PagingError::AlreadyMapped);
+    assert_eq!(table.map(va, PA, PageSize::Size4K, URW), refused);
+    assert_eq!(table.map_range(va, PA, 2 * PAGE_SIZE, URW), refused);
+    // A range removal clears it (nothing to flush or release) and frees the tables it
+    // kept alive: only the root is left.
+    let before = mem.live_tables();
+    table.remember(next, 7).unwrap();
+    assert_eq!(mem.live_tables(), before, "same leaf table");
+    assert_eq!(unmap_all(&mut table, va.0, 2 * PAGE_SIZE).unwrap(), []);
+    assert_eq!(table.lookup(va), None);
+    assert_eq!(mem.live_tables(), 1);
+    // `clear` and dropping clear them too (the simulated memory checks that every freed
+    // page is all zero).
+    table.remember(va, 9).unwrap();
+    table.clear(|_| panic!("no leaf"));
+    assert_eq!(mem.live_tables(), 1);
+    table.remember(va, 9).unwrap();
+    drop(table);
+    assert_eq!(mem.live_tables(), 0);
+}

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -22,6 +23,9 @@
 #define MAX_AREAS 65530
 #define MAPS_OPENS 200
 #define MAX_CHILDREN 64
+/* MemFree may stay this far below its baseline after the churn (kB): slabs pinned by
+ * objects allocated meanwhile. Leaking one area map (9 MiB) would exceed it 18 times. */
+#define HEAP_FRAGMENT_KB 512
 
 /* Lines of the maps file open at `fd`, read `piece` bytes at a time from offset 0. */
 static long count_lines(int fd, size_t piece)
@@ -109,6 +113,19 @@ int main(void)
     CHECK_EXITED(status, 0);
 
     CHECK_OK(munmap(base, span));
-    CHECK_MEMFREE_BACK(baseline);
+    /*
+     * The kernel heap held the children's area maps (about 9 MiB each, some 100 MiB in
+     * all) and got them back; slabs that a few objects allocated since still use stay
+     * (slab fragmentation, not a leak: the objects' owners free them). Another hart
+     * gives its caches back when it next goes idle: give it time.
+     */
+    long slack_kb = HEAP_FRAGMENT_KB;
+    for (int tries = 0; tries < 200 && on_pagoda() &&
+                        meminfo_kb("MemFree") < baseline - slack_kb; tries++) {
+        struct timespec ms = {0, 10 * 1000 * 1000};
+        nanosleep(&ms, NULL);
+    }
+    if (on_pagoda())
+        CHECK(meminfo_kb("MemFree") >= baseline - slack_kb);
     return 0;
 }

@@ -16,8 +16,9 @@
 #include "check.h"
 
 #define GIB (1024UL * 1024 * 1024)
-/* A 10 ms sleep must return within this (ns): generous for a loaded host. */
-#define SLEEP_LIMIT_NS (2000ULL * 1000 * 1000)
+/* A 10 ms sleep must return within this (ns): generous for a loaded host (before the
+ * fix it took 45 s; a one-hart guest on a host with two busy cores has taken 3 s). */
+#define SLEEP_LIMIT_NS (6000ULL * 1000 * 1000)
 /* SIGKILL must end the child within this (ns). */
 #define KILL_LIMIT_NS (20ULL * 1000 * 1000 * 1000)
 

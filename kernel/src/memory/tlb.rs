@@ -11,10 +11,6 @@ pub static STATS: TlbStats = TlbStats::new();
 /// The ASID allocator, created once the number of ASID bits is known.
 static ASIDS: Once<AsidAllocator> = Once::new();
 
-/// Up to this many pages a remote flush is sent page by page; above, as one range (the
-/// firmware may then flush the whole address space).
-const REMOTE_PAGE_CALLS: usize = 4;
-
 // One SBI hart-mask word covers every hart the kernel supports.
 const _: () = assert!(pagoda_mm::layout::MAX_HARTS <= usize::BITS as usize);
 
@@ -52,11 +48,8 @@ impl TlbOps for HartTlb {
         let bits = harts.iter().fold(0usize, |m, h| m | 1 << h);
         let mask = sbi_rt::HartMask::from_mask_base(bits, 0);
         match *flush {
-            Flush::Pages { asid, pages } if pages.len() <= REMOTE_PAGE_CALLS => {
-                for &va in pages {
-                    remote(mask, va.0, PAGE_SIZE, asid);
-                }
-            }
+            // One request (one round of IPIs) covering the pages; a batch names at most
+            // `FLUSH_PAGE_THRESHOLD` of them, past that it is a whole-ASID flush.
             Flush::Pages { asid, pages } => {
                 let lo = pages.iter().map(|v| v.0).min().unwrap_or(0);
                 let hi = pages.iter().map(|v| v.0).max().unwrap_or(0) + PAGE_SIZE;

@@ -24,7 +24,7 @@ use alloc::vec::Vec;
 
 use pagoda_mm::addr::{PAGE_SIZE, VirtAddr, align_down};
 use pagoda_mm::layout::{USER_STACK_INITIAL, USER_STACK_TOP};
-use pagoda_mm::vm::{MmapFile, Prot, VmFile};
+use pagoda_mm::vm::Prot;
 
 use super::Process;
 use super::elf;
@@ -115,7 +115,6 @@ pub fn exec_into(
     vm.init_brk(VirtAddr(brk)).map_err(Errno::from_vm)?;
     vm.map_stack(USER_STACK_TOP, USER_STACK_INITIAL)
         .map_err(Errno::from_vm)?;
-    let trampoline = map_trampoline(&mut vm)?;
 
     let (sp, image) = stack_image(&plan, path, argv, envp)?;
     uspace::write_bytes(&mut vm, sp, &image).map_err(|_| Errno::ENOMEM)?;
@@ -137,31 +136,9 @@ pub fn exec_into(
     drop(old);
     let mut inner = p.inner.lock();
     inner.exe = String::from(path);
-    inner.trampoline = trampoline;
+    inner.trampoline = 0;
     inner.signals.exec();
     Ok(frame)
-}
-
-/// Maps the signal-return trampoline (one read-execute page, placed like any mapping
-/// without an address hint); returns its address. Signal handlers return into it.
-fn map_trampoline(vm: &mut uspace::UserSpace) -> Result<usize, Errno> {
-    use pagoda_mm::vm::abi::{MAP_PRIVATE, PROT_EXEC, PROT_READ};
-    let code: Arc<dyn VmFile> = Arc::new(InitramfsFile::new(&super::signal::TRAMPOLINE_CODE));
-    let file = MmapFile {
-        file: Some(code),
-        readable: true,
-        writable: false,
-    };
-    vm.mmap(
-        0,
-        PAGE_SIZE,
-        PROT_READ | PROT_EXEC,
-        MAP_PRIVATE,
-        Some(file),
-        0,
-    )
-    .map(|va| va.0)
-    .map_err(Errno::from_vm)
 }
 
 /// Builds the initial stack below [`USER_STACK_TOP`]; returns the user `sp` and the bytes

@@ -11,6 +11,7 @@ pub mod sched;
 pub mod signal;
 pub mod wait;
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::sync::Arc;
@@ -23,7 +24,7 @@ use spin::Mutex;
 use crate::arch::trap::{Context, FpState, TrapFrame, reg};
 use crate::fs::FdTable;
 use crate::memory::kstack::KernelStack;
-use crate::memory::uspace::{self, UserMmu, UserSpace};
+use crate::memory::uspace::{self, UserSpace};
 use crate::syscall::errno::Errno;
 use sched::{Sched, State};
 
@@ -68,9 +69,12 @@ pub struct Inner {
     pub cwd: String,
     /// `set_tid_address`: cleared (written 0) at exit.
     pub clear_child_tid: usize,
-    /// Signal actions, the alternate stack and delivery state.
-    pub signals: signal::SignalState,
-    /// Where `execve` mapped the signal-return trampoline (handlers return there).
+    /// Signal actions, the alternate stack and delivery state (boxed: 2 KiB that would
+    /// otherwise push the fields after `inner` beyond a load's 12-bit offset, on the path
+    /// of every return to user mode).
+    pub signals: Box<signal::SignalState>,
+    /// Where the signal-return trampoline is mapped (handlers return there; 0 until the
+    /// first handler is installed).
     pub trampoline: usize,
 }
 
@@ -151,7 +155,7 @@ impl Process {
     /// Makes this process's address space the one the hart translates with.
     fn activate_on_this_hart(&self) {
         match &*self.vm.lock() {
-            Some(vm) => vm.mmu().activate(crate::smp::hart_id()),
+            Some(vm) => uspace::activate(vm.mmu(), crate::smp::hart_id()),
             None => uspace::activate_kernel(),
         }
     }
@@ -208,7 +212,7 @@ pub fn spawn_init(path: &str, argv: &[String], envp: &[String]) -> Result<(), Er
         exe: String::new(),
         cwd: String::from("/"),
         clear_child_tid: 0,
-        signals: signal::SignalState::default(),
+        signals: Box::default(),
         trampoline: 0,
     };
     let p = Process::new(vm, TrapFrame::default(), inner, FpState::default())?;
@@ -241,7 +245,7 @@ pub fn fork(
         if !crate::memory::frames::user_may_take(vm.area_map_bytes()) {
             return Err(Errno::ENOMEM);
         }
-        let mmu = UserMmu::new().map_err(|_| Errno::ENOMEM)?;
+        let mmu = uspace::new_mmu().map_err(|_| Errno::ENOMEM)?;
         vm.fork(mmu).map_err(Errno::from_vm)?
     };
     let inner = {
@@ -254,7 +258,7 @@ pub fn fork(
             exe: pi.exe.clone(),
             cwd: pi.cwd.clone(),
             clear_child_tid: clear_tid,
-            signals: pi.signals.for_child(),
+            signals: Box::new(pi.signals.for_child()),
             trampoline: pi.trampoline,
         }
     };
@@ -306,6 +310,7 @@ pub fn exit(status: ExitStatus) -> ! {
     }
     // Free the address space now, running on the kernel's own page table.
     uspace::activate_kernel();
+    unmap_in_pieces(&me);
     let vm = me.vm.lock().take();
     drop(vm);
     oom::victim_released(&me);
@@ -319,6 +324,10 @@ pub fn exit(status: ExitStatus) -> ! {
         // Always: an orphan may have become a zombie after it was looked at and woken
         // its old parent instead; init's wait loop re-checks.
         sched::wake(&init);
+    } else {
+        // Nothing below returns: every local that owns memory must go by hand (the
+        // list's buffer stays allocated even when it is empty).
+        drop(orphans);
     }
     if me.pid == INIT_PID {
         crate::println!("pagoda: init exited ({status:?}); powering off");
@@ -330,6 +339,43 @@ pub fn exit(status: ExitStatus) -> ! {
     }
     drop(me);
     sched::exit_current()
+}
+
+/// Page-table pages from which `exit` takes a space apart in pieces before dropping it
+/// (2 KiB of tables per MiB mapped: 1 GiB of populated range).
+const PIECEWISE_TABLES: usize = 512;
+/// Bytes `exit` unmaps at a time from such a space (at most some 16,000 leaves).
+const EXIT_PIECE: usize = 64 << 20;
+
+/// Unmaps a large address space from its lowest area up, [`EXIT_PIECE`] at a time, giving
+/// the hart away once a tick has passed: dropping a space walks all of its tables with
+/// the hart held, which for a space with a million mapped pages (a populated 192 GiB
+/// read-only mapping of the zero page) takes seconds. Small spaces (every ordinary exit)
+/// skip this and are dropped whole.
+fn unmap_in_pieces(me: &Process) {
+    let mut slice_start = crate::timer::now_ns();
+    loop {
+        {
+            let mut vm = me.vm.lock();
+            let Some(vm) = vm.as_mut() else { return };
+            if vm.mmu().memory().pages() < PIECEWISE_TABLES {
+                return;
+            }
+            let Some(area) = vm.areas().next() else {
+                return;
+            };
+            let (start, end) = (area.range.start.0, area.range.end.0);
+            // From the area's start: the area shrinks, it never splits.
+            let len = (end - start).min(EXIT_PIECE);
+            if vm.munmap(start, len).is_err() {
+                return;
+            }
+        }
+        if crate::timer::now_ns() - slice_start >= crate::timer::TICK_NS {
+            sched::preempt();
+            slice_start = crate::timer::now_ns();
+        }
+    }
 }
 
 /// `wait4`: waits for a child (`pid` > 0: that one; -1: any) to exit and reaps it.
@@ -357,10 +403,12 @@ pub fn wait(pid: isize, nohang: bool) -> Result<Option<(Pid, i32)>, Errno> {
         if nohang {
             return Ok(None);
         }
-        sched::sleep();
+        // A signal interrupts the wait only if no child is ready: the SIGCHLD of the
+        // child that woke us must not hide that child (it is reaped first, as Linux does).
         if me.interrupted() {
             return Err(Errno::EINTR);
         }
+        sched::sleep();
     }
 }
 

@@ -56,7 +56,7 @@ enum Choice {
 /// page-table pages (a process can hold memory in tables alone, e.g. a huge populated
 /// read-only mapping of the zero page).
 fn badness(vm: &UserSpace) -> usize {
-    vm.rss_pages() + vm.mmu().table_pages()
+    vm.rss_pages() + vm.mmu().memory().pages()
 }
 
 /// The victim by Linux's rule without `oom_score_adj`: the most [`badness`]; init and
@@ -93,7 +93,11 @@ fn kill(victim: &Arc<Process>) {
     let (total_kb, rss_kb, tables_kb) = match &*victim.vm.lock() {
         Some(vm) => {
             let total: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
-            (total / 1024, vm.rss_pages() * 4, vm.mmu().table_pages() * 4)
+            (
+                total / 1024,
+                vm.rss_pages() * 4,
+                vm.mmu().memory().pages() * 4,
+            )
         }
         None => (0, 0, 0),
     };

@@ -16,9 +16,10 @@
 //!
 //! A sleeping system call wakes when a signal arrives that is not blocked
 //! ([`Process::interrupted`]) and returns `EINTR`; a handler with `SA_RESTART` makes it
-//! start over instead. The trampoline (`li a7, 139; ecall`) is a read-execute page that
-//! `execve` maps into every process (Linux keeps it in the vDSO), since riscv64 Linux
-//! programs return from handlers through code the kernel provides.
+//! start over instead. The trampoline (`li a7, 139; ecall`) is a read-execute page
+//! mapped into a process when it installs its first handler (Linux keeps it in the
+//! vDSO), since riscv64 Linux programs return from handlers through code the kernel
+//! provides.
 
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
@@ -271,22 +272,27 @@ pub fn fault(sig: i32, code: i32, addr: usize, what: &str, pc: usize) {
     super::kill_for_fault(sig, what, pc, addr)
 }
 
-/// Called before every return to user mode with the frame that returns: acts on a kill
-/// and delivers the next pending signal that is not blocked. One load when nothing is
-/// pending.
+/// Called before every return to user mode: acts on a kill and delivers the next
+/// pending signal that is not blocked, through the trap frame the process returns with.
+/// One load when nothing is pending.
 #[inline]
-pub fn check(frame: &mut TrapFrame) {
+pub fn check() {
     let pending =
         super::sched::with_current(|p| p.map_or(0, |p| p.pending.load(Ordering::Acquire)));
     if pending != 0 {
-        deliver(frame);
+        deliver();
     }
 }
 
 /// [`check`] when something is pending.
 #[inline(never)]
-fn deliver(frame: &mut TrapFrame) {
+fn deliver() {
     let me = current();
+    // SAFETY: the frame at the top of the running process's kernel stack is the one the
+    // trap entry built and returns through; the trap handler's reference to it ended
+    // before this call (`trap::user_trap` calls `check` last), and nothing else refers
+    // to it while the process runs here.
+    let frame = unsafe { &mut *me.frame() };
     if me.killed.load(Ordering::Acquire) {
         let sig = me.kill_signal.load(Ordering::Acquire);
         drop(me);
@@ -490,6 +496,9 @@ pub fn sigaction(sig: usize, act: Option<SigAction>) -> Result<SigAction, Errno>
         return Err(Errno::EINVAL);
     }
     let me = current();
+    if act.is_some_and(|a| a.handler > SIG_IGN) {
+        ensure_trampoline(&me)?;
+    }
     let mut inner = me.inner.lock();
     let slot = &mut inner.signals.actions[sig as usize - 1];
     let old = *slot;
@@ -574,6 +583,42 @@ pub fn procmask(how: usize, set: Option<u64>) -> Result<u64, Errno> {
 pub fn pending() -> u64 {
     let me = current();
     me.pending.load(Ordering::Acquire) & me.blocked.load(Ordering::Acquire)
+}
+
+/// Maps the signal-return trampoline into the current process unless it has it: one
+/// read-execute page placed like any mapping without an address hint, at the first
+/// `rt_sigaction` that installs a handler (a process that never handles a signal keeps
+/// one area fewer: its area map stays one B-tree node longer). `fork` copies it with the
+/// other areas; `execve` forgets it.
+fn ensure_trampoline(me: &Arc<Process>) -> Result<(), Errno> {
+    use pagoda_mm::addr::PAGE_SIZE;
+    use pagoda_mm::vm::abi::{MAP_PRIVATE, PROT_EXEC, PROT_READ};
+    use pagoda_mm::vm::{MmapFile, VmFile};
+    if me.inner.lock().trampoline != 0 {
+        return Ok(());
+    }
+    let code: Arc<dyn VmFile> =
+        Arc::new(crate::memory::uspace::InitramfsFile::new(&TRAMPOLINE_CODE));
+    let file = MmapFile {
+        file: Some(code),
+        readable: true,
+        writable: false,
+    };
+    let at = {
+        let mut vm = me.vm.lock();
+        let vm = vm.as_mut().ok_or(Errno::ESRCH)?;
+        vm.mmap(
+            0,
+            PAGE_SIZE,
+            PROT_READ | PROT_EXEC,
+            MAP_PRIVATE,
+            Some(file),
+            0,
+        )
+        .map_err(Errno::from_vm)?
+    };
+    me.inner.lock().trampoline = at.0;
+    Ok(())
 }
 
 /// The trampoline's code: `li a7, 139` (`rt_sigreturn`), `ecall`.

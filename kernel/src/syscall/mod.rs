@@ -172,13 +172,20 @@ pub fn dispatch(frame: &mut TrapFrame) {
         };
     frame.regs[reg::A0] = match result {
         Ok(v) => v,
-        Err(Errno::EINTR) => {
-            // A signal interrupted it: a handler with SA_RESTART starts it over.
-            crate::proc::signal::note_interrupted(frame, a[0]);
-            Errno::EINTR.as_return()
-        }
+        Err(Errno::EINTR) => interrupted(frame),
         Err(e) => e.as_return(),
     };
+}
+
+/// A system call that returned `EINTR` (a signal interrupted it): remembered, with its
+/// first argument (still in `a0`), so that a handler with `SA_RESTART` starts it over.
+/// Out of line, and reading `a0` from the frame, so that the common path keeps no
+/// argument alive across the handler call.
+#[cold]
+#[inline(never)]
+fn interrupted(frame: &TrapFrame) -> usize {
+    crate::proc::signal::note_interrupted(frame, frame.regs[reg::A0]);
+    Errno::EINTR.as_return()
 }
 
 /// Numbers below this are logged once each when unimplemented; the rest once in all (no

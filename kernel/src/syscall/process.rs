@@ -137,7 +137,10 @@ pub fn prlimit64(pid: usize, resource: usize, new: usize, old: usize) -> SysResu
         return Err(Errno::EINVAL);
     }
     if new != 0 {
-        // Limits cannot be changed (yet); pretend like an unprivileged no-op would not.
+        // Read first, as Linux does (a bad pointer is EFAULT); limits cannot be changed
+        // (yet).
+        let mut b = [0u8; 16];
+        super::uaccess::copy_from_user(&mut b, new)?;
         return Err(Errno::EPERM);
     }
     if old != 0 {

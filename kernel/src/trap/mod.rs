@@ -78,7 +78,10 @@ pub extern "C" fn user_trap(frame: &mut TrapFrame) {
     } else {
         user_exception(frame, cause, stval::read());
     }
-    proc::signal::check(frame);
+    // The frame is found again through the process (it is the one at the top of its
+    // kernel stack) when a signal is delivered: the common path keeps no pointer alive
+    // across the call above.
+    proc::signal::check();
 }
 
 /// An exception in user mode other than a system call. Kept out of line, like

@@ -31,14 +31,17 @@
 //! # Ok(()) }
 //! ```
 
+pub mod entry;
 pub mod error;
 pub mod memory;
 pub mod pool;
 pub mod pte;
 pub mod table;
+mod walk;
 
+pub use entry::{LeafEntry, Unmapped};
 pub use error::PagingError;
 pub use memory::PagingMemory;
 pub use pool::TablePool;
 pub use pte::{LEVELS, PHYS_LIMIT, PTES_PER_TABLE, PageSize, Pte, PteFlags, TablePage};
-pub use table::{LeafEntry, PageTable, Unmapped};
+pub use table::PageTable;

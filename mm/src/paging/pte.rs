@@ -7,8 +7,11 @@
 //! └────────┴─────────────────────────┴─────┴─┴─┴─┴─┴─┴─┴─┴─┘
 //! ```
 //!
-//! An entry is one of three things, and [`Pte`] names each:
-//! - **empty**: V clear (this library always writes empty entries as all-zero);
+//! An entry is one of four things, and [`Pte`] names each:
+//! - **empty**: all zero (this library always writes empty entries as all-zero);
+//! - **remembered**: V clear but not zero: not present (the hardware faults and ignores
+//!   the other bits), holding a 63-bit token for whoever brings the page back (room for a
+//!   swap entry; [`Pte::remembered`]), only at level 0;
 //! - **table**: V set, R W X clear; the PPN is the next-level table page;
 //! - **leaf**: V set and R or X set; the PPN is the first frame of a 4 KiB, 2 MiB or
 //!   1 GiB page, aligned to that size (the level the leaf sits at decides the size).
@@ -34,6 +37,9 @@ const PPN_SHIFT: u32 = 10;
 const PPN_BITS: u32 = 44;
 /// The PPN field, in place.
 const PPN_MASK: u64 = ((1 << PPN_BITS) - 1) << PPN_SHIFT;
+
+/// Bits of the token a remembered entry holds ([`Pte::remembered`]): all but `V`.
+pub const REMEMBERED_TOKEN_BITS: u32 = 63;
 
 /// One past the highest physical address an Sv39 entry can name (2^56).
 pub const PHYS_LIMIT: usize = 1 << (PPN_BITS as usize + PAGE_SHIFT);
@@ -149,6 +155,26 @@ impl Pte {
         Self(Self::ppn_field(pa) | flags.union(PteFlags::V).bits())
     }
 
+    /// A *remembered* entry: not present (`V` clear, so the hardware ignores the rest and
+    /// faults), holding `token` in bits 63..1 for the software that will bring the page
+    /// back (a swap entry). `None` unless `0 < token < 2^63`.
+    #[inline]
+    pub const fn remembered(token: u64) -> Option<Self> {
+        if token == 0 || token >> REMEMBERED_TOKEN_BITS != 0 {
+            return None;
+        }
+        Some(Self(token << 1))
+    }
+
+    /// The token of a remembered entry (`V` clear, not empty), `None` for any other.
+    #[inline]
+    pub const fn remembered_token(self) -> Option<u64> {
+        if self.is_valid() || self.0 == 0 {
+            return None;
+        }
+        Some(self.0 >> 1)
+    }
+
     /// A pointer to the next-level table page at `pa`.
     #[inline]
     pub(crate) const fn table(pa: PhysAddr) -> Self {
@@ -249,6 +275,16 @@ mod tests {
         let table = Pte::table(pa);
         assert!(table.is_table() && !table.is_leaf());
         assert!(!Pte::EMPTY.is_valid());
+        assert_eq!(Pte::EMPTY.remembered_token(), None);
+        let r = Pte::remembered(0x1234).unwrap();
+        assert!(!r.is_valid() && !r.is_leaf() && !r.is_table());
+        assert_eq!(r.remembered_token(), Some(0x1234));
+        assert_eq!(Pte::remembered(0), None);
+        assert_eq!(Pte::remembered(1 << 63), None);
+        assert_eq!(
+            Pte::remembered((1 << 63) - 1).unwrap().remembered_token(),
+            Some((1 << 63) - 1)
+        );
         let top = PhysAddr(PHYS_LIMIT - PAGE_SIZE);
         assert_eq!(Pte::leaf(top, PteFlags::R).pa(), top);
     }

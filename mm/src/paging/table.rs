@@ -1,80 +1,30 @@
 //! [`PageTable`]: one Sv39 tree and every operation on it.
 //!
-//! Positions inside the tree are *page indices*: the 27-bit VPN of a canonical address
-//! ([`VirtAddr::vpn`]), so the user half is pages `0..2^26` and the kernel half
-//! `2^26..2^27`, one contiguous number line without the hole. Range operations go
-//! through one recursive walker (`PageTable::walk`) with a visitor per operation; the
-//! argument checks are shared helpers (`PageTable::span`, `leaf_flags`,
-//! `check_phys`).
+//! Range operations go through the one recursive walker of [`walk`](super::walk) with a
+//! visitor per operation; single entries are read and changed through
+//! [`entry`](super::entry); the argument checks are shared helpers (`PageTable::span`,
+//! `leaf_flags`, `check_phys`).
 
 use core::ops::Range;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PhysAddr, VirtAddr, Vpn, is_aligned};
 use crate::layout::{KERNEL_HALF_START, USER_END};
-use crate::tlb::{Deferred, FlushBatch, TlbOps};
+use crate::tlb::{FlushBatch, TlbOps};
 
+use super::entry::{LeafEntry, Unmapped, check_phys, leaf_flags, load, set_leaf_flags};
 use super::error::PagingError;
 use super::memory::PagingMemory;
-use super::pte::{LEVELS, PHYS_LIMIT, PageSize, Pte, PteFlags, TablePage};
+use super::pte::{LEVELS, PageSize, Pte, PteFlags, TablePage};
+use super::walk::{
+    ALL_PAGES, EachLeaf, MustBeFree, Protect, Unmap, first_page_of_table, free_empty,
+    in_kernel_half, pages_per_entry, table_at, va_of, zero_entries,
+};
 
-/// Page indices in the whole Sv39 space (both halves).
-const ALL_PAGES: usize = 1 << (9 * LEVELS);
-/// Bits of a page index.
-const PAGE_INDEX_BITS: u32 = (9 * LEVELS) as u32;
-/// Bits of a canonical virtual address that carry information.
-const VA_BITS: u32 = PAGE_INDEX_BITS + PAGE_SHIFT as u32;
 /// `satp.MODE` for Sv39.
 const SATP_MODE_SV39: usize = 8 << 60;
 /// Bit position of `satp.ASID`.
 const SATP_ASID_SHIFT: u32 = 44;
-
-/// The canonical address of page index `page` (sign-extended from bit 38).
-#[inline]
-const fn va_of(page: usize) -> VirtAddr {
-    let shift = usize::BITS - VA_BITS;
-    VirtAddr((((page << PAGE_SHIFT) << shift) as isize >> shift) as usize)
-}
-
-/// Number of pages one entry at `level` covers.
-#[inline]
-const fn pages_per_entry(level: usize) -> usize {
-    1 << (9 * level)
-}
-
-/// The first page covered by the table at `level` that holds the entry for `page`.
-#[inline]
-const fn first_page_of_table(page: usize, level: usize) -> usize {
-    page & !(pages_per_entry(level + 1) - 1)
-}
-
-/// Whether `page` is in the kernel half.
-#[inline]
-const fn in_kernel_half(page: usize) -> bool {
-    page >= ALL_PAGES / 2
-}
-
-/// `flags` checked as leaf flags (`V` is added by the table code).
-#[inline]
-fn leaf_flags(flags: PteFlags) -> Result<PteFlags, PagingError> {
-    if flags.is_valid_leaf() {
-        Ok(flags)
-    } else {
-        Err(PagingError::InvalidFlags)
-    }
-}
-
-/// Checks a physical range: page-aligned and below Sv39's physical limit.
-#[inline]
-fn check_phys(pa: PhysAddr, len: usize) -> Result<(), PagingError> {
-    if !pa.is_page_aligned() {
-        return Err(PagingError::Misaligned);
-    }
-    match pa.0.checked_add(len) {
-        Some(end) if end <= PHYS_LIMIT => Ok(()),
-        _ => Err(PagingError::OutOfRange),
-    }
-}
 
 /// The largest leaf that fits at page index `page` mapping `pa` with `pages` pages left.
 #[inline]
@@ -92,435 +42,18 @@ fn largest_leaf(page: usize, pa: PhysAddr, pages: usize) -> PageSize {
     size
 }
 
-#[inline]
-fn load(slot: &AtomicU64) -> Pte {
-    Pte::from_bits(slot.load(Ordering::Acquire))
-}
-
-/// Clears a leaf's slot, last seen holding `old`, and returns its final value. The only concurrent change to a leaf
-/// is the hardware setting `A` or `D`; `D` matters (a written page must be written back)
-/// and can appear only on a writable leaf that lacks it, so only then is an atomic swap
-/// needed; otherwise a load and a store do. (`A` may be lost: the leaf is going away.)
-#[inline]
-fn take_leaf(slot: &AtomicU64, old: Pte) -> Pte {
-    let flags = old.flags();
-    if flags.contains(PteFlags::W) && !flags.contains(PteFlags::D) {
-        Pte::from_bits(slot.swap(0, Ordering::AcqRel))
-    } else {
-        slot.store(0, Ordering::Release);
-        old
-    }
-}
-
-/// Sets a leaf's flags (a legal leaf, without `V`) starting from its value `old`, keeping
-/// the `A`/`D` bits the hardware may set concurrently.
-#[inline]
-fn set_leaf_flags(slot: &AtomicU64, mut old: Pte, flags: PteFlags) {
-    let hw = PteFlags::A.union(PteFlags::D);
-    loop {
-        let new = old.with_flags(flags.union(old.flags().intersection(hw)));
-        match slot.compare_exchange(old.bits(), new.bits(), Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return,
-            Err(now) => old = Pte::from_bits(now),
-        }
-    }
-}
-
-/// A leaf removed from a table (or the unmapped piece of a split huge leaf).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Unmapped {
-    /// First virtual address the leaf mapped.
-    pub va: VirtAddr,
-    /// First byte of the frame it mapped.
-    pub pa: PhysAddr,
-    /// Its size.
-    pub size: PageSize,
-    /// Its flags when it was removed (so `D` tells whether it was written).
-    pub flags: PteFlags,
-}
-
-/// One leaf entry, to read or change in place (copy-on-write, accessed/dirty scans).
-///
-/// Every change is one atomic read-modify-write, so `A`/`D` bits set concurrently by the
-/// hardware are kept. A change that removes permissions or replaces the frame must be
-/// followed by a TLB flush of [`va`](Self::va) (record it in a
-/// [`FlushBatch`]) before the old frame is reused.
-pub struct LeafEntry<'a> {
-    slot: &'a AtomicU64,
-    va: VirtAddr,
-    size: PageSize,
-}
-
-impl LeafEntry<'_> {
-    /// First virtual address of the leaf.
-    #[inline]
-    pub fn va(&self) -> VirtAddr {
-        self.va
-    }
-
-    /// The leaf's size.
-    #[inline]
-    pub fn size(&self) -> PageSize {
-        self.size
-    }
-
-    /// The entry's current value.
-    #[inline]
-    pub fn pte(&self) -> Pte {
-        load(self.slot)
-    }
-
-    /// Replaces the flags with `f(old flags without V)`, atomically; returns the old entry.
-    /// `f` may run more than once (if the hardware sets `A`/`D` meanwhile). Refused with
-    /// [`PagingError::InvalidFlags`], changing nothing, if the result is not a legal leaf.
-    pub fn update_flags(
-        &self,
-        mut f: impl FnMut(PteFlags) -> PteFlags,
-    ) -> Result<Pte, PagingError> {
-        let mut old = self.pte();
-        loop {
-            let flags = leaf_flags(f(old.flags().difference(PteFlags::V)))?;
-            let new = old.with_flags(flags);
-            match self.slot.compare_exchange(
-                old.bits(),
-                new.bits(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Ok(old),
-                Err(now) => old = Pte::from_bits(now),
-            }
-        }
-    }
-
-    /// Replaces all the flags (without `V`) with `flags`, keeping the `A` and `D` bits the
-    /// hardware may have set; checked once, then one atomic compare-and-swap (retried only
-    /// if the hardware changed the entry meanwhile). Refused with
-    /// [`PagingError::InvalidFlags`], changing nothing, if `flags` is not a legal leaf.
-    #[inline]
-    pub fn set_flags(&self, flags: PteFlags) -> Result<(), PagingError> {
-        let flags = leaf_flags(flags.difference(PteFlags::V))?;
-        set_leaf_flags(self.slot, self.pte(), flags);
-        Ok(())
-    }
-
-    /// Points the leaf at frame `pa` with `flags` (breaking copy-on-write); returns the
-    /// old entry. `pa` must be aligned to the leaf size and below the physical limit.
-    pub fn set_frame(&self, pa: PhysAddr, flags: PteFlags) -> Result<Pte, PagingError> {
-        let flags = leaf_flags(flags)?;
-        check_phys(pa, self.size.bytes())?;
-        if !is_aligned(pa.0, self.size.bytes()) {
-            return Err(PagingError::Misaligned);
-        }
-        let old = self
-            .slot
-            .swap(Pte::leaf(pa, flags).bits(), Ordering::AcqRel);
-        Ok(Pte::from_bits(old))
-    }
-}
-
-/// What a walk does with a huge leaf that the range covers only in part.
-enum Partial {
-    /// Split it into 512 smaller leaves and walk those.
-    Split,
-    /// Visit it whole.
-    Visit,
-    /// Leave it alone.
-    Skip,
-}
-
-/// One range operation, driven by [`PageTable::walk`].
-trait Visitor<M: PagingMemory> {
-    /// A leaf `pte` (as just read from `slot`) starting at page index `page` (wholly
-    /// inside the range, or partial and [`Partial::Visit`]ed).
-    fn leaf(
-        &mut self,
-        mem: &M,
-        slot: &AtomicU64,
-        pte: Pte,
-        page: usize,
-        size: PageSize,
-    ) -> Result<(), PagingError>;
-
-    /// A huge leaf the range covers only in part.
-    fn partial(&mut self, pte: Pte) -> Partial;
-
-    /// After walking the table that `slot` points to; `covered`: the range spans all of
-    /// it.
-    fn after_table(
-        &mut self,
-        _mem: &M,
-        _slot: &AtomicU64,
-        _table: PhysAddr,
-        _covered: bool,
-    ) -> Result<(), PagingError> {
-        Ok(())
-    }
-}
-
-/// Fails on the first leaf: the range must be free.
-struct MustBeFree;
-
-impl<M: PagingMemory> Visitor<M> for MustBeFree {
-    fn leaf(
-        &mut self,
-        _: &M,
-        _: &AtomicU64,
-        _: Pte,
-        _: usize,
-        _: PageSize,
-    ) -> Result<(), PagingError> {
-        Err(PagingError::AlreadyMapped)
-    }
-
-    fn partial(&mut self, _: Pte) -> Partial {
-        Partial::Visit
-    }
-}
-
-/// Calls a closure on every leaf (partial ones whole).
-struct EachLeaf<F>(F);
-
-impl<M: PagingMemory, F: FnMut(LeafEntry<'_>)> Visitor<M> for EachLeaf<F> {
-    fn leaf(
-        &mut self,
-        _: &M,
-        slot: &AtomicU64,
-        _: Pte,
-        page: usize,
-        size: PageSize,
-    ) -> Result<(), PagingError> {
-        (self.0)(LeafEntry {
-            slot,
-            va: va_of(page),
-            size,
-        });
-        Ok(())
-    }
-
-    fn partial(&mut self, _: Pte) -> Partial {
-        Partial::Visit
-    }
-}
-
-/// Replaces the permission bits of every leaf.
-struct Protect<'b, 'a, T: TlbOps + ?Sized> {
-    perms: PteFlags,
-    batch: &'b mut FlushBatch<'a, T>,
-}
-
-impl<M: PagingMemory, T: TlbOps + ?Sized> Visitor<M> for Protect<'_, '_, T> {
-    fn leaf(
-        &mut self,
-        _: &M,
-        slot: &AtomicU64,
-        _: Pte,
-        page: usize,
-        size: PageSize,
-    ) -> Result<(), PagingError> {
-        let entry = LeafEntry {
-            slot,
-            va: va_of(page),
-            size,
-        };
-        let perms = self.perms;
-        let old = entry.update_flags(|f| f.difference(PteFlags::PERMISSIONS).union(perms))?;
-        if old.flags().intersection(PteFlags::PERMISSIONS) != perms {
-            self.batch.flush_page(entry.va);
-        }
-        Ok(())
-    }
-
-    fn partial(&mut self, pte: Pte) -> Partial {
-        if pte.flags().intersection(PteFlags::PERMISSIONS) == self.perms {
-            Partial::Skip
-        } else {
-            Partial::Split
-        }
-    }
-}
-
-/// Removes every leaf, and every table that becomes empty, deferring both until the flush.
-struct Unmap<'b, 'a, T: TlbOps + ?Sized, F: FnMut(Unmapped)> {
-    batch: &'b mut FlushBatch<'a, T>,
-    release: F,
-}
-
-impl<T: TlbOps + ?Sized, F: FnMut(Unmapped)> Unmap<'_, '_, T, F> {
-    /// Issues the batch's flushes, then frees its tables and releases its frames.
-    fn drain<M: PagingMemory>(&mut self, mem: &M) {
-        let release = &mut self.release;
-        self.batch.flush(|item| match item {
-            // SAFETY: the table was unlinked before it was deferred (after the walk had
-            // cleared every entry of it) and the flush just issued dropped every cached
-            // translation through it.
-            Deferred::Table(pa) => unsafe { free_empty(mem, pa) },
-            Deferred::Frame(frame) => release(frame),
-        });
-    }
-
-    fn defer<M: PagingMemory>(&mut self, mem: &M, item: Deferred) {
-        if let Err(item) = self.batch.defer(item) {
-            self.drain(mem);
-            // The batch is empty after a drain.
-            let _ = self.batch.defer(item);
-        }
-    }
-}
-
-impl<M: PagingMemory, T: TlbOps + ?Sized, F: FnMut(Unmapped)> Visitor<M> for Unmap<'_, '_, T, F> {
-    fn leaf(
-        &mut self,
-        mem: &M,
-        slot: &AtomicU64,
-        pte: Pte,
-        page: usize,
-        size: PageSize,
-    ) -> Result<(), PagingError> {
-        let old = take_leaf(slot, pte);
-        let va = va_of(page);
-        self.batch.flush_page(va);
-        let frame = Unmapped {
-            va,
-            pa: old.pa(),
-            size,
-            flags: old.flags(),
-        };
-        self.defer(mem, Deferred::Frame(frame));
-        Ok(())
-    }
-
-    fn partial(&mut self, _: Pte) -> Partial {
-        Partial::Split
-    }
-
-    fn after_table(
-        &mut self,
-        mem: &M,
-        slot: &AtomicU64,
-        table: PhysAddr,
-        covered: bool,
-    ) -> Result<(), PagingError> {
-        // A fully covered table has just lost every entry (each leaf taken, each table
-        // below unlinked); otherwise look.
-        if covered || table_is_empty(mem, table) {
-            slot.store(0, Ordering::Release);
-            self.batch.flush_space();
-            self.defer(mem, Deferred::Table(table));
-        }
-        Ok(())
-    }
-}
-
-/// Unlinks the table page `table` from `slot` and frees it, for a walk over a table that
-/// no hart runs any more and whose cached translations are gone (being dropped,
-/// destroyed or [`PageTable::clear`]ed: the callers' documented contracts). The walk
-/// covered the whole table and cleared every entry of it.
-fn unlink_and_free<M: PagingMemory>(mem: &M, slot: &AtomicU64, table: PhysAddr) {
-    slot.store(0, Ordering::Relaxed);
-    // SAFETY: by the contract above no hart can reach the page any more, it was just
-    // unlinked from the only entry that pointed to it, and the walk emptied it.
-    unsafe { free_empty(mem, table) };
-}
-
-/// Gives the table page `pa` back to `mem`. Every page the table code frees goes
-/// through here, all zero ([`PagingMemory`]'s contract; checked in debug builds).
-///
-/// # Safety
-///
-/// `pa` is a table page of `mem` that no table links to and no hart's TLB caches, and
-/// every entry of it is zero.
-#[inline]
-unsafe fn free_empty<M: PagingMemory>(mem: &M, pa: PhysAddr) {
-    debug_assert!(
-        table_is_empty(mem, pa),
-        "table page {pa:?} freed with entries left"
-    );
-    // SAFETY: the caller's promises are `free_table`'s.
-    unsafe { mem.free_table(pa) };
-}
-
-/// Stores zero into every entry of `entries`, eight stores per iteration.
-#[inline]
-fn zero_entries(entries: &[AtomicU64]) {
-    let (lines, rest) = entries.as_chunks::<8>();
-    for line in lines {
-        for slot in line {
-            slot.store(0, Ordering::Relaxed);
-        }
-    }
-    for slot in rest {
-        slot.store(0, Ordering::Relaxed);
-    }
-}
-
-/// Empties a table no hart walks any more: every leaf taken and reported, every table
-/// page below the root unlinked and freed on the way back up (`clear`, `destroy` and
-/// dropping a table).
-struct Clear<F>(F);
-
-impl<M: PagingMemory, F: FnMut(Unmapped)> Visitor<M> for Clear<F> {
-    fn leaf(
-        &mut self,
-        _: &M,
-        slot: &AtomicU64,
-        pte: Pte,
-        page: usize,
-        size: PageSize,
-    ) -> Result<(), PagingError> {
-        let last = take_leaf(slot, pte);
-        (self.0)(Unmapped {
-            va: va_of(page),
-            pa: last.pa(),
-            size,
-            flags: last.flags(),
-        });
-        Ok(())
-    }
-
-    fn partial(&mut self, _: Pte) -> Partial {
-        Partial::Visit
-    }
-
-    fn after_table(
-        &mut self,
-        mem: &M,
-        slot: &AtomicU64,
-        table: PhysAddr,
-        _: bool,
-    ) -> Result<(), PagingError> {
-        unlink_and_free(mem, slot, table);
-        Ok(())
-    }
-}
-
-/// The table page at `pa` of memory `mem`.
-#[inline]
-fn table_at<M: PagingMemory>(mem: &M, pa: PhysAddr) -> &TablePage {
-    // SAFETY: `pa` is a table page of this tree (the root or reached through a table
-    // entry this library wrote), so by `PagingMemory`'s contract `table_ptr` gives a
-    // pointer valid while it is allocated, which is at least as long as the tree is
-    // borrowed; its entries are atomics, so shared access is sound.
-    unsafe { mem.table_ptr(pa).as_ref() }
-}
-
-fn table_is_empty<M: PagingMemory>(mem: &M, pa: PhysAddr) -> bool {
-    table_at(mem, pa)
-        .0
-        .iter()
-        .all(|slot| slot.load(Ordering::Relaxed) == 0)
-}
-
 /// An Sv39 page table: a root page and the tree below it, in memory reached through `M`.
 ///
 /// # Invariants
 /// - Every table page other than the root has at least one valid entry: a table that an
 ///   unmap empties is unlinked and freed (after the TLB flush). So "a table exists here"
 ///   means "something is mapped below".
-/// - Every entry is empty (all zero), a leaf, or, above level 0, a pointer to a table
-///   page of this tree; nothing else is ever written. Table pages come from
+/// - Every entry is empty (all zero), a leaf, at level 0 a remembered entry
+///   ([`remember`](Self::remember)), or, above level 0, a pointer to a table page of this
+///   tree; nothing else is ever written. Table pages come from
 ///   [`PagingMemory::alloc_table`] zeroed, and every walk that frees a table has cleared
-///   each entry of it on the way (leaves taken, tables below unlinked), so every page
+///   each entry of it on the way (leaves taken, remembered entries cleared, tables below
+///   unlinked), so every page
 ///   given to [`PagingMemory::free_table`] is all zero again; a user table's root is
 ///   cleared of the kernel half it copied before it is freed.
 /// - A leaf at level `l` maps a frame aligned to its size; leaf flags always have `V` and
@@ -536,10 +69,13 @@ fn table_is_empty<M: PagingMemory>(mem: &M, pa: PhysAddr) -> bool {
 /// (those belong to whoever mapped them; [`destroy`](Self::destroy) reports them). The
 /// caller guarantees that no hart still runs on a table being dropped.
 pub struct PageTable<M: PagingMemory> {
-    mem: M,
-    root: PhysAddr,
+    pub(super) mem: M,
+    pub(super) root: PhysAddr,
     /// Page indices `0..owned_end` are this table's to change.
-    owned_end: usize,
+    pub(super) owned_end: usize,
+    /// A remembered entry was ever written ([`remember`](Self::remember)): range walks
+    /// must look for them.
+    pub(super) remembers: bool,
     /// The table that received the last mapped leaf: sequential mappings mostly land in
     /// it, so they skip the walk. Cleared whenever tables may be freed (unmap).
     last: Option<LastTable>,
@@ -561,6 +97,7 @@ impl<M: PagingMemory> PageTable<M> {
             mem,
             root,
             owned_end: ALL_PAGES,
+            remembers: false,
             last: None,
         })
     }
@@ -587,6 +124,7 @@ impl<M: PagingMemory> PageTable<M> {
             mem,
             root,
             owned_end: USER_END.0 >> PAGE_SHIFT,
+            remembers: false,
             last: None,
         })
     }
@@ -605,6 +143,7 @@ impl<M: PagingMemory> PageTable<M> {
             mem,
             root,
             owned_end: ALL_PAGES,
+            remembers: false,
             last: None,
         }
     }
@@ -651,11 +190,39 @@ impl<M: PagingMemory> PageTable<M> {
         check_phys(pa, size.bytes())?;
         let table = self.leaf_table(page, size.level())?;
         let slot = &table.0[Vpn(page).index(size.level())];
-        if load(slot).is_valid() {
+        // Not empty: a leaf, a table, or a remembered entry.
+        if load(slot) != Pte::EMPTY {
             return Err(PagingError::AlreadyMapped);
         }
         slot.store(Pte::leaf(pa, flags).bits(), Ordering::Release);
         Ok(())
+    }
+
+    /// Installs the 4 KiB leaf `va` → `pa` with `flags`, replacing a 4 KiB leaf already
+    /// there, in one walk (so a copy-on-write break points the leaf at its copy without a
+    /// second lookup); returns the entry it replaced ([`Pte::EMPTY`] if there was none,
+    /// with the `A`/`D` bits the hardware had set if there was one). The old translation
+    /// of a replaced leaf must be flushed before its frame is reused.
+    ///
+    /// Errors as for [`map`](Self::map), [`AlreadyMapped`](PagingError::AlreadyMapped)
+    /// only when a huge leaf covers `va`; on any error nothing changed.
+    #[inline]
+    pub fn set_leaf(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: PteFlags,
+    ) -> Result<Pte, PagingError> {
+        let flags = leaf_flags(flags)?;
+        if !is_aligned(va.0 | pa.0, PAGE_SIZE) {
+            return Err(PagingError::Misaligned);
+        }
+        let page = self.page_index(va)?;
+        check_phys(pa, PAGE_SIZE)?;
+        let table = self.leaf_table(page, 0)?;
+        let slot = &table.0[Vpn(page).index(0)];
+        let old = slot.swap(Pte::leaf(pa, flags).bits(), Ordering::AcqRel);
+        Ok(Pte::from_bits(old))
     }
 
     /// Maps `va..va + len` to `pa..pa + len` with the largest leaves that the alignment of
@@ -789,6 +356,40 @@ impl<M: PagingMemory> PageTable<M> {
         Some((PhysAddr(pte.pa().0 + offset), pte.flags(), size))
     }
 
+    /// What the table holds for `va`: its leaf (with the leaf's size) or a remembered
+    /// entry ([`Pte::remembered_token`]); `None` if nothing, or if `va` is not canonical.
+    /// One walk.
+    #[inline]
+    pub fn lookup(&self, va: VirtAddr) -> Option<(Pte, PageSize)> {
+        if !va.is_canonical() {
+            return None;
+        }
+        let (_, pte, size) = self.find_entry(va.vpn().0)?;
+        Some((pte, size))
+    }
+
+    /// Makes the 4 KiB page at `va` *remembered* (not present, holding `token`: see
+    /// [`Pte::remembered`]), replacing what was there, in one walk; returns the old entry.
+    /// A replaced leaf's translation must be flushed before its frame is reused. Range
+    /// removals ([`unmap_range`](Self::unmap_range), [`clear`](Self::clear)) clear
+    /// remembered entries (whatever the token names must be released first), a mapping
+    /// over one fails with [`AlreadyMapped`](PagingError::AlreadyMapped), and
+    /// [`copy_leaves`](Self::copy_leaves) leaves the child without it.
+    ///
+    /// Errors: [`InvalidFlags`](PagingError::InvalidFlags) for a token that does not fit;
+    /// otherwise as for [`set_leaf`](Self::set_leaf).
+    pub fn remember(&mut self, va: VirtAddr, token: u64) -> Result<Pte, PagingError> {
+        let entry = Pte::remembered(token).ok_or(PagingError::InvalidFlags)?;
+        if !va.is_page_aligned() {
+            return Err(PagingError::Misaligned);
+        }
+        let page = self.page_index(va)?;
+        self.remembers = true;
+        let table = self.leaf_table(page, 0)?;
+        let slot = &table.0[Vpn(page).index(0)];
+        Ok(Pte::from_bits(slot.swap(entry.bits(), Ordering::AcqRel)))
+    }
+
     /// The first leaf of this table that maps a page at or above `from` and below `end`:
     /// its first address (for a huge leaf that began below `from`, the leaf's own start),
     /// value and size. Empty subtrees are skipped a whole entry at a time, so a scan of a
@@ -894,7 +495,8 @@ impl<M: PagingMemory> PageTable<M> {
                 break;
             }
             let pte = load(slot);
-            if !pte.is_valid() {
+            // Empty entries cost one test; remembered ones are not copied.
+            if pte == Pte::EMPTY || !pte.is_valid() {
                 continue;
             }
             if !pte.is_leaf() {
@@ -968,10 +570,9 @@ impl<M: PagingMemory> PageTable<M> {
     /// every table page below the root is freed. As for dropping a table, no hart may
     /// run on it any more, and whatever translations of it harts cached must have been
     /// flushed already: frames may be released from `release` at once.
-    pub fn clear(&mut self, release: impl FnMut(Unmapped)) {
+    pub fn clear(&mut self, mut release: impl FnMut(Unmapped)) {
         self.last = None;
-        // The whole owned range is always a valid span, and nothing here can fail.
-        let _ = self.walk_span(0..self.owned_end, &mut Clear(release));
+        self.clear_walk(self.root, LEVELS - 1, 0, self.owned_end, &mut release);
     }
 
     /// Destroys the table: reports every leaf it owns to `release` (so the caller frees the
@@ -1015,13 +616,20 @@ impl<M: PagingMemory> PageTable<M> {
     /// The leaf mapping page index `page`: its slot, value and size.
     #[inline]
     fn find_leaf(&self, page: usize) -> Option<(&AtomicU64, Pte, PageSize)> {
+        self.find_entry(page).filter(|(_, pte, _)| pte.is_leaf())
+    }
+
+    /// The last entry the walk for page index `page` reaches: a leaf, or a remembered
+    /// entry (at the level where the walk stopped); `None` where it finds an empty entry.
+    #[inline]
+    fn find_entry(&self, page: usize) -> Option<(&AtomicU64, Pte, PageSize)> {
         let vpn = Vpn(page);
         let mut table = table_at(&self.mem, self.root);
         let mut level = LEVELS - 1;
         loop {
             let slot = &table.0[vpn.index(level)];
             let pte = load(slot);
-            if pte.is_leaf() {
+            if pte.is_leaf() || (!pte.is_valid() && pte.bits() != 0) {
                 return Some((slot, pte, PageSize::at_level(level)));
             }
             // Below level 0 there is nothing to follow: a level-0 entry without R/W/X is
@@ -1114,97 +722,12 @@ impl<M: PagingMemory> PageTable<M> {
         slot.store(Pte::table(chain[0]).bits(), Ordering::Release);
         Ok(chain[count - 1])
     }
-
-    /// Replaces the huge leaf `pte` in `slot` (at `level`) by a table of 512 leaves one
-    /// level down with the same frame range and flags; returns the new table entry. The
-    /// translation of every address is unchanged, so no flush is needed for the split
-    /// itself. If the hardware sets `A`/`D` meanwhile, the children are refilled.
-    fn split(&self, slot: &AtomicU64, mut pte: Pte, level: usize) -> Result<Pte, PagingError> {
-        let pa = alloc_table(&self.mem)?;
-        let table = table_at(&self.mem, pa);
-        let step = PageSize::at_level(level - 1).bytes();
-        let entry = Pte::table(pa);
-        loop {
-            for (i, child) in table.0.iter().enumerate() {
-                let leaf = Pte::leaf(PhysAddr(pte.pa().0 + i * step), pte.flags());
-                child.store(leaf.bits(), Ordering::Relaxed);
-            }
-            match slot.compare_exchange(
-                pte.bits(),
-                entry.bits(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => return Ok(entry),
-                Err(now) => pte = Pte::from_bits(now),
-            }
-        }
-    }
-
-    fn walk_span<V: Visitor<M>>(
-        &self,
-        pages: Range<usize>,
-        visitor: &mut V,
-    ) -> Result<(), PagingError> {
-        if pages.is_empty() {
-            return Ok(());
-        }
-        self.walk(self.root, LEVELS - 1, 0, &pages, visitor)
-    }
-
-    /// Walks the entries of the table at `table` (level `level`, first page index `base`)
-    /// that overlap `pages`, descending into tables and handing leaves to `visitor`.
-    fn walk<V: Visitor<M>>(
-        &self,
-        table: PhysAddr,
-        level: usize,
-        base: usize,
-        pages: &Range<usize>,
-        visitor: &mut V,
-    ) -> Result<(), PagingError> {
-        let entries = table_at(&self.mem, table);
-        let span = pages_per_entry(level);
-        let size = PageSize::at_level(level);
-        let first = (pages.start.max(base) - base) / span;
-        for (i, slot) in entries.0.iter().enumerate().skip(first) {
-            let start = base + i * span;
-            if start >= pages.end {
-                break;
-            }
-            let mut pte = load(slot);
-            if !pte.is_valid() {
-                continue;
-            }
-            let covered = pages.start <= start && start + span <= pages.end;
-            if pte.is_leaf() {
-                if covered {
-                    visitor.leaf(&self.mem, slot, pte, start, size)?;
-                    continue;
-                }
-                match visitor.partial(pte) {
-                    Partial::Skip => continue,
-                    Partial::Visit => {
-                        visitor.leaf(&self.mem, slot, pte, start, size)?;
-                        continue;
-                    }
-                    Partial::Split => pte = self.split(slot, pte, level)?,
-                }
-            } else if level == 0 {
-                // The reserved encoding again (see `find_leaf`): nothing to walk.
-                continue;
-            }
-            self.walk(pte.pa(), level - 1, start, pages, visitor)?;
-            visitor.after_table(&self.mem, slot, pte.pa(), covered)?;
-        }
-        Ok(())
-    }
 }
 
 impl<M: PagingMemory> Drop for PageTable<M> {
     fn drop(&mut self) {
-        // The whole owned range is always a valid span, and freeing cannot fail.
         // Leaves are taken and dropped; every table page below the root is freed.
-        let _ = self.walk_span(0..self.owned_end, &mut Clear(|_| {}));
+        self.clear_walk(self.root, LEVELS - 1, 0, self.owned_end, &mut |_| {});
         // The root entries past the owned range (a user table's copy of the kernel half)
         // were never walked: cleared here, so the root goes back all zero.
         let owned_roots = self.owned_end / pages_per_entry(LEVELS - 1);
@@ -1217,24 +740,13 @@ impl<M: PagingMemory> Drop for PageTable<M> {
 
 /// A new (zeroed) table page from `mem`.
 #[inline]
-fn alloc_table<M: PagingMemory>(mem: &M) -> Result<PhysAddr, PagingError> {
+pub(super) fn alloc_table<M: PagingMemory>(mem: &M) -> Result<PhysAddr, PagingError> {
     mem.alloc_table().ok_or(PagingError::OutOfMemory)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn va_of_sign_extends() {
-        assert_eq!(va_of(0), VirtAddr(0));
-        assert_eq!(
-            va_of((USER_END.0 >> PAGE_SHIFT) - 1),
-            VirtAddr(USER_END.0 - PAGE_SIZE)
-        );
-        assert_eq!(va_of(KERNEL_HALF_START.vpn().0), KERNEL_HALF_START);
-        assert_eq!(va_of(ALL_PAGES - 1), VirtAddr(usize::MAX - (PAGE_SIZE - 1)));
-    }
 
     #[test]
     fn largest_leaf_respects_all_three() {
@@ -1245,22 +757,5 @@ mod tests {
         assert_eq!(largest_leaf(m, PhysAddr(0), g), PageSize::Size2M);
         assert_eq!(largest_leaf(0, PhysAddr(PAGE_SIZE), g), PageSize::Size4K);
         assert_eq!(largest_leaf(1, PhysAddr(0), g), PageSize::Size4K);
-    }
-
-    #[test]
-    fn phys_checks() {
-        assert_eq!(check_phys(PhysAddr(1), 0), Err(PagingError::Misaligned));
-        assert_eq!(
-            check_phys(PhysAddr(PHYS_LIMIT - PAGE_SIZE), PAGE_SIZE),
-            Ok(())
-        );
-        assert_eq!(
-            check_phys(PhysAddr(PHYS_LIMIT), PAGE_SIZE),
-            Err(PagingError::OutOfRange)
-        );
-        assert_eq!(
-            check_phys(PhysAddr(usize::MAX & !0xfff), PAGE_SIZE),
-            Err(PagingError::OutOfRange)
-        );
     }
 }

@@ -23,7 +23,7 @@
 //! `sfence.vma` with an address need not drop cached non-leaf entries, and the table page
 //! itself is deferred like a frame.
 
-use crate::addr::{PhysAddr, VirtAddr};
+use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use crate::paging::Unmapped;
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -210,7 +210,9 @@ pub enum Deferred {
 pub struct FlushBatch<'a, T: TlbOps + ?Sized> {
     tlb: &'a T,
     target: FlushTarget<'a>,
-    pages: [VirtAddr; FLUSH_PAGE_THRESHOLD],
+    /// Slots `..npages` are initialised (as `deferred`: a batch for one page must not
+    /// cost a 256-byte memset).
+    pages: [MaybeUninit<VirtAddr>; FLUSH_PAGE_THRESHOLD],
     npages: usize,
     whole: bool,
     /// Slots `..ndeferred` are initialised (left uninitialised otherwise: creating a
@@ -225,7 +227,7 @@ impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
         Self {
             tlb,
             target,
-            pages: [VirtAddr(0); FLUSH_PAGE_THRESHOLD],
+            pages: [const { MaybeUninit::uninit() }; FLUSH_PAGE_THRESHOLD],
             npages: 0,
             whole: false,
             deferred: [const { MaybeUninit::uninit() }; DEFERRED_CAPACITY],
@@ -243,9 +245,24 @@ impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
         if self.npages == FLUSH_PAGE_THRESHOLD {
             self.whole = true;
         } else {
-            self.pages[self.npages] = va;
+            self.pages[self.npages].write(va);
             self.npages += 1;
         }
+    }
+
+    /// Records that the leaves of every page in `range` (page-aligned bounds) changed: as
+    /// many [`flush_page`](Self::flush_page) calls, a whole-address-space flush if that
+    /// is past [`FLUSH_PAGE_THRESHOLD`] pages.
+    pub fn flush_range(&mut self, range: VirtRange) {
+        let pages = (range.end.0.saturating_sub(range.start.0)).div_ceil(PAGE_SIZE);
+        if self.whole || self.npages + pages > FLUSH_PAGE_THRESHOLD {
+            self.whole = true;
+            return;
+        }
+        for i in 0..pages {
+            self.pages[self.npages + i].write(VirtAddr(range.start.0 + i * PAGE_SIZE));
+        }
+        self.npages += pages;
     }
 
     /// Records that the whole address space must be flushed (e.g. a table page was
@@ -289,6 +306,14 @@ impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
         self.ndeferred = 0;
     }
 
+    /// The pages recorded so far.
+    fn recorded(&self) -> &[VirtAddr] {
+        let init = &self.pages[..self.npages];
+        // SAFETY: slots below `npages` were written by `flush_page` or `flush_range`, and
+        // `MaybeUninit<VirtAddr>` has the layout of `VirtAddr`.
+        unsafe { &*(init as *const [MaybeUninit<VirtAddr>] as *const [VirtAddr]) }
+    }
+
     fn issue(&mut self) {
         if self.npages == 0 && !self.whole {
             return;
@@ -297,7 +322,7 @@ impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
         let flush = match (self.whole, asid) {
             (false, asid) => Flush::Pages {
                 asid,
-                pages: &self.pages[..self.npages],
+                pages: self.recorded(),
             },
             (true, Some(asid)) => Flush::Asid(asid),
             (true, None) => Flush::All,

@@ -2,7 +2,7 @@
 //! user-range helper behind `copy_from_user` / `copy_to_user`.
 
 use super::area::{Area, PageSource, Prot};
-use super::hal::{FrameSource, Mmu, PteFlags, PteInfo};
+use super::hal::{FrameSource, Mmu, PteFlags, PteInfo, PteState};
 use super::space::AddressSpace;
 use super::stats::{Event, SpaceCounters};
 use super::{FaultError, STACK_GUARD_GAP, VmError};
@@ -113,8 +113,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             page,
         };
         let outcome = match fault.mmu.query(VirtAddr(page)) {
-            None => fault.fill(access)?,
-            Some(pte) => fault.resolve_present(pte, access)?,
+            PteState::Absent => fault.fill(access)?,
+            PteState::Present(pte) => fault.resolve_present(pte, access)?,
+            // Nothing brings a remembered page back yet (no swap device): as Linux does
+            // with a swap entry it cannot read.
+            PteState::Remembered(_) => return Err(FaultError::Bus),
         };
         let event = match outcome {
             FaultOutcome::Spurious => Event::Spurious,
@@ -151,6 +154,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             let ready = self
                 .mmu
                 .query(VirtAddr(page))
+                .present()
                 .is_some_and(|pte| pte.flags.contains(access.pte_flag()));
             if !ready {
                 self.handle_fault(VirtAddr(page), access)

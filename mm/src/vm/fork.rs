@@ -3,7 +3,7 @@
 
 use super::VmError;
 use super::hal::{CopyPte, FrameSource, Mmu, OutOfMemory, PteFlags, PteInfo};
-use super::space::{AddressSpace, FlushBatch};
+use super::space::{AddressSpace, StaleRange};
 use super::stats::Event;
 use crate::addr::VirtAddr;
 
@@ -29,7 +29,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         child.brk = self.brk;
         let zero = self.frames.zero_page();
         let eager = self.config.eager;
-        let mut batch = FlushBatch::default();
+        let mut batch = StaleRange::default();
         let mut result = Ok(());
         let AddressSpace {
             mmu, frames, areas, ..

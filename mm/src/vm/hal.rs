@@ -21,10 +21,12 @@
 //! reported as [`FaultOutcome::Spurious`](super::FaultOutcome::Spurious).
 //!
 //! A frame whose mapping was removed is released (its reference dropped) only *after* the
-//! flush for that mapping was requested, so no hart can reach a frame that has been handed
-//! to someone else. An implementation of [`TlbFlush`] must therefore complete the flush on
-//! every hart that may hold the translation before returning (or keep the frames alive
-//! until it has; the policy layer only relies on "returned means done").
+//! flush that makes it unreachable has completed on every hart that may hold the
+//! translation, so no hart can reach a frame that has been handed to someone else. For
+//! removals the [`Mmu`] owns that order ([`Mmu::unmap_range`] hands each frame back only
+//! after its flush, and frees emptied table pages after the same flush); for changes that
+//! keep the frame (a downgrade, a copy-on-write break) the policy asks [`TlbFlush`], whose
+//! calls return only when the flush is done everywhere, before it drops the old frame.
 
 use alloc::sync::Arc;
 
@@ -84,6 +86,29 @@ pub struct PteInfo {
     pub dirty: bool,
 }
 
+/// What the page table holds for one page ([`Mmu::query`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PteState {
+    /// Nothing: a fault fills the page from its area.
+    Absent,
+    /// A present PTE.
+    Present(PteInfo),
+    /// Not present but remembered: the page's contents are elsewhere, named by a token
+    /// of up to 63 bits (room for a swap entry; see [`Sv39Mmu::remember`](super::Sv39Mmu::remember)).
+    Remembered(u64),
+}
+
+impl PteState {
+    /// The present PTE, if there is one.
+    #[inline]
+    pub fn present(self) -> Option<PteInfo> {
+        match self {
+            PteState::Present(pte) => Some(pte),
+            PteState::Absent | PteState::Remembered(_) => None,
+        }
+    }
+}
+
 /// What `fork` does with one PTE ([`Mmu::copy_range`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CopyPte {
@@ -96,9 +121,11 @@ pub struct CopyPte {
 /// The page table of one address space, at 4 KiB granularity, user half only.
 ///
 /// Every `va` passed is page aligned and below [`USER_END`](crate::layout::USER_END). The
-/// methods change PTEs only; they never flush the TLB (the policy layer asks the
-/// [`TlbFlush`] supertrait for exactly the flushes needed) and never touch frame reference
-/// counts (the policy layer owns those).
+/// methods never touch frame reference counts (the policy layer owns those). Those that
+/// remove PTEs ([`unmap`](Self::unmap), [`unmap_range`](Self::unmap_range),
+/// [`teardown`](Self::teardown)) flush the removed translations on every hart before they
+/// hand a frame back; the others never flush (the policy layer asks the [`TlbFlush`]
+/// supertrait for exactly the flushes needed).
 pub trait Mmu: TlbFlush {
     /// Installs the leaf PTE for `va` → `pa` with `flags` and the copy-on-write bit,
     /// replacing any PTE already there. Allocates intermediate page-table pages as needed;
@@ -115,16 +142,18 @@ pub trait Mmu: TlbFlush {
         cow: bool,
     ) -> Result<(), OutOfMemory>;
 
-    /// Removes the leaf PTE for `va` and returns the frame it mapped (`None` if nothing was
-    /// mapped). Freeing now-empty page-table pages is up to the implementation.
+    /// Removes the leaf PTE for `va`, flushes its translation on every hart that may hold
+    /// it, and returns the frame it mapped (`None` if nothing was mapped): the caller may
+    /// free the frame at once. Freeing now-empty page-table pages is up to the
+    /// implementation (after the same flush).
     fn unmap(&mut self, va: VirtAddr) -> Option<PhysAddr>;
 
     /// Replaces the permissions and copy-on-write bit of the PTE mapping `va`, keeping its
     /// frame. No effect if `va` is not mapped.
     fn protect(&mut self, va: VirtAddr, flags: PteFlags, cow: bool);
 
-    /// The PTE for `va`, or `None` if nothing is mapped there.
-    fn query(&self, va: VirtAddr) -> Option<PteInfo>;
+    /// What the table holds for `va`: a present PTE, a remembered entry, or nothing.
+    fn query(&self, va: VirtAddr) -> PteState;
 
     /// The lowest mapped page in `[from, end)` with its PTE, or `None`. Implementations
     /// should skip empty page-table subtrees, so that walking a sparse range is cheap.
@@ -155,17 +184,10 @@ pub trait Mmu: TlbFlush {
     /// Removes every PTE of a space that no hart translates with any more (it is in no
     /// hart's `satp`), calling `f` on each only after the TLB flush that makes its frame
     /// reusable, so `f` may release frames at once. The space stays valid and empty. The
-    /// default removes with [`unmap_range`](Self::unmap_range), flushes the whole space,
-    /// then calls `f`; an implementation can flush first and visit each PTE once.
-    fn teardown(&mut self, mut f: impl FnMut(VirtAddr, PteInfo)) {
-        let mut removed = alloc::vec::Vec::new();
-        self.unmap_range(VirtAddr(0), crate::layout::USER_END, |va, pte| {
-            removed.push((va, pte));
-        });
-        self.flush_all();
-        for (va, pte) in removed {
-            f(va, pte);
-        }
+    /// default is [`unmap_range`](Self::unmap_range) over the whole user half; an
+    /// implementation can flush the whole space first and visit each PTE once.
+    fn teardown(&mut self, f: impl FnMut(VirtAddr, PteInfo)) {
+        self.unmap_range(VirtAddr(0), crate::layout::USER_END, f);
     }
 
     /// Fork's copy of `[start, end)` into `child` (a space with nothing mapped there):
@@ -207,10 +229,12 @@ pub trait Mmu: TlbFlush {
     }
 
     /// Removes every PTE in `[start, end)`, calling `f` with each one's address and value
-    /// (in address order) after it is gone. No flush is requested, as for
-    /// [`unmap`](Self::unmap). The default walks with [`next_mapped`](Self::next_mapped)
-    /// and [`unmap`](Self::unmap); an implementation should override it with one walk of
-    /// its table (teardown of a large space is dominated by this call).
+    /// (in address order) only after the flush that makes its frame unreachable has
+    /// completed on every hart, so `f` may release the frame at once (flush, then free).
+    /// The default walks with [`next_mapped`](Self::next_mapped) and
+    /// [`unmap`](Self::unmap); an implementation should override it with one walk of its
+    /// table and one batched flush (munmap and teardown of a large space are dominated by
+    /// this call).
     fn unmap_range(
         &mut self,
         start: VirtAddr,

@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use super::abi::*;
 use super::area::{Area, Backing, Prot, SharedAnon};
 use super::hal::{FrameSource, Mmu, VmFile};
-use super::space::{AddressSpace, FlushBatch};
+use super::space::{AddressSpace, StaleRange};
 use super::{Access, FaultError, STACK_GUARD_GAP, TASK_UNMAPPED_BASE, VmError};
 use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange, align_up, is_aligned};
 use crate::layout::USER_END;
@@ -271,7 +271,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// flushing only the pages that lost a permission.
     fn reprotect_pages(&mut self, start: usize, end: usize, prot: Prot) {
         let zero = self.frames.zero_page();
-        let mut batch = FlushBatch::default();
+        let mut batch = StaleRange::default();
         let (writable, read_only) = (prot.pte_flags(false), prot.pte_flags(true));
         self.mmu
             .update_range(VirtAddr(start), VirtAddr(end), |va, pte| {
@@ -639,6 +639,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             } else {
                 continue;
             };
+            // Any other failure skips the page.
             if let Err(FaultError::OutOfMemory) = self.handle_fault(VirtAddr(va), access) {
                 return Err(VmError::NoMem);
             }

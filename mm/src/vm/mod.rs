@@ -12,6 +12,11 @@
 //!   traps ─────► handle_fault ◄── ensure_user_range ◄── uaccess   (areas: BTreeMap)
 //!   fork ──────► fork(child page table) ────────────────────┘
 //!                    │ Mmu (PTEs)   │ TlbFlush   │ FrameSource (refcounts)   │ VmFile
+//!                    ▼
+//!   Sv39Mmu (sv39): user PTE encoding ─► paging::PageTable ─► tlb::FlushBatch
+//!                    │ PagingMemory (table pages)      │ TlbOps (hart, fences)
+//!                    ▼                                 ▼
+//!                  the kernel's machine hooks, or the host tests' simulation
 //! ```
 //!
 //! # Design
@@ -30,6 +35,10 @@
 //!   shared. Teardown (exit, exec) drops one reference per PTE.
 //! - Flushes are precise: only a present, accessible PTE that loses a right or changes
 //!   frame is flushed, and frames are released only after their flush (see [`hal`]).
+//! - [`sv39`] is the [`Mmu`] of the real machine: the user PTE encoding (copy-on-write and
+//!   `PROT_NONE` in the software bits) over the [`paging`](crate::paging) table code,
+//!   with every removal flushed through one [`FlushBatch`](crate::tlb::FlushBatch) before
+//!   anything is freed. The layer has no `unsafe` code (`forbid(unsafe_code)`).
 //!
 //! # Invariants (checked by the tests after every operation)
 //! - Areas are disjoint, page aligned, within `[mmap_min_addr, USER_END)`, maximally
@@ -49,6 +58,8 @@
 //! See `docs/virtual-memory.md` for the fault path, the copy-on-write protocol and the
 //! errno table.
 
+#![forbid(unsafe_code)]
+
 pub mod abi;
 mod area;
 mod error;
@@ -58,16 +69,18 @@ pub mod hal;
 mod mmap;
 mod space;
 mod stats;
+pub mod sv39;
 
 pub use area::{AreaInfo, AreaKind, Prot};
 pub use error::{FaultError, VmError};
 pub use fault::{Access, FaultOutcome};
 pub use hal::{
-    CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PteFlags, PteInfo, TlbFlush, VmFile,
+    CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PteFlags, PteInfo, PteState, TlbFlush, VmFile,
 };
 pub use mmap::MmapFile;
 pub use space::{AddressSpace, VmConfig};
 pub use stats::{VmStats, global_stats};
+pub use sv39::Sv39Mmu;
 
 use crate::addr::{PAGE_SIZE, align_down};
 use crate::layout::USER_END;

@@ -12,7 +12,7 @@ use super::{
     DEFAULT_MAX_MAP_COUNT, DEFAULT_MMAP_MIN_ADDR, DEFAULT_STACK_RLIMIT, MMAP_MAX_GAP, MMAP_MIN_GAP,
     STACK_GUARD_GAP,
 };
-use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, align_up};
+use crate::addr::{PAGE_SIZE, VirtAddr, align_up};
 use crate::layout::USER_END;
 
 /// Per-process limits, Linux's tunables that shape an address space.
@@ -59,15 +59,17 @@ impl Default for VmConfig {
     }
 }
 
-/// Collects the pages whose cached translations must go, and asks for the flush once.
+/// The pages whose translations lost a right (a downgrade keeps the frame, so nothing
+/// waits for this flush): their covering range, asked for in one [`TlbFlush`] call.
+/// Removals need none: the [`Mmu`] flushes them itself before it hands frames back.
 #[derive(Default)]
-pub(crate) struct FlushBatch {
+pub(crate) struct StaleRange {
     lo: usize,
     hi: usize,
     pages: usize,
 }
 
-impl FlushBatch {
+impl StaleRange {
     pub(crate) fn add(&mut self, va: usize) {
         if self.pages == 0 || va < self.lo {
             self.lo = va;
@@ -309,26 +311,20 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
 
     // ---- pages ---------------------------------------------------------------------
 
-    /// Unmaps every page in `[start, end)`, flushes what was accessible, then drops the
-    /// frames' references (in that order: no hart can reach a frame once it is released).
+    /// Unmaps every page in `[start, end)` and drops the frames' references; the
+    /// [`Mmu`] calls back only after the flush that makes each frame unreachable, so a
+    /// reference may go at once.
     pub(crate) fn zap(&mut self, start: usize, end: usize) {
         let zero = self.frames.zero_page();
-        let mut batch = FlushBatch::default();
-        let mut freed: Vec<PhysAddr> = Vec::new();
-        self.mmu
-            .unmap_range(VirtAddr(start), VirtAddr(end), |va, pte| {
-                if pte.flags.is_accessible() {
-                    batch.add(va.0);
-                }
-                if pte.pa != zero {
-                    freed.push(pte.pa);
-                }
-            });
-        self.rss -= freed.len();
-        batch.emit(&mut self.mmu);
-        for pa in freed {
-            self.frames.put(pa);
-        }
+        let AddressSpace {
+            mmu, frames, rss, ..
+        } = self;
+        mmu.unmap_range(VirtAddr(start), VirtAddr(end), |_, pte| {
+            if pte.pa != zero {
+                *rss -= 1;
+                frames.put(pte.pa);
+            }
+        });
     }
 
     /// Unmaps and forgets everything (what `exec` and exit do to the old space).

@@ -10,7 +10,7 @@ use pagoda_mm::vm::{
     STACK_GUARD_GAP, VmConfig, VmError, global_stats,
 };
 
-use crate::sim::{
+use super::sim::{
     Flush, SimFile, SimFrames, SimMmu, Space, check_invariants, file_byte, new_space,
     new_space_with, read, write,
 };
@@ -452,7 +452,7 @@ fn populate_maps_eagerly() {
         .mmap(0, P, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_LOCKED, None, 0)
         .unwrap()
         .0;
-    assert!(s.mmu().query(VirtAddr(sh)).is_some());
+    assert!(s.mmu().query(VirtAddr(sh)).present().is_some());
     s.mmap(0, P, PROT_NONE, ANON | MAP_POPULATE, None, 0)
         .unwrap();
     s.mmap(0, P, RW, ANON | MAP_POPULATE | MAP_NONBLOCK, None, 0)

@@ -5,7 +5,7 @@ use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
 use pagoda_mm::vm::abi::*;
 use pagoda_mm::vm::{FaultOutcome, FrameSource, Prot, VmError};
 
-use crate::sim::{
+use super::sim::{
     Flush, SimFile, SimFrames, SimMmu, Space, check_invariants, file_byte, new_space, read, write,
 };
 
@@ -298,7 +298,7 @@ fn eager_mode_populates_and_copies() {
         eager: true,
         ..VmConfig::LINUX_DEFAULT
     };
-    let mut parent = crate::sim::new_space_with(&frames, config);
+    let mut parent = super::sim::new_space_with(&frames, config);
     let a = anon(&mut parent, 4 * P, RW);
     assert_eq!(parent.rss_pages(), 4, "mmap populated every page");
     assert_eq!(frames.live(), 4);

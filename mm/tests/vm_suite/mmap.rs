@@ -10,7 +10,7 @@ use pagoda_mm::vm::{
     AreaKind, FaultError, MmapFile, Prot, STACK_GUARD_GAP, TASK_UNMAPPED_BASE, VmConfig, VmError,
 };
 
-use crate::sim::{
+use super::sim::{
     Flush, SimFile, SimFrames, Space, check_invariants, file_byte, new_space, new_space_with, read,
     write,
 };

@@ -10,7 +10,7 @@ use pagoda_mm::vm::abi::*;
 use pagoda_mm::vm::{Access, FaultError, MmapFile, Prot, VmError};
 use proptest::prelude::*;
 
-use crate::sim::{
+use super::sim::{
     SimFile, SimFrames, SimMmu, Space, access, check_invariants, file_byte, new_space,
 };
 

@@ -1,19 +1,24 @@
 //! Simulated hardware for the vm layer: a frame pool with reference counts and real
-//! contents, a page table with a TLB that keeps translations until flushed, a CPU that
-//! accesses memory through them, and an in-memory file.
+//! contents, the page table under test ([`Table`]) with harts whose TLBs keep
+//! translations until flushed, a CPU that accesses memory through them, and an in-memory
+//! file.
 //!
 //! The simulation is strict: using a freed frame, counting the zero page, or writing the
 //! zero page panics, so a policy bug shows up at the first wrong step.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
+use pagoda_mm::layout::USER_END;
 use pagoda_mm::vm::{
-    Access, AddressSpace, AreaKind, FaultError, FaultOutcome, FrameSource, IoError, Mmu,
-    OutOfMemory, Prot, PteFlags, PteInfo, TlbFlush, VmConfig, VmFile,
+    Access, AddressSpace, AreaKind, CopyPte, FaultError, FaultOutcome, FrameSource, IoError, Mmu,
+    OutOfMemory, Prot, PteFlags, PteInfo, PteState, TlbFlush, VmConfig, VmFile,
 };
+
+use super::Table;
+use crate::harts::{SimHarts, Table as _};
 
 /// The address space type every test uses.
 pub type Space = AddressSpace<SimMmu, Arc<SimFrames>>;
@@ -33,9 +38,13 @@ struct Pool {
     limit: usize,
 }
 
+/// Called with each frame as it is freed.
+type FreeHook = Box<dyn Fn(PhysAddr) + Send>;
+
 /// A frame pool: reference counts, contents, a limit to provoke out-of-memory.
 pub struct SimFrames {
     pool: Mutex<Pool>,
+    on_free: Mutex<Option<FreeHook>>,
 }
 
 impl SimFrames {
@@ -47,12 +56,18 @@ impl SimFrames {
                 free_pfns: Vec::new(),
                 limit: usize::MAX,
             }),
+            on_free: Mutex::new(None),
         })
     }
 
     /// Frames currently allocated (the zero page excluded).
     pub fn live(&self) -> usize {
         self.pool.lock().unwrap().frames.len()
+    }
+
+    /// Calls `hook` with every frame freed from now on (to check who may still reach it).
+    pub fn on_free(&self, hook: impl Fn(PhysAddr) + Send + 'static) {
+        *self.on_free.lock().unwrap() = Some(Box::new(hook));
     }
 
     /// Allows at most `limit` live frames; allocations beyond fail.
@@ -146,13 +161,16 @@ impl FrameSource for SimFrames {
         let pfn = Self::frame_index(pa);
         let frame = pool.frames.get_mut(&pfn).expect("put on a free frame");
         frame.refs -= 1;
-        if frame.refs == 0 {
-            pool.frames.remove(&pfn);
-            pool.free_pfns.push(pfn);
-            true
-        } else {
-            false
+        if frame.refs != 0 {
+            return false;
         }
+        pool.frames.remove(&pfn);
+        pool.free_pfns.push(pfn);
+        drop(pool);
+        if let Some(hook) = &*self.on_free.lock().unwrap() {
+            hook(pa);
+        }
+        true
     }
 
     fn refcount(&self, pa: PhysAddr) -> usize {
@@ -168,29 +186,28 @@ impl FrameSource for SimFrames {
     }
 }
 
-/// A flush request as the policy layer sent it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Flush {
-    Page(usize),
-    Range(usize, usize),
-    All,
-}
+pub use crate::harts::Flush;
 
-/// A page table plus one hart's TLB for it.
+/// The page table under test ([`Table`]: the simulated map or the real Sv39 table), the
+/// harts that run the space with their TLBs, and a budget to provoke out-of-memory.
 pub struct SimMmu {
-    ptes: Mutex<BTreeMap<usize, PteInfo>>,
-    tlb: Mutex<HashMap<usize, (PhysAddr, PteFlags)>>,
-    flushes: Mutex<Vec<Flush>>,
+    table: Mutex<Table>,
+    harts: SimHarts,
     /// How many more PTEs may be created before `map` reports out of memory.
     map_budget: Mutex<Option<usize>>,
 }
 
 impl SimMmu {
     pub fn new() -> Self {
+        SimMmu::on_harts(1)
+    }
+
+    /// A table run by `harts` harts (the test runs on hart 0 first).
+    pub fn on_harts(harts: usize) -> Self {
+        let harts = SimHarts::new(harts);
         SimMmu {
-            ptes: Mutex::new(BTreeMap::new()),
-            tlb: Mutex::new(HashMap::new()),
-            flushes: Mutex::new(Vec::new()),
+            table: Mutex::new(Table::create(harts.clone())),
+            harts,
             map_budget: Mutex::new(None),
         }
     }
@@ -206,47 +223,58 @@ impl SimMmu {
         *self.map_budget.lock().unwrap() = budget;
     }
 
+    /// The simulated harts.
+    pub fn harts(&self) -> &SimHarts {
+        &self.harts
+    }
+
+    /// Makes `hart` the one the test runs on (it starts running the space).
+    pub fn run_on(&self, hart: usize) {
+        self.table().activate(hart);
+        self.harts.set_current(hart);
+    }
+
     /// Every PTE, in address order.
     pub fn ptes(&self) -> Vec<(usize, PteInfo)> {
-        self.ptes
-            .lock()
-            .unwrap()
-            .iter()
-            .map(|(&va, &pte)| (va, pte))
-            .collect()
+        let mut all = Vec::new();
+        let mut from = VirtAddr(0);
+        while let Some((va, pte)) = self.table().next_mapped(from, USER_END) {
+            all.push((va.0, pte));
+            from = VirtAddr(va.0 + PAGE_SIZE);
+        }
+        all
     }
 
     /// The PTE of a page that must be mapped.
     pub fn query_page(&self, va: usize) -> PteInfo {
-        *self
-            .ptes
-            .lock()
-            .unwrap()
-            .get(&va)
+        self.table()
+            .query(VirtAddr(va))
+            .present()
             .unwrap_or_else(|| panic!("{va:#x} not mapped"))
     }
 
     /// Takes the flush requests received so far.
     pub fn take_flushes(&self) -> Vec<Flush> {
-        std::mem::take(&mut *self.flushes.lock().unwrap())
+        self.harts.take_log()
     }
 
     /// What a lower layer (dirty tracking) might do: clear write permission behind the
     /// policy layer's back.
     pub fn clear_write_behind_back(&self, va: usize) {
-        let mut ptes = self.ptes.lock().unwrap();
-        let pte = ptes.get_mut(&va).expect("not mapped");
-        pte.flags.remove(PteFlags::WRITE);
-        self.tlb.lock().unwrap().remove(&va);
+        let pte = self.query_page(va);
+        self.table()
+            .protect(VirtAddr(va), pte.flags.difference(PteFlags::WRITE), pte.cow);
+        self.harts.drop_everywhere(Some(&[va]));
     }
 
     /// A local `sfence.vma` of one page (what the kernel does on a spurious fault).
     pub fn local_flush(&self, va: usize) {
-        self.tlb.lock().unwrap().remove(&(va & !(PAGE_SIZE - 1)));
+        let page = va & !(PAGE_SIZE - 1);
+        self.harts.drop_on(self.harts.current(), Some(&[page]));
     }
 
-    /// The hardware: translate through the TLB, else walk the table and fill the TLB.
-    /// `None` means a page fault.
+    /// The hardware: translate through the current hart's TLB, else walk the table and
+    /// fill the TLB. `None` means a page fault.
     pub fn translate(&self, va: usize, access: Access) -> Option<usize> {
         let page = va & !(PAGE_SIZE - 1);
         let need = match access {
@@ -254,54 +282,75 @@ impl SimMmu {
             Access::Write => PteFlags::WRITE,
             Access::Exec => PteFlags::EXEC,
         };
-        let mut tlb = self.tlb.lock().unwrap();
-        if let Some(&(pa, flags)) = tlb.get(&page) {
+        let hart = self.harts.current();
+        if let Some((pa, flags)) = self.harts.cached(hart, page) {
             return flags.contains(need).then_some(pa.0 + va % PAGE_SIZE);
         }
-        let mut ptes = self.ptes.lock().unwrap();
-        let pte = ptes.get_mut(&page)?;
+        let pte = self.table().query(VirtAddr(page)).present()?;
         if !pte.flags.contains(need | PteFlags::USER) {
             return None;
         }
-        pte.accessed = true;
-        if access == Access::Write {
-            pte.dirty = true;
-        }
-        tlb.insert(page, (pte.pa, pte.flags));
+        self.harts.fill(hart, page, (pte.pa, pte.flags));
         Some(pte.pa.0 + va % PAGE_SIZE)
     }
 
-    /// Every cached translation must be no more than its PTE allows, to the same frame:
-    /// otherwise a flush was missing.
+    /// Every translation any hart caches must be no more than its PTE allows, to the same
+    /// frame: otherwise a flush was missing.
     pub fn assert_tlb_coherent(&self) {
-        let tlb = self.tlb.lock().unwrap();
-        let ptes = self.ptes.lock().unwrap();
-        for (&va, &(pa, flags)) in tlb.iter() {
-            let pte = ptes
-                .get(&va)
-                .unwrap_or_else(|| panic!("stale TLB entry for unmapped {va:#x}"));
-            assert_eq!(pte.pa, pa, "stale TLB entry for remapped {va:#x}");
+        for (hart, va, pa, flags) in self.harts.entries() {
+            let pte = self
+                .table()
+                .query(VirtAddr(va))
+                .present()
+                .unwrap_or_else(|| panic!("stale TLB entry of hart {hart} for unmapped {va:#x}"));
+            assert_eq!(
+                pte.pa, pa,
+                "stale TLB entry of hart {hart} for remapped {va:#x}"
+            );
             assert!(
                 pte.flags.contains(flags),
-                "stale TLB rights at {va:#x}: {flags:?} vs {:?}",
+                "stale TLB rights of hart {hart} at {va:#x}: {flags:?} vs {:?}",
                 pte.flags
             );
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, Table> {
+        self.table.lock().unwrap()
+    }
+
+    fn table_mut(&mut self) -> &mut Table {
+        self.table.get_mut().unwrap()
+    }
+
+    /// Takes one PTE of the budget, if `va` has none yet; `false` when none is left.
+    fn take_budget(&self, va: VirtAddr) -> bool {
+        let mut budget = self.map_budget.lock().unwrap();
+        match budget.as_mut() {
+            Some(left) if self.table().query(va) == PteState::Absent => {
+                let ok = *left > 0;
+                *left = left.saturating_sub(1);
+                ok
+            }
+            _ => true,
         }
     }
 }
 
 impl Drop for SimMmu {
     /// A page table is dropped with its space, after teardown removed every PTE: any
-    /// translation still cached would be a missing flush.
+    /// translation still cached would be a missing flush, any table page left a leak.
     fn drop(&mut self) {
         if !std::thread::panicking() {
+            assert!(self.ptes().is_empty(), "page table dropped with PTEs");
             assert!(
-                self.ptes.lock().unwrap().is_empty(),
-                "page table dropped with PTEs"
-            );
-            assert!(
-                self.tlb.lock().unwrap().is_empty(),
+                self.harts.entries().is_empty(),
                 "page table dropped with cached translations"
+            );
+            assert_eq!(
+                self.table().tables_below_root(),
+                0,
+                "page table dropped with table pages"
             );
         }
     }
@@ -315,78 +364,91 @@ impl Mmu for SimMmu {
         flags: PteFlags,
         cow: bool,
     ) -> Result<(), OutOfMemory> {
-        assert!(va.is_page_aligned() && pa.is_page_aligned());
-        assert!(flags.contains(PteFlags::USER));
-        assert!(!flags.contains(PteFlags::WRITE) || flags.contains(PteFlags::READ));
-        let mut ptes = self.ptes.lock().unwrap();
-        if !ptes.contains_key(&va.0) {
-            let mut budget = self.map_budget.lock().unwrap();
-            if let Some(left) = budget.as_mut() {
-                if *left == 0 {
-                    return Err(OutOfMemory);
-                }
-                *left -= 1;
-            }
+        if !self.take_budget(va) {
+            return Err(OutOfMemory);
         }
-        ptes.insert(
-            va.0,
-            PteInfo {
-                pa,
-                flags,
-                cow,
-                accessed: false,
-                dirty: false,
-            },
-        );
-        Ok(())
+        self.table_mut().map(va, pa, flags, cow)
     }
 
     fn unmap(&mut self, va: VirtAddr) -> Option<PhysAddr> {
-        self.ptes.lock().unwrap().remove(&va.0).map(|pte| pte.pa)
+        self.table_mut().unmap(va)
     }
 
     fn protect(&mut self, va: VirtAddr, flags: PteFlags, cow: bool) {
         assert!(!flags.contains(PteFlags::WRITE) || flags.contains(PteFlags::READ));
-        if let Some(pte) = self.ptes.lock().unwrap().get_mut(&va.0) {
-            pte.flags = flags;
-            pte.cow = cow;
-        }
+        self.table_mut().protect(va, flags, cow)
     }
 
-    fn query(&self, va: VirtAddr) -> Option<PteInfo> {
-        self.ptes.lock().unwrap().get(&va.0).copied()
+    fn query(&self, va: VirtAddr) -> PteState {
+        self.table().query(va)
     }
 
     fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {
-        self.ptes
-            .lock()
-            .unwrap()
-            .range(from.0..end.0)
-            .next()
-            .map(|(&va, &pte)| (VirtAddr(va), pte))
+        self.table().next_mapped(from, end)
+    }
+
+    fn update_range(
+        &mut self,
+        start: VirtAddr,
+        end: VirtAddr,
+        f: impl FnMut(VirtAddr, PteInfo) -> Option<(PteFlags, bool)>,
+    ) {
+        self.table_mut().update_range(start, end, f)
+    }
+
+    fn teardown(&mut self, f: impl FnMut(VirtAddr, PteInfo)) {
+        self.table_mut().teardown(f)
+    }
+
+    /// The table's own copy, or, when the child has a budget, one [`map`](Self::map) per
+    /// PTE so that the budget can run out in the middle.
+    fn copy_range(
+        &mut self,
+        child: &mut Self,
+        start: VirtAddr,
+        end: VirtAddr,
+        mut f: impl FnMut(VirtAddr, PteInfo) -> Option<CopyPte>,
+        mut undo: impl FnMut(VirtAddr, &CopyPte),
+    ) -> Result<(), OutOfMemory> {
+        if child.map_budget.lock().unwrap().is_none() {
+            let table = child.table.get_mut().unwrap();
+            return self.table_mut().copy_range(table, start, end, f, undo);
+        }
+        let mut result = Ok(());
+        self.table_mut().update_range(start, end, |va, pte| {
+            if result.is_err() {
+                return None;
+            }
+            let c = f(va, pte)?;
+            let (pa, flags, cow) = c.child;
+            match child.map(va, pa, flags, cow) {
+                Ok(()) => c.parent,
+                Err(e) => {
+                    undo(va, &c);
+                    result = Err(e);
+                    None
+                }
+            }
+        });
+        result
+    }
+
+    fn unmap_range(&mut self, start: VirtAddr, end: VirtAddr, f: impl FnMut(VirtAddr, PteInfo)) {
+        self.table_mut().unmap_range(start, end, f)
     }
 }
 
 impl TlbFlush for SimMmu {
     fn flush_page(&mut self, va: VirtAddr) {
-        self.tlb.lock().unwrap().remove(&va.0);
-        self.flushes.lock().unwrap().push(Flush::Page(va.0));
+        self.table_mut().flush_page(va)
     }
 
     fn flush_range(&mut self, range: VirtRange) {
-        self.tlb
-            .lock()
-            .unwrap()
-            .retain(|&va, _| !(range.start.0..range.end.0).contains(&va));
-        self.flushes
-            .lock()
-            .unwrap()
-            .push(Flush::Range(range.start.0, range.end.0));
+        self.table_mut().flush_range(range)
     }
 
     fn flush_all(&mut self) {
-        self.tlb.lock().unwrap().clear();
-        self.flushes.lock().unwrap().push(Flush::All);
+        self.table_mut().flush_all()
     }
 }
 

@@ -1,0 +1,372 @@
+//! [`Sv39Mmu`]: the [`Mmu`] of a user address space on RISC-V Sv39, over the
+//! [`paging`](crate::paging) table code, the [`tlb`](crate::tlb) flush batch and an ASID.
+//!
+//! The kernel supplies only the machine: a [`PagingMemory`] (where table pages come from
+//! and how they are reached) and a [`TlbOps`] (which hart runs, the fences). Host tests
+//! supply a simulated memory and per-hart simulated TLBs, so the table the kernel runs is
+//! the table the tests run.
+//!
+//! # The PTE encoding of a user page
+//!
+//! | policy view ([`PteInfo`]) | Sv39 leaf |
+//! |---|---|
+//! | `READ`, `WRITE`, `EXEC` | `R`, `W` (with `D`), `X`, always `U` and `A` |
+//! | copy-on-write | `RSW0` (the first software bit) |
+//! | retained but inaccessible (`PROT_NONE`) | `X` without `U`, and `RSW1` |
+//!
+//! Sv39 has no "present but inaccessible" leaf. A page kept by `PROT_NONE` becomes an
+//! execute-only supervisor leaf: without `U` every user access faults; without `R`/`W`
+//! every kernel load and store faults too (`sstatus.MXR` is never set), so a system call
+//! copying to or from it gets `EFAULT`; and the kernel never executes user memory.
+//! `RSW1` tells it apart from a real mapping (as Linux's `PAGE_NONE` keeps the frame in
+//! the PTE). `A` is set up front and `D` with `W`, so the hardware never has to update an
+//! entry (Svade: it would fault instead).
+//!
+//! # Flush, then free
+//!
+//! Every removal goes through one [`FlushBatch`] aimed at this space's ASID on the harts
+//! that have run it: leaves are cleared, the batch flushes (page by page up to
+//! [`FLUSH_PAGE_THRESHOLD`](crate::tlb::FLUSH_PAGE_THRESHOLD) pages, else the whole ASID,
+//! and the whole ASID whenever a table page was emptied, since a hart may cache non-leaf
+//! entries), and only then are emptied table pages given back to the [`PagingMemory`]
+//! and the removed frames reported to the caller, who may free them at once.
+
+use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
+use crate::paging::{PageTable, PagingMemory, Pte, PteFlags as Sv39Flags};
+use crate::tlb::{AsidContext, Flush, FlushBatch, FlushTarget, TlbOps};
+
+use super::hal::{CopyPte, Mmu, OutOfMemory, PteFlags, PteInfo, PteState, TlbFlush};
+
+/// The software bit that marks a retained, inaccessible (`PROT_NONE`) leaf.
+const PROT_NONE_BIT: Sv39Flags = Sv39Flags::RSW1;
+/// The software bit that marks a copy-on-write leaf.
+const COW_BIT: Sv39Flags = Sv39Flags::RSW0;
+/// The `READ`, `WRITE` and `EXEC` bits of the policy's flags.
+const RWX_MASK: u8 = PteFlags::READ.bits() | PteFlags::WRITE.bits() | PteFlags::EXEC.bits();
+
+/// [`hw_flags`] for every combination of `READ`, `WRITE`, `EXEC` (index bits 0-2, as in
+/// [`PteFlags`]) and copy-on-write (index bit 3).
+const HW_FLAGS: [Sv39Flags; 16] = {
+    let mut table = [Sv39Flags::empty(); 16];
+    let mut i = 0;
+    while i < 16 {
+        table[i] = encode(i & 1 != 0, i & 2 != 0, i & 4 != 0, i & 8 != 0);
+        i += 1;
+    }
+    table
+};
+
+/// The leaf flags of a user page with rights `r`, `w`, `x` and copy-on-write `cow` (see
+/// the module docs).
+const fn encode(r: bool, w: bool, x: bool, cow: bool) -> Sv39Flags {
+    let mut hw = Sv39Flags::A.bits();
+    if r || w || x {
+        hw |= Sv39Flags::U.bits();
+        // Write implies read (the policy never asks for W without R; Sv39 forbids it).
+        if r || w {
+            hw |= Sv39Flags::R.bits();
+        }
+        if w {
+            hw |= Sv39Flags::W.bits() | Sv39Flags::D.bits();
+        }
+        if x {
+            hw |= Sv39Flags::X.bits();
+        }
+    } else {
+        hw |= Sv39Flags::X.bits() | PROT_NONE_BIT.bits();
+    }
+    if cow {
+        hw |= COW_BIT.bits();
+    }
+    Sv39Flags::from_bits_truncate(hw)
+}
+
+/// The leaf flags for the policy's `flags` and copy-on-write bit: a table lookup (this
+/// runs for every page of a fork).
+#[inline]
+fn hw_flags(flags: PteFlags, cow: bool) -> Sv39Flags {
+    let rwx = (flags.bits() & RWX_MASK) as usize;
+    HW_FLAGS[rwx | (cow as usize) << 3]
+}
+
+/// The policy's view of a leaf (an inaccessible `PROT_NONE` leaf reports no permission).
+#[inline]
+fn info(pa: PhysAddr, hw: Sv39Flags) -> PteInfo {
+    // Sv39's R, W, X (bits 1-3) are the policy's READ, WRITE, EXEC (bits 0-2), in order.
+    const _: () = assert!(
+        Sv39Flags::R.bits() >> 1 == PteFlags::READ.bits() as u64
+            && Sv39Flags::W.bits() >> 1 == PteFlags::WRITE.bits() as u64
+            && Sv39Flags::X.bits() >> 1 == PteFlags::EXEC.bits() as u64
+    );
+    let rwx = if hw.contains(PROT_NONE_BIT) {
+        0
+    } else {
+        (hw.bits() >> 1) as u8 & RWX_MASK
+    };
+    PteInfo {
+        pa,
+        flags: PteFlags::from_bits_truncate(rwx) | PteFlags::USER,
+        cow: hw.contains(COW_BIT),
+        accessed: hw.contains(Sv39Flags::A),
+        dirty: hw.contains(Sv39Flags::D),
+    }
+}
+
+/// [`info`] of a leaf entry.
+#[inline]
+fn info_of(pte: Pte) -> PteInfo {
+    info(pte.pa(), pte.flags())
+}
+
+/// The page table of one user address space: an Sv39 [`PageTable`] that shares the
+/// kernel half, the space's [`AsidContext`], and the machine's [`TlbOps`].
+pub struct Sv39Mmu<M: PagingMemory, T: TlbOps> {
+    table: PageTable<M>,
+    ctx: AsidContext,
+    tlb: T,
+    /// `teardown` ran: the space's TLB entries are gone everywhere and it is in no
+    /// hart's `satp`, so its table pages may be freed without another flush.
+    torn_down: bool,
+}
+
+impl<M: PagingMemory, T: TlbOps> Sv39Mmu<M, T> {
+    /// A new, empty user table in `mem` sharing `kernel`'s half, flushing through `tlb`.
+    pub fn new<K: PagingMemory>(
+        mem: M,
+        tlb: T,
+        kernel: &PageTable<K>,
+    ) -> Result<Self, OutOfMemory> {
+        let table = PageTable::new_user(mem, kernel).map_err(|_| OutOfMemory)?;
+        Ok(Sv39Mmu {
+            table,
+            ctx: AsidContext::new(),
+            tlb,
+            torn_down: false,
+        })
+    }
+
+    /// The space's ASID and the harts that have run it (for the ASID allocator).
+    pub fn context(&self) -> &AsidContext {
+        &self.ctx
+    }
+
+    /// The `satp` value that runs this table with `asid`.
+    pub fn satp(&self, asid: u16) -> usize {
+        self.table.satp(asid)
+    }
+
+    /// The memory the table pages live in.
+    pub fn memory(&self) -> &M {
+        self.table.memory()
+    }
+
+    /// The machine's TLB hooks.
+    pub fn tlb(&self) -> &T {
+        &self.tlb
+    }
+
+    /// Drops a stale translation of the page at `va` on the calling hart only (after a
+    /// [spurious fault](super::FaultOutcome::Spurious): other harts fault and flush for
+    /// themselves).
+    pub fn flush_local(&self, va: VirtAddr) {
+        let page = VirtAddr(va.0 & !(PAGE_SIZE - 1));
+        self.tlb.flush_local(&Flush::Pages {
+            asid: Some(self.ctx.asid()),
+            pages: &[page],
+        });
+    }
+
+    /// A flush batch for this space's ASID on the harts that ran it.
+    #[inline]
+    fn batch(&self) -> FlushBatch<'_, T> {
+        FlushBatch::new(&self.tlb, FlushTarget::Space(&self.ctx))
+    }
+
+    /// Makes the page at `va` *remembered* (not present, holding `token` below 2^63 for
+    /// whoever will bring the page back: a swap entry), replacing its PTE, and returns the
+    /// PTE it replaced after flushing its translation on every hart, so that its frame
+    /// may be released at once. [`Mmu::query`] then reports
+    /// [`PteState::Remembered`]; a fault there is a bus error until something can bring
+    /// the page back; `unmap_range` and `teardown` clear the entry (the caller releases
+    /// what the token names first); `fork` does not copy it.
+    pub fn remember(&mut self, va: VirtAddr, token: u64) -> Result<Option<PteInfo>, OutOfMemory> {
+        let old = self.table.remember(va, token).map_err(|_| OutOfMemory)?;
+        if !old.is_leaf() {
+            return Ok(None);
+        }
+        self.flush_page(va);
+        Ok(Some(info_of(old)))
+    }
+
+    /// Flushes the whole ASID on every hart that ran this space.
+    fn flush_space(&self) {
+        let mut batch = self.batch();
+        batch.flush_space();
+        batch.flush(|_| {});
+    }
+}
+
+impl<M: PagingMemory, T: TlbOps> Drop for Sv39Mmu<M, T> {
+    /// The table pages are freed when the table drops, right after this: stale entries of
+    /// the ASID must go first, unless `teardown` already flushed them.
+    fn drop(&mut self) {
+        if !self.torn_down {
+            self.flush_space();
+        }
+    }
+}
+
+impl<M: PagingMemory, T: TlbOps> TlbFlush for Sv39Mmu<M, T> {
+    fn flush_page(&mut self, va: VirtAddr) {
+        let mut batch = self.batch();
+        batch.flush_page(va);
+        batch.flush(|_| {});
+    }
+    fn flush_range(&mut self, range: VirtRange) {
+        let mut batch = self.batch();
+        batch.flush_range(range);
+        batch.flush(|_| {});
+    }
+    fn flush_all(&mut self) {
+        self.flush_space();
+    }
+}
+
+impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
+    #[inline]
+    fn map(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: PteFlags,
+        cow: bool,
+    ) -> Result<(), OutOfMemory> {
+        // One walk, whether the leaf is new or replaces one (a copy-on-write break).
+        self.table
+            .set_leaf(va, pa, hw_flags(flags, cow))
+            .map(drop)
+            .map_err(|_| OutOfMemory)
+    }
+
+    fn unmap(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        let mut removed = None;
+        self.unmap_range(va, VirtAddr(va.0 + PAGE_SIZE), |_, pte| {
+            removed = Some(pte.pa)
+        });
+        removed
+    }
+
+    fn protect(&mut self, va: VirtAddr, flags: PteFlags, cow: bool) {
+        if let Ok(entry) = self.table.entry(va) {
+            // Always a legal, complete leaf (A, and D with W), so this cannot fail.
+            let _ = entry.set_flags(hw_flags(flags, cow));
+        }
+    }
+
+    #[inline]
+    fn query(&self, va: VirtAddr) -> PteState {
+        match self.table.lookup(va) {
+            None => PteState::Absent,
+            Some((pte, _)) => match pte.remembered_token() {
+                Some(token) => PteState::Remembered(token),
+                None => PteState::Present(info_of(pte)),
+            },
+        }
+    }
+
+    fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {
+        self.table
+            .next_leaf(from, end)
+            .map(|(va, pte, _)| (va, info_of(pte)))
+    }
+
+    fn copy_range(
+        &mut self,
+        child: &mut Self,
+        start: VirtAddr,
+        end: VirtAddr,
+        mut f: impl FnMut(VirtAddr, PteInfo) -> Option<CopyPte>,
+        _undo: impl FnMut(VirtAddr, &CopyPte),
+    ) -> Result<(), OutOfMemory> {
+        let Some(len) = end.0.checked_sub(start.0) else {
+            return Ok(());
+        };
+        // One walk; the child's leaf tables are filled directly. `copy_leaves` makes a
+        // child table before the decision that needs it and the stores after it cannot
+        // fail, so `undo` is never needed here.
+        self.table
+            .copy_leaves(&mut child.table, start, len, |va, pte| {
+                let c = f(va, info_of(pte))?;
+                let (cpa, cflags, ccow) = c.child;
+                let parent = match c.parent {
+                    Some((flags, cow)) => hw_flags(flags, cow),
+                    None => pte.flags().difference(Sv39Flags::V),
+                };
+                Some((parent, Some(Pte::leaf(cpa, hw_flags(cflags, ccow)))))
+            })
+            .map_err(|_| OutOfMemory)
+    }
+
+    fn teardown(&mut self, mut f: impl FnMut(VirtAddr, PteInfo)) {
+        // No hart has this space in `satp` (the caller's contract), so after this flush
+        // no hart holds or can create a translation of it: every frame and table page
+        // may be released during the walk itself.
+        self.flush_space();
+        self.torn_down = true;
+        self.table.clear(|u| f(u.va, info(u.pa, u.flags)));
+    }
+
+    fn update_range(
+        &mut self,
+        start: VirtAddr,
+        end: VirtAddr,
+        mut f: impl FnMut(VirtAddr, PteInfo) -> Option<(PteFlags, bool)>,
+    ) {
+        let Some(len) = end.0.checked_sub(start.0) else {
+            return;
+        };
+        let _ = self.table.for_each_leaf(start, len, |leaf| {
+            if let Some((flags, cow)) = f(leaf.va(), info_of(leaf.pte())) {
+                // Always a legal, complete leaf (A, and D with W), so this cannot fail.
+                let _ = leaf.set_flags(hw_flags(flags, cow));
+            }
+        });
+    }
+
+    fn unmap_range(
+        &mut self,
+        start: VirtAddr,
+        end: VirtAddr,
+        mut f: impl FnMut(VirtAddr, PteInfo),
+    ) {
+        let Some(len) = end.0.checked_sub(start.0) else {
+            return;
+        };
+        let mut batch = FlushBatch::new(&self.tlb, FlushTarget::Space(&self.ctx));
+        // One walk; the batch flushes before it frees a table page or hands `f` a frame.
+        // User leaves are all 4 KiB, so no split (the only way this can fail) happens.
+        let _ = self
+            .table
+            .unmap_range(start, len, &mut batch, |u| f(u.va, info(u.pa, u.flags)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encoding_round_trips() {
+        for i in 0..16u8 {
+            let (flags, cow) = (PteFlags::from_bits_truncate(i & 7), i & 8 != 0);
+            if flags.contains(PteFlags::WRITE) && !flags.contains(PteFlags::READ) {
+                continue;
+            }
+            let hw = hw_flags(flags, cow);
+            assert!(hw.is_valid_leaf(), "{hw:?}");
+            let back = info(PhysAddr(0), hw);
+            assert_eq!((back.flags, back.cow), (flags | PteFlags::USER, cow));
+            assert_eq!(hw.contains(Sv39Flags::U), flags.is_accessible());
+        }
+    }
+}

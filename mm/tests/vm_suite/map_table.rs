@@ -1,0 +1,126 @@
+//! The simulated page table: a map from page to PTE, flushing through [`SimHarts`] as the
+//! [`Mmu`] contract asks (removals flushed before their frames are handed back).
+
+use std::collections::BTreeMap;
+
+use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
+use pagoda_mm::vm::{Mmu, OutOfMemory, PteFlags, PteInfo, PteState, TlbFlush};
+
+use crate::harts::{Flush, SimHarts, Table};
+
+pub struct MapTable {
+    ptes: BTreeMap<usize, PteInfo>,
+    harts: SimHarts,
+}
+
+impl Table for MapTable {
+    fn create(harts: SimHarts) -> Self {
+        MapTable {
+            ptes: BTreeMap::new(),
+            harts,
+        }
+    }
+
+    fn activate(&self, _: usize) {}
+
+    fn tables_below_root(&self) -> usize {
+        0
+    }
+}
+
+impl Mmu for MapTable {
+    fn map(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: PteFlags,
+        cow: bool,
+    ) -> Result<(), OutOfMemory> {
+        assert!(va.is_page_aligned() && pa.is_page_aligned());
+        assert!(flags.contains(PteFlags::USER));
+        assert!(!flags.contains(PteFlags::WRITE) || flags.contains(PteFlags::READ));
+        let pte = PteInfo {
+            pa,
+            flags,
+            cow,
+            accessed: false,
+            dirty: false,
+        };
+        self.ptes.insert(va.0, pte);
+        Ok(())
+    }
+
+    fn unmap(&mut self, va: VirtAddr) -> Option<PhysAddr> {
+        let mut removed = None;
+        self.unmap_range(va, VirtAddr(va.0 + PAGE_SIZE), |_, pte| {
+            removed = Some(pte.pa)
+        });
+        removed
+    }
+
+    fn protect(&mut self, va: VirtAddr, flags: PteFlags, cow: bool) {
+        assert!(!flags.contains(PteFlags::WRITE) || flags.contains(PteFlags::READ));
+        if let Some(pte) = self.ptes.get_mut(&va.0) {
+            pte.flags = flags;
+            pte.cow = cow;
+        }
+    }
+
+    fn query(&self, va: VirtAddr) -> PteState {
+        self.ptes
+            .get(&va.0)
+            .map_or(PteState::Absent, |&pte| PteState::Present(pte))
+    }
+
+    fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {
+        self.ptes
+            .range(from.0..end.0)
+            .next()
+            .map(|(&va, &pte)| (VirtAddr(va), pte))
+    }
+
+    /// Removes, flushes the accessible pages (their covering range), then calls `f`.
+    fn unmap_range(
+        &mut self,
+        start: VirtAddr,
+        end: VirtAddr,
+        mut f: impl FnMut(VirtAddr, PteInfo),
+    ) {
+        let pages: Vec<usize> = self.ptes.range(start.0..end.0).map(|(&va, _)| va).collect();
+        let removed: Vec<(usize, PteInfo)> = pages
+            .iter()
+            .map(|va| (*va, self.ptes.remove(va).unwrap()))
+            .collect();
+        let stale: Vec<usize> = removed
+            .iter()
+            .filter(|(_, pte)| pte.flags.is_accessible())
+            .map(|(va, _)| *va)
+            .collect();
+        match stale[..] {
+            [] => {}
+            [page] => self.flush_page(VirtAddr(page)),
+            [lo, .., hi] => self.flush_range(VirtAddr(lo)..VirtAddr(hi + PAGE_SIZE)),
+        }
+        for (va, pte) in removed {
+            f(VirtAddr(va), pte);
+        }
+    }
+}
+
+impl TlbFlush for MapTable {
+    fn flush_page(&mut self, va: VirtAddr) {
+        self.harts.shootdown(Some(&[va.0]));
+        self.harts.record(Flush::Page(va.0));
+    }
+
+    fn flush_range(&mut self, range: VirtRange) {
+        let pages: Vec<usize> = (range.start.0..range.end.0).step_by(PAGE_SIZE).collect();
+        self.harts.shootdown(Some(&pages));
+        self.harts.record(Flush::Range(range.start.0, range.end.0));
+    }
+
+    fn flush_all(&mut self) {
+        self.harts.shootdown(None);
+        self.harts.record(Flush::All);
+    }
+}

@@ -1,0 +1,16 @@
+//! The suite over the simulated page table (a map of PTEs).
+
+use crate::map_table::MapTable as Table;
+
+#[path = "fault.rs"]
+mod fault;
+#[path = "fork.rs"]
+mod fork;
+#[path = "mmap.rs"]
+mod mmap;
+#[path = "model.rs"]
+mod model;
+#[path = "sim.rs"]
+mod sim;
+#[path = "smp.rs"]
+mod smp;

@@ -1,0 +1,18 @@
+//! The suite over the real Sv39 user table.
+
+use crate::sv39_table::Sv39Table as Table;
+
+#[path = "fault.rs"]
+mod fault;
+#[path = "fork.rs"]
+mod fork;
+#[path = "mmap.rs"]
+mod mmap;
+#[path = "model.rs"]
+mod model;
+#[path = "remembered.rs"]
+mod remembered;
+#[path = "sim.rs"]
+mod sim;
+#[path = "smp.rs"]
+mod smp;
