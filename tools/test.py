@@ -188,7 +188,7 @@ def linux(t: Tally):
 
 
 INITRD = os.path.join(os.path.dirname(__file__), "..", "build", "initramfs.cpio")
-PAGODA_TIMEOUT = 600
+PAGODA_TIMEOUT = 1500
 
 
 def pagoda(t: Tally, kernel):
