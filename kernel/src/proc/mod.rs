@@ -240,9 +240,10 @@ pub fn fork(
     let child_vm = {
         let mut vm = parent.vm.lock();
         let vm = vm.as_mut().ok_or(Errno::ESRCH)?;
-        // The copy of the area map comes from the kernel heap, infallibly: it is taken
-        // only while free memory stays above the kernel's reserve after it.
-        if !crate::memory::frames::user_may_take(vm.area_map_bytes()) {
+        // The copy of the area map and the child's signal state come from the kernel
+        // heap, infallibly: taken only while free memory stays above the reserve after.
+        let bytes = vm.area_map_bytes() + core::mem::size_of::<signal::SignalState>();
+        if !crate::memory::frames::user_may_take(bytes) {
             return Err(Errno::ENOMEM);
         }
         let mmu = uspace::new_mmu().map_err(|_| Errno::ENOMEM)?;

@@ -154,6 +154,10 @@ pub fn pipe2(fds: usize, flags: usize) -> SysResult {
     if flags & !(O_CLOEXEC | O_NONBLOCK) != 0 {
         return Err(Errno::EINVAL);
     }
+    // The pipe itself comes from the kernel heap: admitted like the descriptions below.
+    if !crate::memory::frames::user_may_take(core::mem::size_of::<crate::fs::pipe::PipeEnd>() * 4) {
+        return Err(Errno::ENOMEM);
+    }
     let (read, write) = crate::fs::pipe::new()?;
     let read = crate::fs::open(File::Pipe(read), flags)?;
     let write = crate::fs::open(File::Pipe(write), flags)?;
