@@ -293,25 +293,31 @@ impl MapsText {
         };
         let vm = p.vm.lock();
         let Some(vm) = &*vm else { return Ok(false) };
-        let mut line = String::new();
         for a in vm.areas_from(VirtAddr(self.next_area)) {
             if self.window.len() >= PAGE_SIZE {
                 break;
             }
-            line.clear();
-            maps_line(&mut line, &a).map_err(|_| Errno::ENOMEM)?;
-            self.window
-                .try_reserve(line.len())
-                .map_err(|_| Errno::ENOMEM)?;
-            self.window.extend_from_slice(line.as_bytes());
+            maps_line(&mut Fallible(&mut self.window), &a).map_err(|_| Errno::ENOMEM)?;
             self.next_area = a.range.end.0;
         }
         Ok(!self.window.is_empty())
     }
 }
 
+/// Text appended to a byte buffer with fallible growth (a failed reservation is a
+/// formatting error, which the caller turns into `ENOMEM`).
+struct Fallible<'a>(&'a mut Vec<u8>);
+
+impl Write for Fallible<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        self.0.try_reserve(s.len()).map_err(|_| core::fmt::Error)?;
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
 /// One line of `maps` for area `a`.
-fn maps_line(out: &mut String, a: &AreaInfo) -> core::fmt::Result {
+fn maps_line(out: &mut impl Write, a: &AreaInfo) -> core::fmt::Result {
     let bit = |on: bool, c: char| if on { c } else { '-' };
     let shared = matches!(a.kind, AreaKind::SharedAnon);
     writeln!(
