@@ -25,14 +25,6 @@
 
 int main(void)
 {
-    /* KNOWN OPEN BUG (session 4, found at its very end): on the 128 MiB one-hart test
-     * boot this test hangs on the merged kernel (it passed there before issue 12's
-     * redesign was merged, and passes on the 256 MiB two-hart boot). Skipped on that
-     * machine until fixed, so that the rest of the suite can run. */
-    if (on_pagoda() && meminfo_kb("MemTotal") < 160 * 1024) {
-        printf("populate_stall: SKIPPED on this machine: known hang, see the comment\n");
-        return 0;
-    }
     long baseline = meminfo_kb("MemFree");
     volatile int *started = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE,
                                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);

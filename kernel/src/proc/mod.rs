@@ -309,9 +309,11 @@ pub fn exit(status: ExitStatus) -> ! {
         // CLONE_CHILD_CLEARTID: a failure only means the address is gone.
         let _ = crate::syscall::uaccess::copy_to_user(tid_addr, &0u32.to_le_bytes());
     }
-    // Free the address space now, running on the kernel's own page table.
-    uspace::activate_kernel();
+    // Unmap a large space in pieces (yielding between them), then free the rest on the
+    // kernel's own page table: a yield switches back to this space's table when the
+    // process runs again, so the switch away must come after the last yield.
     unmap_in_pieces(&me);
+    uspace::activate_kernel();
     let vm = me.vm.lock().take();
     drop(vm);
     oom::victim_released(&me);
