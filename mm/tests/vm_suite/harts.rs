@@ -28,6 +28,11 @@ pub struct Harts {
     log: Mutex<Vec<Flush>>,
     /// The broken machine of the negative test: remote fences are not performed.
     skip_remote: AtomicBool,
+    /// The broken kernel of another negative test: a hart returning to a space does not
+    /// flush what it owes it.
+    skip_switch_flush: AtomicBool,
+    /// Harts running the space (bit per hart); the others hold only dead entries.
+    running: AtomicUsize,
     stats: TlbStats,
 }
 
@@ -43,6 +48,8 @@ impl SimHarts {
             current: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
             skip_remote: AtomicBool::new(false),
+            skip_switch_flush: AtomicBool::new(false),
+            running: AtomicUsize::new(1),
             stats: TlbStats::new(),
         }))
     }
@@ -63,6 +70,32 @@ impl SimHarts {
     /// Removes the remote half of every fence from now on (`true`): the negative test.
     pub fn skip_remote_fences(&self, skip: bool) {
         self.0.skip_remote.store(skip, Ordering::Relaxed);
+    }
+
+    /// Records whether `hart` runs the space.
+    pub fn set_running(&self, hart: usize, on: bool) {
+        if on {
+            self.0.running.fetch_or(1 << hart, Ordering::Relaxed);
+        } else {
+            self.0.running.fetch_and(!(1 << hart), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `hart` runs the space (entries a hart that switched away holds are dead:
+    /// it flushes them before it runs the space again).
+    pub fn is_running(&self, hart: usize) -> bool {
+        self.0.running.load(Ordering::Relaxed) & (1 << hart) != 0
+    }
+
+    /// Removes the flush a hart owes a space it returns to (`true`): the negative test
+    /// of targeted shootdown.
+    pub fn skip_switch_flush(&self, skip: bool) {
+        self.0.skip_switch_flush.store(skip, Ordering::Relaxed);
+    }
+
+    /// Whether switch-in flushes are skipped.
+    pub fn skips_switch_flush(&self) -> bool {
+        self.0.skip_switch_flush.load(Ordering::Relaxed)
     }
 
     /// What `hart` caches for `page`.
@@ -169,6 +202,8 @@ impl TlbOps for SimHarts {
 pub trait Table: Mmu + Sized {
     fn create(harts: SimHarts) -> Self;
     fn activate(&self, hart: usize);
+    /// `hart` stops running the space (it switched to another).
+    fn leave(&self, hart: usize);
     /// Page-table pages in use besides the root (0 for a table without any).
     fn tables_below_root(&self) -> usize;
 }

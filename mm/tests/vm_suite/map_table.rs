@@ -23,6 +23,8 @@ impl Table for MapTable {
 
     fn activate(&self, _: usize) {}
 
+    fn leave(&self, _: usize) {}
+
     fn tables_below_root(&self) -> usize {
         0
     }

@@ -232,6 +232,13 @@ impl SimMmu {
     pub fn run_on(&self, hart: usize) {
         self.table().activate(hart);
         self.harts.set_current(hart);
+        self.harts.set_running(hart, true);
+    }
+
+    /// `hart` switches to another space (it keeps what its TLB holds of this one).
+    pub fn leave(&self, hart: usize) {
+        self.table().leave(hart);
+        self.harts.set_running(hart, false);
     }
 
     /// Every PTE, in address order.
@@ -294,10 +301,14 @@ impl SimMmu {
         Some(pte.pa.0 + va % PAGE_SIZE)
     }
 
-    /// Every translation any hart caches must be no more than its PTE allows, to the same
-    /// frame: otherwise a flush was missing.
+    /// Every translation a hart running the space caches must be no more than its PTE
+    /// allows, to the same frame: otherwise a flush was missing. (A hart that switched
+    /// away holds dead entries: it flushes them before it returns.)
     pub fn assert_tlb_coherent(&self) {
         for (hart, va, pa, flags) in self.harts.entries() {
+            if !self.harts.is_running(hart) {
+                continue;
+            }
             let pte = self
                 .table()
                 .query(VirtAddr(va))
@@ -344,7 +355,10 @@ impl Drop for SimMmu {
         if !std::thread::panicking() {
             assert!(self.ptes().is_empty(), "page table dropped with PTEs");
             assert!(
-                self.harts.entries().is_empty(),
+                self.harts
+                    .entries()
+                    .iter()
+                    .all(|e| !self.harts.is_running(e.0)),
                 "page table dropped with cached translations"
             );
             assert_eq!(
