@@ -341,7 +341,8 @@ mod tests {
                 alloc.asid_for(&ctx, 1),
                 AsidSwitch {
                     asid: 0,
-                    flush_all: true
+                    flush_all: true,
+                    flush_asid: false
                 }
             );
         }
@@ -369,7 +370,8 @@ mod tests {
             alloc.asid_for(&a, 0),
             AsidSwitch {
                 asid: first.asid,
-                flush_all: false
+                flush_all: false,
+                flush_asid: false
             }
         );
         assert_eq!(a.asid(), first.asid);
