@@ -551,7 +551,7 @@ fn table_pool(_: &Context<'_>) -> TestResult {
         uspace::{self, UserMmu},
     };
     use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
-    use pagoda_mm::vm::{Mmu, PteFlags};
+    use pagoda_mm::vm::{Mmu, PagePerms};
     frames::drain_caches();
     let baseline = frames::stats();
     // Eight 4 KiB pages, 2 MiB apart, 1 GiB from the next: a root, two level-1 and eight
@@ -560,7 +560,7 @@ fn table_pool(_: &Context<'_>) -> TestResult {
     let build = || -> Result<UserMmu, &'static str> {
         let mut mmu = uspace::new_mmu().map_err(|_| "no user table")?;
         for va in vas.clone() {
-            mmu.map(va, PhysAddr(0x8000_0000), PteFlags::READ, false)
+            mmu.map(va, PhysAddr(0x8000_0000), PagePerms::READ, false)
                 .map_err(|_| "map failed")?;
         }
         Ok(mmu)

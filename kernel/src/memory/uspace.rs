@@ -23,7 +23,7 @@ use pagoda_mm::paging::{PagingMemory, TablePage};
 use pagoda_mm::tlb::{Flush, TlbOps};
 use pagoda_mm::vm::{
     Access, AddressSpace, FaultError, FaultOutcome, FrameSource, IoError, Mmu, OutOfMemory,
-    PteFlags, Sv39Mmu, VmConfig, VmFile,
+    PagePerms, Sv39Mmu, VmConfig, VmFile,
 };
 use spin::Once;
 
@@ -289,7 +289,7 @@ pub fn write_bytes(space: &mut UserSpace, va: usize, bytes: &[u8]) -> Result<(),
             .mmu()
             .query(VirtAddr(at))
             .present()
-            .is_some_and(|p| p.flags.contains(PteFlags::WRITE));
+            .is_some_and(|p| p.flags.contains(PagePerms::WRITE));
         if !writable {
             space.handle_fault(VirtAddr(at), Access::Write)?;
         }

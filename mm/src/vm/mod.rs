@@ -75,7 +75,7 @@ pub use area::{AreaInfo, AreaKind, Prot};
 pub use error::{FaultError, VmError};
 pub use fault::{Access, FaultOutcome};
 pub use hal::{
-    CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PteFlags, PteInfo, PteState, TlbFlush, VmFile,
+    CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PagePerms, PteInfo, PteState, TlbFlush, VmFile,
 };
 pub use mmap::MmapFile;
 pub use space::{AddressSpace, VmConfig};
