@@ -1,6 +1,8 @@
 //! Files: the read-only initramfs and the console, behind one [`File`] type, and the
 //! per-process descriptor table.
 
+#![deny(unsafe_code)]
+
 pub mod initramfs;
 pub mod pipe;
 pub mod poll;
@@ -13,7 +15,7 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use pagoda_mm::addr::PAGE_SIZE;
 use spin::{Mutex, Once};
 
-use crate::syscall::errno::Errno;
+use crate::errno::Errno;
 use initramfs::{Initramfs, Kind, Node};
 
 /// The initramfs, set once at boot.

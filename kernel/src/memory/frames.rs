@@ -28,10 +28,10 @@ use pagoda_mm::frame::{AllocError, FrameAllocator, FrameMeta, FrameUse, Stats};
 use pagoda_mm::layout::{MAX_HARTS, phys_to_virt};
 use pagoda_mm::paging::TablePool;
 
-use super::heap::ThisHart;
-use super::uspace::zero_page;
+use super::machine::zero_page;
 use crate::boot::BootInfo;
 use crate::boot::info::MAX_FREE_RANGES;
+use crate::smp::ThisHart;
 
 /// Every physical frame the kernel may hand out.
 pub static FRAMES: FrameAllocator = FrameAllocator::new();
