@@ -16,7 +16,7 @@ use pagoda_mm::addr::PAGE_SIZE;
 use spin::{Mutex, Once};
 
 use crate::errno::Errno;
-use initramfs::{Initramfs, Kind, Node};
+use initramfs::{Initramfs, Kind, Node, S_IFDIR};
 
 /// The initramfs, set once at boot.
 static ROOT: Once<Initramfs> = Once::new();
@@ -35,10 +35,9 @@ pub fn root() -> &'static Initramfs {
 /// Most open descriptors per process (as `RLIMIT_NOFILE`'s usual soft limit).
 pub const MAX_FDS: usize = 1024;
 
-/// `st_mode` type bits.
+/// `st_mode` type bits (a directory's, `S_IFDIR`, is the cpio format's).
 const S_IFIFO: u32 = 0o010000;
 const S_IFREG: u32 = 0o100000;
-const S_IFDIR: u32 = 0o040000;
 const S_IFCHR: u32 = 0o020000;
 
 /// What `fstat` reports (the fields of Linux's `struct stat` pagoda fills).
