@@ -85,11 +85,14 @@ pub const S_IFDIR: u32 = 0o040000;
 /// Synthetic inode numbers of implied directories start here (above any 32-bit one).
 const IMPLIED_INO: u64 = 0x1_0000_0000;
 
-/// One field of a header: eight hex digits.
+/// One field of a header: exactly eight hex digits (`from_str_radix` alone would also
+/// take a leading `+`).
 fn hex_field(h: &[u8], index: usize) -> Option<u32> {
     let digits = h.get(6 + index * 8..6 + index * 8 + 8)?;
-    let text = core::str::from_utf8(digits).ok()?;
-    u32::from_str_radix(text, 16).ok()
+    digits.iter().try_fold(0u32, |acc, &d| {
+        let digit = char::from(d).to_digit(16)?;
+        Some(acc << 4 | digit)
+    })
 }
 
 /// The entries of a `newc` archive in order: (name, mode, ino, contents). Stops at the
