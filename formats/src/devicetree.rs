@@ -191,7 +191,7 @@ impl BootInfo {
         let mut info = BootInfo {
             fdt: Region {
                 start: dtb,
-                end: PhysAddr(dtb.0 + fdt.total_size()),
+                end: PhysAddr(dtb.0.saturating_add(fdt.total_size())),
             },
             ram: ArrayVec::new(),
             reserved: ArrayVec::new(),
@@ -224,6 +224,7 @@ impl BootInfo {
             return Err(BootError::NoRam);
         }
         info.ram.sort_unstable_by_key(|r| r.start);
+        info.ram = merge_overlapping(&info.ram);
         for r in &info.ram {
             if r.end.0 > DIRECT_MAP_SIZE {
                 return Err(BootError::BeyondDirectMap(*r));
@@ -309,6 +310,10 @@ impl BootInfo {
             if id >= MAX_HARTS {
                 return Err(BootError::HartIdTooLarge(id));
             }
+            // A hart listed twice is one hart (as Linux skips a repeated `reg`).
+            if info.harts.contains(&id) {
+                continue;
+            }
             info.harts
                 .try_push(id)
                 .map_err(|_| BootError::TooMany("harts"))?;
@@ -349,6 +354,21 @@ impl BootInfo {
         self.args()
             .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
     }
+}
+
+/// `ram` (sorted by start) with overlapping regions merged: two `memory` nodes that
+/// describe the same bytes must not hand a frame to the allocator twice. Touching
+/// regions stay apart, as the tree lists them.
+fn merge_overlapping(ram: &[Region]) -> ArrayVec<Region, MAX_RAM_REGIONS> {
+    let mut out: ArrayVec<Region, MAX_RAM_REGIONS> = ArrayVec::new();
+    for &r in ram {
+        match out.last_mut() {
+            Some(last) if r.start < last.end => last.end = last.end.max(r.end),
+            // At most as many regions as `ram` holds.
+            _ => out.push(r),
+        }
+    }
+    out
 }
 
 /// Most free ranges [`BootInfo::free_ranges`] returns.
