@@ -24,11 +24,11 @@ fn raw_entry(
         e.extend_from_slice(field.as_bytes());
     }
     e.extend_from_slice(name);
-    while e.len() % 4 != 0 {
+    while !e.len().is_multiple_of(4) {
         e.push(0);
     }
     e.extend_from_slice(data);
-    while e.len() % 4 != 0 {
+    while !e.len().is_multiple_of(4) {
         e.push(0);
     }
     e
