@@ -4,7 +4,7 @@
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use pagoda_mm::heap::CpuLocal;
+use pagoda_mm::cpu::CpuLocal;
 use pagoda_mm::layout::{KERNEL_IMAGE_BASE, MAX_HARTS};
 use pagoda_mm::tlb::AtomicHartMask;
 use spin::Once;

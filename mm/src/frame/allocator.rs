@@ -14,7 +14,7 @@ use super::meta::{
 };
 use super::stats::Stats;
 use crate::addr::{PAGE_SHIFT, PAGE_SIZE, Pfn, PhysRange, align_down, align_up};
-use crate::heap::CpuLocal;
+use crate::cpu::CpuLocal;
 use crate::layout::MAX_HARTS;
 
 /// How many spin-loop iterations an allocation that ran out of memory waits for other
@@ -362,7 +362,7 @@ impl FrameAllocator {
     /// asked for it back, then a pop and the metadata stores. Refills ([`BATCH`] frames
     /// from the buddy lists) and the first use on a hart take locks; larger orders go to
     /// the buddy lists. A hart id of [`MAX_HARTS`] or more (for example
-    /// [`crate::heap::Unpinned`]) takes the buddy lists for every order.
+    /// [`crate::cpu::Unpinned`]) takes the buddy lists for every order.
     ///
     /// When memory runs out the allocation gives its own cache back, drains every
     /// `_on` cache and every pinned cache that is not held, asks the harts that hold
