@@ -11,6 +11,7 @@
 //! | [`heap`] | the slab heap as `#[global_allocator]` |
 //! | [`kspace`] | the kernel address space (W^X image, direct map, devices) |
 //! | [`kstack`] | kernel stacks with guard pages |
+//! | [`ktest`] | in-kernel tests of all of the above (they probe memory: `unsafe` allowed) |
 //! | `machine` | frames through the direct map, table-page memories, loading `satp` |
 //! | [`tlb`] | `sfence.vma`, SBI remote fences, ASIDs |
 //! | [`uspace`] | user address spaces: `pagoda-mm`'s policy over Sv39, ASIDs and frames |
@@ -23,6 +24,9 @@ pub mod frames;
 pub mod heap;
 pub mod kspace;
 pub mod kstack;
+// In-kernel tests probe memory through raw pointers.
+#[allow(unsafe_code)]
+pub mod ktest;
 #[allow(unsafe_code)]
 mod machine;
 pub mod tlb;

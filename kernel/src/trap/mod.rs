@@ -17,6 +17,8 @@
 
 #![deny(unsafe_code)]
 
+pub mod ktest;
+
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use pagoda_mm::vm::{Access, FaultError};
