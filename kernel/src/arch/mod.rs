@@ -6,10 +6,10 @@
 //!
 //! Outside `arch`, `unsafe` is confined: `syscall`, `fs` and `trap` declare
 //! `#![deny(unsafe_code)]`, and so does `memory` except its three framework modules
-//! (`frames`, `heap`, `machine`). What else still holds `unsafe`: `main.rs` and `boot`
-//! (the device tree and the initrd found through raw addresses), `smp` (per-hart state
-//! and stacks, the `CpuLocal` pin), `drivers` and `console` (MMIO registers), `ktest`
-//! (tests that probe memory), and `proc` (until its rewrite for threads).
+//! (`frames`, `heap`, `machine`) and its in-kernel tests (`memory::ktest`). What else
+//! still holds `unsafe`: `main.rs` and `boot` (the device tree and the initrd found
+//! through raw addresses), `smp` (per-hart state and stacks, the `CpuLocal` pin),
+//! `drivers` and `console` (MMIO registers), and `proc` (until its rewrite for threads).
 
 pub mod entry;
 pub mod mmu;

@@ -23,7 +23,7 @@ use spin::{Mutex, Once};
 
 use crate::arch::mmu::KERNEL_SATP;
 
-pub use super::machine::KernelMemory;
+pub use super::frames::KernelMemory;
 
 use super::kstack::{KernelStack, StackError};
 use super::machine;

@@ -1,11 +1,10 @@
 //! The `unsafe` core of `memory`: what is sound only because of how the machine is set
-//! up. Every other file of `memory` except the frame allocator ([`super::frames`]) and
-//! the global allocator ([`super::heap`]) is safe Rust (`deny(unsafe_code)`).
+//! up. Every other file of `memory` except the frame allocator ([`super::frames`]), the
+//! global allocator ([`super::heap`]) and the in-kernel tests is safe Rust
+//! (`deny(unsafe_code)`).
 //!
 //! * frames reached through the direct map: zeroing, copying and filling a frame the
 //!   caller owns ([`zero_page`], [`copy_page`], [`fill_frame`], [`write_frame`]);
-//! * the table-page memories behind `PagingMemory`: [`KernelMemory`] for the kernel
-//!   table, [`UserTableMemory`] for each user table;
 //! * loading `satp`: the kernel table ([`switch_to_kernel_table`], [`leave_user_table`])
 //!   or a user table ([`load_user_table`]), each with the argument for why the running
 //!   code stays mapped.
@@ -14,16 +13,14 @@
 //! anywhere another hart could write them); that is the rule of `memory`, which alone
 //! sees this module.
 
-use core::cell::Cell;
-use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr};
 use pagoda_mm::layout::phys_to_virt;
-use pagoda_mm::paging::{PagingMemory, TablePage};
+use pagoda_mm::paging::PagingMemory;
+use pagoda_mm::tlb::TlbOps;
+use pagoda_mm::vm::Sv39Mmu;
 
-use super::frames;
-use super::uspace::UserMmu;
 use crate::arch::mmu::{self, KERNEL_SATP};
 
 /// Words in one page.
@@ -68,47 +65,6 @@ fn frame_ptr(pa: PhysAddr) -> *mut u8 {
     phys_to_virt(pa).as_usize() as *mut u8
 }
 
-/// Page-table pages of one user table: from [`frames::alloc_table`] (which keeps the
-/// kernel's reserve for itself), reached through the direct map, and counted.
-#[derive(Debug, Default)]
-pub struct UserTableMemory {
-    /// Table pages the table holds (root included): its share of the out-of-memory
-    /// killer's badness, as Linux counts `mm_pgtables_bytes`.
-    pages: Cell<usize>,
-}
-
-impl UserTableMemory {
-    /// Page-table pages this space holds now (root included).
-    pub fn pages(&self) -> usize {
-        self.pages.get()
-    }
-}
-
-// SAFETY: pages come zeroed from `frames::alloc_table` (frames: 4 KiB aligned, ours until
-// freed) and the direct map makes every RAM page readable and writable at a fixed
-// address; `Sv39Mmu` frees a page only after the flush that drops every cached walk
-// through it (its flush-then-free protocol), or when its space is in no hart's `satp`.
-unsafe impl PagingMemory for UserTableMemory {
-    #[inline]
-    fn alloc_table(&self) -> Option<PhysAddr> {
-        let pa = frames::alloc_table(true)?;
-        self.pages.set(self.pages.get() + 1);
-        Some(pa)
-    }
-
-    unsafe fn free_table(&self, pa: PhysAddr) {
-        self.pages.set(self.pages.get().saturating_sub(1));
-        // SAFETY: the table code's contract: `pa` came from `alloc_table`, is all zero and
-        // nothing reaches it any more.
-        unsafe { frames::free_table(pa) };
-    }
-
-    #[inline]
-    fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage> {
-        NonNull::new(frame_ptr(pa) as *mut TablePage).unwrap_or(NonNull::dangling())
-    }
-}
-
 /// Fills the frame at `dst` with `bytes` (at most a page) and zeroes the rest of it.
 pub(super) fn fill_frame(dst: PhysAddr, bytes: &[u8]) {
     let len = bytes.len().min(PAGE_SIZE);
@@ -129,32 +85,6 @@ pub(super) fn write_frame(pa: PhysAddr, offset: usize, bytes: &[u8]) {
     unsafe {
         core::ptr::copy_nonoverlapping(bytes.as_ptr(), frame_ptr(pa).add(offset), bytes.len())
     };
-}
-
-/// Page-table pages from [`frames::alloc_table`] (zeroed, pooled per hart), reached
-/// through the direct map.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct KernelMemory;
-
-// SAFETY: pages come zeroed from `frames::alloc_table` (frames: 4 KiB aligned, ours until
-// freed) and the direct map makes every RAM page readable and writable at a fixed
-// address.
-unsafe impl PagingMemory for KernelMemory {
-    fn alloc_table(&self) -> Option<PhysAddr> {
-        frames::alloc_table(false)
-    }
-
-    unsafe fn free_table(&self, pa: PhysAddr) {
-        // SAFETY: the table code's contract: `pa` came from `alloc_table`, is all zero and
-        // nothing reaches it any more (the kernel table frees a page only after the flush).
-        unsafe { frames::free_table(pa) };
-    }
-
-    fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage> {
-        let va = phys_to_virt(pa).as_usize() as *mut TablePage;
-        // A direct-map address is never null.
-        NonNull::new(va).unwrap_or(NonNull::dangling())
-    }
 }
 
 /// Makes the calling hart translate with the kernel table (no user mappings).
@@ -180,7 +110,7 @@ pub(super) fn leave_user_table() {
 /// Makes `mmu` this hart's translation with `asid` (no fence: the caller flushed if the
 /// ASID was recycled).
 #[inline(always)]
-pub(super) fn load_user_table(mmu: &UserMmu, asid: u16) {
+pub(super) fn load_user_table<M: PagingMemory, T: TlbOps>(mmu: &Sv39Mmu<M, T>, asid: u16) {
     // SAFETY: a user table shares the kernel half's root entries with the kernel table
     // (`Sv39Mmu::new` copies them), so the running code and stack stay mapped; the
     // caller (a task taking the hart) holds the space, which outlives its stay in `satp`.

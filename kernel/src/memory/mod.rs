@@ -1,9 +1,9 @@
 //! Memory: the glue between `pagoda-mm` and the machine.
 //!
 //! Safe Rust except three framework modules, which say why they need `unsafe`:
-//! [`frames`] (the metadata array carved from RAM, the table-page pool), [`heap`] (the
-//! `GlobalAlloc` and `PageSource` contracts) and `machine` (frames through the direct
-//! map, the table-page memories, loading `satp`).
+//! [`frames`] (the metadata array carved from RAM, the table-page pool and the
+//! `PagingMemory` contract), [`heap`] (the `GlobalAlloc` and `PageSource` contracts) and
+//! `machine` (frames through the direct map, loading `satp`); and the in-kernel tests.
 //!
 //! | module | what |
 //! |---|---|
@@ -12,7 +12,7 @@
 //! | [`kspace`] | the kernel address space (W^X image, direct map, devices) |
 //! | [`kstack`] | kernel stacks with guard pages |
 //! | [`ktest`] | in-kernel tests of all of the above (they probe memory: `unsafe` allowed) |
-//! | `machine` | frames through the direct map, table-page memories, loading `satp` |
+//! | `machine` | frames through the direct map, loading `satp` |
 //! | [`tlb`] | `sfence.vma`, SBI remote fences, ASIDs |
 //! | [`uspace`] | user address spaces: `pagoda-mm`'s policy over Sv39, ASIDs and frames |
 

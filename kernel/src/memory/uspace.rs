@@ -4,7 +4,7 @@
 //! The user page table, its PTE encoding (copy-on-write and `PROT_NONE` in the software
 //! bits) and its flush-then-free protocol live in `pagoda_mm::vm::sv39`, tested on the
 //! host. What stays here is what only the machine knows:
-//! * `UserTableMemory` (in [`super::machine`]): table pages from
+//! * [`UserTableMemory`] (in [`super::frames`]): table pages from
 //!   [`frames::alloc_table`], reached through the direct map; [`tlb::HartTlb`] performs
 //!   the fences;
 //! * [`activate`]: `satp` with the space's ASID;
@@ -25,7 +25,7 @@ use pagoda_mm::vm::{
 };
 use spin::Once;
 
-pub use super::machine::UserTableMemory;
+pub use super::frames::UserTableMemory;
 
 use super::machine;
 use super::{frames, kspace, tlb};
