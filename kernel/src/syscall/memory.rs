@@ -16,7 +16,8 @@ use crate::proc;
 fn with_vm<R>(f: impl FnOnce(&mut UserSpace) -> R) -> Result<R, Errno> {
     proc::sched::with_current(|me| {
         let me = me.ok_or(Errno::ESRCH)?;
-        let mut vm = me.vm.lock();
+        let mm = me.vm.lock();
+        let mut vm = mm.lock();
         let vm = vm.as_mut().ok_or(Errno::ESRCH)?;
         Ok(f(vm))
     })
@@ -28,7 +29,7 @@ pub fn brk(addr: usize) -> SysResult {
 
 /// The mapping view of descriptor `fd`: `None` if it is not open.
 fn mmap_file(fd: usize) -> Option<MmapFile> {
-    let f = proc::current().inner.lock().fds.get(fd).ok()?;
+    let f = proc::current().group.lock().fds.get(fd).ok()?;
     let file = f.lock();
     let backing: Option<Arc<dyn VmFile>> = match &*file {
         File::Node { node, .. } if node.kind == Kind::File => {
