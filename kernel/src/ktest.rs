@@ -12,7 +12,7 @@ use crate::boot::BootInfo;
 use crate::{boot, memory, trap};
 
 /// What a test needs to know about the running kernel.
-pub struct Context<'a> {
+pub struct TestContext<'a> {
     /// The parsed device tree.
     pub info: &'a BootInfo,
     /// Physical load address of the kernel image.
@@ -26,7 +26,7 @@ pub(crate) type TestResult = Result<(), &'static str>;
 
 struct KernelTest {
     name: &'static str,
-    run: fn(&Context<'_>) -> TestResult,
+    run: fn(&TestContext<'_>) -> TestResult,
 }
 
 /// Tests that end the boot, run only when named explicitly (never by `all`).
@@ -117,7 +117,7 @@ const TESTS: &[KernelTest] = &[
 
 /// Runs the tests `selection` names (`all`, or a comma-separated list); returns
 /// (passed, failed). Unknown names count as failures.
-pub fn run(selection: &str, ctx: &Context<'_>) -> (usize, usize) {
+pub fn run(selection: &str, ctx: &TestContext<'_>) -> (usize, usize) {
     let (mut passed, mut failed) = (0, 0);
     for want in selection.split(',') {
         let mut found = false;
@@ -164,7 +164,7 @@ fn overflow_stack() {
     let _ = core::hint::black_box(deeper(core::hint::black_box(1 << 20)));
 }
 
-fn harts_online(ctx: &Context<'_>) -> TestResult {
+fn harts_online(ctx: &TestContext<'_>) -> TestResult {
     check(
         crate::smp::online() == ctx.info.harts.len(),
         "not every hart came online",

@@ -148,7 +148,7 @@ extern "C" fn boot_hart_main() -> ! {
 
     let mut status = 0;
     if let Some(selection) = info.arg("ktest") {
-        let ctx = ktest::Context {
+        let ctx = ktest::TestContext {
             info,
             kernel_pa: boot.kernel_pa,
             asid_bits: boot.asid_bits,

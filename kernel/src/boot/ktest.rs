@@ -4,9 +4,9 @@
 use pagoda_mm::addr::PhysAddr;
 use pagoda_mm::layout::phys_to_virt;
 
-use crate::ktest::{Context, TestResult, check};
+use crate::ktest::{TestContext, TestResult, check};
 
-pub(crate) fn fdt_ram(ctx: &Context<'_>) -> TestResult {
+pub(crate) fn fdt_ram(ctx: &TestContext<'_>) -> TestResult {
     let ram = &ctx.info.ram;
     check(!ram.is_empty(), "no RAM")?;
     check(
@@ -29,7 +29,7 @@ pub(crate) fn fdt_ram(ctx: &Context<'_>) -> TestResult {
     )
 }
 
-pub(crate) fn fdt_reserved(ctx: &Context<'_>) -> TestResult {
+pub(crate) fn fdt_reserved(ctx: &TestContext<'_>) -> TestResult {
     let info = ctx.info;
     check(
         !info.reserved.is_empty(),
@@ -47,7 +47,7 @@ pub(crate) fn fdt_reserved(ctx: &Context<'_>) -> TestResult {
     )
 }
 
-pub(crate) fn fdt_devices(ctx: &Context<'_>) -> TestResult {
+pub(crate) fn fdt_devices(ctx: &TestContext<'_>) -> TestResult {
     let info = ctx.info;
     check(info.devices.uart.is_some(), "no ns16550a UART")?;
     check(info.devices.finisher.is_some(), "no sifive,test finisher")?;
@@ -55,14 +55,14 @@ pub(crate) fn fdt_devices(ctx: &Context<'_>) -> TestResult {
     check(info.timebase_hz > 0, "no timebase")
 }
 
-pub(crate) fn fdt_bootargs(ctx: &Context<'_>) -> TestResult {
+pub(crate) fn fdt_bootargs(ctx: &TestContext<'_>) -> TestResult {
     check(
         ctx.info.arg("ktest").is_some(),
         "ktest= not seen in /chosen/bootargs",
     )
 }
 
-pub(crate) fn free_ranges(ctx: &Context<'_>) -> TestResult {
+pub(crate) fn free_ranges(ctx: &TestContext<'_>) -> TestResult {
     let free = ctx.info.free_ranges();
     check(!free.is_empty(), "no free RAM")?;
     for f in &free {

@@ -8,12 +8,12 @@ use core::sync::atomic::Ordering;
 use pagoda_mm::addr::PhysAddr;
 use pagoda_mm::layout::{KERNEL_IMAGE_BASE, phys_to_virt};
 
-use crate::ktest::{Context, TestResult, check};
+use crate::ktest::{TestContext, TestResult, check};
 
 /// A word whose kernel-image address and direct-map address must show the same bytes.
 static MAP_PROBE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
-pub(crate) fn early_map(ctx: &Context<'_>) -> TestResult {
+pub(crate) fn early_map(ctx: &TestContext<'_>) -> TestResult {
     let va = &MAP_PROBE as *const _ as usize;
     let pa = va - KERNEL_IMAGE_BASE.as_usize() + ctx.kernel_pa;
     let alias = phys_to_virt(PhysAddr(pa)).as_usize() as *const u64;
@@ -28,7 +28,7 @@ pub(crate) fn early_map(ctx: &Context<'_>) -> TestResult {
 
 /// Allocates single frames until none is left, chaining them through their own first
 /// word (no heap needed), then frees them all: every counter must be back.
-pub(crate) fn frames_exhaust(_: &Context<'_>) -> TestResult {
+pub(crate) fn frames_exhaust(_: &TestContext<'_>) -> TestResult {
     use crate::memory::frames::{self, FRAMES};
     use pagoda_mm::frame::FrameUse;
     frames::drain_caches();
@@ -69,7 +69,7 @@ pub(crate) fn frames_exhaust(_: &Context<'_>) -> TestResult {
 }
 
 /// One block of every order that fits: naturally aligned, then all freed.
-pub(crate) fn frames_orders(_: &Context<'_>) -> TestResult {
+pub(crate) fn frames_orders(_: &TestContext<'_>) -> TestResult {
     use crate::memory::frames;
     use pagoda_mm::frame::FrameUse;
     frames::drain_caches();
@@ -98,7 +98,7 @@ pub(crate) fn frames_orders(_: &Context<'_>) -> TestResult {
 }
 
 /// Heap objects of every size class and some large ones; everything freed returns.
-pub(crate) fn heap_churn(_: &Context<'_>) -> TestResult {
+pub(crate) fn heap_churn(_: &TestContext<'_>) -> TestResult {
     use alloc::boxed::Box;
     use alloc::vec::Vec;
     let before = crate::memory::heap::stats().live_allocations();
@@ -127,7 +127,7 @@ pub(crate) fn heap_churn(_: &Context<'_>) -> TestResult {
 const RODATA_PROBE: &[u8] = b"read-only";
 
 /// No kernel mapping is writable and executable; text is R+X, rodata R, data R+W.
-pub(crate) fn kspace_wx(_: &Context<'_>) -> TestResult {
+pub(crate) fn kspace_wx(_: &TestContext<'_>) -> TestResult {
     use pagoda_mm::layout::KERNEL_HALF_START;
     use pagoda_mm::paging::PteFlags;
     let mut table = crate::memory::kspace::table().lock();
@@ -165,7 +165,7 @@ fn kernel_main_addr() -> usize {
 }
 
 /// The direct map uses huge leaves where RAM alignment allows.
-pub(crate) fn kspace_leaves(ctx: &Context<'_>) -> TestResult {
+pub(crate) fn kspace_leaves(ctx: &TestContext<'_>) -> TestResult {
     use pagoda_mm::paging::PageSize;
     let table = crate::memory::kspace::table().lock();
     for r in &ctx.info.ram {
@@ -186,7 +186,7 @@ pub(crate) fn kspace_leaves(ctx: &Context<'_>) -> TestResult {
 }
 
 /// Each hart stack has an unmapped guard page below it, and the stack itself is mapped.
-pub(crate) fn kstack_guard(ctx: &Context<'_>) -> TestResult {
+pub(crate) fn kstack_guard(ctx: &TestContext<'_>) -> TestResult {
     let table = crate::memory::kspace::table().lock();
     for &h in &ctx.info.harts {
         let Some(stack) = crate::smp::hart_stack(h) else {
@@ -202,7 +202,7 @@ pub(crate) fn kstack_guard(ctx: &Context<'_>) -> TestResult {
 
 /// ASIDs were detected (QEMU implements 16 bits) and two live address spaces get
 /// different ones on this hart.
-pub(crate) fn asids(ctx: &Context<'_>) -> TestResult {
+pub(crate) fn asids(ctx: &TestContext<'_>) -> TestResult {
     use pagoda_mm::tlb::AsidContext;
     check(ctx.asid_bits <= 16, "more than 16 ASID bits")?;
     let hart = crate::smp::hart_id();
@@ -225,7 +225,7 @@ pub(crate) fn asids(ctx: &Context<'_>) -> TestResult {
 /// Maps a fresh stack, touches it, write-protects one page, unmaps another, and
 /// observes the faults through the fault-tolerant copy routine; then everything is
 /// freed and the frame counters are back.
-pub(crate) fn map_protect_unmap(_: &Context<'_>) -> TestResult {
+pub(crate) fn map_protect_unmap(_: &TestContext<'_>) -> TestResult {
     use crate::memory::kstack::KernelStack;
     use crate::memory::{frames, kspace, tlb};
     use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
@@ -286,7 +286,7 @@ pub(crate) fn map_protect_unmap(_: &Context<'_>) -> TestResult {
 /// Page-table pages of a dropped user table go to this hart's pool all zero, the next
 /// table takes them from there, and a drain gives every one back: the frame counters
 /// return to their baseline.
-pub(crate) fn table_pool(_: &Context<'_>) -> TestResult {
+pub(crate) fn table_pool(_: &TestContext<'_>) -> TestResult {
     use crate::memory::{
         frames,
         uspace::{self, UserMmu},

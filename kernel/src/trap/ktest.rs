@@ -2,9 +2,9 @@
 
 use core::sync::atomic::Ordering;
 
-use crate::ktest::{Context, TestResult, check};
+use crate::ktest::{TestContext, TestResult, check};
 
-pub(crate) fn trap_breakpoint(_: &Context<'_>) -> TestResult {
+pub(crate) fn trap_breakpoint(_: &TestContext<'_>) -> TestResult {
     let before = crate::trap::BREAKPOINTS.load(Ordering::Relaxed);
     crate::arch::breakpoint();
     crate::arch::breakpoint();
@@ -15,7 +15,7 @@ pub(crate) fn trap_breakpoint(_: &Context<'_>) -> TestResult {
     )
 }
 
-pub(crate) fn trap_timer(_: &Context<'_>) -> TestResult {
+pub(crate) fn trap_timer(_: &TestContext<'_>) -> TestResult {
     let start = crate::timer::ticks();
     let deadline = crate::timer::now_ns() + 1_000_000_000;
     while crate::timer::ticks() < start + 3 {
