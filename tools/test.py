@@ -48,6 +48,8 @@ def lints(t: Tally):
         "fmt": ["cargo", "fmt", "--all", "--check"],
         "clippy-mm": ["cargo", "clippy", "-p", "pagoda-mm", "--all-targets", "--quiet",
                       "--", "-D", "warnings"],
+        "clippy-formats": ["cargo", "clippy", "-p", "pagoda-formats", "--all-targets",
+                           "--quiet", "--", "-D", "warnings"],
         "clippy-kernel": ["cargo", "clippy", "-p", "pagoda-kernel", "--release", "--target",
                           "riscv64gc-unknown-none-elf", "-Z", "build-std=core,alloc",
                           "--quiet", "--", "-D", "warnings"],
@@ -60,7 +62,8 @@ def lints(t: Tally):
 
 
 def host_tests(t: Tally):
-    r = run(["cargo", "test", "-p", "pagoda-mm", "--release", "--", "--test-threads=2"])
+    r = run(["cargo", "test", "-p", "pagoda-mm", "-p", "pagoda-formats", "--release", "--",
+             "--test-threads=2"])
     out = r.stdout + r.stderr
     names = re.findall(r"^test (\S+) \.\.\. (ok|FAILED)$", out, re.M)
     for name, status in names:
@@ -68,7 +71,7 @@ def host_tests(t: Tally):
             t.record(f"host/{name}", False)
     ok = sum(1 for _, s in names if s == "ok")
     t.passed += ok
-    print(f"host: {ok} pagoda-mm tests passed", flush=True)
+    print(f"host: {ok} pagoda-mm and pagoda-formats tests passed", flush=True)
     if r.returncode != 0 and all(s == "ok" for _, s in names):
         sys.stdout.write(out[-6000:])
         t.record("host/cargo-test", False, f"cargo test exited {r.returncode}")

@@ -1,6 +1,8 @@
 //! Files: the read-only initramfs and the console, behind one [`File`] type, and the
 //! per-process descriptor table.
 
+#![deny(unsafe_code)]
+
 pub mod initramfs;
 pub mod pipe;
 pub mod poll;
@@ -13,8 +15,8 @@ use core::sync::atomic::{AtomicUsize, Ordering};
 use pagoda_mm::addr::PAGE_SIZE;
 use spin::{Mutex, Once};
 
-use crate::syscall::errno::Errno;
-use initramfs::{Initramfs, Kind, Node};
+use crate::errno::Errno;
+use initramfs::{Initramfs, Kind, Node, S_IFDIR};
 
 /// The initramfs, set once at boot.
 static ROOT: Once<Initramfs> = Once::new();
@@ -33,10 +35,9 @@ pub fn root() -> &'static Initramfs {
 /// Most open descriptors per process (as `RLIMIT_NOFILE`'s usual soft limit).
 pub const MAX_FDS: usize = 1024;
 
-/// `st_mode` type bits.
+/// `st_mode` type bits (a directory's, `S_IFDIR`, is the cpio format's).
 const S_IFIFO: u32 = 0o010000;
 const S_IFREG: u32 = 0o100000;
-const S_IFDIR: u32 = 0o040000;
 const S_IFCHR: u32 = 0o020000;
 
 /// What `fstat` reports (the fields of Linux's `struct stat` pagoda fills).

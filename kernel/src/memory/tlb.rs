@@ -5,6 +5,8 @@ use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
 use pagoda_mm::tlb::{AsidAllocator, Flush, HartMask, TlbOps, TlbStats};
 use spin::Once;
 
+use crate::arch::mmu;
+
 /// Counters of every flush the kernel issued, by kind.
 pub static STATS: TlbStats = TlbStats::new();
 
@@ -17,17 +19,13 @@ const _: () = assert!(pagoda_mm::layout::MAX_HARTS <= usize::BITS as usize);
 /// The hardware behind [`TlbOps`].
 pub struct HartTlb;
 
+#[inline(always)]
 fn sfence(va: Option<VirtAddr>, asid: Option<u16>) {
-    // SAFETY: `sfence.vma` only invalidates address-translation caches.
-    unsafe {
-        match (va, asid) {
-            (Some(va), Some(asid)) => {
-                core::arch::asm!("sfence.vma {0}, {1}", in(reg) va.0, in(reg) asid as usize)
-            }
-            (Some(va), None) => core::arch::asm!("sfence.vma {0}, zero", in(reg) va.0),
-            (None, Some(asid)) => core::arch::asm!("sfence.vma zero, {0}", in(reg) asid as usize),
-            (None, None) => core::arch::asm!("sfence.vma"),
-        }
+    match (va, asid) {
+        (Some(va), Some(asid)) => mmu::sfence_page_asid(va, asid),
+        (Some(va), None) => mmu::sfence_page(va),
+        (None, Some(asid)) => mmu::sfence_asid(asid),
+        (None, None) => mmu::sfence_all(),
     }
 }
 
@@ -79,20 +77,10 @@ fn remote(mask: sbi_rt::HartMask, start: usize, size: usize, asid: Option<u16>) 
     }
 }
 
-/// Detects how many ASID bits `satp` implements (write all ones, read back) while running
-/// on the table `satp_value`, and creates the ASID allocator for `harts` harts.
-pub fn init_asids(satp_value: usize, harts: usize) -> u32 {
-    const ASID_SHIFT: usize = 44;
-    const ASID_MASK: usize = 0xffff;
-    let probe = satp_value | (ASID_MASK << ASID_SHIFT);
-    let read: usize;
-    // SAFETY: same table and mode, only the ASID field changes; it is restored at once
-    // and the TLB flushed, so no stale translation under a wrong ASID survives.
-    unsafe {
-        core::arch::asm!("csrw satp, {p}", "csrr {r}, satp", "csrw satp, {s}", "sfence.vma",
-            p = in(reg) probe, r = out(reg) read, s = in(reg) satp_value);
-    }
-    let bits = ((read >> ASID_SHIFT) & ASID_MASK).count_ones();
+/// Detects how many ASID bits `satp` implements (on the table this hart runs) and
+/// creates the ASID allocator for `harts` harts.
+pub fn init_asids(harts: usize) -> u32 {
+    let bits = mmu::asid_bits();
     ASIDS.call_once(|| AsidAllocator::new(bits, harts));
     bits
 }

@@ -12,7 +12,8 @@
 //! | [`memory`] | brk, mmap, munmap, mprotect, madvise |
 //! | [`system`] | ppoll, pselect6, setitimer, getitimer, rt_sigtimedwait, nanosleep, clock_nanosleep, clock_gettime, clock_getres, gettimeofday, uname, getrandom, sysinfo, reboot, signal stubs |
 
-pub mod errno;
+#![deny(unsafe_code)]
+
 mod fs;
 mod memory;
 mod process;
@@ -21,7 +22,9 @@ pub mod uaccess;
 
 use core::sync::atomic::{AtomicU64, Ordering};
 
-pub use errno::{Errno, SysResult};
+// `proc` still names the error codes `crate::syscall::errno` (until its rewrite).
+pub(crate) use crate::errno;
+pub use crate::errno::{Errno, SysResult};
 
 use crate::arch::trap::{TrapFrame, reg};
 

@@ -1,8 +1,8 @@
 //! The page-fault handler: demand paging, copy-on-write breaks, stack growth, and the
 //! user-range helper behind `copy_from_user` / `copy_to_user`.
 
-use super::area::{Area, PageSource, Prot};
-use super::hal::{FrameSource, Mmu, PteFlags, PteInfo, PteState};
+use super::area::{Area, PageOrigin, Prot};
+use super::hal::{FrameSource, Mmu, PagePerms, PteInfo, PteState};
 use super::space::AddressSpace;
 use super::stats::{Event, SpaceCounters};
 use super::{FaultError, STACK_GUARD_GAP, VmError};
@@ -23,11 +23,11 @@ pub enum Access {
 
 impl Access {
     /// The PTE permission the access needs.
-    fn pte_flag(self) -> PteFlags {
+    fn pte_flag(self) -> PagePerms {
         match self {
-            Access::Read => PteFlags::READ,
-            Access::Write => PteFlags::WRITE,
-            Access::Exec => PteFlags::EXEC,
+            Access::Read => PagePerms::READ,
+            Access::Write => PagePerms::WRITE,
+            Access::Exec => PagePerms::EXEC,
         }
     }
 }
@@ -218,7 +218,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
 
     /// Maps a frame just obtained (holding one reference for this PTE); on failure the
     /// reference is dropped again.
-    fn install(&mut self, pa: crate::addr::PhysAddr, flags: PteFlags) -> Result<(), FaultError> {
+    fn install(&mut self, pa: crate::addr::PhysAddr, flags: PagePerms) -> Result<(), FaultError> {
         if self.mmu.map(self.va(), pa, flags, false).is_err() {
             self.frames.put(pa);
             return Err(FaultError::OutOfMemory);
@@ -231,7 +231,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
     fn fill(&mut self, access: Access) -> Result<FaultOutcome, FaultError> {
         let prot = self.area.prot;
         match self.area.source(self.page) {
-            PageSource::Anon if access != Access::Write => {
+            PageOrigin::Anon if access != Access::Write => {
                 let zero = self.frames.zero_page();
                 self.mmu
                     .map(self.va(), zero, prot.pte_flags(true), false)
@@ -239,7 +239,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 self.counters.record(Event::ZeroPageMap, 1);
                 Ok(FaultOutcome::ZeroPage)
             }
-            PageSource::Anon => {
+            PageOrigin::Anon => {
                 let pa = self
                     .frames
                     .alloc_zeroed()
@@ -248,7 +248,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 self.counters.record(Event::ZeroFill, 1);
                 Ok(FaultOutcome::ZeroFilled)
             }
-            PageSource::Shared(obj, index) => {
+            PageOrigin::Shared(obj, index) => {
                 let pa = obj
                     .page(index, self.frames)
                     .map_err(|_| FaultError::OutOfMemory)?;
@@ -256,7 +256,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 self.counters.record(Event::SharedFill, 1);
                 Ok(FaultOutcome::SharedPage)
             }
-            PageSource::File(file, offset, len) => {
+            PageOrigin::File(file, offset, len) => {
                 if offset >= file.size() {
                     return Err(FaultError::Bus);
                 }

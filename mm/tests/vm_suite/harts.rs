@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr};
 use pagoda_mm::tlb::{Flush as Fence, HartMask, TlbOps, TlbStats};
-use pagoda_mm::vm::{Mmu, PteFlags};
+use pagoda_mm::vm::{Mmu, PagePerms};
 
 /// A flush as the tests see it: one page, a range of pages, or everything.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub enum Flush {
 }
 
 /// One hart's TLB: page -> (frame, rights).
-type Tlb = HashMap<usize, (PhysAddr, PteFlags)>;
+type Tlb = HashMap<usize, (PhysAddr, PagePerms)>;
 
 /// The harts one address space runs on.
 pub struct Harts {
@@ -99,16 +99,16 @@ impl SimHarts {
     }
 
     /// What `hart` caches for `page`.
-    pub fn cached(&self, hart: usize, page: usize) -> Option<(PhysAddr, PteFlags)> {
+    pub fn cached(&self, hart: usize, page: usize) -> Option<(PhysAddr, PagePerms)> {
         self.0.tlbs[hart].lock().unwrap().get(&page).copied()
     }
 
-    pub fn fill(&self, hart: usize, page: usize, entry: (PhysAddr, PteFlags)) {
+    pub fn fill(&self, hart: usize, page: usize, entry: (PhysAddr, PagePerms)) {
         self.0.tlbs[hart].lock().unwrap().insert(page, entry);
     }
 
     /// Every cached translation: (hart, page, frame, rights).
-    pub fn entries(&self) -> Vec<(usize, usize, PhysAddr, PteFlags)> {
+    pub fn entries(&self) -> Vec<(usize, usize, PhysAddr, PagePerms)> {
         let mut all = Vec::new();
         for (hart, tlb) in self.0.tlbs.iter().enumerate() {
             for (&page, &(pa, flags)) in tlb.lock().unwrap().iter() {

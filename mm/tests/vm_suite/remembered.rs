@@ -4,7 +4,7 @@
 
 use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
 use pagoda_mm::vm::abi::*;
-use pagoda_mm::vm::{Access, AddressSpace, FaultError, Mmu, PteFlags, PteState, VmConfig};
+use pagoda_mm::vm::{Access, AddressSpace, FaultError, Mmu, PagePerms, PteState, VmConfig};
 
 use super::sim::SimFrames;
 use crate::harts::{SimHarts, Table};
@@ -19,7 +19,7 @@ fn remember_flushes_the_page_it_replaces_on_every_hart() {
     let mut table = Sv39Table::create(harts.clone());
     table.activate(1);
     let (va, pa) = (VirtAddr(VA), pagoda_mm::addr::PhysAddr(0x9000_0000));
-    let rw = PteFlags::READ | PteFlags::WRITE | PteFlags::USER;
+    let rw = PagePerms::READ | PagePerms::WRITE | PagePerms::USER;
     table.map(va, pa, rw, false).unwrap();
     harts.fill(1, VA, (pa, rw));
     let old = table.remember(va, 42).unwrap().expect("a page was present");

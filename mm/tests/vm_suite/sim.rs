@@ -14,7 +14,7 @@ use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use pagoda_mm::layout::USER_END;
 use pagoda_mm::vm::{
     Access, AddressSpace, AreaKind, CopyPte, FaultError, FaultOutcome, FrameSource, IoError, Mmu,
-    OutOfMemory, Prot, PteFlags, PteInfo, PteState, TlbFlush, VmConfig, VmFile,
+    OutOfMemory, PagePerms, Prot, PteInfo, PteState, TlbFlush, VmConfig, VmFile,
 };
 
 use super::Table;
@@ -269,8 +269,11 @@ impl SimMmu {
     /// policy layer's back.
     pub fn clear_write_behind_back(&self, va: usize) {
         let pte = self.query_page(va);
-        self.table()
-            .protect(VirtAddr(va), pte.flags.difference(PteFlags::WRITE), pte.cow);
+        self.table().protect(
+            VirtAddr(va),
+            pte.flags.difference(PagePerms::WRITE),
+            pte.cow,
+        );
         self.harts.drop_everywhere(Some(&[va]));
     }
 
@@ -285,16 +288,16 @@ impl SimMmu {
     pub fn translate(&self, va: usize, access: Access) -> Option<usize> {
         let page = va & !(PAGE_SIZE - 1);
         let need = match access {
-            Access::Read => PteFlags::READ,
-            Access::Write => PteFlags::WRITE,
-            Access::Exec => PteFlags::EXEC,
+            Access::Read => PagePerms::READ,
+            Access::Write => PagePerms::WRITE,
+            Access::Exec => PagePerms::EXEC,
         };
         let hart = self.harts.current();
         if let Some((pa, flags)) = self.harts.cached(hart, page) {
             return flags.contains(need).then_some(pa.0 + va % PAGE_SIZE);
         }
         let pte = self.table().query(VirtAddr(page)).present()?;
-        if !pte.flags.contains(need | PteFlags::USER) {
+        if !pte.flags.contains(need | PagePerms::USER) {
             return None;
         }
         self.harts.fill(hart, page, (pte.pa, pte.flags));
@@ -375,7 +378,7 @@ impl Mmu for SimMmu {
         &mut self,
         va: VirtAddr,
         pa: PhysAddr,
-        flags: PteFlags,
+        flags: PagePerms,
         cow: bool,
     ) -> Result<(), OutOfMemory> {
         if !self.take_budget(va) {
@@ -388,8 +391,8 @@ impl Mmu for SimMmu {
         self.table_mut().unmap(va)
     }
 
-    fn protect(&mut self, va: VirtAddr, flags: PteFlags, cow: bool) {
-        assert!(!flags.contains(PteFlags::WRITE) || flags.contains(PteFlags::READ));
+    fn protect(&mut self, va: VirtAddr, flags: PagePerms, cow: bool) {
+        assert!(!flags.contains(PagePerms::WRITE) || flags.contains(PagePerms::READ));
         self.table_mut().protect(va, flags, cow)
     }
 
@@ -405,7 +408,7 @@ impl Mmu for SimMmu {
         &mut self,
         start: VirtAddr,
         end: VirtAddr,
-        f: impl FnMut(VirtAddr, PteInfo) -> Option<(PteFlags, bool)>,
+        f: impl FnMut(VirtAddr, PteInfo) -> Option<(PagePerms, bool)>,
     ) {
         self.table_mut().update_range(start, end, f)
     }
@@ -608,7 +611,7 @@ pub fn check_invariants(spaces: &[&Space], frames: &SimFrames) {
     }
     for space in spaces {
         for (va, pte) in space.mmu().ptes() {
-            if pte.pa != zero && pte.flags.contains(PteFlags::WRITE) && !refs[&pte.pa.0].1 {
+            if pte.pa != zero && pte.flags.contains(PagePerms::WRITE) && !refs[&pte.pa.0].1 {
                 assert_eq!(
                     frames.refcount(pte.pa),
                     1,
@@ -628,16 +631,16 @@ pub fn check_invariants(spaces: &[&Space], frames: &SimFrames) {
 }
 
 /// The PTE flags the layer promises for a page of an area with `prot`.
-pub fn expected_flags(prot: Prot, read_only: bool) -> PteFlags {
-    let mut flags = PteFlags::USER;
+pub fn expected_flags(prot: Prot, read_only: bool) -> PagePerms {
+    let mut flags = PagePerms::USER;
     if prot.intersects(Prot::READ | Prot::WRITE) {
-        flags |= PteFlags::READ;
+        flags |= PagePerms::READ;
     }
     if prot.contains(Prot::WRITE) && !read_only {
-        flags |= PteFlags::WRITE;
+        flags |= PagePerms::WRITE;
     }
     if prot.contains(Prot::EXEC) {
-        flags |= PteFlags::EXEC;
+        flags |= PagePerms::EXEC;
     }
     flags
 }
