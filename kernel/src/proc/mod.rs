@@ -418,9 +418,7 @@ pub fn clone(parent_frame: &TrapFrame, args: CloneArgs) -> Result<Pid, Errno> {
     if args.vfork {
         // Until the child lets go of the shared space (execve or exit); a kill ends the
         // wait (the child runs on).
-        while child.thread.lock().vfork_parent.is_some()
-            && !parent.killed.load(Ordering::Acquire)
-        {
+        while child.thread.lock().vfork_parent.is_some() && !parent.killed.load(Ordering::Acquire) {
             sched::sleep();
         }
     }
@@ -455,7 +453,11 @@ fn make_task(
     } else {
         let inner = {
             let pi = parent.group.lock();
-            let parent_pid = if args.same_parent { pi.parent } else { parent.tgid };
+            let parent_pid = if args.same_parent {
+                pi.parent
+            } else {
+                parent.tgid
+            };
             Inner {
                 parent: parent_pid,
                 pgid: pi.pgid,

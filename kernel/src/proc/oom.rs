@@ -115,7 +115,6 @@ fn kill(victim: &Arc<Process>) {
     signal::send(victim, signal::SIGKILL, 0, signal::SI_KERNEL);
 }
 
-
 /// Called when a page fault of the current process found no frame. Returns when the
 /// fault should be retried (another process was killed, or is dying, and this one
 /// waited a tick for its memory); ends the current process if it is the victim.

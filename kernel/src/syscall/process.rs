@@ -129,7 +129,8 @@ fn do_clone(
     }
     // Linux's rules: a thread shares the signal actions, which need the address space.
     let thread = flags & CLONE_THREAD != 0;
-    if (thread && flags & CLONE_SIGHAND == 0) || (flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0)
+    if (thread && flags & CLONE_SIGHAND == 0)
+        || (flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0)
     {
         return Err(Errno::EINVAL);
     }
@@ -374,7 +375,14 @@ const FUTEX_CLOCK_REALTIME: usize = 256;
 const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
 
 /// `futex(uaddr, op, val, timeout or val2, uaddr2, val3)`.
-pub fn futex(uaddr: usize, op: usize, val: usize, timeout: usize, uaddr2: usize, val3: usize) -> SysResult {
+pub fn futex(
+    uaddr: usize,
+    op: usize,
+    val: usize,
+    timeout: usize,
+    uaddr2: usize,
+    val3: usize,
+) -> SysResult {
     let shared = op & FUTEX_PRIVATE_FLAG == 0;
     let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
     if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET && cmd != FUTEX_WAIT {

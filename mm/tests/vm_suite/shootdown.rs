@@ -53,12 +53,19 @@ fn a_hart_that_left_gets_no_shootdown_and_flushes_on_return() {
     let (mut s, a) = cached_on_hart1(&frames, true);
     let before = remote_requests(&s);
     s.munmap(a, P).unwrap();
-    assert_eq!(remote_requests(&s), before, "no request to a hart not running it");
+    assert_eq!(
+        remote_requests(&s),
+        before,
+        "no request to a hart not running it"
+    );
     assert_eq!(frames.live(), 0, "the frame was freed");
     // Hart 1 still holds the entry, dead: it does not run the space.
     assert!(s.mmu().harts().cached(1, a).is_some());
     s.mmu().run_on(1);
-    assert!(s.mmu().harts().cached(1, a).is_none(), "flushed on the way back");
+    assert!(
+        s.mmu().harts().cached(1, a).is_none(),
+        "flushed on the way back"
+    );
     assert_eq!(read(&mut s, &frames, a), Err(FaultError::Unmapped));
 }
 
