@@ -211,6 +211,31 @@ def pagoda(t: Tally, kernel):
         why = "" if ok else ("timeout" if b.timed_out else f"status {b.status}, done {done}, {n} tests")
         t.record(f"pagoda-{shape}/run", ok, why)
 
+    # Threads and shootdowns on four harts.
+    b = qemu.boot(kernel, timeout=PAGODA_TIMEOUT, mem="256M", smp=4, initrd=INITRD,
+                  append="test " + " ".join(SMP4_TESTS))
+    out = b.output.replace("TEST user/", "TEST pagoda-m256M-smp4/")
+    n = kernel_lines(t, "", out)
+    if b.timed_out or n != len(SMP4_TESTS) or "FAIL" in out:
+        sys.stdout.write(b.output[-4000:])
+        t.record("pagoda-m256M-smp4/run", False, "timeout" if b.timed_out else f"{n} tests")
+
+    # The proof that remote flushes matter: on a kernel booted with tlb=noremote (the
+    # remote half of every flush skipped on purpose) tlb_shootdown must fail, and say
+    # why; QEMU itself catches nothing.
+    b = qemu.boot(kernel, timeout=PAGODA_TIMEOUT, mem="256M", smp=2, initrd=INITRD,
+                  append="test tlb_shootdown tlb=noremote")
+    ok = (not b.timed_out and "TEST user/tlb_shootdown FAIL" in b.output
+          and "accesses after" in b.output)
+    if not ok:
+        sys.stdout.write(b.output[-3000:])
+    t.record("pagoda-noremote/tlb_shootdown-must-fail", ok, "" if ok else "it did not fail")
+
+
+# The tests booted again on four harts (threads on a shared address space, shootdowns).
+SMP4_TESTS = ("thread_basic", "thread_futex", "tlb_shootdown", "proc_groups", "sig_handlers",
+              "pipe_basic", "vm_fork_stress")
+
 
 # The bounded fuzzing run of `make test` (issue 13): (machine, seeds, calls per seed).
 FUZZ_RUNS = (("256M", 1, "1,2,3", 250), ("256M", 4, "4,5,6", 250))

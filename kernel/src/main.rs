@@ -48,7 +48,7 @@ pub const EXIT_INIT_DIED: u16 = 4;
 const DEFAULT_INIT: &str = "/init";
 
 /// Command-line keys the kernel consumes; other words go to init (see [`start_init`]).
-const KERNEL_PARAMS: [&str; 4] = ["ktest", "init", "console", "vm"];
+const KERNEL_PARAMS: [&str; 5] = ["ktest", "init", "console", "vm", "tlb"];
 
 /// The kernel image's physical extent, given where the firmware loaded its first byte.
 fn kernel_region(kernel_pa: usize) -> Region {
@@ -138,6 +138,20 @@ extern "C" fn boot_hart_main() -> ! {
         }
         Some("lazy") | None => {}
         Some(other) => println!("pagoda: ignoring unknown vm={other} (lazy or eager)"),
+    }
+    match info.arg("tlb") {
+        Some("broadcast") => {
+            memory::tlb::set_mode(memory::tlb::ShootdownMode::Broadcast);
+            println!("pagoda: tlb=broadcast: shootdowns reach every online hart");
+        }
+        Some("noremote") => {
+            memory::tlb::set_mode(memory::tlb::ShootdownMode::NoRemote);
+            println!("pagoda: tlb=noremote: BROKEN ON PURPOSE, no remote TLB flushes");
+        }
+        Some("targeted") | None => {}
+        Some(other) => {
+            println!("pagoda: ignoring unknown tlb={other} (targeted, broadcast or noremote)")
+        }
     }
     let online = smp::start_secondaries(info, boot.hart, boot.kernel_pa);
     print_summary(info, online);

@@ -1,7 +1,9 @@
 //! TLB maintenance on RISC-V: `sfence.vma` on this hart, SBI remote fences on others,
 //! and the ASID allocator sized by what the hardware supports.
 
+use core::sync::atomic::{AtomicU8, Ordering};
 use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
+
 use pagoda_mm::tlb::{AsidAllocator, Flush, HartMask, TlbOps, TlbStats};
 use spin::Once;
 
@@ -18,6 +20,34 @@ const _: () = assert!(pagoda_mm::layout::MAX_HARTS <= usize::BITS as usize);
 
 /// The hardware behind [`TlbOps`].
 pub struct HartTlb;
+
+/// Which harts a shootdown of a user address space reaches (boot parameter `tlb=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ShootdownMode {
+    /// The harts running the space (the default).
+    Targeted = 0,
+    /// Every online hart (`tlb=broadcast`): the reference of `make bench`.
+    Broadcast = 1,
+    /// None but the calling hart (`tlb=noremote`): a deliberately broken kernel, for the
+    /// test that proves remote flushes matter (`tlb_shootdown` must fail on it).
+    NoRemote = 2,
+}
+
+static MODE: AtomicU8 = AtomicU8::new(ShootdownMode::Targeted as u8);
+
+/// Sets the shootdown mode (at boot, before any user space runs).
+pub fn set_mode(mode: ShootdownMode) {
+    MODE.store(mode as u8, Ordering::Relaxed);
+}
+
+fn mode() -> ShootdownMode {
+    match MODE.load(Ordering::Relaxed) {
+        1 => ShootdownMode::Broadcast,
+        2 => ShootdownMode::NoRemote,
+        _ => ShootdownMode::Targeted,
+    }
+}
 
 #[inline(always)]
 fn sfence(va: Option<VirtAddr>, asid: Option<u16>) {
@@ -39,6 +69,23 @@ impl TlbOps for HartTlb {
             Flush::Pages { asid, pages } => pages.iter().for_each(|&va| sfence(Some(va), asid)),
             Flush::Asid(asid) => sfence(None, Some(asid)),
             Flush::All => sfence(None, None),
+        }
+    }
+
+    /// The provided method, with the harts chosen by the [`ShootdownMode`].
+    fn flush_harts(&self, harts: &HartMask, flush: &Flush<'_>) {
+        let mut remote = match mode() {
+            ShootdownMode::Targeted => *harts,
+            ShootdownMode::Broadcast => crate::smp::online_mask().snapshot(),
+            ShootdownMode::NoRemote => HartMask::EMPTY,
+        };
+        let me = self.this_hart();
+        if remote.remove(me) || harts.contains(me) {
+            self.flush_local(flush);
+        }
+        if !remote.is_empty() {
+            self.stats().count_remote(&remote);
+            self.sfence_remote(&remote, flush);
         }
     }
 

@@ -43,13 +43,24 @@ pub fn new_mmu() -> Result<UserMmu, OutOfMemory> {
 }
 
 /// Makes `mmu` the calling hart's translation: `satp` with the space's ASID (flushing
-/// first if the ASID was recycled).
+/// first if the ASID was recycled, or the space's entries this hart may hold went stale
+/// while it was away).
 pub fn activate(mmu: &UserMmu, hart: usize) {
     let switch = tlb::asids().asid_for(mmu.context(), hart);
     if switch.flush_all {
         tlb::HartTlb.flush_local(&Flush::All);
+    } else if switch.flush_asid {
+        // The space changed while this hart was away: what it cached of it is stale.
+        tlb::HartTlb.flush_local(&Flush::Asid(switch.asid));
     }
     machine::load_user_table(mmu, switch.asid);
+}
+
+/// Records that `hart`, whose `satp` no longer holds `mmu` (the caller loaded another
+/// table first), stopped running it: shootdowns of the space stop reaching the hart,
+/// which flushes the space's ASID before it runs it again.
+pub fn left(mmu: &UserMmu, hart: usize) {
+    mmu.context().leave(hart);
 }
 
 /// The shared zero page, allocated once.
