@@ -18,7 +18,7 @@ pub mod uaccess;
 
 use core::ops::Range;
 
-use riscv::register::{sie, sstatus, time};
+use riscv::register::{sie, sip, sstatus, time};
 
 /// Reads the `time` CSR (ticks at the device tree's timebase frequency).
 #[inline]
@@ -26,14 +26,29 @@ pub fn read_time() -> u64 {
     time::read64()
 }
 
-/// Enables supervisor timer interrupts and interrupts in general on this hart.
+/// Enables supervisor timer and software interrupts (the wake-up another hart sends,
+/// [`wake_hart`]), and interrupts in general, on this hart.
 pub fn enable_timer_interrupts() {
     // SAFETY: the trap vector is installed before this is called (see `kmain`), so a
-    // pending timer interrupt is handled by `trap::kernel_trap`.
+    // pending timer or software interrupt is handled by `trap::kernel_trap`.
     unsafe {
         sie::set_stimer();
+        sie::set_ssoft();
         sstatus::set_sie();
     }
+}
+
+/// Acknowledges this hart's pending software interrupt (a wake-up).
+pub fn clear_wakeup() {
+    // SAFETY: clearing SSIP only acknowledges a software interrupt already taken.
+    unsafe { sip::clear_ssoft() }
+}
+
+/// Sends hart `hart` a software interrupt (through the SBI), ending its `wfi`. Harts
+/// are named by their index, which is the `mhartid` on the machines pagoda boots (as in
+/// the remote fences of `memory::tlb`).
+pub fn wake_hart(hart: usize) {
+    let _ = sbi_rt::send_ipi(sbi_rt::HartMask::from_mask_base(1 << hart, 0));
 }
 
 /// Disables interrupts on this hart; returns whether they were enabled.

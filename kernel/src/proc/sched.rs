@@ -17,6 +17,7 @@ use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 
 use pagoda_mm::layout::MAX_HARTS;
+use pagoda_mm::tlb::AtomicHartMask;
 use spin::Mutex;
 
 use super::Process;
@@ -181,9 +182,19 @@ pub fn wake_sleepers() {
     }
 }
 
-/// Puts a new or woken task on the run queue.
+/// Harts waiting for work in their idle loop (`wfi`).
+static IDLE: AtomicHartMask = AtomicHartMask::new();
+
+/// Puts a new or woken task on the run queue, and wakes an idle hart to run it (without
+/// the wake-up it would wait for its next timer tick).
 pub fn enqueue(p: Arc<Process>) {
     RUN_QUEUE.lock().push_back(p);
+    let me = crate::smp::hart_id();
+    if let Some(hart) = IDLE.snapshot().iter().find(|&h| h != me)
+        && IDLE.remove(hart)
+    {
+        crate::arch::wake_hart(hart);
+    }
 }
 
 /// Wakes `p` if it sleeps (or remembers the wake-up if it is about to).
@@ -279,8 +290,14 @@ pub fn run() -> ! {
                 crate::memory::frames::park();
                 was_busy = false;
             }
-            // Idle: take pending interrupts (the timer), then look for due sleepers.
-            crate::arch::wait_for_interrupt();
+            // Idle: take pending interrupts (the timer, a wake-up), then look for due
+            // sleepers. Listed as idle first, then the queue checked once more: a task
+            // queued in between is seen here, or its waker sees this hart listed.
+            IDLE.insert(hart);
+            if RUN_QUEUE.lock().is_empty() {
+                crate::arch::wait_for_interrupt();
+            }
+            IDLE.remove(hart);
             crate::arch::enable_interrupts();
             crate::arch::disable_interrupts();
             wake_sleepers();

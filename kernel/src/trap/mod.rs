@@ -31,6 +31,8 @@ use crate::proc::{self, signal};
 const INTERRUPT: usize = 1 << (usize::BITS - 1);
 /// Supervisor timer interrupt.
 const IRQ_S_TIMER: usize = 5;
+/// Supervisor software interrupt: another hart woke this one (work was queued).
+const IRQ_S_SOFT: usize = 1;
 /// Page faults: instruction, load, store.
 const EXC_PAGE_FAULTS: [usize; 3] = [12, 13, 15];
 /// Environment call from U-mode.
@@ -65,6 +67,8 @@ fn user_interrupt(irq: usize) {
             proc::sched::wake_sleepers();
             proc::sched::yield_now();
         }
+        // A wake-up meant for an idle hart that found work meanwhile.
+        IRQ_S_SOFT => crate::arch::clear_wakeup(),
         other => crate::println!("pagoda: unexpected interrupt {other} from user mode"),
     }
 }
@@ -151,6 +155,7 @@ pub extern "C" fn kernel_trap(frame: &mut TrapFrame) {
     if cause & INTERRUPT != 0 {
         match cause & !INTERRUPT {
             IRQ_S_TIMER => crate::timer::on_interrupt(),
+            IRQ_S_SOFT => crate::arch::clear_wakeup(),
             other => panic!("unexpected interrupt {other} in kernel mode"),
         }
         return;
