@@ -14,7 +14,63 @@
 //! it stay usable.
 
 use alloc::collections::BTreeMap;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+
+use pagoda_mm::addr::{PAGE_SIZE, PhysAddr};
+use pagoda_mm::vm::{IoError, MemObject, VmFile};
+use spin::Mutex;
+
+use crate::memory::uspace::fill_frame;
+use crate::syscall::errno::Errno;
+
+/// The bytes of a file in the initramfs (or of a kernel-provided page: the signal
+/// trampoline) as the backing of mappings.
+#[derive(Debug)]
+pub struct InitramfsFile {
+    data: &'static [u8],
+}
+
+impl VmFile for InitramfsFile {
+    fn size(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    fn read_page(&self, offset: u64, len: usize, dst: PhysAddr) -> Result<(), IoError> {
+        let start = usize::try_from(offset)
+            .map_err(|_| IoError)?
+            .min(self.data.len());
+        let end = start
+            .saturating_add(len.min(PAGE_SIZE))
+            .min(self.data.len());
+        fill_frame(dst, &self.data[start..end]);
+        Ok(())
+    }
+}
+
+/// The memory object of each initramfs file some mapping holds, by inode number: weak,
+/// so that a file's pages go with its last mapping (as today; reclaim of an unmapped
+/// file's cache is swap's business, issue 16).
+static OBJECTS: Mutex<BTreeMap<u64, Weak<MemObject>>> = Mutex::new(BTreeMap::new());
+
+/// The memory object of the initramfs file `node`: one per file while any mapping holds
+/// it, so that every `MAP_SHARED` mapping of the file, in every process, maps the same
+/// frames, and adjacent mappings of the file merge. `ENOMEM` without memory for it.
+pub fn mem_object(node: &Node) -> Result<Arc<MemObject>, Errno> {
+    let mut objects = OBJECTS.lock();
+    if let Some(obj) = objects.get(&node.ino).and_then(Weak::upgrade) {
+        return Ok(obj);
+    }
+    objects.retain(|_, w| w.strong_count() > 0);
+    let obj = static_object(node.data)?;
+    objects.insert(node.ino, Arc::downgrade(&obj));
+    Ok(obj)
+}
+
+/// A memory object of its own for the bytes `data` (the signal trampoline's page).
+pub fn static_object(data: &'static [u8]) -> Result<Arc<MemObject>, Errno> {
+    MemObject::file(Arc::new(InitramfsFile { data })).map_err(|_| Errno::ENOMEM)
+}
 
 /// The kind of a node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -319,7 +319,7 @@ impl Write for Fallible<'_> {
 /// One line of `maps` for area `a`.
 fn maps_line(out: &mut impl Write, a: &AreaInfo) -> core::fmt::Result {
     let bit = |on: bool, c: char| if on { c } else { '-' };
-    let shared = matches!(a.kind, AreaKind::SharedAnon);
+    let shared = matches!(a.kind, AreaKind::SharedAnon | AreaKind::SharedFile { .. });
     writeln!(
         out,
         "{:08x}-{:08x} {}{}{}{} {}",

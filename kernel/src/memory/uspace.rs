@@ -9,8 +9,9 @@
 //! * [`activate`]: `satp` with the space's ASID;
 //! * [`KernelFrames`] implements [`FrameSource`] with the buddy allocator, reference
 //!   counts in the frame metadata, one shared zero page, and the zeroing and copying
-//!   loops of the fault path;
-//! * [`InitramfsFile`] implements [`VmFile`] over a file of the initramfs.
+//!   loops of the fault path, and the owner words of the reverse map in the frame
+//!   metadata; [`fill_frame`] copies file bytes into a frame (the initramfs files'
+//!   [`VmFile`](pagoda_mm::vm::VmFile), in `fs`).
 
 use core::cell::Cell;
 use core::ptr::NonNull;
@@ -22,8 +23,8 @@ use pagoda_mm::layout::{USER_END, phys_to_virt};
 use pagoda_mm::paging::{PagingMemory, TablePage};
 use pagoda_mm::tlb::{Flush, TlbOps};
 use pagoda_mm::vm::{
-    Access, AddressSpace, FaultError, FaultOutcome, FrameSource, IoError, Mmu, OutOfMemory,
-    PteFlags, Sv39Mmu, VmConfig, VmFile,
+    Access, AddressSpace, FaultError, FaultOutcome, FrameSource, Mmu, OutOfMemory, PteFlags,
+    Sv39Mmu, SwapEntry, VmConfig,
 };
 use spin::Once;
 
@@ -188,6 +189,36 @@ impl FrameSource for KernelFrames {
     fn zero_page(&self) -> PhysAddr {
         *ZERO_PAGE.get().unwrap_or(&PhysAddr(0))
     }
+
+    #[inline]
+    fn set_owner(&self, pa: PhysAddr, word: u64) {
+        if let Some(meta) = frames::FRAMES.meta(pa.pfn()) {
+            meta.set_owner(word);
+        }
+    }
+
+    fn owner(&self, pa: PhysAddr) -> u64 {
+        frames::FRAMES.meta(pa.pfn()).map_or(0, |m| m.owner())
+    }
+
+    /// No swap device yet: nothing makes a remembered PTE, so there is no slot to count.
+    fn dup_remembered(&self, _: SwapEntry) {}
+
+    /// No swap device yet: nothing makes a remembered PTE, so there is no slot to count.
+    fn drop_remembered(&self, _: SwapEntry) {}
+}
+
+/// Fills the frame at `dst` (fresh, the caller's alone) with `bytes` (at most a page)
+/// followed by zeros: a file page's contents.
+pub fn fill_frame(dst: PhysAddr, bytes: &[u8]) {
+    let len = bytes.len().min(PAGE_SIZE);
+    // SAFETY: `dst` is a frame the caller owns, direct-mapped; `bytes` is at most a page
+    // and does not overlap it (file bytes live in the initramfs or the kernel image,
+    // which no frame the allocator hands out overlaps).
+    unsafe {
+        core::ptr::copy_nonoverlapping(bytes.as_ptr(), frame_ptr(dst), len);
+        core::ptr::write_bytes(frame_ptr(dst).add(len), 0, PAGE_SIZE - len);
+    }
 }
 
 /// Allocates the shared zero page. Called once at boot, before the first user space.
@@ -195,42 +226,6 @@ pub fn init() -> Result<(), OutOfMemory> {
     let pa = KernelFrames.alloc_zeroed()?;
     ZERO_PAGE.call_once(|| pa);
     Ok(())
-}
-
-/// A file of the initramfs as the backing of private mappings.
-#[derive(Debug)]
-pub struct InitramfsFile {
-    data: &'static [u8],
-}
-
-impl InitramfsFile {
-    /// The file whose contents are `data`.
-    pub fn new(data: &'static [u8]) -> InitramfsFile {
-        InitramfsFile { data }
-    }
-}
-
-impl VmFile for InitramfsFile {
-    fn size(&self) -> u64 {
-        self.data.len() as u64
-    }
-
-    fn read_page(&self, offset: u64, len: usize, dst: PhysAddr) -> Result<(), IoError> {
-        let start = usize::try_from(offset)
-            .map_err(|_| IoError)?
-            .min(self.data.len());
-        let end = start
-            .saturating_add(len.min(PAGE_SIZE))
-            .min(self.data.len());
-        let bytes = &self.data[start..end];
-        // SAFETY: `dst` is a fresh frame of the caller's, direct-mapped; `bytes` is at most
-        // a page and lies in the initramfs, which no frame overlaps.
-        unsafe {
-            core::ptr::copy_nonoverlapping(bytes.as_ptr(), frame_ptr(dst), bytes.len());
-            core::ptr::write_bytes(frame_ptr(dst).add(bytes.len()), 0, PAGE_SIZE - bytes.len());
-        }
-        Ok(())
-    }
 }
 
 /// The limits every process gets.

@@ -1,15 +1,13 @@
 //! Memory system calls: the `pagoda-mm` address-space operations of the current process.
 
-use alloc::sync::Arc;
-
 use pagoda_mm::addr::VirtAddr;
 use pagoda_mm::vm::abi::{MAP_ANONYMOUS, MAP_LOCKED, MAP_NONBLOCK, MAP_POPULATE};
-use pagoda_mm::vm::{MmapFile, VmError, VmFile};
+use pagoda_mm::vm::{MmapFile, VmError};
 
 use super::{Errno, SysResult};
 use crate::fs::File;
 use crate::fs::initramfs::Kind;
-use crate::memory::uspace::{InitramfsFile, UserSpace};
+use crate::memory::uspace::UserSpace;
 use crate::proc;
 
 /// Runs `f` on the current process's address space.
@@ -26,21 +24,24 @@ pub fn brk(addr: usize) -> SysResult {
     with_vm(|vm| vm.brk(addr).0)
 }
 
-/// The mapping view of descriptor `fd`: `None` if it is not open.
-fn mmap_file(fd: usize) -> Option<MmapFile> {
-    let f = proc::current().inner.lock().fds.get(fd).ok()?;
+/// The mapping view of descriptor `fd`: `None` if it is not open; `ENOMEM` if its
+/// file's memory object could not be made.
+fn mmap_file(fd: usize) -> Result<Option<MmapFile>, Errno> {
+    let Ok(f) = proc::current().inner.lock().fds.get(fd) else {
+        return Ok(None);
+    };
     let file = f.lock();
-    let backing: Option<Arc<dyn VmFile>> = match &*file {
+    let backing = match &*file {
         File::Node { node, .. } if node.kind == Kind::File => {
-            Some(Arc::new(InitramfsFile::new(node.data)))
+            Some(crate::fs::initramfs::mem_object(node)?)
         }
         _ => None,
     };
-    Some(MmapFile {
+    Ok(Some(MmapFile {
         file: backing,
         readable: true,
         writable: false,
-    })
+    }))
 }
 
 pub fn mmap(
@@ -54,7 +55,7 @@ pub fn mmap(
     let file = if flags & MAP_ANONYMOUS != 0 {
         None
     } else {
-        mmap_file(fd)
+        mmap_file(fd)?
     };
     // A new area lives in the kernel heap: none while memory is down to the reserve.
     if !crate::memory::frames::user_may_allocate() {

@@ -1,9 +1,12 @@
 //! The page-fault handler: demand paging, copy-on-write breaks, stack growth, and the
 //! user-range helper behind `copy_from_user` / `copy_to_user`.
 
+use alloc::sync::Arc;
+
 use super::area::{Area, PageSource, Prot};
 use super::hal::{FrameSource, Mmu, PteFlags, PteInfo, PteState};
-use super::space::AddressSpace;
+use super::object::{MemObject, PageError, SpaceId};
+use super::space::{AddressSpace, private_owner};
 use super::stats::{Event, SpaceCounters};
 use super::{FaultError, STACK_GUARD_GAP, VmError};
 use crate::addr::{PAGE_SIZE, VirtAddr, align_down};
@@ -93,6 +96,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             areas,
             counters,
             rss,
+            anon,
+            id,
             ..
         } = self;
         let area = areas
@@ -109,14 +114,16 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             frames,
             counters,
             rss,
+            anon,
+            id: *id,
             area,
             page,
         };
         let outcome = match fault.mmu.query(VirtAddr(page)) {
             PteState::Absent => fault.fill(access)?,
             PteState::Present(pte) => fault.resolve_present(pte, access)?,
-            // Nothing brings a remembered page back yet (no swap device): as Linux does
-            // with a swap entry it cannot read.
+            // Nothing brings a swapped page back yet (no swap device): as Linux does with
+            // a swap entry it cannot read.
             PteState::Remembered(_) => return Err(FaultError::Bus),
         };
         let event = match outcome {
@@ -207,6 +214,8 @@ struct Fault<'a, M: Mmu, F: FrameSource> {
     frames: &'a F,
     counters: &'a mut SpaceCounters,
     rss: &'a mut usize,
+    anon: &'a mut Option<Arc<MemObject>>,
+    id: SpaceId,
     area: &'a Area,
     page: usize,
 }
@@ -214,6 +223,21 @@ struct Fault<'a, M: Mmu, F: FrameSource> {
 impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
     fn va(&self) -> VirtAddr {
         VirtAddr(self.page)
+    }
+
+    /// Makes a frame just allocated for this page one of the space's private frames (its
+    /// owner word, for the reverse map); on failure the frame is dropped again.
+    fn own(&mut self, pa: crate::addr::PhysAddr) -> Result<crate::addr::PhysAddr, FaultError> {
+        match private_owner(self.anon, self.id, self.page) {
+            Ok(word) => {
+                self.frames.set_owner(pa, word);
+                Ok(pa)
+            }
+            Err(_) => {
+                self.frames.put(pa);
+                Err(FaultError::OutOfMemory)
+            }
+        }
     }
 
     /// Maps a frame just obtained (holding one reference for this PTE); on failure the
@@ -244,14 +268,17 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                     .frames
                     .alloc_zeroed()
                     .map_err(|_| FaultError::OutOfMemory)?;
+                let pa = self.own(pa)?;
                 self.install(pa, prot.pte_flags(false))?;
                 self.counters.record(Event::ZeroFill, 1);
                 Ok(FaultOutcome::ZeroFilled)
             }
             PageSource::Shared(obj, index) => {
-                let pa = obj
-                    .page(index, self.frames)
-                    .map_err(|_| FaultError::OutOfMemory)?;
+                let pa = match obj.page(index, self.frames) {
+                    Ok(Some(pa)) => pa,
+                    Ok(None) | Err(PageError::Io) => return Err(FaultError::Bus),
+                    Err(PageError::OutOfMemory) => return Err(FaultError::OutOfMemory),
+                };
                 self.install(pa, prot.pte_flags(false))?;
                 self.counters.record(Event::SharedFill, 1);
                 Ok(FaultOutcome::SharedPage)
@@ -268,6 +295,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                     self.frames.put(pa);
                     return Err(FaultError::Bus);
                 }
+                let pa = self.own(pa)?;
                 // The frame is this space's own copy: writable right away if the area is.
                 self.install(pa, prot.pte_flags(false))?;
                 self.counters.record(Event::FileRead, 1);
@@ -292,6 +320,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 .frames
                 .alloc_zeroed()
                 .map_err(|_| FaultError::OutOfMemory)?;
+            let pa = self.own(pa)?;
             self.install(pa, prot.pte_flags(false))?;
             self.mmu.flush_page(self.va());
             self.counters.record(Event::ZeroPageUpgrade, 1);
@@ -309,6 +338,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 .alloc_uninit()
                 .map_err(|_| FaultError::OutOfMemory)?;
             self.frames.copy_frame(copy, pte.pa);
+            let copy = self.own(copy)?;
             if self
                 .mmu
                 .map(self.va(), copy, prot.pte_flags(false), false)

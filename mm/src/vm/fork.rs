@@ -1,9 +1,12 @@
 //! Copy-on-write `fork`: the child shares every frame with the parent; private pages are
 //! write-protected and marked copy-on-write on both sides.
 
+use alloc::vec::Vec;
+
 use super::VmError;
+use super::area::Backing;
 use super::hal::{CopyPte, FrameSource, Mmu, OutOfMemory, PteFlags, PteInfo};
-use super::space::{AddressSpace, StaleRange};
+use super::space::{AddressSpace, StaleRange, private_owner};
 use super::stats::Event;
 use crate::addr::VirtAddr;
 
@@ -17,7 +20,12 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     ///   lose write permission are flushed (one request after the walk);
     /// - a shared-memory page is mapped identically (writable if the area is) and gains a
     ///   reference;
-    /// - a zero-page PTE is copied as is (the zero page is never counted).
+    /// - a zero-page PTE is copied as is (the zero page is never counted);
+    /// - a remembered PTE (a swap entry) is copied, and its slot gains a reference.
+    ///
+    /// For the reverse map, the child joins every memory object the parent's pages may
+    /// belong to: the parent's anonymous object and its chain, and the object of each
+    /// shared area (O(areas + chain), nothing per page).
     ///
     /// `ENOMEM` if the child's page table cannot be built; the partial child is then torn
     /// down and every reference it took dropped. The parent keeps its copy-on-write marks,
@@ -27,6 +35,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         child.areas = self.areas.clone();
         child.start_brk = self.start_brk;
         child.brk = self.brk;
+        child.join_objects(self).map_err(|_| VmError::NoMem)?;
         let zero = self.frames.zero_page();
         let eager = self.config.eager;
         let mut batch = StaleRange::default();
@@ -34,6 +43,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let AddressSpace {
             mmu, frames, areas, ..
         } = self;
+        let (child_anon, child_id) = (&mut child.anon, child.id);
         for area in areas.values() {
             let shared = area.is_shared();
             let copy_flags = area.prot.pte_flags(false);
@@ -62,6 +72,12 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                         copy_failed = true;
                         return None;
                     };
+                    let Ok(owner) = private_owner(child_anon, child_id, va.0) else {
+                        frames.put(copy);
+                        copy_failed = true;
+                        return None;
+                    };
+                    frames.set_owner(copy, owner);
                     frames.copy_frame(copy, pte.pa);
                     CopyPte {
                         parent: None,
@@ -105,7 +121,50 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         batch.emit(mmu);
         result.map_err(|_| VmError::NoMem)?;
+        self.copy_remembered(&mut child)?;
         self.counters.record(Event::Fork, 1);
         Ok(child)
+    }
+
+    /// Makes this (new, child) space a member of every object `parent`'s pages may
+    /// belong to, and gives it `parent`'s anonymous objects as its chain.
+    fn join_objects(&mut self, parent: &AddressSpace<M, F>) -> Result<(), OutOfMemory> {
+        let inherited = parent.anon.iter().chain(&parent.chain);
+        self.chain
+            .try_reserve(parent.chain.len() + 1)
+            .map_err(|_| OutOfMemory)?;
+        for obj in inherited {
+            obj.join(self.id)?;
+            self.chain.push(obj.clone());
+        }
+        for area in parent.areas.values() {
+            if let Backing::Shared { obj, .. } = &area.backing {
+                obj.join(self.id)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies every remembered PTE into `child` (the same swap entry, one more reference
+    /// to its slot). Nothing to do, and nothing walked, while the parent has none.
+    fn copy_remembered(&mut self, child: &mut AddressSpace<M, F>) -> Result<(), VmError> {
+        if self.swap_entries == 0 {
+            return Ok(());
+        }
+        let mut entries = Vec::new();
+        entries
+            .try_reserve(self.swap_entries)
+            .map_err(|_| VmError::NoMem)?;
+        let end = crate::layout::USER_END;
+        self.mmu
+            .remembered_range(crate::addr::VirtAddr(0), end, false, |va, e| {
+                entries.push((va, e))
+            });
+        for (va, entry) in entries {
+            child.mmu.remember(va, entry).map_err(|_| VmError::NoMem)?;
+            self.frames.dup_remembered(entry);
+            child.swap_entries += 1;
+        }
+        Ok(())
     }
 }

@@ -5,8 +5,11 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use super::area::{Area, AreaInfo, Backing};
-use super::hal::{FrameSource, Mmu, TlbFlush};
+use super::hal::{FrameSource, Mmu, OutOfMemory, TlbFlush};
+use super::object::{MemObject, SpaceId};
 use super::stats::{SpaceCounters, VmStats};
 use super::{
     DEFAULT_MAX_MAP_COUNT, DEFAULT_MMAP_MIN_ADDR, DEFAULT_STACK_RLIMIT, MMAP_MAX_GAP, MMAP_MIN_GAP,
@@ -112,9 +115,21 @@ impl StaleRange {
 ///   protection, minus write when the PTE is copy-on-write or maps the zero page.
 /// - A private PTE is writable only if this PTE is the frame's only reference.
 /// - Every present PTE except zero-page ones holds one frame reference; `rss` counts them.
+/// - Every remembered PTE holds one reference to its swap slot; `swap_entries` counts them.
+/// - Reverse map: every private frame a PTE maps is owned by `anon` or an object of
+///   `chain` (this space is a member of each); every frame a shared area maps is owned
+///   by the area's object, of which this space is a member (see [`super::object`]).
 ///
 /// All operations take `&mut self`: the kernel keeps each space behind its own lock.
 pub struct AddressSpace<M: Mmu, F: FrameSource + Clone> {
+    pub(crate) id: SpaceId,
+    /// The anonymous object owning the private frames this space allocates (made at
+    /// the first one).
+    pub(crate) anon: Option<Arc<MemObject>>,
+    /// The anonymous objects of the spaces this one was forked from, whose frames it
+    /// may map copy-on-write.
+    pub(crate) chain: Vec<Arc<MemObject>>,
+    pub(crate) swap_entries: usize,
     pub(crate) mmu: M,
     pub(crate) frames: F,
     pub(crate) areas: BTreeMap<usize, Area>,
@@ -131,7 +146,13 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// `frames`. Nothing is mapped; the program break is unset until
     /// [`AddressSpace::init_brk`].
     pub fn new(mmu: M, frames: F, config: VmConfig) -> Self {
+        /// The next space's identity.
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         AddressSpace {
+            id: SpaceId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            anon: None,
+            chain: Vec::new(),
+            swap_entries: 0,
             mmu,
             frames,
             areas: BTreeMap::new(),
@@ -142,6 +163,17 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             rss: 0,
             counters: SpaceCounters::default(),
         }
+    }
+
+    /// This space's identity among the members of memory objects (what a reverse-map
+    /// walk asks its [`SpaceSet`](super::SpaceSet) for).
+    pub fn id(&self) -> SpaceId {
+        self.id
+    }
+
+    /// Remembered PTEs (swap entries) in the page table.
+    pub fn swap_entries(&self) -> usize {
+        self.swap_entries
     }
 
     /// The page table (for the kernel to install it: root, ASID; and for tests to walk it).
@@ -302,9 +334,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// Drops an area's reference on its backing; the last reference to a shared object
     /// frees the object's pages.
     pub(crate) fn release_backing(&self, area: Area) {
-        if let Backing::Shared { obj, .. } = area.backing
-            && let Some(obj) = Arc::into_inner(obj)
-        {
+        let obj = match area.backing {
+            Backing::Shared { obj, .. } | Backing::File { obj, .. } => obj,
+            Backing::Anon => return,
+        };
+        if let Some(obj) = Arc::into_inner(obj) {
             obj.release(&self.frames);
         }
     }
@@ -315,6 +349,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// [`Mmu`] calls back only after the flush that makes each frame unreachable, so a
     /// reference may go at once.
     pub(crate) fn zap(&mut self, start: usize, end: usize) {
+        self.drop_remembered(start, end);
         let zero = self.frames.zero_page();
         let AddressSpace {
             mmu, frames, rss, ..
@@ -327,8 +362,27 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         });
     }
 
+    /// Clears the remembered PTEs of `[start, end)`, dropping their swap slots' references
+    /// (the [`Mmu::unmap_range`] that follows frees the table pages this empties).
+    fn drop_remembered(&mut self, start: usize, end: usize) {
+        if self.swap_entries == 0 {
+            return;
+        }
+        let AddressSpace {
+            mmu,
+            frames,
+            swap_entries,
+            ..
+        } = self;
+        mmu.remembered_range(VirtAddr(start), VirtAddr(end), true, |_, entry| {
+            frames.drop_remembered(entry);
+            *swap_entries -= 1;
+        });
+    }
+
     /// Unmaps and forgets everything (what `exec` and exit do to the old space).
     fn clear(&mut self) {
+        self.drop_remembered(0, USER_END.0);
         let zero = self.frames.zero_page();
         let AddressSpace { mmu, frames, .. } = self;
         mmu.teardown(|_, pte| {
@@ -339,9 +393,34 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         self.rss = 0;
         let areas = core::mem::take(&mut self.areas);
         for (_, area) in areas {
+            if let Backing::Shared { obj, .. } = &area.backing {
+                obj.leave(self.id);
+            }
             self.release_backing(area);
         }
+        for obj in self.anon.iter().chain(&self.chain) {
+            obj.leave(self.id);
+        }
     }
+}
+
+/// The owner word for a private frame at `va` of space `id` whose anonymous object is
+/// `anon` (made now if there is none yet).
+#[inline]
+pub(crate) fn private_owner(
+    anon: &mut Option<Arc<MemObject>>,
+    id: SpaceId,
+    va: usize,
+) -> Result<u64, OutOfMemory> {
+    let obj = match anon {
+        Some(obj) => obj,
+        None => {
+            let obj = MemObject::anon()?;
+            obj.join(id)?;
+            anon.insert(obj)
+        }
+    };
+    Ok(obj.owner_word((va >> crate::addr::PAGE_SHIFT) as u64))
 }
 
 impl<M: Mmu, F: FrameSource + Clone> Drop for AddressSpace<M, F> {
