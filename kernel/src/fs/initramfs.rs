@@ -48,6 +48,54 @@ impl VmFile for InitramfsFile {
     }
 }
 
+/// A file or directory of the initramfs, open, with its position (for directories: the
+/// index of the next entry `getdents64` returns).
+pub struct NodeFile {
+    node: Node,
+    pos: usize,
+}
+
+impl NodeFile {
+    /// `node` opened at position 0.
+    pub fn new(node: Node) -> NodeFile {
+        NodeFile { node, pos: 0 }
+    }
+}
+
+impl super::File for NodeFile {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        let n = self.read_at(self.pos, buf)?;
+        self.pos += n;
+        Ok(n)
+    }
+
+    fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
+        if self.node.kind == Kind::Dir {
+            return Err(Errno::EISDIR);
+        }
+        Ok(super::copy_at(self.node.data, offset, buf))
+    }
+
+    fn lseek(&mut self, offset: i64, whence: u32) -> Result<usize, Errno> {
+        super::seek(&mut self.pos, self.node.data.len(), offset, whence)
+    }
+
+    fn stat(&self) -> super::Stat {
+        super::node_stat(&self.node)
+    }
+
+    fn node(&mut self) -> Option<(&Node, &mut usize)> {
+        Some((&self.node, &mut self.pos))
+    }
+
+    fn mem_object(&self) -> Result<Option<Arc<MemObject>>, Errno> {
+        match self.node.kind {
+            Kind::File => mem_object(&self.node).map(Some),
+            Kind::Dir => Ok(None),
+        }
+    }
+}
+
 /// The memory object of each initramfs file some mapping holds, by inode number: weak,
 /// so that a file's pages go with its last mapping (as today; reclaim of an unmapped
 /// file's cache is swap's business, issue 16).

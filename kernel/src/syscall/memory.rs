@@ -5,8 +5,6 @@ use pagoda_mm::vm::abi::{MAP_ANONYMOUS, MAP_LOCKED, MAP_NONBLOCK, MAP_POPULATE};
 use pagoda_mm::vm::{MmapFile, VmError};
 
 use super::{Errno, SysResult};
-use crate::fs::File;
-use crate::fs::initramfs::Kind;
 use crate::memory::uspace::UserSpace;
 use crate::proc;
 
@@ -30,13 +28,7 @@ fn mmap_file(fd: usize) -> Result<Option<MmapFile>, Errno> {
     let Ok(f) = proc::current().inner.lock().fds.get(fd) else {
         return Ok(None);
     };
-    let file = f.lock();
-    let backing = match &*file {
-        File::Node { node, .. } if node.kind == Kind::File => {
-            Some(crate::fs::initramfs::mem_object(node)?)
-        }
-        _ => None,
-    };
+    let backing = f.lock().mem_object()?;
     Ok(Some(MmapFile {
         file: backing,
         readable: true,
