@@ -225,19 +225,11 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
         VirtAddr(self.page)
     }
 
-    /// Makes a frame just allocated for this page one of the space's private frames (its
-    /// owner word, for the reverse map); on failure the frame is dropped again.
-    fn own(&mut self, pa: crate::addr::PhysAddr) -> Result<crate::addr::PhysAddr, FaultError> {
-        match private_owner(self.anon, self.id, self.page) {
-            Ok(word) => {
-                self.frames.set_owner(pa, word);
-                Ok(pa)
-            }
-            Err(_) => {
-                self.frames.put(pa);
-                Err(FaultError::OutOfMemory)
-            }
-        }
+    /// The owner word of a private frame for this page (the space's anonymous object,
+    /// made now if it has none yet).
+    #[inline]
+    fn owner(&mut self) -> Result<u64, FaultError> {
+        private_owner(self.anon, self.id, self.page).map_err(|_| FaultError::OutOfMemory)
     }
 
     /// Maps a frame just obtained (holding one reference for this PTE); on failure the
@@ -252,6 +244,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
     }
 
     /// Resolves a fault on a page with no PTE. New PTEs need no flush.
+    #[inline]
     fn fill(&mut self, access: Access) -> Result<FaultOutcome, FaultError> {
         let prot = self.area.prot;
         match self.area.source(self.page) {
@@ -264,11 +257,11 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 Ok(FaultOutcome::ZeroPage)
             }
             PageSource::Anon => {
+                let owner = self.owner()?;
                 let pa = self
                     .frames
-                    .alloc_zeroed()
+                    .alloc_zeroed(owner)
                     .map_err(|_| FaultError::OutOfMemory)?;
-                let pa = self.own(pa)?;
                 self.install(pa, prot.pte_flags(false))?;
                 self.counters.record(Event::ZeroFill, 1);
                 Ok(FaultOutcome::ZeroFilled)
@@ -287,15 +280,15 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 if offset >= file.size() {
                     return Err(FaultError::Bus);
                 }
+                let owner = self.owner()?;
                 let pa = self
                     .frames
-                    .alloc_uninit()
+                    .alloc_uninit(owner)
                     .map_err(|_| FaultError::OutOfMemory)?;
                 if file.read_page(offset, len, pa).is_err() {
                     self.frames.put(pa);
                     return Err(FaultError::Bus);
                 }
-                let pa = self.own(pa)?;
                 // The frame is this space's own copy: writable right away if the area is.
                 self.install(pa, prot.pte_flags(false))?;
                 self.counters.record(Event::FileRead, 1);
@@ -316,11 +309,11 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
         let prot = self.area.prot;
         let zero = self.frames.zero_page();
         if access == Access::Write && pte.pa == zero {
+            let owner = self.owner()?;
             let pa = self
                 .frames
-                .alloc_zeroed()
+                .alloc_zeroed(owner)
                 .map_err(|_| FaultError::OutOfMemory)?;
-            let pa = self.own(pa)?;
             self.install(pa, prot.pte_flags(false))?;
             self.mmu.flush_page(self.va());
             self.counters.record(Event::ZeroPageUpgrade, 1);
@@ -333,12 +326,12 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 self.counters.record(Event::CowTakeover, 1);
                 return Ok(FaultOutcome::CowTakenOver);
             }
+            let owner = self.owner()?;
             let copy = self
                 .frames
-                .alloc_uninit()
+                .alloc_uninit(owner)
                 .map_err(|_| FaultError::OutOfMemory)?;
             self.frames.copy_frame(copy, pte.pa);
-            let copy = self.own(copy)?;
             if self
                 .mmu
                 .map(self.va(), copy, prot.pte_flags(false), false)

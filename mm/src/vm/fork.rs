@@ -68,16 +68,12 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 } else if eager {
                     // Eager mode: the child gets its own copy now. Without a frame for
                     // it nothing more is copied.
-                    let Ok(copy) = frames.alloc_uninit() else {
+                    let copy = private_owner(child_anon, child_id, va.0)
+                        .and_then(|owner| frames.alloc_uninit(owner));
+                    let Ok(copy) = copy else {
                         copy_failed = true;
                         return None;
                     };
-                    let Ok(owner) = private_owner(child_anon, child_id, va.0) else {
-                        frames.put(copy);
-                        copy_failed = true;
-                        return None;
-                    };
-                    frames.set_owner(copy, owner);
                     frames.copy_frame(copy, pte.pa);
                     CopyPte {
                         parent: None,

@@ -132,6 +132,13 @@ impl SwapEntry {
         Some(SwapEntry(token))
     }
 
+    /// The entry of a token this layer stored (no check: the page table holds no other
+    /// remembered token).
+    #[inline]
+    pub(crate) const fn from_stored(token: u64) -> SwapEntry {
+        SwapEntry(token)
+    }
+
     /// The token stored in the PTE.
     pub const fn token(self) -> u64 {
         self.0
@@ -340,10 +347,14 @@ pub trait TlbFlush {
 /// on it and never writes to it. The methods take `&self`: the kernel's allocator is
 /// global and internally synchronised, and reference counts are atomic.
 pub trait FrameSource {
-    /// Allocates a frame filled with zeros.
-    fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory>;
-    /// Allocates a frame with unspecified contents (the caller overwrites all of it).
-    fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory>;
+    /// Allocates a frame filled with zeros whose owner word is `owner` (the object it
+    /// belongs to and its page index there, see [`MemObject`](super::MemObject); 0 for
+    /// none): a frame is born with its owner, so the reverse map costs the fault path
+    /// one store into metadata the allocation touches anyway.
+    fn alloc_zeroed(&self, owner: u64) -> Result<PhysAddr, OutOfMemory>;
+    /// Allocates a frame with unspecified contents (the caller overwrites all of it),
+    /// with owner word `owner` as for [`alloc_zeroed`](Self::alloc_zeroed).
+    fn alloc_uninit(&self, owner: u64) -> Result<PhysAddr, OutOfMemory>;
     /// Copies the 4 KiB of frame `src` into frame `dst`.
     fn copy_frame(&self, dst: PhysAddr, src: PhysAddr);
     /// Adds a reference to an allocated frame.
@@ -354,10 +365,8 @@ pub trait FrameSource {
     fn refcount(&self, pa: PhysAddr) -> usize;
     /// The shared, always-zero, read-only frame mapped for reads of untouched memory.
     fn zero_page(&self) -> PhysAddr;
-    /// Sets the owner word of an allocated frame: the object it belongs to and its page
-    /// index there (see [`MemObject`](super::MemObject)); the reverse map reads it back.
-    fn set_owner(&self, pa: PhysAddr, word: u64);
-    /// The owner word of an allocated frame (0 if none was set since its allocation).
+    /// The owner word an allocated frame was given at its allocation (the reverse map
+    /// reads it).
     fn owner(&self, pa: PhysAddr) -> u64;
     /// Adds a reference to the swap slot of `entry` (`fork` copied a remembered PTE).
     fn dup_remembered(&self, entry: SwapEntry);
@@ -369,11 +378,11 @@ pub trait FrameSource {
 macro_rules! forward_frame_source {
     ($($ptr:ty),*) => {$(
         impl<T: FrameSource + ?Sized> FrameSource for $ptr {
-            fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
-                (**self).alloc_zeroed()
+            fn alloc_zeroed(&self, owner: u64) -> Result<PhysAddr, OutOfMemory> {
+                (**self).alloc_zeroed(owner)
             }
-            fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
-                (**self).alloc_uninit()
+            fn alloc_uninit(&self, owner: u64) -> Result<PhysAddr, OutOfMemory> {
+                (**self).alloc_uninit(owner)
             }
             fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
                 (**self).copy_frame(dst, src)
@@ -389,9 +398,6 @@ macro_rules! forward_frame_source {
             }
             fn zero_page(&self) -> PhysAddr {
                 (**self).zero_page()
-            }
-            fn set_owner(&self, pa: PhysAddr, word: u64) {
-                (**self).set_owner(pa, word)
             }
             fn owner(&self, pa: PhysAddr) -> u64 {
                 (**self).owner(pa)

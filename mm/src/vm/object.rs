@@ -2,7 +2,7 @@
 //!
 //! Every frame mapped in user space (except the shared zero page) belongs to exactly one
 //! [`MemObject`] and has a page index in it; the pair is the frame's *owner word*
-//! ([`FrameSource::set_owner`]), written when the frame is allocated:
+//! ([`FrameSource::owner`]), given when the frame is allocated:
 //!
 //! | object | created | pages | page index of a frame |
 //! |---|---|---|---|
@@ -198,7 +198,6 @@ impl MemObject {
                     return Ok(None);
                 };
                 pages.insert(index, pa);
-                frames.set_owner(pa, self.owner_word(index));
                 pa
             }
         };
@@ -209,13 +208,13 @@ impl MemObject {
     /// A new frame with the contents of page `index`.
     fn fill<F: FrameSource>(&self, index: u64, frames: &F) -> Result<Option<PhysAddr>, PageError> {
         let Kind::File(file) = &self.kind else {
-            return Ok(Some(frames.alloc_zeroed()?));
+            return Ok(Some(frames.alloc_zeroed(self.owner_word(index))?));
         };
         let offset = index << PAGE_SHIFT;
         if offset >= file.size() {
             return Ok(None);
         }
-        let pa = frames.alloc_uninit()?;
+        let pa = frames.alloc_uninit(self.owner_word(index))?;
         let len = (file.size() - offset).min(PAGE_SIZE as u64) as usize;
         if file.read_page(offset, len, pa).is_err() {
             frames.put(pa);

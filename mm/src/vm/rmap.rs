@@ -13,7 +13,7 @@
 //! ```
 //!
 //! What it costs where: a fault that allocates a frame stores one word in the frame's
-//! metadata ([`FrameSource::set_owner`]); `fork` joins the child to the parent's objects
+//! metadata, given with the allocation ([`FrameSource::alloc_zeroed`]); `fork` joins the child to the parent's objects
 //! (its anonymous chain and its shared areas' objects: O(areas + chain), nothing per
 //! page); teardown leaves them. A per-frame chain would instead allocate one node per
 //! mapped page at every `fork` and fault, and free it at every unmap

@@ -412,15 +412,24 @@ pub(crate) fn private_owner(
     id: SpaceId,
     va: usize,
 ) -> Result<u64, OutOfMemory> {
-    let obj = match anon {
-        Some(obj) => obj,
-        None => {
-            let obj = MemObject::anon()?;
-            obj.join(id)?;
-            anon.insert(obj)
-        }
-    };
-    Ok(obj.owner_word((va >> crate::addr::PAGE_SHIFT) as u64))
+    let index = (va >> crate::addr::PAGE_SHIFT) as u64;
+    match anon {
+        Some(obj) => Ok(obj.owner_word(index)),
+        None => first_private_owner(anon, id, index),
+    }
+}
+
+/// [`private_owner`] of a space's first private frame: makes its anonymous object.
+#[cold]
+#[inline(never)]
+fn first_private_owner(
+    anon: &mut Option<Arc<MemObject>>,
+    id: SpaceId,
+    index: u64,
+) -> Result<u64, OutOfMemory> {
+    let obj = MemObject::anon()?;
+    obj.join(id)?;
+    Ok(anon.insert(obj).owner_word(index))
 }
 
 impl<M: Mmu, F: FrameSource + Clone> Drop for AddressSpace<M, F> {

@@ -251,8 +251,8 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
     fn query(&self, va: VirtAddr) -> PteState {
         match self.table.lookup(va) {
             None => PteState::Absent,
-            Some((pte, _)) => match pte.remembered_token().and_then(SwapEntry::from_token) {
-                Some(entry) => PteState::Remembered(entry),
+            Some((pte, _)) => match pte.remembered_token() {
+                Some(token) => PteState::Remembered(SwapEntry::from_stored(token)),
                 None => PteState::Present(info_of(pte)),
             },
         }
@@ -286,9 +286,7 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
         };
         // Only tokens this layer wrote are in the table: each is a swap entry.
         let _ = self.table.remembered_range(start, len, take, |va, token| {
-            if let Some(entry) = SwapEntry::from_token(token) {
-                f(va, entry);
-            }
+            f(va, SwapEntry::from_stored(token))
         });
     }
 

@@ -132,7 +132,7 @@ impl SimFrames {
         frame.data[pa % PAGE_SIZE] = value;
     }
 
-    fn alloc(&self, fill: u8) -> Result<PhysAddr, OutOfMemory> {
+    fn alloc(&self, fill: u8, owner: u64) -> Result<PhysAddr, OutOfMemory> {
         let mut pool = self.pool.lock().unwrap();
         if pool.frames.len() >= pool.limit {
             return Err(OutOfMemory);
@@ -146,7 +146,7 @@ impl SimFrames {
         };
         let frame = Frame {
             refs: 1,
-            owner: 0,
+            owner,
             data: Box::new([fill; PAGE_SIZE]),
         };
         pool.frames.insert(pfn, frame);
@@ -161,13 +161,13 @@ impl SimFrames {
 }
 
 impl FrameSource for SimFrames {
-    fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
-        self.alloc(0)
+    fn alloc_zeroed(&self, owner: u64) -> Result<PhysAddr, OutOfMemory> {
+        self.alloc(0, owner)
     }
 
-    fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
+    fn alloc_uninit(&self, owner: u64) -> Result<PhysAddr, OutOfMemory> {
         // Garbage, so that a page the policy forgets to fill is noticed.
-        self.alloc(0xa5)
+        self.alloc(0xa5, owner)
     }
 
     fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
@@ -219,14 +219,6 @@ impl FrameSource for SimFrames {
 
     fn zero_page(&self) -> PhysAddr {
         PhysAddr(ZERO_PA)
-    }
-
-    fn set_owner(&self, pa: PhysAddr, word: u64) {
-        let mut pool = self.pool.lock().unwrap();
-        pool.frames
-            .get_mut(&Self::frame_index(pa))
-            .expect("owner of a free frame")
-            .owner = word;
     }
 
     fn owner(&self, pa: PhysAddr) -> u64 {
