@@ -857,7 +857,7 @@ static void do_clone(void)
         return;
     static const uint64_t bits[] = {CLONE_VM,           CLONE_FS,           CLONE_FILES,
                                     CLONE_SIGHAND,      CLONE_VFORK,        CLONE_THREAD,
-                                    CLONE_SETTLS,       CLONE_PARENT,       CLONE_NEWNS,
+                                    CLONE_SETTLS,       CLONE_NEWNS,
                                     CLONE_PIDFD,        CLONE_CHILD_SETTID, CLONE_PARENT_SETTID,
                                     CLONE_CHILD_CLEARTID};
     uint64_t flags = one_in(4) ? below(65) : SIGCHLD;
@@ -867,6 +867,8 @@ static void do_clone(void)
                 flags |= PICK(bits);
         if (one_in(10))
             flags = rnd();
+        /* A sibling of the fuzzer would be its parent's child (the test runner's). */
+        flags &= ~(uint64_t)CLONE_PARENT;
     } else {
         static const uint64_t safe[] = {CLONE_CHILD_SETTID, CLONE_PARENT_SETTID,
                                         CLONE_CHILD_CLEARTID};
@@ -882,7 +884,9 @@ static void do_clone(void)
     __atomic_fetch_add(&shared->calls, 1, __ATOMIC_RELAXED);
     if (trace)
         say_fd(trace_fd, "fuzz:   = %ld\n", r);
-    note_kid(r);
+    /* A thread is part of the fuzzer: signalling it would signal the fuzzer. */
+    if (!(flags & CLONE_THREAD))
+        note_kid(r);
 }
 
 /* Files to execute: garbage, truncated and malformed ELF files, non-executables,
@@ -1023,12 +1027,13 @@ static void do_kill(void)
         sig = one_in(2) ? below(65) : rnd();
         break;
     default:
-        /* Groups, everyone, init: pagoda refuses or drops them; Linux would act. */
+        /* Init (which refuses), groups that do not exist, INT_MIN: never the
+         * fuzzer's own group or everyone (kill(0) and kill(-1) would end the run). */
         if (!on_pg)
             return;
         {
-            static const uint64_t who[] = {0, (uint64_t)-1, (uint64_t)-2, 1,
-                                           (uint64_t)INT32_MIN, (uint64_t)-1000};
+            static const uint64_t who[] = {1, (uint64_t)INT32_MIN, (uint64_t)-1000,
+                                           (uint64_t)-0x7ffffff0};
             pid = PICK(who);
         }
         sig = one_in(2) ? below(65) : rnd();
@@ -1479,6 +1484,9 @@ static void do_system(void)
                     SYS_wait4,    SYS_dup3,       SYS_close,    SYS_reboot,   SYS_rt_sigreturn,
                     SYS_fcntl,    SYS_dup,        SYS_pipe2,    SYS_ppoll,    SYS_rt_sigsuspend,
                     SYS_rt_sigaction, SYS_sigaltstack, SYS_rt_sigtimedwait,
+                    /* Block (a futex word, descriptor sets, children), send SIGALRM
+                     * later, or make tasks. */
+                    SYS_futex, SYS_pselect6, SYS_waitid, SYS_setitimer, SYS_clone3,
                 };
                 uint64_t nr;
                 int ok;

@@ -57,6 +57,8 @@ pub struct HartLocal {
 pub mod reg {
     /// Stack pointer.
     pub const SP: usize = 2;
+    /// Thread pointer (thread-local storage).
+    pub const TP: usize = 4;
     /// First argument / return value.
     pub const A0: usize = 10;
     /// System-call number.

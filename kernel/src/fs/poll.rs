@@ -1,5 +1,5 @@
-//! `ppoll`: waits until one of a set of descriptors is ready, a timeout passes or a
-//! signal arrives.
+//! `ppoll` and `pselect6`: wait until one of a set of descriptors is ready, a timeout
+//! passes or a signal arrives.
 //!
 //! Readiness is asked of each file ([`super::File::poll`]). The wait re-checks every
 //! scheduler tick (files have no wait queue a poller can join across descriptors), so a
@@ -48,24 +48,96 @@ pub fn ppoll(
         let events = u16::from_le_bytes([b[4], b[5]]);
         polls.push((fd, events, 0u16));
     }
+    let ready = wait_with_mask(&mut polls, deadline, mask)?;
+    for (i, &(_, _, revents)) in polls.iter().enumerate() {
+        copy_to_user(fds + i * POLLFD_SIZE + 6, &revents.to_le_bytes())?;
+    }
+    Ok(ready)
+}
+
+/// [`wait_ready`] with the signal mask `mask` in force while waiting.
+fn wait_with_mask(
+    polls: &mut [(i32, u16, u16)],
+    deadline: Option<u64>,
+    mask: Option<u64>,
+) -> Result<usize, Errno> {
     let me = proc::current();
     let old_mask = mask.map(|m| {
         me.blocked
             .swap(m & !proc::signal::UNBLOCKABLE, Ordering::AcqRel)
     });
-    let result = wait_ready(&me, &mut polls, deadline);
+    let result = wait_ready(&me, polls, deadline);
     match (old_mask, &result) {
-        // Interrupted: the handler runs with the ppoll mask, the old one comes back
+        // Interrupted: the handler runs with the wait's mask, the old one comes back
         // when it returns (as rt_sigsuspend).
-        (Some(old), Err(Errno::EINTR)) => me.inner.lock().signals.saved_mask = Some(old),
+        (Some(old), Err(Errno::EINTR)) => me.thread.lock().signals.saved_mask = Some(old),
         (Some(old), _) => me.blocked.store(old, Ordering::Release),
         (None, _) => {}
     }
-    let ready = result?;
-    for (i, &(_, _, revents)) in polls.iter().enumerate() {
-        copy_to_user(fds + i * POLLFD_SIZE + 6, &revents.to_le_bytes())?;
+    result
+}
+
+/// Bits in an `fd_set` (`FD_SETSIZE`).
+const FD_SETSIZE: usize = 1024;
+
+/// `pselect6(nfds, readfds, writefds, exceptfds, ...)`: the `fd_set` bitmaps (any may be
+/// 0) are read, waited on as `ppoll` would (reading: `POLLIN`; writing: `POLLOUT`; no
+/// file here has exceptional conditions) and rewritten with the ready descriptors.
+/// Returns how many bits are set in all.
+pub fn pselect(
+    nfds: usize,
+    sets: [usize; 3],
+    deadline: Option<u64>,
+    mask: Option<u64>,
+) -> Result<usize, Errno> {
+    if nfds > FD_SETSIZE {
+        return Err(Errno::EINVAL);
     }
-    Ok(ready)
+    let bytes = nfds.div_ceil(64) * 8;
+    let mut bits = [[0u8; FD_SETSIZE / 8]; 3];
+    for (set, b) in sets.iter().zip(bits.iter_mut()) {
+        if *set != 0 {
+            copy_from_user(&mut b[..bytes], *set)?;
+        }
+    }
+    let is_set = |b: &[u8; FD_SETSIZE / 8], fd: usize| b[fd / 8] & (1 << (fd % 8)) != 0;
+    let mut polls = Vec::new();
+    for fd in 0..nfds {
+        let mut events = 0;
+        if is_set(&bits[0], fd) {
+            events |= POLLIN;
+        }
+        if is_set(&bits[1], fd) {
+            events |= POLLOUT;
+        }
+        if events != 0 || is_set(&bits[2], fd) {
+            polls.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+            polls.push((fd as i32, events, 0u16));
+        }
+    }
+    wait_with_mask(&mut polls, deadline, mask)?;
+    let mut out = [[0u8; FD_SETSIZE / 8]; 3];
+    let mut count = 0;
+    for &(fd, events, revents) in &polls {
+        if revents & POLLNVAL != 0 {
+            return Err(Errno::EBADF);
+        }
+        let fd = fd as usize;
+        let readable = events & POLLIN != 0 && revents & (POLLIN | POLLHUP | POLLERR) != 0;
+        let writable = events & POLLOUT != 0 && revents & (POLLOUT | POLLERR) != 0;
+        for (set, on) in [(0, readable), (1, writable)] {
+            if on {
+                out[set][fd / 8] |= 1 << (fd % 8);
+                count += 1;
+            }
+        }
+    }
+    for (set, b) in sets.iter().zip(out.iter()) {
+        if *set != 0 {
+            copy_to_user(*set, &b[..bytes])?;
+        }
+    }
+    Ok(count)
 }
 
 /// Fills in the `revents` of `polls` until one is non-zero, the deadline passes or a
@@ -78,7 +150,7 @@ fn wait_ready(
     loop {
         let mut ready = 0;
         {
-            let inner = me.inner.lock();
+            let inner = me.group.lock();
             for (fd, events, revents) in polls.iter_mut() {
                 *revents = if *fd < 0 {
                     0

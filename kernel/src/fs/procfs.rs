@@ -61,7 +61,7 @@ pub fn open(path: &str, flags: usize) -> Result<Option<FileRef>, Errno> {
         .and_then(|rest| rest.strip_suffix("/maps"))
     {
         let pid = if who == "self" {
-            proc::current().pid
+            proc::current().tgid
         } else {
             let pid = who.parse().map_err(|_| Errno::ENOENT)?;
             proc::find(pid).ok_or(Errno::ENOENT)?.pid
@@ -107,7 +107,8 @@ fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
                 return Ok(None);
             };
             let p = if who == "self" {
-                proc::current()
+                let me = proc::current();
+                proc::find(me.tgid).unwrap_or(me)
             } else {
                 let pid = who.parse().map_err(|_| Errno::ENOENT)?;
                 proc::find(pid).ok_or(Errno::ENOENT)?
@@ -228,28 +229,31 @@ fn vmstat(out: &mut String) -> core::fmt::Result {
 
 fn status(out: &mut String, p: &Process) -> core::fmt::Result {
     let (parent, name) = {
-        let inner = p.inner.lock();
+        let inner = p.group.lock();
         (
             inner.parent,
             String::from(inner.exe.rsplit('/').next().unwrap_or("")),
         )
     };
-    let (size, rss, stats) = match &*p.vm.lock() {
+    let mm = p.mm();
+    let (size, rss, stats) = match &*mm.lock() {
         Some(vm) => {
             let size: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
             (size / 4096, vm.rss_pages(), vm.stats())
         }
         None => (0, 0, Default::default()),
     };
-    let state = if p.inner.lock().exit.is_some() {
+    let state = if p.group.lock().exit.is_some() {
         "Z (zombie)"
     } else {
         "R (running)"
     };
     writeln!(out, "Name:\t{name}")?;
     writeln!(out, "State:\t{state}")?;
+    writeln!(out, "Tgid:\t{}", p.tgid)?;
     writeln!(out, "Pid:\t{}", p.pid)?;
     writeln!(out, "PPid:\t{parent}")?;
+    writeln!(out, "Threads:\t{}", p.group.live())?;
     writeln!(out, "VmSize:\t{:>8} kB", kb(size))?;
     writeln!(out, "VmRSS:\t{:>8} kB", kb(rss))?;
     writeln!(out, "MinorFaults:\t{}", stats.minor_faults)?;
@@ -382,7 +386,8 @@ impl MapsText {
         let Some(p) = proc::find(self.pid) else {
             return Ok(false);
         };
-        let vm = p.vm.lock();
+        let mm = p.mm();
+        let vm = mm.lock();
         let Some(vm) = &*vm else { return Ok(false) };
         for a in vm.areas_from(VirtAddr(self.next_area)) {
             if self.window.len() >= PAGE_SIZE {

@@ -127,15 +127,25 @@ pub fn exec_into(
         sepc: plan.entry,
     };
 
-    let old = p.vm.lock().replace(vm);
+    // The point of no return: the other threads go, then the new space replaces the old
+    // one, which is freed unless a `vfork` parent still runs in it.
+    super::kill_other_threads(p)?;
+    let mm = super::Mm::new(vm)?;
+    let old = core::mem::replace(&mut *p.vm.lock(), mm);
     let running = super::sched::with_current(|c| c.is_some_and(|c| core::ptr::eq(c, &**p)));
     if running {
         p.activate_on_this_hart();
         load_fp(&FpState::default());
     }
+    super::release_mm(&old);
     drop(old);
-    let mut inner = p.inner.lock();
+    if let Some(parent) = p.thread.lock().vfork_parent.take() {
+        super::sched::wake(&parent);
+    }
+    p.thread.lock().signals.altstack = Default::default();
+    let mut inner = p.group.lock();
     inner.exe = String::from(path);
+    inner.execed = true;
     inner.trampoline = 0;
     inner.signals.exec();
     Ok(frame)

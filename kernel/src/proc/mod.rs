@@ -6,6 +6,7 @@
 
 pub mod elf;
 pub mod exec;
+pub mod futex;
 pub mod oom;
 pub mod sched;
 pub mod signal;
@@ -53,13 +54,21 @@ impl ExitStatus {
     }
 }
 
-/// Mutable process state other than scheduling.
+/// State shared by the threads of one process (Linux's signal, sighand and files
+/// structures in one), under [`ThreadGroup::lock`].
 pub struct Inner {
     /// The parent's pid.
     pub parent: Pid,
-    /// Children, alive or zombie.
+    /// The process group.
+    pub pgid: Pid,
+    /// The session.
+    pub sid: Pid,
+    /// `execve` succeeded since `fork` (a parent can no longer move it to another group).
+    pub execed: bool,
+    /// Children (their thread-group leaders), alive or zombie.
     pub children: Vec<Arc<Process>>,
-    /// Set when the process has exited.
+    /// The process's exit status, set when it started to exit (`exit_group`, a fatal
+    /// signal) or when its last thread exited.
     pub exit: Option<ExitStatus>,
     /// Open files.
     pub fds: FdTable,
@@ -67,21 +76,93 @@ pub struct Inner {
     pub exe: String,
     /// The working directory (absolute, normalised).
     pub cwd: String,
-    /// `set_tid_address`: cleared (written 0) at exit.
-    pub clear_child_tid: usize,
-    /// Signal actions, the alternate stack and delivery state (boxed: 2 KiB that would
-    /// otherwise push the fields after `inner` beyond a load's 12-bit offset, on the path
-    /// of every return to user mode).
-    pub signals: Box<signal::SignalState>,
+    /// Signal actions and the senders of pending signals (boxed: 2 KiB).
+    pub signals: Box<signal::SignalActions>,
     /// Where the signal-return trampoline is mapped (handlers return there; 0 until the
     /// first handler is installed).
     pub trampoline: usize,
+    /// The real-time interval timer (`setitimer`, `alarm`).
+    pub alarm: signal::Alarm,
 }
 
-/// A process.
+/// A process as its threads share it: one per `fork`, joined by `clone(CLONE_THREAD)`.
+pub struct ThreadGroup {
+    /// Signals sent to the process (any thread that does not block one takes it).
+    pub pending: AtomicU64,
+    /// Threads that have not exited yet; the one that brings it to 0 ends the process.
+    live: AtomicUsize,
+    /// Everything else.
+    inner: Mutex<Inner>,
+}
+
+impl ThreadGroup {
+    fn new(inner: Inner) -> Result<Arc<ThreadGroup>, Errno> {
+        new_arc(ThreadGroup {
+            pending: AtomicU64::new(0),
+            live: AtomicUsize::new(0),
+            inner: Mutex::new(inner),
+        })
+    }
+
+    /// Locks the shared state.
+    pub fn lock(&self) -> spin::MutexGuard<'_, Inner> {
+        self.inner.lock()
+    }
+
+    /// Threads that have not exited.
+    pub fn live(&self) -> usize {
+        self.live.load(Ordering::Acquire)
+    }
+}
+
+/// An address space and the tasks that use it (Linux's `mm_struct` with `mm_users`):
+/// the threads of a process, and a `vfork` child until it calls `execve` or exits.
+pub struct Mm {
+    space: Mutex<Option<UserSpace>>,
+    /// Tasks using it; the one that brings it to 0 frees the space.
+    users: AtomicUsize,
+    /// The out-of-memory killer chose a process using it, and its memory is not back yet
+    /// ([`oom`]).
+    pub oom_victim: AtomicBool,
+}
+
+impl Mm {
+    fn new(space: UserSpace) -> Result<Arc<Mm>, Errno> {
+        new_arc(Mm {
+            space: Mutex::new(Some(space)),
+            users: AtomicUsize::new(1),
+            oom_victim: AtomicBool::new(false),
+        })
+    }
+
+    /// Locks the space (`None` once its last user exited).
+    pub fn lock(&self) -> spin::MutexGuard<'_, Option<UserSpace>> {
+        self.space.lock()
+    }
+}
+
+/// State of one thread that other threads do not touch.
+#[derive(Default)]
+pub struct ThreadState {
+    /// `set_tid_address` / `CLONE_CHILD_CLEARTID`: written 0, and a futex wake-up sent
+    /// there, when the thread exits.
+    pub clear_child_tid: usize,
+    /// `set_robust_list`: the head of the thread's list of robust futexes (0: none).
+    pub robust_list: usize,
+    /// The alternate stack and signal-delivery state.
+    pub signals: signal::ThreadSignals,
+    /// A `vfork` parent waiting for this task to call `execve` or exit.
+    pub vfork_parent: Option<Arc<Process>>,
+}
+
+/// A task: one thread, scheduled on its own, with its own kernel stack (Linux's
+/// `task_struct`). Its `pid` is the thread id; `tgid` is the process id (the pid of the
+/// thread that started the process).
 pub struct Process {
-    /// Its id.
+    /// Its thread id.
     pub pid: Pid,
+    /// Its process id (thread-group id).
+    pub tgid: Pid,
     /// Scheduling state (see [`sched`]).
     pub sched: Mutex<Sched>,
     /// Saved kernel registers while not running.
@@ -90,21 +171,34 @@ pub struct Process {
     pub fp: UnsafeCell<FpState>,
     /// Its kernel stack (guard page below).
     pub kstack: KernelStack,
-    /// Its address space (`None` once it exited).
-    pub vm: Mutex<Option<UserSpace>>,
-    /// Everything else.
-    pub inner: Mutex<Inner>,
-    /// A kill (`SIGKILL`) is pending: acted on at the next return to user mode.
+    /// The address space it runs in (replaced by `execve`).
+    pub vm: Mutex<Arc<Mm>>,
+    /// The process it is a thread of.
+    pub group: Arc<ThreadGroup>,
+    /// Its own state.
+    pub thread: Mutex<ThreadState>,
+    /// A kill is pending: acted on at the next return to user mode.
     pub killed: AtomicBool,
-    /// Pending signals (bit `sig - 1`).
+    /// Signals sent to this thread (bit `sig - 1`).
     pub pending: AtomicU64,
     /// Blocked signals.
     pub blocked: AtomicU64,
-    /// The signal that killed it (valid once `killed` is set).
+    /// The signal that killed it, or [`THREAD_EXIT`] (valid once `killed` is set).
     pub kill_signal: AtomicI32,
-    /// The out-of-memory killer chose it and its memory is not back yet ([`oom`]).
-    pub oom_victim: AtomicBool,
 }
+
+/// A new shared object from the kernel heap, admitted only while free memory stays above
+/// the kernel's reserve after it (the heap's own allocation cannot fail then).
+fn new_arc<T>(value: T) -> Result<Arc<T>, Errno> {
+    if !crate::memory::frames::user_may_take(core::mem::size_of::<T>() + 16) {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(Arc::new(value))
+}
+
+/// `kill_signal` of a thread told to exit alone: its process is already exiting
+/// (`exit_group`, a fatal signal in another thread) or is calling `execve`.
+pub const THREAD_EXIT: i32 = -1;
 
 // SAFETY: `context` and `fp` are only touched by the hart that runs or switches the
 // process, under the hand-over protocol of `sched`; every other field is synchronised.
@@ -116,30 +210,36 @@ static PROCESSES: Mutex<BTreeMap<Pid, Arc<Process>>> = Mutex::new(BTreeMap::new(
 static NEXT_PID: AtomicUsize = AtomicUsize::new(INIT_PID);
 
 impl Process {
-    /// A new process whose trap frame is `frame`, ready to enter user mode.
+    /// A new task in `group` (a new process when `tgid` is `None`) running in `mm`,
+    /// whose trap frame is `frame`, ready to enter user mode. The caller has counted it
+    /// in `mm`'s users.
     fn new(
-        vm: UserSpace,
+        mm: Arc<Mm>,
+        group: Arc<ThreadGroup>,
+        tgid: Option<Pid>,
         frame: TrapFrame,
-        inner: Inner,
         fp: FpState,
     ) -> Result<Arc<Process>, Errno> {
         let kstack = KernelStack::new().map_err(|_| Errno::ENOMEM)?;
         let frame_at = (kstack.top() - core::mem::size_of::<TrapFrame>()) as *mut TrapFrame;
         // SAFETY: the stack is mapped, ours alone, and large enough for a frame.
         unsafe { frame_at.write(frame) };
+        let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
+        group.live.fetch_add(1, Ordering::AcqRel);
         let p = Arc::new(Process {
-            pid: NEXT_PID.fetch_add(1, Ordering::Relaxed),
+            pid,
+            tgid: tgid.unwrap_or(pid),
             sched: Mutex::new(Sched::new()),
             context: UnsafeCell::new(Context::default()),
             fp: UnsafeCell::new(fp),
             kstack,
-            vm: Mutex::new(Some(vm)),
-            inner: Mutex::new(inner),
+            vm: Mutex::new(mm),
+            group,
+            thread: Mutex::new(ThreadState::default()),
             killed: AtomicBool::new(false),
             pending: AtomicU64::new(0),
             blocked: AtomicU64::new(0),
             kill_signal: AtomicI32::new(0),
-            oom_victim: AtomicBool::new(false),
         });
         // SAFETY: nobody else sees the process yet.
         unsafe { *p.context.get() = Context::new_task(frame_at, p.fp.get()) };
@@ -152,9 +252,20 @@ impl Process {
         (self.kstack.top() - core::mem::size_of::<TrapFrame>()) as *mut TrapFrame
     }
 
+    /// The address space it runs in.
+    pub fn mm(&self) -> Arc<Mm> {
+        self.vm.lock().clone()
+    }
+
+    /// Whether it started its process (its pid is the process id).
+    pub fn is_leader(&self) -> bool {
+        self.pid == self.tgid
+    }
+
     /// Makes this process's address space the one the hart translates with.
     fn activate_on_this_hart(&self) {
-        match &*self.vm.lock() {
+        let mm = self.vm.lock();
+        match &*mm.lock() {
             Some(vm) => uspace::activate(vm.mmu(), crate::smp::hart_id()),
             None => uspace::activate_kernel(),
         }
@@ -162,7 +273,7 @@ impl Process {
 
     /// Calls `f` with the program name (for log lines; allocates nothing).
     pub fn with_name<R>(&self, f: impl FnOnce(&str) -> R) -> R {
-        let inner = self.inner.lock();
+        let inner = self.group.lock();
         f(inner.exe.rsplit('/').next().unwrap_or(&inner.exe))
     }
 }
@@ -190,32 +301,43 @@ pub fn set_max_tasks(ram_frames: usize) {
     );
 }
 
-/// Number of processes (live and zombie).
+/// Number of tasks (threads, live and zombie).
 pub fn count() -> usize {
     PROCESSES.lock().len()
 }
 
-/// Looks up a live or zombie process.
+/// Looks up a live or zombie task by thread id.
 pub fn find(pid: Pid) -> Option<Arc<Process>> {
     PROCESSES.lock().get(&pid).cloned()
+}
+
+/// Calls `f` for every task of the process `tgid` (allocates nothing). `f` runs under
+/// the task table's lock: it may take a task's locks, never the other way round.
+pub fn for_each_thread(tgid: Pid, mut f: impl FnMut(&Arc<Process>)) {
+    for p in PROCESSES.lock().values().filter(|p| p.tgid == tgid) {
+        f(p);
+    }
 }
 
 /// Creates the first process from `path` with `argv`/`envp`, descriptors 0-2 on the
 /// console, and puts it on the run queue.
 pub fn spawn_init(path: &str, argv: &[String], envp: &[String]) -> Result<(), Errno> {
-    let vm = uspace::new_space().map_err(|_| Errno::ENOMEM)?;
-    let inner = Inner {
+    let mm = Mm::new(uspace::new_space().map_err(|_| Errno::ENOMEM)?)?;
+    let group = ThreadGroup::new(Inner {
         parent: 0,
+        pgid: INIT_PID,
+        sid: INIT_PID,
+        execed: false,
         children: Vec::new(),
         exit: None,
         fds: FdTable::with_console()?,
         exe: String::new(),
         cwd: String::from("/"),
-        clear_child_tid: 0,
         signals: Box::default(),
         trampoline: 0,
-    };
-    let p = Process::new(vm, TrapFrame::default(), inner, FpState::default())?;
+        alarm: signal::Alarm::default(),
+    })?;
+    let p = Process::new(mm, group, None, TrapFrame::default(), FpState::default())?;
     let frame = exec::exec_into(&p, path, argv, envp)?;
     // SAFETY: the process has not run yet; its frame slot is ours to fill.
     unsafe { p.frame().write(frame) };
@@ -223,107 +345,290 @@ pub fn spawn_init(path: &str, argv: &[String], envp: &[String]) -> Result<(), Er
     Ok(())
 }
 
-/// `fork`: a copy of the current process sharing its pages copy-on-write, resuming from
-/// `parent_frame` with 0 in `a0`. With `set_tid`, the child's pid is written at that
-/// address of the child's memory (`CLONE_CHILD_SETTID`); `clear_tid` is the child's
-/// `CLONE_CHILD_CLEARTID` address (0: none). Returns the child's pid.
-pub fn fork(
-    parent_frame: &TrapFrame,
-    set_tid: Option<usize>,
-    clear_tid: usize,
-) -> Result<Pid, Errno> {
+/// What `clone` shares and sets up (decoded from its flags by the system call).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CloneArgs {
+    /// `CLONE_VM`: run in the caller's address space rather than a copy-on-write copy.
+    pub share_vm: bool,
+    /// `CLONE_THREAD` (with `CLONE_SIGHAND`, `CLONE_FILES`, `CLONE_FS`): a thread of the
+    /// caller's process.
+    pub thread: bool,
+    /// `CLONE_VFORK`: the caller sleeps until the child calls `execve` or exits.
+    pub vfork: bool,
+    /// `CLONE_PARENT`: the child's parent is the caller's parent.
+    pub same_parent: bool,
+    /// `CLONE_CHILD_SETTID`: the child's tid is written here in the child's memory.
+    pub set_tid: Option<usize>,
+    /// `CLONE_CHILD_CLEARTID`: the child's `clear_child_tid`.
+    pub clear_tid: usize,
+    /// `CLONE_SETTLS`: the child's thread pointer.
+    pub tls: Option<usize>,
+    /// The child's stack pointer (0: the caller's).
+    pub stack: usize,
+}
+
+/// `clone`: a new task resuming from `parent_frame` with 0 in `a0`: a new process (a
+/// copy-on-write copy of the caller, or sharing its space with `share_vm`) or a thread
+/// of the caller's process. Returns the new task's id.
+pub fn clone(parent_frame: &TrapFrame, args: CloneArgs) -> Result<Pid, Errno> {
     let parent = current();
     // Linux's threads-max: no task beyond it, whatever the memory (EAGAIN).
     if count() >= MAX_TASKS.load(Ordering::Relaxed) {
         return Err(Errno::EAGAIN);
     }
-    let child_vm = {
-        let mut vm = parent.vm.lock();
-        let vm = vm.as_mut().ok_or(Errno::ESRCH)?;
+    if !crate::memory::frames::user_may_take(core::mem::size_of::<Process>()) {
+        return Err(Errno::ENOMEM);
+    }
+    let mm = if args.share_vm {
+        let mm = parent.mm();
+        mm.users.fetch_add(1, Ordering::AcqRel);
+        mm
+    } else {
+        let vm = parent.mm();
+        let mut space = vm.lock();
+        let space = space.as_mut().ok_or(Errno::ESRCH)?;
         // The copy of the area map and the child's signal state come from the kernel
         // heap, infallibly: taken only while free memory stays above the reserve after.
-        let bytes = vm.area_map_bytes() + core::mem::size_of::<signal::SignalState>();
+        let bytes = space.area_map_bytes() + core::mem::size_of::<signal::SignalActions>();
         if !crate::memory::frames::user_may_take(bytes) {
             return Err(Errno::ENOMEM);
         }
         let mmu = uspace::new_mmu().map_err(|_| Errno::ENOMEM)?;
-        vm.fork(mmu).map_err(Errno::from_vm)?
+        Mm::new(space.fork(mmu).map_err(Errno::from_vm)?)?
     };
-    let inner = {
-        let pi = parent.inner.lock();
-        Inner {
-            parent: parent.pid,
-            children: Vec::new(),
-            exit: None,
-            fds: pi.fds.try_clone()?,
-            exe: pi.exe.clone(),
-            cwd: pi.cwd.clone(),
-            clear_child_tid: clear_tid,
-            signals: Box::new(pi.signals.for_child()),
-            trampoline: pi.trampoline,
+    let made = make_task(&parent, parent_frame, mm.clone(), &args);
+    let child = match made {
+        Ok(child) => child,
+        Err(e) => {
+            release_mm(&mm);
+            return Err(e);
         }
     };
-    let mut frame = *parent_frame;
-    // The parent's sepc is already past the ecall; the child resumes there with 0.
-    frame.regs[reg::A0] = 0;
-    // The child starts with the parent's floating-point registers, live on this hart.
-    let mut fp = FpState::default();
-    crate::arch::trap::save_fp(&mut fp);
-    // Room in the parent's list first: a child that cannot be listed must not exist.
-    parent
-        .inner
-        .lock()
-        .children
-        .try_reserve(1)
-        .map_err(|_| Errno::ENOMEM)?;
-    let child = Process::new(child_vm, frame, inner, fp)?;
-    child
-        .blocked
-        .store(parent.blocked.load(Ordering::Acquire), Ordering::Release);
     let pid = child.pid;
-    if let Some(addr) = set_tid
-        && let Some(vm) = child.vm.lock().as_mut()
+    if let Some(addr) = args.set_tid
+        && let Some(vm) = mm.lock().as_mut()
     {
         // Like Linux, a bad address only means the write does not happen.
         let _ = uspace::write_bytes(vm, addr, &(pid as u32).to_le_bytes());
     }
-    parent.inner.lock().children.push(child.clone());
-    sched::enqueue(child);
+    if args.vfork {
+        child.thread.lock().vfork_parent = Some(parent.clone());
+    }
+    sched::enqueue(child.clone());
+    if args.vfork {
+        // Until the child lets go of the shared space (execve or exit); a kill ends the
+        // wait (the child runs on).
+        while child.thread.lock().vfork_parent.is_some() && !parent.killed.load(Ordering::Acquire) {
+            sched::sleep();
+        }
+    }
     Ok(pid)
 }
 
-/// Ends the current process with `status`; never returns.
+/// The task of [`clone`], once its address space is chosen.
+fn make_task(
+    parent: &Arc<Process>,
+    parent_frame: &TrapFrame,
+    mm: Arc<Mm>,
+    args: &CloneArgs,
+) -> Result<Arc<Process>, Errno> {
+    let mut frame = *parent_frame;
+    // The parent's sepc is already past the ecall; the child resumes there with 0.
+    frame.regs[reg::A0] = 0;
+    if args.stack != 0 {
+        frame.regs[reg::SP] = args.stack;
+    }
+    if let Some(tls) = args.tls {
+        frame.regs[reg::TP] = tls;
+    }
+    // The child starts with the parent's floating-point registers, live on this hart.
+    let mut fp = FpState::default();
+    crate::arch::trap::save_fp(&mut fp);
+    let child = if args.thread {
+        let group = parent.group.clone();
+        if group.lock().exit.is_some() {
+            return Err(Errno::EAGAIN); // The process is exiting.
+        }
+        Process::new(mm, group, Some(parent.tgid), frame, fp)?
+    } else {
+        let inner = {
+            let pi = parent.group.lock();
+            let parent_pid = if args.same_parent {
+                pi.parent
+            } else {
+                parent.tgid
+            };
+            Inner {
+                parent: parent_pid,
+                pgid: pi.pgid,
+                sid: pi.sid,
+                execed: false,
+                children: Vec::new(),
+                exit: None,
+                fds: pi.fds.try_clone()?,
+                exe: pi.exe.clone(),
+                cwd: pi.cwd.clone(),
+                signals: Box::new((*pi.signals).for_child()),
+                trampoline: pi.trampoline,
+                // Timers are not inherited by fork.
+                alarm: signal::Alarm::default(),
+            }
+        };
+        let listed_by = if args.same_parent {
+            find(inner.parent).ok_or(Errno::EINVAL)?
+        } else {
+            parent.clone()
+        };
+        // Room in the parent's list first: a child that cannot be listed must not exist.
+        listed_by
+            .group
+            .lock()
+            .children
+            .try_reserve(1)
+            .map_err(|_| Errno::ENOMEM)?;
+        let group = ThreadGroup::new(inner)?;
+        let child = Process::new(mm, group, None, frame, fp)?;
+        listed_by.group.lock().children.push(child.clone());
+        child
+    };
+    child
+        .blocked
+        .store(parent.blocked.load(Ordering::Acquire), Ordering::Release);
+    {
+        let mut t = child.thread.lock();
+        t.clear_child_tid = args.clear_tid;
+        t.signals = parent.thread.lock().signals.for_child(args.share_vm);
+    }
+    Ok(child)
+}
+
+/// Drops a task's use of `mm`; the last user frees the space (on the kernel's page
+/// table: the caller switched to it) and tells the out-of-memory killer.
+pub(super) fn release_mm(mm: &Mm) {
+    if mm.users.fetch_sub(1, Ordering::AcqRel) != 1 {
+        return;
+    }
+    let space = mm.lock().take();
+    drop(space);
+    oom::victim_released(mm);
+}
+
+/// Ends the current process with `status` (`exit_group`, a fatal signal): every other
+/// thread is told to exit, then this one exits. Never returns.
 pub fn exit(status: ExitStatus) -> ! {
     let me = current();
-    let (parent, orphans, tid_addr) = {
-        let mut inner = me.inner.lock();
-        inner.exit = Some(status);
-        inner.fds = FdTable::default();
-        (
-            inner.parent,
-            core::mem::take(&mut inner.children),
-            inner.clear_child_tid,
-        )
-    };
-    if tid_addr != 0 {
-        // CLONE_CHILD_CLEARTID: a failure only means the address is gone.
-        let _ = crate::syscall::uaccess::copy_to_user(tid_addr, &0u32.to_le_bytes());
+    {
+        let mut inner = me.group.lock();
+        if inner.exit.is_none() {
+            inner.exit = Some(status);
+        }
     }
-    // Unmap a large space in pieces (yielding between them), then free the rest on the
-    // kernel's own page table: a yield switches back to this space's table when the
-    // process runs again, so the switch away must come after the last yield.
-    unmap_in_pieces(&me);
+    let mine = me.pid;
+    let tgid = me.tgid;
+    drop(me);
+    for_each_thread(tgid, |t| {
+        if t.pid != mine {
+            tell_to_exit(t, THREAD_EXIT);
+        }
+    });
+    exit_thread(status)
+}
+
+/// `execve`'s first step past its point of no return: every other thread of `me`'s
+/// process exits; `EINTR` if `me` itself is killed meanwhile.
+fn kill_other_threads(me: &Arc<Process>) -> Result<(), Errno> {
+    if me.group.live() == 1 {
+        return Ok(());
+    }
+    for_each_thread(me.tgid, |t| {
+        if t.pid != me.pid {
+            tell_to_exit(t, THREAD_EXIT);
+        }
+    });
+    while me.group.live() > 1 {
+        if me.killed.load(Ordering::Acquire) {
+            return Err(Errno::EINTR);
+        }
+        sched::preempt();
+    }
+    Ok(())
+}
+
+/// Marks `t` killed with `sig` (or [`THREAD_EXIT`]) and wakes it: it exits at its next
+/// return to user mode, and any interruptible sleep it is in ends.
+pub fn tell_to_exit(t: &Arc<Process>, sig: i32) {
+    let _ = t
+        .kill_signal
+        .compare_exchange(0, sig, Ordering::AcqRel, Ordering::Acquire);
+    t.killed.store(true, Ordering::Release);
+    // Pending and unblockable: the return to user mode acts on it, and every
+    // interruptible sleep ends.
+    t.pending
+        .fetch_or(signal::bit(signal::SIGKILL), Ordering::AcqRel);
+    sched::wake(t);
+}
+
+/// Ends the current thread (`exit`); the last thread of a process ends the process with
+/// `status` (unless it already has one). Never returns.
+pub fn exit_thread(status: ExitStatus) -> ! {
+    let me = current();
+    let (tid_addr, robust_list, vfork_parent) = {
+        let mut t = me.thread.lock();
+        (t.clear_child_tid, t.robust_list, t.vfork_parent.take())
+    };
+    if robust_list != 0 {
+        futex::exit_robust_list(&me, robust_list);
+    }
+    if tid_addr != 0 {
+        // CLONE_CHILD_CLEARTID: a failure only means the address is gone. The wake-up
+        // is what `pthread_join` waits for.
+        if crate::syscall::uaccess::copy_to_user(tid_addr, &0u32.to_le_bytes()).is_ok() {
+            let _ = futex::wake_address(&me, tid_addr, 1);
+        }
+    }
+    let last = me.group.live.fetch_sub(1, Ordering::AcqRel) == 1;
+    if last {
+        exit_process(&me, status);
+    }
+    // Let go of the address space: unmap a large one in pieces (yielding between them),
+    // then switch to the kernel's own page table, after the last yield (a yield
+    // switches back to this space's table when the task runs again), and free it if
+    // no other task uses it.
+    let mm = me.mm();
+    if mm.users.load(Ordering::Acquire) == 1 {
+        unmap_in_pieces(&mm);
+    }
     uspace::activate_kernel();
-    let vm = me.vm.lock().take();
-    drop(vm);
-    oom::victim_released(&me);
+    release_mm(&mm);
+    drop(mm);
+    if let Some(p) = vfork_parent {
+        sched::wake(&p);
+    }
+    if last {
+        notify_parent(&me);
+    }
+    drop(me);
+    sched::exit_current()
+}
+
+/// The process-wide part of the exit of its last thread: the status, the files, the
+/// children (to init).
+fn exit_process(me: &Arc<Process>, status: ExitStatus) {
+    let orphans = {
+        let mut inner = me.group.lock();
+        if inner.exit.is_none() {
+            inner.exit = Some(status);
+        }
+        inner.fds = FdTable::default();
+        core::mem::take(&mut inner.children)
+    };
     if !orphans.is_empty()
         && let Some(init) = find(INIT_PID)
     {
         for c in &orphans {
-            c.inner.lock().parent = INIT_PID;
+            c.group.lock().parent = INIT_PID;
         }
-        init.inner.lock().children.extend(orphans);
+        init.group.lock().children.extend(orphans);
         // Always: an orphan may have become a zombie after it was looked at and woken
         // its old parent instead; init's wait loop re-checks.
         sched::wake(&init);
@@ -332,16 +637,21 @@ pub fn exit(status: ExitStatus) -> ! {
         // list's buffer stays allocated even when it is empty).
         drop(orphans);
     }
-    if me.pid == INIT_PID {
+    if me.tgid == INIT_PID {
+        let status = me.group.lock().exit.unwrap_or(status);
         crate::println!("pagoda: init exited ({status:?}); powering off");
         crate::drivers::finisher::power_off(crate::EXIT_INIT_DIED);
     }
+}
+
+/// Tells the parent of the current process that it ended (`SIGCHLD`, and a wake-up
+/// for `wait4`).
+fn notify_parent(me: &Process) {
+    let parent = me.group.lock().parent;
     if let Some(p) = find(parent) {
         sched::wake(&p);
-        signal::send(&p, signal::SIGCHLD, me.pid as u32, CLD_EXITED);
+        signal::send(&p, signal::SIGCHLD, me.tgid as u32, CLD_EXITED);
     }
-    drop(me);
-    sched::exit_current()
 }
 
 /// Page-table pages from which `exit` takes a space apart in pieces before dropping it
@@ -355,11 +665,11 @@ const EXIT_PIECE: usize = 64 << 20;
 /// the hart held, which for a space with a million mapped pages (a populated 192 GiB
 /// read-only mapping of the zero page) takes seconds. Small spaces (every ordinary exit)
 /// skip this and are dropped whole.
-fn unmap_in_pieces(me: &Process) {
+fn unmap_in_pieces(mm: &Mm) {
     let mut slice_start = crate::timer::now_ns();
     loop {
         {
-            let mut vm = me.vm.lock();
+            let mut vm = mm.lock();
             let Some(vm) = vm.as_mut() else { return };
             if vm.mmu().memory().pages() < PIECEWISE_TABLES {
                 return;
@@ -381,25 +691,57 @@ fn unmap_in_pieces(me: &Process) {
     }
 }
 
-/// `wait4`: waits for a child (`pid` > 0: that one; -1: any) to exit and reaps it.
-/// Returns (pid, wstatus), or `Ok(None)` with `WNOHANG` when none has exited.
-pub fn wait(pid: isize, nohang: bool) -> Result<Option<(Pid, i32)>, Errno> {
+/// Whether child `c` (a thread-group leader) can be reaped: every thread of its process
+/// has exited, and its own registers are saved.
+fn reapable(c: &Process) -> bool {
+    let s = c.sched.lock();
+    s.state == State::Zombie && !s.on_cpu && c.group.live() == 0
+}
+
+/// Which children a wait is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitFor {
+    /// Any child.
+    Any,
+    /// The child with this pid.
+    Pid(Pid),
+    /// Any child in this process group.
+    Group(Pid),
+}
+
+/// `wait4`/`waitid`: waits for a child that `who` selects to exit and reaps it (unless
+/// `reap` is false: `WNOWAIT`). Returns (pid, status), or `Ok(None)` with `nohang` when
+/// none has exited; `ECHILD` when no child matches.
+pub fn wait(who: WaitFor, nohang: bool, reap: bool) -> Result<Option<(Pid, ExitStatus)>, Errno> {
     let me = current();
     loop {
         {
-            let mut inner = me.inner.lock();
-            let matches = |c: &Arc<Process>| pid == -1 || c.pid as isize == pid;
-            if !inner.children.iter().any(&matches) {
+            let mut inner = me.group.lock();
+            let matches = |c: &Arc<Process>| match who {
+                WaitFor::Any => true,
+                WaitFor::Pid(pid) => c.pid == pid,
+                WaitFor::Group(pgid) => c.group.lock().pgid == pgid,
+            };
+            if !inner.children.iter().any(matches) {
                 return Err(Errno::ECHILD);
             }
-            let zombie = inner.children.iter().position(|c| {
-                let s = c.sched.lock();
-                matches(c) && s.state == State::Zombie && !s.on_cpu
-            });
+            let zombie = inner
+                .children
+                .iter()
+                .position(|c| matches(c) && reapable(c));
             if let Some(i) = zombie {
-                let child = inner.children.swap_remove(i);
-                let status = child.inner.lock().exit.map_or(0, ExitStatus::wstatus);
-                PROCESSES.lock().remove(&child.pid);
+                let child = if reap {
+                    inner.children.swap_remove(i)
+                } else {
+                    inner.children[i].clone()
+                };
+                drop(inner);
+                let status = child.group.lock().exit.unwrap_or(ExitStatus::Exited(0));
+                if reap {
+                    // Not under the group lock: `for_each_process` takes them the other
+                    // way round.
+                    PROCESSES.lock().remove(&child.pid);
+                }
                 return Ok(Some((child.pid, status)));
             }
         }
@@ -412,6 +754,81 @@ pub fn wait(pid: isize, nohang: bool) -> Result<Option<(Pid, i32)>, Errno> {
             return Err(Errno::EINTR);
         }
         sched::sleep();
+    }
+}
+
+/// `setpgid(pid, pgid)` (0s: the caller, its own pid): moves the process `pid` (the
+/// caller or a child of it in its session that has not called `execve`) into group
+/// `pgid` of the caller's session, or a new group named after it.
+pub fn set_pgid(pid: Pid, pgid: Pid) -> Result<(), Errno> {
+    let me = current();
+    let pid = if pid == 0 { me.tgid } else { pid };
+    let pgid = if pgid == 0 { pid } else { pgid };
+    let target = find(pid).filter(|p| p.is_leader()).ok_or(Errno::ESRCH)?;
+    let (my_sid, is_child) = {
+        let inner = me.group.lock();
+        let is_child = inner.children.iter().any(|c| c.pid == pid);
+        (inner.sid, is_child)
+    };
+    if pid != me.tgid && !is_child {
+        return Err(Errno::ESRCH);
+    }
+    if pgid != pid {
+        // Joining a group: it must exist in the caller's session.
+        let mut found = false;
+        for_each_process(|p| {
+            let inner = p.group.lock();
+            found |= inner.pgid == pgid && inner.sid == my_sid;
+        });
+        if !found {
+            return Err(Errno::EPERM);
+        }
+    }
+    let mut t = target.group.lock();
+    if t.sid != my_sid || t.sid == pid {
+        // Another session, or a session leader.
+        return Err(Errno::EPERM);
+    }
+    if pid != me.tgid && t.execed {
+        return Err(Errno::EACCES);
+    }
+    t.pgid = pgid;
+    Ok(())
+}
+
+/// `setsid`: the caller leads a new session and process group named after it; `EPERM`
+/// if it already leads a process group.
+pub fn set_sid() -> Result<Pid, Errno> {
+    let me = current();
+    let pid = me.tgid;
+    let mut leads = false;
+    for_each_process(|p| leads |= p.group.lock().pgid == pid);
+    if leads {
+        return Err(Errno::EPERM);
+    }
+    let mut inner = me.group.lock();
+    inner.pgid = pid;
+    inner.sid = pid;
+    Ok(pid)
+}
+
+/// Calls `f` for every process (its thread-group leader, live or zombie).
+pub fn for_each_process(mut f: impl FnMut(&Arc<Process>)) {
+    for p in PROCESSES.lock().values().filter(|p| p.is_leader()) {
+        f(p);
+    }
+}
+
+/// Called by the scheduler once an exited task's registers are saved: a thread other
+/// than the leader is forgotten at once (nobody waits for it); for a leader, the
+/// parent is woken (it may be waiting to reap it).
+fn retire(p: &Process) {
+    if !p.is_leader() {
+        PROCESSES.lock().remove(&p.pid);
+    }
+    let parent = p.group.lock().parent;
+    if let Some(parent) = find(parent) {
+        sched::wake(&parent);
     }
 }
 

@@ -23,7 +23,7 @@ use spin::Mutex;
 
 use crate::memory::uspace::UserSpace;
 
-use super::{ExitStatus, INIT_PID, PROCESSES, Pid, Process, current, exit, signal};
+use super::{ExitStatus, INIT_PID, Mm, PROCESSES, Pid, Process, current, exit, signal};
 
 /// Victims killed that have not yet given back their memory (counted from the kill to
 /// the end of their address space's teardown, which the exit path reports through
@@ -33,10 +33,10 @@ static RELEASING: AtomicUsize = AtomicUsize::new(0);
 /// Held while a victim is chosen and marked.
 static KILLER: Mutex<()> = Mutex::new(());
 
-/// Called by the exit path once a process's address space is gone: if the killer chose
-/// it, its memory is back.
-pub fn victim_released(p: &Process) {
-    if p.oom_victim.swap(false, Ordering::AcqRel) {
+/// Called by the exit path once an address space is gone: if the killer chose a process
+/// using it, its memory is back.
+pub fn victim_released(mm: &Mm) {
+    if mm.oom_victim.swap(false, Ordering::AcqRel) {
         RELEASING.fetch_sub(1, Ordering::AcqRel);
     }
 }
@@ -69,10 +69,11 @@ fn choose() -> Choice {
     let procs = PROCESSES.lock();
     let mut best: Option<(usize, Pid)> = None;
     for (&pid, p) in procs.iter() {
-        if pid == INIT_PID {
+        if p.tgid == INIT_PID {
             continue;
         }
-        let vm = p.vm.lock();
+        let mm = p.mm();
+        let vm = mm.lock();
         let Some(vm) = vm.as_ref() else { continue };
         if p.killed.load(Ordering::Acquire) {
             return Choice::Dying;
@@ -90,7 +91,8 @@ fn choose() -> Choice {
 
 /// Logs the kill in Linux's form and sends `SIGKILL` to `victim`.
 fn kill(victim: &Arc<Process>) {
-    let (total_kb, rss_kb, tables_kb) = match &*victim.vm.lock() {
+    let mm = victim.mm();
+    let (total_kb, rss_kb, tables_kb) = match &*mm.lock() {
         Some(vm) => {
             let total: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
             (
@@ -104,17 +106,14 @@ fn kill(victim: &Arc<Process>) {
     victim.with_name(|name| {
         crate::println!(
             "Out of memory: Killed process {} ({name}) total-vm:{total_kb}kB, anon-rss:{rss_kb}kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:{tables_kb}kB oom_score_adj:0",
-            victim.pid
+            victim.tgid
         )
     });
-    if !victim.oom_victim.swap(true, Ordering::AcqRel) {
+    if !mm.oom_victim.swap(true, Ordering::AcqRel) {
         RELEASING.fetch_add(1, Ordering::AcqRel);
     }
-    signal::send(victim, signal::SIGKILL, 0, SI_KERNEL);
+    signal::send(victim, signal::SIGKILL, 0, signal::SI_KERNEL);
 }
-
-/// `si_code` of a signal the kernel sends.
-const SI_KERNEL: i32 = 0x80;
 
 /// Called when a page fault of the current process found no frame. Returns when the
 /// fault should be retried (another process was killed, or is dying, and this one
@@ -136,8 +135,8 @@ pub fn out_of_memory() {
     }
     drop(killer);
     if let Some(v) = victim {
-        if Arc::ptr_eq(&v, &me) {
-            if me.pid == INIT_PID {
+        if Arc::ptr_eq(&v.group, &me.group) {
+            if me.tgid == INIT_PID {
                 crate::println!("pagoda: out of memory and no killable process");
             }
             drop((v, me));

@@ -120,25 +120,40 @@ pub fn sleep_until(me: &Arc<Process>, deadline_ns: u64) -> bool {
         if me.interrupted() {
             return false;
         }
-        {
-            let mut sleepers = SLEEPERS.lock();
-            if sleepers.try_reserve(1).is_err() {
-                drop(sleepers);
-                yield_now();
-                continue;
-            }
-            sleepers.push((deadline_ns, me.clone()));
-        }
-        sleep();
-        // Woken by the timer (the entry is gone) or early by a kill: the entry must not
-        // outlive the wait (it holds the task, and its kernel stack, alive).
-        SLEEPERS.lock().retain(|(_, p)| !Arc::ptr_eq(p, me));
+        sleep_once(me, Some(deadline_ns));
     }
 }
 
-/// Wakes every sleeper whose deadline has passed (called on timer ticks).
+/// Sleeps once: until any wake-up, or until `deadline_ns` (time since boot) passes if
+/// there is one. Callers re-check their condition afterwards.
+pub fn sleep_once(me: &Arc<Process>, deadline_ns: Option<u64>) {
+    let Some(deadline) = deadline_ns else {
+        sleep();
+        return;
+    };
+    if crate::timer::now_ns() >= deadline {
+        return;
+    }
+    {
+        let mut sleepers = SLEEPERS.lock();
+        if sleepers.try_reserve(1).is_err() {
+            drop(sleepers);
+            yield_now();
+            return;
+        }
+        sleepers.push((deadline, me.clone()));
+    }
+    sleep();
+    // Woken by the timer (the entry is gone) or early: the entry must not outlive the
+    // wait (it holds the task, and its kernel stack, alive).
+    SLEEPERS.lock().retain(|(_, p)| !Arc::ptr_eq(p, me));
+}
+
+/// Wakes every sleeper whose deadline has passed and fires the interval timers that are
+/// due (called on timer ticks).
 pub fn wake_sleepers() {
     let now = crate::timer::now_ns();
+    super::signal::fire_alarms(now);
     let due: Vec<Arc<Process>> = {
         let mut sleepers = SLEEPERS.lock();
         if sleepers.iter().all(|(d, _)| *d > now) {
@@ -282,13 +297,8 @@ pub fn run() -> ! {
         match state {
             State::Runnable => enqueue(p),
             // Only now can the parent reap it (its registers are saved, its stack is
-            // free): wake the parent, whichever it is by now (orphans move to init).
-            State::Zombie => {
-                let parent = p.inner.lock().parent;
-                if let Some(parent) = super::find(parent) {
-                    wake(&parent);
-                }
-            }
+            // free).
+            State::Zombie => super::retire(&p),
             State::Sleeping => {}
         }
     }

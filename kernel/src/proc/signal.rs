@@ -138,11 +138,46 @@ impl AltStack {
     }
 }
 
-/// Per-process signal state kept under the process's `inner` lock.
+/// Signal state a process's threads share, under its group lock.
 #[derive(Clone)]
-pub struct SignalState {
+pub struct SignalActions {
     /// Actions, by signal number - 1.
     pub actions: [SigAction; NSIG],
+    /// `si_pid` and `si_code` of the last signal sent by a process, per signal.
+    pub sender: [(u32, i32); NSIG],
+}
+
+impl Default for SignalActions {
+    fn default() -> Self {
+        SignalActions {
+            actions: [SigAction::default(); NSIG],
+            sender: [(0, 0); NSIG],
+        }
+    }
+}
+
+impl SignalActions {
+    /// The actions a child of `fork` gets: the same.
+    pub fn for_child(&self) -> SignalActions {
+        SignalActions {
+            actions: self.actions,
+            ..SignalActions::default()
+        }
+    }
+
+    /// `execve`: handled signals go back to their default action (ignored stay ignored).
+    pub fn exec(&mut self) {
+        for a in &mut self.actions {
+            if a.handler != SIG_IGN {
+                *a = SigAction::default();
+            }
+        }
+    }
+}
+
+/// Signal state of one thread.
+#[derive(Clone, Copy, Default)]
+pub struct ThreadSignals {
     /// The alternate stack.
     pub altstack: AltStack,
     /// The blocked set to restore once the next handler returns (`rt_sigsuspend`).
@@ -152,100 +187,174 @@ pub struct SignalState {
     pub restart: Option<(usize, usize)>,
     /// `si_code` and `si_addr` of the pending fault signal.
     pub fault: Option<(i32, i32, usize)>,
-    /// `si_pid` and `si_code` of the last signal sent by a process, per signal.
-    pub sender: [(u32, i32); NSIG],
 }
 
-impl Default for SignalState {
-    fn default() -> Self {
-        SignalState {
-            actions: [SigAction::default(); NSIG],
-            altstack: AltStack::default(),
-            saved_mask: None,
-            restart: None,
-            fault: None,
-            sender: [(0, 0); NSIG],
+impl ThreadSignals {
+    /// A new task's: the alternate stack is inherited by a process of its own (`fork`,
+    /// `vfork`), not by a thread sharing the caller's stack memory (as Linux).
+    pub fn for_child(&self, shares_vm: bool) -> ThreadSignals {
+        ThreadSignals {
+            altstack: if shares_vm {
+                AltStack::default()
+            } else {
+                self.altstack
+            },
+            ..ThreadSignals::default()
         }
-    }
-}
-
-impl SignalState {
-    /// The state a child of `fork` gets: the same actions and alternate stack.
-    pub fn for_child(&self) -> SignalState {
-        SignalState {
-            actions: self.actions,
-            altstack: self.altstack,
-            ..SignalState::default()
-        }
-    }
-
-    /// `execve`: handled signals go back to their default action (ignored stay ignored),
-    /// and the alternate stack is gone.
-    pub fn exec(&mut self) {
-        for a in &mut self.actions {
-            if a.handler != SIG_IGN {
-                *a = SigAction::default();
-            }
-        }
-        self.altstack = AltStack::default();
     }
 }
 
 impl Process {
-    /// Whether a signal is pending that is not blocked: a sleeping system call returns
-    /// `EINTR` (or restarts).
+    /// Whether a signal is pending for this thread (sent to it or to its process) that
+    /// it does not block: a sleeping system call returns `EINTR` (or restarts).
     #[inline]
     pub fn interrupted(&self) -> bool {
-        self.pending.load(Ordering::Acquire) & !self.blocked.load(Ordering::Acquire) != 0
+        (self.pending.load(Ordering::Acquire) | self.group.pending.load(Ordering::Acquire))
+            & !self.blocked.load(Ordering::Acquire)
+            != 0
     }
 }
 
-/// Sends `sig` (1..=64) to `p` from process `from` with `si_code` `code`: discarded if
-/// ignored, else pending; `SIGKILL` marks the process killed. The process is woken if
-/// the signal is not blocked.
+/// Records `sig` from `from` with `si_code` `code` for `p`'s process, unless the process
+/// is exiting or ignores it. Returns whether it is to be made pending.
+fn accept(p: &Process, sig: i32, from: u32, code: i32) -> bool {
+    let mut inner = p.group.lock();
+    if inner.exit.is_some() {
+        return false;
+    }
+    let idx = sig as usize - 1;
+    if sig != SIGKILL && sig != SIGSTOP && inner.signals.actions[idx].ignores(sig) {
+        return false;
+    }
+    inner.signals.sender[idx] = (from, code);
+    true
+}
+
+/// Sends `sig` (1..=64) to the process of task `p` from process `from` with `si_code`
+/// `code`: discarded if ignored, else pending for the process and one thread that does
+/// not block it is woken; `SIGKILL` kills every thread.
 pub fn send(p: &Arc<Process>, sig: i32, from: u32, code: i32) {
-    {
-        let mut inner = p.inner.lock();
-        if inner.exit.is_some() {
-            return;
-        }
-        let idx = sig as usize - 1;
-        if sig != SIGKILL && sig != SIGSTOP && inner.signals.actions[idx].ignores(sig) {
-            return;
-        }
-        inner.signals.sender[idx] = (from, code);
+    if !accept(p, sig, from, code) {
+        return;
     }
     if sig == SIGKILL {
-        let _ = p
-            .kill_signal
-            .compare_exchange(0, sig, Ordering::AcqRel, Ordering::Acquire);
-        p.killed.store(true, Ordering::Release);
+        super::for_each_thread(p.tgid, |t| super::tell_to_exit(t, SIGKILL));
+        return;
     }
-    p.pending.fetch_or(bit(sig), Ordering::AcqRel);
+    p.group.pending.fetch_or(bit(sig), Ordering::AcqRel);
+    // Wake one thread that takes it: the one named if it can, else the first that can.
     if bit(sig) & !p.blocked.load(Ordering::Acquire) != 0 {
         super::sched::wake(p);
+        return;
+    }
+    let mut woken = false;
+    super::for_each_thread(p.tgid, |t| {
+        if !woken && bit(sig) & !t.blocked.load(Ordering::Acquire) != 0 {
+            super::sched::wake(t);
+            woken = true;
+        }
+    });
+}
+
+/// Sends `sig` to thread `t` alone (`tkill`, `tgkill`); `SIGKILL` still kills the
+/// whole process.
+pub fn send_thread(t: &Arc<Process>, sig: i32, from: u32, code: i32) {
+    if sig == SIGKILL {
+        return send(t, sig, from, code);
+    }
+    if !accept(t, sig, from, code) {
+        return;
+    }
+    t.pending.fetch_or(bit(sig), Ordering::AcqRel);
+    if bit(sig) & !t.blocked.load(Ordering::Acquire) != 0 {
+        super::sched::wake(t);
     }
 }
 
-/// `kill(pid, sig)` for one process: `ESRCH` if there is none, `EINVAL` for a bad
-/// signal; signal 0 only checks. Init gets only the signals it has a handler for (not
-/// even `SIGKILL` from user space), as on Linux.
-pub fn kill(pid: usize, sig: i32, code: i32) -> Result<(), Errno> {
+/// Checks `sig` (0..=64; 0 only checks) for a kill of task `p`: `EINVAL` for a bad
+/// signal. Init gets only the signals it has a handler for (not even `SIGKILL` from user
+/// space), as on Linux: `Ok(false)` means "nothing to send".
+fn may_send(p: &Process, sig: i32) -> Result<bool, Errno> {
     if !(0..=NSIG as i32).contains(&sig) {
         return Err(Errno::EINVAL);
     }
-    let p = find(pid).ok_or(Errno::ESRCH)?;
     if sig == 0 {
-        return Ok(());
+        return Ok(false);
     }
-    if pid == INIT_PID {
-        let handled = p.inner.lock().signals.actions[sig as usize - 1].handler > SIG_IGN;
+    if p.tgid == INIT_PID {
+        let handled = p.group.lock().signals.actions[sig as usize - 1].handler > SIG_IGN;
         if !handled || sig == SIGKILL || sig == SIGSTOP {
-            return Ok(());
+            return Ok(false);
         }
     }
-    let from = super::sched::with_current(|c| c.map_or(0, |c| c.pid as u32));
-    send(&p, sig, from, code);
+    Ok(true)
+}
+
+/// `kill(pid, sig)` for one process: `ESRCH` if there is none, `EINVAL` for a bad
+/// signal; signal 0 only checks.
+pub fn kill(pid: usize, sig: i32, code: i32) -> Result<(), Errno> {
+    let p = find(pid).ok_or(Errno::ESRCH)?;
+    if may_send(&p, sig)? {
+        let from = super::sched::with_current(|c| c.map_or(0, |c| c.tgid as u32));
+        send(&p, sig, from, code);
+    }
+    Ok(())
+}
+
+/// Whom `kill` with a pid of 0 or less reaches.
+#[derive(Clone, Copy, Debug)]
+pub enum Targets {
+    /// The processes of a process group.
+    Group(usize),
+    /// Every process but init and the caller's (`kill(-1, sig)`).
+    All,
+}
+
+/// `kill(0 or -pgid or -1, sig)`: sends `sig` to every process `to` names; `ESRCH` if
+/// there is none.
+pub fn kill_many(to: Targets, sig: i32) -> Result<(), Errno> {
+    let me = current();
+    let mut targets: alloc::vec::Vec<Arc<Process>> = alloc::vec::Vec::new();
+    let mut short = false;
+    // Collected first: sending takes the task table's lock again.
+    super::for_each_process(|p| {
+        let chosen = match to {
+            Targets::Group(pgid) => p.group.lock().pgid == pgid,
+            Targets::All => p.tgid != INIT_PID && p.tgid != me.tgid,
+        };
+        if chosen && p.group.lock().exit.is_none() {
+            if targets.try_reserve(1).is_ok() {
+                targets.push(p.clone());
+            } else {
+                short = true;
+            }
+        }
+    });
+    if short {
+        return Err(Errno::ENOMEM);
+    }
+    if targets.is_empty() {
+        return Err(Errno::ESRCH);
+    }
+    for p in &targets {
+        if may_send(p, sig)? {
+            send(p, sig, me.tgid as u32, SI_USER);
+        }
+    }
+    Ok(())
+}
+
+/// `tgkill(tgid, tid, sig)` (`tgid` 0: `tkill`): to one thread; `ESRCH` if there is no
+/// such thread (in that process).
+pub fn kill_thread(tgid: usize, tid: usize, sig: i32) -> Result<(), Errno> {
+    let t = find(tid).ok_or(Errno::ESRCH)?;
+    if (tgid != 0 && t.tgid != tgid) || t.sched.lock().state == super::sched::State::Zombie {
+        return Err(Errno::ESRCH);
+    }
+    if may_send(&t, sig)? {
+        let from = super::sched::with_current(|c| c.map_or(0, |c| c.tgid as u32));
+        send_thread(&t, sig, from, SI_TKILL);
+    }
     Ok(())
 }
 
@@ -255,15 +364,11 @@ pub fn kill(pid: usize, sig: i32, code: i32) -> Result<(), Errno> {
 /// blocked or ignored fault signal cannot be put off: Linux forces the default).
 pub fn fault(sig: i32, code: i32, addr: usize, what: &str, pc: usize) {
     let me = current();
-    let handled = {
-        let mut inner = me.inner.lock();
-        let a = inner.signals.actions[sig as usize - 1];
-        let ok = a.handler > SIG_IGN && me.blocked.load(Ordering::Acquire) & bit(sig) == 0;
-        if ok {
-            inner.signals.fault = Some((sig, code, addr));
-        }
-        ok
-    };
+    let a = me.group.lock().signals.actions[sig as usize - 1];
+    let handled = a.handler > SIG_IGN && me.blocked.load(Ordering::Acquire) & bit(sig) == 0;
+    if handled {
+        me.thread.lock().signals.fault = Some((sig, code, addr));
+    }
     if handled {
         me.pending.fetch_or(bit(sig), Ordering::AcqRel);
         return;
@@ -277,8 +382,11 @@ pub fn fault(sig: i32, code: i32, addr: usize, what: &str, pc: usize) {
 /// One load when nothing is pending.
 #[inline]
 pub fn check() {
-    let pending =
-        super::sched::with_current(|p| p.map_or(0, |p| p.pending.load(Ordering::Acquire)));
+    let pending = super::sched::with_current(|p| {
+        p.map_or(0, |p| {
+            p.pending.load(Ordering::Acquire) | p.group.pending.load(Ordering::Acquire)
+        })
+    });
     if pending != 0 {
         deliver();
     }
@@ -296,16 +404,13 @@ fn deliver() {
     if me.killed.load(Ordering::Acquire) {
         let sig = me.kill_signal.load(Ordering::Acquire);
         drop(me);
+        if sig == super::THREAD_EXIT {
+            super::exit_thread(ExitStatus::Signaled(SIGKILL));
+        }
         exit(ExitStatus::Signaled(if sig == 0 { SIGKILL } else { sig }));
     }
-    loop {
-        let ready = me.pending.load(Ordering::Acquire) & !me.blocked.load(Ordering::Acquire);
-        if ready == 0 {
-            break;
-        }
-        let sig = ready.trailing_zeros() as i32 + 1;
-        me.pending.fetch_and(!bit(sig), Ordering::AcqRel);
-        let action = me.inner.lock().signals.actions[sig as usize - 1];
+    while let Some(sig) = take_signal(&me) {
+        let action = me.group.lock().signals.actions[sig as usize - 1];
         if action.ignores(sig) && sig != SIGSTOP {
             continue;
         }
@@ -321,15 +426,38 @@ fn deliver() {
         break;
     }
     // A suspension whose signal ran no handler ends with its mask restored.
-    let mut inner = me.inner.lock();
-    inner.signals.restart = None;
-    if let Some(mask) = inner.signals.saved_mask.take() {
+    let mut t = me.thread.lock();
+    t.signals.restart = None;
+    if let Some(mask) = t.signals.saved_mask.take() {
         me.blocked.store(mask, Ordering::Release);
     }
 }
 
+/// Takes the lowest pending signal `me` does not block: sent to the thread first, then
+/// to its process (another thread may take that one first).
+fn take_signal(me: &Process) -> Option<i32> {
+    take_signal_in(me, !me.blocked.load(Ordering::Acquire))
+}
+
+/// Takes the lowest pending signal of `me` in `allowed`, thread-directed ones first.
+fn take_signal_in(me: &Process, allowed: u64) -> Option<i32> {
+    for set in [&me.pending, &me.group.pending] {
+        loop {
+            let ready = set.load(Ordering::Acquire) & allowed;
+            if ready == 0 {
+                break;
+            }
+            let sig = ready.trailing_zeros() as i32 + 1;
+            if set.fetch_and(!bit(sig), Ordering::AcqRel) & bit(sig) != 0 {
+                return Some(sig);
+            }
+        }
+    }
+    None
+}
+
 /// Bytes of `siginfo_t`.
-const SIGINFO_SIZE: usize = 128;
+pub const SIGINFO_SIZE: usize = 128;
 /// Offsets in `struct ucontext` (riscv64): `uc_stack`, `uc_sigmask`, `uc_mcontext`.
 const UC_STACK: usize = 16;
 const UC_SIGMASK: usize = 40;
@@ -354,8 +482,12 @@ fn push_frame(
     sig: i32,
     action: SigAction,
 ) -> Result<(), Errno> {
-    let mut inner = me.inner.lock();
-    let st = &mut inner.signals;
+    let (sender, trampoline) = {
+        let inner = me.group.lock();
+        (inner.signals.sender[sig as usize - 1], inner.trampoline)
+    };
+    let mut thread = me.thread.lock();
+    let st = &mut thread.signals;
     let user_sp = frame.regs[reg::SP];
     let on_alt = st.altstack.contains(user_sp);
     let top = if action.flags & SA_ONSTACK != 0 && st.altstack.size != 0 && !on_alt {
@@ -380,7 +512,7 @@ fn push_frame(
         Some((s, code, addr)) if s == sig => (code, addr as u64),
         other => {
             st.fault = other;
-            let (pid, code) = st.sender[sig as usize - 1];
+            let (pid, code) = sender;
             (code, pid as u64) // si_pid, and si_uid 0 above it
         }
     };
@@ -421,15 +553,12 @@ fn push_frame(
         put(&mut b, fpregs + i * 8, &f.to_le_bytes());
     }
     put(&mut b, fpregs + 32 * 8, &(fp.fcsr as u32).to_le_bytes());
-    let trampoline = inner.trampoline;
-    drop(inner);
+    drop(thread);
     copy_to_user(at, &b)?;
 
-    let mut inner = me.inner.lock();
     if action.flags & SA_RESETHAND != 0 {
-        inner.signals.actions[sig as usize - 1] = SigAction::default();
+        me.group.lock().signals.actions[sig as usize - 1] = SigAction::default();
     }
-    drop(inner);
     let mut mask = blocked | action.mask;
     if action.flags & SA_NODEFER == 0 {
         mask |= bit(sig);
@@ -483,7 +612,7 @@ pub fn sigreturn(frame: &mut TrapFrame) -> Result<usize, Errno> {
 /// Records that the system call that trapped at `frame` returned `EINTR` after
 /// interrupting `a0`: a handler with `SA_RESTART` starts it over.
 pub fn note_interrupted(frame: &TrapFrame, a0: usize) {
-    current().inner.lock().signals.restart = Some((frame.sepc, a0));
+    current().thread.lock().signals.restart = Some((frame.sepc, a0));
 }
 
 /// `rt_sigaction`.
@@ -499,14 +628,18 @@ pub fn sigaction(sig: usize, act: Option<SigAction>) -> Result<SigAction, Errno>
     if act.is_some_and(|a| a.handler > SIG_IGN) {
         ensure_trampoline(&me)?;
     }
-    let mut inner = me.inner.lock();
+    let mut inner = me.group.lock();
     let slot = &mut inner.signals.actions[sig as usize - 1];
     let old = *slot;
     if let Some(a) = act {
         *slot = a;
-        // Setting a signal to be ignored discards it if pending.
+        drop(inner);
+        // Setting a signal to be ignored discards it where pending.
         if a.ignores(sig) {
-            me.pending.fetch_and(!bit(sig), Ordering::AcqRel);
+            me.group.pending.fetch_and(!bit(sig), Ordering::AcqRel);
+            super::for_each_thread(me.tgid, |t| {
+                t.pending.fetch_and(!bit(sig), Ordering::AcqRel);
+            });
         }
     }
     Ok(old)
@@ -515,7 +648,7 @@ pub fn sigaction(sig: usize, act: Option<SigAction>) -> Result<SigAction, Errno>
 /// `sigaltstack(ss, old_ss)` with both structures read and written here.
 pub fn sigaltstack(frame: &TrapFrame, ss: usize, old: usize) -> Result<usize, Errno> {
     let me = current();
-    let cur = me.inner.lock().signals.altstack;
+    let cur = me.thread.lock().signals.altstack;
     let on = cur.contains(frame.regs[reg::SP]);
     if old != 0 {
         let mut b = [0u8; 24];
@@ -546,7 +679,7 @@ pub fn sigaltstack(frame: &TrapFrame, ss: usize, old: usize) -> Result<usize, Er
             0 | SS_ONSTACK => AltStack { sp, size },
             _ => return Err(Errno::EINVAL),
         };
-        me.inner.lock().signals.altstack = new;
+        me.thread.lock().signals.altstack = new;
     }
     Ok(0)
 }
@@ -556,12 +689,149 @@ pub fn sigaltstack(frame: &TrapFrame, ss: usize, old: usize) -> Result<usize, Er
 pub fn suspend(mask: u64) -> Result<usize, Errno> {
     let me = current();
     let old = me.blocked.swap(mask & !UNBLOCKABLE, Ordering::AcqRel);
-    me.inner.lock().signals.saved_mask = Some(old);
+    me.thread.lock().signals.saved_mask = Some(old);
     while !me.interrupted() {
         super::sched::sleep();
     }
     Err(Errno::EINTR)
 }
+
+/// `rt_sigtimedwait(set, ...)`: takes a pending signal in `set` (those are normally
+/// blocked) without running its handler, waiting for one until monotonic time
+/// `deadline` (`EAGAIN` then) or until another signal is delivered (`EINTR`). Returns the
+/// signal and its `siginfo_t`.
+pub fn timed_wait(set: u64, deadline: Option<u64>) -> Result<(i32, [u8; SIGINFO_SIZE]), Errno> {
+    let me = current();
+    let set = set & !UNBLOCKABLE;
+    // While waiting, the signals of `set` count as unblocked, so that a sender wakes
+    // this thread for them (Linux's `real_blocked`).
+    let old = me.blocked.load(Ordering::Acquire);
+    me.blocked.store(old & !set, Ordering::Release);
+    let outcome = loop {
+        if let Some(sig) = take_signal_in(&me, set) {
+            break Ok(sig);
+        }
+        if deadline.is_some_and(|d| crate::timer::now_ns() >= d) {
+            break Err(Errno::EAGAIN);
+        }
+        if me.interrupted() {
+            break Err(Errno::EINTR);
+        }
+        super::sched::sleep_once(&me, deadline);
+    };
+    me.blocked.store(old, Ordering::Release);
+    let sig = outcome?;
+    let (pid, code) = me.group.lock().signals.sender[sig as usize - 1];
+    let mut info = [0u8; SIGINFO_SIZE];
+    put(&mut info, 0, &sig.to_le_bytes());
+    put(&mut info, 8, &code.to_le_bytes());
+    put(&mut info, 16, &pid.to_le_bytes());
+    Ok((sig, info))
+}
+
+/// A process's real-time interval timer (`setitimer(ITIMER_REAL)`, `alarm`): `SIGALRM`
+/// at `deadline` (monotonic ns), then every `interval` ns if that is not 0.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Alarm {
+    /// When it fires next (0: disarmed).
+    pub deadline: u64,
+    /// The period after that (0: once).
+    pub interval: u64,
+}
+
+/// Armed timers: (deadline, process id), at most one live entry per process (an entry
+/// whose deadline no longer matches its process's timer is stale and dropped).
+static ALARMS: spin::Mutex<alloc::vec::Vec<(u64, usize)>> =
+    spin::Mutex::new(alloc::vec::Vec::new());
+
+/// `SIGALRM`.
+pub const SIGALRM: i32 = 14;
+
+/// Sets the calling process's real-time timer to `new` (a zero deadline disarms it);
+/// returns the old one, its deadline as time left.
+pub fn set_alarm(new: Alarm) -> Result<Alarm, Errno> {
+    let me = current();
+    let now = crate::timer::now_ns();
+    let mut alarms = ALARMS.lock();
+    alarms.retain(|&(_, pid)| pid != me.tgid);
+    if new.deadline != 0 {
+        alarms.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        alarms.push((new.deadline, me.tgid));
+    }
+    let old = core::mem::replace(&mut me.group.lock().alarm, new);
+    Ok(Alarm {
+        deadline: if old.deadline == 0 {
+            0
+        } else {
+            old.deadline.saturating_sub(now).max(1)
+        },
+        interval: old.interval,
+    })
+}
+
+/// The calling process's real-time timer, its deadline as time left.
+pub fn get_alarm() -> Alarm {
+    let a = current().group.lock().alarm;
+    let now = crate::timer::now_ns();
+    Alarm {
+        deadline: if a.deadline == 0 {
+            0
+        } else {
+            a.deadline.saturating_sub(now).max(1)
+        },
+        interval: a.interval,
+    }
+}
+
+/// Fires the timers that are due (called on timer ticks): `SIGALRM`, then the next
+/// period for an interval timer.
+pub fn fire_alarms(now: u64) {
+    let mut due = [0usize; 8];
+    loop {
+        let mut n = 0;
+        {
+            let mut alarms = ALARMS.lock();
+            if alarms.iter().all(|&(d, _)| d > now) {
+                return;
+            }
+            alarms.retain(|&(d, pid)| {
+                if d <= now && n < due.len() {
+                    due[n] = pid;
+                    n += 1;
+                    false
+                } else {
+                    true
+                }
+            });
+        }
+        for &pid in &due[..n] {
+            let Some(p) = find(pid) else { continue };
+            let next = {
+                let mut inner = p.group.lock();
+                let a = &mut inner.alarm;
+                if a.deadline == 0 || a.deadline > now {
+                    continue; // Disarmed or re-armed meanwhile.
+                }
+                a.deadline = if a.interval == 0 {
+                    0
+                } else {
+                    now.saturating_add(a.interval)
+                };
+                a.deadline
+            };
+            if next != 0 {
+                let mut alarms = ALARMS.lock();
+                if alarms.try_reserve(1).is_ok() {
+                    alarms.push((next, pid));
+                }
+            }
+            send(&p, SIGALRM, 0, SI_KERNEL);
+        }
+    }
+}
+
+/// `si_code` of a signal the kernel sends.
+pub const SI_KERNEL: i32 = 0x80;
 
 /// The blocked set (`rt_sigprocmask`): `how` 0 block, 1 unblock, 2 set; returns the old.
 pub fn procmask(how: usize, set: Option<u64>) -> Result<u64, Errno> {
@@ -582,7 +852,8 @@ pub fn procmask(how: usize, set: Option<u64>) -> Result<u64, Errno> {
 /// Pending signals that are blocked (`rt_sigpending`).
 pub fn pending() -> u64 {
     let me = current();
-    me.pending.load(Ordering::Acquire) & me.blocked.load(Ordering::Acquire)
+    (me.pending.load(Ordering::Acquire) | me.group.pending.load(Ordering::Acquire))
+        & me.blocked.load(Ordering::Acquire)
 }
 
 /// Maps the signal-return trampoline into the current process unless it has it: one
@@ -594,7 +865,7 @@ fn ensure_trampoline(me: &Arc<Process>) -> Result<(), Errno> {
     use pagoda_mm::addr::PAGE_SIZE;
     use pagoda_mm::vm::MmapFile;
     use pagoda_mm::vm::abi::{MAP_PRIVATE, PROT_EXEC, PROT_READ};
-    if me.inner.lock().trampoline != 0 {
+    if me.group.lock().trampoline != 0 {
         return Ok(());
     }
     let code = crate::fs::initramfs::static_object(&TRAMPOLINE_CODE)?;
@@ -603,8 +874,9 @@ fn ensure_trampoline(me: &Arc<Process>) -> Result<(), Errno> {
         readable: true,
         writable: false,
     };
+    let mm = me.mm();
     let at = {
-        let mut vm = me.vm.lock();
+        let mut vm = mm.lock();
         let vm = vm.as_mut().ok_or(Errno::ESRCH)?;
         vm.mmap(
             0,
@@ -616,7 +888,7 @@ fn ensure_trampoline(me: &Arc<Process>) -> Result<(), Errno> {
         )
         .map_err(Errno::from_vm)?
     };
-    me.inner.lock().trampoline = at.0;
+    me.group.lock().trampoline = at.0;
     Ok(())
 }
 

@@ -64,6 +64,8 @@ pub enum Errno {
     EOVERFLOW = 75,
     /// Operation not supported.
     EOPNOTSUPP = 95,
+    /// Connection timed out (a futex wait's deadline passed).
+    ETIMEDOUT = 110,
 }
 
 impl Errno {

@@ -36,7 +36,7 @@ const IOV_MAX: usize = 1024;
 
 /// The file behind descriptor `fd` of the current process.
 fn file(fd: usize) -> Result<FileRef, Errno> {
-    proc::current().inner.lock().fds.get(fd)
+    proc::current().group.lock().fds.get(fd)
 }
 
 pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
@@ -158,7 +158,7 @@ pub fn pipe2(fds: usize, flags: usize) -> SysResult {
     let read = crate::fs::open(read, flags)?;
     let write = crate::fs::open(write, flags)?;
     let me = proc::current();
-    let mut inner = me.inner.lock();
+    let mut inner = me.group.lock();
     let cloexec = flags & O_CLOEXEC != 0;
     let r = inner.fds.insert(read, cloexec)?;
     let w = match inner.fds.insert(write, cloexec) {
@@ -173,7 +173,7 @@ pub fn pipe2(fds: usize, flags: usize) -> SysResult {
     out[..4].copy_from_slice(&(r as i32).to_le_bytes());
     out[4..].copy_from_slice(&(w as i32).to_le_bytes());
     if let Err(e) = copy_to_user(fds, &out) {
-        let mut inner = me.inner.lock();
+        let mut inner = me.group.lock();
         let _ = inner.fds.close(r);
         let _ = inner.fds.close(w);
         return Err(e);
@@ -241,7 +241,7 @@ fn resolve(dirfd: usize, path: &str) -> Result<String, Errno> {
         return Ok(String::from(path));
     }
     let base = if dirfd == AT_FDCWD {
-        proc::current().inner.lock().cwd.clone()
+        proc::current().group.lock().cwd.clone()
     } else {
         match file(dirfd)?.lock().node() {
             Some((node, _)) if node.kind == Kind::Dir => alloc::format!("/{}", node.path),
@@ -303,14 +303,14 @@ pub fn openat(dirfd: usize, path: usize, flags: usize) -> SysResult {
         Err(e) => return Err(e),
     };
     proc::current()
-        .inner
+        .group
         .lock()
         .fds
         .insert(file, flags & O_CLOEXEC != 0)
 }
 
 pub fn close(fd: usize) -> SysResult {
-    proc::current().inner.lock().fds.close(fd).map(|()| 0)
+    proc::current().group.lock().fds.close(fd).map(|()| 0)
 }
 
 pub fn lseek(fd: usize, offset: usize, whence: usize) -> SysResult {
@@ -421,7 +421,7 @@ pub fn readlinkat(dirfd: usize, path: usize, buf: usize, len: usize) -> SysResul
         return Err(Errno::EINVAL);
     }
     let target = match path.as_str() {
-        "/proc/self/exe" => proc::current().inner.lock().exe.clone(),
+        "/proc/self/exe" => proc::current().group.lock().exe.clone(),
         _ => {
             stat_path(&path)?;
             return Err(Errno::EINVAL);
@@ -455,7 +455,7 @@ pub fn ioctl(fd: usize, request: usize, arg: usize) -> SysResult {
 
 pub fn dup(fd: usize) -> SysResult {
     let me = proc::current();
-    let mut inner = me.inner.lock();
+    let mut inner = me.group.lock();
     let f = inner.fds.get(fd)?;
     inner.fds.insert(f, false)
 }
@@ -465,7 +465,7 @@ pub fn dup3(old: usize, new: usize, flags: usize) -> SysResult {
         return Err(Errno::EINVAL);
     }
     let me = proc::current();
-    let mut inner = me.inner.lock();
+    let mut inner = me.group.lock();
     let f = inner.fds.get(old)?;
     inner.fds.install(new, f, flags & O_CLOEXEC != 0)?;
     Ok(new)
@@ -473,7 +473,7 @@ pub fn dup3(old: usize, new: usize, flags: usize) -> SysResult {
 
 pub fn fcntl(fd: usize, cmd: usize, arg: usize) -> SysResult {
     let me = proc::current();
-    let mut inner = me.inner.lock();
+    let mut inner = me.group.lock();
     let f = inner.fds.get(fd)?;
     match cmd {
         F_DUPFD | F_DUPFD_CLOEXEC => inner.fds.insert_from(arg, f, cmd == F_DUPFD_CLOEXEC),
@@ -489,7 +489,7 @@ pub fn fcntl(fd: usize, cmd: usize, arg: usize) -> SysResult {
 }
 
 pub fn getcwd(buf: usize, len: usize) -> SysResult {
-    let cwd = proc::current().inner.lock().cwd.clone();
+    let cwd = proc::current().group.lock().cwd.clone();
     if len < cwd.len() + 1 {
         return Err(Errno::ERANGE);
     }
@@ -510,7 +510,7 @@ pub fn chdir(path: usize) -> SysResult {
     if node.kind != Kind::Dir {
         return Err(Errno::ENOTDIR);
     }
-    proc::current().inner.lock().cwd = path;
+    proc::current().group.lock().cwd = path;
     Ok(0)
 }
 

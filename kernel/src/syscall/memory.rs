@@ -12,7 +12,8 @@ use crate::proc;
 fn with_vm<R>(f: impl FnOnce(&mut UserSpace) -> R) -> Result<R, Errno> {
     proc::sched::with_current(|me| {
         let me = me.ok_or(Errno::ESRCH)?;
-        let mut vm = me.vm.lock();
+        let mm = me.vm.lock();
+        let mut vm = mm.lock();
         let vm = vm.as_mut().ok_or(Errno::ESRCH)?;
         Ok(f(vm))
     })
@@ -25,7 +26,7 @@ pub fn brk(addr: usize) -> SysResult {
 /// The mapping view of descriptor `fd`: `None` if it is not open; `ENOMEM` if its
 /// file's memory object could not be made.
 fn mmap_file(fd: usize) -> Result<Option<MmapFile>, Errno> {
-    let Ok(f) = proc::current().inner.lock().fds.get(fd) else {
+    let Ok(f) = proc::current().group.lock().fds.get(fd) else {
         return Ok(None);
     };
     let backing = f.lock().mem_object()?;

@@ -8,9 +8,9 @@
 //! | module | calls |
 //! |---|---|
 //! | [`fs`] | read, write, readv, writev, pread64, openat, close, pipe2, lseek, getdents64, newfstatat, fstat, readlinkat, ioctl, dup, dup3, fcntl, getcwd, chdir, faccessat |
-//! | [`process`] | getpid, getppid, gettid, clone, execve, exit, exit_group, wait4, kill, tkill, tgkill, set_tid_address, sched_yield, ids, prlimit64, getrlimit |
+//! | [`process`] | getpid, getppid, gettid, clone, clone3, execve, exit, exit_group, wait4, waitid, kill, setpgid, getpgid, getsid, setsid, tkill, tgkill, set_tid_address, set_robust_list, futex, sched_yield, ids, prlimit64, getrlimit |
 //! | [`memory`] | brk, mmap, munmap, mprotect, madvise |
-//! | [`system`] | ppoll, nanosleep, clock_nanosleep, clock_gettime, clock_getres, gettimeofday, uname, getrandom, sysinfo, reboot, signal stubs |
+//! | [`system`] | ppoll, pselect6, setitimer, getitimer, rt_sigtimedwait, nanosleep, clock_nanosleep, clock_gettime, clock_getres, gettimeofday, uname, getrandom, sysinfo, reboot, signal stubs |
 
 pub mod errno;
 mod fs;
@@ -44,15 +44,20 @@ pub mod nr {
     pub const READV: usize = 65;
     pub const WRITEV: usize = 66;
     pub const PREAD64: usize = 67;
+    pub const PSELECT6: usize = 72;
     pub const PPOLL: usize = 73;
     pub const READLINKAT: usize = 78;
     pub const NEWFSTATAT: usize = 79;
     pub const FSTAT: usize = 80;
     pub const EXIT: usize = 93;
     pub const EXIT_GROUP: usize = 94;
+    pub const WAITID: usize = 95;
     pub const SET_TID_ADDRESS: usize = 96;
+    pub const FUTEX: usize = 98;
     pub const SET_ROBUST_LIST: usize = 99;
     pub const NANOSLEEP: usize = 101;
+    pub const GETITIMER: usize = 102;
+    pub const SETITIMER: usize = 103;
     pub const CLOCK_GETTIME: usize = 113;
     pub const CLOCK_GETRES: usize = 114;
     pub const CLOCK_NANOSLEEP: usize = 115;
@@ -65,8 +70,13 @@ pub mod nr {
     pub const RT_SIGACTION: usize = 134;
     pub const RT_SIGPROCMASK: usize = 135;
     pub const RT_SIGPENDING: usize = 136;
+    pub const RT_SIGTIMEDWAIT: usize = 137;
     pub const RT_SIGRETURN: usize = 139;
     pub const REBOOT: usize = 142;
+    pub const SETPGID: usize = 154;
+    pub const GETPGID: usize = 155;
+    pub const GETSID: usize = 156;
+    pub const SETSID: usize = 157;
     pub const UNAME: usize = 160;
     pub const GETRLIMIT: usize = 163;
     pub const UMASK: usize = 166;
@@ -87,6 +97,7 @@ pub mod nr {
     pub const MPROTECT: usize = 226;
     pub const MADVISE: usize = 233;
     pub const WAIT4: usize = 260;
+    pub const CLONE3: usize = 435;
     pub const PRLIMIT64: usize = 261;
     pub const GETRANDOM: usize = 278;
 }
@@ -111,6 +122,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::WRITEV => fs::writev(a[0], a[1], a[2]),
             nr::PREAD64 => fs::pread64(a[0], a[1], a[2], a[3]),
             nr::PPOLL => system::ppoll(a[0], a[1], a[2], a[3], a[4]),
+            nr::PSELECT6 => system::pselect6(a[0], a[1], a[2], a[3], a[4], a[5]),
             nr::OPENAT => fs::openat(a[0], a[1], a[2]),
             nr::CLOSE => fs::close(a[0]),
             nr::PIPE2 => fs::pipe2(a[0], a[1]),
@@ -127,15 +139,23 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::CHDIR => fs::chdir(a[0]),
             nr::FACCESSAT => fs::faccessat(a[0], a[1], a[2]),
             nr::GETPPID => process::getppid(),
-            nr::GETTID => process::getpid(),
+            nr::GETTID => process::gettid(),
             nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Ok(0),
-            nr::CLONE => process::clone(frame, a[0], a[1], a[2], a[4]),
+            nr::CLONE => process::clone(frame, a[0], a[1], a[2], a[3], a[4]),
+            nr::CLONE3 => process::clone3(frame, a[0], a[1]),
+            nr::FUTEX => process::futex(a[0], a[1], a[2], a[3], a[4], a[5]),
             nr::EXECVE => process::execve(frame, a[0], a[1], a[2]),
-            nr::EXIT | nr::EXIT_GROUP => process::exit(a[0]),
+            nr::EXIT => process::exit(a[0]),
+            nr::EXIT_GROUP => process::exit_group(a[0]),
             nr::WAIT4 => process::wait4(a[0], a[1], a[2], a[3]),
-            nr::KILL => process::kill(a[0], a[1], crate::proc::signal::SI_USER),
-            nr::TKILL => process::kill(a[0], a[1], crate::proc::signal::SI_TKILL),
-            nr::TGKILL => process::kill(a[1], a[2], crate::proc::signal::SI_TKILL),
+            nr::WAITID => process::waitid(a[0], a[1], a[2], a[3], a[4]),
+            nr::SETPGID => process::setpgid(a[0], a[1]),
+            nr::GETPGID => process::getpgid(a[0]),
+            nr::GETSID => process::getsid(a[0]),
+            nr::SETSID => process::setsid(),
+            nr::KILL => process::kill(a[0], a[1]),
+            nr::TKILL => process::tgkill(0, a[0], a[1]),
+            nr::TGKILL => process::tgkill(a[0], a[1], a[2]),
             nr::SET_TID_ADDRESS => process::set_tid_address(a[0]),
             nr::SCHED_YIELD => process::sched_yield(),
             nr::PRLIMIT64 => process::prlimit64(a[0], a[1], a[2], a[3]),
@@ -147,6 +167,8 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::MPROTECT => memory::mprotect(a[0], a[1], a[2]),
             nr::MADVISE => memory::madvise(a[0], a[1], a[2]),
             nr::NANOSLEEP => system::nanosleep(a[0], a[1]),
+            nr::SETITIMER => system::setitimer(a[0], a[1], a[2]),
+            nr::GETITIMER => system::getitimer(a[0], a[1]),
             nr::CLOCK_NANOSLEEP => system::clock_nanosleep(a[0], a[1], a[2], a[3]),
             nr::CLOCK_GETTIME => system::clock_gettime(a[0], a[1]),
             nr::CLOCK_GETRES => system::clock_getres(a[0], a[1]),
@@ -167,6 +189,8 @@ pub fn dispatch(frame: &mut TrapFrame) {
                 system::check_sigset_size(a[1]).and_then(|()| system::rt_sigpending(a[0]))
             }
             nr::RT_SIGRETURN => crate::proc::signal::sigreturn(frame),
+            nr::RT_SIGTIMEDWAIT => system::check_sigset_size(a[3])
+                .and_then(|()| system::rt_sigtimedwait(a[0], a[1], a[2])),
             nr::SET_ROBUST_LIST => process::set_robust_list(a[0], a[1]),
             _ => unknown(n),
         };
@@ -225,17 +249,11 @@ fn name(n: usize) -> &'static str {
         53 => "fchmodat",
         59 => "pipe2",
         71 => "sendfile",
-        72 => "pselect6",
         73 => "ppoll",
         82 => "fsync",
-        98 => "futex",
-        103 => "setitimer",
         122 => "sched_setaffinity",
         123 => "sched_getaffinity",
         139 => "rt_sigreturn",
-        154 => "setpgid",
-        155 => "getpgid",
-        157 => "setsid",
         165 => "getrusage",
         167 => "prctl",
         198 => "socket",
@@ -245,7 +263,6 @@ fn name(n: usize) -> &'static str {
         279 => "memfd_create",
         291 => "statx",
         293 => "rseq",
-        435 => "clone3",
         _ => "unknown",
     }
 }

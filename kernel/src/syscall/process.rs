@@ -1,43 +1,161 @@
 //! Process system calls: identity, `clone` (fork), `execve`, exit, `wait4`, `kill`,
 //! resource limits.
 
-use super::uaccess::{PATH_MAX, copy_to_user, read_cstr, read_cstr_array};
+use super::uaccess::{PATH_MAX, copy_from_user, copy_to_user, read_cstr, read_cstr_array};
 use super::{Errno, SysResult};
-use crate::arch::trap::{TrapFrame, reg};
-use crate::proc::{self, ExitStatus, exec, sched};
+use crate::arch::trap::TrapFrame;
+use crate::proc::{self, ExitStatus, exec, futex, sched};
+use pagoda_mm::addr::PAGE_SIZE;
 
 pub fn getpid() -> SysResult {
+    Ok(sched::with_current(|p| p.map_or(0, |p| p.tgid)))
+}
+
+pub fn gettid() -> SysResult {
     Ok(sched::with_current(|p| p.map_or(0, |p| p.pid)))
 }
 
 pub fn getppid() -> SysResult {
-    Ok(proc::current().inner.lock().parent)
+    Ok(proc::current().group.lock().parent)
 }
 
-/// `clone` flags pagoda accepts: the ones glibc's `fork` passes.
-const CLONE_CHILD_CLEARTID: usize = 0x0020_0000;
-const CLONE_CHILD_SETTID: usize = 0x0100_0000;
-const CLONE_PARENT_SETTID: usize = 0x0010_0000;
+/// `clone` flags.
+const CLONE_VM: u64 = 0x0000_0100;
+const CLONE_FS: u64 = 0x0000_0200;
+const CLONE_FILES: u64 = 0x0000_0400;
+const CLONE_SIGHAND: u64 = 0x0000_0800;
+const CLONE_PIDFD: u64 = 0x0000_1000;
+const CLONE_VFORK: u64 = 0x0000_4000;
+const CLONE_PARENT: u64 = 0x0000_8000;
+const CLONE_THREAD: u64 = 0x0001_0000;
+const CLONE_SYSVSEM: u64 = 0x0004_0000;
+const CLONE_SETTLS: u64 = 0x0008_0000;
+const CLONE_PARENT_SETTID: u64 = 0x0010_0000;
+const CLONE_CHILD_CLEARTID: u64 = 0x0020_0000;
+const CLONE_DETACHED: u64 = 0x0040_0000;
+const CLONE_CHILD_SETTID: u64 = 0x0100_0000;
 /// The low byte: the signal sent to the parent at exit.
-const CSIGNAL: usize = 0xff;
+const CSIGNAL: u64 = 0xff;
+/// The flags pagoda implements (`CLONE_SYSVSEM` and `CLONE_DETACHED` mean nothing here:
+/// there are no System V semaphores, and Linux ignores the other).
+const SUPPORTED: u64 = CSIGNAL
+    | CLONE_VM
+    | CLONE_FS
+    | CLONE_FILES
+    | CLONE_SIGHAND
+    | CLONE_VFORK
+    | CLONE_PARENT
+    | CLONE_THREAD
+    | CLONE_SYSVSEM
+    | CLONE_SETTLS
+    | CLONE_PARENT_SETTID
+    | CLONE_CHILD_CLEARTID
+    | CLONE_DETACHED
+    | CLONE_CHILD_SETTID;
 
-pub fn clone(frame: &TrapFrame, flags: usize, stack: usize, ptid: usize, ctid: usize) -> SysResult {
-    let supported = CSIGNAL | CLONE_CHILD_CLEARTID | CLONE_CHILD_SETTID | CLONE_PARENT_SETTID;
-    if flags & !supported != 0 {
-        // Threads (CLONE_VM, CLONE_THREAD, ...) are not supported.
+/// `clone(flags, stack, parent_tid, tls, child_tid)` (riscv64 argument order).
+pub fn clone(
+    frame: &TrapFrame,
+    flags: usize,
+    stack: usize,
+    ptid: usize,
+    tls: usize,
+    ctid: usize,
+) -> SysResult {
+    do_clone(frame, flags as u64, stack, ptid, tls, ctid)
+}
+
+/// Bytes of `struct clone_args` up to `tls` (`CLONE_ARGS_SIZE_VER0`).
+const CLONE_ARGS_SIZE_VER0: usize = 64;
+/// Bytes of `struct clone_args` pagoda knows (up to `cgroup`).
+const CLONE_ARGS_SIZE_KNOWN: usize = 88;
+
+/// `clone3(args, size)`: the same through `struct clone_args`; fields beyond those
+/// pagoda knows must be zero (`E2BIG`), as must `set_tid` and `cgroup`.
+pub fn clone3(frame: &TrapFrame, args: usize, size: usize) -> SysResult {
+    if !(CLONE_ARGS_SIZE_VER0..=PAGE_SIZE).contains(&size) {
         return Err(Errno::EINVAL);
     }
-    let mut child_frame = *frame;
-    if stack != 0 {
-        child_frame.regs[reg::SP] = stack;
+    let mut b = [0u8; CLONE_ARGS_SIZE_KNOWN];
+    let known = size.min(CLONE_ARGS_SIZE_KNOWN);
+    copy_from_user(&mut b[..known], args)?;
+    let mut rest = [0u8; 64];
+    let mut at = args + known;
+    while at < args + size {
+        let n = (args + size - at).min(rest.len());
+        copy_from_user(&mut rest[..n], at)?;
+        if rest[..n].iter().any(|&x| x != 0) {
+            return Err(Errno::E2BIG);
+        }
+        at += n;
     }
-    let set_tid = (flags & CLONE_CHILD_SETTID != 0).then_some(ctid);
-    let clear_tid = if flags & CLONE_CHILD_CLEARTID != 0 {
-        ctid
-    } else {
-        0
+    let word = |i: usize| u64::from_le_bytes(b[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    let (flags, pidfd, child_tid, parent_tid, exit_signal) =
+        (word(0), word(1), word(2), word(3), word(4));
+    let (stack, stack_size, tls) = (word(5) as usize, word(6) as usize, word(7) as usize);
+    if word(8) != 0 || word(9) != 0 || word(10) != 0 || pidfd != 0 {
+        return Err(Errno::EINVAL); // set_tid, set_tid_size, cgroup, a pidfd
+    }
+    if flags & CSIGNAL != 0 || exit_signal > 64 {
+        return Err(Errno::EINVAL);
+    }
+    // The stack is given as its lowest address and size; clone wants its top.
+    let top = match (stack, stack_size) {
+        (0, 0) => 0,
+        (0, _) | (_, 0) => return Err(Errno::EINVAL),
+        (s, n) => s.checked_add(n).ok_or(Errno::EINVAL)?,
     };
-    let pid = proc::fork(&child_frame, set_tid, clear_tid)?;
+    do_clone(
+        frame,
+        flags | exit_signal,
+        top,
+        parent_tid as usize,
+        tls,
+        child_tid as usize,
+    )
+}
+
+/// `clone` and `clone3` once decoded.
+fn do_clone(
+    frame: &TrapFrame,
+    flags: u64,
+    stack: usize,
+    ptid: usize,
+    tls: usize,
+    ctid: usize,
+) -> SysResult {
+    if flags & CLONE_PIDFD != 0 || flags & !SUPPORTED != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // Linux's rules: a thread shares the signal actions, which need the address space.
+    let thread = flags & CLONE_THREAD != 0;
+    if (thread && flags & CLONE_SIGHAND == 0)
+        || (flags & CLONE_SIGHAND != 0 && flags & CLONE_VM == 0)
+    {
+        return Err(Errno::EINVAL);
+    }
+    // Sharing descriptors or the working directory is only modelled for threads.
+    if !thread && flags & (CLONE_FILES | CLONE_FS | CLONE_SIGHAND) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if thread && flags & (CLONE_FILES | CLONE_FS) != CLONE_FILES | CLONE_FS {
+        return Err(Errno::EINVAL);
+    }
+    let args = proc::CloneArgs {
+        share_vm: flags & CLONE_VM != 0,
+        thread,
+        vfork: flags & CLONE_VFORK != 0,
+        same_parent: flags & CLONE_PARENT != 0,
+        set_tid: (flags & CLONE_CHILD_SETTID != 0).then_some(ctid),
+        clear_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
+            ctid
+        } else {
+            0
+        },
+        tls: (flags & CLONE_SETTLS != 0).then_some(tls),
+        stack,
+    };
+    let pid = proc::clone(frame, args)?;
     if flags & CLONE_PARENT_SETTID != 0 {
         // Linux ignores a bad pointer here too (the child exists either way).
         let _ = copy_to_user(ptid, &(pid as u32).to_le_bytes());
@@ -54,13 +172,17 @@ pub fn execve(frame: &mut TrapFrame, path: usize, argv: usize, envp: usize) -> S
     }
     let me = proc::current();
     let new = exec::exec_into(&me, &path, &argv, &envp)?;
-    me.inner.lock().fds.close_on_exec();
+    me.group.lock().fds.close_on_exec();
     *frame = new;
     // The new image's a0 (0) is in the frame; the dispatcher must not overwrite it.
     Ok(0)
 }
 
 pub fn exit(code: usize) -> SysResult {
+    proc::exit_thread(ExitStatus::Exited(code as i32))
+}
+
+pub fn exit_group(code: usize) -> SysResult {
     proc::exit(ExitStatus::Exited(code as i32))
 }
 
@@ -71,52 +193,234 @@ const WCONTINUED: usize = 8;
 const WALL: usize = 0x4000_0000;
 const WCLONE: usize = 0x8000_0000;
 
+/// Which children a `wait4` pid selects.
+fn wait_target(pid: i32) -> Result<proc::WaitFor, Errno> {
+    Ok(match pid {
+        -1 => proc::WaitFor::Any,
+        0 => proc::WaitFor::Group(proc::current().group.lock().pgid),
+        // -INT_MIN names no group (Linux: ESRCH).
+        i32::MIN => return Err(Errno::ESRCH),
+        p if p < 0 => proc::WaitFor::Group(-p as usize),
+        p => proc::WaitFor::Pid(p as usize),
+    })
+}
+
 pub fn wait4(pid: usize, wstatus: usize, options: usize, rusage: usize) -> SysResult {
     if options & !(WNOHANG | WUNTRACED | WCONTINUED | WALL | WCLONE | 0x2000_0000) != 0 {
         return Err(Errno::EINVAL);
     }
-    let pid = pid as isize as i32;
-    // Process groups are not modelled: 0 and -PGID mean "any child".
-    let want = if pid <= 0 { -1 } else { pid as isize };
-    match proc::wait(want, options & WNOHANG != 0)? {
+    let who = wait_target(pid as isize as i32)?;
+    match proc::wait(who, options & WNOHANG != 0, true)? {
         None => Ok(0),
         Some((child, status)) => {
             if wstatus != 0 {
-                copy_to_user(wstatus, &status.to_le_bytes())?;
+                copy_to_user(wstatus, &status.wstatus().to_le_bytes())?;
             }
             if rusage != 0 {
-                copy_to_user(rusage, &[0u8; 144])?;
+                copy_to_user(rusage, &[0u8; RUSAGE_SIZE])?;
             }
             Ok(child)
         }
     }
 }
 
-/// `kill(pid, sig)` (`code` `SI_USER`) and `tkill`/`tgkill` (`SI_TKILL`: a process is
-/// its one thread).
-pub fn kill(pid: usize, sig: usize, code: i32) -> SysResult {
-    let pid = pid as isize;
-    if pid <= 0 {
-        // Process groups and "everyone" are not modelled.
-        return Err(Errno::ESRCH);
+/// Bytes of `struct rusage`.
+const RUSAGE_SIZE: usize = 144;
+/// Bytes of `siginfo_t`.
+const SIGINFO_SIZE: usize = 128;
+/// `waitid` id types.
+const P_ALL: usize = 0;
+const P_PID: usize = 1;
+const P_PGID: usize = 2;
+/// `waitid` options beyond `WNOHANG`.
+const WEXITED: usize = 4;
+const WNOWAIT: usize = 0x0100_0000;
+/// `si_code` of `SIGCHLD`: exited, killed, killed with a core dump.
+const CLD_EXITED: i32 = 1;
+const CLD_KILLED: i32 = 2;
+
+/// `waitid(idtype, id, infop, options, rusage)`: like `wait4`, with the outcome in a
+/// `siginfo_t` (all zero under `WNOHANG` when no child is ready) and `WNOWAIT` to leave
+/// the child waitable.
+pub fn waitid(idtype: usize, id: usize, infop: usize, options: usize, rusage: usize) -> SysResult {
+    let known = WNOHANG | WUNTRACED | WEXITED | WCONTINUED | WNOWAIT | WALL | WCLONE | 0x2000_0000;
+    if options & !known != 0 || options & (WEXITED | WUNTRACED | WCONTINUED) == 0 {
+        return Err(Errno::EINVAL);
+    }
+    let id = id as u32 as usize;
+    let who = match idtype {
+        P_ALL => proc::WaitFor::Any,
+        P_PID if id > 0 => proc::WaitFor::Pid(id),
+        P_PGID if id > 0 => proc::WaitFor::Group(id),
+        P_PGID => proc::WaitFor::Group(proc::current().group.lock().pgid),
+        _ => return Err(Errno::EINVAL),
+    };
+    if options & WEXITED == 0 {
+        // Only stops or continuations asked for: pagoda has neither.
+        return if options & WNOHANG != 0 {
+            Ok(0)
+        } else {
+            Err(Errno::ECHILD)
+        };
+    }
+    let found = proc::wait(who, options & WNOHANG != 0, options & WNOWAIT == 0)?;
+    let mut info = [0u8; SIGINFO_SIZE];
+    if let Some((pid, status)) = found {
+        let (code, value) = match status {
+            ExitStatus::Exited(c) => (CLD_EXITED, c & 0xff),
+            ExitStatus::Signaled(s) => (CLD_KILLED, s),
+        };
+        info[..4].copy_from_slice(&proc::signal::SIGCHLD.to_le_bytes());
+        info[8..12].copy_from_slice(&code.to_le_bytes());
+        info[16..20].copy_from_slice(&(pid as u32).to_le_bytes());
+        // si_uid 0 at 20, si_status at 24.
+        info[24..28].copy_from_slice(&value.to_le_bytes());
+    }
+    if infop != 0 {
+        copy_to_user(infop, &info)?;
+    }
+    if rusage != 0 {
+        copy_to_user(rusage, &[0u8; RUSAGE_SIZE])?;
+    }
+    Ok(0)
+}
+
+/// `kill(pid, sig)`: a process (pid > 0), the caller's process group (0), a process
+/// group (-pgid) or every process but init and the caller (-1).
+pub fn kill(pid: usize, sig: usize) -> SysResult {
+    let sig = i32::try_from(sig).map_err(|_| Errno::EINVAL)?;
+    let pid = pid as isize as i32;
+    use proc::signal::Targets;
+    match pid {
+        p if p > 0 => proc::signal::kill(p as usize, sig, proc::signal::SI_USER),
+        0 => {
+            let pgid = proc::current().group.lock().pgid;
+            proc::signal::kill_many(Targets::Group(pgid), sig)
+        }
+        -1 => proc::signal::kill_many(Targets::All, sig),
+        i32::MIN => Err(Errno::ESRCH),
+        p => proc::signal::kill_many(Targets::Group(-p as usize), sig),
+    }
+    .map(|()| 0)
+}
+
+pub fn setpgid(pid: usize, pgid: usize) -> SysResult {
+    let (pid, pgid) = (pid as isize as i32, pgid as isize as i32);
+    if pid < 0 || pgid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    proc::set_pgid(pid as usize, pgid as usize).map(|()| 0)
+}
+
+/// The process `pid` names (0: the caller), for `getpgid`/`getsid`.
+fn process_of(pid: usize) -> Result<alloc::sync::Arc<proc::Process>, Errno> {
+    let pid = pid as isize as i32;
+    match pid {
+        0 => Ok(proc::current()),
+        p if p > 0 => proc::find(p as usize).ok_or(Errno::ESRCH),
+        _ => Err(Errno::ESRCH),
+    }
+}
+
+pub fn getpgid(pid: usize) -> SysResult {
+    Ok(process_of(pid)?.group.lock().pgid)
+}
+
+pub fn getsid(pid: usize) -> SysResult {
+    Ok(process_of(pid)?.group.lock().sid)
+}
+
+pub fn setsid() -> SysResult {
+    proc::set_sid()
+}
+
+/// `tgkill(tgid, tid, sig)`; `tkill(tid, sig)` is `tgid` 0.
+pub fn tgkill(tgid: usize, tid: usize, sig: usize) -> SysResult {
+    let (tgid, tid) = (tgid as isize, tid as isize);
+    if tgid < 0 || tid <= 0 {
+        return Err(Errno::EINVAL);
     }
     let sig = i32::try_from(sig).map_err(|_| Errno::EINVAL)?;
-    proc::signal::kill(pid as usize, sig, code).map(|()| 0)
+    proc::signal::kill_thread(tgid as usize, tid as usize, sig).map(|()| 0)
 }
 
 pub fn set_tid_address(addr: usize) -> SysResult {
     let me = proc::current();
-    me.inner.lock().clear_child_tid = addr;
+    me.thread.lock().clear_child_tid = addr;
     Ok(me.pid)
 }
 
-pub fn set_robust_list(_head: usize, len: usize) -> SysResult {
-    // One thread per process: the list is only needed for threads dying with locks held.
-    const ROBUST_LIST_HEAD_SIZE: usize = 24;
+/// Bytes of `struct robust_list_head`.
+const ROBUST_LIST_HEAD_SIZE: usize = 24;
+
+pub fn set_robust_list(head: usize, len: usize) -> SysResult {
     if len != ROBUST_LIST_HEAD_SIZE {
         return Err(Errno::EINVAL);
     }
+    proc::current().thread.lock().robust_list = head;
     Ok(0)
+}
+
+/// `futex` operations.
+const FUTEX_WAIT: usize = 0;
+const FUTEX_WAKE: usize = 1;
+const FUTEX_REQUEUE: usize = 3;
+const FUTEX_CMP_REQUEUE: usize = 4;
+const FUTEX_WAIT_BITSET: usize = 9;
+const FUTEX_WAKE_BITSET: usize = 10;
+/// `futex` flags in the operation word.
+const FUTEX_PRIVATE_FLAG: usize = 128;
+const FUTEX_CLOCK_REALTIME: usize = 256;
+/// `FUTEX_WAIT`'s mask: every bit.
+const FUTEX_BITSET_MATCH_ANY: u32 = u32::MAX;
+
+/// `futex(uaddr, op, val, timeout or val2, uaddr2, val3)`.
+pub fn futex(
+    uaddr: usize,
+    op: usize,
+    val: usize,
+    timeout: usize,
+    uaddr2: usize,
+    val3: usize,
+) -> SysResult {
+    let shared = op & FUTEX_PRIVATE_FLAG == 0;
+    let cmd = op & !(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME);
+    if op & FUTEX_CLOCK_REALTIME != 0 && cmd != FUTEX_WAIT_BITSET && cmd != FUTEX_WAIT {
+        return Err(Errno::ENOSYS);
+    }
+    // Counts are ints; a negative one is as good as none, as Linux reads it.
+    let count = |v: usize| (v as u32 as i32).max(0) as usize;
+    match cmd {
+        FUTEX_WAIT | FUTEX_WAIT_BITSET => {
+            let bitset = if cmd == FUTEX_WAIT {
+                FUTEX_BITSET_MATCH_ANY
+            } else {
+                val3 as u32
+            };
+            let deadline = if timeout == 0 {
+                None
+            } else {
+                let ns = super::system::get_timespec(timeout)?;
+                let now = crate::timer::now_ns();
+                Some(if cmd == FUTEX_WAIT {
+                    // Relative.
+                    now.saturating_add(ns)
+                } else if op & FUTEX_CLOCK_REALTIME != 0 {
+                    now.saturating_add(ns.saturating_sub(crate::drivers::rtc::realtime_ns()))
+                } else {
+                    ns
+                })
+            };
+            futex::wait(uaddr, val as u32, bitset, deadline, shared)
+        }
+        FUTEX_WAKE => futex::wake(uaddr, count(val), FUTEX_BITSET_MATCH_ANY, shared),
+        FUTEX_WAKE_BITSET => futex::wake(uaddr, count(val), val3 as u32, shared),
+        FUTEX_REQUEUE | FUTEX_CMP_REQUEUE => {
+            let expect = (cmd == FUTEX_CMP_REQUEUE).then_some(val3 as u32);
+            futex::requeue(uaddr, count(val), uaddr2, count(timeout), expect, shared)
+        }
+        _ => Err(Errno::ENOSYS),
+    }
 }
 
 pub fn sched_yield() -> SysResult {

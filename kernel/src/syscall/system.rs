@@ -40,7 +40,7 @@ fn put_timespec(addr: usize, ns: u64) -> Result<(), Errno> {
 }
 
 /// Reads a `struct timespec`, `EINVAL` unless it is a valid non-negative duration.
-fn get_timespec(addr: usize) -> Result<u64, Errno> {
+pub(super) fn get_timespec(addr: usize) -> Result<u64, Errno> {
     let mut b = [0u8; 16];
     copy_from_user(&mut b, addr)?;
     let sec = i64::from_le_bytes(b[..8].try_into().unwrap_or_default());
@@ -240,6 +240,108 @@ pub fn ppoll(fds: usize, nfds: usize, tmo: usize, mask: usize, setsize: usize) -
         check_sigset_size(setsize)?;
     }
     crate::fs::poll::ppoll(fds, nfds, deadline, read_sigset(mask)?)
+}
+
+/// `pselect6(nfds, readfds, writefds, exceptfds, timeout, sigmask)`; `sigmask` points at
+/// `{ const sigset_t *ss; size_t ss_len; }`.
+pub fn pselect6(nfds: usize, r: usize, w: usize, e: usize, tmo: usize, sig: usize) -> SysResult {
+    let nfds = i32::try_from(nfds as isize).map_err(|_| Errno::EINVAL)?;
+    let nfds = usize::try_from(nfds).map_err(|_| Errno::EINVAL)?;
+    let deadline = if tmo == 0 {
+        None
+    } else {
+        Some(crate::timer::now_ns().saturating_add(get_timespec(tmo)?))
+    };
+    let mask = if sig == 0 {
+        None
+    } else {
+        let mut b = [0u8; 16];
+        copy_from_user(&mut b, sig)?;
+        let ss = u64::from_le_bytes(b[..8].try_into().unwrap_or_default()) as usize;
+        if ss != 0 {
+            check_sigset_size(u64::from_le_bytes(b[8..].try_into().unwrap_or_default()) as usize)?;
+        }
+        read_sigset(ss)?
+    };
+    crate::fs::poll::pselect(nfds, [r, w, e], deadline, mask)
+}
+
+/// `rt_sigtimedwait(set, info, timeout, sigsetsize)`.
+pub fn rt_sigtimedwait(set: usize, info: usize, tmo: usize) -> SysResult {
+    let set = read_sigset(set)?.ok_or(Errno::EFAULT)?;
+    let deadline = if tmo == 0 {
+        None
+    } else {
+        Some(crate::timer::now_ns().saturating_add(get_timespec(tmo)?))
+    };
+    let (sig, siginfo) = signal::timed_wait(set, deadline)?;
+    if info != 0 {
+        copy_to_user(info, &siginfo)?;
+    }
+    Ok(sig as usize)
+}
+
+/// `setitimer`/`getitimer` timer: real time (`SIGALRM`).
+const ITIMER_REAL: usize = 0;
+const US_PER_SEC: u64 = 1_000_000;
+
+/// Reads a `struct timeval` as ns; `EINVAL` unless valid.
+fn get_timeval(b: &[u8]) -> Result<u64, Errno> {
+    let sec = i64::from_le_bytes(b[..8].try_into().unwrap_or_default());
+    let usec = i64::from_le_bytes(b[8..16].try_into().unwrap_or_default());
+    if sec < 0 || !(0..US_PER_SEC as i64).contains(&usec) {
+        return Err(Errno::EINVAL);
+    }
+    Ok((sec as u64)
+        .saturating_mul(NS_PER_SEC)
+        .saturating_add(usec as u64 * 1000))
+}
+
+/// Writes `ns` as a `struct timeval` (rounded up to a microsecond, as Linux does for a
+/// timer that has not expired).
+fn put_timeval(b: &mut [u8], ns: u64) {
+    let us = ns.div_ceil(1000);
+    b[..8].copy_from_slice(&(us / US_PER_SEC).to_le_bytes());
+    b[8..16].copy_from_slice(&(us % US_PER_SEC).to_le_bytes());
+}
+
+/// Writes an `itimerval` (interval, then value).
+fn put_itimer(addr: usize, a: signal::Alarm) -> Result<(), Errno> {
+    let mut b = [0u8; 32];
+    put_timeval(&mut b[..16], a.interval);
+    put_timeval(&mut b[16..], a.deadline);
+    copy_to_user(addr, &b)
+}
+
+pub fn setitimer(which: usize, new: usize, old: usize) -> SysResult {
+    if which != ITIMER_REAL {
+        // The CPU-time timers are not modelled.
+        return Err(Errno::EINVAL);
+    }
+    let mut b = [0u8; 32];
+    if new != 0 {
+        copy_from_user(&mut b, new)?;
+    }
+    let interval = get_timeval(&b[..16])?;
+    let value = get_timeval(&b[16..])?;
+    let deadline = if value == 0 {
+        0
+    } else {
+        crate::timer::now_ns().saturating_add(value)
+    };
+    let was = signal::set_alarm(signal::Alarm { deadline, interval })?;
+    if old != 0 {
+        put_itimer(old, was)?;
+    }
+    Ok(0)
+}
+
+pub fn getitimer(which: usize, cur: usize) -> SysResult {
+    if which != ITIMER_REAL {
+        return Err(Errno::EINVAL);
+    }
+    put_itimer(cur, signal::get_alarm())?;
+    Ok(0)
 }
 
 pub fn rt_sigsuspend(mask: usize) -> SysResult {

@@ -47,7 +47,8 @@ fn fault_access(cause: usize) -> Access {
 fn resolve_user_fault(addr: usize, access: Access) -> Result<(), FaultError> {
     proc::sched::with_current(|me| {
         let me = me.ok_or(FaultError::Unmapped)?;
-        let mut vm = me.vm.lock();
+        let mm = me.vm.lock();
+        let mut vm = mm.lock();
         let vm = vm.as_mut().ok_or(FaultError::Unmapped)?;
         crate::memory::uspace::handle_fault(vm, addr, access)
     })
