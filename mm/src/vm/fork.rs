@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 use super::VmError;
 use super::area::Backing;
 use super::hal::{CopyPte, FrameSource, Mmu, OutOfMemory, PteFlags, PteInfo};
-use super::space::{AddressSpace, StaleRange, private_owner};
+use super::space::{AddressSpace, StaleRange};
 use super::stats::Event;
 use crate::addr::VirtAddr;
 
@@ -24,8 +24,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// - a remembered PTE (a swap entry) is copied, and its slot gains a reference.
     ///
     /// For the reverse map, the child joins every memory object the parent's pages may
-    /// belong to: the parent's anonymous object and its chain, and the object of each
-    /// shared area (O(areas + chain), nothing per page).
+    /// belong to and shares the parent's anonymous object (the family's: the child's own
+    /// private frames belong to it too), and joins the object of each shared area
+    /// (O(areas), nothing per page).
     ///
     /// `ENOMEM` if the child's page table cannot be built; the partial child is then torn
     /// down and every reference it took dropped. The parent keeps its copy-on-write marks,
@@ -43,7 +44,10 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let AddressSpace {
             mmu, frames, areas, ..
         } = self;
-        let (child_anon, child_id) = (&mut child.anon, child.id);
+        // The owner word of page 0 of the family's anonymous object, which the child
+        // shares (every private frame the parent maps belongs to it, so it exists when
+        // an eager copy needs it).
+        let anon_base = child.anon.as_ref().map_or(0, |o| o.owner_word(0));
         for area in areas.values() {
             let shared = area.is_shared();
             let copy_flags = area.prot.pte_flags(false);
@@ -68,9 +72,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 } else if eager {
                     // Eager mode: the child gets its own copy now. Without a frame for
                     // it nothing more is copied.
-                    let copy = private_owner(child_anon, child_id, va.0)
-                        .and_then(|owner| frames.alloc_uninit(owner));
-                    let Ok(copy) = copy else {
+                    let owner = anon_base | (va.0 >> crate::addr::PAGE_SHIFT) as u64;
+                    let Ok(copy) = frames.alloc_uninit(owner) else {
                         copy_failed = true;
                         return None;
                     };
@@ -123,19 +126,15 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     }
 
     /// Makes this (new, child) space a member of every object `parent`'s pages may
-    /// belong to, and gives it `parent`'s anonymous objects as its chain.
+    /// belong to, sharing `parent`'s anonymous object.
     fn join_objects(&mut self, parent: &AddressSpace<M, F>) -> Result<(), OutOfMemory> {
-        let inherited = parent.anon.iter().chain(&parent.chain);
-        self.chain
-            .try_reserve(parent.chain.len() + 1)
-            .map_err(|_| OutOfMemory)?;
-        for obj in inherited {
-            obj.join(self.id)?;
-            self.chain.push(obj.clone());
+        if let Some(obj) = &parent.anon {
+            obj.join(self.id);
+            self.anon = Some(obj.clone());
         }
         for area in parent.areas.values() {
             if let Backing::Shared { obj, .. } = &area.backing {
-                obj.join(self.id)?;
+                obj.join(self.id);
             }
         }
         Ok(())

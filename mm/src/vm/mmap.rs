@@ -144,7 +144,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                         file_end: u64::MAX,
                     }
                 } else {
-                    vm_file.join(self.id).map_err(|_| VmError::NoMem)?;
+                    vm_file.join(self.id);
                     Backing::Shared {
                         obj: vm_file,
                         pgoff: (offset / PAGE_SIZE) as u64,
@@ -157,7 +157,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                         return Err(VmError::Inval);
                     }
                     let obj = MemObject::shared().map_err(|_| VmError::NoMem)?;
-                    obj.join(self.id).map_err(|_| VmError::NoMem)?;
+                    obj.join(self.id);
                     Backing::Shared { obj, pgoff: 0 }
                 }
                 MAP_PRIVATE => Backing::Anon,

@@ -25,7 +25,7 @@
 //! least as long as any PTE mapping the frame (every area mapping a private frame holds
 //! the space's chain, every shared area holds its object).
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 
@@ -35,7 +35,7 @@ use super::hal::{FrameSource, OutOfMemory, VmFile};
 use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PhysAddr};
 
 /// Bits of the page index in an owner word; the object's slot is above them.
-const INDEX_BITS: u32 = 40;
+const INDEX_BITS: u32 = 32;
 
 /// The identity of an address space among the members of objects (unique for the
 /// lifetime of the system: a counter).
@@ -59,12 +59,14 @@ enum Kind {
 /// - `slot` names this object in [`OBJECTS`] from creation to drop.
 /// - Each frame in `pages` carries one reference held by the object and the owner word
 ///   (`slot`, its index).
-/// - `members` holds no duplicate.
 pub struct MemObject {
     slot: u32,
     kind: Kind,
     pages: Mutex<BTreeMap<u64, PhysAddr>>,
-    members: Mutex<Vec<SpaceId>>,
+    /// A B-tree rather than a vector: a set that grows to thousands of members (a fork
+    /// bomb's) and shrinks again gives its memory back node by node instead of leaving a
+    /// large buffer behind.
+    members: Mutex<BTreeSet<SpaceId>>,
 }
 
 /// The global table from slot to object (slot 0 is never used: owner word 0 means "no
@@ -83,8 +85,11 @@ static OBJECTS: Mutex<Registry> = Mutex::new(Registry {
 impl Registry {
     /// A free slot (growing the table if none), or `None` when no memory is left.
     fn take(&mut self) -> Option<u32> {
-        if let Some(slot) = self.free.pop() {
-            return Some(slot);
+        while let Some(slot) = self.free.pop() {
+            // Slots at or past the end were cut off by `release`.
+            if (slot as usize) < self.slots.len() {
+                return Some(slot);
+            }
         }
         if self.slots.is_empty() {
             self.slots.try_reserve(2).ok()?;
@@ -97,6 +102,30 @@ impl Registry {
         self.slots.push(Weak::new());
         Some(slot)
     }
+
+    /// Gives `slot` back; free slots at the end of the table are cut off, and the
+    /// table's memory shrinks when it is mostly unused.
+    fn release(&mut self, slot: u32) {
+        let Some(w) = self.slots.get_mut(slot as usize) else {
+            return;
+        };
+        *w = Weak::new();
+        // Room was reserved when the slot was taken.
+        self.free.push(slot);
+        let unused = Weak::new();
+        let before = self.slots.len();
+        while self.slots.len() > 1 && self.slots.last().is_some_and(|w| w.ptr_eq(&unused)) {
+            self.slots.pop();
+        }
+        if self.slots.len() < before {
+            let len = self.slots.len();
+            self.free.retain(|&s| (s as usize) < len);
+            if len * 4 < self.slots.capacity() {
+                self.slots.shrink_to(len * 2);
+                self.free.shrink_to(len * 2);
+            }
+        }
+    }
 }
 
 impl MemObject {
@@ -107,7 +136,7 @@ impl MemObject {
             slot,
             kind,
             pages: Mutex::new(BTreeMap::new()),
-            members: Mutex::new(Vec::new()),
+            members: Mutex::new(BTreeSet::new()),
         });
         reg.slots[slot as usize] = Arc::downgrade(&obj);
         Ok(obj)
@@ -139,6 +168,8 @@ impl MemObject {
     /// The owner word of this object's page `index`.
     #[inline]
     pub(crate) fn owner_word(&self, index: u64) -> u64 {
+        // Every page that can exist has a smaller index: anonymous pages are below
+        // 2^26 (the user half), file pages lie inside their (in-memory) file.
         debug_assert!(index < 1 << INDEX_BITS);
         (self.slot as u64) << INDEX_BITS | index
     }
@@ -162,24 +193,19 @@ impl MemObject {
         }
     }
 
-    /// Adds `space` to the members (no effect if it is one). `Err` without memory.
-    pub(crate) fn join(&self, space: SpaceId) -> Result<(), OutOfMemory> {
-        let mut members = self.members.lock();
-        if !members.contains(&space) {
-            members.try_reserve(1).map_err(|_| OutOfMemory)?;
-            members.push(space);
-        }
-        Ok(())
+    /// Adds `space` to the members (no effect if it is one).
+    pub(crate) fn join(&self, space: SpaceId) {
+        self.members.lock().insert(space);
     }
 
     /// Removes `space` from the members (no effect if it is none).
     pub(crate) fn leave(&self, space: SpaceId) {
-        self.members.lock().retain(|&m| m != space);
+        self.members.lock().remove(&space);
     }
 
     /// The spaces that may map this object's pages (a copy, taken under the lock).
     pub(crate) fn members(&self) -> Vec<SpaceId> {
-        self.members.lock().clone()
+        self.members.lock().iter().copied().collect()
     }
 
     /// The frame of page `index`, allocated on first use (zeroed, or filled from the file
@@ -240,12 +266,7 @@ impl MemObject {
 
 impl Drop for MemObject {
     fn drop(&mut self) {
-        let mut reg = OBJECTS.lock();
-        if let Some(w) = reg.slots.get_mut(self.slot as usize) {
-            *w = Weak::new();
-            // Room was reserved when the slot was taken.
-            reg.free.push(self.slot);
-        }
+        OBJECTS.lock().release(self.slot);
     }
 }
 

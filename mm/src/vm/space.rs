@@ -116,19 +116,17 @@ impl StaleRange {
 /// - A private PTE is writable only if this PTE is the frame's only reference.
 /// - Every present PTE except zero-page ones holds one frame reference; `rss` counts them.
 /// - Every remembered PTE holds one reference to its swap slot; `swap_entries` counts them.
-/// - Reverse map: every private frame a PTE maps is owned by `anon` or an object of
-///   `chain` (this space is a member of each); every frame a shared area maps is owned
-///   by the area's object, of which this space is a member (see [`super::object`]).
+/// - Reverse map: every private frame a PTE maps is owned by `anon` (this space is a
+///   member); every frame a shared area maps is owned by the area's object, of which
+///   this space is a member (see [`super::object`]).
 ///
 /// All operations take `&mut self`: the kernel keeps each space behind its own lock.
 pub struct AddressSpace<M: Mmu, F: FrameSource + Clone> {
     pub(crate) id: SpaceId,
-    /// The anonymous object owning the private frames this space allocates (made at
-    /// the first one).
+    /// The anonymous object of this space's family (made at the first private frame of
+    /// a space that has none, shared with the spaces forked from it afterwards): it owns
+    /// every private frame they allocate.
     pub(crate) anon: Option<Arc<MemObject>>,
-    /// The anonymous objects of the spaces this one was forked from, whose frames it
-    /// may map copy-on-write.
-    pub(crate) chain: Vec<Arc<MemObject>>,
     pub(crate) swap_entries: usize,
     pub(crate) mmu: M,
     pub(crate) frames: F,
@@ -151,7 +149,6 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         AddressSpace {
             id: SpaceId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
             anon: None,
-            chain: Vec::new(),
             swap_entries: 0,
             mmu,
             frames,
@@ -398,7 +395,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             }
             self.release_backing(area);
         }
-        for obj in self.anon.iter().chain(&self.chain) {
+        if let Some(obj) = &self.anon {
             obj.leave(self.id);
         }
     }
@@ -428,7 +425,7 @@ fn first_private_owner(
     index: u64,
 ) -> Result<u64, OutOfMemory> {
     let obj = MemObject::anon()?;
-    obj.join(id)?;
+    obj.join(id);
     Ok(anon.insert(obj).owner_word(index))
 }
 
