@@ -6,7 +6,7 @@
 //!
 //! | object | created | pages | page index of a frame |
 //! |---|---|---|---|
-//! | anonymous | lazily, at a space's first private frame | private: anonymous, copy-on-write copies, private file copies | `va >> PAGE_SHIFT` |
+//! | anonymous | lazily, at the first private frame of a space that has none (after `execve`); shared with the spaces forked from it afterwards | private: anonymous, copy-on-write copies, private file copies | `va >> PAGE_SHIFT` |
 //! | shared | `mmap(MAP_SHARED \| MAP_ANONYMOUS)` | the object's own, zeroed on first touch | page offset in the object |
 //! | file | once per file ([`MemObject::file`]; the kernel keeps one per file while mapped) | `MAP_SHARED` pages, read from the file on first touch | page offset in the file |
 //!
@@ -14,16 +14,18 @@
 //! reverse map ([`super::rmap`]) goes frame → owner word → object → members → the PTE
 //! in each. A space joins an object when it maps it (`mmap`, `fork`) and leaves every
 //! object it joined when it is torn down; a member that unmapped the object meanwhile is
-//! only visited for nothing. Anonymous objects form a chain down the `fork` tree (as
-//! Linux's `anon_vma` chains, at the granularity of a space instead of an area): a child
-//! joins every anonymous object in its parent's chain, since it maps their frames copy
-//! on write, and gets an object of its own for the frames it allocates after the fork,
-//! which its parent never maps.
+//! only visited for nothing. One anonymous object serves a whole *fork family* (as
+//! Linux's `anon_vma` did before 2.6.34): a child shares its parent's and joins it, and
+//! the frames the child allocates afterwards belong to it too, so `fork` makes no
+//! object; a walk for an anonymous frame visits the family's members. (Per-space objects
+//! chained down the fork tree, as Linux's later `anon_vma` chains, keep walks to the
+//! spaces that can map the frame, but cost every `fork` an object and a chain: measured,
+//! `fork`+`exit` of an empty process 2.4 % dearer; see `docs/virtual-memory.md`.)
 //!
-//! The owner word names the object by a slot number in a global table ([`OBJECTS`]),
+//! The owner word names the object by a slot number in a global table (`OBJECTS`),
 //! which stays valid as long as a frame can carry it: a frame's owner object lives at
-//! least as long as any PTE mapping the frame (every area mapping a private frame holds
-//! the space's chain, every shared area holds its object).
+//! least as long as any PTE mapping the frame (every space with a private frame holds
+//! its family's object, every shared area holds its object).
 
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::{Arc, Weak};

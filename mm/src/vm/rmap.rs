@@ -13,13 +13,14 @@
 //! ```
 //!
 //! What it costs where: a fault that allocates a frame stores one word in the frame's
-//! metadata, given with the allocation ([`FrameSource::alloc_zeroed`]); `fork` joins the child to the parent's objects
-//! (its anonymous chain and its shared areas' objects: O(areas + chain), nothing per
-//! page); teardown leaves them. A per-frame chain would instead allocate one node per
+//! metadata, given with the allocation ([`FrameSource::alloc_zeroed`]); `fork` joins the
+//! child to the parent's objects (the family's anonymous object and its shared areas'
+//! objects: O(areas), nothing per page); teardown leaves them. A per-frame chain would instead allocate one node per
 //! mapped page at every `fork` and fault, and free it at every unmap
 //! (`docs/virtual-memory.md`, "Reverse map", gives the measured figures). The walk costs
-//! one PTE lookup per member space (anonymous) or per area of the object in each member
-//! (shared), and visits members that no longer map the page for nothing.
+//! one PTE lookup per member space (anonymous: every space of the fork family) or per
+//! area of the object in each member (shared), and visits members that do not map the
+//! page for nothing.
 
 use alloc::vec::Vec;
 
