@@ -48,6 +48,8 @@ def lints(t: Tally):
         "fmt": ["cargo", "fmt", "--all", "--check"],
         "clippy-mm": ["cargo", "clippy", "-p", "pagoda-mm", "--all-targets", "--quiet",
                       "--", "-D", "warnings"],
+        "clippy-formats": ["cargo", "clippy", "-p", "pagoda-formats", "--all-targets",
+                           "--quiet", "--", "-D", "warnings"],
         "clippy-kernel": ["cargo", "clippy", "-p", "pagoda-kernel", "--release", "--target",
                           "riscv64gc-unknown-none-elf", "-Z", "build-std=core,alloc",
                           "--quiet", "--", "-D", "warnings"],
@@ -60,7 +62,8 @@ def lints(t: Tally):
 
 
 def host_tests(t: Tally):
-    r = run(["cargo", "test", "-p", "pagoda-mm", "--release", "--", "--test-threads=2"])
+    r = run(["cargo", "test", "-p", "pagoda-mm", "-p", "pagoda-formats", "--release", "--",
+             "--test-threads=2"])
     out = r.stdout + r.stderr
     names = re.findall(r"^test (\S+) \.\.\. (ok|FAILED)$", out, re.M)
     for name, status in names:
@@ -68,7 +71,7 @@ def host_tests(t: Tally):
             t.record(f"host/{name}", False)
     ok = sum(1 for _, s in names if s == "ok")
     t.passed += ok
-    print(f"host: {ok} pagoda-mm tests passed", flush=True)
+    print(f"host: {ok} pagoda-mm and pagoda-formats tests passed", flush=True)
     if r.returncode != 0 and all(s == "ok" for _, s in names):
         sys.stdout.write(out[-6000:])
         t.record("host/cargo-test", False, f"cargo test exited {r.returncode}")
@@ -207,6 +210,31 @@ def pagoda(t: Tally, kernel):
             sys.stdout.write(b.output[-4000:])
         why = "" if ok else ("timeout" if b.timed_out else f"status {b.status}, done {done}, {n} tests")
         t.record(f"pagoda-{shape}/run", ok, why)
+
+    # Threads and shootdowns on four harts.
+    b = qemu.boot(kernel, timeout=PAGODA_TIMEOUT, mem="256M", smp=4, initrd=INITRD,
+                  append="test " + " ".join(SMP4_TESTS))
+    out = b.output.replace("TEST user/", "TEST pagoda-m256M-smp4/")
+    n = kernel_lines(t, "", out)
+    if b.timed_out or n != len(SMP4_TESTS) or "FAIL" in out:
+        sys.stdout.write(b.output[-4000:])
+        t.record("pagoda-m256M-smp4/run", False, "timeout" if b.timed_out else f"{n} tests")
+
+    # The proof that remote flushes matter: on a kernel booted with tlb=noremote (the
+    # remote half of every flush skipped on purpose) tlb_shootdown must fail, and say
+    # why; QEMU itself catches nothing.
+    b = qemu.boot(kernel, timeout=PAGODA_TIMEOUT, mem="256M", smp=2, initrd=INITRD,
+                  append="test tlb_shootdown tlb=noremote")
+    ok = (not b.timed_out and "TEST user/tlb_shootdown FAIL" in b.output
+          and "accesses after" in b.output)
+    if not ok:
+        sys.stdout.write(b.output[-3000:])
+    t.record("pagoda-noremote/tlb_shootdown-must-fail", ok, "" if ok else "it did not fail")
+
+
+# The tests booted again on four harts (threads on a shared address space, shootdowns).
+SMP4_TESTS = ("thread_basic", "thread_futex", "tlb_shootdown", "proc_groups", "sig_handlers",
+              "pipe_basic", "vm_fork_stress")
 
 
 # The bounded fuzzing run of `make test` (issue 13): (machine, seeds, calls per seed).

@@ -15,6 +15,7 @@ mod arch;
 mod boot;
 mod console;
 mod drivers;
+mod errno;
 mod fs;
 mod ktest;
 mod memory;
@@ -47,17 +48,11 @@ pub const EXIT_INIT_DIED: u16 = 4;
 const DEFAULT_INIT: &str = "/init";
 
 /// Command-line keys the kernel consumes; other words go to init (see [`start_init`]).
-const KERNEL_PARAMS: [&str; 4] = ["ktest", "init", "console", "vm"];
-
-unsafe extern "C" {
-    static __kernel_start: u8;
-    static __kernel_end: u8;
-}
+const KERNEL_PARAMS: [&str; 5] = ["ktest", "init", "console", "vm", "tlb"];
 
 /// The kernel image's physical extent, given where the firmware loaded its first byte.
 fn kernel_region(kernel_pa: usize) -> Region {
-    let start = &raw const __kernel_start as usize;
-    let end = &raw const __kernel_end as usize;
+    let core::ops::Range { start, end } = arch::image_sections().image;
     debug_assert_eq!(start, KERNEL_IMAGE_BASE.as_usize());
     Region {
         start: PhysAddr(kernel_pa),
@@ -144,6 +139,20 @@ extern "C" fn boot_hart_main() -> ! {
         Some("lazy") | None => {}
         Some(other) => println!("pagoda: ignoring unknown vm={other} (lazy or eager)"),
     }
+    match info.arg("tlb") {
+        Some("broadcast") => {
+            memory::tlb::set_mode(memory::tlb::ShootdownMode::Broadcast);
+            println!("pagoda: tlb=broadcast: shootdowns reach every online hart");
+        }
+        Some("noremote") => {
+            memory::tlb::set_mode(memory::tlb::ShootdownMode::NoRemote);
+            println!("pagoda: tlb=noremote: BROKEN ON PURPOSE, no remote TLB flushes");
+        }
+        Some("targeted") | None => {}
+        Some(other) => {
+            println!("pagoda: ignoring unknown tlb={other} (targeted, broadcast or noremote)")
+        }
+    }
     let online = smp::start_secondaries(info, boot.hart, boot.kernel_pa);
     print_summary(info, online);
     println!(
@@ -153,7 +162,7 @@ extern "C" fn boot_hart_main() -> ! {
 
     let mut status = 0;
     if let Some(selection) = info.arg("ktest") {
-        let ctx = ktest::Context {
+        let ctx = ktest::TestContext {
             info,
             kernel_pa: boot.kernel_pa,
             asid_bits: boot.asid_bits,

@@ -1,9 +1,10 @@
-//! Harts: per-hart state reached through `tp`, per-hart guarded stacks, and starting the
-//! secondary harts through SBI HSM.
+//! Harts: per-hart state reached through `tp`, per-hart guarded stacks, starting the
+//! secondary harts through SBI HSM, and pinning the running hart ([`ThisHart`]).
 
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
+use pagoda_mm::cpu::CpuLocal;
 use pagoda_mm::layout::{KERNEL_IMAGE_BASE, MAX_HARTS};
 use pagoda_mm::tlb::AtomicHartMask;
 use spin::Once;
@@ -133,4 +134,33 @@ pub extern "C" fn secondary_main(hart: usize) -> ! {
     }
     crate::timer::init_this_hart();
     crate::proc::sched::run()
+}
+
+/// Interrupts-off pin: this hart's caches (heap magazines, frame cache) are used by
+/// nothing else meanwhile.
+pub struct HartPin {
+    was_enabled: bool,
+}
+
+impl Drop for HartPin {
+    fn drop(&mut self) {
+        if self.was_enabled {
+            crate::arch::enable_interrupts();
+        }
+    }
+}
+
+/// The running hart, pinned by masking interrupts: the [`CpuLocal`] of the kernel's
+/// heap and frame allocator.
+pub struct ThisHart;
+
+// SAFETY: with interrupts masked nothing else runs on this hart (no preemption in
+// kernel mode, and interrupt handlers are masked), so the pin is exclusive.
+unsafe impl CpuLocal for ThisHart {
+    type Pin = HartPin;
+
+    fn pin() -> (usize, HartPin) {
+        let was_enabled = crate::arch::disable_interrupts();
+        (crate::smp::hart_id(), HartPin { was_enabled })
+    }
 }

@@ -16,8 +16,8 @@ use std::time::Instant;
 
 use buddy_system_allocator::LockedFrameAllocator;
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr};
+use pagoda_mm::cpu::CpuLocal;
 use pagoda_mm::frame::{FrameAllocator, FrameMeta, FrameUse};
-use pagoda_mm::heap::CpuLocal;
 
 const RAM_BASE: usize = 0x8000_0000;
 const MIB: usize = 1 << 20;

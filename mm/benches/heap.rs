@@ -14,7 +14,8 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use pagoda_mm::addr::PAGE_SIZE;
-use pagoda_mm::heap::{CLASS_SIZES, CpuLocal, ObjectCache, PageSource, SlabHeap, class_of};
+use pagoda_mm::cpu::CpuLocal;
+use pagoda_mm::heap::{CLASS_SIZES, ObjectCache, PageSource, SlabHeap, class_of};
 use spin::Mutex;
 
 /// Arena for the throughput workloads (slab_allocator_rs splits it in eight fixed parts).

@@ -17,7 +17,7 @@
 //! Nothing here names a physical address: RAM, devices and reserved ranges come from the
 //! device tree at boot.
 
-use crate::addr::VirtAddr;
+use crate::addr::{PAGE_SIZE, VirtAddr, align_down};
 
 /// Bytes in one 2 MiB "megapage" (a level-1 leaf).
 pub const MEGAPAGE_SIZE: usize = 1 << 21;
@@ -34,6 +34,22 @@ pub const USER_STACK_TOP: VirtAddr = USER_END;
 /// Bytes of stack area `execve` creates; the area grows on demand below that, up to the
 /// stack limit (Linux likewise starts with a small stack area and expands it).
 pub const USER_STACK_INITIAL: usize = 128 * 1024;
+
+/// Bytes kept free below a stack area (Linux's `stack_guard_gap`, 256 pages): no other
+/// mapping is placed there and the stack does not grow closer than this to an accessible
+/// mapping below it.
+pub const STACK_GUARD_GAP: usize = 256 * PAGE_SIZE;
+
+/// Least distance between the top of the user half and `mmap_base` (Linux's `MIN_GAP`).
+pub const MMAP_MIN_GAP: usize = 128 << 20;
+
+/// Greatest distance between the top of the user half and `mmap_base` (Linux's
+/// `MAX_GAP`: five sixths of the user half).
+pub const MMAP_MAX_GAP: usize = USER_END.0 / 6 * 5;
+
+/// Where bottom-up placement starts when the top-down search finds no room (Linux's
+/// `TASK_UNMAPPED_BASE`: a third of the user half).
+pub const TASK_UNMAPPED_BASE: usize = align_down(USER_END.0 / 3, PAGE_SIZE);
 
 /// Lowest address of the kernel half (the first canonical address with bit 38 set).
 pub const KERNEL_HALF_START: VirtAddr = VirtAddr(0xffff_ffc0_0000_0000);

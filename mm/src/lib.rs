@@ -7,6 +7,7 @@
 //! | module | mechanism |
 //! |---|---|
 //! | [`addr`] | physical/virtual address and page-number newtypes, alignment helpers |
+//! | [`cpu`] | which hart is running: the pin behind the per-hart caches |
 //! | [`layout`] | every address, size and limit of the Sv39 address space, named once |
 //! | [`frame`] | buddy frame allocator, per-frame metadata, per-hart caches, accounting |
 //! | [`heap`] | slab kernel heap over the frame allocator, with real free |
@@ -22,6 +23,7 @@
 extern crate alloc;
 
 pub mod addr;
+pub mod cpu;
 pub mod frame;
 pub mod heap;
 pub mod layout;

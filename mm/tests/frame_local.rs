@@ -14,10 +14,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Barrier, Mutex, MutexGuard};
 
 use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr};
+use pagoda_mm::cpu::{CpuLocal, Unpinned};
 use pagoda_mm::frame::{
     AllocError, BATCH, CACHE_CAPACITY, FrameAllocator, FrameError, FrameMeta, FrameUse,
 };
-use pagoda_mm::heap::{CpuLocal, Unpinned};
 
 mod support;
 use support::Rng;

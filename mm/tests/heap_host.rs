@@ -8,9 +8,10 @@ use std::ptr::NonNull;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 
 use pagoda_mm::addr::PAGE_SIZE;
+use pagoda_mm::cpu::Unpinned;
 use pagoda_mm::heap::{
     CLASS_SIZES, CacheBox, EMPTY_RESERVE_PAGES, MAX_CLASS_SIZE, NUM_CLASSES, ObjectCache,
-    PageSource, SlabHeap, Unpinned, class_of, slab_pages_of,
+    PageSource, SlabHeap, class_of, slab_pages_of,
 };
 use proptest::prelude::*;
 

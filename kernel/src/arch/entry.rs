@@ -23,6 +23,7 @@ use pagoda_mm::layout::{
     DIRECT_MAP_BASE, DIRECT_MAP_SIZE, GIGAPAGE_SIZE, KERNEL_IMAGE_BASE, KERNEL_IMAGE_MAX,
     MEGAPAGE_SIZE,
 };
+use pagoda_mm::paging::SATP_MODE_SV39;
 
 /// Number of 4 KiB pages of stack the boot hart starts on.
 const BOOT_STACK_SIZE: usize = 64 * 1024;
@@ -155,7 +156,7 @@ _start_secondary:
 .Lenable_paging:
     lla     t1, BOOT_ROOT
     srli    t1, t1, 12
-    li      t2, 8 << 60
+    li      t2, {satp_sv39}
     or      t1, t1, t2
     sfence.vma
     csrw    satp, t1
@@ -176,4 +177,5 @@ _start_secondary:
     image_megas = const KERNEL_IMAGE_MAX / MEGAPAGE_SIZE,
     mega_pte_step = const (MEGAPAGE_SIZE >> 12) << 10,
     image_base = const KERNEL_IMAGE_BASE.0,
+    satp_sv39 = const SATP_MODE_SV39,
 );

@@ -1,9 +1,22 @@
-//! Everything RISC-V specific that needs assembly or CSR access: boot entry, trap entry,
-//! and a few one-instruction helpers. The rest of the kernel is plain safe Rust.
+//! Everything RISC-V specific that needs assembly or CSR access, behind small safe
+//! functions where the operation allows it: boot entry ([`entry`]), trap entry and
+//! context switch ([`trap`]), `satp` and `sfence.vma` ([`mmu`]), the fault-tolerant user
+//! copy ([`uaccess`]), the image's linker symbols ([`image_sections`]) and a few
+//! one-instruction helpers.
+//!
+//! Outside `arch`, `unsafe` is confined: `syscall`, `fs` and `trap` declare
+//! `#![deny(unsafe_code)]`, and so does `memory` except its three framework modules
+//! (`frames`, `heap`, `machine`) and its in-kernel tests (`memory::ktest`). What else
+//! still holds `unsafe`: `main.rs` and `boot` (the device tree and the initrd found
+//! through raw addresses), `smp` (per-hart state and stacks, the `CpuLocal` pin),
+//! `drivers` and `console` (MMIO registers), and `proc` (until its rewrite for threads).
 
 pub mod entry;
+pub mod mmu;
 pub mod trap;
 pub mod uaccess;
+
+use core::ops::Range;
 
 use riscv::register::{sie, sstatus, time};
 
@@ -55,4 +68,37 @@ pub fn run_on_stack(top: usize, f: extern "C" fn() -> !) -> ! {
 pub fn breakpoint() {
     // SAFETY: the kernel's trap handler counts the breakpoint and resumes after it.
     unsafe { riscv::asm::ebreak() };
+}
+
+unsafe extern "C" {
+    static __kernel_start: u8;
+    static __text_start: u8;
+    static __text_end: u8;
+    static __rodata_start: u8;
+    static __rodata_end: u8;
+    static __data_start: u8;
+    static __kernel_end: u8;
+}
+
+/// The kernel image's sections at their link addresses, as the linker script
+/// (`kernel/linker.ld.in`) places them.
+pub struct ImageSections {
+    /// The whole image, from its first byte to the end of `.bss`.
+    pub image: Range<usize>,
+    /// `.text`.
+    pub text: Range<usize>,
+    /// `.rodata`.
+    pub rodata: Range<usize>,
+    /// `.data` and `.bss`, to the end of the image.
+    pub data: Range<usize>,
+}
+
+/// Where the linker put the kernel image's sections.
+pub fn image_sections() -> ImageSections {
+    ImageSections {
+        image: &raw const __kernel_start as usize..&raw const __kernel_end as usize,
+        text: &raw const __text_start as usize..&raw const __text_end as usize,
+        rodata: &raw const __rodata_start as usize..&raw const __rodata_end as usize,
+        data: &raw const __data_start as usize..&raw const __kernel_end as usize,
+    }
 }

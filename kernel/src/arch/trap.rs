@@ -335,3 +335,20 @@ pub fn hart_local() -> *mut HartLocal {
     unsafe { core::arch::asm!("mv {0}, tp", out(reg) tp) };
     tp as *mut HartLocal
 }
+
+/// `scause` of a breakpoint exception.
+pub const EXC_BREAKPOINT: usize = 3;
+
+/// Length in bytes of the `ebreak` this hart is handling a breakpoint trap for (2 when
+/// compressed, else 4), or `None` when `scause` names no breakpoint.
+pub fn breakpoint_len() -> Option<usize> {
+    use riscv::register::{scause, sepc};
+    if scause::read().bits() != EXC_BREAKPOINT {
+        return None;
+    }
+    let pc = sepc::read();
+    // SAFETY: `scause` says this hart trapped on a breakpoint at `sepc`, so it fetched the
+    // instruction there: its first half-word is mapped and readable (kernel text).
+    let low = unsafe { (pc as *const u16).read_volatile() };
+    Some(if low & 0b11 == 0b11 { 4 } else { 2 })
+}

@@ -10,6 +10,7 @@
 
 use core::arch::global_asm;
 
+use pagoda_mm::layout::USER_END;
 use riscv::register::sstatus;
 
 global_asm!(
@@ -82,4 +83,29 @@ pub unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> bool {
         sstatus::clear_sum();
         failed == 0
     }
+}
+
+/// Whether `[va, va + len)` lies in the user half.
+#[inline(always)]
+pub fn in_user_half(va: usize, len: usize) -> bool {
+    va.checked_add(len)
+        .is_some_and(|end| end <= USER_END.as_usize())
+}
+
+/// Copies `dst.len()` bytes from user address `src`. Returns `false`, having copied
+/// any part, when the range leaves the user half or a fault could not be resolved.
+#[inline(always)]
+pub fn copy_from_user(dst: &mut [u8], src: usize) -> bool {
+    // SAFETY: `dst` is a valid kernel buffer of that length; `src` is checked to lie in
+    // the user half first.
+    in_user_half(src, dst.len()) && unsafe { copy(dst.as_mut_ptr(), src as *const u8, dst.len()) }
+}
+
+/// Copies `src` to user address `dst`. Returns `false`, having copied any part, when the
+/// range leaves the user half or a fault could not be resolved.
+#[inline(always)]
+pub fn copy_to_user(dst: usize, src: &[u8]) -> bool {
+    // SAFETY: `src` is a valid kernel buffer of that length; `dst` is checked to lie in
+    // the user half first.
+    in_user_half(dst, src.len()) && unsafe { copy(dst as *mut u8, src.as_ptr(), src.len()) }
 }

@@ -2,6 +2,8 @@
 //! initramfs, `/proc`, pipes, the console), open file descriptions, and the per-process
 //! descriptor table.
 
+#![deny(unsafe_code)]
+
 pub mod initramfs;
 pub mod pipe;
 pub mod poll;
@@ -16,8 +18,8 @@ use pagoda_mm::addr::PAGE_SIZE;
 use pagoda_mm::vm::MemObject;
 use spin::{Mutex, Once};
 
-use crate::syscall::errno::Errno;
-use initramfs::{Initramfs, Kind, Node};
+use crate::errno::Errno;
+use initramfs::{Initramfs, Kind, Node, S_IFDIR};
 
 /// The initramfs, set once at boot.
 static ROOT: Once<Initramfs> = Once::new();
@@ -36,10 +38,9 @@ pub fn root() -> &'static Initramfs {
 /// Most open descriptors per process (as `RLIMIT_NOFILE`'s usual soft limit).
 pub const MAX_FDS: usize = 1024;
 
-/// `st_mode` type bits.
+/// `st_mode` type bits (a directory's, `S_IFDIR`, is the cpio format's).
 pub(crate) const S_IFIFO: u32 = 0o010000;
 pub(crate) const S_IFREG: u32 = 0o100000;
-pub(crate) const S_IFDIR: u32 = 0o040000;
 pub(crate) const S_IFCHR: u32 = 0o020000;
 
 /// What `fstat` reports (the fields of Linux's `struct stat` pagoda fills).

@@ -21,8 +21,8 @@ use alloc::sync::Arc;
 
 use spin::Mutex;
 
+use crate::errno::Errno;
 use crate::proc::wait::WaitQueue;
-use crate::syscall::errno::Errno;
 
 /// Bytes a pipe holds at most (Linux's default pipe size).
 pub const PIPE_CAPACITY: usize = 65536;

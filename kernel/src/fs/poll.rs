@@ -10,8 +10,8 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::Ordering;
 
+use crate::errno::Errno;
 use crate::proc::{self, Process};
-use crate::syscall::errno::Errno;
 use crate::syscall::uaccess::{copy_from_user, copy_to_user};
 
 /// Data to read.

@@ -20,8 +20,8 @@ use pagoda_mm::frame::FrameUse;
 use pagoda_mm::vm::{AreaInfo, AreaKind, Prot};
 
 use super::{File, FileRef, S_IFREG, Stat, copy_at};
+use crate::errno::Errno;
 use crate::proc::{self, Pid, Process};
-use crate::syscall::errno::Errno;
 
 /// An upper bound of the text of a file generated whole (`slabinfo`, the longest, has a
 /// line of under 200 bytes per heap size class).

@@ -1,7 +1,7 @@
 //! The console as a file: descriptors 0-2 of the first process, a terminal.
 
 use super::{File, S_IFCHR, Stat, poll};
-use crate::syscall::errno::Errno;
+use crate::errno::Errno;
 
 /// The console: writes go to the UART; reads return what was typed (`EAGAIN` when
 /// nothing is waiting: the system call sleeps and retries).

@@ -18,20 +18,25 @@
 //!   page finds no frame: [`drain_tables`], from whichever hart runs short;
 //! - before memory statistics are reported (`/proc/meminfo`) or a leak check takes its
 //!   baseline ([`drain_caches`]): [`drain_tables`].
+//!
+//! The page-table code reaches these pages through `PagingMemory`: [`KernelMemory`] for
+//! the kernel table, [`UserTableMemory`] (which also counts them) for each user table.
 
+use core::cell::Cell;
 use core::mem::MaybeUninit;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use arrayvec::ArrayVec;
 use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr, PhysRange, align_down};
 use pagoda_mm::frame::{AllocError, FrameAllocator, FrameMeta, FrameUse, Stats};
 use pagoda_mm::layout::{MAX_HARTS, phys_to_virt};
-use pagoda_mm::paging::TablePool;
+use pagoda_mm::paging::{PagingMemory, TablePage, TablePool};
 
-use super::heap::ThisHart;
-use super::uspace::zero_page;
+use super::machine::zero_page;
 use crate::boot::BootInfo;
 use crate::boot::info::MAX_FREE_RANGES;
+use crate::smp::ThisHart;
 
 /// Every physical frame the kernel may hand out.
 pub static FRAMES: FrameAllocator = FrameAllocator::new();
@@ -259,4 +264,71 @@ pub fn drain_tables() -> usize {
 /// hold no table.
 pub fn pooled_tables() -> usize {
     TABLE_POOL.len()
+}
+
+/// Page-table pages from [`alloc_table`] (zeroed, pooled per hart), reached
+/// through the direct map.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KernelMemory;
+
+// SAFETY: pages come zeroed from `alloc_table` (frames: 4 KiB aligned, ours until
+// freed) and the direct map makes every RAM page readable and writable at a fixed
+// address.
+unsafe impl PagingMemory for KernelMemory {
+    fn alloc_table(&self) -> Option<PhysAddr> {
+        alloc_table(false)
+    }
+
+    unsafe fn free_table(&self, pa: PhysAddr) {
+        // SAFETY: the table code's contract: `pa` came from `alloc_table`, is all zero and
+        // nothing reaches it any more (the kernel table frees a page only after the flush).
+        unsafe { free_table(pa) };
+    }
+
+    fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage> {
+        let va = phys_to_virt(pa).as_usize() as *mut TablePage;
+        // A direct-map address is never null.
+        NonNull::new(va).unwrap_or(NonNull::dangling())
+    }
+}
+
+/// Page-table pages of one user table: from [`alloc_table`] (which keeps the
+/// kernel's reserve for itself), reached through the direct map, and counted.
+#[derive(Debug, Default)]
+pub struct UserTableMemory {
+    /// Table pages the table holds (root included): its share of the out-of-memory
+    /// killer's badness, as Linux counts `mm_pgtables_bytes`.
+    pages: Cell<usize>,
+}
+
+impl UserTableMemory {
+    /// Page-table pages this space holds now (root included).
+    pub fn pages(&self) -> usize {
+        self.pages.get()
+    }
+}
+
+// SAFETY: pages come zeroed from `alloc_table` (frames: 4 KiB aligned, ours until
+// freed) and the direct map makes every RAM page readable and writable at a fixed
+// address; `Sv39Mmu` frees a page only after the flush that drops every cached walk
+// through it (its flush-then-free protocol), or when its space is in no hart's `satp`.
+unsafe impl PagingMemory for UserTableMemory {
+    #[inline]
+    fn alloc_table(&self) -> Option<PhysAddr> {
+        let pa = alloc_table(true)?;
+        self.pages.set(self.pages.get() + 1);
+        Some(pa)
+    }
+
+    unsafe fn free_table(&self, pa: PhysAddr) {
+        self.pages.set(self.pages.get().saturating_sub(1));
+        // SAFETY: the table code's contract: `pa` came from `alloc_table`, is all zero and
+        // nothing reaches it any more.
+        unsafe { free_table(pa) };
+    }
+
+    #[inline]
+    fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage> {
+        NonNull::new(phys_to_virt(pa).as_usize() as *mut TablePage).unwrap_or(NonNull::dangling())
+    }
 }

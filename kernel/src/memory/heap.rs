@@ -15,10 +15,11 @@ use core::ptr::NonNull;
 
 use pagoda_mm::addr::{Pfn, PhysAddr};
 use pagoda_mm::frame::FrameUse;
-use pagoda_mm::heap::{CpuLocal, HeapStats, PageSource, SlabHeap};
+use pagoda_mm::heap::{HeapStats, PageSource, SlabHeap};
 use pagoda_mm::layout::{DIRECT_MAP_BASE, MAX_HARTS, phys_to_virt};
 
 use super::frames;
+use crate::smp::ThisHart;
 
 /// Pages for the heap: buddy blocks, addressed through the direct map.
 pub struct BuddyPages;
@@ -35,33 +36,6 @@ unsafe impl PageSource for BuddyPages {
     unsafe fn free_pages(&self, ptr: NonNull<u8>, _order: usize) {
         let pa = PhysAddr(ptr.as_ptr() as usize - DIRECT_MAP_BASE.as_usize());
         frames::put(Pfn(pa.pfn().0));
-    }
-}
-
-/// Interrupts-off pin: the hart's heap cache is used by nothing else meanwhile.
-pub struct HartPin {
-    was_enabled: bool,
-}
-
-impl Drop for HartPin {
-    fn drop(&mut self) {
-        if self.was_enabled {
-            crate::arch::enable_interrupts();
-        }
-    }
-}
-
-/// The running hart, pinned by masking interrupts.
-pub struct ThisHart;
-
-// SAFETY: with interrupts masked nothing else runs on this hart (no preemption in
-// kernel mode, and interrupt handlers are masked), so the pin is exclusive.
-unsafe impl CpuLocal for ThisHart {
-    type Pin = HartPin;
-
-    fn pin() -> (usize, HartPin) {
-        let was_enabled = crate::arch::disable_interrupts();
-        (crate::smp::hart_id(), HartPin { was_enabled })
     }
 }
 

@@ -13,60 +13,25 @@
 //! the kernel half by copying its root entries, which is why every kernel region's root
 //! entry is created here, at boot.
 
-use core::ptr::NonNull;
-use core::sync::atomic::{AtomicUsize, Ordering};
+use core::ops::Range;
+use core::sync::atomic::Ordering;
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, align_down, align_up};
-use pagoda_mm::layout::{DIRECT_MAP_BASE, KERNEL_IMAGE_BASE, phys_to_virt};
-use pagoda_mm::paging::{PageTable, PagingError, PagingMemory, PteFlags, TablePage};
+use pagoda_mm::layout::{DIRECT_MAP_BASE, KERNEL_IMAGE_BASE};
+use pagoda_mm::paging::{PageTable, PagingError, PteFlags};
 use spin::{Mutex, Once};
 
-use super::frames;
+use crate::arch::mmu::KERNEL_SATP;
+
+pub use super::frames::KernelMemory;
+
 use super::kstack::{KernelStack, StackError};
+use super::machine;
 use crate::boot::BootInfo;
 use crate::boot::info::Region;
 
-/// Page-table pages from [`frames::alloc_table`] (zeroed, pooled per hart), reached
-/// through the direct map.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct KernelMemory;
-
-// SAFETY: pages come zeroed from `frames::alloc_table` (frames: 4 KiB aligned, ours until
-// freed) and the direct map makes every RAM page readable and writable at a fixed
-// address.
-unsafe impl PagingMemory for KernelMemory {
-    fn alloc_table(&self) -> Option<PhysAddr> {
-        frames::alloc_table(false)
-    }
-
-    unsafe fn free_table(&self, pa: PhysAddr) {
-        // SAFETY: the table code's contract: `pa` came from `alloc_table`, is all zero and
-        // nothing reaches it any more (the kernel table frees a page only after the flush).
-        unsafe { frames::free_table(pa) };
-    }
-
-    fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage> {
-        let va = phys_to_virt(pa).as_usize() as *mut TablePage;
-        // A direct-map address is never null.
-        NonNull::new(va).unwrap_or(NonNull::dangling())
-    }
-}
-
 /// The kernel page table.
 static KERNEL_TABLE: Once<Mutex<PageTable<KernelMemory>>> = Once::new();
-
-/// `satp` of the kernel table (ASID 0), read by secondary harts' entry code.
-#[unsafe(no_mangle)]
-pub static KERNEL_SATP: AtomicUsize = AtomicUsize::new(0);
-
-unsafe extern "C" {
-    static __text_start: u8;
-    static __text_end: u8;
-    static __rodata_start: u8;
-    static __rodata_end: u8;
-    static __data_start: u8;
-    static __kernel_end: u8;
-}
 
 /// Kernel-text permissions.
 const TEXT: PteFlags = PteFlags::R
@@ -87,24 +52,13 @@ pub const DATA: PteFlags = PteFlags::R
 pub fn init(info: &BootInfo, kernel_pa: usize) -> Result<u32, PagingError> {
     let mut pt = PageTable::new(KernelMemory)?;
     let to_pa = |va: usize| PhysAddr(va - KERNEL_IMAGE_BASE.as_usize() + kernel_pa);
+    let image = crate::arch::image_sections();
     let sections = [
-        (
-            &raw const __text_start as usize,
-            &raw const __text_end as usize,
-            TEXT,
-        ),
-        (
-            &raw const __rodata_start as usize,
-            &raw const __rodata_end as usize,
-            RODATA,
-        ),
-        (
-            &raw const __data_start as usize,
-            &raw const __kernel_end as usize,
-            DATA,
-        ),
+        (image.text, TEXT),
+        (image.rodata, RODATA),
+        (image.data, DATA),
     ];
-    for (start, end, flags) in sections {
+    for (Range { start, end }, flags) in sections {
         pt.map_range(VirtAddr(start), to_pa(start), end - start, flags)?;
     }
     for r in &info.ram {
@@ -133,9 +87,9 @@ pub fn init(info: &BootInfo, kernel_pa: usize) -> Result<u32, PagingError> {
         })?;
         crate::smp::set_hart_stack(hart, stack);
     }
-    switch_to_kernel_table();
+    machine::switch_to_kernel_table();
     let hart_slots = info.harts.iter().max().map_or(1, |&h| h + 1);
-    Ok(super::tlb::init_asids(satp, hart_slots))
+    Ok(super::tlb::init_asids(hart_slots))
 }
 
 /// Direct-maps a physical region (rounded out to pages).
@@ -148,23 +102,6 @@ fn map_region(pt: &mut PageTable<KernelMemory>, r: Region) -> Result<(), PagingE
         Err(PagingError::AlreadyMapped) => Ok(()),
         other => other,
     }
-}
-
-/// Makes the calling hart translate with the kernel table (no user mappings).
-pub fn switch_to_kernel_table() {
-    let satp = KERNEL_SATP.load(Ordering::Acquire);
-    // SAFETY: the kernel table maps everything the kernel touches (image, stacks, RAM,
-    // devices) at the addresses the boot table did.
-    unsafe { core::arch::asm!("csrw satp, {0}", "sfence.vma", in(reg) satp) };
-}
-
-/// Loads the kernel table into `satp` without a flush (leaving a user table: see
-/// [`super::uspace::activate_kernel`]).
-pub fn leave_user_table() {
-    let satp = KERNEL_SATP.load(Ordering::Acquire);
-    // SAFETY: the kernel table maps the kernel half exactly as every user table does
-    // (they share its root entries), so the running code and stack stay mapped.
-    unsafe { core::arch::asm!("csrw satp, {0}", in(reg) satp) };
 }
 
 /// The kernel page table (to map kernel stacks, and for user tables to share).

@@ -1,18 +1,34 @@
 //! Memory: the glue between `pagoda-mm` and the machine.
 //!
+//! Safe Rust except three framework modules, which say why they need `unsafe`:
+//! [`frames`] (the metadata array carved from RAM, the table-page pool and the
+//! `PagingMemory` contract), [`heap`] (the `GlobalAlloc` and `PageSource` contracts) and
+//! `machine` (frames through the direct map, loading `satp`); and the in-kernel tests.
+//!
 //! | module | what |
 //! |---|---|
 //! | [`frames`] | the buddy frame allocator over the device tree's RAM; page-table pages, zeroed and pooled per hart |
 //! | [`heap`] | the slab heap as `#[global_allocator]` |
 //! | [`kspace`] | the kernel address space (W^X image, direct map, devices) |
 //! | [`kstack`] | kernel stacks with guard pages |
+//! | [`ktest`] | in-kernel tests of all of the above (they probe memory: `unsafe` allowed) |
+//! | `machine` | frames through the direct map, loading `satp` |
 //! | [`tlb`] | `sfence.vma`, SBI remote fences, ASIDs |
 //! | [`uspace`] | user address spaces: `pagoda-mm`'s policy over Sv39, ASIDs and frames |
 
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
 pub mod frames;
+#[allow(unsafe_code)]
 pub mod heap;
 pub mod kspace;
 pub mod kstack;
+// In-kernel tests probe memory through raw pointers.
+#[allow(unsafe_code)]
+pub mod ktest;
+#[allow(unsafe_code)]
+mod machine;
 pub mod tlb;
 pub mod uspace;
 

@@ -1,9 +1,13 @@
 //! TLB maintenance on RISC-V: `sfence.vma` on this hart, SBI remote fences on others,
 //! and the ASID allocator sized by what the hardware supports.
 
+use core::sync::atomic::{AtomicU8, Ordering};
 use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
+
 use pagoda_mm::tlb::{AsidAllocator, Flush, HartMask, TlbOps, TlbStats};
 use spin::Once;
+
+use crate::arch::mmu;
 
 /// Counters of every flush the kernel issued, by kind.
 pub static STATS: TlbStats = TlbStats::new();
@@ -17,17 +21,41 @@ const _: () = assert!(pagoda_mm::layout::MAX_HARTS <= usize::BITS as usize);
 /// The hardware behind [`TlbOps`].
 pub struct HartTlb;
 
+/// Which harts a shootdown of a user address space reaches (boot parameter `tlb=`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ShootdownMode {
+    /// The harts running the space (the default).
+    Targeted = 0,
+    /// Every online hart (`tlb=broadcast`): the reference of `make bench`.
+    Broadcast = 1,
+    /// None but the calling hart (`tlb=noremote`): a deliberately broken kernel, for the
+    /// test that proves remote flushes matter (`tlb_shootdown` must fail on it).
+    NoRemote = 2,
+}
+
+static MODE: AtomicU8 = AtomicU8::new(ShootdownMode::Targeted as u8);
+
+/// Sets the shootdown mode (at boot, before any user space runs).
+pub fn set_mode(mode: ShootdownMode) {
+    MODE.store(mode as u8, Ordering::Relaxed);
+}
+
+fn mode() -> ShootdownMode {
+    match MODE.load(Ordering::Relaxed) {
+        1 => ShootdownMode::Broadcast,
+        2 => ShootdownMode::NoRemote,
+        _ => ShootdownMode::Targeted,
+    }
+}
+
+#[inline(always)]
 fn sfence(va: Option<VirtAddr>, asid: Option<u16>) {
-    // SAFETY: `sfence.vma` only invalidates address-translation caches.
-    unsafe {
-        match (va, asid) {
-            (Some(va), Some(asid)) => {
-                core::arch::asm!("sfence.vma {0}, {1}", in(reg) va.0, in(reg) asid as usize)
-            }
-            (Some(va), None) => core::arch::asm!("sfence.vma {0}, zero", in(reg) va.0),
-            (None, Some(asid)) => core::arch::asm!("sfence.vma zero, {0}", in(reg) asid as usize),
-            (None, None) => core::arch::asm!("sfence.vma"),
-        }
+    match (va, asid) {
+        (Some(va), Some(asid)) => mmu::sfence_page_asid(va, asid),
+        (Some(va), None) => mmu::sfence_page(va),
+        (None, Some(asid)) => mmu::sfence_asid(asid),
+        (None, None) => mmu::sfence_all(),
     }
 }
 
@@ -41,6 +69,23 @@ impl TlbOps for HartTlb {
             Flush::Pages { asid, pages } => pages.iter().for_each(|&va| sfence(Some(va), asid)),
             Flush::Asid(asid) => sfence(None, Some(asid)),
             Flush::All => sfence(None, None),
+        }
+    }
+
+    /// The provided method, with the harts chosen by the [`ShootdownMode`].
+    fn flush_harts(&self, harts: &HartMask, flush: &Flush<'_>) {
+        let mut remote = match mode() {
+            ShootdownMode::Targeted => *harts,
+            ShootdownMode::Broadcast => crate::smp::online_mask().snapshot(),
+            ShootdownMode::NoRemote => HartMask::EMPTY,
+        };
+        let me = self.this_hart();
+        if remote.remove(me) || harts.contains(me) {
+            self.flush_local(flush);
+        }
+        if !remote.is_empty() {
+            self.stats().count_remote(&remote);
+            self.sfence_remote(&remote, flush);
         }
     }
 
@@ -79,20 +124,10 @@ fn remote(mask: sbi_rt::HartMask, start: usize, size: usize, asid: Option<u16>) 
     }
 }
 
-/// Detects how many ASID bits `satp` implements (write all ones, read back) while running
-/// on the table `satp_value`, and creates the ASID allocator for `harts` harts.
-pub fn init_asids(satp_value: usize, harts: usize) -> u32 {
-    const ASID_SHIFT: usize = 44;
-    const ASID_MASK: usize = 0xffff;
-    let probe = satp_value | (ASID_MASK << ASID_SHIFT);
-    let read: usize;
-    // SAFETY: same table and mode, only the ASID field changes; it is restored at once
-    // and the TLB flushed, so no stale translation under a wrong ASID survives.
-    unsafe {
-        core::arch::asm!("csrw satp, {p}", "csrr {r}, satp", "csrw satp, {s}", "sfence.vma",
-            p = in(reg) probe, r = out(reg) read, s = in(reg) satp_value);
-    }
-    let bits = ((read >> ASID_SHIFT) & ASID_MASK).count_ones();
+/// Detects how many ASID bits `satp` implements (on the table this hart runs) and
+/// creates the ASID allocator for `harts` harts.
+pub fn init_asids(harts: usize) -> u32 {
+    let bits = mmu::asid_bits();
     ASIDS.call_once(|| AsidAllocator::new(bits, harts));
     bits
 }

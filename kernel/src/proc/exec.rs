@@ -135,6 +135,9 @@ pub fn exec_into(
     let running = super::sched::with_current(|c| c.is_some_and(|c| core::ptr::eq(c, &**p)));
     if running {
         p.activate_on_this_hart();
+        if let Some(vm) = &*old.lock() {
+            crate::memory::uspace::left(vm.mmu(), crate::smp::hart_id());
+        }
         load_fp(&FpState::default());
     }
     super::release_mm(&old);

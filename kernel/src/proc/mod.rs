@@ -196,6 +196,22 @@ fn new_arc<T>(value: T) -> Result<Arc<T>, Errno> {
     Ok(Arc::new(value))
 }
 
+/// Gives back most of a list's buffer once the list is mostly empty (after a burst of
+/// tasks, e.g. init's children after a fork bomb's orphans are reaped), so that a burst
+/// does not keep kernel heap for good. Only if the heap has the smaller buffer at once:
+/// nothing here fails or waits.
+pub(crate) fn shrink_list<T>(v: &mut Vec<T>) {
+    const KEEP: usize = 16;
+    if v.capacity() <= KEEP || v.len() * 4 > v.capacity() {
+        return;
+    }
+    let mut smaller = Vec::new();
+    if smaller.try_reserve_exact((v.len() * 2).max(KEEP)).is_ok() {
+        smaller.append(v);
+        *v = smaller;
+    }
+}
+
 /// `kill_signal` of a thread told to exit alone: its process is already exiting
 /// (`exit_group`, a fatal signal in another thread) or is calling `execve`.
 pub const THREAD_EXIT: i32 = -1;
@@ -268,6 +284,16 @@ impl Process {
         match &*mm.lock() {
             Some(vm) => uspace::activate(vm.mmu(), crate::smp::hart_id()),
             None => uspace::activate_kernel(),
+        }
+    }
+
+    /// Switches the hart to the kernel's table and takes it out of the harts running
+    /// this task's address space (the scheduler, once the task left the hart).
+    fn deactivate_on_this_hart(&self) {
+        uspace::activate_kernel();
+        let mm = self.vm.lock();
+        if let Some(vm) = &*mm.lock() {
+            uspace::left(vm.mmu(), crate::smp::hart_id());
         }
     }
 
@@ -598,7 +624,7 @@ pub fn exit_thread(status: ExitStatus) -> ! {
     if mm.users.load(Ordering::Acquire) == 1 {
         unmap_in_pieces(&mm);
     }
-    uspace::activate_kernel();
+    me.deactivate_on_this_hart();
     release_mm(&mm);
     drop(mm);
     if let Some(p) = vfork_parent {
@@ -731,7 +757,9 @@ pub fn wait(who: WaitFor, nohang: bool, reap: bool) -> Result<Option<(Pid, ExitS
                 .position(|c| matches(c) && reapable(c));
             if let Some(i) = zombie {
                 let child = if reap {
-                    inner.children.swap_remove(i)
+                    let c = inner.children.swap_remove(i);
+                    shrink_list(&mut inner.children);
+                    c
                 } else {
                     inner.children[i].clone()
                 };

@@ -57,6 +57,9 @@ impl Sched {
 
 static RUN_QUEUE: Mutex<VecDeque<Arc<Process>>> = Mutex::new(VecDeque::new());
 
+/// Run-queue slots an idle hart leaves allocated (more were a burst of tasks).
+const IDLE_QUEUE_KEEP: usize = 64;
+
 /// Per-hart scheduler state, touched only by its own hart.
 struct Cpu {
     scheduler: UnsafeCell<Context>,
@@ -146,7 +149,9 @@ pub fn sleep_once(me: &Arc<Process>, deadline_ns: Option<u64>) {
     sleep();
     // Woken by the timer (the entry is gone) or early: the entry must not outlive the
     // wait (it holds the task, and its kernel stack, alive).
-    SLEEPERS.lock().retain(|(_, p)| !Arc::ptr_eq(p, me));
+    let mut sleepers = SLEEPERS.lock();
+    sleepers.retain(|(_, p)| !Arc::ptr_eq(p, me));
+    super::shrink_list(&mut sleepers);
 }
 
 /// Wakes every sleeper whose deadline has passed and fires the interval timers that are
@@ -168,6 +173,7 @@ pub fn wake_sleepers() {
                 true
             }
         });
+        super::shrink_list(&mut sleepers);
         due
     };
     for p in &due {
@@ -259,7 +265,14 @@ pub fn run() -> ! {
         let next = RUN_QUEUE.lock().pop_front();
         let Some(p) = next else {
             if was_busy {
-                // Going idle: give this hart's cached heap objects, empty slabs and
+                // Going idle: an empty run queue keeps no buffer from a burst of tasks.
+                {
+                    let mut queue = RUN_QUEUE.lock();
+                    if queue.is_empty() && queue.capacity() > IDLE_QUEUE_KEEP {
+                        *queue = VecDeque::new();
+                    }
+                }
+                // Then give this hart's cached heap objects, empty slabs and
                 // pooled table pages back, and let any hart take the frames in its cache.
                 crate::memory::heap::trim();
                 crate::memory::frames::drain_local_tables();
@@ -285,7 +298,7 @@ pub fn run() -> ! {
         // hart runs `p` (it was popped from the queue and is `on_cpu`).
         unsafe { switch(cpu.scheduler.get(), ctx) };
         crate::smp::set_stack_limit(hart_stack_bottom);
-        crate::memory::uspace::activate_kernel();
+        p.deactivate_on_this_hart();
         // SAFETY: as above.
         unsafe { *cpu.current.get() = None };
         set_current_ptr(None);

@@ -423,6 +423,22 @@ pub fn futex(
     }
 }
 
+/// `sched_getaffinity(pid, len, mask)`: every task may run on every online hart; the
+/// mask is one word (`MAX_HARTS` fits), so `len` must hold 8 bytes.
+pub fn sched_getaffinity(pid: usize, len: usize, mask: usize) -> SysResult {
+    if pid != 0 {
+        proc::find(pid).ok_or(Errno::ESRCH)?;
+    }
+    const WORD: usize = 8;
+    if len < WORD || !len.is_multiple_of(WORD) {
+        return Err(Errno::EINVAL);
+    }
+    let online = crate::smp::online_mask().snapshot();
+    let bits = online.iter().fold(0u64, |m, h| m | 1 << h);
+    copy_to_user(mask, &bits.to_le_bytes())?;
+    Ok(WORD)
+}
+
 pub fn sched_yield() -> SysResult {
     sched::yield_now();
     Ok(0)

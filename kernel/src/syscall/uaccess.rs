@@ -6,36 +6,38 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use pagoda_mm::addr::PAGE_SIZE;
-use pagoda_mm::layout::USER_END;
 
-use super::errno::Errno;
 use crate::arch::uaccess;
+use crate::errno::Errno;
 
 /// Longest path accepted (Linux's `PATH_MAX`).
 pub const PATH_MAX: usize = 4096;
 
 /// Checks that `[va, va + len)` lies in the user half.
 pub fn check_range(va: usize, len: usize) -> Result<(), Errno> {
-    match va.checked_add(len) {
-        Some(end) if end <= USER_END.as_usize() => Ok(()),
-        _ => Err(Errno::EFAULT),
+    if uaccess::in_user_half(va, len) {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
     }
 }
 
 /// Copies `dst.len()` bytes from user address `src`.
 pub fn copy_from_user(dst: &mut [u8], src: usize) -> Result<(), Errno> {
-    check_range(src, dst.len())?;
-    // SAFETY: `dst` is a valid kernel buffer; `src` was checked to lie in the user half.
-    let ok = unsafe { uaccess::copy(dst.as_mut_ptr(), src as *const u8, dst.len()) };
-    if ok { Ok(()) } else { Err(Errno::EFAULT) }
+    if uaccess::copy_from_user(dst, src) {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
 }
 
 /// Copies `src` to user address `dst`.
 pub fn copy_to_user(dst: usize, src: &[u8]) -> Result<(), Errno> {
-    check_range(dst, src.len())?;
-    // SAFETY: `src` is a valid kernel buffer; `dst` was checked to lie in the user half.
-    let ok = unsafe { uaccess::copy(dst as *mut u8, src.as_ptr(), src.len()) };
-    if ok { Ok(()) } else { Err(Errno::EFAULT) }
+    if uaccess::copy_to_user(dst, src) {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
 }
 
 /// Bytes a system call moves through a kernel buffer at a time ([`copy_out`], `read`,

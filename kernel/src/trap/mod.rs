@@ -15,20 +15,22 @@
 //! is reported with cause, `sepc`, `stval` and every register, then the kernel panics
 //! (which powers off with a failure status).
 
+#![deny(unsafe_code)]
+
+pub mod ktest;
+
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use pagoda_mm::vm::{Access, FaultError};
 use riscv::register::{scause, stval};
 
-use crate::arch::trap::TrapFrame;
+use crate::arch::trap::{EXC_BREAKPOINT, TrapFrame};
 use crate::proc::{self, signal};
 
 /// `scause` interrupt bit.
 const INTERRUPT: usize = 1 << (usize::BITS - 1);
 /// Supervisor timer interrupt.
 const IRQ_S_TIMER: usize = 5;
-/// Breakpoint exception.
-const EXC_BREAKPOINT: usize = 3;
 /// Page faults: instruction, load, store.
 const EXC_PAGE_FAULTS: [usize; 3] = [12, 13, 15];
 /// Environment call from U-mode.
@@ -143,14 +145,6 @@ fn exception_name(code: usize) -> &'static str {
     }
 }
 
-/// Length in bytes of the instruction at `pc` (2 for compressed, else 4).
-fn instruction_len(pc: usize) -> usize {
-    // SAFETY: `pc` is the address of an instruction the hart just fetched, so the
-    // half-word there is mapped and readable (kernel text).
-    let low = unsafe { (pc as *const u16).read_volatile() };
-    if low & 0b11 == 0b11 { 4 } else { 2 }
-}
-
 /// Called by the trap entry for every trap taken in kernel mode.
 pub extern "C" fn kernel_trap(frame: &mut TrapFrame) {
     let cause = scause::read().bits();
@@ -163,7 +157,8 @@ pub extern "C" fn kernel_trap(frame: &mut TrapFrame) {
     }
     if cause == EXC_BREAKPOINT {
         BREAKPOINTS.fetch_add(1, Ordering::Relaxed);
-        frame.sepc += instruction_len(frame.sepc);
+        frame.sepc += crate::arch::trap::breakpoint_len()
+            .expect("scause names a breakpoint while one is handled");
         return;
     }
     if EXC_PAGE_FAULTS.contains(&cause) && crate::arch::uaccess::in_user_copy(frame.sepc) {

@@ -37,7 +37,7 @@
 //!   `_on(hart, ..)` calls that any caller may make with any hart id; and a second,
 //!   *pinned* cache of the same size for [`FrameAllocator::alloc_local`] /
 //!   [`FrameAllocator::put_local`] / [`FrameAllocator::free_local`], whose caller proves
-//!   with a [`crate::heap::CpuLocal`] pin that it is alone on its hart.
+//!   with a [`crate::cpu::CpuLocal`] pin that it is alone on its hart.
 //!
 //! # Invariants (checked by [`FrameAllocator::verify`])
 //!

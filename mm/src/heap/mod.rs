@@ -40,12 +40,12 @@
 //!
 //! # Locking
 //! - Fast path (hit in the hart's cache): no lock and no atomic read-modify-write, only the
-//!   [`CpuLocal`] pin (interrupts off in the kernel). Two harts share nothing on this path.
+//!   [`CpuLocal`](crate::cpu::CpuLocal) pin (interrupts off in the kernel). Two harts share nothing on this path.
 //! - A miss (empty cache on alloc, full cache on free) moves half a magazine under the
 //!   class's spin lock; that lock is held while a slab is taken from or returned to the
 //!   page source (lock order: class lock, then the page source's own lock). No two class
 //!   locks are ever held together.
-//! - Harts beyond the heap's `HARTS` and [`Unpinned`] callers take the class lock for every
+//! - Harts beyond the heap's `HARTS` and [`Unpinned`](crate::cpu::Unpinned) callers take the class lock for every
 //!   object.
 //!
 //! # Errors and misuse
@@ -64,5 +64,5 @@ pub use class::{
 };
 pub use object::{CacheBox, ObjectCache};
 pub use slab_heap::SlabHeap;
-pub use source::{CpuLocal, PageSource, Unpinned};
+pub use source::PageSource;
 pub use stats::{CacheStats, HeapStats};

@@ -9,8 +9,9 @@ use core::ptr::NonNull;
 
 use super::class::class_of;
 use super::slab_heap::SlabHeap;
-use super::source::{CpuLocal, PageSource};
+use super::source::PageSource;
 use super::stats::CacheStats;
+use crate::cpu::CpuLocal;
 
 /// A typed front of a [`SlabHeap`] for one hot kernel type (page-table pages, areas,
 /// process structures).

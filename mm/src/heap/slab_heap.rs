@@ -14,9 +14,10 @@ use super::class::{
     MAGAZINE_LIMIT, NUM_CLASSES, PAGE_CLASS, SLAB_ORDER, class_of, large_order,
 };
 use super::slab::{Depot, PageMeter};
-use super::source::{CpuLocal, PageSource};
+use super::source::PageSource;
 use super::stats::{CacheStats, HeapStats};
 use crate::addr::PAGE_SIZE;
+use crate::cpu::CpuLocal;
 
 /// The per-hart caches of one hart, on their own cache lines: for each class a stack of
 /// free objects, `slots[MAGAZINE_BASE[c]..][..counts[c]]`.
@@ -100,7 +101,7 @@ struct ClassLock<const HARTS: usize>(Mutex<Depot<HARTS>>);
 /// [`PageSource`], and large requests straight from the page source.
 ///
 /// - `P` supplies pages; `C` names the running hart; `HARTS` is how many harts get a
-///   per-hart cache (harts with a larger id, and [`Unpinned`](super::Unpinned) callers, use
+///   per-hart cache (harts with a larger id, and [`Unpinned`](crate::cpu::Unpinned) callers, use
 ///   the shared, locked path: correct, only slower).
 /// - [`alloc`](Self::alloc) returns null when memory runs out; it never panics.
 /// - Every `Layout` with `align <= 4096` is honoured by a class (see [`class_of`]); larger

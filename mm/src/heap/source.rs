@@ -1,5 +1,5 @@
-//! The two hooks the heap needs from its environment: where pages come from
-//! ([`PageSource`]) and which hart is running ([`CpuLocal`]).
+//! Where the heap's pages come from ([`PageSource`]); the other hook it needs, which
+//! hart is running, is [`crate::cpu::CpuLocal`], shared with the frame allocator.
 
 use core::ptr::NonNull;
 
@@ -45,44 +45,5 @@ unsafe impl<T: PageSource + ?Sized> PageSource for &T {
     unsafe fn free_pages(&self, ptr: NonNull<u8>, order: usize) {
         // SAFETY: the caller's promise is passed on unchanged.
         unsafe { (**self).free_pages(ptr, order) }
-    }
-}
-
-/// The running hart's id, with the promise that the caller stays alone on that hart's
-/// per-hart state while it holds the returned pin.
-///
-/// The heap's per-hart object caches are touched without atomic read-modify-write
-/// instructions; this trait is what makes that sound.
-///
-/// # Safety
-///
-/// While a `Self::Pin` returned by [`pin`](CpuLocal::pin) is alive, no other execution
-/// context may hold a pin carrying the same hart id: not another thread (no migration to
-/// another hart with the id in hand), and not an interrupt handler on the same hart that
-/// could itself call `pin`. A kernel implements it by disabling interrupts (which also
-/// disables preemption) in `pin` and restoring them when the pin drops; a host test gives
-/// each thread its own id. Ids may be arbitrary: an id at or above the heap's hart count
-/// simply takes the shared, locked path.
-pub unsafe trait CpuLocal {
-    /// Held for the duration of one heap operation; dropping it ends the pinned section.
-    type Pin;
-
-    /// Pins the caller and returns its hart id together with the pin.
-    fn pin() -> (usize, Self::Pin);
-}
-
-/// A [`CpuLocal`] for contexts with no per-hart state (single-hart boot code, tools):
-/// every operation takes the shared, locked path of the heap.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Unpinned;
-
-// SAFETY: the returned id is `usize::MAX`, which is never below a heap's hart count, so no
-// per-hart state is ever touched under it.
-unsafe impl CpuLocal for Unpinned {
-    type Pin = ();
-
-    #[inline]
-    fn pin() -> (usize, ()) {
-        (usize::MAX, ())
     }
 }

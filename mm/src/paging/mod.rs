@@ -43,5 +43,8 @@ pub use entry::{LeafEntry, Unmapped};
 pub use error::PagingError;
 pub use memory::PagingMemory;
 pub use pool::TablePool;
-pub use pte::{LEVELS, PHYS_LIMIT, PTES_PER_TABLE, PageSize, Pte, PteFlags, TablePage};
+pub use pte::{
+    LEVELS, PHYS_LIMIT, PTES_PER_TABLE, PageSize, Pte, PteFlags, SATP_ASID_SHIFT, SATP_MODE_SV39,
+    TablePage,
+};
 pub use table::PageTable;

@@ -44,6 +44,11 @@ pub const REMEMBERED_TOKEN_BITS: u32 = 63;
 /// One past the highest physical address an Sv39 entry can name (2^56).
 pub const PHYS_LIMIT: usize = 1 << (PPN_BITS as usize + PAGE_SHIFT);
 
+/// `satp.MODE` for Sv39, in place.
+pub const SATP_MODE_SV39: usize = 8 << 60;
+/// Bit position of `satp.ASID` (its width is [`crate::tlb::MAX_ASID_BITS`]).
+pub const SATP_ASID_SHIFT: u32 = 44;
+
 bitflags! {
     /// The ten flag bits of an Sv39 entry (bits 9..0).
     ///

@@ -15,16 +15,11 @@ use crate::tlb::{FlushBatch, TlbOps};
 use super::entry::{LeafEntry, Unmapped, check_phys, leaf_flags, load, set_leaf_flags};
 use super::error::PagingError;
 use super::memory::PagingMemory;
-use super::pte::{LEVELS, PageSize, Pte, PteFlags, TablePage};
+use super::pte::{LEVELS, PageSize, Pte, PteFlags, SATP_ASID_SHIFT, SATP_MODE_SV39, TablePage};
 use super::walk::{
     ALL_PAGES, EachLeaf, EachRemembered, MustBeFree, Protect, Unmap, first_page_of_table,
     free_empty, in_kernel_half, pages_per_entry, table_at, va_of, zero_entries,
 };
-
-/// `satp.MODE` for Sv39.
-const SATP_MODE_SV39: usize = 8 << 60;
-/// Bit position of `satp.ASID`.
-const SATP_ASID_SHIFT: u32 = 44;
 
 /// The largest leaf that fits at page index `page` mapping `pa` with `pages` pages left.
 #[inline]

@@ -55,11 +55,31 @@ const fn make_id(generation: u64, asid: usize) -> u64 {
     generation << GEN_SHIFT | asid as u64
 }
 
-/// The ASID state of one address space.
+/// The ASID state of one address space, and which harts may cache its translations.
+///
+/// # Targeted shootdown
+///
+/// A change to the space's page table must reach every hart whose TLB may hold a stale
+/// entry. Three hart sets decide which:
+/// - `ran_on`: harts that have run the space (it only grows);
+/// - `running`: harts running it now (joined on switch-in, before `satp` is loaded;
+///   left on switch-out, after `satp` no longer holds the space);
+/// - `stale`: harts that must flush the space's ASID before they run it again.
+///
+/// A shootdown ([`shootdown_harts`](Self::shootdown_harts)), after the page-table
+/// change, first marks every hart of `ran_on` stale, then reads `running`: only those
+/// harts are flushed now. A hart that switched away keeps its entries, but they are dead:
+/// it flushes the ASID at its next switch-in ([`AsidAllocator::asid_for`] joins
+/// `running`, then takes its `stale` bit). Both sides write first and read second with
+/// sequentially consistent operations, so at least one of them sees the other: a hart
+/// switching in concurrently is either flushed remotely or flushes itself, and a hart
+/// that never ran the space holds nothing of it.
 #[derive(Debug, Default)]
 pub struct AsidContext {
     id: AtomicU64,
     ran_on: AtomicHartMask,
+    running: AtomicHartMask,
+    stale: AtomicHartMask,
 }
 
 impl AsidContext {
@@ -68,6 +88,8 @@ impl AsidContext {
         Self {
             id: AtomicU64::new(0),
             ran_on: AtomicHartMask::new(),
+            running: AtomicHartMask::new(),
+            stale: AtomicHartMask::new(),
         }
     }
 
@@ -83,6 +105,27 @@ impl AsidContext {
     pub fn harts(&self) -> &AtomicHartMask {
         &self.ran_on
     }
+
+    /// The harts running the space now.
+    #[inline]
+    pub fn running(&self) -> HartMask {
+        self.running.snapshot()
+    }
+
+    /// The harts a flush of a change just made must reach now: the ones running the
+    /// space. Every other hart that ran it is marked to flush the ASID before it runs
+    /// the space again (see the [type docs](Self)). Call after the page-table change.
+    #[inline]
+    pub fn shootdown_harts(&self) -> HartMask {
+        self.stale.insert_all(&self.ran_on.snapshot());
+        self.running.snapshot()
+    }
+
+    /// Records that `hart` no longer runs the space (its `satp` holds another table).
+    #[inline]
+    pub fn leave(&self, hart: usize) {
+        self.running.remove(hart);
+    }
 }
 
 /// What a hart must do to switch to a space.
@@ -93,6 +136,10 @@ pub struct AsidSwitch {
     /// Whether the hart must flush its whole TLB (`sfence.vma x0, x0`) before loading
     /// `satp`.
     pub flush_all: bool,
+    /// Whether the hart must flush the space's ASID (`sfence.vma x0, asid`) before
+    /// loading `satp`: the space changed while the hart was away and its entries there
+    /// are stale (implied by `flush_all`).
+    pub flush_asid: bool,
 }
 
 struct AsidState {
@@ -188,10 +235,14 @@ impl AsidAllocator {
     pub fn asid_for(&self, ctx: &AsidContext, hart: usize) -> AsidSwitch {
         assert!(hart < self.harts, "hart index out of range");
         ctx.ran_on.insert(hart);
+        ctx.running.insert(hart);
+        // After joining `running` (the targeted-shootdown protocol in `AsidContext`).
+        let flush_asid = ctx.stale.remove(hart);
         if self.count == 0 {
             return AsidSwitch {
                 asid: 0,
                 flush_all: true,
+                flush_asid,
             };
         }
         let id = ctx.id.load(Ordering::SeqCst);
@@ -205,6 +256,7 @@ impl AsidAllocator {
             return AsidSwitch {
                 asid: asid_of(id),
                 flush_all: false,
+                flush_asid,
             };
         }
         let mut state = self.state.lock();
@@ -218,6 +270,7 @@ impl AsidAllocator {
         AsidSwitch {
             asid: asid_of(id),
             flush_all,
+            flush_asid,
         }
     }
 
@@ -288,7 +341,8 @@ mod tests {
                 alloc.asid_for(&ctx, 1),
                 AsidSwitch {
                     asid: 0,
-                    flush_all: true
+                    flush_all: true,
+                    flush_asid: false
                 }
             );
         }
@@ -316,7 +370,8 @@ mod tests {
             alloc.asid_for(&a, 0),
             AsidSwitch {
                 asid: first.asid,
-                flush_all: false
+                flush_all: false,
+                flush_asid: false
             }
         );
         assert_eq!(a.asid(), first.asid);

@@ -173,7 +173,8 @@ pub enum FlushTarget<'a> {
         harts: &'a AtomicHartMask,
     },
     /// One user address space: flushed for its ASID (read at flush time, after the
-    /// page-table change) on the harts that have run it.
+    /// page-table change) on the harts running it now; the others that ran it flush it
+    /// before they run it again ([`AsidContext`]'s targeted shootdown).
     Space(&'a AsidContext),
 }
 
@@ -181,7 +182,7 @@ impl FlushTarget<'_> {
     fn harts(&self) -> HartMask {
         match self {
             Self::Kernel { harts } => harts.snapshot(),
-            Self::Space(ctx) => ctx.harts().snapshot(),
+            Self::Space(ctx) => ctx.shootdown_harts(),
         }
     }
 

@@ -78,14 +78,9 @@ impl HartMask {
     }
 }
 
-/// A set of harts shared between harts: an address space records here every hart that has
-/// run it (bits are only ever added), so that a TLB shootdown goes to those harts and no
-/// others.
-///
-/// Ordering protocol: a hart [`insert`](Self::insert)s itself *before* it loads the space's
-/// `satp`; a hart that changes the space's page table takes its [`snapshot`](Self::snapshot)
-/// *after* the change (both sides use `SeqCst`), so a hart missing from the snapshot can
-/// only ever load the already-changed entries.
+/// A set of harts shared between harts (every operation is `SeqCst`): an address space
+/// records in such sets which harts ran it, run it now and must flush it before running
+/// it again (the protocol is in [`AsidContext`](super::AsidContext)).
 #[derive(Default, Debug)]
 pub struct AtomicHartMask([AtomicU64; WORDS]);
 
@@ -100,6 +95,26 @@ impl AtomicHartMask {
     pub fn insert(&self, hart: usize) {
         assert!(hart < MAX_HARTS, "hart index out of range");
         self.0[hart / 64].fetch_or(1 << (hart % 64), Ordering::SeqCst);
+    }
+
+    /// Removes `hart`; returns whether it was a member.
+    #[inline]
+    pub fn remove(&self, hart: usize) -> bool {
+        if hart >= MAX_HARTS {
+            return false;
+        }
+        let bit = 1 << (hart % 64);
+        self.0[hart / 64].fetch_and(!bit, Ordering::SeqCst) & bit != 0
+    }
+
+    /// Adds every member of `harts`.
+    #[inline]
+    pub fn insert_all(&self, harts: &HartMask) {
+        for (dst, &src) in self.0.iter().zip(&harts.0) {
+            if src != 0 {
+                dst.fetch_or(src, Ordering::SeqCst);
+            }
+        }
     }
 
     /// The current members.

@@ -7,7 +7,7 @@
 
 use alloc::sync::Arc;
 
-use super::hal::{PteFlags, VmFile};
+use super::hal::{PagePerms, VmFile};
 use super::object::MemObject;
 use crate::addr::{PAGE_SHIFT, PAGE_SIZE, VirtAddr, VirtRange};
 
@@ -32,16 +32,16 @@ impl Prot {
     /// write permission (copy-on-write pages and the zero page); write implies read, as
     /// Sv39 requires and as Linux maps write-only areas on RISC-V. No R/W/X yields the
     /// retained, inaccessible PTE of a `PROT_NONE` page.
-    pub(crate) fn pte_flags(self, read_only: bool) -> PteFlags {
-        let mut flags = PteFlags::USER;
+    pub(crate) fn pte_flags(self, read_only: bool) -> PagePerms {
+        let mut flags = PagePerms::USER;
         if self.intersects(Prot::READ | Prot::WRITE) {
-            flags |= PteFlags::READ;
+            flags |= PagePerms::READ;
         }
         if self.contains(Prot::WRITE) && !read_only {
-            flags |= PteFlags::WRITE;
+            flags |= PagePerms::WRITE;
         }
         if self.contains(Prot::EXEC) {
-            flags |= PteFlags::EXEC;
+            flags |= PagePerms::EXEC;
         }
         flags
     }
@@ -81,7 +81,7 @@ pub(crate) struct Area {
 }
 
 /// Where a faulting page of an area comes from.
-pub(crate) enum PageSource<'a> {
+pub(crate) enum PageOrigin<'a> {
     /// Private anonymous memory (including the bss tail of a file mapping).
     Anon,
     /// Page `index` of a shared object.
@@ -134,12 +134,12 @@ impl Area {
     }
 
     /// Where the page at `va` (inside the area) comes from.
-    pub(crate) fn source(&self, va: usize) -> PageSource<'_> {
+    pub(crate) fn source(&self, va: usize) -> PageOrigin<'_> {
         let delta = va - self.start;
         match &self.backing {
-            Backing::Anon => PageSource::Anon,
+            Backing::Anon => PageOrigin::Anon,
             Backing::Shared { obj, pgoff } => {
-                PageSource::Shared(obj, pgoff + (delta >> PAGE_SHIFT) as u64)
+                PageOrigin::Shared(obj, pgoff + (delta >> PAGE_SHIFT) as u64)
             }
             Backing::File {
                 obj,
@@ -150,9 +150,9 @@ impl Area {
                 match obj.vm_file() {
                     Some(file) if off < *file_end => {
                         let len = (*file_end - off).min(PAGE_SIZE as u64) as usize;
-                        PageSource::File(file, off, len)
+                        PageOrigin::File(file, off, len)
                     }
-                    _ => PageSource::Anon,
+                    _ => PageOrigin::Anon,
                 }
             }
         }
@@ -274,17 +274,23 @@ mod tests {
 
     #[test]
     fn pte_flags_follow_linux_riscv() {
-        assert_eq!(Prot::NONE.pte_flags(false), PteFlags::USER);
+        assert_eq!(Prot::NONE.pte_flags(false), PagePerms::USER);
         assert!(!Prot::NONE.pte_flags(false).is_accessible());
         assert_eq!(
             Prot::WRITE.pte_flags(false),
-            PteFlags::USER | PteFlags::READ | PteFlags::WRITE
+            PagePerms::USER | PagePerms::READ | PagePerms::WRITE
         );
-        assert_eq!(Prot::WRITE.pte_flags(true), PteFlags::USER | PteFlags::READ);
-        assert_eq!(Prot::EXEC.pte_flags(false), PteFlags::USER | PteFlags::EXEC);
+        assert_eq!(
+            Prot::WRITE.pte_flags(true),
+            PagePerms::USER | PagePerms::READ
+        );
+        assert_eq!(
+            Prot::EXEC.pte_flags(false),
+            PagePerms::USER | PagePerms::EXEC
+        );
         assert_eq!(
             (Prot::READ | Prot::WRITE | Prot::EXEC).pte_flags(true),
-            PteFlags::USER | PteFlags::READ | PteFlags::EXEC
+            PagePerms::USER | PagePerms::READ | PagePerms::EXEC
         );
     }
 

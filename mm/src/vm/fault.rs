@@ -3,8 +3,8 @@
 
 use alloc::sync::Arc;
 
-use super::area::{Area, PageSource, Prot};
-use super::hal::{FrameSource, Mmu, PteFlags, PteInfo, PteState};
+use super::area::{Area, PageOrigin, Prot};
+use super::hal::{FrameSource, Mmu, PagePerms, PteInfo, PteState};
 use super::object::{MemObject, PageError, SpaceId};
 use super::space::{AddressSpace, private_owner};
 use super::stats::{Event, SpaceCounters};
@@ -26,11 +26,11 @@ pub enum Access {
 
 impl Access {
     /// The PTE permission the access needs.
-    fn pte_flag(self) -> PteFlags {
+    fn pte_flag(self) -> PagePerms {
         match self {
-            Access::Read => PteFlags::READ,
-            Access::Write => PteFlags::WRITE,
-            Access::Exec => PteFlags::EXEC,
+            Access::Read => PagePerms::READ,
+            Access::Write => PagePerms::WRITE,
+            Access::Exec => PagePerms::EXEC,
         }
     }
 }
@@ -234,7 +234,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
 
     /// Maps a frame just obtained (holding one reference for this PTE); on failure the
     /// reference is dropped again.
-    fn install(&mut self, pa: crate::addr::PhysAddr, flags: PteFlags) -> Result<(), FaultError> {
+    fn install(&mut self, pa: crate::addr::PhysAddr, flags: PagePerms) -> Result<(), FaultError> {
         if self.mmu.map(self.va(), pa, flags, false).is_err() {
             self.frames.put(pa);
             return Err(FaultError::OutOfMemory);
@@ -248,7 +248,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
     fn fill(&mut self, access: Access) -> Result<FaultOutcome, FaultError> {
         let prot = self.area.prot;
         match self.area.source(self.page) {
-            PageSource::Anon if access != Access::Write => {
+            PageOrigin::Anon if access != Access::Write => {
                 let zero = self.frames.zero_page();
                 self.mmu
                     .map(self.va(), zero, prot.pte_flags(true), false)
@@ -256,7 +256,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 self.counters.record(Event::ZeroPageMap, 1);
                 Ok(FaultOutcome::ZeroPage)
             }
-            PageSource::Anon => {
+            PageOrigin::Anon => {
                 let owner = self.owner()?;
                 let pa = self
                     .frames
@@ -266,7 +266,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 self.counters.record(Event::ZeroFill, 1);
                 Ok(FaultOutcome::ZeroFilled)
             }
-            PageSource::Shared(obj, index) => {
+            PageOrigin::Shared(obj, index) => {
                 let pa = match obj.page(index, self.frames) {
                     Ok(Some(pa)) => pa,
                     Ok(None) | Err(PageError::Io) => return Err(FaultError::Bus),
@@ -276,7 +276,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 self.counters.record(Event::SharedFill, 1);
                 Ok(FaultOutcome::SharedPage)
             }
-            PageSource::File(file, offset, len) => {
+            PageOrigin::File(file, offset, len) => {
                 if offset >= file.size() {
                     return Err(FaultError::Bus);
                 }

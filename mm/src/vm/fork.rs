@@ -5,7 +5,7 @@ use alloc::vec::Vec;
 
 use super::VmError;
 use super::area::Backing;
-use super::hal::{CopyPte, FrameSource, Mmu, OutOfMemory, PteFlags, PteInfo};
+use super::hal::{CopyPte, FrameSource, Mmu, OutOfMemory, PagePerms, PteInfo};
 use super::space::{AddressSpace, StaleRange};
 use super::stats::Event;
 use crate::addr::VirtAddr;
@@ -83,9 +83,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                         child: (copy, copy_flags, false),
                     }
                 } else {
-                    let read_only = pte.flags.difference(PteFlags::WRITE);
+                    let read_only = pte.flags.difference(PagePerms::WRITE);
                     let parent = (!pte.cow).then_some((read_only, true));
-                    if parent.is_some() && pte.flags.contains(PteFlags::WRITE) {
+                    if parent.is_some() && pte.flags.contains(PagePerms::WRITE) {
                         batch.add(va.0);
                     }
                     frames.get(pte.pa);

@@ -43,14 +43,14 @@ pub struct IoError;
 bitflags::bitflags! {
     /// Hardware permission bits of one user leaf PTE, as the policy layer requests them.
     ///
-    /// Every user mapping carries [`PteFlags::USER`]. [`PteFlags::WRITE`] is never passed
-    /// without [`PteFlags::READ`] (Sv39 reserves W-without-R). A value with none of
+    /// Every user mapping carries [`PagePerms::USER`]. [`PagePerms::WRITE`] is never passed
+    /// without [`PagePerms::READ`] (Sv39 reserves W-without-R). A value with none of
     /// `READ`, `WRITE`, `EXEC` is a *retained, inaccessible* mapping (`PROT_NONE` after
     /// the page was populated): the MMU must keep the frame recorded in the PTE but make
     /// every user and kernel access through it fault (for example by clearing `V` and
     /// keeping a software "present" bit, as Linux's `PAGE_NONE`).
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-    pub struct PteFlags: u8 {
+    pub struct PagePerms: u8 {
         /// Loads allowed.
         const READ = 1 << 0;
         /// Stores allowed.
@@ -62,11 +62,11 @@ bitflags::bitflags! {
     }
 }
 
-impl PteFlags {
+impl PagePerms {
     /// Whether the PTE can be used by the hardware at all (any of R, W, X).
     #[inline]
     pub fn is_accessible(self) -> bool {
-        self.intersects(PteFlags::READ | PteFlags::WRITE | PteFlags::EXEC)
+        self.intersects(PagePerms::READ | PagePerms::WRITE | PagePerms::EXEC)
     }
 }
 
@@ -76,7 +76,7 @@ pub struct PteInfo {
     /// The frame mapped.
     pub pa: PhysAddr,
     /// Its permissions.
-    pub flags: PteFlags,
+    pub flags: PagePerms,
     /// The copy-on-write software bit: the frame may be shared with another address space
     /// and a write must copy it (or take it over when its reference count is 1).
     pub cow: bool,
@@ -170,9 +170,9 @@ impl PteState {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CopyPte {
     /// The parent's new permissions and copy-on-write bit (`None`: unchanged).
-    pub parent: Option<(PteFlags, bool)>,
+    pub parent: Option<(PagePerms, bool)>,
     /// The frame, permissions and copy-on-write bit the child maps at the same address.
-    pub child: (PhysAddr, PteFlags, bool),
+    pub child: (PhysAddr, PagePerms, bool),
 }
 
 /// The page table of one address space, at 4 KiB granularity, user half only.
@@ -188,14 +188,14 @@ pub trait Mmu: TlbFlush {
     /// replacing any PTE already there. Allocates intermediate page-table pages as needed;
     /// `Err(OutOfMemory)` if that fails, in which case nothing changed.
     ///
-    /// When `flags` contains [`PteFlags::EXEC`] the implementation must make instruction
+    /// When `flags` contains [`PagePerms::EXEC`] the implementation must make instruction
     /// fetches observe the frame's current contents (RISC-V: `fence.i` on the harts that
     /// may run the space), since the frame was just written through another mapping.
     fn map(
         &mut self,
         va: VirtAddr,
         pa: PhysAddr,
-        flags: PteFlags,
+        flags: PagePerms,
         cow: bool,
     ) -> Result<(), OutOfMemory>;
 
@@ -207,7 +207,7 @@ pub trait Mmu: TlbFlush {
 
     /// Replaces the permissions and copy-on-write bit of the PTE mapping `va`, keeping its
     /// frame. No effect if `va` is not mapped.
-    fn protect(&mut self, va: VirtAddr, flags: PteFlags, cow: bool);
+    fn protect(&mut self, va: VirtAddr, flags: PagePerms, cow: bool);
 
     /// What the table holds for `va`: a present PTE, a remembered entry, or nothing.
     fn query(&self, va: VirtAddr) -> PteState;
@@ -243,7 +243,7 @@ pub trait Mmu: TlbFlush {
         &mut self,
         start: VirtAddr,
         end: VirtAddr,
-        mut f: impl FnMut(VirtAddr, PteInfo) -> Option<(PteFlags, bool)>,
+        mut f: impl FnMut(VirtAddr, PteInfo) -> Option<(PagePerms, bool)>,
     ) {
         let mut cursor = start;
         while let Some((va, pte)) = self.next_mapped(cursor, end) {

@@ -77,7 +77,7 @@ pub use area::{AreaInfo, AreaKind, Prot};
 pub use error::{FaultError, VmError};
 pub use fault::{Access, FaultOutcome};
 pub use hal::{
-    CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PteFlags, PteInfo, PteState, SwapEntry,
+    CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PagePerms, PteInfo, PteState, SwapEntry,
     TlbFlush, VmFile,
 };
 pub use mmap::MmapFile;
@@ -87,24 +87,10 @@ pub use space::{AddressSpace, VmConfig};
 pub use stats::{VmStats, global_stats};
 pub use sv39::Sv39Mmu;
 
-use crate::addr::{PAGE_SIZE, align_down};
-use crate::layout::USER_END;
+use crate::addr::PAGE_SIZE;
 
-/// Bytes kept free below a stack area (Linux's `stack_guard_gap`, 256 pages): no other
-/// mapping is placed there and the stack does not grow closer than this to an accessible
-/// mapping below it.
-pub const STACK_GUARD_GAP: usize = 256 * PAGE_SIZE;
-
-/// Least distance between the top of the user half and `mmap_base` (Linux's `MIN_GAP`).
-pub const MMAP_MIN_GAP: usize = 128 << 20;
-
-/// Greatest distance between the top of the user half and `mmap_base` (Linux's
-/// `MAX_GAP`: five sixths of the user half).
-pub const MMAP_MAX_GAP: usize = USER_END.0 / 6 * 5;
-
-/// Where bottom-up placement starts when the top-down search finds no room (Linux's
-/// `TASK_UNMAPPED_BASE`: a third of the user half).
-pub const TASK_UNMAPPED_BASE: usize = align_down(USER_END.0 / 3, PAGE_SIZE);
+/// The user-half limits of the mmap family, defined with the rest of the layout.
+pub use crate::layout::{MMAP_MAX_GAP, MMAP_MIN_GAP, STACK_GUARD_GAP, TASK_UNMAPPED_BASE};
 
 /// Linux's default `RLIMIT_STACK` (8 MiB).
 pub const DEFAULT_STACK_RLIMIT: usize = 8 << 20;

@@ -35,17 +35,17 @@ use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use crate::paging::{PageTable, PagingMemory, Pte, PteFlags as Sv39Flags};
 use crate::tlb::{AsidContext, Flush, FlushBatch, FlushTarget, TlbOps};
 
-use super::hal::{CopyPte, Mmu, OutOfMemory, PteFlags, PteInfo, PteState, SwapEntry, TlbFlush};
+use super::hal::{CopyPte, Mmu, OutOfMemory, PagePerms, PteInfo, PteState, SwapEntry, TlbFlush};
 
 /// The software bit that marks a retained, inaccessible (`PROT_NONE`) leaf.
 const PROT_NONE_BIT: Sv39Flags = Sv39Flags::RSW1;
 /// The software bit that marks a copy-on-write leaf.
 const COW_BIT: Sv39Flags = Sv39Flags::RSW0;
 /// The `READ`, `WRITE` and `EXEC` bits of the policy's flags.
-const RWX_MASK: u8 = PteFlags::READ.bits() | PteFlags::WRITE.bits() | PteFlags::EXEC.bits();
+const RWX_MASK: u8 = PagePerms::READ.bits() | PagePerms::WRITE.bits() | PagePerms::EXEC.bits();
 
 /// [`hw_flags`] for every combination of `READ`, `WRITE`, `EXEC` (index bits 0-2, as in
-/// [`PteFlags`]) and copy-on-write (index bit 3).
+/// [`PagePerms`]) and copy-on-write (index bit 3).
 const HW_FLAGS: [Sv39Flags; 16] = {
     let mut table = [Sv39Flags::empty(); 16];
     let mut i = 0;
@@ -84,7 +84,7 @@ const fn encode(r: bool, w: bool, x: bool, cow: bool) -> Sv39Flags {
 /// The leaf flags for the policy's `flags` and copy-on-write bit: a table lookup (this
 /// runs for every page of a fork).
 #[inline]
-fn hw_flags(flags: PteFlags, cow: bool) -> Sv39Flags {
+fn hw_flags(flags: PagePerms, cow: bool) -> Sv39Flags {
     let rwx = (flags.bits() & RWX_MASK) as usize;
     HW_FLAGS[rwx | (cow as usize) << 3]
 }
@@ -94,9 +94,9 @@ fn hw_flags(flags: PteFlags, cow: bool) -> Sv39Flags {
 fn info(pa: PhysAddr, hw: Sv39Flags) -> PteInfo {
     // Sv39's R, W, X (bits 1-3) are the policy's READ, WRITE, EXEC (bits 0-2), in order.
     const _: () = assert!(
-        Sv39Flags::R.bits() >> 1 == PteFlags::READ.bits() as u64
-            && Sv39Flags::W.bits() >> 1 == PteFlags::WRITE.bits() as u64
-            && Sv39Flags::X.bits() >> 1 == PteFlags::EXEC.bits() as u64
+        Sv39Flags::R.bits() >> 1 == PagePerms::READ.bits() as u64
+            && Sv39Flags::W.bits() >> 1 == PagePerms::WRITE.bits() as u64
+            && Sv39Flags::X.bits() >> 1 == PagePerms::EXEC.bits() as u64
     );
     let rwx = if hw.contains(PROT_NONE_BIT) {
         0
@@ -105,7 +105,7 @@ fn info(pa: PhysAddr, hw: Sv39Flags) -> PteInfo {
     };
     PteInfo {
         pa,
-        flags: PteFlags::from_bits_truncate(rwx) | PteFlags::USER,
+        flags: PagePerms::from_bits_truncate(rwx) | PagePerms::USER,
         cow: hw.contains(COW_BIT),
         accessed: hw.contains(Sv39Flags::A),
         dirty: hw.contains(Sv39Flags::D),
@@ -222,7 +222,7 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
         &mut self,
         va: VirtAddr,
         pa: PhysAddr,
-        flags: PteFlags,
+        flags: PagePerms,
         cow: bool,
     ) -> Result<(), OutOfMemory> {
         // One walk, whether the leaf is new or replaces one (a copy-on-write break).
@@ -240,7 +240,7 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
         removed
     }
 
-    fn protect(&mut self, va: VirtAddr, flags: PteFlags, cow: bool) {
+    fn protect(&mut self, va: VirtAddr, flags: PagePerms, cow: bool) {
         if let Ok(entry) = self.table.entry(va) {
             // Always a legal, complete leaf (A, and D with W), so this cannot fail.
             let _ = entry.set_flags(hw_flags(flags, cow));
@@ -336,7 +336,7 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
         &mut self,
         start: VirtAddr,
         end: VirtAddr,
-        mut f: impl FnMut(VirtAddr, PteInfo) -> Option<(PteFlags, bool)>,
+        mut f: impl FnMut(VirtAddr, PteInfo) -> Option<(PagePerms, bool)>,
     ) {
         let Some(len) = end.0.checked_sub(start.0) else {
             return;
@@ -374,14 +374,14 @@ mod tests {
     #[test]
     fn encoding_round_trips() {
         for i in 0..16u8 {
-            let (flags, cow) = (PteFlags::from_bits_truncate(i & 7), i & 8 != 0);
-            if flags.contains(PteFlags::WRITE) && !flags.contains(PteFlags::READ) {
+            let (flags, cow) = (PagePerms::from_bits_truncate(i & 7), i & 8 != 0);
+            if flags.contains(PagePerms::WRITE) && !flags.contains(PagePerms::READ) {
                 continue;
             }
             let hw = hw_flags(flags, cow);
             assert!(hw.is_valid_leaf(), "{hw:?}");
             let back = info(PhysAddr(0), hw);
-            assert_eq!((back.flags, back.cow), (flags | PteFlags::USER, cow));
+            assert_eq!((back.flags, back.cow), (flags | PagePerms::USER, cow));
             assert_eq!(hw.contains(Sv39Flags::U), flags.is_accessible());
         }
     }

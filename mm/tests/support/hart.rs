@@ -4,7 +4,7 @@
 
 use std::cell::Cell;
 
-use pagoda_mm::heap::CpuLocal;
+use pagoda_mm::cpu::CpuLocal;
 
 thread_local! {
     static HART: Cell<usize> = const { Cell::new(0) };

@@ -6,7 +6,7 @@ use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
 use pagoda_mm::layout::{KERNEL_HALF_START, USER_END};
 use pagoda_mm::vm::abi::*;
 use pagoda_mm::vm::{
-    Access, AddressSpace, FaultError, FaultOutcome, FrameSource, MmapFile, Mmu, Prot, PteFlags,
+    Access, AddressSpace, FaultError, FaultOutcome, FrameSource, MmapFile, Mmu, PagePerms, Prot,
     STACK_GUARD_GAP, VmConfig, VmError, global_stats,
 };
 
@@ -35,7 +35,7 @@ fn reads_map_the_zero_page_and_writes_upgrade_it() {
     );
     let pte = s.mmu().query_page(a);
     assert_eq!(pte.pa, frames.zero_page());
-    assert_eq!(pte.flags, PteFlags::USER | PteFlags::READ);
+    assert_eq!(pte.flags, PagePerms::USER | PagePerms::READ);
     assert_eq!((frames.live(), s.rss_pages()), (0, 0));
     assert_eq!(read(&mut s, &frames, a + 8), Ok(0));
     assert!(
@@ -134,7 +134,7 @@ fn text_pages_are_executable() {
     );
     assert_eq!(
         s.mmu().query_page(0x1_1000).flags,
-        PteFlags::USER | PteFlags::READ | PteFlags::EXEC
+        PagePerms::USER | PagePerms::READ | PagePerms::EXEC
     );
     assert_eq!(
         s.handle_fault(VirtAddr(0x1_0000), Access::Write),
@@ -361,7 +361,7 @@ fn ensure_user_range_faults_pages_in() {
     let ro = anon(&mut s, P, PROT_READ);
     s.ensure_user_range(VirtAddr(a + 10), 2 * P, true).unwrap();
     for page in [a, a + P, a + 2 * P] {
-        assert!(s.mmu().query_page(page).flags.contains(PteFlags::WRITE));
+        assert!(s.mmu().query_page(page).flags.contains(PagePerms::WRITE));
     }
     assert_eq!(
         s.ensure_user_range(VirtAddr(a), 3 * P, true),

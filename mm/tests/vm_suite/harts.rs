@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr};
 use pagoda_mm::tlb::{Flush as Fence, HartMask, TlbOps, TlbStats};
-use pagoda_mm::vm::{Mmu, PteFlags};
+use pagoda_mm::vm::{Mmu, PagePerms};
 
 /// A flush as the tests see it: one page, a range of pages, or everything.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub enum Flush {
 }
 
 /// One hart's TLB: page -> (frame, rights).
-type Tlb = HashMap<usize, (PhysAddr, PteFlags)>;
+type Tlb = HashMap<usize, (PhysAddr, PagePerms)>;
 
 /// The harts one address space runs on.
 pub struct Harts {
@@ -28,6 +28,11 @@ pub struct Harts {
     log: Mutex<Vec<Flush>>,
     /// The broken machine of the negative test: remote fences are not performed.
     skip_remote: AtomicBool,
+    /// The broken kernel of another negative test: a hart returning to a space does not
+    /// flush what it owes it.
+    skip_switch_flush: AtomicBool,
+    /// Harts running the space (bit per hart); the others hold only dead entries.
+    running: AtomicUsize,
     stats: TlbStats,
 }
 
@@ -43,6 +48,8 @@ impl SimHarts {
             current: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
             skip_remote: AtomicBool::new(false),
+            skip_switch_flush: AtomicBool::new(false),
+            running: AtomicUsize::new(1),
             stats: TlbStats::new(),
         }))
     }
@@ -65,17 +72,43 @@ impl SimHarts {
         self.0.skip_remote.store(skip, Ordering::Relaxed);
     }
 
+    /// Records whether `hart` runs the space.
+    pub fn set_running(&self, hart: usize, on: bool) {
+        if on {
+            self.0.running.fetch_or(1 << hart, Ordering::Relaxed);
+        } else {
+            self.0.running.fetch_and(!(1 << hart), Ordering::Relaxed);
+        }
+    }
+
+    /// Whether `hart` runs the space (entries a hart that switched away holds are dead:
+    /// it flushes them before it runs the space again).
+    pub fn is_running(&self, hart: usize) -> bool {
+        self.0.running.load(Ordering::Relaxed) & (1 << hart) != 0
+    }
+
+    /// Removes the flush a hart owes a space it returns to (`true`): the negative test
+    /// of targeted shootdown.
+    pub fn skip_switch_flush(&self, skip: bool) {
+        self.0.skip_switch_flush.store(skip, Ordering::Relaxed);
+    }
+
+    /// Whether switch-in flushes are skipped.
+    pub fn skips_switch_flush(&self) -> bool {
+        self.0.skip_switch_flush.load(Ordering::Relaxed)
+    }
+
     /// What `hart` caches for `page`.
-    pub fn cached(&self, hart: usize, page: usize) -> Option<(PhysAddr, PteFlags)> {
+    pub fn cached(&self, hart: usize, page: usize) -> Option<(PhysAddr, PagePerms)> {
         self.0.tlbs[hart].lock().unwrap().get(&page).copied()
     }
 
-    pub fn fill(&self, hart: usize, page: usize, entry: (PhysAddr, PteFlags)) {
+    pub fn fill(&self, hart: usize, page: usize, entry: (PhysAddr, PagePerms)) {
         self.0.tlbs[hart].lock().unwrap().insert(page, entry);
     }
 
     /// Every cached translation: (hart, page, frame, rights).
-    pub fn entries(&self) -> Vec<(usize, usize, PhysAddr, PteFlags)> {
+    pub fn entries(&self) -> Vec<(usize, usize, PhysAddr, PagePerms)> {
         let mut all = Vec::new();
         for (hart, tlb) in self.0.tlbs.iter().enumerate() {
             for (&page, &(pa, flags)) in tlb.lock().unwrap().iter() {
@@ -169,6 +202,8 @@ impl TlbOps for SimHarts {
 pub trait Table: Mmu + Sized {
     fn create(harts: SimHarts) -> Self;
     fn activate(&self, hart: usize);
+    /// `hart` stops running the space (it switched to another).
+    fn leave(&self, hart: usize);
     /// Page-table pages in use besides the root (0 for a table without any).
     fn tables_below_root(&self) -> usize;
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use pagoda_mm::vm::{Mmu, OutOfMemory, PteFlags, PteInfo, PteState, SwapEntry, TlbFlush};
+use pagoda_mm::vm::{Mmu, OutOfMemory, PagePerms, PteInfo, PteState, SwapEntry, TlbFlush};
 
 use crate::harts::{Flush, SimHarts, Table};
 
@@ -25,6 +25,8 @@ impl Table for MapTable {
 
     fn activate(&self, _: usize) {}
 
+    fn leave(&self, _: usize) {}
+
     fn tables_below_root(&self) -> usize {
         0
     }
@@ -35,12 +37,12 @@ impl Mmu for MapTable {
         &mut self,
         va: VirtAddr,
         pa: PhysAddr,
-        flags: PteFlags,
+        flags: PagePerms,
         cow: bool,
     ) -> Result<(), OutOfMemory> {
         assert!(va.is_page_aligned() && pa.is_page_aligned());
-        assert!(flags.contains(PteFlags::USER));
-        assert!(!flags.contains(PteFlags::WRITE) || flags.contains(PteFlags::READ));
+        assert!(flags.contains(PagePerms::USER));
+        assert!(!flags.contains(PagePerms::WRITE) || flags.contains(PagePerms::READ));
         let pte = PteInfo {
             pa,
             flags,
@@ -61,8 +63,8 @@ impl Mmu for MapTable {
         removed
     }
 
-    fn protect(&mut self, va: VirtAddr, flags: PteFlags, cow: bool) {
-        assert!(!flags.contains(PteFlags::WRITE) || flags.contains(PteFlags::READ));
+    fn protect(&mut self, va: VirtAddr, flags: PagePerms, cow: bool) {
+        assert!(!flags.contains(PagePerms::WRITE) || flags.contains(PagePerms::READ));
         if let Some(pte) = self.ptes.get_mut(&va.0) {
             pte.flags = flags;
             pte.cow = cow;

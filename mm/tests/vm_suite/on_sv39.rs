@@ -12,6 +12,8 @@ mod mmap;
 mod model;
 #[path = "remembered.rs"]
 mod remembered;
+#[path = "shootdown.rs"]
+mod shootdown;
 #[path = "sim.rs"]
 mod sim;
 #[path = "smp.rs"]

@@ -6,7 +6,7 @@
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use pagoda_mm::vm::abi::*;
-use pagoda_mm::vm::{Access, FaultError, Mmu, PteFlags, PteState, SwapEntry, VmError};
+use pagoda_mm::vm::{Access, FaultError, Mmu, PagePerms, PteState, SwapEntry, VmError};
 
 use super::Table;
 use super::sim::{SimFrames, SimMmu, new_space, read, write};
@@ -35,7 +35,7 @@ fn remember_flushes_the_page_it_replaces_on_every_hart() {
     let mut table = Table::create(harts.clone());
     table.activate(1);
     let (va, pa) = (VirtAddr(VA), PhysAddr(0x9000_0000));
-    let rw = PteFlags::READ | PteFlags::WRITE | PteFlags::USER;
+    let rw = PagePerms::READ | PagePerms::WRITE | PagePerms::USER;
     table.map(va, pa, rw, false).unwrap();
     harts.fill(1, VA, (pa, rw));
     let (e1, e2) = (

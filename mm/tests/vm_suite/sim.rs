@@ -14,7 +14,7 @@ use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use pagoda_mm::layout::USER_END;
 use pagoda_mm::vm::{
     Access, AddressSpace, AreaKind, CopyPte, FaultError, FaultOutcome, FrameSource, IoError,
-    MemObject, Mmu, OutOfMemory, Prot, PteFlags, PteInfo, PteState, SwapEntry, TlbFlush, VmConfig,
+    MemObject, Mmu, OutOfMemory, PagePerms, Prot, PteInfo, PteState, SwapEntry, TlbFlush, VmConfig,
     VmFile,
 };
 
@@ -295,6 +295,13 @@ impl SimMmu {
     pub fn run_on(&self, hart: usize) {
         self.table().activate(hart);
         self.harts.set_current(hart);
+        self.harts.set_running(hart, true);
+    }
+
+    /// `hart` switches to another space (it keeps what its TLB holds of this one).
+    pub fn leave(&self, hart: usize) {
+        self.table().leave(hart);
+        self.harts.set_running(hart, false);
     }
 
     /// Every PTE, in address order.
@@ -325,8 +332,11 @@ impl SimMmu {
     /// policy layer's back.
     pub fn clear_write_behind_back(&self, va: usize) {
         let pte = self.query_page(va);
-        self.table()
-            .protect(VirtAddr(va), pte.flags.difference(PteFlags::WRITE), pte.cow);
+        self.table().protect(
+            VirtAddr(va),
+            pte.flags.difference(PagePerms::WRITE),
+            pte.cow,
+        );
         self.harts.drop_everywhere(Some(&[va]));
     }
 
@@ -341,26 +351,30 @@ impl SimMmu {
     pub fn translate(&self, va: usize, access: Access) -> Option<usize> {
         let page = va & !(PAGE_SIZE - 1);
         let need = match access {
-            Access::Read => PteFlags::READ,
-            Access::Write => PteFlags::WRITE,
-            Access::Exec => PteFlags::EXEC,
+            Access::Read => PagePerms::READ,
+            Access::Write => PagePerms::WRITE,
+            Access::Exec => PagePerms::EXEC,
         };
         let hart = self.harts.current();
         if let Some((pa, flags)) = self.harts.cached(hart, page) {
             return flags.contains(need).then_some(pa.0 + va % PAGE_SIZE);
         }
         let pte = self.table().query(VirtAddr(page)).present()?;
-        if !pte.flags.contains(need | PteFlags::USER) {
+        if !pte.flags.contains(need | PagePerms::USER) {
             return None;
         }
         self.harts.fill(hart, page, (pte.pa, pte.flags));
         Some(pte.pa.0 + va % PAGE_SIZE)
     }
 
-    /// Every translation any hart caches must be no more than its PTE allows, to the same
-    /// frame: otherwise a flush was missing.
+    /// Every translation a hart running the space caches must be no more than its PTE
+    /// allows, to the same frame: otherwise a flush was missing. (A hart that switched
+    /// away holds dead entries: it flushes them before it returns.)
     pub fn assert_tlb_coherent(&self) {
         for (hart, va, pa, flags) in self.harts.entries() {
+            if !self.harts.is_running(hart) {
+                continue;
+            }
             let pte = self
                 .table()
                 .query(VirtAddr(va))
@@ -411,7 +425,10 @@ impl Drop for SimMmu {
                 .remembered_range(VirtAddr(0), USER_END, false, |_, _| remembered += 1);
             assert_eq!(remembered, 0, "page table dropped with remembered entries");
             assert!(
-                self.harts.entries().is_empty(),
+                self.harts
+                    .entries()
+                    .iter()
+                    .all(|e| !self.harts.is_running(e.0)),
                 "page table dropped with cached translations"
             );
             assert_eq!(
@@ -428,7 +445,7 @@ impl Mmu for SimMmu {
         &mut self,
         va: VirtAddr,
         pa: PhysAddr,
-        flags: PteFlags,
+        flags: PagePerms,
         cow: bool,
     ) -> Result<(), OutOfMemory> {
         if !self.take_budget(va) {
@@ -441,8 +458,8 @@ impl Mmu for SimMmu {
         self.table_mut().unmap(va)
     }
 
-    fn protect(&mut self, va: VirtAddr, flags: PteFlags, cow: bool) {
-        assert!(!flags.contains(PteFlags::WRITE) || flags.contains(PteFlags::READ));
+    fn protect(&mut self, va: VirtAddr, flags: PagePerms, cow: bool) {
+        assert!(!flags.contains(PagePerms::WRITE) || flags.contains(PagePerms::READ));
         self.table_mut().protect(va, flags, cow)
     }
 
@@ -472,7 +489,7 @@ impl Mmu for SimMmu {
         &mut self,
         start: VirtAddr,
         end: VirtAddr,
-        f: impl FnMut(VirtAddr, PteInfo) -> Option<(PteFlags, bool)>,
+        f: impl FnMut(VirtAddr, PteInfo) -> Option<(PagePerms, bool)>,
     ) {
         self.table_mut().update_range(start, end, f)
     }
@@ -692,7 +709,7 @@ pub fn check_invariants(spaces: &[&Space], frames: &SimFrames) {
     }
     for space in spaces {
         for (va, pte) in space.mmu().ptes() {
-            if pte.pa != zero && pte.flags.contains(PteFlags::WRITE) && !refs[&pte.pa.0].1 {
+            if pte.pa != zero && pte.flags.contains(PagePerms::WRITE) && !refs[&pte.pa.0].1 {
                 assert_eq!(
                     frames.refcount(pte.pa),
                     1,
@@ -712,16 +729,16 @@ pub fn check_invariants(spaces: &[&Space], frames: &SimFrames) {
 }
 
 /// The PTE flags the layer promises for a page of an area with `prot`.
-pub fn expected_flags(prot: Prot, read_only: bool) -> PteFlags {
-    let mut flags = PteFlags::USER;
+pub fn expected_flags(prot: Prot, read_only: bool) -> PagePerms {
+    let mut flags = PagePerms::USER;
     if prot.intersects(Prot::READ | Prot::WRITE) {
-        flags |= PteFlags::READ;
+        flags |= PagePerms::READ;
     }
     if prot.contains(Prot::WRITE) && !read_only {
-        flags |= PteFlags::WRITE;
+        flags |= PagePerms::WRITE;
     }
     if prot.contains(Prot::EXEC) {
-        flags |= PteFlags::EXEC;
+        flags |= PagePerms::EXEC;
     }
     flags
 }

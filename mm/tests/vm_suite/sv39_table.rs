@@ -62,7 +62,15 @@ impl Table for Sv39Table {
     }
 
     fn activate(&self, hart: usize) {
-        ASIDS.asid_for(self.context(), hart);
+        let switch = ASIDS.asid_for(self.context(), hart);
+        if (switch.flush_all || switch.flush_asid) && !self.tlb().skips_switch_flush() {
+            // The simulated TLBs are per space: this hart's entries are the ASID's.
+            self.tlb().drop_on(hart, None);
+        }
+    }
+
+    fn leave(&self, hart: usize) {
+        self.context().leave(hart);
     }
 
     fn tables_below_root(&self) -> usize {

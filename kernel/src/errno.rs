@@ -1,7 +1,9 @@
-//! Linux errno values: the one error type of the system-call layer.
+//! Linux errno values: the one error type of what a system call reports, shared by the
+//! system-call layer and the services under it (`fs`, `proc`).
 //!
-//! Every error a lower layer returns is converted into an [`Errno`] here; the dispatcher
-//! returns `-errno` in `a0`, as the Linux riscv64 ABI says.
+//! Every error a lower layer returns is converted into an [`Errno`] here; the system-call
+//! dispatcher returns `-errno` in `a0`, as the Linux riscv64 ABI says. It lives outside
+//! `syscall` so that the services do not depend on the system-call layer above them.
 
 /// A Linux error number, named as in Linux's headers.
 #[allow(clippy::upper_case_acronyms)]

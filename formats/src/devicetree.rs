@@ -1,0 +1,408 @@
+//! What the kernel learns from a flattened device tree, parsed once at boot.
+//!
+//! Nothing about the machine is assumed: RAM regions, reserved ranges, devices, harts,
+//! the timebase and the command line all come from the tree QEMU (or any firmware)
+//! passes in `a1`. Parsing uses the `fdt` crate; the result is a plain value with fixed
+//! capacities (the kernel heap does not exist yet).
+
+use arrayvec::{ArrayString, ArrayVec};
+use fdt::Fdt;
+use pagoda_mm::addr::PhysAddr;
+use pagoda_mm::layout::{DIRECT_MAP_SIZE, MAX_HARTS};
+
+/// Most RAM regions the kernel records.
+pub const MAX_RAM_REGIONS: usize = 16;
+/// Most reserved ranges (memreserve entries and `/reserved-memory` children).
+pub const MAX_RESERVED: usize = 32;
+/// Most virtio-mmio slots recorded.
+pub const MAX_VIRTIO: usize = 16;
+/// Longest kernel command line kept.
+pub const MAX_BOOTARGS: usize = 512;
+
+/// A physical range `[start, end)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Region {
+    /// First byte.
+    pub start: PhysAddr,
+    /// One past the last byte.
+    pub end: PhysAddr,
+}
+
+impl Region {
+    /// Size in bytes.
+    pub fn size(&self) -> usize {
+        self.end.0 - self.start.0
+    }
+
+    /// Whether the two ranges share a byte.
+    pub fn overlaps(&self, other: &Region) -> bool {
+        self.start < other.end && other.start < self.end
+    }
+
+    fn from_reg(start: usize, size: usize) -> Option<Region> {
+        let end = start.checked_add(size)?;
+        (size > 0).then_some(Region {
+            start: PhysAddr(start),
+            end: PhysAddr(end),
+        })
+    }
+}
+
+/// What was wrong with the device tree, or with the machine it describes.
+#[derive(Debug)]
+pub enum BootError {
+    /// The header is not a valid flattened device tree.
+    BadDeviceTree(fdt::FdtError),
+    /// No `memory` node with a usable `reg`.
+    NoRam,
+    /// More regions of a kind than the kernel keeps.
+    TooMany(&'static str),
+    /// A region lies beyond what the direct map covers.
+    BeyondDirectMap(Region),
+    /// The kernel image is not inside any RAM region.
+    KernelOutsideRam(Region),
+    /// No CPU node.
+    NoHarts,
+    /// A CPU's hart id is beyond the kernel's limit.
+    HartIdTooLarge(usize),
+    /// `timebase-frequency` is missing.
+    NoTimebase,
+}
+
+impl core::fmt::Display for BootError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            BootError::BadDeviceTree(e) => write!(f, "malformed device tree: {e:?}"),
+            BootError::NoRam => write!(f, "the device tree describes no RAM"),
+            BootError::TooMany(what) => write!(f, "too many {what} in the device tree"),
+            BootError::BeyondDirectMap(r) => write!(
+                f,
+                "region {}..{} lies beyond the {} GiB direct map",
+                r.start,
+                r.end,
+                DIRECT_MAP_SIZE >> 30
+            ),
+            BootError::KernelOutsideRam(r) => {
+                write!(
+                    f,
+                    "the kernel image {}..{} is not inside RAM (RAM too small?)",
+                    r.start, r.end
+                )
+            }
+            BootError::NoHarts => write!(f, "the device tree lists no harts"),
+            BootError::HartIdTooLarge(id) => {
+                write!(
+                    f,
+                    "hart id {id} is beyond the kernel's limit of {MAX_HARTS}"
+                )
+            }
+            BootError::NoTimebase => write!(f, "no timebase-frequency in /cpus"),
+        }
+    }
+}
+
+/// The devices the kernel drives, found by their `compatible` strings.
+#[derive(Debug, Default)]
+pub struct Devices {
+    /// The ns16550a UART: registers and register shift.
+    pub uart: Option<(Region, u32)>,
+    /// The `sifive,test` finisher (power off with an exit status).
+    pub finisher: Option<Region>,
+    /// The `google,goldfish-rtc` real-time clock.
+    pub rtc: Option<Region>,
+    /// virtio-mmio device slots, sorted by address.
+    pub virtio: ArrayVec<Region, MAX_VIRTIO>,
+}
+
+impl Devices {
+    /// Scans the tree for the devices pagoda drives. Done before anything else, so that
+    /// even a boot error is reported on the UART and ends with a failure status.
+    pub fn scan(fdt: &Fdt<'_>) -> Result<Devices, BootError> {
+        let mut d = Devices::default();
+        for node in fdt.all_nodes() {
+            let Some(compat) = node.compatible() else {
+                continue;
+            };
+            let first_reg = || {
+                node.reg()
+                    .and_then(|mut r| r.next())
+                    .and_then(|r| Region::from_reg(r.starting_address as usize, r.size?))
+            };
+            if compat.all().any(|c| c == "ns16550a") && d.uart.is_none() {
+                let shift = node
+                    .property("reg-shift")
+                    .and_then(|p| p.as_usize())
+                    .unwrap_or(0);
+                d.uart = first_reg().map(|r| (r, shift as u32));
+            } else if compat
+                .all()
+                .any(|c| c == "sifive,test0" || c == "sifive,test1")
+            {
+                d.finisher = first_reg();
+            } else if compat.all().any(|c| c == "google,goldfish-rtc") {
+                d.rtc = first_reg();
+            } else if compat.all().any(|c| c == "virtio,mmio")
+                && let Some(r) = first_reg()
+            {
+                d.virtio
+                    .try_push(r)
+                    .map_err(|_| BootError::TooMany("virtio slots"))?;
+            }
+        }
+        d.virtio.sort_unstable_by_key(|r| r.start);
+        Ok(d)
+    }
+}
+
+/// The machine, as the device tree describes it.
+#[derive(Debug)]
+pub struct BootInfo {
+    /// Where the device tree itself lies (it stays reserved while `BootInfo` borrows it).
+    pub fdt: Region,
+    /// RAM regions, sorted by address.
+    pub ram: ArrayVec<Region, MAX_RAM_REGIONS>,
+    /// Reserved ranges (firmware), sorted by address.
+    pub reserved: ArrayVec<Region, MAX_RESERVED>,
+    /// The kernel image's physical extent.
+    pub kernel: Region,
+    /// The initramfs, if the firmware passed one (`/chosen/linux,initrd-*`).
+    pub initrd: Option<Region>,
+    /// Devices.
+    pub devices: Devices,
+    /// Hart ids of the enabled CPUs, sorted.
+    pub harts: ArrayVec<usize, MAX_HARTS>,
+    /// `timebase-frequency` in Hz.
+    pub timebase_hz: u64,
+    /// `/chosen/bootargs`.
+    pub bootargs: ArrayString<MAX_BOOTARGS>,
+    /// Entropy from `/chosen/rng-seed` folded into one word (0 if the firmware gave none).
+    pub rng_seed: u64,
+}
+
+impl BootInfo {
+    /// Reads the machine from the device tree `fdt` (found at `dtb`), given the kernel
+    /// image's physical extent and the devices [`Devices::scan`] found.
+    pub fn parse(
+        fdt: &Fdt<'_>,
+        dtb: PhysAddr,
+        kernel: Region,
+        devices: Devices,
+    ) -> Result<BootInfo, BootError> {
+        let mut info = BootInfo {
+            fdt: Region {
+                start: dtb,
+                end: PhysAddr(dtb.0.saturating_add(fdt.total_size())),
+            },
+            ram: ArrayVec::new(),
+            reserved: ArrayVec::new(),
+            kernel,
+            initrd: None,
+            devices,
+            harts: ArrayVec::new(),
+            timebase_hz: 0,
+            bootargs: ArrayString::new(),
+            rng_seed: 0,
+        };
+
+        for node in fdt.all_nodes() {
+            let is_memory = node
+                .property("device_type")
+                .and_then(|p| p.as_str())
+                .is_some_and(|t| t == "memory");
+            if is_memory {
+                for reg in node.reg().into_iter().flatten() {
+                    let Some(size) = reg.size else { continue };
+                    if let Some(r) = Region::from_reg(reg.starting_address as usize, size) {
+                        info.ram
+                            .try_push(r)
+                            .map_err(|_| BootError::TooMany("RAM regions"))?;
+                    }
+                }
+            }
+        }
+        if info.ram.is_empty() {
+            return Err(BootError::NoRam);
+        }
+        info.ram.sort_unstable_by_key(|r| r.start);
+        info.ram = merge_overlapping(&info.ram);
+        for r in &info.ram {
+            if r.end.0 > DIRECT_MAP_SIZE {
+                return Err(BootError::BeyondDirectMap(*r));
+            }
+        }
+        if !info
+            .ram
+            .iter()
+            .any(|r| r.start <= kernel.start && kernel.end <= r.end)
+        {
+            return Err(BootError::KernelOutsideRam(kernel));
+        }
+
+        for m in fdt.memory_reservations() {
+            if let Some(r) = Region::from_reg(m.address() as usize, m.size()) {
+                info.reserved
+                    .try_push(r)
+                    .map_err(|_| BootError::TooMany("reserved ranges"))?;
+            }
+        }
+        if let Some(rm) = fdt.find_node("/reserved-memory") {
+            for child in rm.children() {
+                for reg in child.reg().into_iter().flatten() {
+                    let Some(size) = reg.size else { continue };
+                    if let Some(r) = Region::from_reg(reg.starting_address as usize, size) {
+                        info.reserved
+                            .try_push(r)
+                            .map_err(|_| BootError::TooMany("reserved ranges"))?;
+                    }
+                }
+            }
+        }
+        info.reserved.sort_unstable_by_key(|r| r.start);
+
+        if let Some(chosen) = fdt.find_node("/chosen") {
+            if let Some(args) = chosen.property("bootargs").and_then(|p| p.as_str()) {
+                let end = args.len().min(MAX_BOOTARGS);
+                // Truncate on a character boundary.
+                let end = (0..=end)
+                    .rev()
+                    .find(|&i| args.is_char_boundary(i))
+                    .unwrap_or(0);
+                info.bootargs.push_str(&args[..end]);
+            }
+            let start = chosen
+                .property("linux,initrd-start")
+                .and_then(|p| p.as_usize());
+            let end = chosen
+                .property("linux,initrd-end")
+                .and_then(|p| p.as_usize());
+            if let (Some(s), Some(e)) = (start, end) {
+                info.initrd = e.checked_sub(s).and_then(|len| Region::from_reg(s, len));
+            }
+            if let Some(seed) = chosen.property("rng-seed") {
+                info.rng_seed = seed.value.chunks(8).fold(0u64, |acc, c| {
+                    let mut word = [0u8; 8];
+                    word[..c.len()].copy_from_slice(c);
+                    acc.rotate_left(17) ^ u64::from_le_bytes(word)
+                });
+            }
+        }
+
+        let cpus = fdt.find_node("/cpus").ok_or(BootError::NoHarts)?;
+        let mut timebase = cpus
+            .property("timebase-frequency")
+            .and_then(|p| p.as_usize());
+        for cpu in cpus.children() {
+            let is_cpu = cpu.property("device_type").and_then(|p| p.as_str()) == Some("cpu");
+            let enabled = cpu
+                .property("status")
+                .and_then(|p| p.as_str())
+                .is_none_or(|s| s == "okay" || s == "ok");
+            if !is_cpu || !enabled {
+                continue;
+            }
+            let Some(id) = cpu
+                .reg()
+                .and_then(|mut r| r.next())
+                .map(|r| r.starting_address as usize)
+            else {
+                continue;
+            };
+            if id >= MAX_HARTS {
+                return Err(BootError::HartIdTooLarge(id));
+            }
+            // A hart listed twice is one hart (as Linux skips a repeated `reg`).
+            if info.harts.contains(&id) {
+                continue;
+            }
+            info.harts
+                .try_push(id)
+                .map_err(|_| BootError::TooMany("harts"))?;
+            timebase = timebase.or(cpu
+                .property("timebase-frequency")
+                .and_then(|p| p.as_usize()));
+        }
+        if info.harts.is_empty() {
+            return Err(BootError::NoHarts);
+        }
+        info.harts.sort_unstable();
+        info.timebase_hz = timebase.ok_or(BootError::NoTimebase)? as u64;
+        Ok(info)
+    }
+
+    /// Total bytes of RAM.
+    pub fn ram_bytes(&self) -> usize {
+        self.ram.iter().map(Region::size).sum()
+    }
+
+    /// Ranges of RAM the kernel may not hand out: firmware reservations, the kernel
+    /// image, the device tree and the initramfs.
+    pub fn unavailable(&self) -> impl Iterator<Item = Region> + '_ {
+        self.reserved
+            .iter()
+            .copied()
+            .chain([self.kernel, self.fdt])
+            .chain(self.initrd)
+    }
+
+    /// The words of the command line.
+    pub fn args(&self) -> impl Iterator<Item = &str> {
+        self.bootargs.split_ascii_whitespace()
+    }
+
+    /// The value of `key=value` on the command line, if present.
+    pub fn arg(&self, key: &str) -> Option<&str> {
+        self.args()
+            .find_map(|w| w.strip_prefix(key)?.strip_prefix('='))
+    }
+}
+
+/// `ram` (sorted by start) with overlapping regions merged: two `memory` nodes that
+/// describe the same bytes must not hand a frame to the allocator twice. Touching
+/// regions stay apart, as the tree lists them.
+fn merge_overlapping(ram: &[Region]) -> ArrayVec<Region, MAX_RAM_REGIONS> {
+    let mut out: ArrayVec<Region, MAX_RAM_REGIONS> = ArrayVec::new();
+    for &r in ram {
+        match out.last_mut() {
+            Some(last) if r.start < last.end => last.end = last.end.max(r.end),
+            // At most as many regions as `ram` holds.
+            _ => out.push(r),
+        }
+    }
+    out
+}
+
+/// Most free ranges [`BootInfo::free_ranges`] returns.
+pub const MAX_FREE_RANGES: usize = MAX_RAM_REGIONS + MAX_RESERVED + 3;
+
+impl BootInfo {
+    /// RAM minus every unavailable range, page-aligned inward, sorted: what the frame
+    /// allocator may manage.
+    pub fn free_ranges(&self) -> ArrayVec<Region, MAX_FREE_RANGES> {
+        use pagoda_mm::addr::{PAGE_SIZE, align_down, align_up};
+        let mut holes: ArrayVec<Region, { MAX_RESERVED + 3 }> = self.unavailable().collect();
+        holes.sort_unstable_by_key(|r| r.start);
+        let mut out = ArrayVec::new();
+        for ram in &self.ram {
+            let mut cursor = ram.start.0;
+            for hole in holes.iter().chain(core::iter::once(&Region {
+                start: ram.end,
+                end: ram.end,
+            })) {
+                if hole.end.0 <= cursor || hole.start.0 >= ram.end.0 && hole.start != ram.end {
+                    continue;
+                }
+                let start = align_up(cursor, PAGE_SIZE).unwrap_or(usize::MAX);
+                let end = align_down(hole.start.0.min(ram.end.0), PAGE_SIZE);
+                if start < end {
+                    // Capacity covers every RAM region split by every hole.
+                    let _ = out.try_push(Region {
+                        start: PhysAddr(start),
+                        end: PhysAddr(end),
+                    });
+                }
+                cursor = cursor.max(hole.end.0);
+            }
+        }
+        out
+    }
+}
