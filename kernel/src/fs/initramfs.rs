@@ -3,6 +3,16 @@
 //! (host-tested there with hostile archives) and read in place: the frame allocator
 //! never hands out its frames, so file contents are `'static` slices into it.
 
+use alloc::collections::BTreeMap;
+use alloc::sync::{Arc, Weak};
+
+use pagoda_mm::addr::{PAGE_SIZE, PhysAddr};
+use pagoda_mm::vm::{IoError, MemObject, VmFile};
+use spin::Mutex;
+
+use crate::errno::Errno;
+use crate::memory::uspace::fill_frame;
+
 pub use pagoda_formats::cpio::{Kind, S_IFDIR};
 
 /// A file or directory of the initramfs.
@@ -10,3 +20,99 @@ pub type Node = pagoda_formats::cpio::Node<'static>;
 
 /// The indexed initramfs.
 pub type Initramfs = pagoda_formats::cpio::Initramfs<'static>;
+
+/// The bytes of a file in the initramfs (or of a kernel-provided page: the signal
+/// trampoline) as the backing of mappings.
+#[derive(Debug)]
+pub struct InitramfsFile {
+    data: &'static [u8],
+}
+
+impl VmFile for InitramfsFile {
+    fn size(&self) -> u64 {
+        self.data.len() as u64
+    }
+
+    fn read_page(&self, offset: u64, len: usize, dst: PhysAddr) -> Result<(), IoError> {
+        let start = usize::try_from(offset)
+            .map_err(|_| IoError)?
+            .min(self.data.len());
+        let end = start
+            .saturating_add(len.min(PAGE_SIZE))
+            .min(self.data.len());
+        fill_frame(dst, &self.data[start..end]);
+        Ok(())
+    }
+}
+
+/// A file or directory of the initramfs, open, with its position (for directories: the
+/// index of the next entry `getdents64` returns).
+pub struct NodeFile {
+    node: Node,
+    pos: usize,
+}
+
+impl NodeFile {
+    /// `node` opened at position 0.
+    pub fn new(node: Node) -> NodeFile {
+        NodeFile { node, pos: 0 }
+    }
+}
+
+impl super::File for NodeFile {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        let n = self.read_at(self.pos, buf)?;
+        self.pos += n;
+        Ok(n)
+    }
+
+    fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
+        if self.node.kind == Kind::Dir {
+            return Err(Errno::EISDIR);
+        }
+        Ok(super::copy_at(self.node.data, offset, buf))
+    }
+
+    fn lseek(&mut self, offset: i64, whence: u32) -> Result<usize, Errno> {
+        super::seek(&mut self.pos, self.node.data.len(), offset, whence)
+    }
+
+    fn stat(&self) -> super::Stat {
+        super::node_stat(&self.node)
+    }
+
+    fn node(&mut self) -> Option<(&Node, &mut usize)> {
+        Some((&self.node, &mut self.pos))
+    }
+
+    fn mem_object(&self) -> Result<Option<Arc<MemObject>>, Errno> {
+        match self.node.kind {
+            Kind::File => mem_object(&self.node).map(Some),
+            Kind::Dir => Ok(None),
+        }
+    }
+}
+
+/// The memory object of each initramfs file some mapping holds, by inode number: weak,
+/// so that a file's pages go with its last mapping (as today; reclaim of an unmapped
+/// file's cache is swap's business, issue 16).
+static OBJECTS: Mutex<BTreeMap<u64, Weak<MemObject>>> = Mutex::new(BTreeMap::new());
+
+/// The memory object of the initramfs file `node`: one per file while any mapping holds
+/// it, so that every `MAP_SHARED` mapping of the file, in every process, maps the same
+/// frames, and adjacent mappings of the file merge. `ENOMEM` without memory for it.
+pub fn mem_object(node: &Node) -> Result<Arc<MemObject>, Errno> {
+    let mut objects = OBJECTS.lock();
+    if let Some(obj) = objects.get(&node.ino).and_then(Weak::upgrade) {
+        return Ok(obj);
+    }
+    objects.retain(|_, w| w.strong_count() > 0);
+    let obj = static_object(node.data)?;
+    objects.insert(node.ino, Arc::downgrade(&obj));
+    Ok(obj)
+}
+
+/// A memory object of its own for the bytes `data` (the signal trampoline's page).
+pub fn static_object(data: &'static [u8]) -> Result<Arc<MemObject>, Errno> {
+    MemObject::file(Arc::new(InitramfsFile { data })).map_err(|_| Errno::ENOMEM)
+}

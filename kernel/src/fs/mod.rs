@@ -1,5 +1,6 @@
-//! Files: the read-only initramfs and the console, behind one [`File`] type, and the
-//! per-process descriptor table.
+//! Files: the [`File`] trait every kind of open file implements (the read-only
+//! initramfs, `/proc`, pipes, the console), open file descriptions, and the per-process
+//! descriptor table.
 
 #![deny(unsafe_code)]
 
@@ -7,12 +8,14 @@ pub mod initramfs;
 pub mod pipe;
 pub mod poll;
 pub mod procfs;
+pub mod tty;
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use pagoda_mm::addr::PAGE_SIZE;
+use pagoda_mm::vm::MemObject;
 use spin::{Mutex, Once};
 
 use crate::errno::Errno;
@@ -36,9 +39,9 @@ pub fn root() -> &'static Initramfs {
 pub const MAX_FDS: usize = 1024;
 
 /// `st_mode` type bits (a directory's, `S_IFDIR`, is the cpio format's).
-const S_IFIFO: u32 = 0o010000;
-const S_IFREG: u32 = 0o100000;
-const S_IFCHR: u32 = 0o020000;
+pub(crate) const S_IFIFO: u32 = 0o010000;
+pub(crate) const S_IFREG: u32 = 0o100000;
+pub(crate) const S_IFCHR: u32 = 0o020000;
 
 /// What `fstat` reports (the fields of Linux's `struct stat` pagoda fills).
 #[derive(Clone, Copy, Debug, Default)]
@@ -53,138 +56,82 @@ pub struct Stat {
     pub rdev: u64,
 }
 
-/// An open file.
-pub enum File {
-    /// The console: writes go to the UART; reads return what was typed (`EAGAIN` when
-    /// nothing is waiting: the system call sleeps and retries).
-    Console,
-    /// One end of a pipe.
-    Pipe(pipe::PipeEnd),
-    /// `/proc/PID/maps`, generated as it is read.
-    Maps(procfs::MapsFile),
-    /// A file whose contents were generated when it was opened (`/proc`).
-    Generated {
-        /// The contents.
-        data: Vec<u8>,
-        /// Read position.
-        pos: usize,
-    },
-    /// A regular file or directory of the initramfs, with the file position (for
-    /// directories: the index of the next entry).
-    Node {
-        /// The file.
-        node: Node,
-        /// Read position.
-        pos: usize,
-    },
-}
+/// An open file: what a descriptor refers to. Each kind of file is one implementation:
+/// the console ([`tty::Console`]), a pipe end ([`pipe::PipeEnd`]), a file or directory
+/// of the initramfs ([`initramfs::NodeFile`]), a `/proc` file ([`procfs::MapsFile`],
+/// [`procfs::GeneratedFile`]). The defaults are those of a file that cannot do the
+/// operation, with Linux's errors.
+pub trait File: Send {
+    /// Reads at the file position, moving it.
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno>;
 
-impl File {
-    /// Reads at the file position.
-    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
-        match self {
-            File::Console => match crate::console::read_bytes(buf) {
-                0 if !buf.is_empty() => Err(Errno::EAGAIN),
-                n => Ok(n),
-            },
-            File::Pipe(end) => end.read(buf),
-            File::Maps(maps) => {
-                let at = maps.pos;
-                let n = maps.text.read_at(at, buf)?;
-                maps.pos = at + n;
-                Ok(n)
-            }
-            File::Generated { pos, .. } | File::Node { pos, .. } => {
-                let at = *pos;
-                let n = self.read_at(at, buf)?;
-                if let File::Generated { pos, .. } | File::Node { pos, .. } = self {
-                    *pos = at + n;
-                }
-                Ok(n)
-            }
-        }
+    /// Reads at `offset` without moving the file position (`pread64`); `ESPIPE` for a
+    /// file without positions.
+    fn read_at(&mut self, _offset: usize, _buf: &mut [u8]) -> Result<usize, Errno> {
+        Err(Errno::ESPIPE)
     }
 
-    /// Reads at `offset` without moving the file position (`pread64`).
-    pub fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
-        let data: &[u8] = match self {
-            File::Console | File::Pipe(_) => return Err(Errno::ESPIPE),
-            File::Maps(maps) => return maps.text.read_at(offset, buf),
-            File::Generated { data, .. } => data,
-            File::Node { node, .. } if node.kind == Kind::Dir => return Err(Errno::EISDIR),
-            File::Node { node, .. } => node.data,
-        };
-        let rest = data.get(offset..).unwrap_or(&[]);
-        let n = rest.len().min(buf.len());
-        buf[..n].copy_from_slice(&rest[..n]);
-        Ok(n)
+    /// Writes at the file position; `EBADF` for a file not open for writing.
+    fn write(&mut self, _buf: &[u8]) -> Result<usize, Errno> {
+        Err(Errno::EBADF)
     }
 
-    /// Writes at the file position.
-    pub fn write(&mut self, buf: &[u8]) -> Result<usize, Errno> {
-        match self {
-            File::Console => {
-                crate::console::write_bytes(buf);
-                Ok(buf.len())
-            }
-            File::Pipe(end) => end.write(buf),
-            File::Node { .. } | File::Generated { .. } | File::Maps(_) => Err(Errno::EBADF),
-        }
+    /// `poll` events ready now (`POLLIN`, `POLLOUT`, `POLLHUP`, `POLLERR`); a regular
+    /// file never blocks.
+    fn poll(&self) -> u16 {
+        poll::POLLIN | poll::POLLOUT
     }
 
-    /// `poll` events ready now (`POLLIN`, `POLLOUT`, `POLLHUP`, `POLLERR`).
-    pub fn poll(&self) -> u16 {
-        match self {
-            File::Console if crate::console::has_input() => poll::POLLIN | poll::POLLOUT,
-            File::Console => poll::POLLOUT,
-            File::Pipe(end) => end.poll(),
-            // Regular files never block.
-            File::Node { .. } | File::Generated { .. } | File::Maps(_) => {
-                poll::POLLIN | poll::POLLOUT
-            }
-        }
-    }
-
-    /// Moves the file position (`whence`: 0 set, 1 current, 2 end).
-    pub fn lseek(&mut self, offset: i64, whence: u32) -> Result<usize, Errno> {
-        match self {
-            File::Console | File::Pipe(_) => Err(Errno::ESPIPE),
-            File::Generated { data, pos } => seek(pos, data.len(), offset, whence),
-            // Its length is known only once read to the end: no SEEK_END (as seq_file).
-            File::Maps(_) if whence == 2 => Err(Errno::EINVAL),
-            File::Maps(maps) => seek(&mut maps.pos, 0, offset, whence),
-            File::Node { node, pos, .. } => seek(pos, node.data.len(), offset, whence),
-        }
+    /// Moves the file position (`whence`: 0 set, 1 current, 2 end); `ESPIPE` for a file
+    /// without positions.
+    fn lseek(&mut self, _offset: i64, _whence: u32) -> Result<usize, Errno> {
+        Err(Errno::ESPIPE)
     }
 
     /// The file's metadata.
-    pub fn stat(&self) -> Stat {
-        match self {
-            File::Console => Stat {
-                ino: 0,
-                mode: S_IFCHR | 0o620,
-                size: 0,
-                rdev: 0x0500,
-            },
-            File::Pipe(_) => Stat {
-                ino: 0,
-                mode: S_IFIFO | 0o600,
-                size: 0,
-                rdev: 0,
-            },
-            File::Generated { .. } | File::Maps(_) => Stat {
-                ino: 0,
-                mode: S_IFREG | 0o444,
-                size: 0,
-                rdev: 0,
-            },
-            File::Node { node, .. } => node_stat(node),
-        }
+    fn stat(&self) -> Stat;
+
+    /// Where a read or write that answered `EAGAIN` waits for progress; `None`: it
+    /// polls (the console).
+    fn waiter(&self) -> Option<pipe::Waiter> {
+        None
+    }
+
+    /// Whether it is a terminal (`ioctl`'s terminal requests).
+    fn is_tty(&self) -> bool {
+        false
+    }
+
+    /// The initramfs node and the file position, for a file or directory of the
+    /// initramfs (`getdents64`, a directory descriptor as `dirfd`).
+    fn node(&mut self) -> Option<(&Node, &mut usize)> {
+        None
+    }
+
+    /// The memory object `mmap` maps (one per file: see
+    /// [`initramfs::mem_object`]); `Ok(None)` for a file that cannot be mapped
+    /// (`ENODEV`).
+    fn mem_object(&self) -> Result<Option<Arc<MemObject>>, Errno> {
+        Ok(None)
+    }
+
+    /// Heap bytes the file holds besides itself (generated text), for the admission
+    /// check of [`open`].
+    fn heap_bytes(&self) -> usize {
+        0
     }
 }
 
+/// Copies what `data` holds from `offset` into `buf`; the bytes copied (0 past the end).
+pub(crate) fn copy_at(data: &[u8], offset: usize, buf: &mut [u8]) -> usize {
+    let rest = data.get(offset..).unwrap_or(&[]);
+    let n = rest.len().min(buf.len());
+    buf[..n].copy_from_slice(&rest[..n]);
+    n
+}
+
 /// Moves a file position within a file of `len` bytes.
-fn seek(pos: &mut usize, len: usize, offset: i64, whence: u32) -> Result<usize, Errno> {
+pub(crate) fn seek(pos: &mut usize, len: usize, offset: i64, whence: u32) -> Result<usize, Errno> {
     let base = match whence {
         0 => 0,
         1 => *pos as i64,
@@ -229,6 +176,23 @@ pub fn lookup(path: &str) -> Result<Node, Errno> {
     Err(Errno::ENOENT)
 }
 
+/// `openat`'s checks of the access mode against what was found: `ENOTDIR` for
+/// `O_DIRECTORY` on a file, `EISDIR` / `EROFS` for any write access (everything is
+/// read-only).
+pub fn check_open_mode(is_dir: bool, flags: usize) -> Result<(), Errno> {
+    /// The access-mode bits of the open flags.
+    const O_ACCMODE: usize = 3;
+    /// `O_DIRECTORY`: fail unless a directory.
+    const O_DIRECTORY: usize = 0o200000;
+    if flags & O_DIRECTORY != 0 && !is_dir {
+        return Err(Errno::ENOTDIR);
+    }
+    if flags & O_ACCMODE != 0 {
+        return Err(if is_dir { Errno::EISDIR } else { Errno::EROFS });
+    }
+    Ok(())
+}
+
 /// Metadata of an initramfs node.
 pub fn node_stat(node: &Node) -> Stat {
     let kind = if node.kind == Kind::Dir {
@@ -245,20 +209,22 @@ pub fn node_stat(node: &Node) -> Stat {
 }
 
 /// A shared open file description (shared across `fork`, as in Linux).
-pub type FileRef = Arc<OpenFile>;
+pub type FileRef = Arc<OpenFile<dyn File>>;
 
 /// An open file description: a [`File`] behind its lock and the status flags set at
 /// `open` or by `fcntl(F_SETFL)`, counted in [`OPEN_FILES`] from [`open`] until the last
 /// descriptor referring to it is closed.
-pub struct OpenFile {
-    file: Mutex<File>,
+/// The file lives inside the description (one heap object per open file, as before
+/// files were a trait: `F` is unsized to `dyn File` when the `Arc` is made).
+pub struct OpenFile<F: ?Sized + File> {
     status: AtomicUsize,
+    file: Mutex<F>,
 }
 
 /// `O_NONBLOCK`: system calls on the file return `EAGAIN` instead of waiting.
 pub const O_NONBLOCK: usize = 0o4000;
 
-impl OpenFile {
+impl<F: ?Sized + File> OpenFile<F> {
     /// Whether `O_NONBLOCK` is set.
     pub fn nonblocking(&self) -> bool {
         self.status.load(Ordering::Relaxed) & O_NONBLOCK != 0
@@ -275,14 +241,14 @@ impl OpenFile {
     }
 }
 
-impl core::ops::Deref for OpenFile {
-    type Target = Mutex<File>;
-    fn deref(&self) -> &Mutex<File> {
+impl<F: ?Sized + File> core::ops::Deref for OpenFile<F> {
+    type Target = Mutex<F>;
+    fn deref(&self) -> &Mutex<F> {
         &self.file
     }
 }
 
-impl Drop for OpenFile {
+impl<F: ?Sized + File> Drop for OpenFile<F> {
     fn drop(&mut self) {
         OPEN_FILES.fetch_sub(1, Ordering::Relaxed);
     }
@@ -305,14 +271,16 @@ pub fn set_file_max(ram_frames: usize) {
     FILE_MAX.store(max, Ordering::Relaxed);
 }
 
-/// Heap bytes one open file description takes, besides generated text: the `Arc` with
-/// its counts, the lock and the [`File`] (for the admission check of [`open`]).
-const OPEN_FILE_BYTES: usize = 2 * core::mem::size_of::<usize>() + core::mem::size_of::<OpenFile>();
+/// Heap bytes one open file description takes, besides the file and its generated text:
+/// the `Arc` with its counts, the status and the lock (for the admission check of
+/// [`open`]).
+const OPEN_FILE_BYTES: usize =
+    2 * core::mem::size_of::<usize>() + core::mem::size_of::<OpenFile<tty::Console>>();
 
 /// Opens `file` as a new description: `ENFILE` when the system holds `fs.file-max`
 /// descriptions already, `ENOMEM` when kernel memory is down to its reserve (a user
 /// cannot make the kernel hold more than it may).
-pub fn open(file: File, status: usize) -> Result<FileRef, Errno> {
+pub fn open<F: File + 'static>(file: F, status: usize) -> Result<FileRef, Errno> {
     let max = FILE_MAX.load(Ordering::Relaxed);
     if OPEN_FILES
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
@@ -322,20 +290,16 @@ pub fn open(file: File, status: usize) -> Result<FileRef, Errno> {
     {
         return Err(Errno::ENFILE);
     }
-    let text = match &file {
-        File::Generated { data, .. } => data.capacity(),
-        File::Maps(_) => PAGE_SIZE,
-        File::Console | File::Node { .. } | File::Pipe(_) => 0,
-    };
-    // From here the count is the description's: dropping it gives the count back.
-    let desc = OpenFile {
-        file: Mutex::new(file),
-        status: AtomicUsize::new(status & O_NONBLOCK),
-    };
+    let text = core::mem::size_of::<F>() + file.heap_bytes();
     if !crate::memory::frames::user_may_take(OPEN_FILE_BYTES + text) {
+        OPEN_FILES.fetch_sub(1, Ordering::Relaxed);
         return Err(Errno::ENOMEM);
     }
-    Ok(Arc::new(desc))
+    // From here the count is the description's: dropping it gives the count back.
+    Ok(Arc::new(OpenFile {
+        status: AtomicUsize::new(status & O_NONBLOCK),
+        file: Mutex::new(file),
+    }))
 }
 
 /// Open file descriptions in the system now, and `fs.file-max`.
@@ -362,7 +326,7 @@ pub struct FdTable {
 impl FdTable {
     /// A table with descriptors 0, 1 and 2 on the console.
     pub fn with_console() -> Result<FdTable, Errno> {
-        let console = open(File::Console, 0)?;
+        let console = open(tty::Console, 0)?;
         let slot = Some(Slot {
             file: console,
             cloexec: false,

@@ -211,3 +211,30 @@ impl Waiter {
         })
     }
 }
+
+impl super::File for PipeEnd {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        PipeEnd::read(self, buf)
+    }
+
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Errno> {
+        PipeEnd::write(self, buf)
+    }
+
+    fn poll(&self) -> u16 {
+        PipeEnd::poll(self)
+    }
+
+    fn stat(&self) -> super::Stat {
+        super::Stat {
+            ino: 0,
+            mode: super::S_IFIFO | 0o600,
+            size: 0,
+            rdev: 0,
+        }
+    }
+
+    fn waiter(&self) -> Option<Waiter> {
+        Some(PipeEnd::waiter(self))
+    }
+}

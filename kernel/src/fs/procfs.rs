@@ -19,7 +19,7 @@ use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
 use pagoda_mm::frame::FrameUse;
 use pagoda_mm::vm::{AreaInfo, AreaKind, Prot};
 
-use super::File;
+use super::{File, FileRef, S_IFREG, Stat, copy_at};
 use crate::errno::Errno;
 use crate::proc::{self, Pid, Process};
 
@@ -32,11 +32,30 @@ fn kb(frames: usize) -> usize {
     frames * 4
 }
 
+/// The metadata of the `/proc` file at `path` (absolute, normalised), checked as [`open`]
+/// checks it but without opening it; `None` if `path` is not a `/proc` file.
+pub fn stat(path: &str) -> Result<Option<Stat>, Errno> {
+    if let Some(who) = path
+        .strip_prefix("/proc/")
+        .and_then(|rest| rest.strip_suffix("/maps"))
+    {
+        if who != "self" {
+            let pid = who.parse().map_err(|_| Errno::ENOENT)?;
+            proc::find(pid).ok_or(Errno::ENOENT)?;
+        }
+        return Ok(Some(PROC_STAT));
+    }
+    Ok(generate(path)?.map(|_| PROC_STAT))
+}
+
 /// Opens the `/proc` file at `path` (absolute, normalised); `None` if `path` is not a
 /// `/proc` file. Most files are generated whole when opened (their size does not depend
 /// on what a user program does); `maps`, whose size grows with the number of areas, is
 /// generated a page at a time as it is read ([`MapsText`]).
-pub fn open(path: &str) -> Result<Option<File>, Errno> {
+///
+/// A `/proc` file is a regular, read-only file: `flags` are checked as `openat` checks
+/// them ([`super::check_open_mode`]) and the file is opened with them.
+pub fn open(path: &str, flags: usize) -> Result<Option<FileRef>, Errno> {
     if let Some(who) = path
         .strip_prefix("/proc/")
         .and_then(|rest| rest.strip_suffix("/maps"))
@@ -47,12 +66,18 @@ pub fn open(path: &str) -> Result<Option<File>, Errno> {
             let pid = who.parse().map_err(|_| Errno::ENOENT)?;
             proc::find(pid).ok_or(Errno::ENOENT)?.pid
         };
-        return Ok(Some(File::Maps(MapsFile {
+        let file = MapsFile {
             text: MapsText::new(pid),
             pos: 0,
-        })));
+        };
+        super::check_open_mode(false, flags)?;
+        return super::open(file, flags).map(Some);
     }
-    Ok(generate(path)?.map(|data| File::Generated { data, pos: 0 }))
+    let Some(data) = generate(path)? else {
+        return Ok(None);
+    };
+    super::check_open_mode(false, flags)?;
+    super::open(GeneratedFile { data, pos: 0 }, flags).map(Some)
 }
 
 /// The contents of the `/proc` file at `path` (absolute, normalised), `None` if `path`
@@ -240,9 +265,75 @@ fn status(out: &mut String, p: &Process) -> core::fmt::Result {
 /// An open `/proc/PID/maps`: its text and the file position.
 pub struct MapsFile {
     /// The text, made as it is read.
-    pub text: MapsText,
+    text: MapsText,
     /// Read position.
-    pub pos: usize,
+    pos: usize,
+}
+
+impl File for MapsFile {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        let n = self.text.read_at(self.pos, buf)?;
+        self.pos += n;
+        Ok(n)
+    }
+
+    fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
+        self.text.read_at(offset, buf)
+    }
+
+    fn lseek(&mut self, offset: i64, whence: u32) -> Result<usize, Errno> {
+        // Its length is known only once read to the end: no SEEK_END (as seq_file).
+        if whence == 2 {
+            return Err(Errno::EINVAL);
+        }
+        super::seek(&mut self.pos, 0, offset, whence)
+    }
+
+    fn stat(&self) -> Stat {
+        PROC_STAT
+    }
+
+    fn heap_bytes(&self) -> usize {
+        PAGE_SIZE
+    }
+}
+
+/// What `fstat` says of every `/proc` file: a read-only regular file of size 0.
+const PROC_STAT: Stat = Stat {
+    ino: 0,
+    mode: S_IFREG | 0o444,
+    size: 0,
+    rdev: 0,
+};
+
+/// A `/proc` file whose contents were generated when it was opened.
+pub struct GeneratedFile {
+    data: Vec<u8>,
+    pos: usize,
+}
+
+impl File for GeneratedFile {
+    fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        let n = copy_at(&self.data, self.pos, buf);
+        self.pos += n;
+        Ok(n)
+    }
+
+    fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
+        Ok(copy_at(&self.data, offset, buf))
+    }
+
+    fn lseek(&mut self, offset: i64, whence: u32) -> Result<usize, Errno> {
+        super::seek(&mut self.pos, self.data.len(), offset, whence)
+    }
+
+    fn stat(&self) -> Stat {
+        PROC_STAT
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.data.capacity()
+    }
 }
 
 /// The text of `/proc/PID/maps`: it is made a window of about a page at a time,
@@ -324,7 +415,7 @@ impl Write for Fallible<'_> {
 /// One line of `maps` for area `a`.
 fn maps_line(out: &mut impl Write, a: &AreaInfo) -> core::fmt::Result {
     let bit = |on: bool, c: char| if on { c } else { '-' };
-    let shared = matches!(a.kind, AreaKind::SharedAnon);
+    let shared = matches!(a.kind, AreaKind::SharedAnon | AreaKind::SharedFile { .. });
     writeln!(
         out,
         "{:08x}-{:08x} {}{}{}{} {}",

@@ -104,6 +104,13 @@ pub fn alloc(order: usize, u: FrameUse) -> Result<Pfn, AllocError> {
     FRAMES.alloc_local::<ThisHart>(order, u)
 }
 
+/// As [`alloc`], the block's metadata getting owner word `owner` (the reverse map's) as
+/// it is prepared.
+#[inline]
+pub fn alloc_owned(order: usize, u: FrameUse, owner: u64) -> Result<Pfn, AllocError> {
+    FRAMES.alloc_local_owned::<ThisHart>(order, u, owner)
+}
+
 /// Gives every cache of free or reusable frames back to the buddy lists: the table-page
 /// pools of all harts, then every frame cache that can be reached
 /// (`FRAMES.drain_caches`). For a leak check's baseline and its final count.

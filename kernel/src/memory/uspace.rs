@@ -10,8 +10,9 @@
 //! * [`activate`]: `satp` with the space's ASID;
 //! * [`KernelFrames`] implements [`FrameSource`] with the buddy allocator, reference
 //!   counts in the frame metadata, one shared zero page, and the zeroing and copying
-//!   loops of the fault path;
-//! * [`InitramfsFile`] implements [`VmFile`] over a file of the initramfs.
+//!   loops of the fault path, and the owner words of the reverse map in the frame
+//!   metadata; [`fill_frame`] copies file bytes into a frame (the initramfs files'
+//!   [`VmFile`](pagoda_mm::vm::VmFile), in `fs`).
 
 use core::sync::atomic::{AtomicBool, Ordering};
 
@@ -20,8 +21,8 @@ use pagoda_mm::frame::FrameUse;
 use pagoda_mm::layout::USER_END;
 use pagoda_mm::tlb::{Flush, TlbOps};
 use pagoda_mm::vm::{
-    Access, AddressSpace, FaultError, FaultOutcome, FrameSource, IoError, Mmu, OutOfMemory,
-    PagePerms, Sv39Mmu, VmConfig, VmFile,
+    Access, AddressSpace, FaultError, FaultOutcome, FrameSource, Mmu, OutOfMemory, PagePerms,
+    Sv39Mmu, SwapEntry, VmConfig,
 };
 use spin::Once;
 
@@ -72,18 +73,18 @@ pub struct KernelFrames;
 
 impl FrameSource for KernelFrames {
     #[inline]
-    fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
-        let pa = self.alloc_uninit()?;
+    fn alloc_zeroed(&self, owner: u64) -> Result<PhysAddr, OutOfMemory> {
+        let pa = self.alloc_uninit(owner)?;
         machine::zero_page(pa);
         Ok(pa)
     }
 
     #[inline]
-    fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
+    fn alloc_uninit(&self, owner: u64) -> Result<PhysAddr, OutOfMemory> {
         if !frames::user_may_allocate() {
             return Err(OutOfMemory);
         }
-        frames::alloc(0, FrameUse::UserAnon)
+        frames::alloc_owned(0, FrameUse::UserAnon, owner)
             .map(|p| p.addr())
             .map_err(|_| OutOfMemory)
     }
@@ -114,44 +115,29 @@ impl FrameSource for KernelFrames {
     fn zero_page(&self) -> PhysAddr {
         *ZERO_PAGE.get().unwrap_or(&PhysAddr(0))
     }
+
+    fn owner(&self, pa: PhysAddr) -> u64 {
+        frames::FRAMES.meta(pa.pfn()).map_or(0, |m| m.owner())
+    }
+
+    /// No swap device yet: nothing makes a remembered PTE, so there is no slot to count.
+    fn dup_remembered(&self, _: SwapEntry) {}
+
+    /// No swap device yet: nothing makes a remembered PTE, so there is no slot to count.
+    fn drop_remembered(&self, _: SwapEntry) {}
+}
+
+/// Fills the frame at `dst` (fresh, the caller's alone) with `bytes` (at most a page)
+/// followed by zeros: a file page's contents.
+pub fn fill_frame(dst: PhysAddr, bytes: &[u8]) {
+    machine::fill_frame(dst, bytes);
 }
 
 /// Allocates the shared zero page. Called once at boot, before the first user space.
 pub fn init() -> Result<(), OutOfMemory> {
-    let pa = KernelFrames.alloc_zeroed()?;
+    let pa = KernelFrames.alloc_zeroed(0)?;
     ZERO_PAGE.call_once(|| pa);
     Ok(())
-}
-
-/// A file of the initramfs as the backing of private mappings.
-#[derive(Debug)]
-pub struct InitramfsFile {
-    data: &'static [u8],
-}
-
-impl InitramfsFile {
-    /// The file whose contents are `data`.
-    pub fn new(data: &'static [u8]) -> InitramfsFile {
-        InitramfsFile { data }
-    }
-}
-
-impl VmFile for InitramfsFile {
-    fn size(&self) -> u64 {
-        self.data.len() as u64
-    }
-
-    fn read_page(&self, offset: u64, len: usize, dst: PhysAddr) -> Result<(), IoError> {
-        let start = usize::try_from(offset)
-            .map_err(|_| IoError)?
-            .min(self.data.len());
-        let end = start
-            .saturating_add(len.min(PAGE_SIZE))
-            .min(self.data.len());
-        // `dst` is a fresh frame of the caller's; the initramfs lies outside every frame.
-        machine::fill_frame(dst, &self.data[start..end]);
-        Ok(())
-    }
 }
 
 /// The limits every process gets.

@@ -30,7 +30,7 @@ use super::Process;
 use super::elf;
 use crate::arch::trap::{FpState, TrapFrame, initial_user_sstatus, load_fp, reg};
 use crate::fs::initramfs::Kind;
-use crate::memory::uspace::{self, InitramfsFile};
+use crate::memory::uspace;
 use crate::syscall::errno::Errno;
 
 /// Most bytes of argv + envp strings and pointers (Linux: a quarter of the stack limit).
@@ -85,7 +85,7 @@ pub fn exec_into(
         return Err(Errno::EACCES);
     }
     let plan = elf::plan(node.data)?;
-    let file = Arc::new(InitramfsFile::new(node.data));
+    let file = crate::fs::initramfs::mem_object(&node)?;
     let mut vm = uspace::new_space().map_err(|_| Errno::ENOMEM)?;
     let mut brk = 0;
     for seg in &plan.segments {

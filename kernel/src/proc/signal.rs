@@ -863,13 +863,12 @@ pub fn pending() -> u64 {
 /// other areas; `execve` forgets it.
 fn ensure_trampoline(me: &Arc<Process>) -> Result<(), Errno> {
     use pagoda_mm::addr::PAGE_SIZE;
+    use pagoda_mm::vm::MmapFile;
     use pagoda_mm::vm::abi::{MAP_PRIVATE, PROT_EXEC, PROT_READ};
-    use pagoda_mm::vm::{MmapFile, VmFile};
     if me.group.lock().trampoline != 0 {
         return Ok(());
     }
-    let code: Arc<dyn VmFile> =
-        Arc::new(crate::memory::uspace::InitramfsFile::new(&TRAMPOLINE_CODE));
+    let code = crate::fs::initramfs::static_object(&TRAMPOLINE_CODE)?;
     let file = MmapFile {
         file: Some(code),
         readable: true,

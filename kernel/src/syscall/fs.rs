@@ -8,7 +8,8 @@ use super::uaccess::{
 };
 use super::{Errno, SysResult};
 use crate::fs::initramfs::Kind;
-use crate::fs::{File, FileRef, O_NONBLOCK, Stat};
+use crate::fs::initramfs::NodeFile;
+use crate::fs::{FileRef, O_NONBLOCK, Stat};
 use crate::proc;
 
 /// `AT_FDCWD`: paths relative to the working directory.
@@ -16,9 +17,7 @@ const AT_FDCWD: usize = -100isize as usize;
 /// `AT_EMPTY_PATH`: `newfstatat` on the descriptor itself.
 const AT_EMPTY_PATH: usize = 0x1000;
 /// Open flags.
-const O_ACCMODE: usize = 3;
 const O_CREAT: usize = 0o100;
-const O_DIRECTORY: usize = 0o200000;
 const O_CLOEXEC: usize = 0o2000000;
 /// `fcntl` commands.
 const F_DUPFD: usize = 0;
@@ -80,10 +79,7 @@ pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
 /// pipe end on its wait queue (for a write of `want` bytes), the console by polling
 /// every [`CONSOLE_POLL_NS`]. `EINTR` if the task is killed meanwhile.
 fn wait_for(f: &FileRef, want: usize) -> Result<(), Errno> {
-    let waiter = match &*f.lock() {
-        File::Pipe(end) => Some(end.waiter()),
-        _ => None,
-    };
+    let waiter = f.lock().waiter();
     match waiter {
         Some(w) => w.wait(want),
         None => {
@@ -159,8 +155,8 @@ pub fn pipe2(fds: usize, flags: usize) -> SysResult {
         return Err(Errno::ENOMEM);
     }
     let (read, write) = crate::fs::pipe::new()?;
-    let read = crate::fs::open(File::Pipe(read), flags)?;
-    let write = crate::fs::open(File::Pipe(write), flags)?;
+    let read = crate::fs::open(read, flags)?;
+    let write = crate::fs::open(write, flags)?;
     let me = proc::current();
     let mut inner = me.group.lock();
     let cloexec = flags & O_CLOEXEC != 0;
@@ -247,8 +243,8 @@ fn resolve(dirfd: usize, path: &str) -> Result<String, Errno> {
     let base = if dirfd == AT_FDCWD {
         proc::current().group.lock().cwd.clone()
     } else {
-        match &*file(dirfd)?.lock() {
-            File::Node { node, .. } if node.kind == Kind::Dir => alloc::format!("/{}", node.path),
+        match file(dirfd)?.lock().node() {
+            Some((node, _)) if node.kind == Kind::Dir => alloc::format!("/{}", node.path),
             _ => return Err(Errno::ENOTDIR),
         }
     };
@@ -281,30 +277,31 @@ fn normalize(path: &str) -> String {
     out
 }
 
-/// Opens `path` (absolute and normalised) as a file description.
-fn open_path(path: &str) -> Result<File, Errno> {
-    if let Some(file) = crate::fs::procfs::open(path)? {
+/// Opens `path` (absolute and normalised) as a file description with `flags`.
+fn open_path(path: &str, flags: usize) -> Result<FileRef, Errno> {
+    if let Some(file) = crate::fs::procfs::open(path, flags)? {
         return Ok(file);
     }
     let node = crate::fs::lookup(path)?;
-    Ok(File::Node { node, pos: 0 })
+    crate::fs::check_open_mode(node.kind == Kind::Dir, flags)?;
+    crate::fs::open(NodeFile::new(node), flags)
+}
+
+/// The metadata of the file at `path` (absolute and normalised), without opening it.
+fn stat_path(path: &str) -> Result<Stat, Errno> {
+    if let Some(st) = crate::fs::procfs::stat(path)? {
+        return Ok(st);
+    }
+    Ok(crate::fs::node_stat(&crate::fs::lookup(path)?))
 }
 
 pub fn openat(dirfd: usize, path: usize, flags: usize) -> SysResult {
     let path = normalize(&resolve(dirfd, &read_cstr(path, PATH_MAX)?)?);
-    let file = match open_path(&path) {
+    let file = match open_path(&path, flags) {
         Ok(f) => f,
         Err(Errno::ENOENT) if flags & O_CREAT != 0 => return Err(Errno::EROFS),
         Err(e) => return Err(e),
     };
-    let is_dir = matches!(&file, File::Node { node, .. } if node.kind == Kind::Dir);
-    if flags & O_DIRECTORY != 0 && !is_dir {
-        return Err(Errno::ENOTDIR);
-    }
-    if flags & O_ACCMODE != 0 {
-        return Err(if is_dir { Errno::EISDIR } else { Errno::EROFS });
-    }
-    let file = crate::fs::open(file, flags)?;
     proc::current()
         .group
         .lock()
@@ -328,7 +325,7 @@ const DT_REG: u8 = 8;
 pub fn getdents64(fd: usize, buf: usize, len: usize) -> SysResult {
     let f = file(fd)?;
     let mut file = f.lock();
-    let File::Node { node, pos } = &mut *file else {
+    let Some((node, pos)) = file.node() else {
         return Err(Errno::ENOTDIR);
     };
     if node.kind != Kind::Dir {
@@ -414,7 +411,7 @@ pub fn newfstatat(dirfd: usize, path: usize, buf: usize, flags: usize) -> SysRes
         return put_stat(buf, &st);
     }
     let path = normalize(&resolve(dirfd, &name)?);
-    let st = open_path(&path)?.stat();
+    let st = stat_path(&path)?;
     put_stat(buf, &st)
 }
 
@@ -426,7 +423,7 @@ pub fn readlinkat(dirfd: usize, path: usize, buf: usize, len: usize) -> SysResul
     let target = match path.as_str() {
         "/proc/self/exe" => proc::current().group.lock().exe.clone(),
         _ => {
-            open_path(&path)?;
+            stat_path(&path)?;
             return Err(Errno::EINVAL);
         }
     };
@@ -437,7 +434,7 @@ pub fn readlinkat(dirfd: usize, path: usize, buf: usize, len: usize) -> SysResul
 
 pub fn ioctl(fd: usize, request: usize, arg: usize) -> SysResult {
     let f = file(fd)?;
-    let is_console = matches!(&*f.lock(), File::Console);
+    let is_console = f.lock().is_tty();
     if !is_console {
         return Err(Errno::ENOTTY);
     }
@@ -520,7 +517,7 @@ pub fn chdir(path: usize) -> SysResult {
 pub fn faccessat(dirfd: usize, path: usize, mode: usize) -> SysResult {
     const W_OK: usize = 2;
     let path = normalize(&resolve(dirfd, &read_cstr(path, PATH_MAX)?)?);
-    let st = open_path(&path)?.stat();
+    let st = stat_path(&path)?;
     if mode & W_OK != 0 {
         return Err(Errno::EROFS);
     }

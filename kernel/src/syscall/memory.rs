@@ -1,15 +1,11 @@
 //! Memory system calls: the `pagoda-mm` address-space operations of the current process.
 
-use alloc::sync::Arc;
-
 use pagoda_mm::addr::VirtAddr;
 use pagoda_mm::vm::abi::{MAP_ANONYMOUS, MAP_LOCKED, MAP_NONBLOCK, MAP_POPULATE};
-use pagoda_mm::vm::{MmapFile, VmError, VmFile};
+use pagoda_mm::vm::{MmapFile, VmError};
 
 use super::{Errno, SysResult};
-use crate::fs::File;
-use crate::fs::initramfs::Kind;
-use crate::memory::uspace::{InitramfsFile, UserSpace};
+use crate::memory::uspace::UserSpace;
 use crate::proc;
 
 /// Runs `f` on the current process's address space.
@@ -27,21 +23,18 @@ pub fn brk(addr: usize) -> SysResult {
     with_vm(|vm| vm.brk(addr).0)
 }
 
-/// The mapping view of descriptor `fd`: `None` if it is not open.
-fn mmap_file(fd: usize) -> Option<MmapFile> {
-    let f = proc::current().group.lock().fds.get(fd).ok()?;
-    let file = f.lock();
-    let backing: Option<Arc<dyn VmFile>> = match &*file {
-        File::Node { node, .. } if node.kind == Kind::File => {
-            Some(Arc::new(InitramfsFile::new(node.data)))
-        }
-        _ => None,
+/// The mapping view of descriptor `fd`: `None` if it is not open; `ENOMEM` if its
+/// file's memory object could not be made.
+fn mmap_file(fd: usize) -> Result<Option<MmapFile>, Errno> {
+    let Ok(f) = proc::current().group.lock().fds.get(fd) else {
+        return Ok(None);
     };
-    Some(MmapFile {
+    let backing = f.lock().mem_object()?;
+    Ok(Some(MmapFile {
         file: backing,
         readable: true,
         writable: false,
-    })
+    }))
 }
 
 pub fn mmap(
@@ -55,7 +48,7 @@ pub fn mmap(
     let file = if flags & MAP_ANONYMOUS != 0 {
         None
     } else {
-        mmap_file(fd)
+        mmap_file(fd)?
     };
     // A new area lives in the kernel heap: none while memory is down to the reserve.
     if !crate::memory::frames::user_may_allocate() {

@@ -256,9 +256,16 @@ impl FrameMeta {
     /// flags, no owner word, unlinked, then the allocated state.
     #[inline]
     pub(super) fn prepare(&self, word: u32) {
+        self.prepare_owned(word, 0);
+    }
+
+    /// As [`prepare`](Self::prepare), with owner word `owner` (the reverse map's, given
+    /// with the allocation so that it costs no second visit to the entry).
+    #[inline]
+    pub(super) fn prepare_owned(&self, word: u32, owner: u64) {
         self.mapcount.store(0, Ordering::Relaxed);
         self.flags.store(0, Ordering::Relaxed);
-        self.owner.store(0, Ordering::Relaxed);
+        self.owner.store(owner, Ordering::Relaxed);
         self.links[0].store(NO_FRAME, Ordering::Relaxed);
         self.links[1].store(NO_FRAME, Ordering::Relaxed);
         self.refcount.store(1, Ordering::Relaxed);

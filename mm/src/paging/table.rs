@@ -17,8 +17,8 @@ use super::error::PagingError;
 use super::memory::PagingMemory;
 use super::pte::{LEVELS, PageSize, Pte, PteFlags, SATP_ASID_SHIFT, SATP_MODE_SV39, TablePage};
 use super::walk::{
-    ALL_PAGES, EachLeaf, MustBeFree, Protect, Unmap, first_page_of_table, free_empty,
-    in_kernel_half, pages_per_entry, table_at, va_of, zero_entries,
+    ALL_PAGES, EachLeaf, EachRemembered, MustBeFree, Protect, Unmap, first_page_of_table,
+    free_empty, in_kernel_half, pages_per_entry, table_at, va_of, zero_entries,
 };
 
 /// The largest leaf that fits at page index `page` mapping `pa` with `pages` pages left.
@@ -558,6 +558,28 @@ impl<M: PagingMemory> PageTable<M> {
     ) -> Result<(), PagingError> {
         let pages = self.span(va, len)?;
         self.walk_span(pages, &mut EachLeaf(f))
+    }
+
+    /// Calls `f` with the address and token of every remembered entry in `va..va + len`,
+    /// in address order, clearing each if `take`. A table page this leaves without
+    /// entries stays linked (it is empty, not invalid): the next
+    /// [`unmap_range`](Self::unmap_range) over it frees it, which is how the one user
+    /// (the user table's removal) calls it. Nothing is flushed: a remembered entry is
+    /// never cached.
+    ///
+    /// Errors: the range errors of [`map`](Self::map), before any call.
+    pub fn remembered_range(
+        &mut self,
+        va: VirtAddr,
+        len: usize,
+        take: bool,
+        f: impl FnMut(VirtAddr, u64),
+    ) -> Result<(), PagingError> {
+        let pages = self.span(va, len)?;
+        if !self.remembers {
+            return Ok(());
+        }
+        self.walk_span(pages, &mut EachRemembered { take, f })
     }
 
     /// Empties the table in one walk, as [`destroy`](Self::destroy) but keeping the

@@ -76,8 +76,9 @@ pub(super) trait Visitor<M: PagingMemory> {
     /// A huge leaf the range covers only in part.
     fn partial(&mut self, pte: Pte) -> Partial;
 
-    /// A remembered entry (not present, not empty) in `slot`; left alone by default.
-    fn remembered(&mut self, _slot: &AtomicU64) -> Result<(), PagingError> {
+    /// A remembered entry (not present, not empty) in `slot`, for page index `page`;
+    /// left alone by default.
+    fn remembered(&mut self, _slot: &AtomicU64, _page: usize) -> Result<(), PagingError> {
         Ok(())
     }
 
@@ -113,8 +114,43 @@ impl<M: PagingMemory> Visitor<M> for MustBeFree {
         Partial::Visit
     }
 
-    fn remembered(&mut self, _: &AtomicU64) -> Result<(), PagingError> {
+    fn remembered(&mut self, _: &AtomicU64, _: usize) -> Result<(), PagingError> {
         Err(PagingError::AlreadyMapped)
+    }
+}
+
+/// Calls a closure on every remembered entry with its address and token, clearing the
+/// entry if `take`; leaves are left alone.
+pub(super) struct EachRemembered<F> {
+    pub(super) take: bool,
+    pub(super) f: F,
+}
+
+impl<M: PagingMemory, F: FnMut(VirtAddr, u64)> Visitor<M> for EachRemembered<F> {
+    fn leaf(
+        &mut self,
+        _: &M,
+        _: &AtomicU64,
+        _: Pte,
+        _: usize,
+        _: PageSize,
+    ) -> Result<(), PagingError> {
+        Ok(())
+    }
+
+    fn partial(&mut self, _: Pte) -> Partial {
+        Partial::Skip
+    }
+
+    fn remembered(&mut self, slot: &AtomicU64, page: usize) -> Result<(), PagingError> {
+        let pte = load(slot);
+        if let Some(token) = pte.remembered_token() {
+            if self.take {
+                slot.store(0, Ordering::Relaxed);
+            }
+            (self.f)(va_of(page), token);
+        }
+        Ok(())
     }
 }
 
@@ -234,7 +270,7 @@ impl<M: PagingMemory, T: TlbOps + ?Sized, F: FnMut(Unmapped)> Visitor<M> for Unm
         Partial::Split
     }
 
-    fn remembered(&mut self, slot: &AtomicU64) -> Result<(), PagingError> {
+    fn remembered(&mut self, slot: &AtomicU64, _: usize) -> Result<(), PagingError> {
         // Never in a TLB: nothing to flush or defer.
         slot.store(0, Ordering::Relaxed);
         Ok(())
@@ -434,7 +470,7 @@ impl<M: PagingMemory> PageTable<M> {
             }
             if !pte.is_valid() {
                 if REMEMBERED {
-                    visitor.remembered(slot)?;
+                    visitor.remembered(slot, start)?;
                 }
                 continue;
             }

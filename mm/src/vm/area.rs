@@ -5,13 +5,11 @@
 //! when an operation covers part of one and merged again when two neighbours become
 //! indistinguishable, so the area set is always the coarsest description of the space.
 
-use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 
-use spin::Mutex;
-
-use super::hal::{FrameSource, PagePerms, VmFile};
-use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
+use super::hal::{PagePerms, VmFile};
+use super::object::MemObject;
+use crate::addr::{PAGE_SHIFT, PAGE_SIZE, VirtAddr, VirtRange};
 
 bitflags::bitflags! {
     /// Protection of an area, with Linux's `PROT_*` bit values.
@@ -49,63 +47,20 @@ impl Prot {
     }
 }
 
-/// Pages of a `MAP_SHARED | MAP_ANONYMOUS` mapping: one object shared by every area that
-/// maps it, in every address space forked from the creator.
-///
-/// The object holds one frame reference per resident page; each PTE mapping a page holds
-/// another. The pages stay until the last area referring to the object goes away, even
-/// if parts of the mapping were unmapped (as Linux's shmem object does).
-pub(crate) struct SharedAnon {
-    pages: Mutex<BTreeMap<usize, PhysAddr>>,
-}
-
-impl SharedAnon {
-    pub(crate) fn new() -> Self {
-        SharedAnon {
-            pages: Mutex::new(BTreeMap::new()),
-        }
-    }
-
-    /// The frame of page `index`, allocated zeroed on first use. The returned frame has a
-    /// reference for the caller's PTE already added.
-    pub(crate) fn page<F: FrameSource>(
-        &self,
-        index: usize,
-        frames: &F,
-    ) -> Result<PhysAddr, super::hal::OutOfMemory> {
-        let mut pages = self.pages.lock();
-        let pa = match pages.get(&index) {
-            Some(&pa) => pa,
-            None => {
-                let pa = frames.alloc_zeroed()?;
-                pages.insert(index, pa);
-                pa
-            }
-        };
-        frames.get(pa);
-        Ok(pa)
-    }
-
-    /// Drops the object's references on all its pages (called when the last area went).
-    pub(crate) fn release<F: FrameSource>(self, frames: &F) {
-        for (_, pa) in self.pages.into_inner() {
-            frames.put(pa);
-        }
-    }
-}
-
 /// Where the pages of an area come from.
 #[derive(Clone)]
 pub(crate) enum Backing {
     /// Private anonymous memory: zero page on read, zeroed frame on write.
     Anon,
-    /// Shared anonymous memory; `pgoff` is the object page at the area's start.
-    Shared { obj: Arc<SharedAnon>, pgoff: usize },
-    /// Private file mapping: `offset` is the file offset of the area's start; file bytes
-    /// stop at file offset `file_end` (an ELF segment's `p_offset + p_filesz`), beyond
-    /// which pages behave like private anonymous memory (the bss).
+    /// Shared memory: the pages of `obj` (shared anonymous memory, or a file mapped
+    /// `MAP_SHARED`); `pgoff` is the object page at the area's start.
+    Shared { obj: Arc<MemObject>, pgoff: u64 },
+    /// Private file mapping of the file of `obj`: `offset` is the file offset of the
+    /// area's start; file bytes stop at file offset `file_end` (an ELF segment's
+    /// `p_offset + p_filesz`), beyond which pages behave like private anonymous memory
+    /// (the bss). Its pages are private copies (anonymous pages of the space).
     File {
-        file: Arc<dyn VmFile>,
+        obj: Arc<MemObject>,
         offset: u64,
         file_end: u64,
     },
@@ -130,7 +85,7 @@ pub(crate) enum PageOrigin<'a> {
     /// Private anonymous memory (including the bss tail of a file mapping).
     Anon,
     /// Page `index` of a shared object.
-    Shared(&'a SharedAnon, usize),
+    Shared(&'a MemObject, u64),
     /// `len` bytes of `file` at `offset` (page aligned), zeros after.
     File(&'a dyn VmFile, u64, usize),
 }
@@ -184,19 +139,20 @@ impl Area {
         match &self.backing {
             Backing::Anon => PageOrigin::Anon,
             Backing::Shared { obj, pgoff } => {
-                PageOrigin::Shared(obj, pgoff + (delta >> PAGE_SHIFT))
+                PageOrigin::Shared(obj, pgoff + (delta >> PAGE_SHIFT) as u64)
             }
             Backing::File {
-                file,
+                obj,
                 offset,
                 file_end,
             } => {
                 let off = offset + delta as u64;
-                if off >= *file_end {
-                    PageOrigin::Anon
-                } else {
-                    let len = (*file_end - off).min(PAGE_SIZE as u64) as usize;
-                    PageOrigin::File(&**file, off, len)
+                match obj.vm_file() {
+                    Some(file) if off < *file_end => {
+                        let len = (*file_end - off).min(PAGE_SIZE as u64) as usize;
+                        PageOrigin::File(file, off, len)
+                    }
+                    _ => PageOrigin::Anon,
                 }
             }
         }
@@ -211,7 +167,7 @@ impl Area {
         tail.start = at;
         match &mut tail.backing {
             Backing::Anon => {}
-            Backing::Shared { pgoff, .. } => *pgoff += delta >> PAGE_SHIFT,
+            Backing::Shared { pgoff, .. } => *pgoff += (delta >> PAGE_SHIFT) as u64,
             Backing::File { offset, .. } => *offset += delta as u64,
         }
         self.end = at;
@@ -232,16 +188,16 @@ impl Area {
         match (&self.backing, &next.backing) {
             (Backing::Anon, Backing::Anon) => true,
             (Backing::Shared { obj: a, pgoff: pa }, Backing::Shared { obj: b, pgoff: pb }) => {
-                Arc::ptr_eq(a, b) && pa + (len >> PAGE_SHIFT) as usize == *pb
+                Arc::ptr_eq(a, b) && pa + (len >> PAGE_SHIFT) == *pb
             }
             (
                 Backing::File {
-                    file: a,
+                    obj: a,
                     offset: oa,
                     file_end: ea,
                 },
                 Backing::File {
-                    file: b,
+                    obj: b,
                     offset: ob,
                     file_end: eb,
                 },
@@ -257,6 +213,9 @@ impl Area {
             prot: self.prot,
             kind: match &self.backing {
                 Backing::Anon => AreaKind::Anon,
+                Backing::Shared { obj, pgoff } if obj.vm_file().is_some() => AreaKind::SharedFile {
+                    offset: pgoff << PAGE_SHIFT,
+                },
                 Backing::Shared { .. } => AreaKind::SharedAnon,
                 Backing::File {
                     offset, file_end, ..
@@ -277,6 +236,11 @@ pub enum AreaKind {
     Anon,
     /// Shared anonymous memory (`MAP_SHARED | MAP_ANONYMOUS`).
     SharedAnon,
+    /// A file mapped `MAP_SHARED`: the file's pages themselves.
+    SharedFile {
+        /// File offset of the area's first byte.
+        offset: u64,
+    },
     /// A private file mapping: `offset` is the file offset of the area's first byte, and
     /// file contents stop at file offset `file_end` (zeros after; `u64::MAX` for `mmap`).
     File {
@@ -332,7 +296,7 @@ mod tests {
 
     #[test]
     fn split_then_merge_restores_shared_offsets() {
-        let obj = Arc::new(SharedAnon::new());
+        let obj = MemObject::shared().unwrap();
         let mut a = Area::new(
             0x10000,
             0x20000,
@@ -360,7 +324,7 @@ mod tests {
             0x15000,
             Prot::READ,
             Backing::Shared {
-                obj: Arc::new(SharedAnon::new()),
+                obj: MemObject::shared().unwrap(),
                 pgoff: 7,
             },
             true,

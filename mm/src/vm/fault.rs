@@ -1,9 +1,12 @@
 //! The page-fault handler: demand paging, copy-on-write breaks, stack growth, and the
 //! user-range helper behind `copy_from_user` / `copy_to_user`.
 
+use alloc::sync::Arc;
+
 use super::area::{Area, PageOrigin, Prot};
 use super::hal::{FrameSource, Mmu, PagePerms, PteInfo, PteState};
-use super::space::AddressSpace;
+use super::object::{MemObject, PageError, SpaceId};
+use super::space::{AddressSpace, private_owner};
 use super::stats::{Event, SpaceCounters};
 use super::{FaultError, STACK_GUARD_GAP, VmError};
 use crate::addr::{PAGE_SIZE, VirtAddr, align_down};
@@ -93,6 +96,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             areas,
             counters,
             rss,
+            anon,
+            id,
             ..
         } = self;
         let area = areas
@@ -109,14 +114,16 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             frames,
             counters,
             rss,
+            anon,
+            id: *id,
             area,
             page,
         };
         let outcome = match fault.mmu.query(VirtAddr(page)) {
             PteState::Absent => fault.fill(access)?,
             PteState::Present(pte) => fault.resolve_present(pte, access)?,
-            // Nothing brings a remembered page back yet (no swap device): as Linux does
-            // with a swap entry it cannot read.
+            // Nothing brings a swapped page back yet (no swap device): as Linux does with
+            // a swap entry it cannot read.
             PteState::Remembered(_) => return Err(FaultError::Bus),
         };
         let event = match outcome {
@@ -207,6 +214,8 @@ struct Fault<'a, M: Mmu, F: FrameSource> {
     frames: &'a F,
     counters: &'a mut SpaceCounters,
     rss: &'a mut usize,
+    anon: &'a mut Option<Arc<MemObject>>,
+    id: SpaceId,
     area: &'a Area,
     page: usize,
 }
@@ -214,6 +223,13 @@ struct Fault<'a, M: Mmu, F: FrameSource> {
 impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
     fn va(&self) -> VirtAddr {
         VirtAddr(self.page)
+    }
+
+    /// The owner word of a private frame for this page (the space's anonymous object,
+    /// made now if it has none yet).
+    #[inline]
+    fn owner(&mut self) -> Result<u64, FaultError> {
+        private_owner(self.anon, self.id, self.page).map_err(|_| FaultError::OutOfMemory)
     }
 
     /// Maps a frame just obtained (holding one reference for this PTE); on failure the
@@ -228,6 +244,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
     }
 
     /// Resolves a fault on a page with no PTE. New PTEs need no flush.
+    #[inline]
     fn fill(&mut self, access: Access) -> Result<FaultOutcome, FaultError> {
         let prot = self.area.prot;
         match self.area.source(self.page) {
@@ -240,18 +257,21 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 Ok(FaultOutcome::ZeroPage)
             }
             PageOrigin::Anon => {
+                let owner = self.owner()?;
                 let pa = self
                     .frames
-                    .alloc_zeroed()
+                    .alloc_zeroed(owner)
                     .map_err(|_| FaultError::OutOfMemory)?;
                 self.install(pa, prot.pte_flags(false))?;
                 self.counters.record(Event::ZeroFill, 1);
                 Ok(FaultOutcome::ZeroFilled)
             }
             PageOrigin::Shared(obj, index) => {
-                let pa = obj
-                    .page(index, self.frames)
-                    .map_err(|_| FaultError::OutOfMemory)?;
+                let pa = match obj.page(index, self.frames) {
+                    Ok(Some(pa)) => pa,
+                    Ok(None) | Err(PageError::Io) => return Err(FaultError::Bus),
+                    Err(PageError::OutOfMemory) => return Err(FaultError::OutOfMemory),
+                };
                 self.install(pa, prot.pte_flags(false))?;
                 self.counters.record(Event::SharedFill, 1);
                 Ok(FaultOutcome::SharedPage)
@@ -260,9 +280,10 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 if offset >= file.size() {
                     return Err(FaultError::Bus);
                 }
+                let owner = self.owner()?;
                 let pa = self
                     .frames
-                    .alloc_uninit()
+                    .alloc_uninit(owner)
                     .map_err(|_| FaultError::OutOfMemory)?;
                 if file.read_page(offset, len, pa).is_err() {
                     self.frames.put(pa);
@@ -288,9 +309,10 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
         let prot = self.area.prot;
         let zero = self.frames.zero_page();
         if access == Access::Write && pte.pa == zero {
+            let owner = self.owner()?;
             let pa = self
                 .frames
-                .alloc_zeroed()
+                .alloc_zeroed(owner)
                 .map_err(|_| FaultError::OutOfMemory)?;
             self.install(pa, prot.pte_flags(false))?;
             self.mmu.flush_page(self.va());
@@ -304,9 +326,10 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 self.counters.record(Event::CowTakeover, 1);
                 return Ok(FaultOutcome::CowTakenOver);
             }
+            let owner = self.owner()?;
             let copy = self
                 .frames
-                .alloc_uninit()
+                .alloc_uninit(owner)
                 .map_err(|_| FaultError::OutOfMemory)?;
             self.frames.copy_frame(copy, pte.pa);
             if self

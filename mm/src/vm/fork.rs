@@ -1,7 +1,10 @@
 //! Copy-on-write `fork`: the child shares every frame with the parent; private pages are
 //! write-protected and marked copy-on-write on both sides.
 
+use alloc::vec::Vec;
+
 use super::VmError;
+use super::area::Backing;
 use super::hal::{CopyPte, FrameSource, Mmu, OutOfMemory, PagePerms, PteInfo};
 use super::space::{AddressSpace, StaleRange};
 use super::stats::Event;
@@ -17,7 +20,13 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     ///   lose write permission are flushed (one request after the walk);
     /// - a shared-memory page is mapped identically (writable if the area is) and gains a
     ///   reference;
-    /// - a zero-page PTE is copied as is (the zero page is never counted).
+    /// - a zero-page PTE is copied as is (the zero page is never counted);
+    /// - a remembered PTE (a swap entry) is copied, and its slot gains a reference.
+    ///
+    /// For the reverse map, the child joins every memory object the parent's pages may
+    /// belong to and shares the parent's anonymous object (the family's: the child's own
+    /// private frames belong to it too), and joins the object of each shared area
+    /// (O(areas), nothing per page).
     ///
     /// `ENOMEM` if the child's page table cannot be built; the partial child is then torn
     /// down and every reference it took dropped. The parent keeps its copy-on-write marks,
@@ -27,6 +36,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         child.areas = self.areas.clone();
         child.start_brk = self.start_brk;
         child.brk = self.brk;
+        child.join_objects(self).map_err(|_| VmError::NoMem)?;
         let zero = self.frames.zero_page();
         let eager = self.config.eager;
         let mut batch = StaleRange::default();
@@ -34,6 +44,10 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let AddressSpace {
             mmu, frames, areas, ..
         } = self;
+        // The owner word of page 0 of the family's anonymous object, which the child
+        // shares (every private frame the parent maps belongs to it, so it exists when
+        // an eager copy needs it).
+        let anon_base = child.anon.as_ref().map_or(0, |o| o.owner_word(0));
         for area in areas.values() {
             let shared = area.is_shared();
             let copy_flags = area.prot.pte_flags(false);
@@ -58,7 +72,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 } else if eager {
                     // Eager mode: the child gets its own copy now. Without a frame for
                     // it nothing more is copied.
-                    let Ok(copy) = frames.alloc_uninit() else {
+                    let owner = anon_base | (va.0 >> crate::addr::PAGE_SHIFT) as u64;
+                    let Ok(copy) = frames.alloc_uninit(owner) else {
                         copy_failed = true;
                         return None;
                     };
@@ -105,7 +120,46 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         batch.emit(mmu);
         result.map_err(|_| VmError::NoMem)?;
+        self.copy_remembered(&mut child)?;
         self.counters.record(Event::Fork, 1);
         Ok(child)
+    }
+
+    /// Makes this (new, child) space a member of every object `parent`'s pages may
+    /// belong to, sharing `parent`'s anonymous object.
+    fn join_objects(&mut self, parent: &AddressSpace<M, F>) -> Result<(), OutOfMemory> {
+        if let Some(obj) = &parent.anon {
+            obj.join(self.id);
+            self.anon = Some(obj.clone());
+        }
+        for area in parent.areas.values() {
+            if let Backing::Shared { obj, .. } = &area.backing {
+                obj.join(self.id);
+            }
+        }
+        Ok(())
+    }
+
+    /// Copies every remembered PTE into `child` (the same swap entry, one more reference
+    /// to its slot). Nothing to do, and nothing walked, while the parent has none.
+    fn copy_remembered(&mut self, child: &mut AddressSpace<M, F>) -> Result<(), VmError> {
+        if self.swap_entries == 0 {
+            return Ok(());
+        }
+        let mut entries = Vec::new();
+        entries
+            .try_reserve(self.swap_entries)
+            .map_err(|_| VmError::NoMem)?;
+        let end = crate::layout::USER_END;
+        self.mmu
+            .remembered_range(crate::addr::VirtAddr(0), end, false, |va, e| {
+                entries.push((va, e))
+            });
+        for (va, entry) in entries {
+            child.mmu.remember(va, entry).map_err(|_| VmError::NoMem)?;
+            self.frames.dup_remembered(entry);
+            child.swap_entries += 1;
+        }
+        Ok(())
     }
 }

@@ -93,9 +93,66 @@ pub enum PteState {
     Absent,
     /// A present PTE.
     Present(PteInfo),
-    /// Not present but remembered: the page's contents are elsewhere, named by a token
-    /// of up to 63 bits (room for a swap entry; see [`Sv39Mmu::remember`](super::Sv39Mmu::remember)).
-    Remembered(u64),
+    /// Not present but remembered: the page's contents are in a swap slot
+    /// ([`Mmu::remember`]).
+    Remembered(SwapEntry),
+}
+
+/// A swap slot as a "not present, remembered" PTE holds it (Linux's `swp_entry_t`): the
+/// swap area (0..32) and the slot in it (below 2^56), encoded in a non-zero token below
+/// 2^62 (bit 0 set, area in bits 1-5, slot from bit 6), which fits the bits of a
+/// non-present Sv39 PTE the hardware ignores.
+///
+/// Whoever supplies the frames counts the references to a slot: one per remembered PTE
+/// ([`FrameSource::dup_remembered`] when `fork` copies one,
+/// [`FrameSource::drop_remembered`] when `munmap`, `madvise(MADV_DONTNEED)` or teardown
+/// removes one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SwapEntry(u64);
+
+impl SwapEntry {
+    /// Swap areas (Linux's `MAX_SWAPFILES` is 32 too).
+    pub const AREAS: u8 = 32;
+    /// Slots per area.
+    pub const SLOTS: u64 = 1 << 56;
+
+    /// The entry for `slot` of swap area `area`; `None` if either is out of range.
+    pub const fn new(area: u8, slot: u64) -> Option<SwapEntry> {
+        if area >= Self::AREAS || slot >= Self::SLOTS {
+            return None;
+        }
+        Some(SwapEntry(1 | (area as u64) << 1 | slot << 6))
+    }
+
+    /// The entry a token holds, if it is one ([`token`](Self::token)'s inverse).
+    pub const fn from_token(token: u64) -> Option<SwapEntry> {
+        if token & 1 == 0 || token >> 62 != 0 {
+            return None;
+        }
+        Some(SwapEntry(token))
+    }
+
+    /// The entry of a token this layer stored (no check: the page table holds no other
+    /// remembered token).
+    #[inline]
+    pub(crate) const fn from_stored(token: u64) -> SwapEntry {
+        SwapEntry(token)
+    }
+
+    /// The token stored in the PTE.
+    pub const fn token(self) -> u64 {
+        self.0
+    }
+
+    /// The swap area.
+    pub const fn area(self) -> u8 {
+        (self.0 >> 1) as u8 & (Self::AREAS - 1)
+    }
+
+    /// The slot in the area.
+    pub const fn slot(self) -> u64 {
+        self.0 >> 6
+    }
 }
 
 impl PteState {
@@ -154,6 +211,22 @@ pub trait Mmu: TlbFlush {
 
     /// What the table holds for `va`: a present PTE, a remembered entry, or nothing.
     fn query(&self, va: VirtAddr) -> PteState;
+
+    /// Makes the page at `va` *remembered*: replaces what the table holds there by a
+    /// non-present entry holding `entry`, flushes a replaced present PTE on every hart,
+    /// and returns it (so its frame may be released at once). `Err(OutOfMemory)` if a
+    /// table page was needed and none could be had; then nothing changed.
+    fn remember(&mut self, va: VirtAddr, entry: SwapEntry) -> Result<Option<PteInfo>, OutOfMemory>;
+
+    /// Visits every remembered entry in `[start, end)` in ascending address order, and
+    /// clears it if `take` (a remembered entry is never in a TLB: nothing is flushed).
+    fn remembered_range(
+        &mut self,
+        start: VirtAddr,
+        end: VirtAddr,
+        take: bool,
+        f: impl FnMut(VirtAddr, SwapEntry),
+    );
 
     /// The lowest mapped page in `[from, end)` with its PTE, or `None`. Implementations
     /// should skip empty page-table subtrees, so that walking a sparse range is cheap.
@@ -274,10 +347,14 @@ pub trait TlbFlush {
 /// on it and never writes to it. The methods take `&self`: the kernel's allocator is
 /// global and internally synchronised, and reference counts are atomic.
 pub trait FrameSource {
-    /// Allocates a frame filled with zeros.
-    fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory>;
-    /// Allocates a frame with unspecified contents (the caller overwrites all of it).
-    fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory>;
+    /// Allocates a frame filled with zeros whose owner word is `owner` (the object it
+    /// belongs to and its page index there, see [`MemObject`](super::MemObject); 0 for
+    /// none): a frame is born with its owner, so the reverse map costs the fault path
+    /// one store into metadata the allocation touches anyway.
+    fn alloc_zeroed(&self, owner: u64) -> Result<PhysAddr, OutOfMemory>;
+    /// Allocates a frame with unspecified contents (the caller overwrites all of it),
+    /// with owner word `owner` as for [`alloc_zeroed`](Self::alloc_zeroed).
+    fn alloc_uninit(&self, owner: u64) -> Result<PhysAddr, OutOfMemory>;
     /// Copies the 4 KiB of frame `src` into frame `dst`.
     fn copy_frame(&self, dst: PhysAddr, src: PhysAddr);
     /// Adds a reference to an allocated frame.
@@ -288,17 +365,24 @@ pub trait FrameSource {
     fn refcount(&self, pa: PhysAddr) -> usize;
     /// The shared, always-zero, read-only frame mapped for reads of untouched memory.
     fn zero_page(&self) -> PhysAddr;
+    /// The owner word an allocated frame was given at its allocation (the reverse map
+    /// reads it).
+    fn owner(&self, pa: PhysAddr) -> u64;
+    /// Adds a reference to the swap slot of `entry` (`fork` copied a remembered PTE).
+    fn dup_remembered(&self, entry: SwapEntry);
+    /// Drops a reference to the swap slot of `entry` (a remembered PTE was removed).
+    fn drop_remembered(&self, entry: SwapEntry);
 }
 
 /// `FrameSource` through a pointer to one (`&T`, `Arc<T>`): every call forwarded.
 macro_rules! forward_frame_source {
     ($($ptr:ty),*) => {$(
         impl<T: FrameSource + ?Sized> FrameSource for $ptr {
-            fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
-                (**self).alloc_zeroed()
+            fn alloc_zeroed(&self, owner: u64) -> Result<PhysAddr, OutOfMemory> {
+                (**self).alloc_zeroed(owner)
             }
-            fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
-                (**self).alloc_uninit()
+            fn alloc_uninit(&self, owner: u64) -> Result<PhysAddr, OutOfMemory> {
+                (**self).alloc_uninit(owner)
             }
             fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
                 (**self).copy_frame(dst, src)
@@ -315,16 +399,27 @@ macro_rules! forward_frame_source {
             fn zero_page(&self) -> PhysAddr {
                 (**self).zero_page()
             }
+            fn owner(&self, pa: PhysAddr) -> u64 {
+                (**self).owner(pa)
+            }
+            fn dup_remembered(&self, entry: SwapEntry) {
+                (**self).dup_remembered(entry)
+            }
+            fn drop_remembered(&self, entry: SwapEntry) {
+                (**self).drop_remembered(entry)
+            }
         }
     )*};
 }
 
 forward_frame_source!(&T, Arc<T>);
 
-/// A read-only file that can back private mappings (the initramfs files).
+/// A read-only file that can back mappings (the initramfs files).
 ///
-/// Mapped file pages are private copies: the fault handler allocates a frame and asks the
-/// file to fill it, so the file never sees writes and needs no page cache.
+/// Its pages are read into frames on first touch: into the file's
+/// [`MemObject`](super::MemObject) for shared mappings (one frame per file page, seen by
+/// every mapper), into a private frame of the faulting space for private mappings. The
+/// file never sees writes.
 pub trait VmFile: Send + Sync {
     /// The file size in bytes.
     fn size(&self) -> u64;

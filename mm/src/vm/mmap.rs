@@ -6,8 +6,9 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::abi::*;
-use super::area::{Area, Backing, Prot, SharedAnon};
-use super::hal::{FrameSource, Mmu, VmFile};
+use super::area::{Area, Backing, Prot};
+use super::hal::{FrameSource, Mmu};
+use super::object::MemObject;
 use super::space::{AddressSpace, StaleRange};
 use super::{Access, FaultError, STACK_GUARD_GAP, TASK_UNMAPPED_BASE, VmError};
 use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange, align_up, is_aligned};
@@ -16,9 +17,11 @@ use crate::layout::USER_END;
 /// The file argument of [`AddressSpace::mmap`], resolved by the kernel from the `fd`.
 #[derive(Clone)]
 pub struct MmapFile {
-    /// The file, or `None` if the descriptor names something that cannot be mapped (a
-    /// pipe, a directory, a device without `mmap`): the call fails with `ENODEV`.
-    pub file: Option<Arc<dyn VmFile>>,
+    /// The file's memory object (the kernel keeps one per file, so that every mapping of
+    /// the file shares it), or `None` if the descriptor names something that cannot be
+    /// mapped (a pipe, a directory, a device without `mmap`): the call fails with
+    /// `ENODEV`.
+    pub file: Option<Arc<MemObject>>,
     /// Whether the descriptor was opened for reading (`O_RDONLY`/`O_RDWR`).
     pub readable: bool,
     /// Whether the descriptor was opened for writing (`O_WRONLY`/`O_RDWR`).
@@ -48,10 +51,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// highest free range below [`mmap_base`](AddressSpace::mmap_base); else the lowest
     /// free range above `TASK_UNMAPPED_BASE`. `MAP_FIXED` replaces whatever was mapped.
     ///
-    /// `MAP_SHARED` of a file is supported for descriptors opened read-only (the pages are
-    /// then private copies, indistinguishable since nobody can write the file, and
-    /// `PROT_WRITE` is refused now and by later `mprotect`); a shared mapping of a writable
-    /// descriptor fails with `ENODEV`: the only files are the read-only initramfs.
+    /// `MAP_SHARED` of a file is supported for descriptors opened read-only: every such
+    /// mapping of the file, in every space, maps the same frames (the file object's pages)
+    /// and `PROT_WRITE` is refused now and by later `mprotect`; a shared mapping of a
+    /// writable descriptor fails with `ENODEV`: the only files are the read-only
+    /// initramfs. `MAP_PRIVATE` pages of a file are private copies read from it.
     pub fn mmap(
         &mut self,
         addr: usize,
@@ -133,10 +137,18 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 if grows_down {
                     return Err(VmError::Inval);
                 }
-                Backing::File {
-                    file: vm_file,
-                    offset: offset as u64,
-                    file_end: u64::MAX,
+                if kind == MAP_PRIVATE {
+                    Backing::File {
+                        obj: vm_file,
+                        offset: offset as u64,
+                        file_end: u64::MAX,
+                    }
+                } else {
+                    vm_file.join(self.id);
+                    Backing::Shared {
+                        obj: vm_file,
+                        pgoff: (offset / PAGE_SIZE) as u64,
+                    }
                 }
             }
             None => match flags & MAP_TYPE {
@@ -144,10 +156,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                     if grows_down {
                         return Err(VmError::Inval);
                     }
-                    Backing::Shared {
-                        obj: Arc::new(SharedAnon::new()),
-                        pgoff: 0,
-                    }
+                    let obj = MemObject::shared().map_err(|_| VmError::NoMem)?;
+                    obj.join(self.id);
+                    Backing::Shared { obj, pgoff: 0 }
                 }
                 MAP_PRIVATE => Backing::Anon,
                 _ => return Err(VmError::Inval),
@@ -424,7 +435,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         va: VirtAddr,
         len: usize,
         prot: Prot,
-        file: Arc<dyn VmFile>,
+        file: Arc<MemObject>,
         offset: u64,
         file_bytes: usize,
     ) -> Result<(), VmError> {
@@ -439,7 +450,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             .checked_add((end - start) as u64)
             .ok_or(VmError::Overflow)?;
         let backing = Backing::File {
-            file,
+            obj: file,
             offset,
             file_end,
         };

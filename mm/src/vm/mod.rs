@@ -67,6 +67,8 @@ mod fault;
 mod fork;
 pub mod hal;
 mod mmap;
+pub mod object;
+pub mod rmap;
 mod space;
 mod stats;
 pub mod sv39;
@@ -75,9 +77,12 @@ pub use area::{AreaInfo, AreaKind, Prot};
 pub use error::{FaultError, VmError};
 pub use fault::{Access, FaultOutcome};
 pub use hal::{
-    CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PagePerms, PteInfo, PteState, TlbFlush, VmFile,
+    CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PagePerms, PteInfo, PteState, SwapEntry,
+    TlbFlush, VmFile,
 };
 pub use mmap::MmapFile;
+pub use object::{MemObject, SpaceId};
+pub use rmap::{SpaceSet, for_each_mapping};
 pub use space::{AddressSpace, VmConfig};
 pub use stats::{VmStats, global_stats};
 pub use sv39::Sv39Mmu;

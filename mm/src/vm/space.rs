@@ -5,8 +5,11 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
+use core::sync::atomic::{AtomicU64, Ordering};
+
 use super::area::{Area, AreaInfo, Backing};
-use super::hal::{FrameSource, Mmu, TlbFlush};
+use super::hal::{FrameSource, Mmu, OutOfMemory, TlbFlush};
+use super::object::{MemObject, SpaceId};
 use super::stats::{SpaceCounters, VmStats};
 use super::{
     DEFAULT_MAX_MAP_COUNT, DEFAULT_MMAP_MIN_ADDR, DEFAULT_STACK_RLIMIT, MMAP_MAX_GAP, MMAP_MIN_GAP,
@@ -112,9 +115,19 @@ impl StaleRange {
 ///   protection, minus write when the PTE is copy-on-write or maps the zero page.
 /// - A private PTE is writable only if this PTE is the frame's only reference.
 /// - Every present PTE except zero-page ones holds one frame reference; `rss` counts them.
+/// - Every remembered PTE holds one reference to its swap slot; `swap_entries` counts them.
+/// - Reverse map: every private frame a PTE maps is owned by `anon` (this space is a
+///   member); every frame a shared area maps is owned by the area's object, of which
+///   this space is a member (see [`super::object`]).
 ///
 /// All operations take `&mut self`: the kernel keeps each space behind its own lock.
 pub struct AddressSpace<M: Mmu, F: FrameSource + Clone> {
+    pub(crate) id: SpaceId,
+    /// The anonymous object of this space's family (made at the first private frame of
+    /// a space that has none, shared with the spaces forked from it afterwards): it owns
+    /// every private frame they allocate.
+    pub(crate) anon: Option<Arc<MemObject>>,
+    pub(crate) swap_entries: usize,
     pub(crate) mmu: M,
     pub(crate) frames: F,
     pub(crate) areas: BTreeMap<usize, Area>,
@@ -131,7 +144,12 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// `frames`. Nothing is mapped; the program break is unset until
     /// [`AddressSpace::init_brk`].
     pub fn new(mmu: M, frames: F, config: VmConfig) -> Self {
+        /// The next space's identity.
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         AddressSpace {
+            id: SpaceId(NEXT_ID.fetch_add(1, Ordering::Relaxed)),
+            anon: None,
+            swap_entries: 0,
             mmu,
             frames,
             areas: BTreeMap::new(),
@@ -142,6 +160,17 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             rss: 0,
             counters: SpaceCounters::default(),
         }
+    }
+
+    /// This space's identity among the members of memory objects (what a reverse-map
+    /// walk asks its [`SpaceSet`](super::SpaceSet) for).
+    pub fn id(&self) -> SpaceId {
+        self.id
+    }
+
+    /// Remembered PTEs (swap entries) in the page table.
+    pub fn swap_entries(&self) -> usize {
+        self.swap_entries
     }
 
     /// The page table (for the kernel to install it: root, ASID; and for tests to walk it).
@@ -302,9 +331,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// Drops an area's reference on its backing; the last reference to a shared object
     /// frees the object's pages.
     pub(crate) fn release_backing(&self, area: Area) {
-        if let Backing::Shared { obj, .. } = area.backing
-            && let Some(obj) = Arc::into_inner(obj)
-        {
+        let obj = match area.backing {
+            Backing::Shared { obj, .. } | Backing::File { obj, .. } => obj,
+            Backing::Anon => return,
+        };
+        if let Some(obj) = Arc::into_inner(obj) {
             obj.release(&self.frames);
         }
     }
@@ -315,6 +346,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// [`Mmu`] calls back only after the flush that makes each frame unreachable, so a
     /// reference may go at once.
     pub(crate) fn zap(&mut self, start: usize, end: usize) {
+        self.drop_remembered(start, end);
         let zero = self.frames.zero_page();
         let AddressSpace {
             mmu, frames, rss, ..
@@ -327,8 +359,27 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         });
     }
 
+    /// Clears the remembered PTEs of `[start, end)`, dropping their swap slots' references
+    /// (the [`Mmu::unmap_range`] that follows frees the table pages this empties).
+    fn drop_remembered(&mut self, start: usize, end: usize) {
+        if self.swap_entries == 0 {
+            return;
+        }
+        let AddressSpace {
+            mmu,
+            frames,
+            swap_entries,
+            ..
+        } = self;
+        mmu.remembered_range(VirtAddr(start), VirtAddr(end), true, |_, entry| {
+            frames.drop_remembered(entry);
+            *swap_entries -= 1;
+        });
+    }
+
     /// Unmaps and forgets everything (what `exec` and exit do to the old space).
     fn clear(&mut self) {
+        self.drop_remembered(0, USER_END.0);
         let zero = self.frames.zero_page();
         let AddressSpace { mmu, frames, .. } = self;
         mmu.teardown(|_, pte| {
@@ -339,9 +390,43 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         self.rss = 0;
         let areas = core::mem::take(&mut self.areas);
         for (_, area) in areas {
+            if let Backing::Shared { obj, .. } = &area.backing {
+                obj.leave(self.id);
+            }
             self.release_backing(area);
         }
+        if let Some(obj) = &self.anon {
+            obj.leave(self.id);
+        }
     }
+}
+
+/// The owner word for a private frame at `va` of space `id` whose anonymous object is
+/// `anon` (made now if there is none yet).
+#[inline]
+pub(crate) fn private_owner(
+    anon: &mut Option<Arc<MemObject>>,
+    id: SpaceId,
+    va: usize,
+) -> Result<u64, OutOfMemory> {
+    let index = (va >> crate::addr::PAGE_SHIFT) as u64;
+    match anon {
+        Some(obj) => Ok(obj.owner_word(index)),
+        None => first_private_owner(anon, id, index),
+    }
+}
+
+/// [`private_owner`] of a space's first private frame: makes its anonymous object.
+#[cold]
+#[inline(never)]
+fn first_private_owner(
+    anon: &mut Option<Arc<MemObject>>,
+    id: SpaceId,
+    index: u64,
+) -> Result<u64, OutOfMemory> {
+    let obj = MemObject::anon()?;
+    obj.join(id);
+    Ok(anon.insert(obj).owner_word(index))
 }
 
 impl<M: Mmu, F: FrameSource + Clone> Drop for AddressSpace<M, F> {

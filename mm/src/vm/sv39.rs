@@ -35,7 +35,7 @@ use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use crate::paging::{PageTable, PagingMemory, Pte, PteFlags as Sv39Flags};
 use crate::tlb::{AsidContext, Flush, FlushBatch, FlushTarget, TlbOps};
 
-use super::hal::{CopyPte, Mmu, OutOfMemory, PagePerms, PteInfo, PteState, TlbFlush};
+use super::hal::{CopyPte, Mmu, OutOfMemory, PagePerms, PteInfo, PteState, SwapEntry, TlbFlush};
 
 /// The software bit that marks a retained, inaccessible (`PROT_NONE`) leaf.
 const PROT_NONE_BIT: Sv39Flags = Sv39Flags::RSW1;
@@ -182,22 +182,6 @@ impl<M: PagingMemory, T: TlbOps> Sv39Mmu<M, T> {
         FlushBatch::new(&self.tlb, FlushTarget::Space(&self.ctx))
     }
 
-    /// Makes the page at `va` *remembered* (not present, holding `token` below 2^63 for
-    /// whoever will bring the page back: a swap entry), replacing its PTE, and returns the
-    /// PTE it replaced after flushing its translation on every hart, so that its frame
-    /// may be released at once. [`Mmu::query`] then reports
-    /// [`PteState::Remembered`]; a fault there is a bus error until something can bring
-    /// the page back; `unmap_range` and `teardown` clear the entry (the caller releases
-    /// what the token names first); `fork` does not copy it.
-    pub fn remember(&mut self, va: VirtAddr, token: u64) -> Result<Option<PteInfo>, OutOfMemory> {
-        let old = self.table.remember(va, token).map_err(|_| OutOfMemory)?;
-        if !old.is_leaf() {
-            return Ok(None);
-        }
-        self.flush_page(va);
-        Ok(Some(info_of(old)))
-    }
-
     /// Flushes the whole ASID on every hart that ran this space.
     fn flush_space(&self) {
         let mut batch = self.batch();
@@ -268,10 +252,42 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
         match self.table.lookup(va) {
             None => PteState::Absent,
             Some((pte, _)) => match pte.remembered_token() {
-                Some(token) => PteState::Remembered(token),
+                Some(token) => PteState::Remembered(SwapEntry::from_stored(token)),
                 None => PteState::Present(info_of(pte)),
             },
         }
+    }
+
+    /// One walk to the page's entry; a replaced leaf is flushed on every hart before it
+    /// is returned. The table then looks for remembered entries in its range walks
+    /// (`unmap_range` clears them, `copy_range` leaves the child without them: the
+    /// policy copies them with [`remembered_range`](Mmu::remembered_range)).
+    fn remember(&mut self, va: VirtAddr, entry: SwapEntry) -> Result<Option<PteInfo>, OutOfMemory> {
+        let old = self
+            .table
+            .remember(va, entry.token())
+            .map_err(|_| OutOfMemory)?;
+        if !old.is_leaf() {
+            return Ok(None);
+        }
+        self.flush_page(va);
+        Ok(Some(info_of(old)))
+    }
+
+    fn remembered_range(
+        &mut self,
+        start: VirtAddr,
+        end: VirtAddr,
+        take: bool,
+        mut f: impl FnMut(VirtAddr, SwapEntry),
+    ) {
+        let Some(len) = end.0.checked_sub(start.0) else {
+            return;
+        };
+        // Only tokens this layer wrote are in the table: each is a swap entry.
+        let _ = self.table.remembered_range(start, len, take, |va, token| {
+            f(va, SwapEntry::from_stored(token))
+        });
     }
 
     fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {

@@ -85,7 +85,7 @@ fn file_pages_and_bss_tails() {
     let va = 0x1_0000;
     let rw = Prot::READ | Prot::WRITE;
     // A data segment: 2.25 pages from the file (the file itself is longer), 5 pages in memory.
-    s.map_file_private(VirtAddr(va), 5 * P, rw, file.clone(), 0, 2 * P + 0x400)
+    s.map_file_private(VirtAddr(va), 5 * P, rw, file.object(), 0, 2 * P + 0x400)
         .unwrap();
     assert_eq!(
         s.handle_fault(VirtAddr(va + 5), Access::Read),
@@ -112,7 +112,7 @@ fn file_pages_and_bss_tails() {
     write(&mut s, &frames, va + 5, 0).unwrap();
     let mut other = new_space(&frames);
     other
-        .map_file_private(VirtAddr(va), P, rw, file.clone(), 0, P)
+        .map_file_private(VirtAddr(va), P, rw, file.object(), 0, P)
         .unwrap();
     assert_eq!(read(&mut other, &frames, va + 5), Ok(file_byte(5)));
     assert_eq!(s.stats().file_reads, 3);
@@ -126,7 +126,7 @@ fn text_pages_are_executable() {
     let file = SimFile::patterned(&frames, 3 * P);
     let mut s = new_space(&frames);
     let rx = Prot::READ | Prot::EXEC;
-    s.map_file_private(VirtAddr(0x1_0000), 3 * P, rx, file, 0, 3 * P)
+    s.map_file_private(VirtAddr(0x1_0000), 3 * P, rx, file.object(), 0, 3 * P)
         .unwrap();
     assert_eq!(
         s.handle_fault(VirtAddr(0x1_1234), Access::Exec),
@@ -148,7 +148,7 @@ fn file_pages_beyond_eof_are_sigbus() {
     let file = SimFile::patterned(&frames, P + 0x800);
     let mut s = new_space(&frames);
     let fd = Some(MmapFile {
-        file: Some(file.clone()),
+        file: Some(file.object()),
         readable: true,
         writable: false,
     });
@@ -303,7 +303,7 @@ fn out_of_memory_is_an_error_and_changes_nothing() {
         .unwrap()
         .0;
     let file = SimFile::patterned(&frames, P);
-    s.map_file_private(VirtAddr(0x1_0000), P, Prot::READ, file, 0, P)
+    s.map_file_private(VirtAddr(0x1_0000), P, Prot::READ, file.object(), 0, P)
         .unwrap();
     frames.set_limit(0);
     assert_eq!(write(&mut s, &frames, a, 1), Err(FaultError::OutOfMemory));

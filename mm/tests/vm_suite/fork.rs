@@ -258,7 +258,7 @@ fn file_pages_are_copy_on_write_after_fork() {
             VirtAddr(0x1_0000),
             2 * P,
             Prot::READ | Prot::WRITE,
-            file,
+            file.object(),
             0,
             2 * P,
         )

@@ -4,12 +4,13 @@
 use std::collections::BTreeMap;
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use pagoda_mm::vm::{Mmu, OutOfMemory, PagePerms, PteInfo, PteState, TlbFlush};
+use pagoda_mm::vm::{Mmu, OutOfMemory, PagePerms, PteInfo, PteState, SwapEntry, TlbFlush};
 
 use crate::harts::{Flush, SimHarts, Table};
 
 pub struct MapTable {
     ptes: BTreeMap<usize, PteInfo>,
+    remembered: BTreeMap<usize, SwapEntry>,
     harts: SimHarts,
 }
 
@@ -17,6 +18,7 @@ impl Table for MapTable {
     fn create(harts: SimHarts) -> Self {
         MapTable {
             ptes: BTreeMap::new(),
+            remembered: BTreeMap::new(),
             harts,
         }
     }
@@ -48,6 +50,7 @@ impl Mmu for MapTable {
             accessed: false,
             dirty: false,
         };
+        self.remembered.remove(&va.0);
         self.ptes.insert(va.0, pte);
         Ok(())
     }
@@ -69,9 +72,41 @@ impl Mmu for MapTable {
     }
 
     fn query(&self, va: VirtAddr) -> PteState {
+        if let Some(&entry) = self.remembered.get(&va.0) {
+            return PteState::Remembered(entry);
+        }
         self.ptes
             .get(&va.0)
             .map_or(PteState::Absent, |&pte| PteState::Present(pte))
+    }
+
+    fn remember(&mut self, va: VirtAddr, entry: SwapEntry) -> Result<Option<PteInfo>, OutOfMemory> {
+        let old = self.ptes.remove(&va.0);
+        if old.is_some_and(|pte| pte.flags.is_accessible()) {
+            self.flush_page(va);
+        }
+        self.remembered.insert(va.0, entry);
+        Ok(old)
+    }
+
+    fn remembered_range(
+        &mut self,
+        start: VirtAddr,
+        end: VirtAddr,
+        take: bool,
+        mut f: impl FnMut(VirtAddr, SwapEntry),
+    ) {
+        let found: Vec<(usize, SwapEntry)> = self
+            .remembered
+            .range(start.0..end.0)
+            .map(|(&va, &e)| (va, e))
+            .collect();
+        for (va, entry) in found {
+            if take {
+                self.remembered.remove(&va);
+            }
+            f(VirtAddr(va), entry);
+        }
     }
 
     fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {
@@ -88,6 +123,14 @@ impl Mmu for MapTable {
         end: VirtAddr,
         mut f: impl FnMut(VirtAddr, PteInfo),
     ) {
+        let gone: Vec<usize> = self
+            .remembered
+            .range(start.0..end.0)
+            .map(|(&va, _)| va)
+            .collect();
+        for va in gone {
+            self.remembered.remove(&va);
+        }
         let pages: Vec<usize> = self.ptes.range(start.0..end.0).map(|(&va, _)| va).collect();
         let removed: Vec<(usize, PteInfo)> = pages
             .iter()

@@ -38,7 +38,7 @@ fn areas(s: &Space) -> Vec<(usize, usize, Prot)> {
 
 fn ro_fd(file: &Arc<SimFile>) -> Option<MmapFile> {
     Some(MmapFile {
-        file: Some(file.clone()),
+        file: Some(file.object()),
         readable: true,
         writable: false,
     })
@@ -264,7 +264,7 @@ fn mmap_file_errors() {
     let file = SimFile::patterned(&frames, 3 * P);
     let fd = |readable, writable| {
         Some(MmapFile {
-            file: Some(file.clone()),
+            file: Some(file.object()),
             readable,
             writable,
         })
@@ -710,27 +710,27 @@ fn exec_mappers_validate_and_describe_areas() {
     let file = SimFile::patterned(&frames, 5 * P);
     let rx = Prot::READ | Prot::EXEC;
     assert_eq!(
-        s.map_file_private(VirtAddr(0x1_0001), P, rx, file.clone(), 0, P),
+        s.map_file_private(VirtAddr(0x1_0001), P, rx, file.object(), 0, P),
         Err(VmError::Inval)
     );
     assert_eq!(
-        s.map_file_private(VirtAddr(0x1_0000), P, rx, file.clone(), 1, P),
+        s.map_file_private(VirtAddr(0x1_0000), P, rx, file.object(), 1, P),
         Err(VmError::Inval)
     );
     assert_eq!(
-        s.map_file_private(VirtAddr(0x1_0000), P, rx, file.clone(), 0, 2 * P),
+        s.map_file_private(VirtAddr(0x1_0000), P, rx, file.object(), 0, 2 * P),
         Err(VmError::Inval)
     );
     assert_eq!(
-        s.map_file_private(VirtAddr(0x1_0000), 0, rx, file.clone(), 0, 0),
+        s.map_file_private(VirtAddr(0x1_0000), 0, rx, file.object(), 0, 0),
         Err(VmError::Inval)
     );
     assert_eq!(
-        s.map_file_private(VirtAddr(0), P, rx, file.clone(), 0, P),
+        s.map_file_private(VirtAddr(0), P, rx, file.object(), 0, P),
         Err(VmError::Perm)
     );
     assert_eq!(
-        s.map_file_private(VirtAddr(TOP), P, rx, file.clone(), 0, P),
+        s.map_file_private(VirtAddr(TOP), P, rx, file.object(), 0, P),
         Err(VmError::NoMem)
     );
     assert_eq!(
@@ -738,16 +738,16 @@ fn exec_mappers_validate_and_describe_areas() {
             VirtAddr(0x1_0000),
             2 * P,
             rx,
-            file.clone(),
+            file.object(),
             u64::MAX - 0xfff,
             0
         ),
         Err(VmError::Overflow)
     );
-    s.map_file_private(VirtAddr(0x1_0000), 2 * P, rx, file.clone(), 0, 2 * P)
+    s.map_file_private(VirtAddr(0x1_0000), 2 * P, rx, file.object(), 0, 2 * P)
         .unwrap();
     // A continuation with the same file end (pure bss here) merges into one area.
-    s.map_file_private(VirtAddr(0x1_2000), P, rx, file.clone(), 2 * P as u64, 0)
+    s.map_file_private(VirtAddr(0x1_2000), P, rx, file.object(), 2 * P as u64, 0)
         .unwrap();
     let info: Vec<_> = s.areas().collect();
     assert_eq!(info.len(), 1);
@@ -760,7 +760,7 @@ fn exec_mappers_validate_and_describe_areas() {
     );
     assert_eq!(read(&mut s, &frames, 0x1_2000 + 9), Ok(0), "bss reads zero");
     // Another file end does not merge.
-    s.map_file_private(VirtAddr(0x1_3000), P, rx, file.clone(), 3 * P as u64, P)
+    s.map_file_private(VirtAddr(0x1_3000), P, rx, file.object(), 3 * P as u64, P)
         .unwrap();
     assert_eq!(s.area_count(), 2);
     assert_eq!(

@@ -1,13 +1,18 @@
-//! Random sequences of mmap / munmap / mprotect / madvise / touch / fork / exit run against
-//! a per-page model of every process (protection and contents), with all invariants and
-//! exact reference counts checked along the way and no frame leaked at the end.
+//! Random sequences of mmap / munmap / mprotect / madvise / touch / fork / exit / swap-out
+//! run against a per-page model of every process (protection and contents), with all
+//! invariants and exact reference counts checked along the way, the reverse map checked
+//! against a scan of every page table (for each frame, the PTEs the reverse map visits
+//! are exactly the PTEs that map it), and no frame or swap slot leaked at the end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
+use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use pagoda_mm::vm::abi::*;
-use pagoda_mm::vm::{Access, FaultError, MmapFile, Prot, VmError};
+use pagoda_mm::vm::{
+    Access, AddressSpace, FaultError, FrameSource, MmapFile, Mmu, Prot, SpaceId, SpaceSet, VmError,
+    for_each_mapping,
+};
 use proptest::prelude::*;
 
 use super::sim::{
@@ -85,6 +90,12 @@ enum Op {
     Exit {
         proc: usize,
     },
+    /// Swap out the frame of a private page: every PTE mapping it, found by the reverse
+    /// map, becomes a remembered entry for one new slot.
+    SwapOut {
+        proc: usize,
+        page: usize,
+    },
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -97,6 +108,25 @@ enum Content {
         obj: usize,
         index: usize,
     },
+    /// Swapped out: accesses the area allows are bus errors (nothing swaps in yet).
+    Swapped {
+        file_offset: Option<usize>,
+    },
+}
+
+/// The test's spaces as the reverse map sees them.
+struct Spaces<'a>(&'a mut [Space]);
+
+impl SpaceSet<SimMmu, Arc<SimFrames>> for Spaces<'_> {
+    fn with_space(
+        &mut self,
+        id: SpaceId,
+        f: &mut dyn FnMut(&mut AddressSpace<SimMmu, Arc<SimFrames>>),
+    ) {
+        if let Some(space) = self.0.iter_mut().find(|s| s.id() == id) {
+            f(space);
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -142,10 +172,19 @@ impl World {
         match page.content {
             Content::Private { value, .. } => value,
             Content::Shared { obj, index } => self.objects[obj][index],
+            Content::Swapped { .. } => unreachable!("a swapped page is never read"),
         }
     }
 
     fn expected(page: Option<&Page>, kind: Access) -> Result<(), FaultError> {
+        let swapped = page.is_some_and(|p| matches!(p.content, Content::Swapped { .. }));
+        match Self::allowed(page, kind) {
+            Ok(()) if swapped => Err(FaultError::Bus),
+            other => other,
+        }
+    }
+
+    fn allowed(page: Option<&Page>, kind: Access) -> Result<(), FaultError> {
         let page = page.ok_or(FaultError::Unmapped)?;
         let allowed = match kind {
             Access::Read => page.prot.intersects(Prot::READ | Prot::WRITE),
@@ -176,7 +215,7 @@ impl World {
                     Kind::Shared => (MAP_SHARED | MAP_ANONYMOUS, None, 0),
                     Kind::File(fp) => {
                         let fd = MmapFile {
-                            file: Some(self.file.clone()),
+                            file: Some(self.file.object()),
                             readable: true,
                             writable: false,
                         };
@@ -294,6 +333,7 @@ impl World {
                     match &mut self.models[p].get_mut(&va).unwrap().content {
                         Content::Private { value: v, .. } => *v = value,
                         Content::Shared { obj, index } => self.objects[*obj][*index] = value,
+                        Content::Swapped { .. } => unreachable!(),
                     }
                 }
             }
@@ -314,6 +354,20 @@ impl World {
                             ..
                         }) => {
                             *value = file_offset.map_or(0, file_byte);
+                        }
+                        Some(
+                            page @ Page {
+                                content: Content::Swapped { .. },
+                                ..
+                            },
+                        ) => {
+                            let Content::Swapped { file_offset } = page.content else {
+                                unreachable!()
+                            };
+                            page.content = Content::Private {
+                                value: file_offset.map_or(0, file_byte),
+                                file_offset,
+                            };
                         }
                         Some(_) => {}
                         None => expected = Err(VmError::NoMem),
@@ -336,6 +390,84 @@ impl World {
                     self.models.remove(p);
                 }
             }
+            Op::SwapOut { proc, page } => {
+                let p = proc % procs;
+                let (va, _) = span(page, 1);
+                self.swap_out(p, va);
+            }
+        }
+    }
+
+    /// Swaps out the frame process `p` maps at `va`, if it is a private page with a
+    /// frame of its own: one slot, one reference per PTE the reverse map finds.
+    fn swap_out(&mut self, p: usize, va: usize) {
+        let Some(pte) = self.spaces[p].mmu().query(VirtAddr(va)).present() else {
+            return;
+        };
+        let private = matches!(
+            self.models[p].get(&va).map(|page| page.content),
+            Some(Content::Private { .. })
+        );
+        if !private || pte.pa == self.frames.zero_page() {
+            return;
+        }
+        let mut mappers = Vec::new();
+        for_each_mapping(
+            &self.frames,
+            pte.pa,
+            &mut Spaces(&mut self.spaces),
+            |s, va, _| mappers.push((s.id(), va.0)),
+        );
+        assert!(mappers.contains(&(self.spaces[p].id(), va)));
+        let entry = self.frames.new_slot(mappers.len());
+        let mut done = 0;
+        for_each_mapping(
+            &self.frames,
+            pte.pa,
+            &mut Spaces(&mut self.spaces),
+            |s, va, _| {
+                assert_eq!(s.remember_page(va, entry), Ok(pte.pa));
+                done += 1;
+            },
+        );
+        assert_eq!(done, mappers.len());
+        assert_eq!(self.frames.slot_refs(entry), mappers.len());
+        for (id, va) in mappers {
+            let q = self.spaces.iter().position(|s| s.id() == id).unwrap();
+            let page = self.models[q].get_mut(&va).unwrap();
+            let Content::Private { file_offset, .. } = page.content else {
+                panic!("a private frame mapped by a non-private page");
+            };
+            page.content = Content::Swapped { file_offset };
+        }
+    }
+
+    /// For every frame, the PTEs the reverse map visits are exactly those that map it.
+    fn check_rmap(&mut self) {
+        let zero = self.frames.zero_page();
+        let mut expected: BTreeMap<usize, BTreeSet<(SpaceId, usize)>> = BTreeMap::new();
+        for space in &self.spaces {
+            for (va, pte) in space.mmu().ptes() {
+                if pte.pa != zero {
+                    expected
+                        .entry(pte.pa.0)
+                        .or_default()
+                        .insert((space.id(), va));
+                }
+            }
+        }
+        for (pa, want) in expected {
+            let mut got = BTreeSet::new();
+            for_each_mapping(
+                &self.frames,
+                PhysAddr(pa),
+                &mut Spaces(&mut self.spaces),
+                |s, va, pte| {
+                    assert_eq!(pte.pa.0, pa);
+                    assert!(got.insert((s.id(), va.0)), "visited twice");
+                },
+            );
+            assert_eq!(got, want, "reverse map of frame {pa:#x}");
         }
     }
 
@@ -347,9 +479,10 @@ impl World {
         assert_eq!(got, expected, "read of {va:#x} in process {p}");
     }
 
-    fn check(&self) {
+    fn check(&mut self) {
         let spaces: Vec<&Space> = self.spaces.iter().collect();
         check_invariants(&spaces, &self.frames);
+        self.check_rmap();
     }
 
     /// Reads every modelled page of every process, then drops everything: no frame may
@@ -364,6 +497,7 @@ impl World {
         self.check();
         self.spaces.clear();
         assert_eq!(self.frames.live(), 0, "frames leaked");
+        assert_eq!(self.frames.live_slots(), 0, "swap slots leaked");
     }
 }
 
@@ -391,7 +525,8 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         4 => (proc.clone(), page.clone()).prop_map(|(proc, page)| Op::Read { proc, page }),
         1 => (proc.clone(), page, pages).prop_map(|(proc, page, pages)| Op::DontNeed { proc, page, pages }),
         2 => proc.clone().prop_map(|proc| Op::Fork { proc }),
-        1 => proc.prop_map(|proc| Op::Exit { proc }),
+        1 => proc.clone().prop_map(|proc| Op::Exit { proc }),
+        2 => (proc, 0..WINDOW).prop_map(|(proc, page)| Op::SwapOut { proc, page }),
     ]
 }
 
@@ -430,7 +565,7 @@ fn random_op(rng: &mut XorShift) -> Op {
     let page = rng.below(WINDOW);
     let pages = 1 + rng.below(7);
     let prot = PROTS[rng.below(PROTS.len())];
-    match rng.below(24) {
+    match rng.below(26) {
         0..=3 => {
             let kind = match rng.below(3) {
                 0 => Kind::Anon,
@@ -466,6 +601,7 @@ fn random_op(rng: &mut XorShift) -> Op {
         16..=19 => Op::Read { proc, page },
         20 => Op::DontNeed { proc, page, pages },
         21..=22 => Op::Fork { proc },
+        23..=24 => Op::SwapOut { proc, page },
         _ => Op::Exit { proc },
     }
 }

@@ -10,6 +10,8 @@ mod fork;
 mod mmap;
 #[path = "model.rs"]
 mod model;
+#[path = "remembered.rs"]
+mod remembered;
 #[path = "sim.rs"]
 mod sim;
 #[path = "smp.rs"]

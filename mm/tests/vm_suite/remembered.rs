@@ -1,65 +1,174 @@
-//! The "not present, remembered" state of the real Sv39 table (room for swap entries):
-//! `Sv39Mmu::remember` replaces a PTE after flushing it on every hart, `query` reports
-//! the token, a fault there is a bus error, `munmap` clears it.
+//! The "not present, remembered" state (a swap entry in a non-present PTE), on both
+//! tables: `Mmu::remember` replaces a PTE after flushing it on every hart and `query`
+//! reports the entry; in an address space, `remember_page` swaps a private page out, a
+//! fault there is a bus error, `fork` copies the entry (one more reference to its
+//! slot), `mprotect` keeps it, and `munmap`, `madvise(MADV_DONTNEED)` and exit drop it.
 
-use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
+use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use pagoda_mm::vm::abi::*;
-use pagoda_mm::vm::{Access, AddressSpace, FaultError, Mmu, PagePerms, PteState, VmConfig};
+use pagoda_mm::vm::{Access, FaultError, Mmu, PagePerms, PteState, SwapEntry, VmError};
 
-use super::sim::SimFrames;
-use crate::harts::{SimHarts, Table};
-use crate::sv39_table::Sv39Table;
+use super::Table;
+use super::sim::{SimFrames, SimMmu, new_space, read, write};
+use crate::harts::{SimHarts, Table as _};
 
 const P: usize = PAGE_SIZE;
 const VA: usize = 0x10_0000;
 
 #[test]
+fn swap_entries_encode_area_and_slot() {
+    let e = SwapEntry::new(31, SwapEntry::SLOTS - 1).unwrap();
+    assert_eq!((e.area(), e.slot()), (31, SwapEntry::SLOTS - 1));
+    assert!(e.token() != 0 && e.token() < 1 << 62);
+    assert_eq!(SwapEntry::from_token(e.token()), Some(e));
+    assert_eq!(SwapEntry::new(32, 0), None);
+    assert_eq!(SwapEntry::new(0, SwapEntry::SLOTS), None);
+    assert_eq!(SwapEntry::from_token(0), None);
+    assert_eq!(SwapEntry::from_token(2), None);
+    let z = SwapEntry::new(0, 0).unwrap();
+    assert_eq!((z.area(), z.slot()), (0, 0));
+}
+
+#[test]
 fn remember_flushes_the_page_it_replaces_on_every_hart() {
     let harts = SimHarts::new(2);
-    let mut table = Sv39Table::create(harts.clone());
+    let mut table = Table::create(harts.clone());
     table.activate(1);
-    let (va, pa) = (VirtAddr(VA), pagoda_mm::addr::PhysAddr(0x9000_0000));
+    let (va, pa) = (VirtAddr(VA), PhysAddr(0x9000_0000));
     let rw = PagePerms::READ | PagePerms::WRITE | PagePerms::USER;
     table.map(va, pa, rw, false).unwrap();
     harts.fill(1, VA, (pa, rw));
-    let old = table.remember(va, 42).unwrap().expect("a page was present");
+    let (e1, e2) = (
+        SwapEntry::new(1, 42).unwrap(),
+        SwapEntry::new(2, 43).unwrap(),
+    );
+    let old = table.remember(va, e1).unwrap().expect("a page was present");
     assert_eq!((old.pa, old.flags), (pa, rw));
     assert_eq!(
         harts.cached(1, VA),
         None,
         "flushed before the frame was handed back"
     );
-    assert_eq!(table.query(va), PteState::Remembered(42));
+    assert_eq!(table.query(va), PteState::Remembered(e1));
     assert_eq!(table.next_mapped(va, VirtAddr(VA + P)), None);
     // Remembering over a remembered or empty page replaces nothing present.
-    assert_eq!(table.remember(va, 43), Ok(None));
-    assert_eq!(table.query(va), PteState::Remembered(43));
+    assert_eq!(table.remember(va, e2), Ok(None));
+    assert_eq!(table.query(va), PteState::Remembered(e2));
+    let mut seen = Vec::new();
+    table.remembered_range(VirtAddr(0), VirtAddr(VA + P), false, |va, e| {
+        seen.push((va, e))
+    });
+    assert_eq!(seen, [(va, e2)]);
     table.unmap_range(va, VirtAddr(VA + P), |_, _| panic!("nothing present"));
     assert_eq!(table.query(va), PteState::Absent);
     assert_eq!(table.tables_below_root(), 0);
 }
 
-#[test]
-fn a_fault_on_a_remembered_page_is_a_bus_error_and_munmap_clears_it() {
+/// A space with one private page written at VA, swapped out to a fresh slot.
+fn swapped_out() -> (std::sync::Arc<SimFrames>, super::sim::Space, SwapEntry) {
     let frames = SimFrames::new();
-    let mut table = Sv39Table::create(SimHarts::new(1));
-    table.remember(VirtAddr(VA), 7).unwrap();
-    let mut s = AddressSpace::new(table, frames.clone(), VmConfig::LINUX_DEFAULT);
-    let a = s
-        .mmap(
-            VA,
-            P,
-            PROT_READ | PROT_WRITE,
-            MAP_PRIVATE | MAP_ANONYMOUS,
-            None,
-            0,
-        )
-        .unwrap();
-    assert_eq!(a, VirtAddr(VA), "the hint was free");
-    assert_eq!(s.handle_fault(a, Access::Read), Err(FaultError::Bus));
-    assert_eq!(s.mmu().query(a), PteState::Remembered(7));
+    let mut s = new_space(&frames);
+    let rw = PROT_READ | PROT_WRITE;
+    s.mmap(
+        VA,
+        2 * P,
+        rw,
+        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+        None,
+        0,
+    )
+    .unwrap();
+    write(&mut s, &frames, VA, 7).unwrap();
+    write(&mut s, &frames, VA + P, 8).unwrap();
+    let entry = frames.new_slot(1);
+    let pa = s.mmu().query_page(VA).pa;
+    assert_eq!(s.remember_page(VirtAddr(VA), entry), Ok(pa));
+    assert_eq!(s.rss_pages(), 1);
+    assert_eq!(s.swap_entries(), 1);
+    assert_eq!(frames.live(), 1, "the swapped-out frame was freed");
+    (frames, s, entry)
+}
+
+#[test]
+fn a_fault_on_a_swapped_page_is_a_bus_error_and_munmap_frees_its_slot() {
+    let (frames, mut s, entry) = swapped_out();
+    assert_eq!(
+        s.handle_fault(VirtAddr(VA), Access::Read),
+        Err(FaultError::Bus)
+    );
+    assert_eq!(s.mmu().query(VirtAddr(VA)), PteState::Remembered(entry));
     s.munmap(VA, P).unwrap();
-    assert_eq!(s.mmu().query(a), PteState::Absent);
-    assert_eq!(s.mmu().tables_below_root(), 0);
-    assert_eq!(frames.live(), 0);
+    assert_eq!(s.mmu().query(VirtAddr(VA)), PteState::Absent);
+    assert_eq!((s.swap_entries(), frames.live_slots()), (0, 0));
+    assert_eq!(read(&mut s, &frames, VA + P), Ok(8));
+}
+
+#[test]
+fn mprotect_keeps_a_swap_entry_and_dontneed_drops_it() {
+    let (frames, mut s, entry) = swapped_out();
+    s.mprotect(VA, 2 * P, PROT_READ).unwrap();
+    assert_eq!(s.mmu().query(VirtAddr(VA)), PteState::Remembered(entry));
+    s.mprotect(VA, 2 * P, PROT_NONE).unwrap();
+    s.mprotect(VA, 2 * P, PROT_READ | PROT_WRITE).unwrap();
+    assert_eq!(s.mmu().query(VirtAddr(VA)), PteState::Remembered(entry));
+    assert_eq!(frames.slot_refs(entry), 1);
+    s.madvise(VA, P, MADV_DONTNEED).unwrap();
+    assert_eq!(frames.live_slots(), 0);
+    assert_eq!(
+        read(&mut s, &frames, VA),
+        Ok(0),
+        "anonymous memory reads back zeros"
+    );
+}
+
+#[test]
+fn fork_copies_a_swap_entry_and_each_exit_drops_one_reference() {
+    let (frames, mut s, entry) = swapped_out();
+    let mut child = s.fork(SimMmu::new()).unwrap();
+    assert_eq!(child.mmu().query(VirtAddr(VA)), PteState::Remembered(entry));
+    assert_eq!((child.swap_entries(), frames.slot_refs(entry)), (1, 2));
+    assert_eq!(read(&mut child, &frames, VA + P), Ok(8));
+    drop(s);
+    assert_eq!(frames.slot_refs(entry), 1);
+    assert_eq!(
+        child.handle_fault(VirtAddr(VA), Access::Write),
+        Err(FaultError::Bus)
+    );
+    drop(child);
+    assert_eq!((frames.live_slots(), frames.live()), (0, 0));
+}
+
+#[test]
+fn only_present_private_pages_can_be_swapped_out() {
+    let frames = SimFrames::new();
+    let mut s = new_space(&frames);
+    let rw = PROT_READ | PROT_WRITE;
+    let a = s
+        .mmap(0, P, rw, MAP_PRIVATE | MAP_ANONYMOUS, None, 0)
+        .unwrap()
+        .0;
+    let sh = s
+        .mmap(0, P, rw, MAP_SHARED | MAP_ANONYMOUS, None, 0)
+        .unwrap()
+        .0;
+    let entry = frames.new_slot(1);
+    assert_eq!(
+        s.remember_page(VirtAddr(a), entry),
+        Err(VmError::Inval),
+        "not present"
+    );
+    read(&mut s, &frames, a).unwrap();
+    assert_eq!(
+        s.remember_page(VirtAddr(a), entry),
+        Err(VmError::Inval),
+        "the zero page"
+    );
+    write(&mut s, &frames, sh, 1).unwrap();
+    assert_eq!(
+        s.remember_page(VirtAddr(sh), entry),
+        Err(VmError::Inval),
+        "shared"
+    );
+    assert_eq!(s.swap_entries(), 0);
+    frames.drop_slot(entry);
 }

@@ -13,8 +13,9 @@ use std::sync::{Arc, Mutex};
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use pagoda_mm::layout::USER_END;
 use pagoda_mm::vm::{
-    Access, AddressSpace, AreaKind, CopyPte, FaultError, FaultOutcome, FrameSource, IoError, Mmu,
-    OutOfMemory, PagePerms, Prot, PteInfo, PteState, TlbFlush, VmConfig, VmFile,
+    Access, AddressSpace, AreaKind, CopyPte, FaultError, FaultOutcome, FrameSource, IoError,
+    MemObject, Mmu, OutOfMemory, PagePerms, Prot, PteInfo, PteState, SwapEntry, TlbFlush, VmConfig,
+    VmFile,
 };
 
 use super::Table;
@@ -28,6 +29,7 @@ const ZERO_PA: usize = 0x1000;
 
 struct Frame {
     refs: usize,
+    owner: u64,
     data: Box<[u8; PAGE_SIZE]>,
 }
 
@@ -41,10 +43,12 @@ struct Pool {
 /// Called with each frame as it is freed.
 type FreeHook = Box<dyn Fn(PhysAddr) + Send>;
 
-/// A frame pool: reference counts, contents, a limit to provoke out-of-memory.
+/// A frame pool: reference counts, contents, a limit to provoke out-of-memory; and swap
+/// slots with their reference counts (the slots hold no contents: nothing swaps in yet).
 pub struct SimFrames {
     pool: Mutex<Pool>,
     on_free: Mutex<Option<FreeHook>>,
+    slots: Mutex<(u64, HashMap<SwapEntry, usize>)>,
 }
 
 impl SimFrames {
@@ -57,7 +61,38 @@ impl SimFrames {
                 limit: usize::MAX,
             }),
             on_free: Mutex::new(None),
+            slots: Mutex::new((0, HashMap::new())),
         })
+    }
+
+    /// A new swap slot with `refs` references.
+    pub fn new_slot(&self, refs: usize) -> SwapEntry {
+        let mut slots = self.slots.lock().unwrap();
+        slots.0 += 1;
+        let entry = SwapEntry::new((slots.0 % 3) as u8, slots.0).unwrap();
+        slots.1.insert(entry, refs);
+        entry
+    }
+
+    /// The references of a live swap slot (0: free).
+    pub fn slot_refs(&self, entry: SwapEntry) -> usize {
+        self.slots
+            .lock()
+            .unwrap()
+            .1
+            .get(&entry)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Drops one reference of a slot the test made and did not hand over.
+    pub fn drop_slot(&self, entry: SwapEntry) {
+        FrameSource::drop_remembered(self, entry);
+    }
+
+    /// Swap slots in use.
+    pub fn live_slots(&self) -> usize {
+        self.slots.lock().unwrap().1.len()
     }
 
     /// Frames currently allocated (the zero page excluded).
@@ -97,7 +132,7 @@ impl SimFrames {
         frame.data[pa % PAGE_SIZE] = value;
     }
 
-    fn alloc(&self, fill: u8) -> Result<PhysAddr, OutOfMemory> {
+    fn alloc(&self, fill: u8, owner: u64) -> Result<PhysAddr, OutOfMemory> {
         let mut pool = self.pool.lock().unwrap();
         if pool.frames.len() >= pool.limit {
             return Err(OutOfMemory);
@@ -111,6 +146,7 @@ impl SimFrames {
         };
         let frame = Frame {
             refs: 1,
+            owner,
             data: Box::new([fill; PAGE_SIZE]),
         };
         pool.frames.insert(pfn, frame);
@@ -125,13 +161,13 @@ impl SimFrames {
 }
 
 impl FrameSource for SimFrames {
-    fn alloc_zeroed(&self) -> Result<PhysAddr, OutOfMemory> {
-        self.alloc(0)
+    fn alloc_zeroed(&self, owner: u64) -> Result<PhysAddr, OutOfMemory> {
+        self.alloc(0, owner)
     }
 
-    fn alloc_uninit(&self) -> Result<PhysAddr, OutOfMemory> {
+    fn alloc_uninit(&self, owner: u64) -> Result<PhysAddr, OutOfMemory> {
         // Garbage, so that a page the policy forgets to fill is noticed.
-        self.alloc(0xa5)
+        self.alloc(0xa5, owner)
     }
 
     fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
@@ -183,6 +219,33 @@ impl FrameSource for SimFrames {
 
     fn zero_page(&self) -> PhysAddr {
         PhysAddr(ZERO_PA)
+    }
+
+    fn owner(&self, pa: PhysAddr) -> u64 {
+        let pool = self.pool.lock().unwrap();
+        pool.frames
+            .get(&Self::frame_index(pa))
+            .expect("owner of a free frame")
+            .owner
+    }
+
+    fn dup_remembered(&self, entry: SwapEntry) {
+        *self
+            .slots
+            .lock()
+            .unwrap()
+            .1
+            .get_mut(&entry)
+            .expect("dup of a free swap slot") += 1;
+    }
+
+    fn drop_remembered(&self, entry: SwapEntry) {
+        let mut slots = self.slots.lock().unwrap();
+        let refs = slots.1.get_mut(&entry).expect("drop of a free swap slot");
+        *refs -= 1;
+        if *refs == 0 {
+            slots.1.remove(&entry);
+        }
     }
 }
 
@@ -357,6 +420,10 @@ impl Drop for SimMmu {
     fn drop(&mut self) {
         if !std::thread::panicking() {
             assert!(self.ptes().is_empty(), "page table dropped with PTEs");
+            let mut remembered = 0;
+            self.table_mut()
+                .remembered_range(VirtAddr(0), USER_END, false, |_, _| remembered += 1);
+            assert_eq!(remembered, 0, "page table dropped with remembered entries");
             assert!(
                 self.harts
                     .entries()
@@ -398,6 +465,20 @@ impl Mmu for SimMmu {
 
     fn query(&self, va: VirtAddr) -> PteState {
         self.table().query(va)
+    }
+
+    fn remember(&mut self, va: VirtAddr, entry: SwapEntry) -> Result<Option<PteInfo>, OutOfMemory> {
+        self.table_mut().remember(va, entry)
+    }
+
+    fn remembered_range(
+        &mut self,
+        start: VirtAddr,
+        end: VirtAddr,
+        take: bool,
+        f: impl FnMut(VirtAddr, SwapEntry),
+    ) {
+        self.table_mut().remembered_range(start, end, take, f)
     }
 
     fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {
@@ -474,6 +555,8 @@ pub struct SimFile {
     data: Vec<u8>,
     frames: Arc<SimFrames>,
     fail: AtomicBool,
+    /// The file's memory object while something maps it (as the kernel keeps one).
+    object: Mutex<std::sync::Weak<MemObject>>,
 }
 
 impl SimFile {
@@ -482,7 +565,19 @@ impl SimFile {
             data,
             frames: frames.clone(),
             fail: AtomicBool::new(false),
+            object: Mutex::new(std::sync::Weak::new()),
         })
+    }
+
+    /// The file's memory object: the same one for every mapping while any exists.
+    pub fn object(self: &Arc<Self>) -> Arc<MemObject> {
+        let mut slot = self.object.lock().unwrap();
+        if let Some(obj) = slot.upgrade() {
+            return obj;
+        }
+        let obj = MemObject::file(self.clone()).expect("object slot");
+        *slot = Arc::downgrade(&obj);
+        obj
     }
 
     /// A file of `len` bytes whose byte `i` is [`file_byte`]`(i)`.
@@ -591,7 +686,10 @@ pub fn check_invariants(spaces: &[&Space], frames: &SimFrames) {
             let area = space
                 .area_containing(VirtAddr(va))
                 .unwrap_or_else(|| panic!("PTE at {va:#x} outside every area"));
-            let shared = area.kind == AreaKind::SharedAnon;
+            let shared = matches!(
+                area.kind,
+                AreaKind::SharedAnon | AreaKind::SharedFile { .. }
+            );
             let read_only = pte.cow || pte.pa == zero;
             assert!(!(shared && pte.cow), "copy-on-write PTE in a shared area");
             assert_eq!(

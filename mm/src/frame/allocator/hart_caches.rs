@@ -79,10 +79,23 @@ impl FrameAllocator {
     /// Errors: as [`FrameAllocator::alloc`].
     #[inline]
     pub fn alloc_local<C: CpuLocal>(&self, order: usize, u: FrameUse) -> Result<Pfn, AllocError> {
+        self.alloc_local_owned::<C>(order, u, 0)
+    }
+
+    /// As [`FrameAllocator::alloc_local`], giving the block's head the owner word
+    /// `owner` ([`FrameMeta::owner`](crate::frame::FrameMeta::owner); the reverse map's)
+    /// as it is prepared: no second visit to its metadata on the fast path.
+    #[inline]
+    pub fn alloc_local_owned<C: CpuLocal>(
+        &self,
+        order: usize,
+        u: FrameUse,
+        owner: u64,
+    ) -> Result<Pfn, AllocError> {
         let span = self.check_alloc(order, u)?;
         let (hart, _pin) = C::pin();
         let Some(slot) = self.local.get(hart) else {
-            return self.alloc_global(span, order, u, None);
+            return self.give_owner(self.alloc_global(span, order, u, None), owner);
         };
         // Only hart `hart` moves its slot out of LOCAL_OWNED, and the pin says we are that
         // hart and alone on it: reading LOCAL_OWNED proves we hold the cache.
@@ -92,10 +105,22 @@ impl FrameAllocator {
             && let Some(idx) = slot.pop()
         {
             slot.add_used(u.index(), 1);
-            span.meta[idx as usize].prepare(head_state(u, 0));
+            span.meta[idx as usize].prepare_owned(head_state(u, 0), owner);
             return Ok(Pfn(span.base + idx as usize));
         }
-        self.alloc_local_slow(span, slot, order, u)
+        self.give_owner(self.alloc_local_slow(span, slot, order, u), owner)
+    }
+
+    /// Sets the owner word of a block a slow path allocated.
+    #[cold]
+    fn give_owner(&self, r: Result<Pfn, AllocError>, owner: u64) -> Result<Pfn, AllocError> {
+        if let Ok(pfn) = r
+            && owner != 0
+            && let Ok((span, idx)) = self.locate(pfn)
+        {
+            span.meta[idx as usize].set_owner(owner);
+        }
+        r
     }
 
     #[cold]

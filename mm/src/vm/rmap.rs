@@ -1,0 +1,122 @@
+//! The reverse map: from a frame to every PTE that maps it, in every address space.
+//!
+//! Object-based, as Linux's since 2.6 (`anon_vma` for anonymous pages, the file's
+//! `address_space` for file pages), rather than a chain of PTE pointers per frame:
+//!
+//! ```text
+//!  frame ── owner word ──► MemObject (slot), page index
+//!                             │ members: the spaces that may map it
+//!                             ▼
+//!   for each member space: anonymous object → va = index << PAGE_SHIFT
+//!                          shared/file object → va of index in each area of the object
+//!                          query the PTE at va; it maps the frame? visit it
+//! ```
+//!
+//! What it costs where: a fault that allocates a frame stores one word in the frame's
+//! metadata, given with the allocation ([`FrameSource::alloc_zeroed`]); `fork` joins the
+//! child to the parent's objects (the family's anonymous object and its shared areas'
+//! objects: O(areas), nothing per page); teardown leaves them. A per-frame chain would instead allocate one node per
+//! mapped page at every `fork` and fault, and free it at every unmap
+//! (`docs/virtual-memory.md`, "Reverse map", gives the measured figures). The walk costs
+//! one PTE lookup per member space (anonymous: every space of the fork family) or per
+//! area of the object in each member (shared), and visits members that do not map the
+//! page for nothing.
+
+use alloc::vec::Vec;
+
+use super::VmError;
+use super::area::Backing;
+use super::hal::{FrameSource, Mmu, PteInfo, PteState, SwapEntry};
+use super::object::{MemObject, SpaceId};
+use super::space::AddressSpace;
+use crate::addr::{PAGE_SHIFT, PhysAddr, VirtAddr};
+
+/// The address spaces a reverse-map walk may visit, by identity: the kernel's processes,
+/// or a test's spaces.
+pub trait SpaceSet<M: Mmu, F: FrameSource + Clone> {
+    /// Calls `f` with space `id`, locked as its owner locks it for a fault, if it still
+    /// exists (a space being torn down may be skipped: it unmaps everything itself).
+    fn with_space(&mut self, id: SpaceId, f: &mut dyn FnMut(&mut AddressSpace<M, F>));
+}
+
+/// Visits every PTE that maps the frame `pa`, in every space of `spaces`: `visit` gets
+/// the space, the page's address and its PTE, and may change the space (unmap the page,
+/// or make it remembered with [`AddressSpace::remember_page`]). Frames without an owner
+/// (the zero page, frames no fault allocated) have no mapping to visit.
+pub fn for_each_mapping<M, F, S>(
+    frames: &F,
+    pa: PhysAddr,
+    spaces: &mut S,
+    mut visit: impl FnMut(&mut AddressSpace<M, F>, VirtAddr, PteInfo),
+) where
+    M: Mmu,
+    F: FrameSource + Clone,
+    S: SpaceSet<M, F>,
+{
+    if pa == frames.zero_page() {
+        return;
+    }
+    let word = frames.owner(pa);
+    let Some(obj) = MemObject::by_owner(word) else {
+        return;
+    };
+    let index = MemObject::index_of(word);
+    for id in obj.members() {
+        spaces.with_space(id, &mut |space| {
+            for va in space.candidates(&obj, index) {
+                if let PteState::Present(pte) = space.mmu.query(va)
+                    && pte.pa == pa
+                {
+                    visit(space, va, pte);
+                }
+            }
+        });
+    }
+}
+
+impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
+    /// The addresses at which this space may map page `index` of `obj`.
+    fn candidates(&self, obj: &MemObject, index: u64) -> Vec<VirtAddr> {
+        if obj.is_anon() {
+            let va = (index as usize) << PAGE_SHIFT;
+            return self.area_at(va).map(|_| VirtAddr(va)).into_iter().collect();
+        }
+        self.areas
+            .values()
+            .filter_map(|a| match &a.backing {
+                Backing::Shared { obj: o, pgoff }
+                    if core::ptr::eq::<MemObject>(&**o, obj)
+                        && (*pgoff..*pgoff + ((a.end - a.start) >> PAGE_SHIFT) as u64)
+                            .contains(&index) =>
+                {
+                    Some(VirtAddr(
+                        a.start + (((index - pgoff) as usize) << PAGE_SHIFT),
+                    ))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Swap-out of one page: replaces the present private PTE at `va` by a remembered
+    /// entry holding `entry` (the caller hands over one reference to its slot), and drops
+    /// the frame's reference after the flush that makes it unreachable; returns the
+    /// frame. A later fault on the page is a bus error until swap-in exists; `fork`
+    /// copies the entry, `mprotect` keeps it, `munmap` and teardown drop it.
+    ///
+    /// `EINVAL` for a page that is not present, maps the zero page, or lies in a shared
+    /// area (shared pages stay in their object: the object would write them out);
+    /// `ENOMEM` if the table could not be changed.
+    pub fn remember_page(&mut self, va: VirtAddr, entry: SwapEntry) -> Result<PhysAddr, VmError> {
+        let area = self.area_at(va.0).ok_or(VmError::Inval)?;
+        let pte = self.mmu.query(va).present().ok_or(VmError::Inval)?;
+        if area.is_shared() || pte.pa == self.frames.zero_page() {
+            return Err(VmError::Inval);
+        }
+        self.mmu.remember(va, entry).map_err(|_| VmError::NoMem)?;
+        self.frames.put(pte.pa);
+        self.rss -= 1;
+        self.swap_entries += 1;
+        Ok(pte.pa)
+    }
+}
