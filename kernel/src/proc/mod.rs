@@ -91,6 +91,10 @@ pub struct ThreadGroup {
     pub pending: AtomicU64,
     /// Threads that have not exited yet; the one that brings it to 0 ends the process.
     live: AtomicUsize,
+    /// The process has ended: its last thread gave back its memory and files and is
+    /// about to tell the parent, which may reap it from now on (the thread may still be
+    /// leaving its hart: the scheduler holds it until it has).
+    ended: AtomicBool,
     /// Everything else.
     inner: Mutex<Inner>,
 }
@@ -100,6 +104,7 @@ impl ThreadGroup {
         new_arc(ThreadGroup {
             pending: AtomicU64::new(0),
             live: AtomicUsize::new(0),
+            ended: AtomicBool::new(false),
             inner: Mutex::new(inner),
         })
     }
@@ -631,6 +636,7 @@ pub fn exit_thread(status: ExitStatus) -> ! {
         sched::wake(&p);
     }
     if last {
+        me.group.ended.store(true, Ordering::Release);
         notify_parent(&me);
     }
     drop(me);
@@ -773,11 +779,26 @@ pub fn wait(who: WaitFor, nohang: bool, reap: bool) -> Result<Option<(Pid, ExitS
                 return Ok(Some((child.pid, status)));
             }
         }
+        // A child that has ended but is still leaving its hart counts as ready: its
+        // SIGCHLD may already be here, and must not hide it (Linux reaps it first).
+        let leaving = {
+            let inner = me.group.lock();
+            inner.children.iter().any(|c| {
+                c.group.ended.load(Ordering::Acquire)
+                    && match who {
+                        WaitFor::Any => true,
+                        WaitFor::Pid(pid) => c.pid == pid,
+                        WaitFor::Group(pgid) => c.group.lock().pgid == pgid,
+                    }
+            })
+        };
+        if leaving {
+            sched::yield_now();
+            continue;
+        }
         if nohang {
             return Ok(None);
         }
-        // A signal interrupts the wait only if no child is ready: the SIGCHLD of the
-        // child that woke us must not hide that child (it is reaped first, as Linux does).
         if me.interrupted() {
             return Err(Errno::EINTR);
         }
