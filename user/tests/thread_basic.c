@@ -1,6 +1,7 @@
 /*
  * thread_basic - POSIX threads on static glibc, as Linux runs them: create and join
- * (clone with CLONE_VM | CLONE_THREAD | CLONE_SETTLS | CLONE_CHILD_CLEARTID ...), thread
+ * (clone with CLONE_VM | CLONE_THREAD | CLONE_SETTLS | CLONE_CHILD_CLEARTID ...), 300
+ * threads that return at once created and joined in a row, thread
  * ids (gettid differs, getpid is shared, /proc/self/status counts the threads),
  * thread-local storage, a mutex and a condition variable under contention, many
  * threads demand-faulting one address space at once, pthread_exit from the main thread
@@ -71,6 +72,26 @@ static void create_join(void)
             CHECK(tids[i] != tids[j]);
     }
     CHECK_EQ(gettid_(), getpid());
+}
+
+/* Threads that return at once, created and joined in a row: the thread may exit (and
+ * clear its tid word, waking the join) before pthread_create returns. Regression: the
+ * kernel wrote CLONE_PARENT_SETTID's tid after the child could run, over the child's
+ * clearing, and pthread_join waited forever (seen on four harts). */
+static void *returns_at_once(void *arg)
+{
+    return arg;
+}
+
+static void quick_threads(void)
+{
+    for (long i = 0; i < 300; i++) {
+        pthread_t t;
+        void *ret;
+        CHECK_EQ(pthread_create(&t, NULL, returns_at_once, (void *)i), 0);
+        CHECK_EQ(pthread_join(t, &ret), 0);
+        CHECK_EQ((long)ret, i);
+    }
 }
 
 /* Producer/consumer through one slot under a condition variable. */
@@ -241,6 +262,7 @@ static void thread_faults(void *arg)
 int main(void)
 {
     create_join();
+    quick_threads();
     condvar();
     parallel_faults();
     thread_count();

@@ -390,6 +390,10 @@ pub struct CloneArgs {
     pub same_parent: bool,
     /// `CLONE_CHILD_SETTID`: the child's tid is written here in the child's memory.
     pub set_tid: Option<usize>,
+    /// `CLONE_PARENT_SETTID`: the child's tid is written here in the caller's memory,
+    /// before the child can run (a thread that exits at once clears it through
+    /// `CLONE_CHILD_CLEARTID`, and `pthread_join` waits for that 0).
+    pub parent_tid: Option<usize>,
     /// `CLONE_CHILD_CLEARTID`: the child's `clear_child_tid`.
     pub clear_tid: usize,
     /// `CLONE_SETTLS`: the child's thread pointer.
@@ -441,6 +445,10 @@ pub fn clone(parent_frame: &TrapFrame, args: CloneArgs) -> Result<Pid, Errno> {
     {
         // Like Linux, a bad address only means the write does not happen.
         let _ = uspace::write_bytes(vm, addr, &(pid as u32).to_le_bytes());
+    }
+    if let Some(addr) = args.parent_tid {
+        // Like Linux, a bad address only means the write does not happen.
+        let _ = crate::syscall::uaccess::copy_to_user(addr, &(pid as u32).to_le_bytes());
     }
     if args.vfork {
         child.thread.lock().vfork_parent = Some(parent.clone());

@@ -147,6 +147,7 @@ fn do_clone(
         vfork: flags & CLONE_VFORK != 0,
         same_parent: flags & CLONE_PARENT != 0,
         set_tid: (flags & CLONE_CHILD_SETTID != 0).then_some(ctid),
+        parent_tid: (flags & CLONE_PARENT_SETTID != 0).then_some(ptid),
         clear_tid: if flags & CLONE_CHILD_CLEARTID != 0 {
             ctid
         } else {
@@ -155,12 +156,7 @@ fn do_clone(
         tls: (flags & CLONE_SETTLS != 0).then_some(tls),
         stack,
     };
-    let pid = proc::clone(frame, args)?;
-    if flags & CLONE_PARENT_SETTID != 0 {
-        // Linux ignores a bad pointer here too (the child exists either way).
-        let _ = copy_to_user(ptid, &(pid as u32).to_le_bytes());
-    }
-    Ok(pid)
+    proc::clone(frame, args)
 }
 
 pub fn execve(frame: &mut TrapFrame, path: usize, argv: usize, envp: usize) -> SysResult {
