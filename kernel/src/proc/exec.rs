@@ -18,6 +18,8 @@
 //!        sp  →  argc
 //! ```
 
+#![deny(unsafe_code)]
+
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;

@@ -15,6 +15,8 @@
 //!  waker:  (changes *uaddr) lock ─ dequeue up to n matching waiters ─ unlock ─ wake them
 //! ```
 
+#![deny(unsafe_code)]
+
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 

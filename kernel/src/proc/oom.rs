@@ -16,6 +16,8 @@
 //! path, which needs no user memory); until it has, no second victim is chosen, so one
 //! shortage kills one process.
 
+#![deny(unsafe_code)]
+
 use alloc::sync::Arc;
 use core::sync::atomic::{AtomicUsize, Ordering};
 

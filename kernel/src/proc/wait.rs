@@ -7,6 +7,8 @@
 //! actually leaves the hart is remembered by the scheduler (`wakeup_pending`), so the
 //! sleep returns at once.
 
+#![deny(unsafe_code)]
+
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
