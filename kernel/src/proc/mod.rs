@@ -668,7 +668,18 @@ fn exit_process(me: &Arc<Process>, status: ExitStatus) {
         for c in &orphans {
             c.group.lock().parent = INIT_PID;
         }
-        init.group.lock().children.extend(orphans);
+        // Room first, without failing: memory may be short exactly when processes die
+        // (the out-of-memory killer's victims); the exit path waits for it instead.
+        let mut orphans = orphans;
+        loop {
+            let mut inner = init.group.lock();
+            if inner.children.try_reserve(orphans.len()).is_ok() {
+                inner.children.append(&mut orphans);
+                break;
+            }
+            drop(inner);
+            sched::preempt();
+        }
         // Always: an orphan may have become a zombie after it was looked at and woken
         // its old parent instead; init's wait loop re-checks.
         sched::wake(&init);
