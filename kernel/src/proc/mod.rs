@@ -760,6 +760,17 @@ pub enum WaitFor {
     Group(Pid),
 }
 
+impl WaitFor {
+    /// Whether child `c` (a thread-group leader) is one this wait is for.
+    fn selects(self, c: &Process) -> bool {
+        match self {
+            WaitFor::Any => true,
+            WaitFor::Pid(pid) => c.pid == pid,
+            WaitFor::Group(pgid) => c.group.lock().pgid == pgid,
+        }
+    }
+}
+
 /// `wait4`/`waitid`: waits for a child that `who` selects to exit and reaps it (unless
 /// `reap` is false: `WNOWAIT`). Returns (pid, status), or `Ok(None)` with `nohang` when
 /// none has exited; `ECHILD` when no child matches.
@@ -768,11 +779,7 @@ pub fn wait(who: WaitFor, nohang: bool, reap: bool) -> Result<Option<(Pid, ExitS
     loop {
         {
             let mut inner = me.group.lock();
-            let matches = |c: &Arc<Process>| match who {
-                WaitFor::Any => true,
-                WaitFor::Pid(pid) => c.pid == pid,
-                WaitFor::Group(pgid) => c.group.lock().pgid == pgid,
-            };
+            let matches = |c: &Arc<Process>| who.selects(c);
             if !inner.children.iter().any(matches) {
                 return Err(Errno::ECHILD);
             }
@@ -802,14 +809,10 @@ pub fn wait(who: WaitFor, nohang: bool, reap: bool) -> Result<Option<(Pid, ExitS
         // SIGCHLD may already be here, and must not hide it (Linux reaps it first).
         let leaving = {
             let inner = me.group.lock();
-            inner.children.iter().any(|c| {
-                c.group.ended.load(Ordering::Acquire)
-                    && match who {
-                        WaitFor::Any => true,
-                        WaitFor::Pid(pid) => c.pid == pid,
-                        WaitFor::Group(pgid) => c.group.lock().pgid == pgid,
-                    }
-            })
+            inner
+                .children
+                .iter()
+                .any(|c| c.group.ended.load(Ordering::Acquire) && who.selects(c))
         };
         if leaving {
             sched::yield_now();
