@@ -3,9 +3,10 @@
 //!
 //! | file | contents |
 //! |---|---|
-//! | `/proc/meminfo` | `MemTotal`, `MemFree`, `MemAvailable`, frames by use, slab and page tables |
-//! | `/proc/self/status`, `/proc/PID/status` | name, pid, parent, `VmSize`, `VmRSS`, fault counters |
-//! | `/proc/vmstat` | global fault, copy-on-write and TLB counters |
+//! | `/proc/meminfo` | `MemTotal`, `MemFree`, `MemAvailable`, swap, the replacement lists, frames by use, slab and page tables |
+//! | `/proc/swaps` | the swap area, its size and use |
+//! | `/proc/self/status`, `/proc/PID/status` | name, pid, parent, `VmSize`, `VmRSS`, `VmSwap`, fault counters |
+//! | `/proc/vmstat` | global fault, copy-on-write, swap, reclaim and TLB counters |
 //! | `/proc/slabinfo` | per heap size class: objects in use, slab capacity, slabs; then pagoda's own columns: cached objects, peaks |
 //! | `/proc/buddyinfo` | free blocks of each order (0 to 18) on the buddy lists |
 //! | `/proc/sys/fs/file-nr` | open file descriptions, 0, and `fs.file-max` |
@@ -97,6 +98,7 @@ fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
         "vmstat" => vmstat(&mut out),
         "slabinfo" => slabinfo(&mut out),
         "buddyinfo" => buddyinfo(&mut out),
+        "swaps" => swaps(&mut out),
         "sys/fs/file-nr" => {
             // Linux's three columns: allocated, free (always 0 since 2.6), maximum.
             let (open, max) = crate::fs::open_files();
@@ -141,8 +143,13 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     line(out, "MemAvailable", kb(f.free))?;
     line(out, "Buffers", 0)?;
     line(out, "Cached", 0)?;
-    line(out, "SwapTotal", 0)?;
-    line(out, "SwapFree", 0)?;
+    let (swap_total, swap_free, swap_cached) = crate::memory::swap::totals();
+    let (active, inactive) = crate::memory::reclaim::lengths();
+    line(out, "SwapCached", kb(swap_cached as usize))?;
+    line(out, "Active(anon)", kb(active))?;
+    line(out, "Inactive(anon)", kb(inactive))?;
+    line(out, "SwapTotal", kb(swap_total as usize))?;
+    line(out, "SwapFree", kb(swap_free as usize))?;
     line(out, "AnonPages", kb(f.used_for(FrameUse::UserAnon)))?;
     line(out, "Slab", kb(f.used_for(FrameUse::Slab)))?;
     line(
@@ -208,7 +215,23 @@ fn buddyinfo(out: &mut String) -> core::fmt::Result {
     writeln!(out)
 }
 
+/// Linux's `/proc/swaps`: the one swap area (the virtio disk), sizes in kB.
+fn swaps(out: &mut String) -> core::fmt::Result {
+    writeln!(out, "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority")?;
+    let (total, free, _) = crate::memory::swap::totals();
+    if total > 0 {
+        writeln!(
+            out,
+            "/dev/vda                                partition\t{}\t\t{}\t\t-2",
+            kb(total as usize),
+            kb((total - free) as usize)
+        )?;
+    }
+    Ok(())
+}
+
 fn vmstat(out: &mut String) -> core::fmt::Result {
+    use core::sync::atomic::Ordering::Relaxed;
     let s = pagoda_mm::vm::global_stats();
     let t = crate::memory::tlb::STATS.snapshot();
     writeln!(out, "pgfault {}", s.minor_faults)?;
@@ -221,6 +244,23 @@ fn vmstat(out: &mut String) -> core::fmt::Result {
     writeln!(out, "spurious_faults {}", s.spurious_faults)?;
     writeln!(out, "stack_growths {}", s.stack_growths)?;
     writeln!(out, "forks {}", s.forks)?;
+    writeln!(out, "pgmajfault {}", s.major_faults)?;
+    writeln!(out, "pswpin {}", crate::memory::swap::PSWPIN.load(Relaxed))?;
+    writeln!(
+        out,
+        "pswpout {}",
+        crate::memory::swap::PSWPOUT.load(Relaxed)
+    )?;
+    writeln!(
+        out,
+        "pgscan {}",
+        crate::memory::reclaim::PGSCAN.load(Relaxed)
+    )?;
+    writeln!(
+        out,
+        "pgsteal {}",
+        crate::memory::reclaim::PGSTEAL.load(Relaxed)
+    )?;
     writeln!(out, "tlb_pages {}", t.pages)?;
     writeln!(out, "tlb_asid {}", t.asid)?;
     writeln!(out, "tlb_all {}", t.all)?;
@@ -236,12 +276,12 @@ fn status(out: &mut String, p: &Process) -> core::fmt::Result {
         )
     };
     let mm = p.mm();
-    let (size, rss, stats) = match &*mm.lock() {
+    let (size, rss, swapped, stats) = match &*mm.lock() {
         Some(vm) => {
             let size: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
-            (size / 4096, vm.rss_pages(), vm.stats())
+            (size / 4096, vm.rss_pages(), vm.swap_entries(), vm.stats())
         }
-        None => (0, 0, Default::default()),
+        None => (0, 0, 0, Default::default()),
     };
     let state = if p.group.lock().exit.is_some() {
         "Z (zombie)"
@@ -256,6 +296,7 @@ fn status(out: &mut String, p: &Process) -> core::fmt::Result {
     writeln!(out, "Threads:\t{}", p.group.live())?;
     writeln!(out, "VmSize:\t{:>8} kB", kb(size))?;
     writeln!(out, "VmRSS:\t{:>8} kB", kb(rss))?;
+    writeln!(out, "VmSwap:\t{:>8} kB", kb(swapped))?;
     writeln!(out, "MinorFaults:\t{}", stats.minor_faults)?;
     writeln!(out, "CowCopies:\t{}", stats.cow_copies)?;
     writeln!(out, "CowTakeovers:\t{}", stats.cow_takeovers)?;
