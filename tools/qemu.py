@@ -50,7 +50,7 @@ def swap_disk(mib):
         subprocess.run([MKSWAP, "-L", "pagoda-swap", path], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         yield ["-drive", f"file={path},if=none,format=raw,id=swap",
-               "-device", "virtio-blk-device,drive=swap"]
+               "-device", "virtio-blk-device,drive=swap,event_idx=off"]
 
 
 def boot(kernel, timeout=60, swap_mib=0, **kw) -> Boot:

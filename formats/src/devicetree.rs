@@ -141,15 +141,13 @@ impl Plic {
             .value
             .chunks_exact(4)
             .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
-        let mut pairs = cells.clone().step_by(2).zip(cells.skip(1).step_by(2));
-        let mut context = 0u32;
-        for (phandle, irq) in pairs.by_ref() {
+        let pairs = cells.clone().step_by(2).zip(cells.skip(1).step_by(2));
+        for (context, (phandle, irq)) in (0u32..).zip(pairs) {
             if irq == IRQ_S_EXTERNAL
                 && let Some(hart) = hart_of_intc(fdt, phandle)
             {
                 let _ = plic.supervisor_contexts.try_push((hart, context));
             }
-            context += 1;
         }
         plic
     }

@@ -130,6 +130,8 @@ struct Disk {
     dev: VirtIOBlk<DmaHal, MmioTransport<'static>>,
     slots: Box<[Slot; SLOTS]>,
     pages: u64,
+    /// Requests finished since the start (to wait for "some request finished").
+    completions: u64,
 }
 
 // SAFETY: the device's registers and queue are reached only under the `DISK` lock.
@@ -183,7 +185,14 @@ pub fn probe(slots: &[VirtioSlot]) -> Option<u64> {
             state: State::Free,
             generation: 0,
         }));
-        DISK.call_once(|| Mutex::new(Disk { dev, slots, pages }));
+        DISK.call_once(|| {
+            Mutex::new(Disk {
+                dev,
+                slots,
+                pages,
+                completions: 0,
+            })
+        });
         if crate::drivers::plic::present() && s.irq != 0 {
             IRQ.store(s.irq, Ordering::Release);
             crate::drivers::plic::enable(s.irq);
@@ -284,6 +293,11 @@ pub fn submit(op: Op, page: u64, pa: PhysAddr) -> Result<Ticket, IoError> {
     let disk = DISK.get().ok_or(IoError)?;
     loop {
         let mut d = disk.lock();
+        // Requests the device finished meanwhile free their descriptors (interrupts are
+        // masked in the kernel, so their interrupt may not have been taken yet).
+        if collect(&mut d) {
+            IO_DONE.wake_all();
+        }
         let free = d.slots.iter().position(|s| s.state == State::Free);
         let started = match free {
             Some(i) => start(&mut d, i, op, page, pa).map(|()| i),
@@ -298,13 +312,11 @@ pub fn submit(op: Op, page: u64, pa: PhysAddr) -> Result<Ticket, IoError> {
             }
             Err(Full::Never) => return Err(IoError),
             Err(Full::Now) => {
+                // Sleep until some request finishes (a slot or descriptors come free):
+                // only an interrupt can end this wait, never a task that spins.
+                let seen = d.completions;
                 drop(d);
-                // Wait until some request finishes (its slot, or room in the queue).
-                let done = |d: &Disk| d.slots.iter().any(|s| matches!(s.state, State::Done(_)));
-                IO_DONE.wait_uninterruptible(|| {
-                    let d = disk.lock();
-                    done(&d) || d.slots.iter().all(|s| s.state != State::InFlight)
-                });
+                IO_DONE.wait_uninterruptible(|| disk.lock().completions != seen);
             }
         }
     }
@@ -362,7 +374,12 @@ pub fn interrupt() {
 
 /// Moves every request the device has finished from InFlight to Done; whether any was.
 fn collect(d: &mut Disk) -> bool {
-    let Disk { dev, slots, .. } = d;
+    let Disk {
+        dev,
+        slots,
+        completions,
+        ..
+    } = d;
     let mut finished = false;
     while let Some(token) = dev.peek_used() {
         let Some(slot) = slots
@@ -381,6 +398,7 @@ fn collect(d: &mut Disk) -> bool {
             }
         };
         slot.state = State::Done(r.is_ok());
+        *completions += 1;
         finished = true;
     }
     finished

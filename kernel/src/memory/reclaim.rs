@@ -244,10 +244,17 @@ fn scan(target: usize) -> usize {
     while freed < target && scanned < budget {
         let (active, inactive) = lengths();
         if inactive < active {
-            deactivate(BATCH.min(active - inactive));
+            // Keep the inactive list at least as long as the active one (new pages carry
+            // the accessed bit, so a first pass may send many back to the active list).
+            let n = BATCH.min(active - inactive).max(1);
+            deactivate(n);
+            scanned += n;
         }
         let Some(pa) = isolate(List::Inactive) else {
-            break;
+            if active == 0 {
+                break;
+            }
+            continue;
         };
         scanned += 1;
         let verdict = if referenced(pa) {

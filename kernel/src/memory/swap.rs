@@ -457,7 +457,7 @@ fn read_in(slot: u64) -> Result<Option<PhysAddr>, FaultError> {
                 continue;
             }
             // Never reclaim for read-ahead: it stops where free memory does.
-            let Some(f) = frames::user_may_allocate().then(new_frame).flatten() else {
+            let Some(f) = new_frame() else {
                 break;
             };
             if !cache(a, s, f) {
@@ -499,8 +499,12 @@ fn read_in(slot: u64) -> Result<Option<PhysAddr>, FaultError> {
     Ok(Some(batch[0].1))
 }
 
-/// A fresh frame for a page read from swap (its owner is set when it is mapped).
+/// A fresh frame for a page read from swap (its owner is set when it is mapped): user
+/// memory, so not below the kernel's reserve.
 fn new_frame() -> Option<PhysAddr> {
+    if !frames::user_may_allocate() {
+        return None;
+    }
     frames::alloc(0, FrameUse::SwapCache).ok().map(Pfn::addr)
 }
 

@@ -1,5 +1,6 @@
-//! The out-of-memory killer: when a user page fault finds no frame, the process holding
-//! the most memory dies, not the one that happened to fault (as Linux's `oom_kill.c`).
+//! The out-of-memory killer: when a user page fault finds no frame and reclaim cannot
+//! free one (no swap, or swap full), the process holding the most memory (resident and
+//! swapped) dies, not the one that happened to fault (as Linux's `oom_kill.c`).
 //!
 //! The fault that ran short is retried once memory may be back:
 //!
@@ -54,11 +55,11 @@ enum Choice {
     Nothing,
 }
 
-/// The pages a process holds, as Linux's `oom_badness` counts them: resident pages and
-/// page-table pages (a process can hold memory in tables alone, e.g. a huge populated
-/// read-only mapping of the zero page).
+/// The pages a process holds, as Linux's `oom_badness` counts them: resident pages,
+/// pages in swap, and page-table pages (a process can hold memory in tables alone, e.g. a
+/// huge populated read-only mapping of the zero page).
 fn badness(vm: &UserSpace) -> usize {
-    vm.rss_pages() + vm.mmu().memory().pages()
+    vm.rss_pages() + vm.swap_entries() + vm.mmu().memory().pages()
 }
 
 /// The victim by Linux's rule without `oom_score_adj`: the most [`badness`]; init and

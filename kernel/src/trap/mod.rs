@@ -54,10 +54,18 @@ fn fault_access(cause: usize) -> Access {
 /// coldest pages are reclaimed, then the fault is tried again.
 fn resolve_user_fault(addr: usize, access: Access) -> Result<(), FaultError> {
     loop {
-        match fault_once(addr, access) {
-            Err(FaultError::SwappedOut(entry)) => {
-                crate::memory::swap::swap_in(addr, entry)?;
+        let attempt = match fault_once(addr, access) {
+            Err(FaultError::SwappedOut(entry)) => crate::memory::swap::swap_in(addr, entry),
+            Ok(()) => {
+                // Keep free memory above the low watermark while no lock is held.
+                crate::memory::reclaim::balance();
+                return Ok(());
             }
+            other => other,
+        };
+        match attempt {
+            // Brought in (or the PTE changed): fault again to map or find it.
+            Ok(()) => {}
             Err(FaultError::OutOfMemory) => {
                 if crate::memory::reclaim::reclaim(crate::memory::reclaim::BATCH) == 0
                     || proc::current().killed.load(Ordering::Acquire)
@@ -65,12 +73,7 @@ fn resolve_user_fault(addr: usize, access: Access) -> Result<(), FaultError> {
                     return Err(FaultError::OutOfMemory);
                 }
             }
-            Ok(()) => {
-                // Keep free memory above the low watermark while no lock is held.
-                crate::memory::reclaim::balance();
-                return Ok(());
-            }
-            other => return other,
+            Err(e) => return Err(e),
         }
     }
 }

@@ -168,6 +168,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         self.id
     }
 
+    /// The frame source the space takes its frames from.
+    pub fn frames(&self) -> &F {
+        &self.frames
+    }
+
     /// Remembered PTEs (swap entries) in the page table.
     pub fn swap_entries(&self) -> usize {
         self.swap_entries

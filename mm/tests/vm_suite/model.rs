@@ -108,10 +108,6 @@ enum Content {
         obj: usize,
         index: usize,
     },
-    /// Swapped out: accesses the area allows are bus errors (nothing swaps in yet).
-    Swapped {
-        file_offset: Option<usize>,
-    },
 }
 
 /// The test's spaces as the reverse map sees them.
@@ -172,16 +168,12 @@ impl World {
         match page.content {
             Content::Private { value, .. } => value,
             Content::Shared { obj, index } => self.objects[obj][index],
-            Content::Swapped { .. } => unreachable!("a swapped page is never read"),
         }
     }
 
+    /// A swapped-out page reads back what it held (the access brings it in).
     fn expected(page: Option<&Page>, kind: Access) -> Result<(), FaultError> {
-        let swapped = page.is_some_and(|p| matches!(p.content, Content::Swapped { .. }));
-        match Self::allowed(page, kind) {
-            Ok(()) if swapped => Err(FaultError::Bus),
-            other => other,
-        }
+        Self::allowed(page, kind)
     }
 
     fn allowed(page: Option<&Page>, kind: Access) -> Result<(), FaultError> {
@@ -333,7 +325,6 @@ impl World {
                     match &mut self.models[p].get_mut(&va).unwrap().content {
                         Content::Private { value: v, .. } => *v = value,
                         Content::Shared { obj, index } => self.objects[*obj][*index] = value,
-                        Content::Swapped { .. } => unreachable!(),
                     }
                 }
             }
@@ -354,20 +345,6 @@ impl World {
                             ..
                         }) => {
                             *value = file_offset.map_or(0, file_byte);
-                        }
-                        Some(
-                            page @ Page {
-                                content: Content::Swapped { .. },
-                                ..
-                            },
-                        ) => {
-                            let Content::Swapped { file_offset } = page.content else {
-                                unreachable!()
-                            };
-                            page.content = Content::Private {
-                                value: file_offset.map_or(0, file_byte),
-                                file_offset,
-                            };
                         }
                         Some(_) => {}
                         None => expected = Err(VmError::NoMem),
@@ -420,6 +397,7 @@ impl World {
         );
         assert!(mappers.contains(&(self.spaces[p].id(), va)));
         let entry = self.frames.new_slot(mappers.len());
+        self.frames.save_to_slot(entry, pte.pa);
         let mut done = 0;
         for_each_mapping(
             &self.frames,
@@ -432,13 +410,13 @@ impl World {
         );
         assert_eq!(done, mappers.len());
         assert_eq!(self.frames.slot_refs(entry), mappers.len());
+        // The models keep each page's value: a later access must read it back.
         for (id, va) in mappers {
             let q = self.spaces.iter().position(|s| s.id() == id).unwrap();
-            let page = self.models[q].get_mut(&va).unwrap();
-            let Content::Private { file_offset, .. } = page.content else {
-                panic!("a private frame mapped by a non-private page");
-            };
-            page.content = Content::Swapped { file_offset };
+            assert!(matches!(
+                self.models[q][&va].content,
+                Content::Private { .. }
+            ));
         }
     }
 

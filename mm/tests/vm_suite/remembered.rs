@@ -82,6 +82,7 @@ fn swapped_out() -> (std::sync::Arc<SimFrames>, super::sim::Space, SwapEntry) {
     write(&mut s, &frames, VA + P, 8).unwrap();
     let entry = frames.new_slot(1);
     let pa = s.mmu().query_page(VA).pa;
+    frames.save_to_slot(entry, pa);
     assert_eq!(s.remember_page(VirtAddr(VA), entry), Ok(pa));
     assert_eq!(s.rss_pages(), 1);
     assert_eq!(s.swap_entries(), 1);
@@ -90,11 +91,11 @@ fn swapped_out() -> (std::sync::Arc<SimFrames>, super::sim::Space, SwapEntry) {
 }
 
 #[test]
-fn a_fault_on_a_swapped_page_is_a_bus_error_and_munmap_frees_its_slot() {
+fn a_fault_on_a_swapped_page_asks_for_a_swap_in_and_munmap_frees_its_slot() {
     let (frames, mut s, entry) = swapped_out();
     assert_eq!(
         s.handle_fault(VirtAddr(VA), Access::Read),
-        Err(FaultError::Bus)
+        Err(FaultError::SwappedOut(entry))
     );
     assert_eq!(s.mmu().query(VirtAddr(VA)), PteState::Remembered(entry));
     s.munmap(VA, P).unwrap();
@@ -132,7 +133,7 @@ fn fork_copies_a_swap_entry_and_each_exit_drops_one_reference() {
     assert_eq!(frames.slot_refs(entry), 1);
     assert_eq!(
         child.handle_fault(VirtAddr(VA), Access::Write),
-        Err(FaultError::Bus)
+        Err(FaultError::SwappedOut(entry))
     );
     drop(child);
     assert_eq!((frames.live_slots(), frames.live()), (0, 0));
@@ -171,4 +172,24 @@ fn only_present_private_pages_can_be_swapped_out() {
     );
     assert_eq!(s.swap_entries(), 0);
     frames.drop_slot(entry);
+}
+
+#[test]
+fn a_swapped_page_comes_back_and_fork_keeps_the_copies_apart() {
+    let (frames, mut s, entry) = swapped_out();
+    let mut child = s.fork(SimMmu::new()).unwrap();
+    assert_eq!(frames.slot_refs(entry), 2);
+    // The child brings the page in (read-only, copy-on-write) and writes it: a copy.
+    assert_eq!(read(&mut child, &frames, VA), Ok(7));
+    assert_eq!(frames.slot_refs(entry), 1);
+    assert_eq!((child.swap_entries(), child.rss_pages()), (0, 2));
+    write(&mut child, &frames, VA, 9).unwrap();
+    // The parent still reads its own value from the slot.
+    assert_eq!(read(&mut s, &frames, VA), Ok(7));
+    assert_eq!(frames.live_slots(), 0);
+    write(&mut s, &frames, VA, 5).unwrap();
+    assert_eq!(read(&mut child, &frames, VA), Ok(9));
+    assert_eq!(read(&mut s, &frames, VA), Ok(5));
+    drop((s, child));
+    assert_eq!((frames.live_slots(), frames.live()), (0, 0));
 }

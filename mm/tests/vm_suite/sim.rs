@@ -49,6 +49,8 @@ pub struct SimFrames {
     pool: Mutex<Pool>,
     on_free: Mutex<Option<FreeHook>>,
     slots: Mutex<(u64, HashMap<SwapEntry, usize>)>,
+    /// What each swap slot holds (written by `save_to_slot`), as a disk would.
+    contents: Mutex<HashMap<SwapEntry, Box<[u8; PAGE_SIZE]>>>,
 }
 
 impl SimFrames {
@@ -62,7 +64,41 @@ impl SimFrames {
             }),
             on_free: Mutex::new(None),
             slots: Mutex::new((0, HashMap::new())),
+            contents: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Writes the frame at `pa` to the slot of `entry` (a swap-out's write).
+    pub fn save_to_slot(&self, entry: SwapEntry, pa: PhysAddr) {
+        let pool = self.pool.lock().unwrap();
+        let data = pool
+            .frames
+            .get(&Self::frame_index(pa))
+            .expect("save of a free frame")
+            .data
+            .clone();
+        self.contents.lock().unwrap().insert(entry, data);
+    }
+
+    /// Reads the slot of `entry` into a new frame with owner word `owner` (a swap-in's
+    /// read); the caller holds the frame's one reference.
+    pub fn read_slot(&self, entry: SwapEntry, owner: u64) -> Result<PhysAddr, OutOfMemory> {
+        let data = self
+            .contents
+            .lock()
+            .unwrap()
+            .get(&entry)
+            .expect("read of a slot never written")
+            .clone();
+        let pa = self.alloc(0, owner)?;
+        self.pool
+            .lock()
+            .unwrap()
+            .frames
+            .get_mut(&Self::frame_index(pa))
+            .unwrap()
+            .data = data;
+        Ok(pa)
     }
 
     /// A new swap slot with `refs` references.
@@ -250,6 +286,7 @@ impl FrameSource for SimFrames {
         *refs -= 1;
         if *refs == 0 {
             slots.1.remove(&entry);
+            self.contents.lock().unwrap().remove(&entry);
         }
     }
 }
@@ -643,7 +680,24 @@ pub fn access(space: &mut Space, va: usize, kind: Access) -> Result<usize, Fault
         if let Some(pa) = space.mmu().translate(va, kind) {
             return Ok(pa);
         }
-        let outcome = space.handle_fault(VirtAddr(va), kind)?;
+        let outcome = match space.handle_fault(VirtAddr(va), kind) {
+            Err(FaultError::SwappedOut(entry)) => {
+                // What the kernel does: read the slot into a frame, map it, retry.
+                let page = VirtAddr(va & !(PAGE_SIZE - 1));
+                let owner = space
+                    .private_owner_of(page)
+                    .map_err(|_| FaultError::OutOfMemory)?;
+                let frames = space.frames().clone();
+                let pa = frames
+                    .read_slot(entry, owner)
+                    .map_err(|_| FaultError::OutOfMemory)?;
+                let mapped = space.swap_in_page(page, entry, pa);
+                frames.put(pa);
+                mapped?;
+                continue;
+            }
+            other => other?,
+        };
         // What every other hart may still cache must be coherent right after the fault.
         space.mmu().assert_tlb_coherent();
         if outcome == FaultOutcome::Spurious {
