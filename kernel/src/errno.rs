@@ -48,6 +48,8 @@ pub enum Errno {
     EMFILE = 24,
     /// Not a typewriter.
     ENOTTY = 25,
+    /// No space left on device (`/dev/full`).
+    ENOSPC = 28,
     /// Illegal seek.
     ESPIPE = 29,
     /// Read-only file system.
@@ -60,6 +62,8 @@ pub enum Errno {
     ENAMETOOLONG = 36,
     /// Function not implemented.
     ENOSYS = 38,
+    /// Too many symbolic links encountered.
+    ELOOP = 40,
     /// No such device.
     ENODEV = 19,
     /// Value too large for defined data type.

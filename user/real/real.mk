@@ -15,6 +15,8 @@
 all:
 
 REAL_FILES :=
+# Other prerequisites of the archive (the stamp of the BusyBox applet links).
+REAL_DEPS :=
 
 # ---- /bin/hello-musl ----
 ZIG := $(shell python3 -c 'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))' 2>/dev/null)

@@ -231,6 +231,7 @@ impl super::File for PipeEnd {
             mode: super::S_IFIFO | 0o600,
             size: 0,
             rdev: 0,
+            mtime: 0,
         }
     }
 

@@ -27,6 +27,31 @@ use crate::proc::{self, Pid, Process};
 /// line of under 200 bytes per heap size class).
 const GENERATED_MAX: usize = 8 * PAGE_SIZE;
 
+/// The target of the magic link `/proc/self/exe` or `/proc/PID/exe` when `path` is one:
+/// the path of the program the process runs (`ENOENT` for a process that does not
+/// exist); `None` for any other path.
+pub fn exe_link(path: &str) -> Result<Option<String>, Errno> {
+    let Some(who) = path
+        .strip_prefix("/proc/")
+        .and_then(|rest| rest.strip_suffix("/exe"))
+    else {
+        return Ok(None);
+    };
+    let p = process(who)?;
+    let inner = p.group.lock();
+    super::concat(&[&inner.exe]).map(Some)
+}
+
+/// The process `who` names: `self` or a pid (`ENOENT` if there is none).
+fn process(who: &str) -> Result<alloc::sync::Arc<Process>, Errno> {
+    if who == "self" {
+        let me = proc::current();
+        return Ok(proc::find(me.tgid).unwrap_or(me));
+    }
+    let pid: Pid = who.parse().map_err(|_| Errno::ENOENT)?;
+    proc::find(pid).ok_or(Errno::ENOENT)
+}
+
 /// Kilobytes in `frames` 4 KiB frames.
 fn kb(frames: usize) -> usize {
     frames * 4
@@ -304,6 +329,7 @@ const PROC_STAT: Stat = Stat {
     mode: S_IFREG | 0o444,
     size: 0,
     rdev: 0,
+    mtime: 0,
 };
 
 /// A `/proc` file whose contents were generated when it was opened.

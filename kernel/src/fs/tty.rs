@@ -1,7 +1,12 @@
 //! The console as a file: descriptors 0-2 of the first process, a terminal.
 
-use super::{File, S_IFCHR, Stat, poll};
+use super::{File, FileRef, S_IFCHR, Stat, poll};
 use crate::errno::Errno;
+
+/// Opens the console (`/dev/console`, `/dev/tty`) with the status `flags`.
+pub fn open(flags: usize) -> Result<FileRef, Errno> {
+    super::open(Console, flags)
+}
 
 /// The console: writes go to the UART; reads return what was typed (`EAGAIN` when
 /// nothing is waiting: the system call sleeps and retries).
@@ -33,7 +38,8 @@ impl File for Console {
             ino: 0,
             mode: S_IFCHR | 0o620,
             size: 0,
-            rdev: 0x0500,
+            rdev: 0x0501,
+            mtime: 0,
         }
     }
 

@@ -243,10 +243,7 @@ fn resolve(dirfd: usize, path: &str) -> Result<String, Errno> {
     let base = if dirfd == AT_FDCWD {
         proc::current().group.lock().cwd.clone()
     } else {
-        match file(dirfd)?.lock().node() {
-            Some((node, _)) if node.kind == Kind::Dir => alloc::format!("/{}", node.path),
-            _ => return Err(Errno::ENOTDIR),
-        }
+        file(dirfd)?.lock().dir_path()?
     };
     let mut out = base;
     if !out.ends_with('/') {
@@ -282,17 +279,29 @@ fn open_path(path: &str, flags: usize) -> Result<FileRef, Errno> {
     if let Some(file) = crate::fs::procfs::open(path, flags)? {
         return Ok(file);
     }
+    if let Some(file) = crate::fs::dev::open(path, flags)? {
+        return Ok(file);
+    }
     let node = crate::fs::lookup(path)?;
     crate::fs::check_open_mode(node.kind == Kind::Dir, flags)?;
     crate::fs::open(NodeFile::new(node), flags)
 }
 
-/// The metadata of the file at `path` (absolute and normalised), without opening it.
-fn stat_path(path: &str) -> Result<Stat, Errno> {
+/// The metadata of the file at `path` (absolute and normalised), without opening it;
+/// a symbolic link in the last component is followed if `follow`.
+fn stat_path(path: &str, follow: bool) -> Result<Stat, Errno> {
     if let Some(st) = crate::fs::procfs::stat(path)? {
         return Ok(st);
     }
-    Ok(crate::fs::node_stat(&crate::fs::lookup(path)?))
+    if let Some(st) = crate::fs::dev::stat(path) {
+        return Ok(st);
+    }
+    let node = if follow {
+        crate::fs::lookup(path)?
+    } else {
+        crate::fs::lookup_nofollow(path)?
+    };
+    Ok(crate::fs::node_stat(&node))
 }
 
 pub fn openat(dirfd: usize, path: usize, flags: usize) -> SysResult {
@@ -318,57 +327,39 @@ pub fn lseek(fd: usize, offset: usize, whence: usize) -> SysResult {
     file(fd)?.lock().lseek(offset as i64, whence)
 }
 
-/// `struct linux_dirent64` `d_type` values.
-const DT_DIR: u8 = 4;
-const DT_REG: u8 = 8;
+/// The most bytes one `getdents64` call fills (the kernel buffer it builds them in).
+const DIRENT_BUF_MAX: usize = 32 * 1024;
+/// Bytes of `struct linux_dirent64` before the name: `d_ino`, `d_off`, `d_reclen`,
+/// `d_type`.
+const DIRENT_HEADER: usize = 19;
 
 pub fn getdents64(fd: usize, buf: usize, len: usize) -> SysResult {
     let f = file(fd)?;
-    let mut file = f.lock();
-    let Some((node, pos)) = file.node() else {
-        return Err(Errno::ENOTDIR);
-    };
-    if node.kind != Kind::Dir {
-        return Err(Errno::ENOTDIR);
-    }
+    let cap = len.min(DIRENT_BUF_MAX);
     let mut out: Vec<u8> = Vec::new();
-    let fs = crate::fs::root();
-    loop {
-        // Entries 0 and 1 are "." and ".."; then the directory's children.
-        let (name, child) = match *pos {
-            0 => (".", *node),
-            1 => {
-                let parent = node.path.rsplit_once('/').map_or("", |(p, _)| p);
-                ("..", fs.lookup(parent).unwrap_or(*node))
-            }
-            i => {
-                let Some(child) = fs.child(node.path, i - 2) else {
-                    break;
-                };
-                (child.path.rsplit('/').next().unwrap_or(child.path), child)
-            }
-        };
-        let reclen = (19 + name.len() + 1).next_multiple_of(8);
-        if out.len() + reclen > len {
-            if out.is_empty() {
-                return Err(Errno::EINVAL);
-            }
-            break;
+    out.try_reserve_exact(cap).map_err(|_| Errno::ENOMEM)?;
+    let mut count = 0usize;
+    let mut refused = false;
+    f.lock().read_dir(&mut |e| {
+        let reclen = (DIRENT_HEADER + e.name.len() + 1).next_multiple_of(8);
+        if out.len() + reclen > cap {
+            refused = true;
+            return false;
         }
-        out.try_reserve(reclen).map_err(|_| Errno::ENOMEM)?;
-        out.extend_from_slice(&child.ino.to_le_bytes());
-        out.extend_from_slice(&((*pos + 1) as i64).to_le_bytes());
+        count += 1;
+        out.extend_from_slice(&e.ino.to_le_bytes());
+        // d_off: an opaque cookie for telldir/seekdir, which pagoda does not support.
+        out.extend_from_slice(&(count as i64).to_le_bytes());
         out.extend_from_slice(&(reclen as u16).to_le_bytes());
-        out.push(if child.kind == Kind::Dir {
-            DT_DIR
-        } else {
-            DT_REG
-        });
-        out.extend_from_slice(name.as_bytes());
-        out.resize(out.len() + reclen - 19 - name.len(), 0);
-        *pos += 1;
+        out.push(e.kind);
+        out.extend_from_slice(e.name.as_bytes());
+        out.resize(out.len() + reclen - DIRENT_HEADER - e.name.len(), 0);
+        true
+    })?;
+    // The buffer cannot hold even the next entry.
+    if out.is_empty() && refused {
+        return Err(Errno::EINVAL);
     }
-    drop(file);
     copy_to_user(buf, &out)?;
     Ok(out.len())
 }
@@ -383,6 +374,10 @@ fn put_stat(buf: usize, st: &Stat) -> SysResult {
     b[48..56].copy_from_slice(&st.size.to_le_bytes());
     b[56..60].copy_from_slice(&4096u32.to_le_bytes());
     b[64..72].copy_from_slice(&st.size.div_ceil(512).to_le_bytes());
+    // st_atime, st_mtime, st_ctime (seconds; the nanoseconds stay 0).
+    for at in [72, 88, 104] {
+        b[at..at + 8].copy_from_slice(&st.mtime.to_le_bytes());
+    }
     copy_to_user(buf, &b)?;
     Ok(0)
 }
@@ -411,7 +406,7 @@ pub fn newfstatat(dirfd: usize, path: usize, buf: usize, flags: usize) -> SysRes
         return put_stat(buf, &st);
     }
     let path = normalize(&resolve(dirfd, &name)?);
-    let st = stat_path(&path)?;
+    let st = stat_path(&path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
     put_stat(buf, &st)
 }
 
@@ -420,15 +415,20 @@ pub fn readlinkat(dirfd: usize, path: usize, buf: usize, len: usize) -> SysResul
     if len == 0 || len > isize::MAX as usize {
         return Err(Errno::EINVAL);
     }
-    let target = match path.as_str() {
-        "/proc/self/exe" => proc::current().group.lock().exe.clone(),
-        _ => {
-            stat_path(&path)?;
-            return Err(Errno::EINVAL);
-        }
-    };
-    let n = target.len().min(len);
-    copy_to_user(buf, &target.as_bytes()[..n])?;
+    if let Some(exe) = crate::fs::procfs::exe_link(&path)? {
+        let n = exe.len().min(len);
+        copy_to_user(buf, &exe.as_bytes()[..n])?;
+        return Ok(n);
+    }
+    if crate::fs::procfs::stat(&path)?.is_some() || crate::fs::dev::stat(&path).is_some() {
+        return Err(Errno::EINVAL);
+    }
+    let node = crate::fs::lookup_nofollow(&path)?;
+    if node.kind != Kind::Symlink {
+        return Err(Errno::EINVAL);
+    }
+    let n = node.data.len().min(len);
+    copy_to_user(buf, &node.data[..n])?;
     Ok(n)
 }
 
@@ -517,7 +517,7 @@ pub fn chdir(path: usize) -> SysResult {
 pub fn faccessat(dirfd: usize, path: usize, mode: usize) -> SysResult {
     const W_OK: usize = 2;
     let path = normalize(&resolve(dirfd, &read_cstr(path, PATH_MAX)?)?);
-    let st = stat_path(&path)?;
+    let st = stat_path(&path, true)?;
     if mode & W_OK != 0 {
         return Err(Errno::EROFS);
     }
