@@ -55,11 +55,15 @@ pub fn print(args: fmt::Arguments<'_>) {
     let _ = Writer(&mut guard).write_fmt(args);
 }
 
-/// Writes bytes from a user program (a `write` to descriptors 0-2).
-pub fn write_bytes(bytes: &[u8]) {
+/// Writes bytes for the terminal ([`crate::fs::tty`]): each `\n` as `\r\n` if
+/// `crlf` (the terminal's `OPOST | ONLCR`), else as they are.
+pub fn write_raw(bytes: &[u8], crlf: bool) {
     let mut guard = CONSOLE.lock();
     for &b in bytes {
-        put(&mut guard, b);
+        match guard.as_mut() {
+            Some(uart) if !crlf => uart.put(b),
+            _ => put(&mut guard, b),
+        }
     }
 }
 
@@ -68,25 +72,10 @@ pub fn has_input() -> bool {
     CONSOLE.lock().as_ref().is_some_and(|uart| uart.has_input())
 }
 
-/// Reads what has been typed, up to `buf.len()` bytes, echoing it; a carriage return
-/// becomes a newline. Returns 0 if nothing is waiting (the caller sleeps and retries).
-pub fn read_bytes(buf: &mut [u8]) -> usize {
-    let mut guard = CONSOLE.lock();
-    let mut n = 0;
-    while n < buf.len() {
-        let Some(uart) = guard.as_mut() else { break };
-        let Some(mut b) = uart.get() else { break };
-        if b == b'\r' {
-            b = b'\n';
-        }
-        put(&mut guard, b);
-        buf[n] = b;
-        n += 1;
-        if b == b'\n' {
-            break;
-        }
-    }
-    n
+/// The next byte typed on the console, if any (the terminal's line discipline,
+/// [`crate::fs::tty`], takes it from here).
+pub fn get_byte() -> Option<u8> {
+    CONSOLE.lock().as_mut().and_then(|uart| uart.get())
 }
 
 /// Writes to the kernel console.

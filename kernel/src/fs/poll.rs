@@ -167,7 +167,11 @@ fn wait_ready(
         if ready > 0 || deadline.is_some_and(|d| now >= d) {
             return Ok(ready);
         }
-        let wake = deadline.map_or(u64::MAX, |d| d.min(now + crate::timer::TICK_NS));
+        // Without a deadline too the files are asked again every tick (before, a wait
+        // without a timeout slept until a signal: ash's ppoll on the console never
+        // saw a key).
+        let tick = now + crate::timer::TICK_NS;
+        let wake = deadline.map_or(tick, |d| d.min(tick));
         let wake = if polls.is_empty() {
             deadline.unwrap_or(u64::MAX)
         } else {

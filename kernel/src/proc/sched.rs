@@ -155,9 +155,11 @@ pub fn sleep_once(me: &Arc<Process>, deadline_ns: Option<u64>) {
     super::shrink_list(&mut sleepers);
 }
 
-/// Wakes every sleeper whose deadline has passed and fires the interval timers that are
-/// due (called on timer ticks).
+/// Wakes every sleeper whose deadline has passed, fires the interval timers that are
+/// due and takes what was typed on the console (so that `^C` reaches a program that
+/// does not read); called on timer ticks.
 pub fn wake_sleepers() {
+    crate::fs::tty::pull_input();
     let now = crate::timer::now_ns();
     super::signal::fire_alarms(now);
     let due: Vec<Arc<Process>> = {

@@ -29,6 +29,10 @@ use crate::arch::trap::{FpState, TrapFrame, reg};
 use crate::syscall::errno::Errno;
 use crate::syscall::uaccess::{copy_from_user, copy_to_user};
 
+/// Interrupt from the terminal (`^C`).
+pub const SIGINT: i32 = 2;
+/// Quit from the terminal (`^\\`).
+pub const SIGQUIT: i32 = 3;
 /// Illegal instruction.
 pub const SIGILL: i32 = 4;
 /// Trace trap.
@@ -342,6 +346,24 @@ pub fn kill_many(to: Targets, sig: i32) -> Result<(), Errno> {
         }
     }
     Ok(())
+}
+
+/// Sends `sig` from the kernel to every live process of group `pgid` (the terminal's
+/// `^C`); init only if it handles `sig`. Callable without a current process (a timer
+/// tick on an idle hart). Processes beyond what memory allows listing are skipped.
+pub fn kill_group_from_kernel(pgid: usize, sig: i32) {
+    let mut targets: alloc::vec::Vec<Arc<Process>> = alloc::vec::Vec::new();
+    super::for_each_process(|p| {
+        let inner = p.group.lock();
+        if inner.pgid == pgid && inner.exit.is_none() && targets.try_reserve(1).is_ok() {
+            targets.push(p.clone());
+        }
+    });
+    for p in &targets {
+        if may_send(p, sig) == Ok(true) {
+            send(p, sig, 0, SI_KERNEL);
+        }
+    }
 }
 
 /// `tgkill(tgid, tid, sig)` (`tgid` 0: `tkill`): to one thread; `ESRCH` if there is no

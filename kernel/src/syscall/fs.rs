@@ -26,9 +26,6 @@ const F_SETFD: usize = 2;
 const F_GETFL: usize = 3;
 const F_SETFL: usize = 4;
 const F_DUPFD_CLOEXEC: usize = 1030;
-/// `ioctl` requests answered for the console.
-const TCGETS: usize = 0x5401;
-const TIOCGWINSZ: usize = 0x5413;
 /// How often a blocked console read looks for input.
 const CONSOLE_POLL_NS: u64 = 10_000_000;
 /// Most `iovec`s per `readv`/`writev` (Linux's `UIO_MAXIOV`).
@@ -434,23 +431,11 @@ pub fn readlinkat(dirfd: usize, path: usize, buf: usize, len: usize) -> SysResul
 
 pub fn ioctl(fd: usize, request: usize, arg: usize) -> SysResult {
     let f = file(fd)?;
-    let is_console = f.lock().is_tty();
-    if !is_console {
+    let is_tty = f.lock().is_tty();
+    if !is_tty {
         return Err(Errno::ENOTTY);
     }
-    match request {
-        TIOCGWINSZ => {
-            // struct winsize: 24 rows, 80 columns.
-            let mut ws = [0u8; 8];
-            ws[0..2].copy_from_slice(&24u16.to_le_bytes());
-            ws[2..4].copy_from_slice(&80u16.to_le_bytes());
-            copy_to_user(arg, &ws)?;
-            Ok(0)
-        }
-        // The console is a plain UART without a line discipline: not a terminal.
-        TCGETS => Err(Errno::ENOTTY),
-        _ => Err(Errno::ENOTTY),
-    }
+    crate::fs::tty::ioctl(request, arg)
 }
 
 pub fn dup(fd: usize) -> SysResult {
