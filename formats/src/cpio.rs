@@ -298,6 +298,12 @@ impl<'a> Initramfs<'a> {
         self.find(want).map(|i| self.entries[i].node)
     }
 
+    /// Bytes of file contents and number of nodes in the index (`statfs`).
+    pub fn size(&self) -> (usize, usize) {
+        let bytes = self.entries.iter().map(|e| e.node.data.len()).sum();
+        (bytes, self.entries.len())
+    }
+
     /// The node `name` in directory `dir` (both as stored: no leading `/`), found by a
     /// binary search that compares `dir/name` in place (no allocation).
     fn find_in(&self, dir: &str, name: &str) -> Option<Node<'a>> {

@@ -111,6 +111,7 @@ fn dir_stat() -> Stat {
     Stat {
         ino: DEV_INO,
         mode: super::S_IFDIR | 0o755,
+        dev: super::DEV_DEV,
         ..Stat::default()
     }
 }
@@ -123,6 +124,7 @@ fn node_stat(index: usize, d: &Device) -> Stat {
         size: 0,
         rdev: d.rdev,
         mtime: 0,
+        dev: super::DEV_DEV,
     }
 }
 

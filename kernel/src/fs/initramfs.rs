@@ -15,7 +15,7 @@ use super::{DT_DIR, DT_LNK, DT_REG, DirEntry};
 use crate::errno::Errno;
 use crate::memory::uspace::fill_frame;
 
-pub use pagoda_formats::cpio::{Kind, LookupError, S_IFDIR, S_IFLNK};
+pub use pagoda_formats::cpio::{Kind, LookupError, S_IFDIR, S_IFLNK, S_IFMT};
 
 /// A file or directory of the initramfs.
 pub type Node = pagoda_formats::cpio::Node<'static>;

@@ -58,7 +58,20 @@ pub struct Stat {
     pub rdev: u64,
     /// Modification time (and access and change time), seconds since the epoch.
     pub mtime: u64,
+    /// The file system's device (`st_dev`): [`DEV_ROOT`], [`DEV_DEV`], [`DEV_PROC`] or
+    /// [`DEV_PIPE`], anonymous device numbers (major 0) as Linux gives to file systems
+    /// without a disk. `df` and `find -xdev` tell file systems apart by them.
+    pub dev: u64,
 }
+
+/// `st_dev` of the initramfs.
+pub const DEV_ROOT: u64 = 1;
+/// `st_dev` of `/dev`.
+pub const DEV_DEV: u64 = 5;
+/// `st_dev` of `/proc`.
+pub const DEV_PROC: u64 = 21;
+/// `st_dev` of pipes.
+pub const DEV_PIPE: u64 = 12;
 
 /// `d_type` of a directory entry: character device, directory, regular file, link.
 pub const DT_CHR: u8 = 2;
@@ -261,6 +274,7 @@ pub fn node_stat(node: &Node) -> Stat {
         size: node.data.len() as u64,
         rdev: 0,
         mtime: u64::from(node.mtime),
+        dev: DEV_ROOT,
     }
 }
 
@@ -374,9 +388,19 @@ struct Slot {
 }
 
 /// A process's descriptor table.
-#[derive(Default)]
 pub struct FdTable {
     slots: Vec<Option<Slot>>,
+    /// Descriptors are below this (`RLIMIT_NOFILE`'s soft limit, at most [`MAX_FDS`]).
+    limit: usize,
+}
+
+impl Default for FdTable {
+    fn default() -> FdTable {
+        FdTable {
+            slots: Vec::new(),
+            limit: MAX_FDS,
+        }
+    }
 }
 
 impl FdTable {
@@ -390,7 +414,10 @@ impl FdTable {
         let mut slots = Vec::new();
         slots.try_reserve(3).map_err(|_| Errno::ENOMEM)?;
         slots.extend([slot.clone(), slot.clone(), slot]);
-        Ok(FdTable { slots })
+        Ok(FdTable {
+            slots,
+            limit: MAX_FDS,
+        })
     }
 
     /// A copy for a child process (`fork`), sharing every open file description;
@@ -401,7 +428,15 @@ impl FdTable {
             .try_reserve(self.slots.len())
             .map_err(|_| Errno::ENOMEM)?;
         slots.extend(self.slots.iter().cloned());
-        Ok(FdTable { slots })
+        Ok(FdTable {
+            slots,
+            limit: self.limit,
+        })
+    }
+
+    /// Sets the bound of new descriptor numbers (`RLIMIT_NOFILE`; open ones stay).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.min(MAX_FDS);
     }
 
     /// The file behind `fd`.
@@ -416,11 +451,13 @@ impl FdTable {
     /// Installs `file` at the lowest free descriptor.
     pub fn insert(&mut self, file: FileRef, cloexec: bool) -> Result<usize, Errno> {
         let slot = Some(Slot { file, cloexec });
-        if let Some(i) = self.slots.iter().position(Option::is_none) {
+        if let Some(i) = self.slots.iter().position(Option::is_none)
+            && i < self.limit
+        {
             self.slots[i] = slot;
             return Ok(i);
         }
-        if self.slots.len() >= MAX_FDS {
+        if self.slots.len() >= self.limit {
             return Err(Errno::EMFILE);
         }
         self.slots.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
@@ -444,10 +481,10 @@ impl FdTable {
         file: FileRef,
         cloexec: bool,
     ) -> Result<usize, Errno> {
-        if min >= MAX_FDS {
+        if min >= self.limit {
             return Err(Errno::EINVAL);
         }
-        let free = (min..MAX_FDS).find(|&i| self.slots.get(i).is_none_or(Option::is_none));
+        let free = (min..self.limit).find(|&i| self.slots.get(i).is_none_or(Option::is_none));
         let fd = free.ok_or(Errno::EMFILE)?;
         self.install(fd, file, cloexec)?;
         Ok(fd)
@@ -455,7 +492,7 @@ impl FdTable {
 
     /// Puts `file` at descriptor `fd`, closing what was there (`dup3`).
     pub fn install(&mut self, fd: usize, file: FileRef, cloexec: bool) -> Result<(), Errno> {
-        if fd >= MAX_FDS {
+        if fd >= self.limit {
             return Err(Errno::EBADF);
         }
         if fd >= self.slots.len() {

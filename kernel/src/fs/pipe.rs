@@ -232,6 +232,7 @@ impl super::File for PipeEnd {
             size: 0,
             rdev: 0,
             mtime: 0,
+            dev: super::DEV_PIPE,
         }
     }
 

@@ -1,10 +1,19 @@
-//! `/proc`: memory counters as text, generated when a file is opened (`maps`: as it is
-//! read), in the format Linux uses (so the same parsers read both).
+//! `/proc`: processes and memory counters as text, generated when a file is opened
+//! (`maps`: as it is read), in the format Linux uses (so the same parsers, `ps`, `top`,
+//! `free`, `uptime`, read both). `/proc` and `/proc/PID` are directories that list what
+//! is here; `/proc/self` names the caller's process.
 //!
 //! | file | contents |
 //! |---|---|
 //! | `/proc/meminfo` | `MemTotal`, `MemFree`, `MemAvailable`, frames by use, slab and page tables |
-//! | `/proc/self/status`, `/proc/PID/status` | name, pid, parent, `VmSize`, `VmRSS`, fault counters |
+//! | `/proc/stat` | time each hart ran tasks and idled (all of it as `user`: see below), `btime`, `processes`, `procs_running` |
+//! | `/proc/uptime`, `/proc/loadavg` | time since boot and idle time; Linux's load averages (sampled every 5 s), runnable/total threads, last pid |
+//! | `/proc/cpuinfo` | one paragraph per online hart: processor, hart id, MMU mode |
+//! | `/proc/mounts` | the root (the initramfs, read-only), `/proc`, `/dev` |
+//! | `/proc/PID/stat`, `statm` | Linux's fields, in order (see [`pid_stat`] for those always 0 here) |
+//! | `/proc/PID/cmdline`, `comm` | the arguments of `execve` (cut at 4 KiB), the command name |
+//! | `/proc/PID/exe` | a link to the program |
+//! | `/proc/self/status`, `/proc/PID/status` | name, true state, pid, parent, ids, `VmSize`, `VmRSS`, fault counters |
 //! | `/proc/vmstat` | global fault, copy-on-write and TLB counters |
 //! | `/proc/slabinfo` | per heap size class: objects in use, slab capacity, slabs; then pagoda's own columns: cached objects, peaks |
 //! | `/proc/buddyinfo` | free blocks of each order (0 to 18) on the buddy lists |
@@ -19,7 +28,7 @@ use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
 use pagoda_mm::frame::FrameUse;
 use pagoda_mm::vm::{AreaInfo, AreaKind, Prot};
 
-use super::{File, FileRef, S_IFREG, Stat, copy_at};
+use super::{DT_DIR, DT_LNK, DT_REG, DirEntry, File, FileRef, S_IFDIR, S_IFREG, Stat, copy_at};
 use crate::errno::Errno;
 use crate::proc::{self, Pid, Process};
 
@@ -27,19 +36,38 @@ use crate::proc::{self, Pid, Process};
 /// line of under 200 bytes per heap size class).
 const GENERATED_MAX: usize = 8 * PAGE_SIZE;
 
-/// The target of the magic link `/proc/self/exe` or `/proc/PID/exe` when `path` is one:
-/// the path of the program the process runs (`ENOENT` for a process that does not
-/// exist); `None` for any other path.
+/// The target of a magic link, `/proc/PID/exe` (the program the process runs) or
+/// `/proc/PID/cwd` (its working directory), when `path` is one (`self` for the caller;
+/// `ENOENT` for a process that does not exist); `None` for any other path.
 pub fn exe_link(path: &str) -> Result<Option<String>, Errno> {
-    let Some(who) = path
+    let Some((who, link)) = path
         .strip_prefix("/proc/")
-        .and_then(|rest| rest.strip_suffix("/exe"))
+        .and_then(|rest| rest.split_once('/'))
     else {
         return Ok(None);
     };
+    if link != "exe" && link != "cwd" {
+        return Ok(None);
+    }
     let p = process(who)?;
     let inner = p.group.lock();
-    super::concat(&[&inner.exe]).map(Some)
+    let target = if link == "exe" {
+        &inner.exe
+    } else {
+        &inner.cwd
+    };
+    super::concat(&[target]).map(Some)
+}
+
+/// `(who, smaps)` when `path` is `/proc/WHO/maps` (`false`) or `/proc/WHO/smaps`
+/// (`true`).
+fn maps_path(path: &str) -> Option<(&str, bool)> {
+    let (who, file) = path.strip_prefix("/proc/")?.split_once('/')?;
+    match file {
+        "maps" => Some((who, false)),
+        "smaps" => Some((who, true)),
+        _ => None,
+    }
 }
 
 /// The process `who` names: `self` or a pid (`ENOENT` if there is none).
@@ -60,14 +88,11 @@ fn kb(frames: usize) -> usize {
 /// The metadata of the `/proc` file at `path` (absolute, normalised), checked as [`open`]
 /// checks it but without opening it; `None` if `path` is not a `/proc` file.
 pub fn stat(path: &str) -> Result<Option<Stat>, Errno> {
-    if let Some(who) = path
-        .strip_prefix("/proc/")
-        .and_then(|rest| rest.strip_suffix("/maps"))
-    {
-        if who != "self" {
-            let pid = who.parse().map_err(|_| Errno::ENOENT)?;
-            proc::find(pid).ok_or(Errno::ENOENT)?;
-        }
+    if let Some(dir) = directory(path)? {
+        return Ok(Some(dir.stat()));
+    }
+    if let Some((who, _)) = maps_path(path) {
+        process(who)?;
         return Ok(Some(PROC_STAT));
     }
     Ok(generate(path)?.map(|_| PROC_STAT))
@@ -81,18 +106,14 @@ pub fn stat(path: &str) -> Result<Option<Stat>, Errno> {
 /// A `/proc` file is a regular, read-only file: `flags` are checked as `openat` checks
 /// them ([`super::check_open_mode`]) and the file is opened with them.
 pub fn open(path: &str, flags: usize) -> Result<Option<FileRef>, Errno> {
-    if let Some(who) = path
-        .strip_prefix("/proc/")
-        .and_then(|rest| rest.strip_suffix("/maps"))
-    {
-        let pid = if who == "self" {
-            proc::current().tgid
-        } else {
-            let pid = who.parse().map_err(|_| Errno::ENOENT)?;
-            proc::find(pid).ok_or(Errno::ENOENT)?.pid
-        };
+    if let Some(dir) = directory(path)? {
+        super::check_open_mode(true, flags)?;
+        return super::open(dir, flags).map(Some);
+    }
+    if let Some((who, smaps)) = maps_path(path) {
+        let pid = process(who)?.tgid;
         let file = MapsFile {
-            text: MapsText::new(pid),
+            text: MapsText::new(pid, smaps),
             pos: 0,
         };
         super::check_open_mode(false, flags)?;
@@ -122,6 +143,11 @@ fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
         "vmstat" => vmstat(&mut out),
         "slabinfo" => slabinfo(&mut out),
         "buddyinfo" => buddyinfo(&mut out),
+        "stat" => proc_stat(&mut out),
+        "uptime" => uptime(&mut out),
+        "loadavg" => loadavg(&mut out),
+        "cpuinfo" => cpuinfo(&mut out),
+        "mounts" => out.write_str(MOUNTS),
         "sys/fs/file-nr" => {
             // Linux's three columns: allocated, free (always 0 since 2.6), maximum.
             let (open, max) = crate::fs::open_files();
@@ -139,7 +165,23 @@ fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
                 proc::find(pid).ok_or(Errno::ENOENT)?
             };
             match file {
+                // Links: looked up as such by the caller.
+                "exe" | "cwd" => return Ok(None),
                 "status" => status(&mut out, &p),
+                "stat" => pid_stat(&mut out, &p),
+                "statm" => statm(&mut out, &p),
+                "comm" => {
+                    let inner = p.group.lock();
+                    writeln!(out, "{}", inner.comm())
+                }
+                "cmdline" => {
+                    let inner = p.group.lock();
+                    let mut v = Vec::new();
+                    v.try_reserve_exact(inner.cmdline.len())
+                        .map_err(|_| Errno::ENOMEM)?;
+                    v.extend_from_slice(&inner.cmdline);
+                    return Ok(Some(v));
+                }
                 _ => return Err(Errno::ENOENT),
             }
         }
@@ -252,32 +294,45 @@ fn vmstat(out: &mut String) -> core::fmt::Result {
     writeln!(out, "tlb_remote_requests {}", t.remote_requests)
 }
 
+/// Pages mapped and resident, and the fault counters, of `p`'s address space.
+fn memory_of(p: &Process) -> (usize, usize, pagoda_mm::vm::VmStats) {
+    let mm = p.mm();
+    let vm = mm.lock();
+    match &*vm {
+        Some(vm) => {
+            let size: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
+            (size / PAGE_SIZE, vm.rss_pages(), vm.stats())
+        }
+        None => (0, 0, Default::default()),
+    }
+}
+
+/// The word Linux prints after a state letter in `status`.
+fn state_name(letter: char) -> &'static str {
+    match letter {
+        'R' => "running",
+        'Z' => "zombie",
+        _ => "sleeping",
+    }
+}
+
 fn status(out: &mut String, p: &Process) -> core::fmt::Result {
     let (parent, name) = {
         let inner = p.group.lock();
-        (
-            inner.parent,
-            String::from(inner.exe.rsplit('/').next().unwrap_or("")),
-        )
+        (inner.parent, String::from(inner.comm()))
     };
-    let mm = p.mm();
-    let (size, rss, stats) = match &*mm.lock() {
-        Some(vm) => {
-            let size: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
-            (size / 4096, vm.rss_pages(), vm.stats())
-        }
-        None => (0, 0, Default::default()),
-    };
-    let state = if p.group.lock().exit.is_some() {
-        "Z (zombie)"
-    } else {
-        "R (running)"
-    };
+    let (size, rss, stats) = memory_of(p);
+    let state = proc::state_letter(p);
     writeln!(out, "Name:\t{name}")?;
-    writeln!(out, "State:\t{state}")?;
+    writeln!(out, "State:\t{state} ({})", state_name(state))?;
     writeln!(out, "Tgid:\t{}", p.tgid)?;
     writeln!(out, "Pid:\t{}", p.pid)?;
     writeln!(out, "PPid:\t{parent}")?;
+    writeln!(out, "TracerPid:\t0")?;
+    // Every process runs as root: real, effective, saved and file-system ids.
+    writeln!(out, "Uid:\t0\t0\t0\t0")?;
+    writeln!(out, "Gid:\t0\t0\t0\t0")?;
+    writeln!(out, "Groups:\t")?;
     writeln!(out, "Threads:\t{}", p.group.live())?;
     writeln!(out, "VmSize:\t{:>8} kB", kb(size))?;
     writeln!(out, "VmRSS:\t{:>8} kB", kb(rss))?;
@@ -285,6 +340,309 @@ fn status(out: &mut String, p: &Process) -> core::fmt::Result {
     writeln!(out, "CowCopies:\t{}", stats.cow_copies)?;
     writeln!(out, "CowTakeovers:\t{}", stats.cow_takeovers)?;
     writeln!(out, "ZeroPageMaps:\t{}", stats.zero_page_maps)
+}
+
+/// Linux's `USER_HZ`: the clock ticks of `/proc/stat` and `/proc/PID/stat`.
+const USER_HZ: u64 = 100;
+/// Nanoseconds per `USER_HZ` tick.
+const NS_PER_USER_TICK: u64 = 1_000_000_000 / USER_HZ;
+
+/// `/proc/PID/stat`: Linux's first 44 fields, in order. Fields pagoda has no notion of
+/// are 0, as Linux prints them when they do not apply: `flags`, `cminflt`, `majflt`,
+/// `cmajflt` (no major faults: files are in memory), `stime`/`cstime` (the scheduler
+/// does not split user from kernel time: all of it is in `utime`/`cutime`), `nice`,
+/// `itrealvalue`, `startcode`..`kstkeip`, `wchan`, `nswap`, `cnswap`, `processor`,
+/// `rt_priority`, `policy`, the delay and guest times. The fields after `cguest_time`
+/// (the argument and environment addresses, the exit code) are left out.
+fn pid_stat(out: &mut String, p: &Process) -> core::fmt::Result {
+    let (ppid, pgid, sid, comm) = {
+        let inner = p.group.lock();
+        (
+            inner.parent,
+            inner.pgid,
+            inner.sid,
+            String::from(inner.comm()),
+        )
+    };
+    let (tty, tpgid) = super::tty::terminal_of(sid);
+    let (size, rss, stats) = memory_of(p);
+    let ticks = |ns: u64| ns / NS_PER_USER_TICK;
+    let utime = ticks(p.group.cpu_ns.load(core::sync::atomic::Ordering::Relaxed));
+    let cutime = ticks(
+        p.group
+            .children_cpu_ns
+            .load(core::sync::atomic::Ordering::Relaxed),
+    );
+    let (pending, blocked) = (
+        p.group.pending.load(core::sync::atomic::Ordering::Relaxed)
+            | p.pending.load(core::sync::atomic::Ordering::Relaxed),
+        p.blocked.load(core::sync::atomic::Ordering::Relaxed),
+    );
+    let (ignored, caught) = proc::signal::dispositions(p);
+    write!(
+        out,
+        "{} ({comm}) {} {ppid} {pgid} {sid} {tty} {tpgid} 0 {} 0 0 0 {utime} 0 {cutime} 0 20 0 {} 0 {} {} {} {} ",
+        p.pid,
+        proc::state_letter(p),
+        stats.minor_faults,
+        p.group.live(),
+        ticks(p.group.start_ns),
+        size * PAGE_SIZE,
+        rss,
+        u64::MAX,
+    )?;
+    writeln!(
+        out,
+        "0 0 0 0 0 {pending} {blocked} {ignored} {caught} 0 0 0 17 0 0 0 0 0 0"
+    )
+}
+
+/// `/proc/PID/statm`, in pages: size, resident, shared (0: resident pages are not told
+/// apart by kind), text (executable file mappings), lib (0, as Linux), data (writable
+/// private mappings and the stack), dirty (0, as Linux).
+fn statm(out: &mut String, p: &Process) -> core::fmt::Result {
+    let (size, rss, _) = memory_of(p);
+    let (mut text, mut data) = (0, 0);
+    {
+        let mm = p.mm();
+        let vm = mm.lock();
+        if let Some(vm) = &*vm {
+            for a in vm.areas() {
+                let pages = (a.range.end.0 - a.range.start.0) / PAGE_SIZE;
+                let private = matches!(a.kind, AreaKind::Anon | AreaKind::File { .. });
+                if a.prot.contains(Prot::EXEC) && matches!(a.kind, AreaKind::File { .. }) {
+                    text += pages;
+                } else if private && a.prot.contains(Prot::WRITE) {
+                    data += pages;
+                }
+            }
+        }
+    }
+    writeln!(out, "{size} {rss} 0 {text} 0 {data} 0")
+}
+
+/// `/proc/stat`: per hart, the time it ran tasks (as `user`: user and kernel time are
+/// not told apart) and the time it idled, in `USER_HZ` ticks; then the boot time, the
+/// tasks created since boot and those runnable now. Lines and columns pagoda has no
+/// counter for (`intr`, `ctxt`, `softirq`, ...) are left out or 0.
+fn proc_stat(out: &mut String) -> core::fmt::Result {
+    let now = crate::timer::now_ns();
+    let harts: Vec<usize> = crate::smp::online_mask().snapshot().iter().collect();
+    let line = |out: &mut String, name: &str, busy: u64, idle: u64| {
+        writeln!(
+            out,
+            "{name} {} 0 0 {} 0 0 0 0 0 0",
+            busy / NS_PER_USER_TICK,
+            idle / NS_PER_USER_TICK
+        )
+    };
+    let busy = |h: usize| proc::sched::busy_ns(h).min(now);
+    let total_busy: u64 = harts.iter().map(|&h| busy(h)).sum();
+    let total_idle: u64 = harts.iter().map(|&h| now - busy(h)).sum();
+    line(out, "cpu ", total_busy, total_idle)?;
+    for (i, &h) in harts.iter().enumerate() {
+        line(out, &alloc::format!("cpu{i}"), busy(h), now - busy(h))?;
+    }
+    let boot = (crate::drivers::rtc::realtime_ns().saturating_sub(now)) / 1_000_000_000;
+    writeln!(out, "btime {boot}")?;
+    writeln!(out, "processes {}", proc::created())?;
+    writeln!(out, "procs_running {}", proc::runnable())?;
+    writeln!(out, "procs_blocked 0")
+}
+
+/// Hundredths of a second as `S.CC`.
+fn centis(out: &mut String, ns: u64) -> core::fmt::Result {
+    let c = ns / 10_000_000;
+    write!(out, "{}.{:02}", c / 100, c % 100)
+}
+
+/// `/proc/uptime`: seconds since boot, and the idle time of all harts together.
+fn uptime(out: &mut String) -> core::fmt::Result {
+    let now = crate::timer::now_ns();
+    let idle: u64 = crate::smp::online_mask()
+        .snapshot()
+        .iter()
+        .map(|h| now - proc::sched::busy_ns(h).min(now))
+        .sum();
+    centis(out, now)?;
+    out.write_str(" ")?;
+    centis(out, idle)?;
+    writeln!(out)
+}
+
+/// `/proc/loadavg`: the 1-, 5- and 15-minute load averages, runnable/total threads, the
+/// last pid given out.
+fn loadavg(out: &mut String) -> core::fmt::Result {
+    use proc::sched::LOAD_FIXED_1;
+    for avg in proc::sched::load_average() {
+        let frac = (avg & (LOAD_FIXED_1 - 1)) * 100 / LOAD_FIXED_1;
+        write!(out, "{}.{frac:02} ", avg / LOAD_FIXED_1)?;
+    }
+    writeln!(
+        out,
+        "{}/{} {}",
+        proc::runnable(),
+        proc::count(),
+        proc::last_pid()
+    )
+}
+
+/// `/proc/cpuinfo` as Linux prints it on RISC-V, for the online harts (the ISA string
+/// and the machine ids are left out: pagoda does not read them).
+fn cpuinfo(out: &mut String) -> core::fmt::Result {
+    for (i, h) in crate::smp::online_mask().snapshot().iter().enumerate() {
+        writeln!(out, "processor\t: {i}\nhart\t\t: {h}\nmmu\t\t: sv39\n")?;
+    }
+    Ok(())
+}
+
+/// `/proc/mounts`: what pagoda has, where it is, with Linux's file-system types. The
+/// root's source is named `initramfs`, not Linux's `rootfs`, which BusyBox's `df` skips
+/// (on Linux a real root is mounted over it).
+const MOUNTS: &str =
+    "initramfs / rootfs ro 0 0\nproc /proc proc ro 0 0\ndev /dev devtmpfs rw 0 0\n";
+
+/// `/proc` or `/proc/PID` (`self` too) when `path` is one of them (`ENOENT` for a pid
+/// that does not exist); `None` for any other path.
+fn directory(path: &str) -> Result<Option<ProcDir>, Errno> {
+    if path == "/proc" || path == "/proc/" {
+        return Ok(Some(ProcDir { pid: None, pos: 0 }));
+    }
+    let Some(who) = path.strip_prefix("/proc/") else {
+        return Ok(None);
+    };
+    let who = who.strip_suffix('/').unwrap_or(who);
+    if who.contains('/') || !(who == "self" || who.bytes().all(|b| b.is_ascii_digit())) {
+        return Ok(None);
+    }
+    let pid = process(who)?.tgid;
+    Ok(Some(ProcDir {
+        pid: Some(pid),
+        pos: 0,
+    }))
+}
+
+/// The files of `/proc` itself, listed before the processes.
+const ROOT_FILES: [(&str, u8); 10] = [
+    ("self", DT_LNK),
+    ("meminfo", DT_REG),
+    ("stat", DT_REG),
+    ("uptime", DT_REG),
+    ("loadavg", DT_REG),
+    ("cpuinfo", DT_REG),
+    ("mounts", DT_REG),
+    ("vmstat", DT_REG),
+    ("slabinfo", DT_REG),
+    ("buddyinfo", DT_REG),
+];
+
+/// The files of `/proc/PID`.
+const PID_FILES: [(&str, u8); 9] = [
+    ("stat", DT_REG),
+    ("statm", DT_REG),
+    ("status", DT_REG),
+    ("cmdline", DT_REG),
+    ("comm", DT_REG),
+    ("maps", DT_REG),
+    ("smaps", DT_REG),
+    ("exe", DT_LNK),
+    ("cwd", DT_LNK),
+];
+
+/// Inode numbers of `/proc` entries (made from the pid and the entry), above the
+/// archive's and `/dev`'s.
+const PROC_INO: u64 = 0x3_0000_0000;
+
+/// `/proc` or `/proc/PID` open as a directory. The position of `/proc` is an index into
+/// its files, then [`ROOT_FILES`]`.len() + 2` plus the next pid to list, so that
+/// processes coming and going between calls neither repeat nor hide the others.
+struct ProcDir {
+    pid: Option<Pid>,
+    pos: usize,
+}
+
+impl File for ProcDir {
+    fn read(&mut self, _buf: &mut [u8]) -> Result<usize, Errno> {
+        Err(Errno::EISDIR)
+    }
+
+    fn stat(&self) -> Stat {
+        Stat {
+            ino: PROC_INO + (self.pid.unwrap_or(0) as u64) * 64,
+            mode: S_IFDIR | 0o555,
+            dev: super::DEV_PROC,
+            ..Stat::default()
+        }
+    }
+
+    fn read_dir(&mut self, emit: &mut dyn FnMut(&DirEntry<'_>) -> bool) -> Result<(), Errno> {
+        let ino = PROC_INO + (self.pid.unwrap_or(0) as u64) * 64;
+        let files: &[(&str, u8)] = if self.pid.is_some() {
+            &PID_FILES
+        } else {
+            &ROOT_FILES
+        };
+        loop {
+            let mut name_buf = [0u8; 20];
+            let (name, kind, next): (&str, u8, usize) = match self.pos {
+                0 => (".", DT_DIR, 1),
+                1 => ("..", DT_DIR, 2),
+                i if i < files.len() + 2 => (files[i - 2].0, files[i - 2].1, i + 1),
+                i if self.pid.is_none() => {
+                    let base = files.len() + 2;
+                    let Some(pid) = proc::next_process(i - base) else {
+                        return Ok(());
+                    };
+                    let mut w = ByteWriter {
+                        buf: &mut name_buf,
+                        len: 0,
+                    };
+                    let _ = write!(w, "{pid}");
+                    let len = w.len;
+                    let name = core::str::from_utf8(&name_buf[..len]).unwrap_or("?");
+                    (name, DT_DIR, base + pid + 1)
+                }
+                _ => return Ok(()),
+            };
+            let entry = DirEntry {
+                ino: ino + self.pos as u64,
+                kind,
+                name,
+            };
+            if !emit(&entry) {
+                return Ok(());
+            }
+            self.pos = next;
+        }
+    }
+
+    fn dir_path(&self) -> Result<String, Errno> {
+        match self.pid {
+            None => super::concat(&["/proc"]),
+            Some(pid) => {
+                let mut s = super::concat(&["/proc/"])?;
+                s.try_reserve(20).map_err(|_| Errno::ENOMEM)?;
+                write!(s, "{pid}").map_err(|_| Errno::ENOMEM)?;
+                Ok(s)
+            }
+        }
+    }
+}
+
+/// Formats into a fixed buffer (a pid's name in a listing, without allocating).
+struct ByteWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// An open `/proc/PID/maps`: its text and the file position.
@@ -330,6 +688,7 @@ const PROC_STAT: Stat = Stat {
     size: 0,
     rdev: 0,
     mtime: 0,
+    dev: super::DEV_PROC,
 };
 
 /// A `/proc` file whose contents were generated when it was opened.
@@ -370,6 +729,8 @@ impl File for GeneratedFile {
 /// not keep a dead process alive, and reads nothing once it is gone.
 pub struct MapsText {
     pid: Pid,
+    /// `smaps`: each area's line followed by its sizes.
+    smaps: bool,
     /// Lines of the areas in `[.., next_area)` not yet read past.
     window: Vec<u8>,
     /// File offset of `window[0]`.
@@ -379,9 +740,10 @@ pub struct MapsText {
 }
 
 impl MapsText {
-    fn new(pid: Pid) -> MapsText {
+    fn new(pid: Pid, smaps: bool) -> MapsText {
         MapsText {
             pid,
+            smaps,
             window: Vec::new(),
             window_at: 0,
             next_area: 0,
@@ -391,7 +753,7 @@ impl MapsText {
     /// Reads at file offset `offset`.
     pub fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
         if offset < self.window_at {
-            *self = MapsText::new(self.pid);
+            *self = MapsText::new(self.pid, self.smaps);
         }
         while offset >= self.window_at + self.window.len() {
             self.window_at += self.window.len();
@@ -413,17 +775,88 @@ impl MapsText {
             return Ok(false);
         };
         let mm = p.mm();
-        let vm = mm.lock();
-        let Some(vm) = &*vm else { return Ok(false) };
-        for a in vm.areas_from(VirtAddr(self.next_area)) {
-            if self.window.len() >= PAGE_SIZE {
-                break;
+        // The areas of this window, then (smaps) their resident pages, counted with the
+        // space unlocked between pieces.
+        let mut areas: Vec<AreaInfo> = Vec::new();
+        let brk = {
+            let mut vm = mm.lock();
+            let Some(vm) = vm.as_mut() else {
+                return Ok(false);
+            };
+            // brk(0) is refused (below the initial break): it only reads the break.
+            let brk = vm.brk(0).0;
+            let mut bytes = 0;
+            for a in vm.areas_from(VirtAddr(self.next_area)) {
+                if bytes >= PAGE_SIZE || areas.try_reserve(1).is_err() {
+                    break;
+                }
+                bytes += if self.smaps {
+                    SMAPS_AREA_BYTES
+                } else {
+                    MAPS_LINE_BYTES
+                };
+                areas.push(a);
             }
-            maps_line(&mut Fallible(&mut self.window), &a).map_err(|_| Errno::ENOMEM)?;
+            brk
+        };
+        for a in &areas {
+            let mut out = Fallible(&mut self.window);
+            maps_line(&mut out, a, brk).map_err(|_| Errno::ENOMEM)?;
+            if self.smaps {
+                let (rss, swap) = resident(&mm, a);
+                smaps_sizes(&mut out, a, rss, swap).map_err(|_| Errno::ENOMEM)?;
+            }
             self.next_area = a.range.end.0;
         }
         Ok(!self.window.is_empty())
     }
+}
+
+/// About the bytes of one `maps` line, and of one area in `smaps` (a window holds about
+/// a page of either).
+const MAPS_LINE_BYTES: usize = 80;
+const SMAPS_AREA_BYTES: usize = 200;
+/// Pages looked up with the address space locked, between preemption points.
+const RESIDENT_PIECE: usize = 512;
+
+/// Pages of area `a` that are resident, and those in swap (remembered), found by
+/// looking each page up in the page table, [`RESIDENT_PIECE`] pages per lock of the
+/// space (a large area does not keep the space locked, or the hart busy, for long).
+fn resident(mm: &proc::Mm, a: &AreaInfo) -> (usize, usize) {
+    use pagoda_mm::vm::{Mmu, PteState};
+    let (mut rss, mut swap) = (0, 0);
+    let mut va = a.range.start.0;
+    while va < a.range.end.0 {
+        let stop = (va + RESIDENT_PIECE * PAGE_SIZE).min(a.range.end.0);
+        {
+            let vm = mm.lock();
+            let Some(vm) = vm.as_ref() else { break };
+            for page in (va..stop).step_by(PAGE_SIZE) {
+                match vm.mmu().query(VirtAddr(page)) {
+                    PteState::Present(_) => rss += 1,
+                    PteState::Remembered(_) => swap += 1,
+                    PteState::Absent => {}
+                }
+            }
+        }
+        va = stop;
+        if va < a.range.end.0 {
+            proc::sched::preempt();
+        }
+    }
+    (rss, swap)
+}
+
+/// The sizes `smaps` gives after an area's line: `Size`, `KernelPageSize`,
+/// `MMUPageSize`, `Rss`, `Swap` (the fields pagoda can count; `Pss` and the
+/// shared/private split are left out).
+fn smaps_sizes(out: &mut impl Write, a: &AreaInfo, rss: usize, swap: usize) -> core::fmt::Result {
+    let size = (a.range.end.0 - a.range.start.0) / 1024;
+    writeln!(out, "Size:           {size:>8} kB")?;
+    writeln!(out, "KernelPageSize: {:>8} kB", PAGE_SIZE / 1024)?;
+    writeln!(out, "MMUPageSize:    {:>8} kB", PAGE_SIZE / 1024)?;
+    writeln!(out, "Rss:            {:>8} kB", kb(rss))?;
+    writeln!(out, "Swap:           {:>8} kB", kb(swap))
 }
 
 /// Text appended to a byte buffer with fallible growth (a failed reservation is a
@@ -438,19 +871,39 @@ impl Write for Fallible<'_> {
     }
 }
 
-/// One line of `maps` for area `a`.
-fn maps_line(out: &mut impl Write, a: &AreaInfo) -> core::fmt::Result {
+/// One line of `maps` for area `a`, with Linux's columns: range, permissions, file
+/// offset, device and inode (`00:00 0`: pagoda's areas do not record which file they
+/// map, so no path either), then `[heap]` (the area ending at the program break `brk`)
+/// or `[stack]`.
+fn maps_line(out: &mut impl Write, a: &AreaInfo, brk: usize) -> core::fmt::Result {
     let bit = |on: bool, c: char| if on { c } else { '-' };
     let shared = matches!(a.kind, AreaKind::SharedAnon | AreaKind::SharedFile { .. });
+    let offset = match a.kind {
+        AreaKind::File { offset, .. } | AreaKind::SharedFile { offset } => offset,
+        AreaKind::Anon | AreaKind::SharedAnon => 0,
+    };
+    let heap = matches!(a.kind, AreaKind::Anon)
+        && a.range.start.0 < brk
+        && a.range.end.0 == brk.next_multiple_of(PAGE_SIZE);
+    let name = if a.grows_down {
+        "[stack]"
+    } else if heap {
+        "[heap]"
+    } else {
+        ""
+    };
     writeln!(
         out,
-        "{:08x}-{:08x} {}{}{}{} {}",
+        "{:08x}-{:08x} {}{}{}{} {:08x} 00:00 0 {:>w$}{}",
         a.range.start.0,
         a.range.end.0,
         bit(a.prot.contains(Prot::READ), 'r'),
         bit(a.prot.contains(Prot::WRITE), 'w'),
         bit(a.prot.contains(Prot::EXEC), 'x'),
         if shared { 's' } else { 'p' },
-        if a.grows_down { "[stack]" } else { "" },
+        offset,
+        "",
+        name,
+        w = if name.is_empty() { 0 } else { 20 },
     )
 }

@@ -560,11 +560,26 @@ impl File for Console {
             size: 0,
             rdev: 0x0501,
             mtime: 0,
+            dev: super::DEV_DEV,
         }
     }
 
     fn is_tty(&self) -> bool {
         true
+    }
+}
+
+/// The device number of the console as `/proc/PID/stat` encodes it (5:1).
+const CONSOLE_TTY_NR: i32 = (5 << 8) | 1;
+
+/// The controlling terminal of session `sid` and its foreground group, as
+/// `/proc/PID/stat` gives them: `(0, -1)` for a session without one.
+pub fn terminal_of(sid: Pid) -> (i32, i64) {
+    let tty = TTY.lock();
+    if sid != 0 && tty.sid == sid {
+        (CONSOLE_TTY_NR, tty.pgrp as i64)
+    } else {
+        (0, -1)
     }
 }
 

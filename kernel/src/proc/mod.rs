@@ -83,6 +83,55 @@ pub struct Inner {
     pub trampoline: usize,
     /// The real-time interval timer (`setitimer`, `alarm`).
     pub alarm: signal::Alarm,
+    /// The arguments of the running program, each ending in a NUL, at most
+    /// [`CMDLINE_MAX`] bytes (`/proc/PID/cmdline`).
+    pub cmdline: Vec<u8>,
+    /// The command name (`prctl(PR_SET_NAME)`, `/proc/PID/comm`): the program's file
+    /// name at `execve`, NUL-padded, at most [`COMM_LEN`] - 1 bytes.
+    pub comm: [u8; COMM_LEN],
+    /// Resource limits (soft, hard) by `RLIMIT_*` number, inherited by children.
+    pub rlimits: Rlimits,
+}
+
+/// Resource limits: kinds (Linux's `RLIM_NLIMITS`).
+pub const RLIM_NLIMITS: usize = 16;
+/// No limit (`RLIM_INFINITY`).
+pub const RLIM_INFINITY: u64 = u64::MAX;
+/// `RLIMIT_STACK`: the main thread's stack size.
+pub const RLIMIT_STACK: usize = 3;
+/// `RLIMIT_NOFILE`: one more than the highest descriptor number.
+pub const RLIMIT_NOFILE: usize = 7;
+/// (soft, hard) for each resource.
+pub type Rlimits = [(u64, u64); RLIM_NLIMITS];
+
+/// The limits of the first process: no limit but the stack's soft limit and the
+/// descriptors' ([`crate::fs::MAX_FDS`], which no process can raise).
+fn initial_rlimits() -> Rlimits {
+    let mut r = [(RLIM_INFINITY, RLIM_INFINITY); RLIM_NLIMITS];
+    r[RLIMIT_STACK].0 = uspace::CONFIG.stack_rlimit as u64;
+    r[RLIMIT_NOFILE] = (crate::fs::MAX_FDS as u64, crate::fs::MAX_FDS as u64);
+    r
+}
+
+/// Bytes of a command name with its NUL (Linux's `TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+/// Most bytes of the arguments a process keeps for `/proc/PID/cmdline` (what is beyond
+/// is cut off).
+pub const CMDLINE_MAX: usize = 4096;
+
+impl Inner {
+    /// The command name as text.
+    pub fn comm(&self) -> &str {
+        let len = self.comm.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
+        core::str::from_utf8(&self.comm[..len]).unwrap_or("?")
+    }
+
+    /// Sets the command name to the first [`COMM_LEN`] - 1 bytes of `name`.
+    pub fn set_comm(&mut self, name: &[u8]) {
+        self.comm = [0; COMM_LEN];
+        let n = name.len().min(COMM_LEN - 1);
+        self.comm[..n].copy_from_slice(&name[..n]);
+    }
 }
 
 /// A process as its threads share it: one per `fork`, joined by `clone(CLONE_THREAD)`.
@@ -97,6 +146,13 @@ pub struct ThreadGroup {
     ended: AtomicBool,
     /// Everything else.
     inner: Mutex<Inner>,
+    /// Nanoseconds its threads have run on a hart (user and kernel time together: the
+    /// scheduler does not tell them apart).
+    pub cpu_ns: AtomicU64,
+    /// The same for its reaped children and their reaped descendants.
+    pub children_cpu_ns: AtomicU64,
+    /// When it was created (`fork`), in nanoseconds since boot.
+    pub start_ns: u64,
 }
 
 impl ThreadGroup {
@@ -106,6 +162,9 @@ impl ThreadGroup {
             live: AtomicUsize::new(0),
             ended: AtomicBool::new(false),
             inner: Mutex::new(inner),
+            cpu_ns: AtomicU64::new(0),
+            children_cpu_ns: AtomicU64::new(0),
+            start_ns: crate::timer::now_ns(),
         })
     }
 
@@ -367,6 +426,9 @@ pub fn spawn_init(path: &str, argv: &[String], envp: &[String]) -> Result<(), Er
         signals: Box::default(),
         trampoline: 0,
         alarm: signal::Alarm::default(),
+        cmdline: Vec::new(),
+        comm: [0; COMM_LEN],
+        rlimits: initial_rlimits(),
     })?;
     let p = Process::new(mm, group, None, TrapFrame::default(), FpState::default())?;
     let frame = exec::exec_into(&p, path, argv, envp)?;
@@ -511,6 +573,9 @@ fn make_task(
                 trampoline: pi.trampoline,
                 // Timers are not inherited by fork.
                 alarm: signal::Alarm::default(),
+                cmdline: try_copy(&pi.cmdline)?,
+                comm: pi.comm,
+                rlimits: pi.rlimits,
             }
         };
         let listed_by = if args.same_parent {
@@ -798,6 +863,9 @@ pub fn wait(who: WaitFor, nohang: bool, reap: bool) -> Result<Option<(Pid, ExitS
                 drop(inner);
                 let status = child.group.lock().exit.unwrap_or(ExitStatus::Exited(0));
                 if reap {
+                    let spent = child.group.cpu_ns.load(Ordering::Relaxed)
+                        + child.group.children_cpu_ns.load(Ordering::Relaxed);
+                    me.group.children_cpu_ns.fetch_add(spent, Ordering::Relaxed);
                     // Not under the group lock: `for_each_process` takes them the other
                     // way round.
                     PROCESSES.lock().remove(&child.pid);
@@ -881,6 +949,59 @@ pub fn set_sid() -> Result<Pid, Errno> {
     inner.pgid = pid;
     inner.sid = pid;
     Ok(pid)
+}
+
+/// A copy of `bytes` in a vector allocated fallibly (`ENOMEM`).
+fn try_copy(bytes: &[u8]) -> Result<Vec<u8>, Errno> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(bytes.len())
+        .map_err(|_| Errno::ENOMEM)?;
+    v.extend_from_slice(bytes);
+    Ok(v)
+}
+
+/// The first process (thread-group leader, live or zombie) whose pid is `from` or
+/// more (listing `/proc`).
+pub fn next_process(from: Pid) -> Option<Pid> {
+    PROCESSES
+        .lock()
+        .range(from..)
+        .find(|(_, p)| p.is_leader())
+        .map(|(&pid, _)| pid)
+}
+
+/// The state letter of process `p` for `/proc` (`R` running or runnable, `S` sleeping,
+/// `Z` zombie): `R` if any of its threads is, `Z` once it has ended.
+pub fn state_letter(p: &Process) -> char {
+    if p.group.lock().exit.is_some() && p.group.live() == 0 {
+        return 'Z';
+    }
+    let mut letter = 'S';
+    for_each_thread(p.tgid, |t| {
+        if t.sched.lock().state == State::Runnable {
+            letter = 'R';
+        }
+    });
+    letter
+}
+
+/// Threads running or waiting for a hart now (`procs_running`, the load average).
+pub fn runnable() -> usize {
+    PROCESSES
+        .lock()
+        .values()
+        .filter(|t| t.sched.lock().state == State::Runnable)
+        .count()
+}
+
+/// Tasks created since boot (`processes` of `/proc/stat`: forks and threads).
+pub fn created() -> usize {
+    NEXT_PID.load(Ordering::Relaxed) - INIT_PID
+}
+
+/// The most recently created task's id (`/proc/loadavg`).
+pub fn last_pid() -> Pid {
+    NEXT_PID.load(Ordering::Relaxed) - 1
 }
 
 /// Calls `f` for every process (its thread-group leader, live or zombie).

@@ -348,6 +348,21 @@ pub fn kill_many(to: Targets, sig: i32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The signals process `p` ignores and those it catches (bit `sig - 1`), as
+/// `/proc/PID/stat` shows them.
+pub fn dispositions(p: &Process) -> (u64, u64) {
+    let inner = p.group.lock();
+    let (mut ignored, mut caught) = (0, 0);
+    for (i, a) in inner.signals.actions.iter().enumerate() {
+        match a.handler {
+            SIG_DFL => {}
+            SIG_IGN => ignored |= 1 << i,
+            _ => caught |= 1 << i,
+        }
+    }
+    (ignored, caught)
+}
+
 /// Sends `sig` from the kernel to every live process of group `pgid` (the terminal's
 /// `^C`); init only if it handles `sig`. Callable without a current process (a timer
 /// tick on an idle hart). Processes beyond what memory allows listing are skipped.

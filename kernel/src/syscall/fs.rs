@@ -287,6 +287,14 @@ fn open_path(path: &str, flags: usize) -> Result<FileRef, Errno> {
 /// The metadata of the file at `path` (absolute and normalised), without opening it;
 /// a symbolic link in the last component is followed if `follow`.
 fn stat_path(path: &str, follow: bool) -> Result<Stat, Errno> {
+    if !follow && let Some(target) = crate::fs::procfs::exe_link(path)? {
+        return Ok(Stat {
+            mode: crate::fs::initramfs::S_IFLNK | 0o777,
+            size: target.len() as u64,
+            dev: crate::fs::DEV_PROC,
+            ..Stat::default()
+        });
+    }
     if let Some(st) = crate::fs::procfs::stat(path)? {
         return Ok(st);
     }
@@ -364,6 +372,7 @@ pub fn getdents64(fd: usize, buf: usize, len: usize) -> SysResult {
 /// Writes Linux's riscv64 `struct stat` (128 bytes) for `st` at `buf`.
 fn put_stat(buf: usize, st: &Stat) -> SysResult {
     let mut b = [0u8; 128];
+    b[..8].copy_from_slice(&st.dev.to_le_bytes());
     b[8..16].copy_from_slice(&st.ino.to_le_bytes());
     b[16..20].copy_from_slice(&st.mode.to_le_bytes());
     b[20..24].copy_from_slice(&1u32.to_le_bytes());
@@ -436,6 +445,85 @@ pub fn ioctl(fd: usize, request: usize, arg: usize) -> SysResult {
         return Err(Errno::ENOTTY);
     }
     crate::fs::tty::ioctl(request, arg)
+}
+
+/// `statfs` magic numbers of pagoda's file systems (Linux's `RAMFS_MAGIC`,
+/// `PROC_SUPER_MAGIC`, `TMPFS_MAGIC`).
+const RAMFS_MAGIC: u64 = 0x8584_58f6;
+const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+const TMPFS_MAGIC: u64 = 0x0102_1994;
+/// `f_flags` of a read-only file system.
+const ST_RDONLY: u64 = 1;
+/// Bytes of the riscv64 `struct statfs`.
+const STATFS_SIZE: usize = 120;
+/// Longest file name (`f_namelen`).
+const NAME_MAX: u64 = 255;
+
+/// Writes the `struct statfs` of the file system holding `path` (absolute, normalised,
+/// existing): the initramfs (read-only; its blocks are the archive's, none free), `/proc`
+/// or `/dev` (no blocks).
+fn put_statfs(path: &str, buf: usize) -> SysResult {
+    let under =
+        |dir: &str| path == dir || path.starts_with(dir) && path[dir.len()..].starts_with('/');
+    let (magic, blocks, files, flags) = if under("/proc") {
+        (PROC_SUPER_MAGIC, 0, 0, ST_RDONLY)
+    } else if under("/dev") {
+        (TMPFS_MAGIC, 0, 0, 0)
+    } else {
+        let (bytes, nodes) = crate::fs::root().size();
+        (
+            RAMFS_MAGIC,
+            bytes.div_ceil(4096) as u64,
+            nodes as u64,
+            ST_RDONLY,
+        )
+    };
+    let mut b = [0u8; STATFS_SIZE];
+    let fields: [(usize, u64); 8] = [
+        (0, magic),
+        (8, 4096),
+        (16, blocks),
+        (40, files),
+        (56, NAME_MAX),
+        (64, 4096),
+        (72, flags),
+        (32, 0),
+    ];
+    for (at, v) in fields {
+        b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    copy_to_user(buf, &b)?;
+    Ok(0)
+}
+
+pub fn statfs(path: usize, buf: usize) -> SysResult {
+    let path = normalize(&resolve(AT_FDCWD, &read_cstr(path, PATH_MAX)?)?);
+    stat_path(&path, true)?;
+    put_statfs(&path, buf)
+}
+
+pub fn fstatfs(fd: usize, buf: usize) -> SysResult {
+    let f = file(fd)?;
+    let st = f.lock().stat();
+    // A descriptor's file system: /proc and /dev files have their inode ranges.
+    let dir = f.lock().dir_path();
+    let kind = st.mode & crate::fs::initramfs::S_IFMT;
+    let path = match &dir {
+        Ok(p) => p.as_str(),
+        Err(_) if kind == crate::fs::S_IFCHR => "/dev",
+        // Every /proc file, and only they, are regular files with inode 0.
+        Err(_) if kind == crate::fs::S_IFREG && st.ino == 0 => "/proc",
+        Err(_) => "/",
+    };
+    put_statfs(path, buf)
+}
+
+/// `sendfile`: `EINVAL`, which callers (BusyBox's `cat`, coreutils) take as "copy with
+/// read and write instead", as they do on Linux for files that cannot be spliced.
+pub fn sendfile(out: usize, input: usize) -> SysResult {
+    file(out)?;
+    file(input)?;
+    Err(Errno::EINVAL)
 }
 
 pub fn dup(fd: usize) -> SysResult {
