@@ -737,6 +737,25 @@ pub struct MapsText {
     window_at: usize,
     /// Where the areas of the next window start.
     next_area: usize,
+    /// `smaps`: the area whose resident pages are being counted, across reads.
+    counting: Option<Counting>,
+}
+
+/// An area of `smaps` whose resident pages are still being counted: a read looks up at
+/// most [`RESIDENT_BUDGET`] pages (the kernel runs with interrupts masked, and the
+/// caller holds the open file's lock, so it must neither run long nor yield). A read
+/// that stops in the middle hands out one byte of the area's first lines, held back for
+/// this, so that every read returns something; there are more such bytes than reads a
+/// user half full of one area needs.
+struct Counting {
+    area: AreaInfo,
+    /// The next page to look up.
+    va: usize,
+    rss: usize,
+    swap: usize,
+    /// The area's `Size` to `MMUPageSize` lines, not yet in the window from `released`.
+    held: Vec<u8>,
+    released: usize,
 }
 
 impl MapsText {
@@ -744,6 +763,7 @@ impl MapsText {
         MapsText {
             pid,
             smaps,
+            counting: None,
             window: Vec::new(),
             window_at: 0,
             next_area: 0,
@@ -775,13 +795,29 @@ impl MapsText {
             return Ok(false);
         };
         let mm = p.mm();
-        // The areas of this window, then (smaps) their resident pages, counted with the
-        // space unlocked between pieces.
+        let mut budget = RESIDENT_BUDGET;
+        if let Some(c) = self.counting.as_mut() {
+            if !count_resident(&mm, c, &mut budget) {
+                if c.released + 1 < c.held.len() {
+                    self.window.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                    self.window.push(c.held[c.released]);
+                    c.released += 1;
+                    return Ok(true);
+                }
+                // Out of held bytes (not with a 256 GiB user half): finish here.
+                let mut unbounded = usize::MAX;
+                count_resident(&mm, c, &mut unbounded);
+            }
+            if let Some(c) = self.counting.take() {
+                self.finish(&c)?;
+            }
+        }
+        // The areas of this window, collected with the space locked.
         let mut areas: Vec<AreaInfo> = Vec::new();
         let brk = {
             let mut vm = mm.lock();
             let Some(vm) = vm.as_mut() else {
-                return Ok(false);
+                return Ok(!self.window.is_empty());
             };
             // brk(0) is refused (below the initial break): it only reads the break.
             let brk = vm.brk(0).0;
@@ -799,16 +835,38 @@ impl MapsText {
             }
             brk
         };
-        for a in &areas {
-            let mut out = Fallible(&mut self.window);
-            maps_line(&mut out, a, brk).map_err(|_| Errno::ENOMEM)?;
-            if self.smaps {
-                let (rss, swap) = resident(&mm, a);
-                smaps_sizes(&mut out, a, rss, swap).map_err(|_| Errno::ENOMEM)?;
-            }
+        for a in areas {
+            maps_line(&mut Fallible(&mut self.window), &a, brk).map_err(|_| Errno::ENOMEM)?;
             self.next_area = a.range.end.0;
+            if !self.smaps {
+                continue;
+            }
+            let mut held = Vec::new();
+            smaps_head(&mut Fallible(&mut held), &a).map_err(|_| Errno::ENOMEM)?;
+            let mut c = Counting {
+                va: a.range.start.0,
+                area: a,
+                rss: 0,
+                swap: 0,
+                held,
+                released: 0,
+            };
+            if !count_resident(&mm, &mut c, &mut budget) {
+                self.counting = Some(c);
+                break;
+            }
+            self.finish(&c)?;
         }
         Ok(!self.window.is_empty())
+    }
+
+    /// Puts a counted area's held lines and its `Rss` and `Swap` in the window.
+    fn finish(&mut self, c: &Counting) -> Result<(), Errno> {
+        let mut out = Fallible(&mut self.window);
+        out.write_str(core::str::from_utf8(&c.held[c.released..]).unwrap_or(""))
+            .and_then(|()| writeln!(out, "Rss:            {:>8} kB", kb(c.rss)))
+            .and_then(|()| writeln!(out, "Swap:           {:>8} kB", kb(c.swap)))
+            .map_err(|_| Errno::ENOMEM)
     }
 }
 
@@ -816,47 +874,48 @@ impl MapsText {
 /// a page of either).
 const MAPS_LINE_BYTES: usize = 80;
 const SMAPS_AREA_BYTES: usize = 200;
-/// Pages looked up with the address space locked, between preemption points.
+/// Pages looked up with the address space locked at a time.
 const RESIDENT_PIECE: usize = 512;
+/// Most pages one read of `smaps` looks up (about 50 ms); see [`Counting`].
+const RESIDENT_BUDGET: usize = 1 << 20;
 
-/// Pages of area `a` that are resident, and those in swap (remembered), found by
-/// looking each page up in the page table, [`RESIDENT_PIECE`] pages per lock of the
-/// space (a large area does not keep the space locked, or the hart busy, for long).
-fn resident(mm: &proc::Mm, a: &AreaInfo) -> (usize, usize) {
+/// Goes on counting the resident and swapped pages of `c`'s area, looking each page up
+/// in the page table, [`RESIDENT_PIECE`] pages per lock of the space, until the area is
+/// done (`true`) or `budget` pages were looked up (`false`).
+fn count_resident(mm: &proc::Mm, c: &mut Counting, budget: &mut usize) -> bool {
     use pagoda_mm::vm::{Mmu, PteState};
-    let (mut rss, mut swap) = (0, 0);
-    let mut va = a.range.start.0;
-    while va < a.range.end.0 {
-        let stop = (va + RESIDENT_PIECE * PAGE_SIZE).min(a.range.end.0);
+    let end = c.area.range.end.0;
+    while c.va < end {
+        if *budget == 0 {
+            return false;
+        }
+        let pages = RESIDENT_PIECE.min(*budget).min((end - c.va) / PAGE_SIZE);
+        let stop = c.va + pages * PAGE_SIZE;
         {
             let vm = mm.lock();
-            let Some(vm) = vm.as_ref() else { break };
-            for page in (va..stop).step_by(PAGE_SIZE) {
+            let Some(vm) = vm.as_ref() else { return true };
+            for page in (c.va..stop).step_by(PAGE_SIZE) {
                 match vm.mmu().query(VirtAddr(page)) {
-                    PteState::Present(_) => rss += 1,
-                    PteState::Remembered(_) => swap += 1,
+                    PteState::Present(_) => c.rss += 1,
+                    PteState::Remembered(_) => c.swap += 1,
                     PteState::Absent => {}
                 }
             }
         }
-        va = stop;
-        if va < a.range.end.0 {
-            proc::sched::preempt();
-        }
+        *budget -= pages;
+        c.va = stop;
     }
-    (rss, swap)
+    true
 }
 
-/// The sizes `smaps` gives after an area's line: `Size`, `KernelPageSize`,
-/// `MMUPageSize`, `Rss`, `Swap` (the fields pagoda can count; `Pss` and the
-/// shared/private split are left out).
-fn smaps_sizes(out: &mut impl Write, a: &AreaInfo, rss: usize, swap: usize) -> core::fmt::Result {
+/// The lines `smaps` gives after an area's line before its counts: `Size`,
+/// `KernelPageSize`, `MMUPageSize` (then `Rss` and `Swap`, the fields pagoda can count;
+/// `Pss` and the shared/private split are left out).
+fn smaps_head(out: &mut impl Write, a: &AreaInfo) -> core::fmt::Result {
     let size = (a.range.end.0 - a.range.start.0) / 1024;
     writeln!(out, "Size:           {size:>8} kB")?;
     writeln!(out, "KernelPageSize: {:>8} kB", PAGE_SIZE / 1024)?;
-    writeln!(out, "MMUPageSize:    {:>8} kB", PAGE_SIZE / 1024)?;
-    writeln!(out, "Rss:            {:>8} kB", kb(rss))?;
-    writeln!(out, "Swap:           {:>8} kB", kb(swap))
+    writeln!(out, "MMUPageSize:    {:>8} kB", PAGE_SIZE / 1024)
 }
 
 /// Text appended to a byte buffer with fallible growth (a failed reservation is a
