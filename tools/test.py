@@ -238,10 +238,10 @@ CONSOLE_SESSIONS = (
     # `make run`'s boot (same console flags): BusyBox ash with a prompt, a pipeline, and
     # ^C ending a foreground `sleep 30` (the whole session must end well before 30 s).
     ("busybox-shell", "shell", (
-        ("/ # ", b"echo $((6*7)) | cat\r"),
-        ("/ # ", b"sleep 30\r"),
+        ("~ # ", b"echo $((6*7)) | cat\r"),
+        ("~ # ", b"sleep 30\r"),
         ("sleep 30\r\n", b"\x03"),
-        ("/ # ", b"ls /dev | wc -l; echo done\r"),
+        ("~ # ", b"ls /dev | wc -l; echo done\r"),
         ("done", b"exit\r"),
     ), ("\r\n42\r\n", "^C", "\r\n7\r\ndone", "power off requested by init"), 25),
     ("line-discipline", "test tty_console TTY_DRIVEN=1", (

@@ -175,11 +175,11 @@ fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
                     writeln!(out, "{}", inner.comm())
                 }
                 "cmdline" => {
-                    let inner = p.group.lock();
+                    let args = p.group.lock().cmdline.clone();
+                    let args = args.as_deref().map_or(&[][..], |a| a.as_slice());
                     let mut v = Vec::new();
-                    v.try_reserve_exact(inner.cmdline.len())
-                        .map_err(|_| Errno::ENOMEM)?;
-                    v.extend_from_slice(&inner.cmdline);
+                    v.try_reserve_exact(args.len()).map_err(|_| Errno::ENOMEM)?;
+                    v.extend_from_slice(args);
                     return Ok(Some(v));
                 }
                 _ => return Err(Errno::ENOENT),

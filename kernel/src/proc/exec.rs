@@ -150,7 +150,7 @@ pub fn exec_into(
     p.thread.lock().signals.altstack = Default::default();
     let cmdline = cmdline_of(argv);
     let mut inner = p.group.lock();
-    inner.cmdline = cmdline;
+    inner.set_cmdline(cmdline);
     let name = path.rsplit('/').next().unwrap_or(path);
     inner.set_comm(name.as_bytes());
     // The program's own path, links resolved (what Linux's /proc/PID/exe shows); the

@@ -84,13 +84,16 @@ pub struct Inner {
     /// The real-time interval timer (`setitimer`, `alarm`).
     pub alarm: signal::Alarm,
     /// The arguments of the running program, each ending in a NUL, at most
-    /// [`CMDLINE_MAX`] bytes (`/proc/PID/cmdline`).
-    pub cmdline: Vec<u8>,
+    /// [`CMDLINE_MAX`] bytes (`/proc/PID/cmdline`); shared with the children `fork`
+    /// makes until they `execve` (a fork allocates nothing for it). `None`: no memory
+    /// was left for them at `execve`.
+    pub cmdline: Option<Arc<Vec<u8>>>,
     /// The command name (`prctl(PR_SET_NAME)`, `/proc/PID/comm`): the program's file
     /// name at `execve`, NUL-padded, at most [`COMM_LEN`] - 1 bytes.
     pub comm: [u8; COMM_LEN],
-    /// Resource limits (soft, hard) by `RLIMIT_*` number, inherited by children.
-    pub rlimits: Rlimits,
+    /// Resource limits (soft, hard) by `RLIMIT_*` number, inherited by children (shared
+    /// until one sets a limit); `None`: the first process's ([`initial_rlimits`]).
+    pub rlimits: Option<Arc<Rlimits>>,
 }
 
 /// Resource limits: kinds (Linux's `RLIM_NLIMITS`).
@@ -106,7 +109,7 @@ pub type Rlimits = [(u64, u64); RLIM_NLIMITS];
 
 /// The limits of the first process: no limit but the stack's soft limit and the
 /// descriptors' ([`crate::fs::MAX_FDS`], which no process can raise).
-fn initial_rlimits() -> Rlimits {
+pub fn initial_rlimits() -> Rlimits {
     let mut r = [(RLIM_INFINITY, RLIM_INFINITY); RLIM_NLIMITS];
     r[RLIMIT_STACK].0 = uspace::CONFIG.stack_rlimit as u64;
     r[RLIMIT_NOFILE] = (crate::fs::MAX_FDS as u64, crate::fs::MAX_FDS as u64);
@@ -124,6 +127,25 @@ impl Inner {
     pub fn comm(&self) -> &str {
         let len = self.comm.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
         core::str::from_utf8(&self.comm[..len]).unwrap_or("?")
+    }
+
+    /// The resource limits.
+    pub fn rlimits(&self) -> Rlimits {
+        self.rlimits
+            .as_deref()
+            .copied()
+            .unwrap_or_else(initial_rlimits)
+    }
+
+    /// Sets the resource limits (`ENOMEM` without memory for them).
+    pub fn set_rlimits(&mut self, limits: Rlimits) -> Result<(), Errno> {
+        self.rlimits = Some(new_arc(limits)?);
+        Ok(())
+    }
+
+    /// Sets the arguments shown by `/proc/PID/cmdline` (none without memory for them).
+    pub fn set_cmdline(&mut self, cmdline: Vec<u8>) {
+        self.cmdline = new_arc(cmdline).ok();
     }
 
     /// Sets the command name to the first [`COMM_LEN`] - 1 bytes of `name`.
@@ -426,9 +448,9 @@ pub fn spawn_init(path: &str, argv: &[String], envp: &[String]) -> Result<(), Er
         signals: Box::default(),
         trampoline: 0,
         alarm: signal::Alarm::default(),
-        cmdline: Vec::new(),
+        cmdline: None,
         comm: [0; COMM_LEN],
-        rlimits: initial_rlimits(),
+        rlimits: None,
     })?;
     let p = Process::new(mm, group, None, TrapFrame::default(), FpState::default())?;
     let frame = exec::exec_into(&p, path, argv, envp)?;
@@ -573,9 +595,9 @@ fn make_task(
                 trampoline: pi.trampoline,
                 // Timers are not inherited by fork.
                 alarm: signal::Alarm::default(),
-                cmdline: try_copy(&pi.cmdline)?,
+                cmdline: pi.cmdline.clone(),
                 comm: pi.comm,
-                rlimits: pi.rlimits,
+                rlimits: pi.rlimits.clone(),
             }
         };
         let listed_by = if args.same_parent {
@@ -949,15 +971,6 @@ pub fn set_sid() -> Result<Pid, Errno> {
     inner.pgid = pid;
     inner.sid = pid;
     Ok(pid)
-}
-
-/// A copy of `bytes` in a vector allocated fallibly (`ENOMEM`).
-fn try_copy(bytes: &[u8]) -> Result<Vec<u8>, Errno> {
-    let mut v = Vec::new();
-    v.try_reserve_exact(bytes.len())
-        .map_err(|_| Errno::ENOMEM)?;
-    v.extend_from_slice(bytes);
-    Ok(v)
 }
 
 /// The first process (thread-group leader, live or zombie) whose pid is `from` or

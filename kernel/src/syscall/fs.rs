@@ -332,8 +332,9 @@ pub fn lseek(fd: usize, offset: usize, whence: usize) -> SysResult {
     file(fd)?.lock().lseek(offset as i64, whence)
 }
 
-/// The most bytes one `getdents64` call fills (the kernel buffer it builds them in).
-const DIRENT_BUF_MAX: usize = 32 * 1024;
+/// The most bytes one `getdents64` call fills (the kernel buffer it builds them in: one
+/// page; a caller with a larger buffer calls again, as it does at a directory's end).
+const DIRENT_BUF_MAX: usize = 4096;
 /// Bytes of `struct linux_dirent64` before the name: `d_ino`, `d_off`, `d_reclen`,
 /// `d_type`.
 const DIRENT_HEADER: usize = 19;

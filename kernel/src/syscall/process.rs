@@ -467,7 +467,8 @@ pub fn prlimit64(pid: usize, resource: usize, new: usize, old: usize) -> SysResu
         None
     };
     let mut inner = target.group.lock();
-    let current = inner.rlimits[resource];
+    let mut limits = inner.rlimits();
+    let current = limits[resource];
     if old != 0 {
         let mut b = [0u8; 16];
         b[..8].copy_from_slice(&current.0.to_le_bytes());
@@ -481,7 +482,8 @@ pub fn prlimit64(pid: usize, resource: usize, new: usize, old: usize) -> SysResu
         if hard > current.1 || target.tgid != me.tgid {
             return Err(Errno::EPERM);
         }
-        inner.rlimits[resource] = (soft, hard);
+        limits[resource] = (soft, hard);
+        inner.set_rlimits(limits)?;
         if resource == proc::RLIMIT_NOFILE {
             inner
                 .fds
