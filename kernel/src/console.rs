@@ -49,10 +49,58 @@ fn put(uart: &mut Option<Uart>, b: u8) {
 }
 
 /// Writes formatted text; one call is never interleaved with another hart's output.
+/// The text is also kept in the kernel log ([`read_log`], `dmesg`).
 pub fn print(args: fmt::Arguments<'_>) {
     let mut guard = CONSOLE.lock();
     // The console cannot fail; a formatting error inside `args` only truncates.
     let _ = Writer(&mut guard).write_fmt(args);
+    // Skipped rather than waited for if the log is busy (a panic while it was held).
+    if let Some(mut log) = LOG.try_lock() {
+        let _ = log.write_fmt(args);
+    }
+}
+
+/// Bytes the kernel log keeps (the newest; Linux's default `log_buf_len` is 128 KiB).
+pub const LOG_SIZE: usize = 16 * 1024;
+
+/// The kernel log: the last [`LOG_SIZE`] bytes the kernel printed, in a ring.
+struct Log {
+    bytes: [u8; LOG_SIZE],
+    /// Bytes written since boot (the ring's end is at `written % LOG_SIZE`).
+    written: usize,
+}
+
+impl Write for Log {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            self.bytes[self.written % LOG_SIZE] = b;
+            self.written += 1;
+        }
+        Ok(())
+    }
+}
+
+static LOG: Mutex<Log> = Mutex::new(Log {
+    bytes: [0; LOG_SIZE],
+    written: 0,
+});
+
+/// Copies the newest `out.len()` bytes of the kernel log (or all it holds) into `out`,
+/// oldest first; returns how many.
+pub fn read_log(out: &mut [u8]) -> usize {
+    let log = LOG.lock();
+    let held = log.written.min(LOG_SIZE);
+    let n = held.min(out.len());
+    let start = log.written - n;
+    for (i, slot) in out.iter_mut().take(n).enumerate() {
+        *slot = log.bytes[(start + i) % LOG_SIZE];
+    }
+    n
+}
+
+/// Bytes the kernel log holds now.
+pub fn log_len() -> usize {
+    LOG.lock().written.min(LOG_SIZE)
 }
 
 /// Writes bytes for the terminal ([`crate::fs::tty`]): each `\n` as `\r\n` if

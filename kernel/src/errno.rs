@@ -34,6 +34,8 @@ pub enum Errno {
     EACCES = 13,
     /// Bad address.
     EFAULT = 14,
+    /// Device or resource busy.
+    EBUSY = 16,
     /// File exists.
     EEXIST = 17,
     /// Not a directory.

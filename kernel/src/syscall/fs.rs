@@ -519,6 +519,49 @@ pub fn fstatfs(fd: usize, buf: usize) -> SysResult {
     put_statfs(path, buf)
 }
 
+/// The file systems pagoda has, each where it always is: (type, mount point).
+const MOUNTED: [(&str, &str); 3] = [("rootfs", "/"), ("proc", "/proc"), ("devtmpfs", "/dev")];
+
+/// `mount(source, target, type, ...)`: pagoda's file systems are always mounted, each at
+/// its place, so mounting `proc` on `/proc` or `devtmpfs` on `/dev` (what a Linux init
+/// does) succeeds and changes nothing (on Linux the second mount would stack a new
+/// instance there; this one is the same). Any other type is `ENODEV` (`tmpfs` and
+/// `sysfs` too: there are none), another place for these `EINVAL`, a missing target
+/// `ENOENT`.
+pub fn mount(_source: usize, target: usize, fstype: usize) -> SysResult {
+    let target = normalize(&resolve(AT_FDCWD, &read_cstr(target, PATH_MAX)?)?);
+    let fstype = if fstype == 0 {
+        String::new()
+    } else {
+        read_cstr(fstype, PATH_MAX)?
+    };
+    stat_path(&target, true)?;
+    match MOUNTED.iter().find(|(kind, _)| *kind == fstype) {
+        None => Err(Errno::ENODEV),
+        Some((_, at)) if *at == target.trim_end_matches('/') || (*at == "/" && target == "/") => {
+            Ok(0)
+        }
+        Some(_) => Err(Errno::EINVAL),
+    }
+}
+
+/// `umount2(target, flags)`: pagoda's file systems cannot be unmounted: `EBUSY` for
+/// their mount points, `EINVAL` for anything else (not a mount point).
+pub fn umount2(target: usize) -> SysResult {
+    let target = normalize(&resolve(AT_FDCWD, &read_cstr(target, PATH_MAX)?)?);
+    let target = if target == "/" {
+        "/"
+    } else {
+        target.trim_end_matches('/')
+    };
+    if MOUNTED.iter().any(|(_, at)| *at == target) {
+        Err(Errno::EBUSY)
+    } else {
+        stat_path(target, true)?;
+        Err(Errno::EINVAL)
+    }
+}
+
 /// `sendfile`: `EINVAL`, which callers (BusyBox's `cat`, coreutils) take as "copy with
 /// read and write instead", as they do on Linux for files that cannot be spliced.
 pub fn sendfile(out: usize, input: usize) -> SysResult {

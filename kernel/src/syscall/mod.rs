@@ -114,6 +114,9 @@ pub mod nr {
     pub const GETGROUPS: usize = 158;
     pub const GETRUSAGE: usize = 165;
     pub const PRCTL: usize = 167;
+    pub const SYSLOG: usize = 116;
+    pub const MOUNT: usize = 40;
+    pub const UMOUNT2: usize = 39;
 }
 
 /// Handles the system call in `frame` and stores its result in `a0`.
@@ -164,6 +167,9 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::STATFS => fs::statfs(a[0], a[1]),
             nr::FSTATFS => fs::fstatfs(a[0], a[1]),
             nr::SENDFILE => fs::sendfile(a[0], a[1]),
+            nr::SYSLOG => system::syslog(a[0], a[1], a[2]),
+            nr::MOUNT => fs::mount(a[0], a[1], a[2]),
+            nr::UMOUNT2 => fs::umount2(a[0]),
             nr::CLONE => process::clone(frame, a[0], a[1], a[2], a[3], a[4]),
             nr::CLONE3 => process::clone3(frame, a[0], a[1]),
             nr::FUTEX => process::futex(a[0], a[1], a[2], a[3], a[4], a[5]),
