@@ -235,15 +235,22 @@ def pagoda(t: Tally, kernel):
 # The console suite: a person typing on the console, played by qemu.converse. Each
 # boot is (name, append, steps, what the output must hold, in order, timeout).
 CONSOLE_SESSIONS = (
-    # `make run`'s boot (same console flags): BusyBox ash with a prompt, a pipeline, and
-    # ^C ending a foreground `sleep 30` (the whole session must end well before 30 s).
+    # `make run`'s boot (same console flags): BusyBox ash with a prompt, a pipeline, ^C
+    # ending a foreground `sleep 30`, ^Z stopping `sleep 40` and fg bringing it back
+    # (the whole session must end well before either sleep would).
     ("busybox-shell", "shell", (
         ("~ # ", b"echo $((6*7)) | cat\r"),
         ("~ # ", b"sleep 30\r"),
         ("sleep 30\r\n", b"\x03"),
+        # ^Z stops a foreground job, fg continues it, ^C ends it.
+        ("~ # ", b"sleep 40\r"),
+        ("sleep 40\r\n", b"\x1a"),
+        ("Stopped", b"jobs; fg\r"),
+        ("sleep 40\r\n", b"\x03"),
         ("~ # ", b"ls /dev | wc -l; echo done\r"),
         ("done", b"exit\r"),
-    ), ("\r\n42\r\n", "^C", "\r\n7\r\ndone", "power off requested by init"), 25),
+    ), ("\r\n42\r\n", "^C", "^Z", "Stopped", "^C", "\r\n7\r\ndone",
+        "power off requested by init"), 25),
     ("line-discipline", "test tty_console TTY_DRIVEN=1", (
         ("TTY-ERASE", b"abc\x7fd\r"),
         ("TTY-KILL", b"xyz\x15hello\r"),

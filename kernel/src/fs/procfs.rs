@@ -312,6 +312,7 @@ fn state_name(letter: char) -> &'static str {
     match letter {
         'R' => "running",
         'Z' => "zombie",
+        'T' => "stopped",
         _ => "sleeping",
     }
 }

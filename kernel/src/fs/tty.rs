@@ -3,8 +3,8 @@
 //!
 //! ```text
 //!  UART ──► pull_input (timer ticks, reads, polls) ──► receive(byte)
-//!                                │   ICRNL/IGNCR/INLCR, ISIG: ^C SIGINT, ^\ SIGQUIT
-//!                                │   to the foreground process group
+//!                                │   ICRNL/IGNCR/INLCR, ISIG: ^C SIGINT, ^\ SIGQUIT,
+//!                                │   ^Z SIGTSTP to the foreground process group
 //!                ICANON ─────────┤──────────── raw
 //!                  line: erase (VERASE), kill (VKILL),   │ each byte to the
 //!                  word erase (VWERASE), ^D (VEOF),      │ read queue
@@ -22,10 +22,9 @@
 //! (`TCGETS`/`TCSETS*`), the window size (`TIOCGWINSZ`/`TIOCSWINSZ`), the foreground
 //! process group and the session (`TIOCGPGRP`/`TIOCSPGRP`/`TIOCSCTTY`/`TIOCGSID`).
 //!
-//! Not done: `^Z` (`VSUSP`) is an ordinary byte, since pagoda has no stopped state
-//! (`SIGTSTP` would end the job instead of stopping it); no `SIGTTIN`/`SIGTTOU` for
-//! background reads and writes; `VMIN`/`VTIME` are honoured only as "wait for one byte"
-//! (`VMIN` > 0) or "do not wait" (`VMIN` = 0); no flow control (`IXON` is accepted and
+//! Not done: no `SIGTTIN`/`SIGTTOU` for background reads and writes; `VMIN`/`VTIME`
+//! are honoured only as "wait for one byte" (`VMIN` > 0) or "do not wait" (`VMIN` = 0);
+//! no flow control (`IXON` is accepted and
 //! ignored); no hang-up when the session leader exits.
 
 use spin::Mutex;
@@ -334,6 +333,8 @@ impl Tty {
                 Some(proc::signal::SIGINT)
             } else if t.is(VQUIT, c) {
                 Some(proc::signal::SIGQUIT)
+            } else if t.is(VSUSP, c) {
+                Some(proc::signal::SIGTSTP)
             } else {
                 None
             };

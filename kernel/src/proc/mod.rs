@@ -35,23 +35,42 @@ pub type Pid = usize;
 /// The pid of the first process; orphans are re-parented to it.
 pub const INIT_PID: Pid = 1;
 
-/// How a process ended, encoded as `wait4` reports it.
+/// How a process ended, or (for `wait4` with `WUNTRACED`/`WCONTINUED`) that it stopped
+/// or went on, encoded as `wait4` reports it.
 #[derive(Clone, Copy, Debug)]
 pub enum ExitStatus {
     /// `exit(code)`.
     Exited(i32),
     /// Killed by a signal.
     Signaled(i32),
+    /// Stopped by a signal (job control); the process is still there.
+    Stopped(i32),
+    /// Continued by `SIGCONT`.
+    Continued,
 }
 
 impl ExitStatus {
-    /// The `wstatus` word (`WIFEXITED`/`WEXITSTATUS`/`WTERMSIG` layout).
+    /// The `wstatus` word (`WIFEXITED`/`WEXITSTATUS`/`WTERMSIG`/`WIFSTOPPED`/
+    /// `WIFCONTINUED` layout).
     pub fn wstatus(self) -> i32 {
         match self {
             ExitStatus::Exited(code) => (code & 0xff) << 8,
             ExitStatus::Signaled(sig) => sig & 0x7f,
+            ExitStatus::Stopped(sig) => ((sig & 0xff) << 8) | 0x7f,
+            ExitStatus::Continued => 0xffff,
         }
     }
+}
+
+/// Which changes of a child besides its end a wait reports (`WUNTRACED`, `WCONTINUED`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WaitEvents {
+    /// Stops (`WUNTRACED`, `WSTOPPED`).
+    pub stopped: bool,
+    /// Continuations (`WCONTINUED`).
+    pub continued: bool,
+    /// Ends (`WEXITED`; always for `wait4`).
+    pub exited: bool,
 }
 
 /// State shared by the threads of one process (Linux's signal, sighand and files
@@ -175,6 +194,12 @@ pub struct ThreadGroup {
     pub children_cpu_ns: AtomicU64,
     /// When it was created (`fork`), in nanoseconds since boot.
     pub start_ns: u64,
+    /// Stopped by a job-control signal, until `SIGCONT` (its threads sleep at their
+    /// next return to user mode).
+    pub stopped: AtomicBool,
+    /// A stop or continuation its parent has not been told of by a wait: 0, or the
+    /// `wstatus` word ([`ExitStatus::Stopped`], [`ExitStatus::Continued`]).
+    pub job_report: AtomicI32,
 }
 
 impl ThreadGroup {
@@ -187,6 +212,8 @@ impl ThreadGroup {
             cpu_ns: AtomicU64::new(0),
             children_cpu_ns: AtomicU64::new(0),
             start_ns: crate::timer::now_ns(),
+            stopped: AtomicBool::new(false),
+            job_report: AtomicI32::new(0),
         })
     }
 
@@ -829,6 +856,35 @@ fn unmap_in_pieces(mm: &Mm) {
     }
 }
 
+/// A stop or continuation of one of `children` that `who` selects and `events` asks for:
+/// its pid and status, the report taken unless `!reap` (`WNOWAIT`).
+fn job_change(
+    children: &[Arc<Process>],
+    who: WaitFor,
+    events: WaitEvents,
+    reap: bool,
+) -> Option<(Pid, ExitStatus)> {
+    const CONTINUED: i32 = 0xffff;
+    for c in children.iter().filter(|c| who.selects(c)) {
+        let report = c.group.job_report.load(Ordering::Acquire);
+        let wanted = match report {
+            0 => false,
+            CONTINUED => events.continued,
+            _ => events.stopped,
+        };
+        if !wanted || (reap && c.group.job_report.swap(0, Ordering::AcqRel) != report) {
+            continue;
+        }
+        let status = if report == CONTINUED {
+            ExitStatus::Continued
+        } else {
+            ExitStatus::Stopped((report >> 8) & 0xff)
+        };
+        return Some((c.pid, status));
+    }
+    None
+}
+
 /// Whether child `c` (a thread-group leader) can be reaped: every thread of its process
 /// has exited, and its own registers are saved.
 fn reapable(c: &Process) -> bool {
@@ -861,7 +917,12 @@ impl WaitFor {
 /// `wait4`/`waitid`: waits for a child that `who` selects to exit and reaps it (unless
 /// `reap` is false: `WNOWAIT`). Returns (pid, status), or `Ok(None)` with `nohang` when
 /// none has exited; `ECHILD` when no child matches.
-pub fn wait(who: WaitFor, nohang: bool, reap: bool) -> Result<Option<(Pid, ExitStatus)>, Errno> {
+pub fn wait(
+    who: WaitFor,
+    events: WaitEvents,
+    nohang: bool,
+    reap: bool,
+) -> Result<Option<(Pid, ExitStatus)>, Errno> {
     let me = current();
     loop {
         {
@@ -870,10 +931,13 @@ pub fn wait(who: WaitFor, nohang: bool, reap: bool) -> Result<Option<(Pid, ExitS
             if !inner.children.iter().any(matches) {
                 return Err(Errno::ECHILD);
             }
+            if let Some(found) = job_change(&inner.children, who, events, reap) {
+                return Ok(Some(found));
+            }
             let zombie = inner
                 .children
                 .iter()
-                .position(|c| matches(c) && reapable(c));
+                .position(|c| events.exited && matches(c) && reapable(c));
             if let Some(i) = zombie {
                 let child = if reap {
                     let c = inner.children.swap_remove(i);
@@ -984,10 +1048,13 @@ pub fn next_process(from: Pid) -> Option<Pid> {
 }
 
 /// The state letter of process `p` for `/proc` (`R` running or runnable, `S` sleeping,
-/// `Z` zombie): `R` if any of its threads is, `Z` once it has ended.
+/// `T` stopped, `Z` zombie): `R` if any of its threads is, `Z` once it has ended.
 pub fn state_letter(p: &Process) -> char {
     if p.group.lock().exit.is_some() && p.group.live() == 0 {
         return 'Z';
+    }
+    if p.group.stopped.load(Ordering::Acquire) {
+        return 'T';
     }
     let mut letter = 'S';
     for_each_thread(p.tgid, |t| {

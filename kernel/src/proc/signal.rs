@@ -47,9 +47,20 @@ pub const SIGSEGV: i32 = 11;
 pub const SIGPIPE: i32 = 13;
 /// A child stopped or exited.
 pub const SIGCHLD: i32 = 17;
-/// Stop (can be neither caught nor blocked; pagoda has no stopped state and ends the
-/// process).
+/// Continue a stopped process.
+pub const SIGCONT: i32 = 18;
+/// Stop (can be neither caught nor blocked).
 pub const SIGSTOP: i32 = 19;
+/// Stop from the terminal (`^Z`).
+pub const SIGTSTP: i32 = 20;
+/// The signals whose default action stops the process: `SIGSTOP`, `SIGTSTP`, `SIGTTIN`,
+/// `SIGTTOU`.
+const STOP_SIGNALS: u64 = bit(SIGSTOP) | bit(SIGTSTP) | bit(21) | bit(22);
+/// `si_code` of `SIGCHLD` for a child that stopped, and one that continued.
+const CLD_STOPPED: i32 = 5;
+const CLD_CONTINUED: i32 = 6;
+/// `SA_NOCLDSTOP`: no `SIGCHLD` when a child stops or continues.
+const SA_NOCLDSTOP: u64 = 1;
 
 /// Number of signals (`_NSIG`).
 pub const NSIG: usize = 64;
@@ -238,6 +249,14 @@ fn accept(p: &Process, sig: i32, from: u32, code: i32) -> bool {
 /// `code`: discarded if ignored, else pending for the process and one thread that does
 /// not block it is woken; `SIGKILL` kills every thread.
 pub fn send(p: &Arc<Process>, sig: i32, from: u32, code: i32) {
+    // Job control first, as Linux's prepare_signal: SIGCONT continues a stopped process
+    // and drops its pending stops, a stop drops a pending SIGCONT; both whether or not
+    // the signal itself is then ignored.
+    if sig == SIGCONT {
+        continue_process(p);
+    } else if STOP_SIGNALS & bit(sig) != 0 {
+        discard(p, bit(SIGCONT));
+    }
     if !accept(p, sig, from, code) {
         return;
     }
@@ -258,6 +277,62 @@ pub fn send(p: &Arc<Process>, sig: i32, from: u32, code: i32) {
             woken = true;
         }
     });
+}
+
+/// Removes the signals of `set` from what is pending for `p`'s process and each of its
+/// threads.
+fn discard(p: &Process, set: u64) {
+    p.group.pending.fetch_and(!set, Ordering::AcqRel);
+    super::for_each_thread(p.tgid, |t| {
+        t.pending.fetch_and(!set, Ordering::AcqRel);
+    });
+}
+
+/// `SIGCONT` for `p`'s process: its pending stops are dropped and, if it was stopped, it
+/// goes on (every thread woken) and its parent is told (`SIGCHLD`, `WCONTINUED`).
+fn continue_process(p: &Process) {
+    discard(p, STOP_SIGNALS);
+    if !p.group.stopped.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    p.group
+        .job_report
+        .store(ExitStatus::Continued.wstatus(), Ordering::Release);
+    super::for_each_thread(p.tgid, super::sched::wake);
+    tell_parent_of_job(p, CLD_CONTINUED);
+}
+
+/// Tells the parent of `p`'s process that it stopped or continued (`code`): a wake-up
+/// for its wait, and `SIGCHLD` unless its action has `SA_NOCLDSTOP`.
+fn tell_parent_of_job(p: &Process, code: i32) {
+    let parent = p.group.lock().parent;
+    let Some(parent) = super::find(parent) else {
+        return;
+    };
+    super::sched::wake(&parent);
+    let flags = parent.group.lock().signals.actions[SIGCHLD as usize - 1].flags;
+    if flags & SA_NOCLDSTOP == 0 {
+        send(&parent, SIGCHLD, p.tgid as u32, code);
+    }
+}
+
+/// Stops the current process for `sig` (the default action of a stop signal): marks it
+/// stopped, tells the parent, and waits until it is continued or killed.
+fn stop(me: &Arc<Process>, sig: i32) {
+    me.group.stopped.store(true, Ordering::Release);
+    me.group
+        .job_report
+        .store(ExitStatus::Stopped(sig).wstatus(), Ordering::Release);
+    tell_parent_of_job(me, CLD_STOPPED);
+    wait_while_stopped(me);
+}
+
+/// Sleeps while the current process is stopped (any of its threads, at its return to
+/// user mode), until `SIGCONT` or a kill.
+fn wait_while_stopped(me: &Arc<Process>) {
+    while me.group.stopped.load(Ordering::Acquire) && !me.killed.load(Ordering::Acquire) {
+        super::sched::sleep();
+    }
 }
 
 /// Sends `sig` to thread `t` alone (`tkill`, `tgkill`); `SIGKILL` still kills the
@@ -420,11 +495,12 @@ pub fn fault(sig: i32, code: i32, addr: usize, what: &str, pc: usize) {
 #[inline]
 pub fn check() {
     let pending = super::sched::with_current(|p| {
-        p.map_or(0, |p| {
-            p.pending.load(Ordering::Acquire) | p.group.pending.load(Ordering::Acquire)
+        p.is_some_and(|p| {
+            p.pending.load(Ordering::Acquire) | p.group.pending.load(Ordering::Acquire) != 0
+                || p.group.stopped.load(Ordering::Acquire)
         })
     });
-    if pending != 0 {
+    if pending {
         deliver();
     }
 }
@@ -446,12 +522,21 @@ fn deliver() {
         }
         exit(ExitStatus::Signaled(if sig == 0 { SIGKILL } else { sig }));
     }
+    // Another thread stopped the process: this one waits too.
+    wait_while_stopped(&me);
     while let Some(sig) = take_signal(&me) {
         let action = me.group.lock().signals.actions[sig as usize - 1];
         if action.ignores(sig) && sig != SIGSTOP {
             continue;
         }
-        if action.handler == SIG_DFL || sig == SIGSTOP {
+        if (action.handler == SIG_DFL && STOP_SIGNALS & bit(sig) != 0) || sig == SIGSTOP {
+            stop(&me, sig);
+            if me.killed.load(Ordering::Acquire) {
+                break;
+            }
+            continue;
+        }
+        if action.handler == SIG_DFL {
             drop(me);
             exit(ExitStatus::Signaled(sig));
         }

@@ -206,7 +206,12 @@ pub fn wait4(pid: usize, wstatus: usize, options: usize, rusage: usize) -> SysRe
         return Err(Errno::EINVAL);
     }
     let who = wait_target(pid as isize as i32)?;
-    match proc::wait(who, options & WNOHANG != 0, true)? {
+    let events = proc::WaitEvents {
+        stopped: options & WUNTRACED != 0,
+        continued: options & WCONTINUED != 0,
+        exited: true,
+    };
+    match proc::wait(who, events, options & WNOHANG != 0, true)? {
         None => Ok(0),
         Some((child, status)) => {
             if wstatus != 0 {
@@ -234,6 +239,8 @@ const WNOWAIT: usize = 0x0100_0000;
 /// `si_code` of `SIGCHLD`: exited, killed, killed with a core dump.
 const CLD_EXITED: i32 = 1;
 const CLD_KILLED: i32 = 2;
+const CLD_STOPPED: i32 = 5;
+const CLD_CONTINUED: i32 = 6;
 
 /// `waitid(idtype, id, infop, options, rusage)`: like `wait4`, with the outcome in a
 /// `siginfo_t` (all zero under `WNOHANG` when no child is ready) and `WNOWAIT` to leave
@@ -251,20 +258,19 @@ pub fn waitid(idtype: usize, id: usize, infop: usize, options: usize, rusage: us
         P_PGID => proc::WaitFor::Group(proc::current().group.lock().pgid),
         _ => return Err(Errno::EINVAL),
     };
-    if options & WEXITED == 0 {
-        // Only stops or continuations asked for: pagoda has neither.
-        return if options & WNOHANG != 0 {
-            Ok(0)
-        } else {
-            Err(Errno::ECHILD)
-        };
-    }
-    let found = proc::wait(who, options & WNOHANG != 0, options & WNOWAIT == 0)?;
+    let events = proc::WaitEvents {
+        stopped: options & WUNTRACED != 0,
+        continued: options & WCONTINUED != 0,
+        exited: options & WEXITED != 0,
+    };
+    let found = proc::wait(who, events, options & WNOHANG != 0, options & WNOWAIT == 0)?;
     let mut info = [0u8; SIGINFO_SIZE];
     if let Some((pid, status)) = found {
         let (code, value) = match status {
             ExitStatus::Exited(c) => (CLD_EXITED, c & 0xff),
             ExitStatus::Signaled(s) => (CLD_KILLED, s),
+            ExitStatus::Stopped(s) => (CLD_STOPPED, s),
+            ExitStatus::Continued => (CLD_CONTINUED, proc::signal::SIGCONT),
         };
         info[..4].copy_from_slice(&proc::signal::SIGCHLD.to_le_bytes());
         info[8..12].copy_from_slice(&code.to_le_bytes());
