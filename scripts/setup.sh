@@ -22,6 +22,7 @@ declare -A NEED=(
   [device-tree-compiler]=/usr/bin/dtc
   [binutils-riscv64-linux-gnu]=/usr/bin/riscv64-linux-gnu-objcopy
   [dpkg-dev]=/usr/bin/dpkg-source # unpacks Debian's lua5.4 source for /bin/lua (user/real)
+  [util-linux]=/sbin/mkswap # formats the swap disk of the swap tests (tools/qemu.py)
 )
 
 missing=()

@@ -2,6 +2,8 @@
 
 import os
 import subprocess
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 QEMU = "qemu-system-riscv64"
@@ -38,8 +40,31 @@ def command(kernel, mem="128M", smp=1, append="", initrd=None, dtb=None, extra=(
     return cmd
 
 
-def boot(kernel, timeout=60, **kw) -> Boot:
-    """Boots non-interactively and returns when QEMU exits or `timeout` seconds pass."""
+MKSWAP = "/sbin/mkswap"
+
+
+@contextmanager
+def swap_disk(mib):
+    """A fresh sparse disk image of `mib` MiB formatted by util-linux `mkswap` (Linux's
+    own swap format), as QEMU arguments for a virtio block device; deleted afterwards.
+    Each boot gets its own image (QEMU locks an image for writing)."""
+    with tempfile.TemporaryDirectory(prefix="pagoda-swap-") as d:
+        path = os.path.join(d, "swap.img")
+        with open(path, "wb") as f:
+            f.truncate(mib * 1024 * 1024)
+        os.chmod(path, 0o600)
+        subprocess.run([MKSWAP, "-L", "pagoda-swap", path], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        yield ["-drive", f"file={path},if=none,format=raw,id=swap",
+               "-device", "virtio-blk-device,drive=swap"]
+
+
+def boot(kernel, timeout=60, swap_mib=0, **kw) -> Boot:
+    """Boots non-interactively and returns when QEMU exits or `timeout` seconds pass;
+    with `swap_mib`, a swap disk of that size is attached."""
+    if swap_mib:
+        with swap_disk(swap_mib) as extra:
+            return boot(kernel, timeout, extra=tuple(kw.pop("extra", ())) + tuple(extra), **kw)
     cmd = command(kernel, **kw)
     with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                           stderr=subprocess.STDOUT) as p:

@@ -101,6 +101,74 @@ impl core::fmt::Display for BootError {
     }
 }
 
+/// A virtio-mmio slot: its registers and its interrupt line at the PLIC.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VirtioSlot {
+    /// The slot's registers.
+    pub region: Region,
+    /// Its interrupt source number at the platform-level interrupt controller (0: none).
+    pub irq: u32,
+}
+
+/// The platform-level interrupt controller (`riscv,plic0`): its registers and which of
+/// its contexts raise the supervisor external interrupt of which hart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plic {
+    /// Its registers.
+    pub region: Region,
+    /// `(hart id, context)` for every context wired to a hart's supervisor external
+    /// interrupt (cause 9), as `interrupts-extended` lists them.
+    pub supervisor_contexts: ArrayVec<(usize, u32), MAX_HARTS>,
+}
+
+/// The interrupt number of a hart's supervisor external interrupt (`scause` 9), as a
+/// PLIC's `interrupts-extended` names it.
+const IRQ_S_EXTERNAL: u32 = 9;
+
+impl Plic {
+    /// Reads a PLIC node: its registers and, through `interrupts-extended`, the contexts
+    /// that reach a hart in supervisor mode (each entry is a pair: the phandle of a hart's
+    /// `riscv,cpu-intc` node and the interrupt it raises there).
+    fn from_node(fdt: &Fdt<'_>, region: Region, node: &fdt::node::FdtNode<'_, '_>) -> Plic {
+        let mut plic = Plic {
+            region,
+            supervisor_contexts: ArrayVec::new(),
+        };
+        let Some(ext) = node.property("interrupts-extended") else {
+            return plic;
+        };
+        let cells = ext
+            .value
+            .chunks_exact(4)
+            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]));
+        let mut pairs = cells.clone().step_by(2).zip(cells.skip(1).step_by(2));
+        let mut context = 0u32;
+        for (phandle, irq) in pairs.by_ref() {
+            if irq == IRQ_S_EXTERNAL
+                && let Some(hart) = hart_of_intc(fdt, phandle)
+            {
+                let _ = plic.supervisor_contexts.try_push((hart, context));
+            }
+            context += 1;
+        }
+        plic
+    }
+}
+
+/// The hart id of the CPU whose interrupt-controller child has `phandle`.
+fn hart_of_intc(fdt: &Fdt<'_>, phandle: u32) -> Option<usize> {
+    let cpus = fdt.find_node("/cpus")?;
+    let wanted = Some(phandle as usize);
+    cpus.children()
+        .find(|cpu| {
+            cpu.children()
+                .any(|c| c.property("phandle").and_then(|p| p.as_usize()) == wanted)
+        })?
+        .reg()?
+        .next()
+        .map(|r| r.starting_address as usize)
+}
+
 /// The devices the kernel drives, found by their `compatible` strings.
 #[derive(Debug, Default)]
 pub struct Devices {
@@ -111,7 +179,9 @@ pub struct Devices {
     /// The `google,goldfish-rtc` real-time clock.
     pub rtc: Option<Region>,
     /// virtio-mmio device slots, sorted by address.
-    pub virtio: ArrayVec<Region, MAX_VIRTIO>,
+    pub virtio: ArrayVec<VirtioSlot, MAX_VIRTIO>,
+    /// The interrupt controller of the external interrupts.
+    pub plic: Option<Plic>,
 }
 
 impl Devices {
@@ -142,14 +212,26 @@ impl Devices {
             } else if compat.all().any(|c| c == "google,goldfish-rtc") {
                 d.rtc = first_reg();
             } else if compat.all().any(|c| c == "virtio,mmio")
-                && let Some(r) = first_reg()
+                && let Some(region) = first_reg()
             {
+                let irq = node
+                    .property("interrupts")
+                    .and_then(|p| p.as_usize())
+                    .and_then(|i| u32::try_from(i).ok())
+                    .unwrap_or(0);
                 d.virtio
-                    .try_push(r)
+                    .try_push(VirtioSlot { region, irq })
                     .map_err(|_| BootError::TooMany("virtio slots"))?;
+            } else if compat
+                .all()
+                .any(|c| c == "riscv,plic0" || c == "sifive,plic-1.0.0")
+                && d.plic.is_none()
+                && let Some(region) = first_reg()
+            {
+                d.plic = Some(Plic::from_node(fdt, region, &node));
             }
         }
-        d.virtio.sort_unstable_by_key(|r| r.start);
+        d.virtio.sort_unstable_by_key(|s| s.region.start);
         Ok(d)
     }
 }

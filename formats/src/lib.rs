@@ -8,6 +8,7 @@
 //! | [`elf`] | static riscv64 ELF executables: validation and the load plan |
 //! | [`cpio`] | `newc` cpio archives (the initramfs): the parser and the sorted index |
 //! | [`devicetree`] | what the kernel learns from a flattened device tree (`fdt` crate) |
+//! | [`swap`] | Linux's swap-area header (`mkswap`'s `SWAPSPACE2`) |
 //!
 //! Every parser checks each field and offset before using it: malformed input is an
 //! error (or, for an archive, the end of it), never a panic or an out-of-bounds read.
@@ -19,3 +20,4 @@ extern crate alloc;
 pub mod cpio;
 pub mod devicetree;
 pub mod elf;
+pub mod swap;

@@ -48,7 +48,7 @@ pub const EXIT_INIT_DIED: u16 = 4;
 const DEFAULT_INIT: &str = "/init";
 
 /// Command-line keys the kernel consumes; other words go to init (see [`start_init`]).
-const KERNEL_PARAMS: [&str; 5] = ["ktest", "init", "console", "vm", "tlb"];
+const KERNEL_PARAMS: [&str; 6] = ["ktest", "init", "console", "vm", "tlb", "swap"];
 
 /// The kernel image's physical extent, given where the firmware loaded its first byte.
 fn kernel_region(kernel_pa: usize) -> Region {
@@ -155,6 +155,14 @@ extern "C" fn boot_hart_main() -> ! {
     }
     let online = smp::start_secondaries(info, boot.hart, boot.kernel_pa);
     print_summary(info, online);
+    drivers::init(info);
+    if info.arg("swap") != Some("off") {
+        match memory::swap::enable() {
+            Ok(pages) => println!("pagoda: swap on, {} MiB", pages >> 8),
+            Err(memory::swap::SwapError::NoDevice) => {}
+            Err(e) => println!("pagoda: no swap: {e:?}"),
+        }
+    }
     println!(
         "pagoda: kernel address space active, {} ASID bits",
         boot.asid_bits

@@ -22,7 +22,7 @@ pub fn init(timebase_hz: u64) {
 /// Arms the timer on the calling hart and enables its interrupts.
 pub fn init_this_hart() {
     arm();
-    crate::arch::enable_timer_interrupts();
+    crate::arch::enable_interrupt_sources();
 }
 
 fn arm() {

@@ -14,6 +14,7 @@
 //! | [`paging`] | Sv39 page tables with 4 KiB / 2 MiB / 1 GiB leaves |
 //! | [`tlb`] | ASID allocator with generations, batched precise TLB flushes |
 //! | [`vm`] | address spaces: areas, mmap family, demand paging, copy-on-write |
+//! | [`swap`] | swap-area slots and the swap cache's entries, the replacement lists |
 //!
 //! See `docs/ARCHITECTURE.md` in the repository for the diagrams.
 #![no_std]
@@ -28,5 +29,6 @@ pub mod frame;
 pub mod heap;
 pub mod layout;
 pub mod paging;
+pub mod swap;
 pub mod tlb;
 pub mod vm;

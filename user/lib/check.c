@@ -70,7 +70,7 @@ int on_pagoda(void)
 }
 
 /* The number after "key:" on a line of the file at `path`, or -1. */
-static long proc_field_kb(const char *path, const char *key)
+long proc_field_kb(const char *path, const char *key)
 {
     char buf[4096];
     int fd = open(path, O_RDONLY);

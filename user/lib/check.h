@@ -141,6 +141,8 @@ int on_pagoda(void);
 
 /* Value of the `key:` line of /proc/meminfo in kB, or -1 when absent or unreadable. */
 long meminfo_kb(const char *key);
+/* The value of `key:` in any /proc file of `key: value kB` lines, or -1. */
+long proc_field_kb(const char *path, const char *key);
 /* Value of the `key:` line of /proc/self/status in kB, or -1 when absent or unreadable. */
 long self_status_kb(const char *key);
 

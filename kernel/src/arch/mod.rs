@@ -26,14 +26,16 @@ pub fn read_time() -> u64 {
     time::read64()
 }
 
-/// Enables supervisor timer and software interrupts (the wake-up another hart sends,
-/// [`wake_hart`]), and interrupts in general, on this hart.
-pub fn enable_timer_interrupts() {
+/// Enables supervisor timer, software (the wake-up another hart sends, [`wake_hart`])
+/// and external (devices, through the PLIC) interrupts, and interrupts in general, on
+/// this hart.
+pub fn enable_interrupt_sources() {
     // SAFETY: the trap vector is installed before this is called (see `kmain`), so a
     // pending timer or software interrupt is handled by `trap::kernel_trap`.
     unsafe {
         sie::set_stimer();
         sie::set_ssoft();
+        sie::set_sext();
         sstatus::set_sie();
     }
 }

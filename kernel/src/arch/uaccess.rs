@@ -85,6 +85,14 @@ pub unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) -> bool {
     }
 }
 
+/// Disables supervisor access to user memory (`sstatus.SUM`) on this hart: a fault
+/// taken inside a copy calls this before resolving it, since resolving may sleep and let
+/// other tasks run here. Returning from the trap restores the copy's `sstatus`.
+pub fn suspend_user_access() {
+    // SAFETY: clearing SUM only narrows what S-mode may touch.
+    unsafe { sstatus::clear_sum() }
+}
+
 /// Whether `[va, va + len)` lies in the user half.
 #[inline(always)]
 pub fn in_user_half(va: usize, len: usize) -> bool {

@@ -5,7 +5,8 @@
 //!
 //! | file | contents |
 //! |---|---|
-//! | `/proc/meminfo` | `MemTotal`, `MemFree`, `MemAvailable`, frames by use, slab and page tables |
+//! | `/proc/meminfo` | `MemTotal`, `MemFree`, `MemAvailable`, swap, the replacement lists, frames by use, slab and page tables |
+//! | `/proc/swaps` | the swap area, its size and use |
 //! | `/proc/stat` | time each hart ran tasks and idled (all of it as `user`: see below), `btime`, `processes`, `procs_running` |
 //! | `/proc/uptime`, `/proc/loadavg` | time since boot and idle time; Linux's load averages (sampled every 5 s), runnable/total threads, last pid |
 //! | `/proc/cpuinfo` | one paragraph per online hart: processor, hart id, MMU mode |
@@ -13,8 +14,8 @@
 //! | `/proc/PID/stat`, `statm` | Linux's fields, in order (see [`pid_stat`] for those always 0 here) |
 //! | `/proc/PID/cmdline`, `comm` | the arguments of `execve` (cut at 4 KiB), the command name |
 //! | `/proc/PID/exe` | a link to the program |
-//! | `/proc/self/status`, `/proc/PID/status` | name, true state, pid, parent, ids, `VmSize`, `VmRSS`, fault counters |
-//! | `/proc/vmstat` | global fault, copy-on-write and TLB counters |
+//! | `/proc/self/status`, `/proc/PID/status` | name, true state, pid, parent, ids, `VmSize`, `VmRSS`, `VmSwap`, fault counters |
+//! | `/proc/vmstat` | global fault, copy-on-write, swap, reclaim and TLB counters |
 //! | `/proc/slabinfo` | per heap size class: objects in use, slab capacity, slabs; then pagoda's own columns: cached objects, peaks |
 //! | `/proc/buddyinfo` | free blocks of each order (0 to 18) on the buddy lists |
 //! | `/proc/sys/fs/file-nr` | open file descriptions, 0, and `fs.file-max` |
@@ -143,6 +144,7 @@ fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
         "vmstat" => vmstat(&mut out),
         "slabinfo" => slabinfo(&mut out),
         "buddyinfo" => buddyinfo(&mut out),
+        "swaps" => swaps(&mut out),
         "stat" => proc_stat(&mut out),
         "uptime" => uptime(&mut out),
         "loadavg" => loadavg(&mut out),
@@ -208,8 +210,13 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     line(out, "MemAvailable", kb(f.free))?;
     line(out, "Buffers", 0)?;
     line(out, "Cached", 0)?;
-    line(out, "SwapTotal", 0)?;
-    line(out, "SwapFree", 0)?;
+    let (swap_total, swap_free, swap_cached) = crate::memory::swap::totals();
+    let (active, inactive) = crate::memory::reclaim::lengths();
+    line(out, "SwapCached", kb(swap_cached as usize))?;
+    line(out, "Active(anon)", kb(active))?;
+    line(out, "Inactive(anon)", kb(inactive))?;
+    line(out, "SwapTotal", kb(swap_total as usize))?;
+    line(out, "SwapFree", kb(swap_free as usize))?;
     line(out, "AnonPages", kb(f.used_for(FrameUse::UserAnon)))?;
     line(out, "Slab", kb(f.used_for(FrameUse::Slab)))?;
     line(
@@ -275,7 +282,23 @@ fn buddyinfo(out: &mut String) -> core::fmt::Result {
     writeln!(out)
 }
 
+/// Linux's `/proc/swaps`: the one swap area (the virtio disk), sizes in kB.
+fn swaps(out: &mut String) -> core::fmt::Result {
+    writeln!(out, "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority")?;
+    let (total, free, _) = crate::memory::swap::totals();
+    if total > 0 {
+        writeln!(
+            out,
+            "/dev/vda                                partition\t{}\t\t{}\t\t-2",
+            kb(total as usize),
+            kb((total - free) as usize)
+        )?;
+    }
+    Ok(())
+}
+
 fn vmstat(out: &mut String) -> core::fmt::Result {
+    use core::sync::atomic::Ordering::Relaxed;
     let s = pagoda_mm::vm::global_stats();
     let t = crate::memory::tlb::STATS.snapshot();
     writeln!(out, "pgfault {}", s.minor_faults)?;
@@ -288,22 +311,44 @@ fn vmstat(out: &mut String) -> core::fmt::Result {
     writeln!(out, "spurious_faults {}", s.spurious_faults)?;
     writeln!(out, "stack_growths {}", s.stack_growths)?;
     writeln!(out, "forks {}", s.forks)?;
+    writeln!(out, "pgmajfault {}", s.major_faults)?;
+    writeln!(out, "pswpin {}", crate::memory::swap::PSWPIN.load(Relaxed))?;
+    writeln!(
+        out,
+        "pswpout {}",
+        crate::memory::swap::PSWPOUT.load(Relaxed)
+    )?;
+    writeln!(
+        out,
+        "pgscan {}",
+        crate::memory::reclaim::PGSCAN.load(Relaxed)
+    )?;
+    writeln!(
+        out,
+        "pgsteal {}",
+        crate::memory::reclaim::PGSTEAL.load(Relaxed)
+    )?;
     writeln!(out, "tlb_pages {}", t.pages)?;
     writeln!(out, "tlb_asid {}", t.asid)?;
     writeln!(out, "tlb_all {}", t.all)?;
     writeln!(out, "tlb_remote_requests {}", t.remote_requests)
 }
 
-/// Pages mapped and resident, and the fault counters, of `p`'s address space.
-fn memory_of(p: &Process) -> (usize, usize, pagoda_mm::vm::VmStats) {
+/// Pages mapped, resident and in swap, and the fault counters, of `p`'s address space.
+fn memory_of(p: &Process) -> (usize, usize, usize, pagoda_mm::vm::VmStats) {
     let mm = p.mm();
     let vm = mm.lock();
     match &*vm {
         Some(vm) => {
             let size: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
-            (size / PAGE_SIZE, vm.rss_pages(), vm.stats())
+            (
+                size / PAGE_SIZE,
+                vm.rss_pages(),
+                vm.swap_entries(),
+                vm.stats(),
+            )
         }
-        None => (0, 0, Default::default()),
+        None => (0, 0, 0, Default::default()),
     }
 }
 
@@ -322,7 +367,7 @@ fn status(out: &mut String, p: &Process) -> core::fmt::Result {
         let inner = p.group.lock();
         (inner.parent, String::from(inner.comm()))
     };
-    let (size, rss, stats) = memory_of(p);
+    let (size, rss, swapped, stats) = memory_of(p);
     let state = proc::state_letter(p);
     writeln!(out, "Name:\t{name}")?;
     writeln!(out, "State:\t{state} ({})", state_name(state))?;
@@ -337,6 +382,7 @@ fn status(out: &mut String, p: &Process) -> core::fmt::Result {
     writeln!(out, "Threads:\t{}", p.group.live())?;
     writeln!(out, "VmSize:\t{:>8} kB", kb(size))?;
     writeln!(out, "VmRSS:\t{:>8} kB", kb(rss))?;
+    writeln!(out, "VmSwap:\t{:>8} kB", kb(swapped))?;
     writeln!(out, "MinorFaults:\t{}", stats.minor_faults)?;
     writeln!(out, "CowCopies:\t{}", stats.cow_copies)?;
     writeln!(out, "CowTakeovers:\t{}", stats.cow_takeovers)?;
@@ -366,7 +412,7 @@ fn pid_stat(out: &mut String, p: &Process) -> core::fmt::Result {
         )
     };
     let (tty, tpgid) = super::tty::terminal_of(sid);
-    let (size, rss, stats) = memory_of(p);
+    let (size, rss, _, stats) = memory_of(p);
     let ticks = |ns: u64| ns / NS_PER_USER_TICK;
     let utime = ticks(p.group.cpu_ns.load(core::sync::atomic::Ordering::Relaxed));
     let cutime = ticks(
@@ -402,7 +448,7 @@ fn pid_stat(out: &mut String, p: &Process) -> core::fmt::Result {
 /// apart by kind), text (executable file mappings), lib (0, as Linux), data (writable
 /// private mappings and the stack), dirty (0, as Linux).
 fn statm(out: &mut String, p: &Process) -> core::fmt::Result {
-    let (size, rss, _) = memory_of(p);
+    let (size, rss, _, _) = memory_of(p);
     let (mut text, mut data) = (0, 0);
     {
         let mm = p.mm();
@@ -524,9 +570,10 @@ fn directory(path: &str) -> Result<Option<ProcDir>, Errno> {
 }
 
 /// The files of `/proc` itself, listed before the processes.
-const ROOT_FILES: [(&str, u8); 10] = [
+const ROOT_FILES: [(&str, u8); 11] = [
     ("self", DT_LNK),
     ("meminfo", DT_REG),
+    ("swaps", DT_REG),
     ("stat", DT_REG),
     ("uptime", DT_REG),
     ("loadavg", DT_REG),

@@ -130,7 +130,8 @@ pub fn put(pfn: Pfn) {
 /// doubled reference in error (user page references): `Ok(true)` when it was the last.
 #[inline]
 pub fn release(pfn: Pfn) -> Result<bool, pagoda_mm::frame::FrameError> {
-    FRAMES.put_local::<ThisHart>(pfn)
+    // A frame on the replacement lists leaves them before it is freed.
+    FRAMES.put_local_with::<ThisHart>(pfn, super::reclaim::forget)
 }
 
 /// Called by an idle hart before it waits: its pinned frame cache becomes available to
@@ -163,6 +164,26 @@ static RESERVE: AtomicUsize = AtomicUsize::new(0);
 #[inline]
 pub fn user_may_allocate() -> bool {
     FRAMES.free_on_lists() > RESERVE.load(Ordering::Relaxed) || above_reserve_exactly()
+}
+
+/// Reclaim's watermarks, in multiples of the reserve (Linux's `min`, `low`, `high`):
+/// below `low` free frames a fault that just succeeded reclaims until `high` is reached,
+/// so that user memory rarely runs into the reserve and the kernel's own allocations
+/// (`/proc` text, open files) keep finding memory.
+const WATERMARK_LOW: usize = 2;
+/// See [`WATERMARK_LOW`].
+const WATERMARK_HIGH: usize = 3;
+
+/// Whether free memory is below reclaim's low watermark (a lower bound: frames in hart
+/// caches are not counted).
+#[inline]
+pub fn below_low_watermark() -> bool {
+    FRAMES.free_on_lists() < WATERMARK_LOW * RESERVE.load(Ordering::Relaxed)
+}
+
+/// Whether free memory reached reclaim's high watermark.
+pub fn above_high_watermark() -> bool {
+    FRAMES.free_on_lists() >= WATERMARK_HIGH * RESERVE.load(Ordering::Relaxed)
 }
 
 /// [`user_may_allocate`] near the reserve: the exact free count, then again once the

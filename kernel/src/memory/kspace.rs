@@ -71,7 +71,8 @@ pub fn init(info: &BootInfo, kernel_pa: usize) -> Result<u32, PagingError> {
         .map(|u| u.0)
         .chain(d.finisher)
         .chain(d.rtc)
-        .chain(d.virtio.iter().copied())
+        .chain(d.virtio.iter().map(|s| s.region))
+        .chain(d.plic.iter().map(|p| p.region))
     {
         map_region(&mut pt, r)?;
     }

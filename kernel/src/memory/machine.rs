@@ -63,6 +63,14 @@ pub(super) fn copy_page(dst: PhysAddr, src: PhysAddr) {
     }
 }
 
+/// Calls `f` with the bytes of the frame at `pa` (which the caller owns and nobody
+/// writes meanwhile).
+pub(super) fn with_frame<R>(pa: PhysAddr, f: impl FnOnce(&[u8]) -> R) -> R {
+    // SAFETY: `pa` is a whole frame the caller owns, direct-mapped; nothing writes it
+    // while the shared borrow lives (the caller's contract), and the borrow ends with `f`.
+    f(unsafe { core::slice::from_raw_parts(frame_ptr(pa), PAGE_SIZE) })
+}
+
 /// The direct-map pointer to the frame at `pa`.
 fn frame_ptr(pa: PhysAddr) -> *mut u8 {
     phys_to_virt(pa).as_usize() as *mut u8

@@ -29,6 +29,8 @@ pub mod kstack;
 pub mod ktest;
 #[allow(unsafe_code)]
 mod machine;
+pub mod reclaim;
+pub mod swap;
 pub mod tlb;
 pub mod uspace;
 

@@ -19,10 +19,11 @@ use core::sync::atomic::{AtomicBool, Ordering};
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use pagoda_mm::frame::FrameUse;
 use pagoda_mm::layout::USER_END;
+use pagoda_mm::swap::List;
 use pagoda_mm::tlb::{Flush, TlbOps};
 use pagoda_mm::vm::{
     Access, AddressSpace, FaultError, FaultOutcome, FrameSource, Mmu, OutOfMemory, PagePerms,
-    Sv39Mmu, SwapEntry, VmConfig,
+    Sv39Mmu, SwapEntry, VmConfig, owner_is_private,
 };
 use spin::Once;
 
@@ -84,9 +85,14 @@ impl FrameSource for KernelFrames {
         if !frames::user_may_allocate() {
             return Err(OutOfMemory);
         }
-        frames::alloc_owned(0, FrameUse::UserAnon, owner)
+        let pa = frames::alloc_owned(0, FrameUse::UserAnon, owner)
             .map(|p| p.addr())
-            .map_err(|_| OutOfMemory)
+            .map_err(|_| OutOfMemory)?;
+        if owner_is_private(owner) {
+            // A private page: reclaim may swap it out.
+            super::reclaim::add(pa, List::Inactive);
+        }
+        Ok(pa)
     }
 
     fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
@@ -102,7 +108,21 @@ impl FrameSource for KernelFrames {
 
     #[inline]
     fn put(&self, pa: PhysAddr) -> bool {
-        matches!(frames::release(pa.pfn()), Ok(true))
+        match frames::release(pa.pfn()) {
+            Ok(true) => true,
+            Ok(false) => {
+                // A PTE of a page in the swap cache went: the cache may be all that is
+                // left holding it.
+                if frames::FRAMES
+                    .meta(pa.pfn())
+                    .is_some_and(|m| m.frame_use() == FrameUse::SwapCache)
+                {
+                    super::swap::unmapped(pa);
+                }
+                false
+            }
+            Err(_) => false,
+        }
     }
 
     fn refcount(&self, pa: PhysAddr) -> usize {
@@ -120,11 +140,20 @@ impl FrameSource for KernelFrames {
         frames::FRAMES.meta(pa.pfn()).map_or(0, |m| m.owner())
     }
 
-    /// No swap device yet: nothing makes a remembered PTE, so there is no slot to count.
-    fn dup_remembered(&self, _: SwapEntry) {}
+    fn dup_remembered(&self, entry: SwapEntry) {
+        super::swap::dup(entry);
+    }
 
-    /// No swap device yet: nothing makes a remembered PTE, so there is no slot to count.
-    fn drop_remembered(&self, _: SwapEntry) {}
+    fn drop_remembered(&self, entry: SwapEntry) {
+        super::swap::put(entry);
+    }
+
+    fn take_exclusive(&self, pa: PhysAddr) -> bool {
+        frames::FRAMES
+            .meta(pa.pfn())
+            .is_some_and(|m| m.frame_use() == FrameUse::SwapCache)
+            && super::swap::take_exclusive(pa)
+    }
 }
 
 /// Fills the frame at `dst` (fresh, the caller's alone) with `bytes` (at most a page)

@@ -15,7 +15,7 @@ pub mod wait;
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
@@ -27,6 +27,7 @@ use crate::fs::FdTable;
 use crate::memory::kstack::KernelStack;
 use crate::memory::uspace::{self, UserSpace};
 use crate::syscall::errno::Errno;
+use pagoda_mm::vm::SpaceId;
 use sched::{Sched, State};
 
 /// A process id.
@@ -231,6 +232,8 @@ impl ThreadGroup {
 /// An address space and the tasks that use it (Linux's `mm_struct` with `mm_users`):
 /// the threads of a process, and a `vfork` child until it calls `execve` or exits.
 pub struct Mm {
+    /// The identity of its space (fixed: a new program gets a new `Mm`).
+    id: SpaceId,
     space: Mutex<Option<UserSpace>>,
     /// Tasks using it; the one that brings it to 0 frees the space.
     users: AtomicUsize,
@@ -239,18 +242,46 @@ pub struct Mm {
     pub oom_victim: AtomicBool,
 }
 
+/// Every live [`Mm`] by its space's identity, sorted: how a reverse-map walk (reclaim)
+/// finds the spaces that map a frame. Weak: the registry keeps no space alive.
+static SPACES: Mutex<Vec<(SpaceId, Weak<Mm>)>> = Mutex::new(Vec::new());
+
 impl Mm {
     fn new(space: UserSpace) -> Result<Arc<Mm>, Errno> {
-        new_arc(Mm {
+        let id = space.id();
+        let mm = new_arc(Mm {
+            id,
             space: Mutex::new(Some(space)),
             users: AtomicUsize::new(1),
             oom_victim: AtomicBool::new(false),
-        })
+        })?;
+        let mut spaces = SPACES.lock();
+        spaces.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+        let at = spaces.partition_point(|(i, _)| *i < id);
+        spaces.insert(at, (id, Arc::downgrade(&mm)));
+        Ok(mm)
+    }
+
+    /// The live `Mm` whose space is `id`, if any.
+    pub fn by_space(id: SpaceId) -> Option<Arc<Mm>> {
+        let spaces = SPACES.lock();
+        let at = spaces.binary_search_by_key(&id, |(i, _)| *i).ok()?;
+        spaces[at].1.upgrade()
     }
 
     /// Locks the space (`None` once its last user exited).
     pub fn lock(&self) -> spin::MutexGuard<'_, Option<UserSpace>> {
         self.space.lock()
+    }
+}
+
+impl Drop for Mm {
+    fn drop(&mut self) {
+        let mut spaces = SPACES.lock();
+        if let Ok(at) = spaces.binary_search_by_key(&self.id, |(i, _)| *i) {
+            spaces.remove(at);
+        }
+        shrink_list(&mut spaces);
     }
 }
 

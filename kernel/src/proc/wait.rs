@@ -33,13 +33,24 @@ impl WaitQueue {
 
     /// Sleeps until `ready()` is true; `EINTR` if a signal that is not blocked arrives
     /// meanwhile.
-    pub fn wait_until(&self, mut ready: impl FnMut() -> bool) -> Result<(), Errno> {
+    pub fn wait_until(&self, ready: impl FnMut() -> bool) -> Result<(), Errno> {
+        self.wait(ready, true)
+    }
+
+    /// Sleeps until `ready()` is true, whatever signals arrive (Linux's uninterruptible
+    /// sleep, state `D`): for waits that always end soon, such as a disk transfer.
+    pub fn wait_uninterruptible(&self, ready: impl FnMut() -> bool) {
+        let _ = self.wait(ready, false);
+    }
+
+    fn wait(&self, mut ready: impl FnMut() -> bool, interruptible: bool) -> Result<(), Errno> {
         let me = current();
+        let interrupted = |me: &Arc<Process>| interruptible && me.interrupted();
         loop {
             if ready() {
                 return Ok(());
             }
-            if me.interrupted() {
+            if interrupted(&me) {
                 return Err(Errno::EINTR);
             }
             {
@@ -52,7 +63,7 @@ impl WaitQueue {
                 }
                 w.push(me.clone());
             }
-            if !ready() && !me.interrupted() {
+            if !ready() && !interrupted(&me) {
                 sched::sleep();
             }
             self.waiters.lock().retain(|p| !Arc::ptr_eq(p, &me));

@@ -33,6 +33,8 @@ const INTERRUPT: usize = 1 << (usize::BITS - 1);
 const IRQ_S_TIMER: usize = 5;
 /// Supervisor software interrupt: another hart woke this one (work was queued).
 const IRQ_S_SOFT: usize = 1;
+/// Supervisor external interrupt (a device, through the PLIC).
+const IRQ_S_EXTERNAL: usize = 9;
 /// Page faults: instruction, load, store.
 const EXC_PAGE_FAULTS: [usize; 3] = [12, 13, 15];
 /// Environment call from U-mode.
@@ -47,8 +49,34 @@ fn fault_access(cause: usize) -> Access {
     }
 }
 
-/// Resolves a page fault at `addr` in the current process's address space.
+/// Resolves a page fault at `addr` in the current process's address space: a page in
+/// swap is read back (sleeping, with no lock held), and when no frame is free the
+/// coldest pages are reclaimed, then the fault is tried again.
 fn resolve_user_fault(addr: usize, access: Access) -> Result<(), FaultError> {
+    loop {
+        match fault_once(addr, access) {
+            Err(FaultError::SwappedOut(entry)) => {
+                crate::memory::swap::swap_in(addr, entry)?;
+            }
+            Err(FaultError::OutOfMemory) => {
+                if crate::memory::reclaim::reclaim(crate::memory::reclaim::BATCH) == 0
+                    || proc::current().killed.load(Ordering::Acquire)
+                {
+                    return Err(FaultError::OutOfMemory);
+                }
+            }
+            Ok(()) => {
+                // Keep free memory above the low watermark while no lock is held.
+                crate::memory::reclaim::balance();
+                return Ok(());
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One attempt at a fault, under the space's lock.
+fn fault_once(addr: usize, access: Access) -> Result<(), FaultError> {
     proc::sched::with_current(|me| {
         let me = me.ok_or(FaultError::Unmapped)?;
         let mm = me.vm.lock();
@@ -69,6 +97,7 @@ fn user_interrupt(irq: usize) {
         }
         // A wake-up meant for an idle hart that found work meanwhile.
         IRQ_S_SOFT => crate::arch::clear_wakeup(),
+        IRQ_S_EXTERNAL => crate::drivers::external_interrupt(),
         other => crate::println!("pagoda: unexpected interrupt {other} from user mode"),
     }
 }
@@ -101,7 +130,8 @@ fn user_exception(frame: &mut TrapFrame, cause: usize, addr: usize) {
     let (sig, code) = if EXC_PAGE_FAULTS.contains(&cause) {
         match resolve_user_fault(addr, fault_access(cause)) {
             Ok(()) => return,
-            Err(FaultError::Bus) => (signal::SIGBUS, 2),
+            // A swap entry resolve_user_fault could not read back.
+            Err(FaultError::Bus | FaultError::SwappedOut(_)) => (signal::SIGBUS, 2),
             Err(FaultError::OutOfMemory) => {
                 // The process holding the most memory dies (perhaps this one); the
                 // fault is then retried.
@@ -156,6 +186,7 @@ pub extern "C" fn kernel_trap(frame: &mut TrapFrame) {
         match cause & !INTERRUPT {
             IRQ_S_TIMER => crate::timer::on_interrupt(),
             IRQ_S_SOFT => crate::arch::clear_wakeup(),
+            IRQ_S_EXTERNAL => crate::drivers::external_interrupt(),
             other => panic!("unexpected interrupt {other} in kernel mode"),
         }
         return;
@@ -171,6 +202,9 @@ pub extern "C" fn kernel_trap(frame: &mut TrapFrame) {
         // the copy with a failure.
         let addr = stval::read();
         let user = addr < pagoda_mm::layout::USER_END.as_usize();
+        // Resolving may sleep (a swap-in, reclaim): no other task may run with this
+        // copy's user access enabled. `sret` restores it from the frame.
+        crate::arch::uaccess::suspend_user_access();
         // Without a current process (kernel self-tests) this fails: the copy fails.
         if user && resolve_user_fault(addr, fault_access(cause)).is_ok() {
             return;

@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use super::hal::SwapEntry;
+
 /// Why an address-space operation (`mmap`, `munmap`, `mprotect`, `madvise`, the exec-time
 /// mappers, [`ensure_user_range`](super::AddressSpace::ensure_user_range)) failed. Each
 /// variant is one Linux errno; [`VmError::to_errno`] gives its number for the system-call
@@ -80,6 +82,10 @@ pub enum FaultError {
     Bus,
     /// No physical memory for the page or for a page-table page.
     OutOfMemory,
+    /// The page is in swap (its PTE remembers this entry): the kernel reads it in without
+    /// holding the space, then maps it with
+    /// [`AddressSpace::swap_in_page`](super::AddressSpace::swap_in_page) and retries.
+    SwappedOut(SwapEntry),
 }
 
 impl FaultError {
@@ -88,7 +94,12 @@ impl FaultError {
     pub const fn to_vm_error(self) -> VmError {
         match self {
             FaultError::OutOfMemory => VmError::NoMem,
-            FaultError::Unmapped | FaultError::AccessDenied | FaultError::Bus => VmError::Fault,
+            // A swapped-out page needs the kernel's I/O first; a caller that cannot do it
+            // reports the access as failed.
+            FaultError::Unmapped
+            | FaultError::AccessDenied
+            | FaultError::Bus
+            | FaultError::SwappedOut(_) => VmError::Fault,
         }
     }
 }

@@ -76,7 +76,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     ///
     /// Errors: [`FaultError::Unmapped`] outside every area (kernel-half addresses too),
     /// [`FaultError::AccessDenied`] against the area's protection, [`FaultError::Bus`] for
-    /// file pages beyond the end of the file or unreadable, [`FaultError::OutOfMemory`].
+    /// file pages beyond the end of the file or unreadable, [`FaultError::OutOfMemory`],
+    /// [`FaultError::SwappedOut`] for a page in swap (nothing changed: the kernel reads it
+    /// and calls [`AddressSpace::swap_in_page`]).
     /// On error nothing changed (except a stack area that grew).
     pub fn handle_fault(
         &mut self,
@@ -122,9 +124,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let outcome = match fault.mmu.query(VirtAddr(page)) {
             PteState::Absent => fault.fill(access)?,
             PteState::Present(pte) => fault.resolve_present(pte, access)?,
-            // Nothing brings a swapped page back yet (no swap device): as Linux does with
-            // a swap entry it cannot read.
-            PteState::Remembered(_) => return Err(FaultError::Bus),
+            // The kernel reads it in (sleeping, without this space's lock) and comes
+            // back through `swap_in_page`.
+            PteState::Remembered(entry) => return Err(FaultError::SwappedOut(entry)),
         };
         let event = match outcome {
             FaultOutcome::Spurious => Event::Spurious,
@@ -320,7 +322,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
             return Ok(FaultOutcome::ZeroPageUpgraded);
         }
         if access == Access::Write && pte.cow {
-            if self.frames.refcount(pte.pa) == 1 {
+            if self.frames.refcount(pte.pa) == 1 || self.frames.take_exclusive(pte.pa) {
                 // Ours alone: gaining write on a present PTE needs no flush.
                 self.mmu.protect(self.va(), prot.pte_flags(false), false);
                 self.counters.record(Event::CowTakeover, 1);

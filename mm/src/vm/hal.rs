@@ -212,6 +212,14 @@ pub trait Mmu: TlbFlush {
     /// What the table holds for `va`: a present PTE, a remembered entry, or nothing.
     fn query(&self, va: VirtAddr) -> PteState;
 
+    /// Clears the hardware accessed bit (A) of the present PTE at `va`; whether it was
+    /// set, i.e. whether the page was used since the bit was last cleared (or since it
+    /// was mapped: new leaves carry A). No flush: a hart may keep using a cached
+    /// translation without setting the bit again, so a page in use can look unused for a
+    /// while; reclaim then takes it and the next access faults it back, which is correct,
+    /// only slower (Linux's `ptep_clear_young` on RISC-V does the same).
+    fn take_accessed(&mut self, va: VirtAddr) -> bool;
+
     /// Makes the page at `va` *remembered*: replaces what the table holds there by a
     /// non-present entry holding `entry`, flushes a replaced present PTE on every hart,
     /// and returns it (so its frame may be released at once). `Err(OutOfMemory)` if a
@@ -372,6 +380,11 @@ pub trait FrameSource {
     fn dup_remembered(&self, entry: SwapEntry);
     /// Drops a reference to the swap slot of `entry` (a remembered PTE was removed).
     fn drop_remembered(&self, entry: SwapEntry);
+    /// A write fault on a copy-on-write PTE mapping `pa`, whose count says another holder
+    /// exists: if every other holder is a cache that can let go (the swap cache, holding
+    /// a clean copy no swap entry names any more), it lets go and `true` says the
+    /// caller's PTE now holds the only reference (the page is taken over, not copied).
+    fn take_exclusive(&self, pa: PhysAddr) -> bool;
 }
 
 /// `FrameSource` through a pointer to one (`&T`, `Arc<T>`): every call forwarded.
@@ -407,6 +420,9 @@ macro_rules! forward_frame_source {
             }
             fn drop_remembered(&self, entry: SwapEntry) {
                 (**self).drop_remembered(entry)
+            }
+            fn take_exclusive(&self, pa: PhysAddr) -> bool {
+                (**self).take_exclusive(pa)
             }
         }
     )*};

@@ -82,7 +82,7 @@ pub use hal::{
 };
 pub use mmap::MmapFile;
 pub use object::{MemObject, SpaceId};
-pub use rmap::{SpaceSet, for_each_mapping};
+pub use rmap::{SpaceSet, for_each_mapping, owner_is_private};
 pub use space::{AddressSpace, VmConfig};
 pub use stats::{VmStats, global_stats};
 pub use sv39::Sv39Mmu;

@@ -38,6 +38,10 @@ use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PhysAddr};
 
 /// Bits of the page index in an owner word; the object's slot is above them.
 const INDEX_BITS: u32 = 32;
+/// The owner-word bit of a private anonymous object's pages (the ones reclaim may swap
+/// out), so that the question needs no lookup. Page indices stay below it (anonymous
+/// pages below 2^26, file pages inside an in-memory file).
+const PRIVATE_BIT: u64 = 1 << (INDEX_BITS - 1);
 
 /// The identity of an address space among the members of objects (unique for the
 /// lifetime of the system: a counter).
@@ -172,14 +176,21 @@ impl MemObject {
     pub(crate) fn owner_word(&self, index: u64) -> u64 {
         // Every page that can exist has a smaller index: anonymous pages are below
         // 2^26 (the user half), file pages lie inside their (in-memory) file.
-        debug_assert!(index < 1 << INDEX_BITS);
-        (self.slot as u64) << INDEX_BITS | index
+        debug_assert!(index < PRIVATE_BIT);
+        let private = if self.is_anon() { PRIVATE_BIT } else { 0 };
+        (self.slot as u64) << INDEX_BITS | private | index
+    }
+
+    /// Whether an owner word names a page of a private anonymous object.
+    #[inline]
+    pub(crate) const fn is_private_word(word: u64) -> bool {
+        word & PRIVATE_BIT != 0
     }
 
     /// The page index of an owner word.
     #[inline]
     pub(crate) fn index_of(word: u64) -> u64 {
-        word & ((1 << INDEX_BITS) - 1)
+        word & (PRIVATE_BIT - 1)
     }
 
     /// Whether its pages are private anonymous pages (located by address).

@@ -24,11 +24,13 @@
 
 use alloc::vec::Vec;
 
-use super::VmError;
 use super::area::Backing;
 use super::hal::{FrameSource, Mmu, PteInfo, PteState, SwapEntry};
 use super::object::{MemObject, SpaceId};
 use super::space::AddressSpace;
+use super::space::private_owner;
+use super::stats::Event;
+use super::{FaultError, VmError};
 use crate::addr::{PAGE_SHIFT, PhysAddr, VirtAddr};
 
 /// The address spaces a reverse-map walk may visit, by identity: the kernel's processes,
@@ -101,8 +103,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// Swap-out of one page: replaces the present private PTE at `va` by a remembered
     /// entry holding `entry` (the caller hands over one reference to its slot), and drops
     /// the frame's reference after the flush that makes it unreachable; returns the
-    /// frame. A later fault on the page is a bus error until swap-in exists; `fork`
-    /// copies the entry, `mprotect` keeps it, `munmap` and teardown drop it.
+    /// frame. A later fault on the page reports [`FaultError::SwappedOut`] (the kernel
+    /// brings it back with [`swap_in_page`](Self::swap_in_page)); `fork` copies the
+    /// entry, `mprotect` keeps it, `munmap` and teardown drop it.
     ///
     /// `EINVAL` for a page that is not present, maps the zero page, or lies in a shared
     /// area (shared pages stay in their object: the object would write them out);
@@ -119,4 +122,55 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         self.swap_entries += 1;
         Ok(pte.pa)
     }
+}
+
+impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
+    /// Clears the accessed bit of the page at `va` (see [`Mmu::take_accessed`]); whether
+    /// it was used since the last call.
+    pub fn take_accessed(&mut self, va: VirtAddr) -> bool {
+        self.mmu.take_accessed(va)
+    }
+
+    /// The owner word a private frame at `va` gets (the family's anonymous object, made
+    /// now if the space has none): what a frame read back from swap for `va` carries.
+    pub fn private_owner_of(&mut self, va: VirtAddr) -> Result<u64, VmError> {
+        private_owner(&mut self.anon, self.id, va.0).map_err(|_| VmError::NoMem)
+    }
+
+    /// Swap-in of one page: if the PTE at `va` still remembers `entry`, maps `pa` (which
+    /// holds the page's contents; the caller keeps its own reference, this adds the PTE's)
+    /// there and drops the entry's reference to its slot. Always read-only
+    /// copy-on-write: the frame stays in the swap cache, whose copy is valid until the
+    /// first write, which takes the frame over
+    /// ([`FrameSource::take_exclusive`]) or copies it as for any shared private page.
+    /// `Ok(false)` if the PTE changed meanwhile (the page was unmapped, or another thread
+    /// of the space brought it in): nothing done.
+    pub fn swap_in_page(
+        &mut self,
+        va: VirtAddr,
+        entry: SwapEntry,
+        pa: PhysAddr,
+    ) -> Result<bool, FaultError> {
+        if self.mmu.query(va) != PteState::Remembered(entry) {
+            return Ok(false);
+        }
+        let prot = self.area_at(va.0).ok_or(FaultError::Unmapped)?.prot;
+        self.frames.get(pa);
+        if self.mmu.map(va, pa, prot.pte_flags(true), true).is_err() {
+            self.frames.put(pa);
+            return Err(FaultError::OutOfMemory);
+        }
+        self.rss += 1;
+        self.swap_entries -= 1;
+        self.frames.drop_remembered(entry);
+        self.counters.record(Event::MajorFault, 1);
+        Ok(true)
+    }
+}
+
+/// Whether a frame's owner word names a private anonymous object: the frames reclaim may
+/// swap out (shared and file objects keep their pages).
+#[inline]
+pub fn owner_is_private(word: u64) -> bool {
+    MemObject::is_private_word(word)
 }

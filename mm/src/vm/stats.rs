@@ -20,9 +20,10 @@ pub(crate) enum Event {
     Spurious,
     StackGrowth,
     Fork,
+    MajorFault,
 }
 
-const EVENTS: usize = 11;
+const EVENTS: usize = 12;
 
 /// Counters of the fault path (per address space from
 /// [`AddressSpace::stats`](super::AddressSpace::stats), or summed over every space from
@@ -51,6 +52,8 @@ pub struct VmStats {
     pub stack_growths: u64,
     /// Address spaces forked (counted in the parent).
     pub forks: u64,
+    /// Pages brought back from swap into a PTE (Linux's major faults).
+    pub major_faults: u64,
 }
 
 impl VmStats {
@@ -67,6 +70,7 @@ impl VmStats {
             spurious_faults: a[Event::Spurious as usize],
             stack_growths: a[Event::StackGrowth as usize],
             forks: a[Event::Fork as usize],
+            major_faults: a[Event::MajorFault as usize],
         }
     }
 }

@@ -247,6 +247,15 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
         }
     }
 
+    fn take_accessed(&mut self, va: VirtAddr) -> bool {
+        let Ok(entry) = self.table.entry(va) else {
+            return false;
+        };
+        entry
+            .update_flags(|f| f.difference(Sv39Flags::A))
+            .is_ok_and(|old| old.flags().contains(Sv39Flags::A))
+    }
+
     #[inline]
     fn query(&self, va: VirtAddr) -> PteState {
         match self.table.lookup(va) {

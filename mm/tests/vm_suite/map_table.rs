@@ -33,6 +33,12 @@ impl Table for MapTable {
 }
 
 impl Mmu for MapTable {
+    fn take_accessed(&mut self, va: VirtAddr) -> bool {
+        self.ptes
+            .get_mut(&va.0)
+            .is_some_and(|p| core::mem::replace(&mut p.accessed, false))
+    }
+
     fn map(
         &mut self,
         va: VirtAddr,

@@ -229,6 +229,11 @@ impl FrameSource for SimFrames {
             .owner
     }
 
+    /// The simulation has no swap cache: nothing else can let go.
+    fn take_exclusive(&self, _: PhysAddr) -> bool {
+        false
+    }
+
     fn dup_remembered(&self, entry: SwapEntry) {
         *self
             .slots
@@ -465,6 +470,10 @@ impl Mmu for SimMmu {
 
     fn query(&self, va: VirtAddr) -> PteState {
         self.table().query(va)
+    }
+
+    fn take_accessed(&mut self, va: VirtAddr) -> bool {
+        self.table_mut().take_accessed(va)
     }
 
     fn remember(&mut self, va: VirtAddr, entry: SwapEntry) -> Result<Option<PteInfo>, OutOfMemory> {

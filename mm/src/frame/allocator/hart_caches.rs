@@ -9,7 +9,7 @@ use super::super::cache::{
     BATCH, CACHE_CAPACITY, HartCache, HartSlot, LOCAL_BUSY, LOCAL_OWNED, LocalSlot,
 };
 use super::super::error::{AllocError, FrameError};
-use super::super::meta::{FrameUse, STATE_CACHED, head_state};
+use super::super::meta::{FrameMeta, FrameUse, STATE_CACHED, head_state};
 use super::{FrameAllocator, Span};
 use crate::addr::Pfn;
 use crate::cpu::CpuLocal;
@@ -199,9 +199,23 @@ impl FrameAllocator {
     /// Errors: as [`FrameAllocator::put`].
     #[inline]
     pub fn put_local<C: CpuLocal>(&self, pfn: Pfn) -> Result<bool, FrameError> {
+        self.put_local_with::<C>(pfn, |_, _| {})
+    }
+
+    /// As [`FrameAllocator::put_local`], calling `last(meta, index)` after the last
+    /// reference is dropped and before the block is freed: the moment to take it off
+    /// lists linked through its metadata (the replacement lists), whose link words the
+    /// allocator reuses once the block is free.
+    #[inline]
+    pub fn put_local_with<C: CpuLocal>(
+        &self,
+        pfn: Pfn,
+        last: impl FnOnce(&FrameMeta, u32),
+    ) -> Result<bool, FrameError> {
         let Some((span, idx, u, order)) = self.drop_ref(pfn)? else {
             return Ok(false);
         };
+        last(&span.meta[idx as usize], idx);
         self.release_local::<C>(span, idx, u, order);
         Ok(true)
     }

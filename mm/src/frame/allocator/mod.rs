@@ -483,6 +483,12 @@ impl FrameAllocator {
         self.locate(pfn).ok().map(|(_, i)| i)
     }
 
+    /// Entries of the metadata array: every index [`FrameAllocator::index_of`] gives is
+    /// below it (0 before `init`).
+    pub fn span_len(&self) -> usize {
+        self.span().map_or(0, |s| s.meta.len())
+    }
+
     /// The frame at metadata index `index`, if it is inside the span.
     #[inline]
     pub fn pfn_at(&self, index: u32) -> Option<Pfn> {

@@ -1,0 +1,273 @@
+//! Page reclaim: the replacement lists of user frames, and the scan that moves the
+//! coldest private pages out to swap when memory runs short.
+//!
+//! ```text
+//!  fault allocates a private frame ──► inactive head          (pagoda_mm::swap::Lru)
+//!  reclaim(n), no lock held:
+//!    while inactive shorter than active: active tail ─ referenced? ─► active head
+//!                                                      └─ no ─────► inactive head
+//!    inactive tail ─ referenced (A bit in any PTE, cleared)? ─► active head
+//!                  └─ no ─► swap::swap_out: every PTE remembers the slot, the page is
+//!                           written, the frame freed
+//!  last reference of a listed frame dropped ──► taken off its list before it is freed
+//! ```
+//!
+//! Locking: the lists' lock is a leaf (nothing else is taken under it). A scan holds a
+//! reference to the frame it looks at, so the frame cannot be freed under it, and takes
+//! each address space's lock in turn through the reverse map, never two at once, and
+//! never while holding the swap area's lock. Only one scan runs at a time; a task that
+//! finds one running waits for it and then retries its allocation.
+
+#![deny(unsafe_code)]
+
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use pagoda_mm::addr::PhysAddr;
+use pagoda_mm::frame::{FrameFlags, FrameMeta};
+use pagoda_mm::swap::{Links, List, Lru};
+use pagoda_mm::vm::{AddressSpace, SpaceId, SpaceSet, for_each_mapping};
+use spin::Mutex;
+
+use super::frames::{self, FRAMES};
+use super::uspace::{KernelFrames, UserMmu};
+use crate::proc::Mm;
+use crate::proc::wait::WaitQueue;
+
+/// The active and inactive lists.
+static LRU: Mutex<Lru> = Mutex::new(Lru::new());
+
+/// A scan is running.
+static RECLAIMING: AtomicBool = AtomicBool::new(false);
+/// Woken when a scan ends.
+static SCAN_DONE: WaitQueue = WaitQueue::new();
+
+/// Frames a direct reclaim frees before the allocation is retried (Linux's
+/// `SWAP_CLUSTER_MAX`).
+pub const BATCH: usize = 32;
+
+/// Counters for `/proc/vmstat`.
+pub static PGSCAN: AtomicU64 = AtomicU64::new(0);
+/// Pages reclaimed (freed by a scan).
+pub static PGSTEAL: AtomicU64 = AtomicU64::new(0);
+
+/// The lists' links in the frames' metadata.
+struct MetaLinks;
+
+fn meta_at(i: u32) -> Option<&'static FrameMeta> {
+    FRAMES.meta(FRAMES.pfn_at(i)?)
+}
+
+impl Links for MetaLinks {
+    fn links(&self, i: u32) -> [u32; 2] {
+        meta_at(i)
+            .and_then(|m| m.lru_links())
+            .unwrap_or([pagoda_mm::swap::lru::NIL; 2])
+    }
+
+    fn set_links(&self, i: u32, links: [u32; 2]) {
+        if let Some(m) = meta_at(i) {
+            let _ = m.set_lru_links(links);
+        }
+    }
+
+    fn list_of(&self, i: u32) -> Option<List> {
+        let f = meta_at(i)?.flags();
+        f.contains(FrameFlags::ON_LRU).then(|| {
+            if f.contains(FrameFlags::ACTIVE) {
+                List::Active
+            } else {
+                List::Inactive
+            }
+        })
+    }
+
+    fn set_list(&self, i: u32, list: Option<List>) {
+        let Some(m) = meta_at(i) else { return };
+        match list {
+            None => {
+                m.remove_flags(FrameFlags::ON_LRU | FrameFlags::ACTIVE);
+            }
+            Some(List::Inactive) => {
+                m.remove_flags(FrameFlags::ACTIVE);
+                m.insert_flags(FrameFlags::ON_LRU);
+            }
+            Some(List::Active) => {
+                m.insert_flags(FrameFlags::ON_LRU | FrameFlags::ACTIVE);
+            }
+        }
+    }
+}
+
+/// Puts a user frame the caller holds on `list` (no effect if it is on one).
+pub fn add(pa: PhysAddr, list: List) {
+    if let Some(i) = FRAMES.index_of(pa.pfn()) {
+        LRU.lock().push(&MetaLinks, i, list);
+    }
+}
+
+/// Called between the last reference's drop and the free: takes a listed frame off its
+/// list (the allocator reuses the link words).
+pub fn forget(meta: &FrameMeta, index: u32) {
+    if meta.flags().contains(FrameFlags::ON_LRU) {
+        LRU.lock().remove(&MetaLinks, index);
+    }
+}
+
+/// `(active, inactive)` list lengths.
+pub fn lengths() -> (usize, usize) {
+    let l = LRU.lock();
+    (l.len(List::Active), l.len(List::Inactive))
+}
+
+/// Takes the oldest frame of `list` off it with a reference; `None` if the list is empty.
+/// A frame whose last reference is being dropped is skipped.
+fn isolate(list: List) -> Option<PhysAddr> {
+    let mut lru = LRU.lock();
+    loop {
+        let i = lru.pop_tail(&MetaLinks, list)?;
+        let Some(pfn) = FRAMES.pfn_at(i) else {
+            continue;
+        };
+        if FRAMES.get(pfn).is_ok() {
+            return Some(pfn.addr());
+        }
+    }
+}
+
+/// Puts an isolated frame back on `list` and drops the scan's reference.
+fn put_back(pa: PhysAddr, list: Option<List>) {
+    if let Some(list) = list {
+        add(pa, list);
+    }
+    let _ = frames::release(pa.pfn());
+}
+
+/// The address spaces, as the reverse map reaches them: each locked in turn.
+pub struct KernelSpaces;
+
+impl SpaceSet<UserMmu, KernelFrames> for KernelSpaces {
+    fn with_space(
+        &mut self,
+        id: SpaceId,
+        f: &mut dyn FnMut(&mut AddressSpace<UserMmu, KernelFrames>),
+    ) {
+        let Some(mm) = Mm::by_space(id) else { return };
+        let mut space = mm.lock();
+        if let Some(space) = space.as_mut() {
+            f(space);
+        }
+    }
+}
+
+/// Whether any PTE mapping `pa` was used since the last look (clearing the bits).
+fn referenced(pa: PhysAddr) -> bool {
+    let mut used = false;
+    for_each_mapping(&KernelFrames, pa, &mut KernelSpaces, |space, va, _| {
+        used |= space.take_accessed(va);
+    });
+    used
+}
+
+/// Moves up to `n` frames from the active list's tail: referenced ones back to its head,
+/// the others to the inactive list.
+fn deactivate(n: usize) {
+    for _ in 0..n {
+        let Some(pa) = isolate(List::Active) else {
+            return;
+        };
+        let list = if referenced(pa) {
+            List::Active
+        } else {
+            List::Inactive
+        };
+        put_back(pa, Some(list));
+    }
+}
+
+/// What became of a scanned frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Written out (or clean in swap) and freed.
+    Freed,
+    /// In use: to the active list.
+    Activate,
+    /// Could not be reclaimed now: back to the inactive list.
+    Keep,
+    /// Cannot be reclaimed at all (no swap space): back to the active list.
+    Unreclaimable,
+}
+
+/// Frees up to `target` frames by swapping the coldest private pages out; the number
+/// freed. Runs with no lock held; sleeps for the writes.
+pub fn reclaim(target: usize) -> usize {
+    if RECLAIMING.swap(true, Ordering::AcqRel) {
+        // Another task is reclaiming: wait for it, then let the caller retry.
+        SCAN_DONE.wait_uninterruptible(|| !RECLAIMING.load(Ordering::Acquire));
+        return 1;
+    }
+    let freed = scan(target);
+    RECLAIMING.store(false, Ordering::Release);
+    SCAN_DONE.wake_all();
+    freed
+}
+
+/// Reclaim ahead of need: when free memory is below the low watermark, reclaims until
+/// the high one (bounded: a few batches). Called by a task after a fault it resolved,
+/// holding no lock; one such task at a time, others carry on.
+pub fn balance() {
+    if !frames::below_low_watermark() || !super::swap::enabled() {
+        return;
+    }
+    if RECLAIMING.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    for _ in 0..BALANCE_BATCHES {
+        if scan(BATCH) == 0 || frames::above_high_watermark() {
+            break;
+        }
+    }
+    RECLAIMING.store(false, Ordering::Release);
+    SCAN_DONE.wake_all();
+}
+
+/// Most batches one [`balance`] call reclaims.
+const BALANCE_BATCHES: usize = 8;
+
+fn scan(target: usize) -> usize {
+    if !super::swap::enabled() {
+        return 0;
+    }
+    let (active, inactive) = lengths();
+    let budget = 2 * (active + inactive) + target;
+    let mut freed = 0;
+    let mut scanned = 0;
+    while freed < target && scanned < budget {
+        let (active, inactive) = lengths();
+        if inactive < active {
+            deactivate(BATCH.min(active - inactive));
+        }
+        let Some(pa) = isolate(List::Inactive) else {
+            break;
+        };
+        scanned += 1;
+        let verdict = if referenced(pa) {
+            Verdict::Activate
+        } else {
+            super::swap::swap_out(pa)
+        };
+        match verdict {
+            Verdict::Freed => {
+                freed += 1;
+                put_back(pa, None);
+            }
+            Verdict::Activate | Verdict::Unreclaimable => put_back(pa, Some(List::Active)),
+            Verdict::Keep => put_back(pa, Some(List::Inactive)),
+        }
+        if verdict == Verdict::Unreclaimable {
+            break;
+        }
+    }
+    PGSCAN.fetch_add(scanned as u64, Ordering::Relaxed);
+    PGSTEAL.fetch_add(freed as u64, Ordering::Relaxed);
+    freed
+}

@@ -1,0 +1,549 @@
+//! Swap: a Linux-format swap area on the virtio block device, the swap cache, and the
+//! two directions a page moves: out (reclaim) and back in (a fault).
+//!
+//! ```text
+//!  swap_out(F)   [reclaim, holding a reference to F]
+//!    slot S for F (new: count 1, the cache's; cache S -> F, busy)
+//!    every PTE mapping F ──► remembered entry S (count +1 each)   via the reverse map
+//!    F referenced only by the scan and the cache? ── no ──► keep (faults find F cached)
+//!    write F to S (sleeping) ──► cache entry dropped, F freed
+//!
+//!  swap_in(va, S)   [page fault, no lock held]
+//!    S cached? ── busy: wait ── ready: take F
+//!    else: fresh frame G, cache S -> G busy, read S (and read-ahead neighbours of the
+//!          same cluster, while read-ahead keeps paying), sleeping
+//!    lock the space: PTE still S? map G read-only copy-on-write, drop the entry's
+//!    reference; G stays in the cache, clean
+//!  first write to G: nothing but the cache and this PTE hold G, no entry names S
+//!    ──► the cache lets go (S freed), the PTE takes G over (take_exclusive)
+//! ```
+//!
+//! A cache entry marked busy belongs to the task doing I/O or reclaim on it; every other
+//! task waits for it. A frame in the cache holds one reference for the cache, has the
+//! use [`FrameUse::SwapCache`], and is never mapped writable while it is there (its swap
+//! copy stays valid), so reclaiming it again needs no write. The entry goes when nothing
+//! needs it: no PTE maps the frame and no entry names the slot ([`put`], [`unmapped`]),
+//! or a write takes the frame over ([`take_exclusive`]), or reclaim frees the frame.
+//!
+//! Lock order: an address space, then the swap area ([`dup`]/[`put`] run under the space
+//! that copies or drops an entry); reclaim never holds the area while it takes a space.
+
+#![deny(unsafe_code)]
+
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use arrayvec::ArrayVec;
+use pagoda_formats::swap::SwapHeader;
+use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr, VirtAddr};
+use pagoda_mm::frame::FrameUse;
+use pagoda_mm::swap::{CLUSTER, Cached, List, SwapMap};
+use pagoda_mm::vm::{FaultError, SwapEntry, for_each_mapping};
+use spin::Mutex;
+
+use super::frames::{self, FRAMES};
+use super::reclaim::{self, KernelSpaces, Verdict};
+use super::uspace::KernelFrames;
+use crate::drivers::virtio_blk::{self, Op};
+use crate::proc::wait::WaitQueue;
+
+/// Slots read ahead of a swap-in fault, after the faulting one (from the same cluster).
+pub const READ_AHEAD: u64 = 7;
+
+/// The swap area (one; Linux allows 32).
+struct Area {
+    map: SwapMap,
+    /// The cache's slot for each frame (by metadata index), [`NO_SLOT`] if none.
+    slot_of: Vec<u32>,
+}
+
+const NO_SLOT: u32 = u32::MAX;
+
+static AREA: Mutex<Option<Area>> = Mutex::new(None);
+/// Woken when a busy cache entry becomes ready (or goes).
+static CACHE_READY: WaitQueue = WaitQueue::new();
+
+/// Pages read from swap (`pswpin`).
+pub static PSWPIN: AtomicU64 = AtomicU64::new(0);
+/// Pages written to swap (`pswpout`).
+pub static PSWPOUT: AtomicU64 = AtomicU64::new(0);
+
+/// Why swap could not be enabled.
+#[derive(Debug)]
+pub enum SwapError {
+    /// No block device.
+    NoDevice,
+    /// Already enabled.
+    Busy,
+    /// The header could not be read, or is not a swap header.
+    BadHeader,
+    /// No memory for the slot map.
+    NoMemory,
+}
+
+/// Reads the swap header on the block device and enables the area (at boot, before any
+/// process: the header is read by polling). Returns the usable pages.
+pub fn enable() -> Result<u64, SwapError> {
+    let pages = virtio_blk::pages();
+    if pages == 0 {
+        return Err(SwapError::NoDevice);
+    }
+    let frame = frames::alloc(0, FrameUse::Kernel).map_err(|_| SwapError::NoMemory)?;
+    let result = (|| {
+        virtio_blk::transfer_polled(Op::Read, 0, frame.addr()).map_err(|_| SwapError::BadHeader)?;
+        let map = super::machine::with_frame(frame.addr(), |bytes| {
+            let header = SwapHeader::parse(bytes, pages).map_err(|_| SwapError::BadHeader)?;
+            SwapMap::new(
+                u64::from(header.last_page),
+                header.bad_pages().map(u64::from),
+            )
+            .map_err(|_| SwapError::NoMemory)
+        })?;
+        let mut slot_of = Vec::new();
+        slot_of
+            .try_reserve_exact(FRAMES.span_len())
+            .map_err(|_| SwapError::NoMemory)?;
+        slot_of.resize(FRAMES.span_len(), NO_SLOT);
+        let mut area = AREA.lock();
+        if area.is_some() {
+            return Err(SwapError::Busy);
+        }
+        let usable = map.usable();
+        *area = Some(Area { map, slot_of });
+        Ok(usable)
+    })();
+    frames::put(frame);
+    result
+}
+
+/// Whether a swap area is enabled.
+pub fn enabled() -> bool {
+    AREA.lock().is_some()
+}
+
+/// `(total, free)` pages of swap, and pages in the swap cache.
+pub fn totals() -> (u64, u64, u64) {
+    match AREA.lock().as_ref() {
+        Some(a) => (
+            a.map.usable(),
+            a.map.free(),
+            a.slot_of.iter().filter(|&&s| s != NO_SLOT).count() as u64,
+        ),
+        None => (0, 0, 0),
+    }
+}
+
+/// The entry for slot `slot` of the area.
+fn entry_of(slot: u64) -> Option<SwapEntry> {
+    SwapEntry::new(0, slot)
+}
+
+fn refcount(pa: PhysAddr) -> u32 {
+    FRAMES.meta(pa.pfn()).map_or(0, |m| m.refcount())
+}
+
+fn frame_index(pa: PhysAddr) -> Option<u32> {
+    FRAMES.index_of(pa.pfn())
+}
+
+fn frame_at(index: u32) -> Option<PhysAddr> {
+    FRAMES.pfn_at(index).map(Pfn::addr)
+}
+
+/// `fork` copied a remembered PTE: one more reference to its slot.
+pub fn dup(entry: SwapEntry) {
+    if let Some(a) = AREA.lock().as_mut() {
+        a.map.dup(entry.slot());
+    }
+}
+
+/// A remembered PTE is gone (`munmap`, exit, or mapped again): one reference less. When
+/// only the swap cache still names the slot and no PTE maps its frame, the cache entry
+/// goes too, freeing the slot and the frame.
+pub fn put(entry: SwapEntry) {
+    let freed = {
+        let mut area = AREA.lock();
+        let Some(a) = area.as_mut() else { return };
+        let slot = entry.slot();
+        if a.map.put(slot) == 1 {
+            drop_unused(a, slot)
+        } else {
+            None
+        }
+    };
+    release(freed);
+}
+
+/// A PTE mapping the frame `pa` (in the swap cache) went away: if nothing else maps it
+/// and no entry names its slot, the cache entry goes (slot and frame freed).
+pub fn unmapped(pa: PhysAddr) {
+    let freed = {
+        let mut area = AREA.lock();
+        let Some(a) = area.as_mut() else { return };
+        let Some(index) = frame_index(pa) else { return };
+        match a.slot_of[index as usize] {
+            NO_SLOT => None,
+            slot if a.map.count(u64::from(slot)) == 1 => drop_unused(a, u64::from(slot)),
+            _ => None,
+        }
+    };
+    release(freed);
+}
+
+/// A write fault on a PTE mapping the cached frame `pa`: if the PTE and the cache are its
+/// only holders and no entry names the slot, the cache lets go (the slot is freed) and the
+/// PTE may take the frame over.
+pub fn take_exclusive(pa: PhysAddr) -> bool {
+    let freed = {
+        let mut area = AREA.lock();
+        let Some(a) = area.as_mut() else { return false };
+        let Some(index) = frame_index(pa) else {
+            return false;
+        };
+        let slot = a.slot_of[index as usize];
+        if slot == NO_SLOT
+            || a.map.count(u64::from(slot)) != 1
+            || a.map.cached(u64::from(slot)).is_none_or(|c| c.busy)
+            || refcount(pa) != 2
+        {
+            return false;
+        }
+        uncache(a, u64::from(slot))
+    };
+    release(freed);
+    true
+}
+
+/// Drops `slot`'s cache entry if it is ready and its frame is mapped nowhere (the cache
+/// holds its only reference); returns the frame to release outside the lock.
+fn drop_unused(a: &mut Area, slot: u64) -> Option<PhysAddr> {
+    let c = a.map.cached(slot).filter(|c| !c.busy)?;
+    let pa = frame_at(c.frame)?;
+    if refcount(pa) != 1 {
+        return None;
+    }
+    uncache(a, slot)
+}
+
+/// Removes `slot`'s cache entry: the slot loses the cache's reference, the frame leaves
+/// the cache (returned, still holding the cache's reference, for the caller to release
+/// outside the lock).
+fn uncache(a: &mut Area, slot: u64) -> Option<PhysAddr> {
+    let c = a.map.cached(slot)?;
+    a.map.set_cached(slot, None);
+    if let Some(s) = a.slot_of.get_mut(c.frame as usize) {
+        *s = NO_SLOT;
+    }
+    a.map.put(slot);
+    let pa = frame_at(c.frame)?;
+    let _ = FRAMES.set_use(pa.pfn(), FrameUse::UserAnon);
+    Some(pa)
+}
+
+/// Drops the cache's reference to a frame that left the cache.
+fn release(frame: Option<PhysAddr>) {
+    if let Some(pa) = frame {
+        let _ = frames::release(pa.pfn());
+    }
+}
+
+/// Marks `slot`'s cache entry ready (not busy), and drops it if nothing needs it; wakes
+/// the tasks waiting for it.
+fn settle(slot: u64) {
+    let freed = {
+        let mut area = AREA.lock();
+        let Some(a) = area.as_mut() else { return };
+        if let Some(c) = a.map.cached(slot) {
+            a.map.set_cached(slot, Some(Cached { busy: false, ..c }));
+        }
+        if a.map.count(slot) == 1 {
+            drop_unused(a, slot)
+        } else {
+            None
+        }
+    };
+    CACHE_READY.wake_all();
+    release(freed);
+}
+
+/// Reclaim's step for one private frame the caller holds a reference to (and found not
+/// recently used): unmaps it everywhere into swap entries, writes it, frees it.
+pub fn swap_out(pa: PhysAddr) -> Verdict {
+    let Some(index) = frame_index(pa) else {
+        return Verdict::Keep;
+    };
+    // A slot, and the cache entry that owns the page while it moves (busy).
+    let (slot, fresh) = {
+        let mut area = AREA.lock();
+        let Some(a) = area.as_mut() else {
+            return Verdict::Unreclaimable;
+        };
+        match a.slot_of[index as usize] {
+            NO_SLOT => {
+                let Some(slot) = a.map.alloc() else {
+                    return Verdict::Unreclaimable;
+                };
+                a.map.set_cached(
+                    slot,
+                    Some(Cached {
+                        frame: index,
+                        busy: true,
+                    }),
+                );
+                a.slot_of[index as usize] = slot as u32;
+                // The cache's reference.
+                let _ = FRAMES.get(pa.pfn());
+                let _ = FRAMES.set_use(pa.pfn(), FrameUse::SwapCache);
+                (slot, true)
+            }
+            s => {
+                let slot = u64::from(s);
+                match a.map.cached(slot) {
+                    Some(c) if !c.busy => {
+                        a.map.set_cached(slot, Some(Cached { busy: true, ..c }));
+                    }
+                    _ => return Verdict::Keep,
+                }
+                (slot, false)
+            }
+        }
+    };
+    let Some(entry) = entry_of(slot) else {
+        return finish_kept(slot);
+    };
+    let mut failed = false;
+    for_each_mapping(&KernelFrames, pa, &mut KernelSpaces, |space, va, _| {
+        dup(entry);
+        if space.remember_page(va, entry).is_err() {
+            put(entry);
+            failed = true;
+        }
+    });
+    // Only the scan's and the cache's references left: nothing maps the frame.
+    if failed || refcount(pa) != 2 {
+        return finish_kept(slot);
+    }
+    if fresh {
+        if virtio_blk::transfer(Op::Write, slot, pa).is_err() {
+            return finish_kept(slot);
+        }
+        PSWPOUT.fetch_add(1, Ordering::Relaxed);
+    }
+    // The page is on the disk and nothing maps the frame: it leaves the cache (the
+    // entries read it back from the slot) and is freed with the scan's reference.
+    let freed = AREA.lock().as_mut().and_then(|a| uncache(a, slot));
+    CACHE_READY.wake_all();
+    match freed {
+        Some(f) => {
+            release(Some(f));
+            Verdict::Freed
+        }
+        None => Verdict::Keep,
+    }
+}
+
+/// Ends a swap-out that could not finish: the page stays in the cache (ready), or leaves
+/// it if nothing needs it any more.
+fn finish_kept(slot: u64) -> Verdict {
+    settle(slot);
+    Verdict::Keep
+}
+
+/// What a swap-in found in the cache.
+enum Lookup {
+    /// The slot is free: the PTE that named it changed meanwhile.
+    Stale,
+    /// A task owns the entry: wait.
+    Busy,
+    /// The frame (a reference taken for the caller).
+    Ready(PhysAddr),
+    /// Not cached.
+    Missing,
+}
+
+fn lookup(slot: u64) -> Lookup {
+    let area = AREA.lock();
+    let Some(a) = area.as_ref() else {
+        return Lookup::Stale;
+    };
+    if a.map.count(slot) == 0 {
+        return Lookup::Stale;
+    }
+    match a.map.cached(slot) {
+        Some(c) if c.busy => Lookup::Busy,
+        Some(c) => match frame_at(c.frame) {
+            Some(pa) if FRAMES.get(pa.pfn()).is_ok() => Lookup::Ready(pa),
+            _ => Lookup::Busy,
+        },
+        None => Lookup::Missing,
+    }
+}
+
+/// Brings the page of `entry` back for a fault at `va` of the current process (called
+/// without any lock; sleeps for the read). `Ok` means "retry the fault" (the page is
+/// mapped, or the PTE changed meanwhile); `OutOfMemory` asks the caller to reclaim first,
+/// `Bus` reports a failed read.
+pub fn swap_in(va: usize, entry: SwapEntry) -> Result<(), FaultError> {
+    let slot = entry.slot();
+    let pa = loop {
+        match lookup(slot) {
+            Lookup::Stale => return Ok(()),
+            Lookup::Busy => {
+                CACHE_READY.wait_uninterruptible(|| !matches!(lookup_busy(slot), Some(true)));
+            }
+            Lookup::Ready(pa) => {
+                window_hit();
+                break pa;
+            }
+            Lookup::Missing => {
+                if let Some(pa) = read_in(slot)? {
+                    break pa;
+                }
+            }
+        }
+    };
+    let result = map_in(va, entry, pa);
+    let _ = frames::release(pa.pfn());
+    result
+}
+
+/// Whether `slot`'s cache entry is busy (`None`: not cached, or the slot is free).
+fn lookup_busy(slot: u64) -> Option<bool> {
+    let area = AREA.lock();
+    let a = area.as_ref()?;
+    a.map.cached(slot).map(|c| c.busy)
+}
+
+/// How many neighbours the next swap-in reads ahead (0..=READ_AHEAD): doubled when a
+/// fault finds its page already read (read-ahead paid), halved when it must read
+/// (read-ahead missed, as for random access), so sequential access reads in runs and
+/// random access reads only what it touches.
+static WINDOW: AtomicU64 = AtomicU64::new(READ_AHEAD);
+
+fn window_hit() {
+    let w = WINDOW.load(Ordering::Relaxed);
+    WINDOW.store((w * 2).clamp(1, READ_AHEAD), Ordering::Relaxed);
+}
+
+fn window_miss() {
+    let w = WINDOW.load(Ordering::Relaxed);
+    WINDOW.store(w / 2, Ordering::Relaxed);
+}
+
+/// Reads `slot` (and its read-ahead neighbours) into fresh frames of the cache; the
+/// faulting slot's frame with a reference for the caller, or `None` if another task
+/// cached it first.
+fn read_in(slot: u64) -> Result<Option<PhysAddr>, FaultError> {
+    let mut batch: ArrayVec<(u64, PhysAddr), { 1 + READ_AHEAD as usize }> = ArrayVec::new();
+    {
+        let new = new_frame().ok_or(FaultError::OutOfMemory)?;
+        let mut area = AREA.lock();
+        let Some(a) = area.as_mut() else {
+            drop(area);
+            release(Some(new));
+            return Ok(None);
+        };
+        if a.map.count(slot) == 0 || a.map.cached(slot).is_some() || !cache(a, slot, new) {
+            drop(area);
+            release(Some(new));
+            return Ok(None);
+        }
+        batch.push((slot, new));
+        // Neighbours in use and not cached, from the same cluster (written together).
+        let end = (slot / CLUSTER + 1) * CLUSTER;
+        let window = WINDOW.load(Ordering::Relaxed);
+        for s in slot + 1..(slot + 1 + window).min(end) {
+            if a.map.count(s) == 0 || a.map.cached(s).is_some() {
+                continue;
+            }
+            // Never reclaim for read-ahead: it stops where free memory does.
+            let Some(f) = frames::user_may_allocate().then(new_frame).flatten() else {
+                break;
+            };
+            if !cache(a, s, f) {
+                release(Some(f));
+                break;
+            }
+            batch.push((s, f));
+        }
+    }
+    window_miss();
+    // The caller's reference to the faulting slot's frame (the cache holds the other).
+    let _ = FRAMES.get(batch[0].1.pfn());
+    let tickets: ArrayVec<_, { 1 + READ_AHEAD as usize }> = batch
+        .iter()
+        .map(|&(s, f)| virtio_blk::submit(Op::Read, s, f))
+        .collect();
+    let mut ok_first = false;
+    for (i, (t, &(s, f))) in tickets.into_iter().zip(batch.iter()).enumerate() {
+        let ok = t.and_then(virtio_blk::wait).is_ok();
+        if ok {
+            PSWPIN.fetch_add(1, Ordering::Relaxed);
+            if i > 0 {
+                reclaim::add(f, List::Inactive);
+            }
+            settle(s);
+        } else {
+            let freed = AREA.lock().as_mut().and_then(|a| uncache(a, s));
+            CACHE_READY.wake_all();
+            release(freed);
+        }
+        if i == 0 {
+            ok_first = ok;
+        }
+    }
+    if !ok_first {
+        release(Some(batch[0].1));
+        return Err(FaultError::Bus);
+    }
+    Ok(Some(batch[0].1))
+}
+
+/// A fresh frame for a page read from swap (its owner is set when it is mapped).
+fn new_frame() -> Option<PhysAddr> {
+    frames::alloc(0, FrameUse::SwapCache).ok().map(Pfn::addr)
+}
+
+/// Enters `pa` (a fresh frame, whose one reference becomes the cache's) as `slot`'s cache
+/// entry, busy; `false` if the slot's count cannot take the cache's reference.
+fn cache(a: &mut Area, slot: u64, pa: PhysAddr) -> bool {
+    let Some(index) = frame_index(pa) else {
+        return false;
+    };
+    if !a.map.dup(slot) {
+        return false;
+    }
+    a.map.set_cached(
+        slot,
+        Some(Cached {
+            frame: index,
+            busy: true,
+        }),
+    );
+    a.slot_of[index as usize] = slot as u32;
+    true
+}
+
+/// Maps the frame `pa` holding `entry`'s page at `va` in the current process, if the PTE
+/// still remembers it.
+fn map_in(va: usize, entry: SwapEntry, pa: PhysAddr) -> Result<(), FaultError> {
+    let Some(me) = crate::proc::sched::current() else {
+        return Err(FaultError::Unmapped);
+    };
+    let mm = me.mm();
+    let mut space = mm.lock();
+    let space = space.as_mut().ok_or(FaultError::Unmapped)?;
+    let page = VirtAddr(va & !(PAGE_SIZE - 1));
+    let owner = space
+        .private_owner_of(page)
+        .map_err(|_| FaultError::OutOfMemory)?;
+    if let Some(m) = FRAMES.meta(pa.pfn())
+        && m.owner() == 0
+    {
+        m.set_owner(owner);
+    }
+    if space.swap_in_page(page, entry, pa)? {
+        reclaim::add(pa, List::Active);
+    }
+    Ok(())
+}
