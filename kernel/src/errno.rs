@@ -18,6 +18,8 @@ pub enum Errno {
     ESRCH = 3,
     /// Interrupted system call.
     EINTR = 4,
+    /// I/O error (a background read of the terminal that cannot be stopped).
+    EIO = 5,
     /// Argument list too long.
     E2BIG = 7,
     /// Exec format error.

@@ -4,7 +4,8 @@
  * typed. With TTY_DRIVEN=1 in the environment (tools/test.py's console suite types on
  * the console and reads what comes back), also the line discipline: erase, kill,
  * ^D, raw mode, echo off and ^C -> SIGINT to the foreground group.
- * Where standard input is not a terminal (the Linux check) it has nothing to test.
+ * Also: a background group reading the terminal is stopped by SIGTTIN (EIO if it ignores
+ * it). Where standard input is not a terminal (the Linux check) it has nothing to test.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -124,6 +126,31 @@ int main(void)
     CHECK_EQ(tcgetpgrp(0), getpgrp());
     CHECK_ERR(tcsetpgrp(0, 999999), EPERM);
     CHECK_EQ(tcgetsid(0), getsid(0));
+
+    /* A background group reading the terminal gets SIGTTIN, which stops it; one that
+     * ignores SIGTTIN gets EIO. */
+    pid_t pid = CHECK_OK(fork());
+    if (pid == 0) {
+        setpgid(0, 0);
+        char c;
+        read(0, &c, 1);
+        _exit(1);
+    }
+    int status;
+    CHECK_EQ(waitpid(pid, &status, WUNTRACED), pid);
+    CHECK(WIFSTOPPED(status));
+    CHECK_EQ(WSTOPSIG(status), SIGTTIN);
+    CHECK_OK(kill(pid, SIGKILL));
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    pid = CHECK_OK(fork());
+    if (pid == 0) {
+        setpgid(0, 0);
+        signal(SIGTTIN, SIG_IGN);
+        char c;
+        _exit(read(0, &c, 1) == -1 && errno == EIO ? 0 : 1);
+    }
+    CHECK_EQ(waitpid(pid, &status, 0), pid);
+    CHECK_EXITED(status, 0);
 
     const char *driven = getenv("TTY_DRIVEN");
     if (driven == NULL || strcmp(driven, "1") != 0) {

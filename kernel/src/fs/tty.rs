@@ -22,7 +22,8 @@
 //! (`TCGETS`/`TCSETS*`), the window size (`TIOCGWINSZ`/`TIOCSWINSZ`), the foreground
 //! process group and the session (`TIOCGPGRP`/`TIOCSPGRP`/`TIOCSCTTY`/`TIOCGSID`).
 //!
-//! Not done: no `SIGTTIN`/`SIGTTOU` for background reads and writes; `VMIN`/`VTIME`
+//! A read by a background group of the terminal's session sends it `SIGTTIN` (Linux's
+//! job control). Not done: no `SIGTTOU` for background writes (`TOSTOP`); `VMIN`/`VTIME`
 //! are honoured only as "wait for one byte" (`VMIN` > 0) or "do not wait" (`VMIN` = 0);
 //! no flow control (`IXON` is accepted and
 //! ignored); no hang-up when the session leader exits.
@@ -534,8 +535,37 @@ pub fn open(flags: usize) -> Result<FileRef, Errno> {
 /// The console open as a file.
 pub struct Console;
 
+/// A read of the terminal by a process of a background group of its session: Linux
+/// sends the group `SIGTTIN` (its default action stops it) and the read ends with
+/// `EINTR`; `EIO` if the reader ignores or blocks `SIGTTIN`. `Ok` for a foreground
+/// reader, or one of another session.
+fn background_read() -> Result<(), Errno> {
+    const SIGTTIN: i32 = 21;
+    let me = proc::current();
+    let (pgid, sid, ignored) = {
+        let inner = me.group.lock();
+        let handler = inner.signals.actions[SIGTTIN as usize - 1].handler;
+        (inner.pgid, inner.sid, handler == proc::signal::SIG_IGN)
+    };
+    let (tty_sid, fg) = {
+        let tty = TTY.lock();
+        (tty.sid, tty.pgrp)
+    };
+    if tty_sid == 0 || tty_sid != sid || fg == pgid {
+        return Ok(());
+    }
+    let blocked =
+        me.blocked.load(core::sync::atomic::Ordering::Acquire) & proc::signal::bit(SIGTTIN) != 0;
+    if ignored || blocked {
+        return Err(Errno::EIO);
+    }
+    proc::signal::kill_group_from_kernel(pgid, SIGTTIN);
+    Err(Errno::EINTR)
+}
+
 impl File for Console {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        background_read()?;
         pull_input();
         TTY.lock().read(buf)
     }

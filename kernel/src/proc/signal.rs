@@ -69,7 +69,8 @@ pub const SIGACTION_SIZE: usize = 24;
 
 /// `sa_handler` values.
 const SIG_DFL: usize = 0;
-const SIG_IGN: usize = 1;
+/// The handler value that ignores a signal.
+pub const SIG_IGN: usize = 1;
 /// `sa_flags` bits.
 const SA_SIGINFO: u64 = 0x4;
 const SA_ONSTACK: u64 = 0x0800_0000;
