@@ -43,7 +43,11 @@ pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
     check_range(buf, len)?;
     let mut done = 0;
     let mut chunk = [0u8; COPY_CHUNK];
+    let mut slice = Slice::new();
     while done < len {
+        if !slice.go_on() {
+            break;
+        }
         let want = (len - done).min(COPY_CHUNK);
         // The lock guard must be gone before any wait (a temporary in the `match`
         // scrutinee would live through the arms).
@@ -70,6 +74,34 @@ pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
         }
     }
     Ok(done)
+}
+
+/// The time a long `read` or `write` (a GiB from `/dev/zero`, to `/dev/null`) runs
+/// between preemption points: the kernel runs with interrupts masked, so the copy loop
+/// lets other tasks run every tick, and stops early (with what it moved so far) once
+/// the task is killed.
+struct Slice {
+    start: u64,
+    me: alloc::sync::Arc<proc::Process>,
+}
+
+impl Slice {
+    fn new() -> Slice {
+        Slice {
+            start: crate::timer::now_ns(),
+            me: proc::current(),
+        }
+    }
+
+    /// Whether the copy goes on: `false` once the task is killed; yields the hart when
+    /// a tick has passed since the last time.
+    fn go_on(&mut self) -> bool {
+        if crate::timer::now_ns() - self.start >= crate::timer::TICK_NS {
+            proc::sched::preempt();
+            self.start = crate::timer::now_ns();
+        }
+        !self.me.killed.load(core::sync::atomic::Ordering::Acquire)
+    }
 }
 
 /// Waits, holding no lock, until the file that answered `EAGAIN` may make progress: a
@@ -106,7 +138,11 @@ pub fn write(fd: usize, buf: usize, len: usize) -> SysResult {
     check_range(buf, len)?;
     let mut done = 0;
     let mut chunk = [0u8; COPY_CHUNK];
+    let mut slice = Slice::new();
     while done < len {
+        if !slice.go_on() {
+            break;
+        }
         let n = (len - done).min(COPY_CHUNK);
         if let Err(e) = copy_from_user(&mut chunk[..n], buf + done) {
             return if done > 0 { Ok(done) } else { Err(e) };
