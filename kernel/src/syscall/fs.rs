@@ -128,7 +128,11 @@ pub fn pread64(fd: usize, buf: usize, len: usize, offset: usize) -> SysResult {
     if offset > i64::MAX as usize {
         return Err(Errno::EINVAL);
     }
+    let mut slice = Slice::new();
     copy_out(buf, len, |done, chunk| {
+        if !slice.go_on() {
+            return Ok(0);
+        }
         f.lock().read_at(offset.saturating_add(done), chunk)
     })
 }
