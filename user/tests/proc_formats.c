@@ -1,7 +1,7 @@
 /*
  * proc_formats - /proc as procps-style tools read it, and the small system calls they
  * use: /proc and /proc/self listed; /proc/self/stat (44+ fields), statm, status,
- * cmdline, comm, smaps; /proc/stat, uptime, loadavg, cpuinfo, mounts; getgroups,
+ * cmdline, comm, smaps, fd/; /proc/stat, uptime, loadavg, cpuinfo, mounts; getgroups,
  * getresuid/getresgid, capget, personality, getrusage, prctl(PR_SET_NAME/PR_GET_NAME),
  * setrlimit within the hard limit. Under Linux user-mode emulation QEMU fakes some of
  * /proc/self (stat's later fields, comm): those values are checked on pagoda only.
@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
@@ -144,6 +145,38 @@ static void check_files(char **argv)
     CHECK_OK(munmap(m, len));
 }
 
+/* /proc/self/fd: a link per descriptor, to the file's path or pipe:[N]. */
+static void check_fds(void)
+{
+    int fd = CHECK_OK(open(DATA_HELLO_PATH, O_RDONLY));
+    int p[2];
+    CHECK_OK(pipe(p));
+    char name[16], path[64], target[128];
+    snprintf(name, sizeof name, "%d", fd);
+    CHECK(lists("/proc/self/fd", name));
+    snprintf(name, sizeof name, "%d", p[1]);
+    CHECK(lists("/proc/self/fd", name));
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+    long n = CHECK_OK(readlink(path, target, sizeof target - 1));
+    target[n] = 0;
+    CHECK(strcmp(target, DATA_HELLO_PATH) == 0);
+    struct stat st, real;
+    CHECK_OK(stat(path, &st));
+    CHECK_OK(stat(DATA_HELLO_PATH, &real));
+    CHECK_EQ(st.st_ino, real.st_ino);
+    CHECK_OK(lstat(path, &st));
+    CHECK(S_ISLNK(st.st_mode));
+    snprintf(path, sizeof path, "/proc/self/fd/%d", p[0]);
+    n = CHECK_OK(readlink(path, target, sizeof target - 1));
+    target[n] = 0;
+    CHECK(strncmp(target, "pipe:[", 6) == 0);
+    snprintf(path, sizeof path, "/proc/self/fd/%d", 900);
+    CHECK_ERR(readlink(path, target, sizeof target), ENOENT);
+    CHECK_OK(close(p[0]));
+    CHECK_OK(close(p[1]));
+    CHECK_OK(close(fd));
+}
+
 static void check_calls(void)
 {
     gid_t groups[8];
@@ -221,6 +254,7 @@ int main(int argc, char **argv)
     (void)argc;
     check_pid_stat(argv[0]);
     check_files(argv);
+    check_fds();
     check_calls();
     return 0;
 }

@@ -189,6 +189,10 @@ impl File for DevFile {
     fn stat(&self) -> Stat {
         node_stat(self.index, &DEVICES[self.index])
     }
+
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        write!(out, "{DIR}/{}", DEVICES[self.index].name)
+    }
 }
 
 /// `/dev` open as a directory.
@@ -236,5 +240,9 @@ impl File for DevDir {
 
     fn dir_path(&self) -> Result<String, Errno> {
         super::concat(&[DIR])
+    }
+
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        out.write_str(DIR)
     }
 }

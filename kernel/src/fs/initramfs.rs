@@ -119,6 +119,10 @@ impl super::File for NodeFile {
         }
     }
 
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        write!(out, "/{}", self.node.path)
+    }
+
     fn dir_path(&self) -> Result<String, Errno> {
         if self.node.kind != Kind::Dir {
             return Err(Errno::ENOTDIR);

@@ -163,6 +163,10 @@ pub trait File: Send {
         Err(Errno::ENOTDIR)
     }
 
+    /// What `/proc/PID/fd/N` links to, as Linux writes it: the file's path, or
+    /// `pipe:[INODE]` for a pipe.
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result;
+
     /// The memory object `mmap` maps (one per file: see
     /// [`initramfs::mem_object`]); `Ok(None)` for a file that cannot be mapped
     /// (`ENODEV`).
@@ -503,6 +507,11 @@ impl FdTable {
         }
         self.slots[fd] = Some(Slot { file, cloexec });
         Ok(())
+    }
+
+    /// The lowest open descriptor at or above `from` (listing `/proc/PID/fd`).
+    pub fn next_open(&self, from: usize) -> Option<usize> {
+        (from..self.slots.len()).find(|&fd| self.slots[fd].is_some())
     }
 
     /// The close-on-exec flag of `fd`.

@@ -13,7 +13,8 @@
 //! | `/proc/mounts` | the root (the initramfs, read-only), `/proc`, `/dev` |
 //! | `/proc/PID/stat`, `statm` | Linux's fields, in order (see [`pid_stat`] for those always 0 here) |
 //! | `/proc/PID/cmdline`, `comm` | the arguments of `execve` (cut at 4 KiB), the command name |
-//! | `/proc/PID/exe` | a link to the program |
+//! | `/proc/PID/exe`, `cwd` | links to the program and the working directory |
+//! | `/proc/PID/fd/N` | a link per open descriptor: the file's path, or `pipe:[N]` |
 //! | `/proc/self/status`, `/proc/PID/status` | name, true state, pid, parent, ids, `VmSize`, `VmRSS`, `VmSwap`, fault counters |
 //! | `/proc/vmstat` | global fault, copy-on-write, swap, reclaim and TLB counters |
 //! | `/proc/slabinfo` | per heap size class: objects in use, slab capacity, slabs; then pagoda's own columns: cached objects, peaks |
@@ -47,6 +48,21 @@ pub fn exe_link(path: &str) -> Result<Option<String>, Errno> {
     else {
         return Ok(None);
     };
+    if let Some(fd) = link.strip_prefix("fd/") {
+        let Some(file) = fd_file(who, fd)? else {
+            return Ok(None);
+        };
+        let mut buf = [0u8; 256];
+        let mut w = ByteWriter {
+            buf: &mut buf,
+            len: 0,
+        };
+        // A description longer than the buffer is cut.
+        let _ = file.lock().describe(&mut w);
+        let len = w.len;
+        let text = core::str::from_utf8(&buf[..len]).unwrap_or("");
+        return super::concat(&[text]).map(Some);
+    }
     if link != "exe" && link != "cwd" {
         return Ok(None);
     }
@@ -58,6 +74,17 @@ pub fn exe_link(path: &str) -> Result<Option<String>, Errno> {
         &inner.cwd
     };
     super::concat(&[target]).map(Some)
+}
+
+/// The open file behind `/proc/WHO/fd/FD` (`ENOENT` if the process or the descriptor
+/// does not exist); `None` if `fd` is not a number.
+fn fd_file(who: &str, fd: &str) -> Result<Option<FileRef>, Errno> {
+    let Ok(fd) = fd.parse::<usize>() else {
+        return Ok(None);
+    };
+    let p = process(who)?;
+    let file = p.group.lock().fds.get(fd).map_err(|_| Errno::ENOENT)?;
+    Ok(Some(file))
 }
 
 /// `(who, smaps)` when `path` is `/proc/WHO/maps` (`false`) or `/proc/WHO/smaps`
@@ -92,6 +119,14 @@ pub fn stat(path: &str) -> Result<Option<Stat>, Errno> {
     if let Some(dir) = directory(path)? {
         return Ok(Some(dir.stat()));
     }
+    // /proc/PID/fd/N, followed: the open file itself.
+    if let Some((who, fd)) = path
+        .strip_prefix("/proc/")
+        .and_then(|rest| rest.split_once("/fd/"))
+        && let Some(file) = fd_file(who, fd)?
+    {
+        return Ok(Some(file.lock().stat()));
+    }
     if let Some((who, _)) = maps_path(path) {
         process(who)?;
         return Ok(Some(PROC_STAT));
@@ -124,7 +159,16 @@ pub fn open(path: &str, flags: usize) -> Result<Option<FileRef>, Errno> {
         return Ok(None);
     };
     super::check_open_mode(false, flags)?;
-    super::open(GeneratedFile { data, pos: 0 }, flags).map(Some)
+    let mut label = [0u8; LABEL_MAX];
+    let n = path.len().min(LABEL_MAX);
+    label[..n].copy_from_slice(&path.as_bytes()[..n]);
+    let file = GeneratedFile {
+        data,
+        pos: 0,
+        label,
+        label_len: n,
+    };
+    super::open(file, flags).map(Some)
 }
 
 /// The contents of the `/proc` file at `path` (absolute, normalised), `None` if `path`
@@ -553,18 +597,27 @@ const MOUNTS: &str =
 /// that does not exist); `None` for any other path.
 fn directory(path: &str) -> Result<Option<ProcDir>, Errno> {
     if path == "/proc" || path == "/proc/" {
-        return Ok(Some(ProcDir { pid: None, pos: 0 }));
+        return Ok(Some(ProcDir {
+            pid: None,
+            fds: false,
+            pos: 0,
+        }));
     }
     let Some(who) = path.strip_prefix("/proc/") else {
         return Ok(None);
     };
     let who = who.strip_suffix('/').unwrap_or(who);
+    let (who, fds) = match who.strip_suffix("/fd") {
+        Some(who) => (who, true),
+        None => (who, false),
+    };
     if who.contains('/') || !(who == "self" || who.bytes().all(|b| b.is_ascii_digit())) {
         return Ok(None);
     }
     let pid = process(who)?.tgid;
     Ok(Some(ProcDir {
         pid: Some(pid),
+        fds,
         pos: 0,
     }))
 }
@@ -585,7 +638,7 @@ const ROOT_FILES: [(&str, u8); 11] = [
 ];
 
 /// The files of `/proc/PID`.
-const PID_FILES: [(&str, u8); 9] = [
+const PID_FILES: [(&str, u8); 10] = [
     ("stat", DT_REG),
     ("statm", DT_REG),
     ("status", DT_REG),
@@ -595,6 +648,7 @@ const PID_FILES: [(&str, u8); 9] = [
     ("smaps", DT_REG),
     ("exe", DT_LNK),
     ("cwd", DT_LNK),
+    ("fd", DT_DIR),
 ];
 
 /// Inode numbers of `/proc` entries (made from the pid and the entry), above the
@@ -606,6 +660,8 @@ const PROC_INO: u64 = 0x3_0000_0000;
 /// processes coming and going between calls neither repeat nor hide the others.
 struct ProcDir {
     pid: Option<Pid>,
+    /// `/proc/PID/fd`: one link per open descriptor.
+    fds: bool,
     pos: usize,
 }
 
@@ -625,10 +681,10 @@ impl File for ProcDir {
 
     fn read_dir(&mut self, emit: &mut dyn FnMut(&DirEntry<'_>) -> bool) -> Result<(), Errno> {
         let ino = PROC_INO + (self.pid.unwrap_or(0) as u64) * 64;
-        let files: &[(&str, u8)] = if self.pid.is_some() {
-            &PID_FILES
-        } else {
-            &ROOT_FILES
+        let files: &[(&str, u8)] = match (self.pid, self.fds) {
+            (_, true) => &[],
+            (Some(_), false) => &PID_FILES,
+            (None, false) => &ROOT_FILES,
         };
         loop {
             let mut name_buf = [0u8; 20];
@@ -650,6 +706,22 @@ impl File for ProcDir {
                     let name = core::str::from_utf8(&name_buf[..len]).unwrap_or("?");
                     (name, DT_DIR, base + pid + 1)
                 }
+                i if self.fds => {
+                    let Some(fd) = self.pid.and_then(proc::find).and_then(|p| {
+                        let inner = p.group.lock();
+                        inner.fds.next_open(i - 2)
+                    }) else {
+                        return Ok(());
+                    };
+                    let mut w = ByteWriter {
+                        buf: &mut name_buf,
+                        len: 0,
+                    };
+                    let _ = write!(w, "{fd}");
+                    let len = w.len;
+                    let name = core::str::from_utf8(&name_buf[..len]).unwrap_or("?");
+                    (name, DT_LNK, fd + 3)
+                }
                 _ => return Ok(()),
             };
             let entry = DirEntry {
@@ -665,15 +737,21 @@ impl File for ProcDir {
     }
 
     fn dir_path(&self) -> Result<String, Errno> {
-        match self.pid {
-            None => super::concat(&["/proc"]),
-            Some(pid) => {
-                let mut s = super::concat(&["/proc/"])?;
-                s.try_reserve(20).map_err(|_| Errno::ENOMEM)?;
-                write!(s, "{pid}").map_err(|_| Errno::ENOMEM)?;
-                Ok(s)
-            }
+        let mut s = String::new();
+        s.try_reserve(LABEL_MAX).map_err(|_| Errno::ENOMEM)?;
+        self.describe(&mut s).map_err(|_| Errno::ENOMEM)?;
+        Ok(s)
+    }
+
+    fn describe(&self, out: &mut dyn Write) -> core::fmt::Result {
+        out.write_str("/proc")?;
+        if let Some(pid) = self.pid {
+            write!(out, "/{pid}")?;
         }
+        if self.fds {
+            out.write_str("/fd")?;
+        }
+        Ok(())
     }
 }
 
@@ -727,6 +805,11 @@ impl File for MapsFile {
     fn heap_bytes(&self) -> usize {
         PAGE_SIZE
     }
+
+    fn describe(&self, out: &mut dyn Write) -> core::fmt::Result {
+        let file = if self.text.smaps { "smaps" } else { "maps" };
+        write!(out, "/proc/{}/{file}", self.text.pid)
+    }
 }
 
 /// What `fstat` says of every `/proc` file: a read-only regular file of size 0.
@@ -743,7 +826,14 @@ const PROC_STAT: Stat = Stat {
 pub struct GeneratedFile {
     data: Vec<u8>,
     pos: usize,
+    /// Its path (the first [`LABEL_MAX`] bytes), for `/proc/PID/fd`.
+    label: [u8; LABEL_MAX],
+    label_len: usize,
 }
+
+/// Bytes of a generated file's path kept for `/proc/PID/fd` (`/proc/4194304/status`
+/// fits).
+const LABEL_MAX: usize = 32;
 
 impl File for GeneratedFile {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -766,6 +856,10 @@ impl File for GeneratedFile {
 
     fn heap_bytes(&self) -> usize {
         self.data.capacity()
+    }
+
+    fn describe(&self, out: &mut dyn Write) -> core::fmt::Result {
+        out.write_str(core::str::from_utf8(&self.label[..self.label_len]).unwrap_or("/proc"))
     }
 }
 

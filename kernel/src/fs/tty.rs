@@ -598,6 +598,10 @@ impl File for Console {
     fn is_tty(&self) -> bool {
         true
     }
+
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        out.write_str("/dev/console")
+    }
 }
 
 /// The device number of the console as `/proc/PID/stat` encodes it (5:1).
