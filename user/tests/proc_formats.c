@@ -1,7 +1,7 @@
 /*
  * proc_formats - /proc as procps-style tools read it, and the small system calls they
  * use: /proc and /proc/self listed; /proc/self/stat (44+ fields), statm, status,
- * cmdline, comm, smaps, fd/; /proc/stat, uptime, loadavg, cpuinfo, mounts; getgroups,
+ * cmdline, comm, smaps, fd/; /proc/sys (with a chdir into it); /proc/stat, uptime, loadavg, cpuinfo, mounts; getgroups,
  * getresuid/getresgid, capget, personality, getrusage, prctl(PR_SET_NAME/PR_GET_NAME),
  * setrlimit within the hard limit. Under Linux user-mode emulation QEMU fakes some of
  * /proc/self (stat's later fields, comm): those values are checked on pagoda only.
@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 #include <linux/capability.h>
 
@@ -177,6 +178,33 @@ static void check_fds(void)
     CHECK_OK(close(fd));
 }
 
+/* /proc/sys: what sysctl reads, reached by a relative path from a chdir into /proc. */
+static void check_sys(void)
+{
+    char buf[256], cwd[64];
+    CHECK(lists("/proc", "sys"));
+    CHECK(lists("/proc/sys", "kernel"));
+    CHECK(lists("/proc/sys/vm", "max_map_count"));
+    CHECK_OK(chdir("/proc/sys/kernel"));
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(strcmp(cwd, "/proc/sys/kernel") == 0);
+    slurp("ostype", buf, sizeof buf);
+    CHECK(strcmp(buf, "Linux\n") == 0);
+    slurp("osrelease", buf, sizeof buf);
+    struct utsname u;
+    CHECK_OK(uname(&u));
+    CHECK(strncmp(buf, u.release, strlen(u.release)) == 0);
+    slurp("../vm/max_map_count", buf, sizeof buf);
+    CHECK(atol(buf) > 0);
+    slurp("../fs/file-max", buf, sizeof buf);
+    CHECK(atol(buf) > 0);
+    CHECK_ERR(chdir("/proc/sys/kernel/ostype"), ENOTDIR);
+    CHECK_OK(chdir("/dev/"));
+    CHECK(getcwd(cwd, sizeof cwd) != NULL);
+    CHECK(strcmp(cwd, "/dev") == 0);
+    CHECK_OK(chdir("/"));
+}
+
 static void check_calls(void)
 {
     gid_t groups[8];
@@ -255,6 +283,7 @@ int main(int argc, char **argv)
     check_pid_stat(argv[0]);
     check_files(argv);
     check_fds();
+    check_sys();
     check_calls();
     return 0;
 }

@@ -194,6 +194,13 @@ fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
         "loadavg" => loadavg(&mut out),
         "cpuinfo" => cpuinfo(&mut out),
         "mounts" => out.write_str(MOUNTS),
+        "sys/fs/file-max" => writeln!(out, "{}", crate::fs::open_files().1),
+        "sys/kernel/ostype" => writeln!(out, "{}", crate::syscall::UTS_SYSNAME),
+        "sys/kernel/hostname" => writeln!(out, "{}", crate::syscall::UTS_NODENAME),
+        "sys/kernel/osrelease" => writeln!(out, "{}", crate::syscall::UTS_RELEASE),
+        "sys/kernel/threads-max" => writeln!(out, "{}", proc::max_tasks()),
+        "sys/vm/max_map_count" => writeln!(out, "{}", crate::memory::uspace::CONFIG.max_map_count),
+        "sys/vm/mmap_min_addr" => writeln!(out, "{}", crate::memory::uspace::CONFIG.mmap_min_addr),
         "sys/fs/file-nr" => {
             // Linux's three columns: allocated, free (always 0 since 2.6), maximum.
             let (open, max) = crate::fs::open_files();
@@ -598,6 +605,7 @@ const MOUNTS: &str =
 fn directory(path: &str) -> Result<Option<ProcDir>, Errno> {
     if path == "/proc" || path == "/proc/" {
         return Ok(Some(ProcDir {
+            table: None,
             pid: None,
             fds: false,
             pos: 0,
@@ -607,6 +615,14 @@ fn directory(path: &str) -> Result<Option<ProcDir>, Errno> {
         return Ok(None);
     };
     let who = who.strip_suffix('/').unwrap_or(who);
+    if let Some(&(name, entries)) = SYS_DIRS.iter().find(|(name, _)| *name == who) {
+        return Ok(Some(ProcDir {
+            table: Some((name, entries)),
+            pid: None,
+            fds: false,
+            pos: 0,
+        }));
+    }
     let (who, fds) = match who.strip_suffix("/fd") {
         Some(who) => (who, true),
         None => (who, false),
@@ -616,14 +632,34 @@ fn directory(path: &str) -> Result<Option<ProcDir>, Errno> {
     }
     let pid = process(who)?.tgid;
     Ok(Some(ProcDir {
+        table: None,
         pid: Some(pid),
         fds,
         pos: 0,
     }))
 }
 
+/// `/proc/sys` and its directories, with what each holds.
+const SYS_DIRS: [(&str, &[(&str, u8)]); 4] = [
+    ("sys", &[("fs", DT_DIR), ("kernel", DT_DIR), ("vm", DT_DIR)]),
+    ("sys/fs", &[("file-max", DT_REG), ("file-nr", DT_REG)]),
+    (
+        "sys/kernel",
+        &[
+            ("hostname", DT_REG),
+            ("osrelease", DT_REG),
+            ("ostype", DT_REG),
+            ("threads-max", DT_REG),
+        ],
+    ),
+    (
+        "sys/vm",
+        &[("max_map_count", DT_REG), ("mmap_min_addr", DT_REG)],
+    ),
+];
+
 /// The files of `/proc` itself, listed before the processes.
-const ROOT_FILES: [(&str, u8); 11] = [
+const ROOT_FILES: [(&str, u8); 12] = [
     ("self", DT_LNK),
     ("meminfo", DT_REG),
     ("swaps", DT_REG),
@@ -635,6 +671,7 @@ const ROOT_FILES: [(&str, u8); 11] = [
     ("vmstat", DT_REG),
     ("slabinfo", DT_REG),
     ("buddyinfo", DT_REG),
+    ("sys", DT_DIR),
 ];
 
 /// The files of `/proc/PID`.
@@ -659,6 +696,8 @@ const PROC_INO: u64 = 0x3_0000_0000;
 /// its files, then [`ROOT_FILES`]`.len() + 2` plus the next pid to list, so that
 /// processes coming and going between calls neither repeat nor hide the others.
 struct ProcDir {
+    /// A directory of [`SYS_DIRS`] (its path under `/proc`, its entries), else `None`.
+    table: Option<(&'static str, &'static [(&'static str, u8)])>,
     pid: Option<Pid>,
     /// `/proc/PID/fd`: one link per open descriptor.
     fds: bool,
@@ -672,7 +711,7 @@ impl File for ProcDir {
 
     fn stat(&self) -> Stat {
         Stat {
-            ino: PROC_INO + (self.pid.unwrap_or(0) as u64) * 64,
+            ino: self.ino(),
             mode: S_IFDIR | 0o555,
             dev: super::DEV_PROC,
             ..Stat::default()
@@ -680,8 +719,9 @@ impl File for ProcDir {
     }
 
     fn read_dir(&mut self, emit: &mut dyn FnMut(&DirEntry<'_>) -> bool) -> Result<(), Errno> {
-        let ino = PROC_INO + (self.pid.unwrap_or(0) as u64) * 64;
+        let ino = self.ino();
         let files: &[(&str, u8)] = match (self.pid, self.fds) {
+            _ if self.table.is_some() => self.table.map_or(&[], |(_, entries)| entries),
             (_, true) => &[],
             (Some(_), false) => &PID_FILES,
             (None, false) => &ROOT_FILES,
@@ -692,7 +732,7 @@ impl File for ProcDir {
                 0 => (".", DT_DIR, 1),
                 1 => ("..", DT_DIR, 2),
                 i if i < files.len() + 2 => (files[i - 2].0, files[i - 2].1, i + 1),
-                i if self.pid.is_none() => {
+                i if self.pid.is_none() && self.table.is_none() => {
                     let base = files.len() + 2;
                     let Some(pid) = proc::next_process(i - base) else {
                         return Ok(());
@@ -745,6 +785,9 @@ impl File for ProcDir {
 
     fn describe(&self, out: &mut dyn Write) -> core::fmt::Result {
         out.write_str("/proc")?;
+        if let Some((name, _)) = self.table {
+            return write!(out, "/{name}");
+        }
         if let Some(pid) = self.pid {
             write!(out, "/{pid}")?;
         }
@@ -752,6 +795,19 @@ impl File for ProcDir {
             out.write_str("/fd")?;
         }
         Ok(())
+    }
+}
+
+impl ProcDir {
+    /// Its inode number, distinct for every directory (`find` tells loops by them):
+    /// `/proc/PID` at `PROC_INO + 64 * PID` (`/proc` itself at pid 0), its `fd` at 63
+    /// above, the `/proc/sys` directories just below `PROC_INO`.
+    fn ino(&self) -> u64 {
+        if let Some((name, _)) = self.table {
+            let index = SYS_DIRS.iter().position(|(n, _)| *n == name).unwrap_or(0);
+            return PROC_INO - 1 - index as u64;
+        }
+        PROC_INO + (self.pid.unwrap_or(0) as u64) * 64 + if self.fds { 63 } else { 0 }
     }
 }
 

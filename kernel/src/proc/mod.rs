@@ -471,6 +471,11 @@ pub fn set_max_tasks(ram_frames: usize) {
     );
 }
 
+/// `threads-max`: the most tasks the system holds.
+pub fn max_tasks() -> usize {
+    MAX_TASKS.load(Ordering::Relaxed)
+}
+
 /// Number of tasks (threads, live and zombie).
 pub fn count() -> usize {
     PROCESSES.lock().len()

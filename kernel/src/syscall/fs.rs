@@ -661,12 +661,17 @@ pub fn getcwd(buf: usize, len: usize) -> SysResult {
     Ok(bytes.len())
 }
 
+/// `chdir`: to any directory, of the initramfs, `/dev` or `/proc` (the working
+/// directory is kept as a path: relative paths are resolved against it). A symbolic
+/// link to a directory is followed; the directory is kept under the path as given.
 pub fn chdir(path: usize) -> SysResult {
     let path = normalize(&resolve(AT_FDCWD, &read_cstr(path, PATH_MAX)?)?);
-    let node = crate::fs::lookup(&path)?;
-    if node.kind != Kind::Dir {
+    let st = stat_path(&path, true)?;
+    if st.mode & crate::fs::initramfs::S_IFMT != crate::fs::initramfs::S_IFDIR {
         return Err(Errno::ENOTDIR);
     }
+    let trimmed = path.trim_end_matches('/');
+    let path = String::from(if trimmed.is_empty() { "/" } else { trimmed });
     proc::current().group.lock().cwd = path;
     Ok(0)
 }

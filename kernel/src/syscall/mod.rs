@@ -25,6 +25,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 // `proc` still names the error codes `crate::syscall::errno` (until its rewrite).
 pub(crate) use crate::errno;
 pub use crate::errno::{Errno, SysResult};
+pub use system::{UTS_NODENAME, UTS_RELEASE, UTS_SYSNAME};
 
 use crate::arch::trap::{TrapFrame, reg};
 

@@ -110,11 +110,18 @@ pub fn clock_nanosleep(id: usize, flags: usize, req: usize, rem: usize) -> SysRe
 /// `uname` fields, each 65 bytes.
 const UTS_FIELD: usize = 65;
 
+/// What `uname` says (also `/proc/sys/kernel/ostype`, `hostname`, `osrelease`).
+pub const UTS_SYSNAME: &str = "Linux";
+/// The host name.
+pub const UTS_NODENAME: &str = "pagoda";
+/// The release.
+pub const UTS_RELEASE: &str = "6.1.0-pagoda";
+
 pub fn uname(buf: usize) -> SysResult {
     let fields = [
-        "Linux",
-        "pagoda",
-        "6.1.0-pagoda",
+        UTS_SYSNAME,
+        UTS_NODENAME,
+        UTS_RELEASE,
         "#1 SMP pagoda",
         "riscv64",
         "(none)",
