@@ -16,7 +16,9 @@
 //! ```
 //!
 //! Input is pulled from the UART on every timer tick ([`pull_input`], called by the
-//! scheduler), so `^C` reaches a foreground program that never reads. The queues are
+//! scheduler), so `^C` reaches a foreground program that never reads; the signals are
+//! sent from there only (a read or a poll that takes input may hold locks that sending
+//! needs, so they wait for the tick, at most 10 ms). The queues are
 //! fixed arrays of [`TTY_BUF`] bytes (Linux's `N_TTY_BUF_SIZE`): what is typed beyond
 //! that is dropped, as Linux drops it. Settings are the kernel's `struct termios`
 //! (`TCGETS`/`TCSETS*`), the window size (`TIOCGWINSZ`/`TIOCSWINSZ`), the foreground
@@ -246,6 +248,13 @@ struct Tty {
     pgrp: Pid,
     /// The next byte is taken literally (`VLNEXT`).
     literal: bool,
+    /// Signals typed (`^C`, `^\`, `^Z`) not sent yet, and the group they are for: they
+    /// are sent from the timer tick ([`pull_input`]), never from a read or a poll, whose
+    /// callers may hold the locks sending takes (`ppoll` holds its process's).
+    raised: u64,
+    raised_pgrp: Pid,
+    /// A background group that read the terminal, owed `SIGTTIN` (sent at the tick too).
+    ttin_pgrp: Pid,
 }
 
 /// The one terminal. At boot it is the controlling terminal of init's session, with
@@ -260,28 +269,47 @@ static TTY: Mutex<Tty> = Mutex::new(Tty {
     sid: proc::INIT_PID,
     pgrp: proc::INIT_PID,
     literal: false,
+    raised: 0,
+    raised_pgrp: 0,
+    ttin_pgrp: 0,
 });
 
-/// Pulls what was typed from the UART through the line discipline (called on timer
-/// ticks and before each read or poll of the console). Signals it raises are sent
-/// after the terminal's lock is released.
+/// Pulls what was typed through the line discipline and sends the signals it raised to
+/// the foreground group (called on timer ticks, where the hart holds no lock: sending
+/// takes the task table's and every process's lock).
 pub fn pull_input() {
-    if !crate::console::has_input() {
-        return;
-    }
-    let mut signal = None;
-    {
+    take_input();
+    let (raised, pgrp, ttin) = {
         let Some(mut tty) = TTY.try_lock() else {
             return;
         };
-        while let Some(b) = crate::console::get_byte() {
-            if let Some(sig) = tty.receive(b) {
-                signal = Some((sig, tty.pgrp));
-            }
+        let ttin = core::mem::take(&mut tty.ttin_pgrp);
+        (core::mem::take(&mut tty.raised), tty.raised_pgrp, ttin)
+    };
+    for sig in 1..=64 {
+        if raised & proc::signal::bit(sig) != 0 {
+            proc::signal::kill_group_from_kernel(pgrp, sig);
         }
     }
-    if let Some((sig, pgrp)) = signal {
-        proc::signal::kill_group_from_kernel(pgrp, sig);
+    if ttin != 0 {
+        proc::signal::kill_group_from_kernel(ttin, SIGTTIN);
+    }
+}
+
+/// Takes what was typed from the UART through the line discipline (also before each
+/// read or poll of the console); signals it raises wait for the next tick.
+fn take_input() {
+    if !crate::console::has_input() {
+        return;
+    }
+    let Some(mut tty) = TTY.try_lock() else {
+        return;
+    };
+    while let Some(b) = crate::console::get_byte() {
+        if let Some(sig) = tty.receive(b) {
+            tty.raised |= proc::signal::bit(sig);
+            tty.raised_pgrp = tty.pgrp;
+        }
     }
 }
 
@@ -535,12 +563,15 @@ pub fn open(flags: usize) -> Result<FileRef, Errno> {
 /// The console open as a file.
 pub struct Console;
 
+/// Background read of the terminal (Linux's `SIGTTIN`).
+const SIGTTIN: i32 = 21;
+
 /// A read of the terminal by a process of a background group of its session: Linux
-/// sends the group `SIGTTIN` (its default action stops it) and the read ends with
-/// `EINTR`; `EIO` if the reader ignores or blocks `SIGTTIN`. `Ok` for a foreground
-/// reader, or one of another session.
+/// sends the group `SIGTTIN` (its default action stops it; here at the next tick, as
+/// the reader holds the file's lock: meanwhile the read waits, as for input, and ends
+/// with `EINTR` when the signal comes); `EIO` if the reader
+/// ignores or blocks `SIGTTIN`. `Ok` for a foreground reader, or one of another session.
 fn background_read() -> Result<(), Errno> {
-    const SIGTTIN: i32 = 21;
     let me = proc::current();
     let (pgid, sid, ignored) = {
         let inner = me.group.lock();
@@ -559,14 +590,15 @@ fn background_read() -> Result<(), Errno> {
     if ignored || blocked {
         return Err(Errno::EIO);
     }
-    proc::signal::kill_group_from_kernel(pgid, SIGTTIN);
-    Err(Errno::EINTR)
+    // The reader waits (as for input) until the signal arrives and ends the wait.
+    TTY.lock().ttin_pgrp = pgid;
+    Err(Errno::EAGAIN)
 }
 
 impl File for Console {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
         background_read()?;
-        pull_input();
+        take_input();
         TTY.lock().read(buf)
     }
 
@@ -576,7 +608,7 @@ impl File for Console {
     }
 
     fn poll(&self) -> u16 {
-        pull_input();
+        take_input();
         if TTY.lock().readable() {
             poll::POLLIN | poll::POLLOUT
         } else {
@@ -689,7 +721,7 @@ pub fn ioctl(request: usize, arg: usize) -> Result<usize, Errno> {
         TCXONC => {}
         TIOCOUTQ => copy_to_user(arg, &0i32.to_le_bytes())?,
         FIONREAD => {
-            pull_input();
+            take_input();
             let n = TTY.lock().available() as i32;
             copy_to_user(arg, &n.to_le_bytes())?;
         }
