@@ -205,6 +205,11 @@ impl File for DevDir {
         Err(Errno::EISDIR)
     }
 
+    fn lseek(&mut self, offset: i64, whence: u32) -> Result<usize, Errno> {
+        // The position is the index of the next entry (rewinddir seeks to 0).
+        super::seek(&mut self.pos, 0, offset, whence)
+    }
+
     fn stat(&self) -> Stat {
         dir_stat()
     }

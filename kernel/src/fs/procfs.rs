@@ -709,6 +709,11 @@ impl File for ProcDir {
         Err(Errno::EISDIR)
     }
 
+    fn lseek(&mut self, offset: i64, whence: u32) -> Result<usize, Errno> {
+        // The position is where the listing goes on (rewinddir seeks to 0).
+        super::seek(&mut self.pos, 0, offset, whence)
+    }
+
     fn stat(&self) -> Stat {
         Stat {
             ino: self.ino(),
