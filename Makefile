@@ -58,6 +58,7 @@ bench: kernel user linux
 	@$(CARGO) bench -p pagoda-mm --bench frames
 	@$(CARGO) bench -p pagoda-mm --bench heap
 	@$(CARGO) bench -p pagoda-mm --bench paging
+	@$(CARGO) bench -p pagoda-formats --bench cpio
 
 lint: setup
 	@$(CARGO) clippy -p pagoda-mm --all-targets --quiet -- -D warnings

@@ -21,7 +21,8 @@ declare -A NEED=(
   [python3]=/usr/bin/python3
   [device-tree-compiler]=/usr/bin/dtc
   [binutils-riscv64-linux-gnu]=/usr/bin/riscv64-linux-gnu-objcopy
-  [dpkg-dev]=/usr/bin/dpkg-source # unpacks Debian's lua5.4 source for /bin/lua (user/real)
+  [dpkg-dev]=/usr/bin/dpkg-source # unpacks Debian's lua5.4 and busybox sources (user/real)
+  [gcc]=/usr/bin/gcc # the host C compiler: BusyBox's Kconfig tools (and Rust's host linker)
   [util-linux]=/sbin/mkswap # formats the swap disk of the swap tests (tools/qemu.py)
 )
 

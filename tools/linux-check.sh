@@ -16,7 +16,7 @@
 # tests fork and execve other riscv64 programs; the host kernel hands those to QEMU via
 # binfmt_misc, registered with the F flag (interpreter opened at registration, so it
 # works inside the chroot) and P (argv[0] preserved). QEMU's -L prefix is not enough:
-# QEMU 7.2 applies it to open/stat but not to execve. /proc is bind-mounted into the
+# QEMU 7.2 applies it to open/stat but not to execve. /proc and /dev are bind-mounted into the
 # root inside a private mount namespace, so nothing stays mounted afterwards.
 #
 # Needs root (chroot, mount, binfmt_misc). Registering the binfmt handler is idempotent.
@@ -71,7 +71,8 @@ ulimit -c 0
 if [ $via_init -eq 1 ]; then
     # /init prints TEST user/NAME ... (TEST bench/NAME ...); it exits (instead of
     # powering off) when not pid 1.
-    unshare --mount --fork -- sh -c 'mount --bind /proc "$1/proc" && shift &&
+    unshare --mount --fork -- sh -c 'mount --bind /proc "$1/proc" &&
+        mount --bind /dev "$1/dev" && shift &&
         exec env -i "$@"' sh "$ROOT" "$TIMEOUT_CMD" "$((TIMEOUT * ${#names[@]}))" \
         "$CHROOT" "$ROOT" /init "$mode" "${names[@]}" |
         sed -u 's#^TEST \(user\|bench\)/#TEST linux/#' | tee "$BUILD/linux-check.log" || true
@@ -84,6 +85,7 @@ else
     unshare --mount --fork -- bash -c '
         root=$1 timeout=$2 timeout_cmd=$3 chroot_cmd=$4; shift 4
         mount --bind /proc "$root/proc" || exit 2
+        mount --bind /dev "$root/dev" || exit 2
         passed=0 failed=0
         for name in "$@"; do
             status=0

@@ -21,6 +21,12 @@ class Boot:
         return self.status is None
 
 
+# The console of an interactive boot (`make run`): QEMU's stdio multiplexed (Ctrl-A X
+# quits, Ctrl-A H lists the other keys), with signals off so that Ctrl-C is typed to
+# the guest instead of killing QEMU.
+INTERACTIVE_CONSOLE = ("-chardev", "stdio,id=con,mux=on,signal=off", "-serial", "chardev:con")
+
+
 def command(kernel, mem="128M", smp=1, append="", initrd=None, dtb=None, extra=()):
     cmd = [QEMU, "-machine", "virt", "-bios", "default", "-m", str(mem), "-smp", str(smp),
            "-nographic", "-monitor", "none", "-kernel", kernel]
@@ -69,6 +75,46 @@ def boot(kernel, timeout=60, swap_mib=0, **kw) -> Boot:
             p.kill()
             out, _ = p.communicate()
             return Boot(None, out.decode(errors="replace"))
+
+
+def converse(kernel, steps, timeout=60, **kw) -> Boot:
+    """Boots with the console on a pipe and plays `steps`, a list of (marker, data):
+    waits until `marker` appears in the output (after the previous one), then types
+    `data` (bytes) on the console. Returns when QEMU exits or `timeout` seconds pass;
+    a marker that never comes ends the boot at the timeout, with the output so far."""
+    import select
+    import time
+    cmd = command(kernel, **kw)
+    deadline = time.monotonic() + timeout
+    out = b""
+    seen = 0
+    pending = list(steps)
+    with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                          stderr=subprocess.STDOUT) as p:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                p.kill()
+                p.wait()
+                return Boot(None, out.decode(errors="replace"))
+            ready, _, _ = select.select([p.stdout], [], [], min(left, 0.2))
+            if ready:
+                chunk = os.read(p.stdout.fileno(), 65536)
+                if not chunk:
+                    p.wait()
+                    return Boot(p.returncode, out.decode(errors="replace"))
+                out += chunk
+            while pending:
+                marker, data = pending[0]
+                at = out.find(marker.encode(), seen)
+                if at < 0:
+                    break
+                seen = at + len(marker)
+                pending.pop(0)
+                # Typed a little later, as a person would (and after the program asked).
+                time.sleep(0.3)
+                p.stdin.write(data)
+                p.stdin.flush()
 
 
 def dump_dtb(path, mem="128M", smp=1):

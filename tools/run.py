@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""`make run`: boot pagoda. On a terminal, interactively (Ctrl-A X quits QEMU);
-otherwise run the demo programs and power off, so it never waits for input."""
+"""`make run`: boot pagoda. On a terminal, interactively into BusyBox's ash: the console
+is QEMU's stdio multiplexed (Ctrl-A X quits QEMU, Ctrl-A H lists the other keys) with
+signals off, so Ctrl-C reaches pagoda's terminal (SIGINT for the foreground job) instead
+of killing QEMU. Otherwise run the demo script and power off, so it never waits for
+input."""
 
 import os
 import sys
@@ -14,7 +17,8 @@ def main():
     interactive = sys.stdin.isatty()
     initrd = os.path.join(os.path.dirname(__file__), "..", "build", "initramfs.cpio")
     append = "demo" if not interactive else "shell"
-    cmd = qemu.command(kernel, mem="256M", smp=2, append=append, initrd=initrd)
+    cmd = qemu.command(kernel, mem="256M", smp=2, append=append, initrd=initrd,
+                       extra=qemu.INTERACTIVE_CONSOLE)
     if not interactive:
         result = qemu.boot(kernel, timeout=120, mem="256M", smp=2, append=append,
                            initrd=initrd)

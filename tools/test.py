@@ -232,6 +232,59 @@ def pagoda(t: Tally, kernel):
     t.record("pagoda-noremote/tlb_shootdown-must-fail", ok, "" if ok else "it did not fail")
 
 
+# The console suite: a person typing on the console, played by qemu.converse. Each
+# boot is (name, append, steps, what the output must hold, in order, timeout).
+CONSOLE_SESSIONS = (
+    # `make run`'s boot (same console flags): BusyBox ash with a prompt, a pipeline, ^C
+    # ending a foreground `sleep 30`, ^Z stopping `sleep 40` and fg bringing it back
+    # (the whole session must end well before either sleep would).
+    ("busybox-shell", "shell", (
+        ("~ # ", b"echo $((6*7)) | cat\r"),
+        ("~ # ", b"sleep 30\r"),
+        ("sleep 30\r\n", b"\x03"),
+        # ^Z stops a foreground job, fg continues it, ^C ends it.
+        ("~ # ", b"sleep 40\r"),
+        ("sleep 40\r\n", b"\x1a"),
+        ("Stopped", b"jobs; fg\r"),
+        ("sleep 40\r\n", b"\x03"),
+        ("~ # ", b"ls /dev | wc -l; echo done\r"),
+        ("done", b"exit\r"),
+    ), ("\r\n42\r\n", "^C", "^Z", "Stopped", "^C", "\r\n7\r\ndone",
+        "power off requested by init"), 25),
+    ("line-discipline", "test tty_console TTY_DRIVEN=1", (
+        ("TTY-ERASE", b"abc\x7fd\r"),
+        ("TTY-KILL", b"xyz\x15hello\r"),
+        ("TTY-WERASE", b"one two\x17three\r"),
+        ("TTY-EOF", b"par\x04"),
+        ("\n", b"\x04"),
+        ("TTY-RAW", b"q\x7f\x04"),
+        ("TTY-INTR", b"\x03"),
+    ), ("abc\x08 \x08d\r\n", "xyz\x08 \x08\x08 \x08\x08 \x08hello", "one two\x08 \x08\x08 \x08\x08 \x08three",
+        "^C", "TEST user/tty_console PASS"), 120),
+)
+
+
+def console(t: Tally, kernel):
+    """The console as a terminal, typed on: BusyBox's interactive shell as `make run`
+    boots it; the line discipline's editing, echo, end of file, raw mode and ^C
+    (user/tests/tty_console.c with TTY_DRIVEN=1)."""
+    for name, append, steps, wants, timeout in CONSOLE_SESSIONS:
+        b = qemu.converse(kernel, steps, timeout=timeout, mem="256M", smp=2, initrd=INITRD,
+                          append=append, extra=qemu.INTERACTIVE_CONSOLE)
+        at, missing = 0, None
+        for want in wants:
+            found = b.output.find(want, at)
+            if found < 0:
+                missing = want
+                break
+            at = found + len(want)
+        ok = not b.timed_out and b.status == 0 and missing is None
+        if not ok:
+            sys.stdout.write(b.output[-3000:])
+        why = "" if ok else ("timeout" if b.timed_out else f"output lacks {missing!r}")
+        t.record(f"console/{name}", ok, why)
+
+
 # The tests booted again on four harts (threads on a shared address space, shootdowns).
 SMP4_TESTS = ("thread_basic", "thread_futex", "tlb_shootdown", "proc_groups", "sig_handlers",
               "pipe_basic", "vm_fork_stress")
@@ -275,7 +328,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel", required=True)
     ap.add_argument("--only",
-                    help="comma-separated suites: lint,host,linux,pagoda,fuzz,boot,badinput")
+                    help="comma-separated suites: lint,host,linux,pagoda,console,fuzz,boot,"
+                         "badinput")
     ap.add_argument("--fuzz-seeds", help="fuzz suite: seeds, e.g. 1-40 (default: make test's)")
     ap.add_argument("--fuzz-calls", type=int, default=2500, help="fuzz suite: calls per seed")
     ap.add_argument("--fuzz-smp", default="1,4", help="fuzz suite: hart counts to boot")
@@ -287,6 +341,7 @@ def main():
                           for smp in args.fuzz_smp.split(","))
     suites = {"lint": lambda t: lints(t), "host": host_tests, "linux": linux,
               "pagoda": lambda t: pagoda(t, args.kernel),
+              "console": lambda t: console(t, args.kernel),
               "fuzz": lambda t: fuzz(t, args.kernel, fuzz_runs),
               "boot": lambda t: shapes(t, args.kernel),
               "badinput": lambda t: broken_machines(t, args.kernel)}

@@ -2,7 +2,7 @@
 //! bad fields, missing NULs, escaping paths, duplicates, misaligned buffers and many
 //! entries. Nothing panics; the entries before the first bad one stay usable.
 
-use pagoda_formats::cpio::{Initramfs, Kind, parse};
+use pagoda_formats::cpio::{Initramfs, Kind, LookupError, MAX_SYMLINKS, PATH_MAX, parse};
 
 /// One `newc` header and name, with `data` after it, padded to 4 bytes; the header
 /// fields are given as text so that a test can put anything there.
@@ -89,9 +89,9 @@ fn a_well_formed_archive_is_indexed() {
 #[test]
 fn every_truncation_keeps_a_prefix_of_the_entries() {
     let a = sample();
-    let full: Vec<_> = parse(&a).map(|e| e.0).collect();
+    let full: Vec<_> = parse(&a).map(|e| e.name).collect();
     for len in 0..a.len() {
-        let got: Vec<_> = parse(&a[..len]).map(|e| e.0).collect();
+        let got: Vec<_> = parse(&a[..len]).map(|e| e.name).collect();
         assert!(full.starts_with(&got), "truncated to {len}: {got:?}");
         let fs = Initramfs::new(&a[..len]);
         assert!(fs.lookup("/").is_some());
@@ -149,7 +149,7 @@ fn overflowing_and_malformed_fields_end_the_archive() {
     ];
     for (why, bad) in cases {
         let a = archive(&[good.clone(), bad, entry(4, 0o100644, "c", b"z")]);
-        let names: Vec<_> = parse(&a).map(|e| e.0).collect();
+        let names: Vec<_> = parse(&a).map(|e| e.name).collect();
         assert_eq!(names, ["a"], "{why}");
     }
     let mut bad_magic = sample();
@@ -196,4 +196,113 @@ fn many_entries_index_in_order() {
     }
     let in_dir3 = (0..).map_while(|i| fs.child("dir3", i)).count();
     assert_eq!(in_dir3, (0..5000).filter(|i| i % 7 == 3).count());
+}
+
+/// A small tree with links: absolute, relative, to directories, dangling, chained, looping.
+fn linked() -> Vec<u8> {
+    let mut v = vec![
+        entry(2, 0o040755, "bin", b""),
+        entry(3, 0o100755, "bin/busybox", b"ELF"),
+        entry(4, 0o120777, "bin/ls", b"busybox"),
+        entry(5, 0o040755, "usr/bin", b""),
+        entry(6, 0o120777, "usr/bin/awk", b"/bin/busybox"),
+        entry(7, 0o120777, "usr/bin/up", b"../../bin"),
+        entry(8, 0o120777, "lib", b"usr/bin"),
+        entry(9, 0o120777, "dangling", b"/nowhere"),
+        entry(10, 0o120777, "loop1", b"loop2"),
+        entry(11, 0o120777, "loop2", b"/loop1"),
+        entry(12, 0o120777, "tofile", b"bin/busybox"),
+        entry(13, 0o120777, "empty", b""),
+    ];
+    // chain0 -> chain1 -> ... -> chain40 -> bin/busybox: 41 links, one too many.
+    for i in 0..=MAX_SYMLINKS {
+        let target = if i == MAX_SYMLINKS {
+            "bin/busybox".to_string()
+        } else {
+            format!("chain{}", i + 1)
+        };
+        v.push(entry(
+            100 + i as u32,
+            0o120777,
+            &format!("chain{i}"),
+            target.as_bytes(),
+        ));
+    }
+    archive(&v)
+}
+
+#[test]
+fn symbolic_links_are_followed_as_linux_does() {
+    let a = linked();
+    let fs = Initramfs::new(&a);
+    let bb = |p: &str, follow| fs.resolve(p, follow).map(|n| n.ino);
+    assert_eq!(bb("/bin/ls", true), Ok(3), "relative target");
+    assert_eq!(bb("/usr/bin/awk", true), Ok(3), "absolute target");
+    assert_eq!(
+        bb("/usr/bin/up/busybox", true),
+        Ok(3),
+        "link to a directory, mid-path"
+    );
+    assert_eq!(bb("/lib/awk", true), Ok(3), "two links");
+    assert_eq!(bb("/lib/up/./ls", true), Ok(3), "three links and a dot");
+    assert_eq!(
+        bb("/lib/../bin/awk", true),
+        Ok(3),
+        "`..` of a linked directory is physical (/usr, not /)"
+    );
+    assert_eq!(bb("/bin/ls", false), Ok(4), "the last link itself");
+    assert_eq!(fs.resolve("/bin/ls", false).unwrap().kind, Kind::Symlink);
+    assert_eq!(fs.resolve("/bin/ls", false).unwrap().data, b"busybox");
+    assert_eq!(fs.resolve("/lib", false).unwrap().kind, Kind::Symlink);
+    assert_eq!(
+        fs.resolve("/lib/", false).unwrap().kind,
+        Kind::Dir,
+        "a trailing / follows"
+    );
+    assert_eq!(bb("/dangling", true), Err(LookupError::NotFound));
+    assert_eq!(bb("/dangling", false), Ok(9));
+    assert_eq!(bb("/loop1", true), Err(LookupError::Loop));
+    assert_eq!(bb("/loop1/x", false), Err(LookupError::Loop));
+    assert_eq!(bb("/chain1", true), Ok(3), "40 links are allowed");
+    assert_eq!(bb("/chain0", true), Err(LookupError::Loop), "41 are not");
+    assert_eq!(bb("/tofile/x", true), Err(LookupError::NotDir));
+    assert_eq!(bb("/tofile/", true), Err(LookupError::NotDir));
+    assert_eq!(bb("/bin/busybox/", true), Err(LookupError::NotDir));
+    assert_eq!(bb("/empty", true), Err(LookupError::NotFound));
+    assert_eq!(
+        bb("/../../bin/ls", true),
+        Ok(3),
+        "`..` of the root is the root"
+    );
+    assert_eq!(bb("/", true), Ok(1));
+    assert_eq!(bb("//bin//", true), Ok(2));
+    assert_eq!(bb("/nope/ls", true), Err(LookupError::NotFound));
+}
+
+#[test]
+fn long_link_targets_are_refused() {
+    let long = "a/".repeat(PATH_MAX / 2);
+    let a = archive(&[
+        entry(2, 0o120777, "big", long.as_bytes()),
+        entry(3, 0o120777, "self", b"self/self/self/self"),
+    ]);
+    let fs = Initramfs::new(&a);
+    assert_eq!(
+        fs.resolve("big", true).map(|n| n.ino),
+        Err(LookupError::TooLong)
+    );
+    // Each step of a link that names itself several times grows the path: the walk
+    // stops at MAX_SYMLINKS or PATH_MAX, whichever comes first, and never panics.
+    assert!(fs.resolve("self", true).is_err());
+}
+
+#[test]
+fn modes_and_mtimes_come_from_the_archive() {
+    let mut e = entry(2, 0o100640, "f", b"x");
+    // c_mtime is the sixth field: 6 bytes of magic + 5 fields of 8.
+    e[6 + 5 * 8..6 + 6 * 8].copy_from_slice(b"5f5e1000");
+    let a = archive(&[e]);
+    let fs = Initramfs::new(&a);
+    let f = fs.resolve("f", true).unwrap();
+    assert_eq!((f.perm, f.mtime), (0o640, 0x5f5e_1000));
 }

@@ -49,17 +49,69 @@ fn put(uart: &mut Option<Uart>, b: u8) {
 }
 
 /// Writes formatted text; one call is never interleaved with another hart's output.
+/// The text is also kept in the kernel log ([`read_log`], `dmesg`).
 pub fn print(args: fmt::Arguments<'_>) {
     let mut guard = CONSOLE.lock();
     // The console cannot fail; a formatting error inside `args` only truncates.
     let _ = Writer(&mut guard).write_fmt(args);
+    // Skipped rather than waited for if the log is busy (a panic while it was held).
+    if let Some(mut log) = LOG.try_lock() {
+        let _ = log.write_fmt(args);
+    }
 }
 
-/// Writes bytes from a user program (a `write` to descriptors 0-2).
-pub fn write_bytes(bytes: &[u8]) {
+/// Bytes the kernel log keeps (the newest; Linux's default `log_buf_len` is 128 KiB).
+pub const LOG_SIZE: usize = 16 * 1024;
+
+/// The kernel log: the last [`LOG_SIZE`] bytes the kernel printed, in a ring.
+struct Log {
+    bytes: [u8; LOG_SIZE],
+    /// Bytes written since boot (the ring's end is at `written % LOG_SIZE`).
+    written: usize,
+}
+
+impl Write for Log {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            self.bytes[self.written % LOG_SIZE] = b;
+            self.written += 1;
+        }
+        Ok(())
+    }
+}
+
+static LOG: Mutex<Log> = Mutex::new(Log {
+    bytes: [0; LOG_SIZE],
+    written: 0,
+});
+
+/// Copies the newest `out.len()` bytes of the kernel log (or all it holds) into `out`,
+/// oldest first; returns how many.
+pub fn read_log(out: &mut [u8]) -> usize {
+    let log = LOG.lock();
+    let held = log.written.min(LOG_SIZE);
+    let n = held.min(out.len());
+    let start = log.written - n;
+    for (i, slot) in out.iter_mut().take(n).enumerate() {
+        *slot = log.bytes[(start + i) % LOG_SIZE];
+    }
+    n
+}
+
+/// Bytes the kernel log holds now.
+pub fn log_len() -> usize {
+    LOG.lock().written.min(LOG_SIZE)
+}
+
+/// Writes bytes for the terminal ([`crate::fs::tty`]): each `\n` as `\r\n` if
+/// `crlf` (the terminal's `OPOST | ONLCR`), else as they are.
+pub fn write_raw(bytes: &[u8], crlf: bool) {
     let mut guard = CONSOLE.lock();
     for &b in bytes {
-        put(&mut guard, b);
+        match guard.as_mut() {
+            Some(uart) if !crlf => uart.put(b),
+            _ => put(&mut guard, b),
+        }
     }
 }
 
@@ -68,25 +120,10 @@ pub fn has_input() -> bool {
     CONSOLE.lock().as_ref().is_some_and(|uart| uart.has_input())
 }
 
-/// Reads what has been typed, up to `buf.len()` bytes, echoing it; a carriage return
-/// becomes a newline. Returns 0 if nothing is waiting (the caller sleeps and retries).
-pub fn read_bytes(buf: &mut [u8]) -> usize {
-    let mut guard = CONSOLE.lock();
-    let mut n = 0;
-    while n < buf.len() {
-        let Some(uart) = guard.as_mut() else { break };
-        let Some(mut b) = uart.get() else { break };
-        if b == b'\r' {
-            b = b'\n';
-        }
-        put(&mut guard, b);
-        buf[n] = b;
-        n += 1;
-        if b == b'\n' {
-            break;
-        }
-    }
-    n
+/// The next byte typed on the console, if any (the terminal's line discipline,
+/// [`crate::fs::tty`], takes it from here).
+pub fn get_byte() -> Option<u8> {
+    CONSOLE.lock().as_mut().and_then(|uart| uart.get())
 }
 
 /// Writes to the kernel console.

@@ -18,6 +18,8 @@ pub enum Errno {
     ESRCH = 3,
     /// Interrupted system call.
     EINTR = 4,
+    /// I/O error (a background read of the terminal that cannot be stopped).
+    EIO = 5,
     /// Argument list too long.
     E2BIG = 7,
     /// Exec format error.
@@ -34,6 +36,8 @@ pub enum Errno {
     EACCES = 13,
     /// Bad address.
     EFAULT = 14,
+    /// Device or resource busy.
+    EBUSY = 16,
     /// File exists.
     EEXIST = 17,
     /// Not a directory.
@@ -48,6 +52,8 @@ pub enum Errno {
     EMFILE = 24,
     /// Not a typewriter.
     ENOTTY = 25,
+    /// No space left on device (`/dev/full`).
+    ENOSPC = 28,
     /// Illegal seek.
     ESPIPE = 29,
     /// Read-only file system.
@@ -60,6 +66,8 @@ pub enum Errno {
     ENAMETOOLONG = 36,
     /// Function not implemented.
     ENOSYS = 38,
+    /// Too many symbolic links encountered.
+    ELOOP = 40,
     /// No such device.
     ENODEV = 19,
     /// Value too large for defined data type.

@@ -10,8 +10,11 @@
  *                       then `TESTS DONE`
  *   init bench NAME...  the same for /bench (`TEST bench/NAME ...`, then `BENCHES DONE`);
  *                       the programs themselves print `BENCH <name> <value> <unit>`
- *   init demo           run a few programs of /bin, then `DEMO DONE`
- *   init [shell]        /bin/sh on the console
+ *   init demo           run the demo script /data/demo.sh with BusyBox's shell (or a
+ *                       few programs of /bin without BusyBox), then `DEMO DONE`
+ *   init [shell]        BusyBox's ash on the console, as a login shell leading its own
+ *                       session with the console as its controlling terminal (pagoda's
+ *                       own /bin/sh without BusyBox)
  *
  * Every program gets init's environment (the kernel command line's `key=value` words).
  * While waiting for a program, init also reaps orphans re-parented to it. As process 1
@@ -26,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/reboot.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -67,6 +71,8 @@ static _Noreturn void finish(int code)
     exit(code);
 }
 
+static int wait_for(pid_t pid);
+
 /* Run `path` with argv {path, args...}; returns its wait status, or -1 if fork failed. */
 static int run(const char *path, char *const args[])
 {
@@ -85,6 +91,12 @@ static int run(const char *path, char *const args[])
         dprintf(2, "init: cannot execute %s: %s\n", path, strerrorname_np(errno));
         _exit(127);
     }
+    return wait_for(pid);
+}
+
+/* Waits for child `pid`, reaping orphans meanwhile; its wait status, or -1. */
+static int wait_for(pid_t pid)
+{
     for (;;) {
         int status;
         pid_t got = wait4(-1, &status, 0, NULL);
@@ -163,8 +175,29 @@ static int run_suite(const char *dir, const char *label, char **args, int nargs)
     return failed;
 }
 
+/* BusyBox (user/real/real.mk): the shell and tools of `make run`. */
+#define BUSYBOX "/bin/busybox"
+#define BUSYBOX_SH "/usr/bin/sh"
+
+/* The environment of the interactive shell and the demo: BusyBox's applets first. */
+static char *shell_envp[] = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/", "TERM=vt102",
+                             "SHELL=" BUSYBOX_SH, "USER=root", "LOGNAME=root",
+                             "PS1=\\w \\$ ", NULL};
+
 static void demo(void)
 {
+    if (access(BUSYBOX, X_OK) == 0) {
+        static char *argv[] = {"sh", "/data/demo.sh", NULL};
+        pid_t pid = fork();
+        if (pid == 0) {
+            execve(BUSYBOX_SH, argv, shell_envp);
+            _exit(127);
+        }
+        if (pid > 0)
+            wait_for(pid);
+        say("DEMO DONE\n");
+        return;
+    }
     static char *ls_args[] = {"/", NULL};
     static char *cat_args[] = {"/data/hello.txt", NULL};
     static char *echo_args[] = {"says", "hello", NULL};
@@ -179,6 +212,30 @@ static void demo(void)
     say("--- /bin/meminfo\n");
     run("/bin/meminfo", NULL);
     say("DEMO DONE\n");
+}
+
+/* The interactive shell: BusyBox's ash as a login shell ("-sh") in a session of its
+ * own whose controlling terminal is the console (what getty and login give a shell on
+ * Linux), so that it has job control and ^C reaches its foreground job. Returns its
+ * wait status. */
+static int shell(void)
+{
+    if (access(BUSYBOX, X_OK) != 0)
+        return run("/bin/sh", NULL);
+    say("pagoda: BusyBox ash on the console (Ctrl-A X quits QEMU; pagoda's own "
+        "programs are in /bin, the tests in /tests)\n");
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        static char *argv[] = {"-sh", NULL};
+        if (setsid() < 0 || ioctl(0, TIOCSCTTY, 1) < 0)
+            dprintf(2, "init: no controlling terminal: %s\n", strerrorname_np(errno));
+        execve(BUSYBOX_SH, argv, shell_envp);
+        dprintf(2, "init: cannot execute %s: %s\n", BUSYBOX_SH, strerrorname_np(errno));
+        _exit(127);
+    }
+    return wait_for(pid);
 }
 
 int main(int argc, char **argv, char **envp)
@@ -202,7 +259,7 @@ int main(int argc, char **argv, char **envp)
         finish(0);
     }
     if (strcmp(mode, "shell") == 0) {
-        int status = run("/bin/sh", NULL);
+        int status = shell();
         finish(status == 0 ? 0 : 1);
     }
     say("init: unknown mode '%s' (expected test, bench, demo or shell)\n", mode);

@@ -16,7 +16,8 @@
 set -u
 
 pkg=$1 ver=$2 cache=$3
-tree=$cache/$pkg-$ver
+# The tree is named without the epoch ("1:"): make cannot handle a colon in a path.
+tree=$cache/$pkg-$(echo "$ver" | sed 's/^[0-9]*://')
 
 if [ -f "$tree/.unpacked" ]; then
     echo "$tree"
@@ -69,7 +70,7 @@ if ! (cd "$dl" && aptget source --download-only "$pkg=$ver") >> "$log" 2>&1; the
     [ -n "$dsc" ] || skip "no .dsc downloaded; see $log"
     got=$(sed -n 's/^Version: //p' "$dsc")
     echo "real: note: $pkg $ver is no longer on the mirror; using $got" >&2
-    tree=$cache/$pkg-$got
+    tree=$cache/$pkg-$(echo "$got" | sed 's/^[0-9]*://')
 fi
 
 dsc=$dl/${pkg}_$(echo "$got" | sed 's/^[0-9]*://').dsc

@@ -15,6 +15,8 @@
 all:
 
 REAL_FILES :=
+# Other prerequisites of the archive (the stamp of the BusyBox applet links).
+REAL_DEPS :=
 
 # ---- /bin/hello-musl ----
 ZIG := $(shell python3 -c 'import os, ziglang; print(os.path.join(os.path.dirname(ziglang.__file__), "zig"))' 2>/dev/null)
@@ -65,4 +67,43 @@ $(ROOT)/data/hello.lua: $(USER_DIR)/real/hello.lua
 	$(Q)cp $< $@ && chmod 0644 $@
 
 -include $(LUA_OBJS:.o=.d)
+endif
+
+# ---- /bin/busybox and its applet links ----
+# BusyBox 1.35 from Debian's source package busybox (bookworm), with Debian's static
+# configuration kept in busybox.config; built out of tree (O=) with the riscv64 cross
+# compiler, static against glibc. The applets are symbolic links to /bin/busybox under
+# /usr/bin and /usr/sbin only (BusyBox's /bin and /sbin applets move there), so that
+# pagoda's own /init and /bin programs, which the tests use, keep their names; a shell
+# with PATH=/usr/sbin:/usr/bin:/sbin:/bin finds BusyBox's tools first. /linuxrc is left out.
+BUSYBOX_DEB_VERSION := 1:1.35.0-4+deb12u1
+ifeq ($(filter clean,$(MAKECMDGOALS)),)
+BUSYBOX_SRC := $(shell sh $(USER_DIR)/real/fetch-debian-src.sh busybox $(BUSYBOX_DEB_VERSION) $(BUILD)/debian-src)
+endif
+ifneq ($(BUSYBOX_SRC),)
+REAL_FILES += bin/busybox
+BUSYBOX_OUT := $(OUT)/real/busybox
+BUSYBOX_MAKE := $(MAKE) -C $(BUSYBOX_SRC) O=$(BUSYBOX_OUT) CROSS_COMPILE=riscv64-linux-gnu-
+BUSYBOX_LINKS := $(OUT)/real/busybox-links.stamp
+REAL_DEPS += $(BUSYBOX_LINKS)
+
+$(BUSYBOX_OUT)/.config: $(USER_DIR)/real/busybox.config
+	@mkdir -p $(@D)
+	$(Q)cp $< $@ && yes "" | $(BUSYBOX_MAKE) oldconfig > $(BUSYBOX_OUT)/config.log 2>&1
+
+# The whole build is one step (BusyBox's Kbuild tracks its own dependencies); its
+# output goes to build.log. Two jobs: the build machine is shared.
+$(OUT)/bin/busybox: $(BUSYBOX_OUT)/.config
+	$(call say,BUILD,busybox)
+	$(Q)$(BUSYBOX_MAKE) -j2 busybox busybox.links > $(BUSYBOX_OUT)/build.log 2>&1 || \
+		{ tail -20 $(BUSYBOX_OUT)/build.log; exit 1; }
+	@mkdir -p $(@D)
+	$(Q)cp $(BUSYBOX_OUT)/busybox_unstripped $@
+
+# One link per applet of busybox.links, /bin -> /usr/bin and /sbin -> /usr/sbin.
+$(BUSYBOX_LINKS): $(OUT)/bin/busybox
+	$(call say,LINKS,busybox-applets)
+	$(Q)sed -n 's#^/\(bin\|usr/bin\)/#usr/bin/#p; s#^/\(sbin\|usr/sbin\)/#usr/sbin/#p' \
+		$(BUSYBOX_OUT)/busybox.links | while read -r l; do \
+		mkdir -p $(ROOT)/$${l%/*} && ln -sfn /bin/busybox $(ROOT)/$$l; done && touch $@
 endif

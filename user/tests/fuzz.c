@@ -1446,8 +1446,9 @@ static void do_system(void)
     }
     case 6: {
         uint64_t res = one_in(4) ? rnd() : below(20);
-        /* Setting a limit is refused on pagoda; under Linux (root) it would take effect. */
-        uint64_t newp = on_pg ? ptr_arg(16) : (one_in(2) ? 0 : bad_ptr(16));
+        /* Limits are never set (they would take effect, on pagoda as under Linux): a
+         * new limit is absent or a bad pointer. */
+        uint64_t newp = one_in(2) ? 0 : bad_ptr(16);
         uint64_t pid = on_pg ? (one_in(3) ? rnd() : below(3)) : 0;
         call(SYS_prlimit64, pid, res, newp, ptr_arg(16), 0, 0);
         break;

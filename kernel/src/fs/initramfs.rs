@@ -4,16 +4,18 @@
 //! never hands out its frames, so file contents are `'static` slices into it.
 
 use alloc::collections::BTreeMap;
+use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr};
 use pagoda_mm::vm::{IoError, MemObject, VmFile};
 use spin::Mutex;
 
+use super::{DT_DIR, DT_LNK, DT_REG, DirEntry};
 use crate::errno::Errno;
 use crate::memory::uspace::fill_frame;
 
-pub use pagoda_formats::cpio::{Kind, S_IFDIR};
+pub use pagoda_formats::cpio::{Kind, LookupError, S_IFDIR, S_IFLNK, S_IFMT};
 
 /// A file or directory of the initramfs.
 pub type Node = pagoda_formats::cpio::Node<'static>;
@@ -67,7 +69,7 @@ impl super::File for NodeFile {
     }
 
     fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
-        if self.node.kind == Kind::Dir {
+        if self.node.kind != Kind::File {
             return Err(Errno::EISDIR);
         }
         Ok(super::copy_at(self.node.data, offset, buf))
@@ -81,14 +83,57 @@ impl super::File for NodeFile {
         super::node_stat(&self.node)
     }
 
-    fn node(&mut self) -> Option<(&Node, &mut usize)> {
-        Some((&self.node, &mut self.pos))
+    fn read_dir(&mut self, emit: &mut dyn FnMut(&DirEntry<'_>) -> bool) -> Result<(), Errno> {
+        if self.node.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let fs = super::root();
+        loop {
+            // Entries 0 and 1 are "." and ".."; then the directory's children.
+            let (name, node) = match self.pos {
+                0 => (".", self.node),
+                1 => {
+                    let parent = self.node.path.rsplit_once('/').map_or("", |(p, _)| p);
+                    ("..", fs.lookup(parent).unwrap_or(self.node))
+                }
+                i => {
+                    let Some(child) = fs.child(self.node.path, i - 2) else {
+                        return Ok(());
+                    };
+                    (child.path.rsplit('/').next().unwrap_or(child.path), child)
+                }
+            };
+            let kind = match node.kind {
+                Kind::Dir => DT_DIR,
+                Kind::File => DT_REG,
+                Kind::Symlink => DT_LNK,
+            };
+            if !emit(&DirEntry {
+                ino: node.ino,
+                kind,
+                name,
+            }) {
+                return Ok(());
+            }
+            self.pos += 1;
+        }
+    }
+
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        write!(out, "/{}", self.node.path)
+    }
+
+    fn dir_path(&self) -> Result<String, Errno> {
+        if self.node.kind != Kind::Dir {
+            return Err(Errno::ENOTDIR);
+        }
+        super::concat(&["/", self.node.path])
     }
 
     fn mem_object(&self) -> Result<Option<Arc<MemObject>>, Errno> {
         match self.node.kind {
             Kind::File => mem_object(&self.node).map(Some),
-            Kind::Dir => Ok(None),
+            Kind::Dir | Kind::Symlink => Ok(None),
         }
     }
 }

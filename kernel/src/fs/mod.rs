@@ -4,12 +4,14 @@
 
 #![deny(unsafe_code)]
 
+pub mod dev;
 pub mod initramfs;
 pub mod pipe;
 pub mod poll;
 pub mod procfs;
 pub mod tty;
 
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
@@ -19,7 +21,7 @@ use pagoda_mm::vm::MemObject;
 use spin::{Mutex, Once};
 
 use crate::errno::Errno;
-use initramfs::{Initramfs, Kind, Node, S_IFDIR};
+use initramfs::{Initramfs, Kind, LookupError, Node, S_IFDIR, S_IFLNK};
 
 /// The initramfs, set once at boot.
 static ROOT: Once<Initramfs> = Once::new();
@@ -54,6 +56,52 @@ pub struct Stat {
     pub size: u64,
     /// Device number for character devices.
     pub rdev: u64,
+    /// Modification time (and access and change time), seconds since the epoch.
+    pub mtime: u64,
+    /// The file system's device (`st_dev`): [`DEV_ROOT`], [`DEV_DEV`], [`DEV_PROC`] or
+    /// [`DEV_PIPE`], anonymous device numbers (major 0) as Linux gives to file systems
+    /// without a disk. `df` and `find -xdev` tell file systems apart by them.
+    pub dev: u64,
+}
+
+/// `st_dev` of the initramfs.
+pub const DEV_ROOT: u64 = 1;
+/// `st_dev` of `/dev`.
+pub const DEV_DEV: u64 = 5;
+/// `st_dev` of `/proc`.
+pub const DEV_PROC: u64 = 21;
+/// `st_dev` of pipes.
+pub const DEV_PIPE: u64 = 12;
+
+/// `d_type` of a directory entry: character device, directory, regular file, link.
+pub const DT_CHR: u8 = 2;
+/// `d_type` of a directory.
+pub const DT_DIR: u8 = 4;
+/// `d_type` of a regular file.
+pub const DT_REG: u8 = 8;
+/// `d_type` of a symbolic link.
+pub const DT_LNK: u8 = 10;
+
+/// One entry of a directory listing, as `getdents64` reports it.
+#[derive(Clone, Copy, Debug)]
+pub struct DirEntry<'a> {
+    /// Inode number.
+    pub ino: u64,
+    /// `d_type` ([`DT_DIR`], [`DT_REG`], ...).
+    pub kind: u8,
+    /// The name within the directory.
+    pub name: &'a str,
+}
+
+/// A `String` holding `parts` one after the other, allocated fallibly (`ENOMEM`).
+pub fn concat(parts: &[&str]) -> Result<String, Errno> {
+    let mut out = String::new();
+    out.try_reserve(parts.iter().map(|p| p.len()).sum())
+        .map_err(|_| Errno::ENOMEM)?;
+    for p in parts {
+        out.push_str(p);
+    }
+    Ok(out)
 }
 
 /// An open file: what a descriptor refers to. Each kind of file is one implementation:
@@ -102,11 +150,22 @@ pub trait File: Send {
         false
     }
 
-    /// The initramfs node and the file position, for a file or directory of the
-    /// initramfs (`getdents64`, a directory descriptor as `dirfd`).
-    fn node(&mut self) -> Option<(&Node, &mut usize)> {
-        None
+    /// Lists a directory from the file position on (`getdents64`): calls `emit` with
+    /// each entry until it returns `false` (no room), moving the position past each
+    /// entry it took. `ENOTDIR` for a file that is not a directory.
+    fn read_dir(&mut self, _emit: &mut dyn FnMut(&DirEntry<'_>) -> bool) -> Result<(), Errno> {
+        Err(Errno::ENOTDIR)
     }
+
+    /// The absolute path of a directory, for paths relative to a directory descriptor
+    /// (`openat(dirfd, ...)`); `ENOTDIR` for a file that is not a directory.
+    fn dir_path(&self) -> Result<String, Errno> {
+        Err(Errno::ENOTDIR)
+    }
+
+    /// What `/proc/PID/fd/N` links to, as Linux writes it: the file's path, or
+    /// `pipe:[INODE]` for a pipe.
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result;
 
     /// The memory object `mmap` maps (one per file: see
     /// [`initramfs::mem_object`]); `Ok(None)` for a file that cannot be mapped
@@ -146,34 +205,36 @@ pub(crate) fn seek(pos: &mut usize, len: usize, offset: i64, whence: u32) -> Res
     Ok(*pos)
 }
 
-/// Looks up `path` (absolute, as the caller spelled it) like Linux's path walk: `ENOENT`
-/// for an empty path or a missing file, `ENOTDIR` when a component before the last is a
-/// regular file or the path ends in `/` after a regular file.
+/// Looks up `path` (absolute, as the caller spelled it) like Linux's path walk, following
+/// symbolic links (the last one too): `ENOENT` for an empty path or a missing file,
+/// `ENOTDIR` when a component before the last is not a directory or the path ends in
+/// `/` after a file, `ELOOP` past [`pagoda_formats::cpio::MAX_SYMLINKS`] links. `/proc/PID/exe`
+/// leads to the program the process runs.
 pub fn lookup(path: &str) -> Result<Node, Errno> {
+    if let Some(exe) = procfs::exe_link(path)? {
+        return walk(&exe, true);
+    }
+    walk(path, true)
+}
+
+/// [`lookup`] without following a symbolic link in the last component (`lstat`,
+/// `readlink`).
+pub fn lookup_nofollow(path: &str) -> Result<Node, Errno> {
+    walk(path, false)
+}
+
+/// The initramfs walk of `path`, its errors as `Errno`s.
+fn walk(path: &str, follow_last: bool) -> Result<Node, Errno> {
     if path.is_empty() {
         return Err(Errno::ENOENT);
     }
-    let fs = root();
-    if let Some(node) = fs.lookup(path) {
-        let dir_only = path.ends_with('/') || path.ends_with("/.");
-        if dir_only && node.kind == Kind::File {
-            return Err(Errno::ENOTDIR);
-        }
-        return Ok(node);
-    }
-    let mut prefix = 0;
-    while let Some(i) = path[prefix..].find('/') {
-        let end = prefix + i;
-        if end > 0
-            && fs
-                .lookup(&path[..end])
-                .is_some_and(|n| n.kind == Kind::File)
-        {
-            return Err(Errno::ENOTDIR);
-        }
-        prefix = end + 1;
-    }
-    Err(Errno::ENOENT)
+    root().resolve(path, follow_last).map_err(|e| match e {
+        LookupError::NotFound => Errno::ENOENT,
+        LookupError::NotDir => Errno::ENOTDIR,
+        LookupError::Loop => Errno::ELOOP,
+        LookupError::TooLong => Errno::ENAMETOOLONG,
+        LookupError::NoMemory => Errno::ENOMEM,
+    })
 }
 
 /// `openat`'s checks of the access mode against what was found: `ENOTDIR` for
@@ -193,18 +254,31 @@ pub fn check_open_mode(is_dir: bool, flags: usize) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Metadata of an initramfs node.
+/// `openat`'s checks for a device node (readable and writable): only `O_DIRECTORY` is
+/// refused (`ENOTDIR`).
+pub fn check_open_mode_device(flags: usize) -> Result<(), Errno> {
+    /// `O_DIRECTORY`: fail unless a directory.
+    const O_DIRECTORY: usize = 0o200000;
+    if flags & O_DIRECTORY != 0 {
+        return Err(Errno::ENOTDIR);
+    }
+    Ok(())
+}
+
+/// Metadata of an initramfs node: type, mode bits and time as the archive gives them.
 pub fn node_stat(node: &Node) -> Stat {
-    let kind = if node.kind == Kind::Dir {
-        S_IFDIR
-    } else {
-        S_IFREG
+    let kind = match node.kind {
+        Kind::Dir => S_IFDIR,
+        Kind::File => S_IFREG,
+        Kind::Symlink => S_IFLNK,
     };
     Stat {
         ino: node.ino,
         mode: kind | node.perm,
         size: node.data.len() as u64,
         rdev: 0,
+        mtime: u64::from(node.mtime),
+        dev: DEV_ROOT,
     }
 }
 
@@ -318,9 +392,19 @@ struct Slot {
 }
 
 /// A process's descriptor table.
-#[derive(Default)]
 pub struct FdTable {
     slots: Vec<Option<Slot>>,
+    /// Descriptors are below this (`RLIMIT_NOFILE`'s soft limit, at most [`MAX_FDS`]).
+    limit: usize,
+}
+
+impl Default for FdTable {
+    fn default() -> FdTable {
+        FdTable {
+            slots: Vec::new(),
+            limit: MAX_FDS,
+        }
+    }
 }
 
 impl FdTable {
@@ -334,7 +418,10 @@ impl FdTable {
         let mut slots = Vec::new();
         slots.try_reserve(3).map_err(|_| Errno::ENOMEM)?;
         slots.extend([slot.clone(), slot.clone(), slot]);
-        Ok(FdTable { slots })
+        Ok(FdTable {
+            slots,
+            limit: MAX_FDS,
+        })
     }
 
     /// A copy for a child process (`fork`), sharing every open file description;
@@ -345,7 +432,15 @@ impl FdTable {
             .try_reserve(self.slots.len())
             .map_err(|_| Errno::ENOMEM)?;
         slots.extend(self.slots.iter().cloned());
-        Ok(FdTable { slots })
+        Ok(FdTable {
+            slots,
+            limit: self.limit,
+        })
+    }
+
+    /// Sets the bound of new descriptor numbers (`RLIMIT_NOFILE`; open ones stay).
+    pub fn set_limit(&mut self, limit: usize) {
+        self.limit = limit.min(MAX_FDS);
     }
 
     /// The file behind `fd`.
@@ -360,11 +455,13 @@ impl FdTable {
     /// Installs `file` at the lowest free descriptor.
     pub fn insert(&mut self, file: FileRef, cloexec: bool) -> Result<usize, Errno> {
         let slot = Some(Slot { file, cloexec });
-        if let Some(i) = self.slots.iter().position(Option::is_none) {
+        if let Some(i) = self.slots.iter().position(Option::is_none)
+            && i < self.limit
+        {
             self.slots[i] = slot;
             return Ok(i);
         }
-        if self.slots.len() >= MAX_FDS {
+        if self.slots.len() >= self.limit {
             return Err(Errno::EMFILE);
         }
         self.slots.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
@@ -388,10 +485,10 @@ impl FdTable {
         file: FileRef,
         cloexec: bool,
     ) -> Result<usize, Errno> {
-        if min >= MAX_FDS {
+        if min >= self.limit {
             return Err(Errno::EINVAL);
         }
-        let free = (min..MAX_FDS).find(|&i| self.slots.get(i).is_none_or(Option::is_none));
+        let free = (min..self.limit).find(|&i| self.slots.get(i).is_none_or(Option::is_none));
         let fd = free.ok_or(Errno::EMFILE)?;
         self.install(fd, file, cloexec)?;
         Ok(fd)
@@ -399,7 +496,7 @@ impl FdTable {
 
     /// Puts `file` at descriptor `fd`, closing what was there (`dup3`).
     pub fn install(&mut self, fd: usize, file: FileRef, cloexec: bool) -> Result<(), Errno> {
-        if fd >= MAX_FDS {
+        if fd >= self.limit {
             return Err(Errno::EBADF);
         }
         if fd >= self.slots.len() {
@@ -410,6 +507,11 @@ impl FdTable {
         }
         self.slots[fd] = Some(Slot { file, cloexec });
         Ok(())
+    }
+
+    /// The lowest open descriptor at or above `from` (listing `/proc/PID/fd`).
+    pub fn next_open(&self, from: usize) -> Option<usize> {
+        (from..self.slots.len()).find(|&fd| self.slots[fd].is_some())
     }
 
     /// The close-on-exec flag of `fd`.

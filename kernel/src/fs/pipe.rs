@@ -31,6 +31,8 @@ pub const PIPE_BUF: usize = 4096;
 
 /// The shared part of a pipe.
 pub struct Pipe {
+    /// Its inode number (`pipe:[N]` in `/proc/PID/fd`, `st_ino`), counted from 1.
+    ino: u64,
     state: Mutex<State>,
     /// Readers and writers waiting for data, room, or the other end to close.
     queue: WaitQueue,
@@ -73,7 +75,10 @@ impl Drop for PipeEnd {
 
 /// A new pipe: its read end and its write end.
 pub fn new() -> Result<(PipeEnd, PipeEnd), Errno> {
+    /// The next pipe's inode number.
+    static NEXT_INO: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
     let pipe = Arc::new(Pipe {
+        ino: NEXT_INO.fetch_add(1, core::sync::atomic::Ordering::Relaxed),
         state: Mutex::new(State {
             data: VecDeque::new(),
             readers: 1,
@@ -227,11 +232,17 @@ impl super::File for PipeEnd {
 
     fn stat(&self) -> super::Stat {
         super::Stat {
-            ino: 0,
+            ino: self.pipe.ino,
             mode: super::S_IFIFO | 0o600,
             size: 0,
             rdev: 0,
+            mtime: 0,
+            dev: super::DEV_PIPE,
         }
+    }
+
+    fn describe(&self, out: &mut dyn core::fmt::Write) -> core::fmt::Result {
+        write!(out, "pipe:[{}]", self.pipe.ino)
     }
 
     fn waiter(&self) -> Option<Waiter> {

@@ -147,27 +147,41 @@ fn wait_ready(
     polls: &mut [(i32, u16, u16)],
     deadline: Option<u64>,
 ) -> Result<usize, Errno> {
+    // The files of each round, taken from the descriptor table with the process's lock
+    // and asked with it released: a file's lock is never taken under the process's
+    // (reading the console takes them the other way round).
+    let mut files: Vec<Option<Result<crate::fs::FileRef, Errno>>> = Vec::new();
+    files
+        .try_reserve_exact(polls.len())
+        .map_err(|_| Errno::ENOMEM)?;
     loop {
-        let mut ready = 0;
+        files.clear();
         {
             let inner = me.group.lock();
-            for (fd, events, revents) in polls.iter_mut() {
-                *revents = if *fd < 0 {
-                    0
-                } else {
-                    match inner.fds.get(*fd as usize) {
-                        Ok(f) => f.lock().poll() & (*events | POLLERR | POLLHUP),
-                        Err(_) => POLLNVAL,
-                    }
-                };
-                ready += usize::from(*revents != 0);
+            for &(fd, _, _) in polls.iter() {
+                files.push((fd >= 0).then(|| inner.fds.get(fd as usize)));
             }
         }
+        let mut ready = 0;
+        for ((_, events, revents), file) in polls.iter_mut().zip(&files) {
+            *revents = match file {
+                None => 0,
+                Some(Ok(f)) => f.lock().poll() & (*events | POLLERR | POLLHUP),
+                Some(Err(_)) => POLLNVAL,
+            };
+            ready += usize::from(*revents != 0);
+        }
+        // No reference is kept across the wait (a file closed meanwhile goes at once).
+        files.clear();
         let now = crate::timer::now_ns();
         if ready > 0 || deadline.is_some_and(|d| now >= d) {
             return Ok(ready);
         }
-        let wake = deadline.map_or(u64::MAX, |d| d.min(now + crate::timer::TICK_NS));
+        // Without a deadline too the files are asked again every tick (before, a wait
+        // without a timeout slept until a signal: ash's ppoll on the console never
+        // saw a key).
+        let tick = now + crate::timer::TICK_NS;
+        let wake = deadline.map_or(tick, |d| d.min(tick));
         let wake = if polls.is_empty() {
             deadline.unwrap_or(u64::MAX)
         } else {

@@ -1,11 +1,21 @@
-//! `/proc`: memory counters as text, generated when a file is opened (`maps`: as it is
-//! read), in the format Linux uses (so the same parsers read both).
+//! `/proc`: processes and memory counters as text, generated when a file is opened
+//! (`maps`: as it is read), in the format Linux uses (so the same parsers, `ps`, `top`,
+//! `free`, `uptime`, read both). `/proc` and `/proc/PID` are directories that list what
+//! is here; `/proc/self` names the caller's process.
 //!
 //! | file | contents |
 //! |---|---|
 //! | `/proc/meminfo` | `MemTotal`, `MemFree`, `MemAvailable`, swap, the replacement lists, frames by use, slab and page tables |
 //! | `/proc/swaps` | the swap area, its size and use |
-//! | `/proc/self/status`, `/proc/PID/status` | name, pid, parent, `VmSize`, `VmRSS`, `VmSwap`, fault counters |
+//! | `/proc/stat` | time each hart ran tasks and idled (all of it as `user`: see below), `btime`, `processes`, `procs_running` |
+//! | `/proc/uptime`, `/proc/loadavg` | time since boot and idle time; Linux's load averages (sampled every 5 s), runnable/total threads, last pid |
+//! | `/proc/cpuinfo` | one paragraph per online hart: processor, hart id, MMU mode |
+//! | `/proc/mounts` | the root (the initramfs, read-only), `/proc`, `/dev` |
+//! | `/proc/PID/stat`, `statm` | Linux's fields, in order (see [`pid_stat`] for those always 0 here) |
+//! | `/proc/PID/cmdline`, `comm` | the arguments of `execve` (cut at 4 KiB), the command name |
+//! | `/proc/PID/exe`, `cwd` | links to the program and the working directory |
+//! | `/proc/PID/fd/N` | a link per open descriptor: the file's path, or `pipe:[N]` |
+//! | `/proc/self/status`, `/proc/PID/status` | name, true state, pid, parent, ids, `VmSize`, `VmRSS`, `VmSwap`, fault counters |
 //! | `/proc/vmstat` | global fault, copy-on-write, swap, reclaim and TLB counters |
 //! | `/proc/slabinfo` | per heap size class: objects in use, slab capacity, slabs; then pagoda's own columns: cached objects, peaks |
 //! | `/proc/buddyinfo` | free blocks of each order (0 to 18) on the buddy lists |
@@ -20,13 +30,83 @@ use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
 use pagoda_mm::frame::FrameUse;
 use pagoda_mm::vm::{AreaInfo, AreaKind, Prot};
 
-use super::{File, FileRef, S_IFREG, Stat, copy_at};
+use super::{DT_DIR, DT_LNK, DT_REG, DirEntry, File, FileRef, S_IFDIR, S_IFREG, Stat, copy_at};
 use crate::errno::Errno;
 use crate::proc::{self, Pid, Process};
 
 /// An upper bound of the text of a file generated whole (`slabinfo`, the longest, has a
 /// line of under 200 bytes per heap size class).
 const GENERATED_MAX: usize = 8 * PAGE_SIZE;
+
+/// The target of a magic link, `/proc/PID/exe` (the program the process runs) or
+/// `/proc/PID/cwd` (its working directory), when `path` is one (`self` for the caller;
+/// `ENOENT` for a process that does not exist); `None` for any other path.
+pub fn exe_link(path: &str) -> Result<Option<String>, Errno> {
+    let Some((who, link)) = path
+        .strip_prefix("/proc/")
+        .and_then(|rest| rest.split_once('/'))
+    else {
+        return Ok(None);
+    };
+    if let Some(fd) = link.strip_prefix("fd/") {
+        let Some(file) = fd_file(who, fd)? else {
+            return Ok(None);
+        };
+        let mut buf = [0u8; 256];
+        let mut w = ByteWriter {
+            buf: &mut buf,
+            len: 0,
+        };
+        // A description longer than the buffer is cut.
+        let _ = file.lock().describe(&mut w);
+        let len = w.len;
+        let text = core::str::from_utf8(&buf[..len]).unwrap_or("");
+        return super::concat(&[text]).map(Some);
+    }
+    if link != "exe" && link != "cwd" {
+        return Ok(None);
+    }
+    let p = process(who)?;
+    let inner = p.group.lock();
+    let target = if link == "exe" {
+        &inner.exe
+    } else {
+        &inner.cwd
+    };
+    super::concat(&[target]).map(Some)
+}
+
+/// The open file behind `/proc/WHO/fd/FD` (`ENOENT` if the process or the descriptor
+/// does not exist); `None` if `fd` is not a number.
+fn fd_file(who: &str, fd: &str) -> Result<Option<FileRef>, Errno> {
+    let Ok(fd) = fd.parse::<usize>() else {
+        return Ok(None);
+    };
+    let p = process(who)?;
+    let file = p.group.lock().fds.get(fd).map_err(|_| Errno::ENOENT)?;
+    Ok(Some(file))
+}
+
+/// `(who, smaps)` when `path` is `/proc/WHO/maps` (`false`) or `/proc/WHO/smaps`
+/// (`true`).
+fn maps_path(path: &str) -> Option<(&str, bool)> {
+    let (who, file) = path.strip_prefix("/proc/")?.split_once('/')?;
+    match file {
+        "maps" => Some((who, false)),
+        "smaps" => Some((who, true)),
+        _ => None,
+    }
+}
+
+/// The process `who` names: `self` or a pid (`ENOENT` if there is none).
+fn process(who: &str) -> Result<alloc::sync::Arc<Process>, Errno> {
+    if who == "self" {
+        let me = proc::current();
+        return Ok(proc::find(me.tgid).unwrap_or(me));
+    }
+    let pid: Pid = who.parse().map_err(|_| Errno::ENOENT)?;
+    proc::find(pid).ok_or(Errno::ENOENT)
+}
 
 /// Kilobytes in `frames` 4 KiB frames.
 fn kb(frames: usize) -> usize {
@@ -36,14 +116,19 @@ fn kb(frames: usize) -> usize {
 /// The metadata of the `/proc` file at `path` (absolute, normalised), checked as [`open`]
 /// checks it but without opening it; `None` if `path` is not a `/proc` file.
 pub fn stat(path: &str) -> Result<Option<Stat>, Errno> {
-    if let Some(who) = path
+    if let Some(dir) = directory(path)? {
+        return Ok(Some(dir.stat()));
+    }
+    // /proc/PID/fd/N, followed: the open file itself.
+    if let Some((who, fd)) = path
         .strip_prefix("/proc/")
-        .and_then(|rest| rest.strip_suffix("/maps"))
+        .and_then(|rest| rest.split_once("/fd/"))
+        && let Some(file) = fd_file(who, fd)?
     {
-        if who != "self" {
-            let pid = who.parse().map_err(|_| Errno::ENOENT)?;
-            proc::find(pid).ok_or(Errno::ENOENT)?;
-        }
+        return Ok(Some(file.lock().stat()));
+    }
+    if let Some((who, _)) = maps_path(path) {
+        process(who)?;
         return Ok(Some(PROC_STAT));
     }
     Ok(generate(path)?.map(|_| PROC_STAT))
@@ -57,18 +142,14 @@ pub fn stat(path: &str) -> Result<Option<Stat>, Errno> {
 /// A `/proc` file is a regular, read-only file: `flags` are checked as `openat` checks
 /// them ([`super::check_open_mode`]) and the file is opened with them.
 pub fn open(path: &str, flags: usize) -> Result<Option<FileRef>, Errno> {
-    if let Some(who) = path
-        .strip_prefix("/proc/")
-        .and_then(|rest| rest.strip_suffix("/maps"))
-    {
-        let pid = if who == "self" {
-            proc::current().tgid
-        } else {
-            let pid = who.parse().map_err(|_| Errno::ENOENT)?;
-            proc::find(pid).ok_or(Errno::ENOENT)?.pid
-        };
+    if let Some(dir) = directory(path)? {
+        super::check_open_mode(true, flags)?;
+        return super::open(dir, flags).map(Some);
+    }
+    if let Some((who, smaps)) = maps_path(path) {
+        let pid = process(who)?.tgid;
         let file = MapsFile {
-            text: MapsText::new(pid),
+            text: MapsText::new(pid, smaps),
             pos: 0,
         };
         super::check_open_mode(false, flags)?;
@@ -78,7 +159,16 @@ pub fn open(path: &str, flags: usize) -> Result<Option<FileRef>, Errno> {
         return Ok(None);
     };
     super::check_open_mode(false, flags)?;
-    super::open(GeneratedFile { data, pos: 0 }, flags).map(Some)
+    let mut label = [0u8; LABEL_MAX];
+    let n = path.len().min(LABEL_MAX);
+    label[..n].copy_from_slice(&path.as_bytes()[..n]);
+    let file = GeneratedFile {
+        data,
+        pos: 0,
+        label,
+        label_len: n,
+    };
+    super::open(file, flags).map(Some)
 }
 
 /// The contents of the `/proc` file at `path` (absolute, normalised), `None` if `path`
@@ -99,6 +189,18 @@ fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
         "slabinfo" => slabinfo(&mut out),
         "buddyinfo" => buddyinfo(&mut out),
         "swaps" => swaps(&mut out),
+        "stat" => proc_stat(&mut out),
+        "uptime" => uptime(&mut out),
+        "loadavg" => loadavg(&mut out),
+        "cpuinfo" => cpuinfo(&mut out),
+        "mounts" => out.write_str(MOUNTS),
+        "sys/fs/file-max" => writeln!(out, "{}", crate::fs::open_files().1),
+        "sys/kernel/ostype" => writeln!(out, "{}", crate::syscall::UTS_SYSNAME),
+        "sys/kernel/hostname" => writeln!(out, "{}", crate::syscall::UTS_NODENAME),
+        "sys/kernel/osrelease" => writeln!(out, "{}", crate::syscall::UTS_RELEASE),
+        "sys/kernel/threads-max" => writeln!(out, "{}", proc::max_tasks()),
+        "sys/vm/max_map_count" => writeln!(out, "{}", crate::memory::uspace::CONFIG.max_map_count),
+        "sys/vm/mmap_min_addr" => writeln!(out, "{}", crate::memory::uspace::CONFIG.mmap_min_addr),
         "sys/fs/file-nr" => {
             // Linux's three columns: allocated, free (always 0 since 2.6), maximum.
             let (open, max) = crate::fs::open_files();
@@ -116,7 +218,23 @@ fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
                 proc::find(pid).ok_or(Errno::ENOENT)?
             };
             match file {
+                // Links: looked up as such by the caller.
+                "exe" | "cwd" => return Ok(None),
                 "status" => status(&mut out, &p),
+                "stat" => pid_stat(&mut out, &p),
+                "statm" => statm(&mut out, &p),
+                "comm" => {
+                    let inner = p.group.lock();
+                    writeln!(out, "{}", inner.comm())
+                }
+                "cmdline" => {
+                    let args = p.group.lock().cmdline.clone();
+                    let args = args.as_deref().map_or(&[][..], |a| a.as_slice());
+                    let mut v = Vec::new();
+                    v.try_reserve_exact(args.len()).map_err(|_| Errno::ENOMEM)?;
+                    v.extend_from_slice(args);
+                    return Ok(Some(v));
+                }
                 _ => return Err(Errno::ENOENT),
             }
         }
@@ -267,32 +385,51 @@ fn vmstat(out: &mut String) -> core::fmt::Result {
     writeln!(out, "tlb_remote_requests {}", t.remote_requests)
 }
 
+/// Pages mapped, resident and in swap, and the fault counters, of `p`'s address space.
+fn memory_of(p: &Process) -> (usize, usize, usize, pagoda_mm::vm::VmStats) {
+    let mm = p.mm();
+    let vm = mm.lock();
+    match &*vm {
+        Some(vm) => {
+            let size: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
+            (
+                size / PAGE_SIZE,
+                vm.rss_pages(),
+                vm.swap_entries(),
+                vm.stats(),
+            )
+        }
+        None => (0, 0, 0, Default::default()),
+    }
+}
+
+/// The word Linux prints after a state letter in `status`.
+fn state_name(letter: char) -> &'static str {
+    match letter {
+        'R' => "running",
+        'Z' => "zombie",
+        'T' => "stopped",
+        _ => "sleeping",
+    }
+}
+
 fn status(out: &mut String, p: &Process) -> core::fmt::Result {
     let (parent, name) = {
         let inner = p.group.lock();
-        (
-            inner.parent,
-            String::from(inner.exe.rsplit('/').next().unwrap_or("")),
-        )
+        (inner.parent, String::from(inner.comm()))
     };
-    let mm = p.mm();
-    let (size, rss, swapped, stats) = match &*mm.lock() {
-        Some(vm) => {
-            let size: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
-            (size / 4096, vm.rss_pages(), vm.swap_entries(), vm.stats())
-        }
-        None => (0, 0, 0, Default::default()),
-    };
-    let state = if p.group.lock().exit.is_some() {
-        "Z (zombie)"
-    } else {
-        "R (running)"
-    };
+    let (size, rss, swapped, stats) = memory_of(p);
+    let state = proc::state_letter(p);
     writeln!(out, "Name:\t{name}")?;
-    writeln!(out, "State:\t{state}")?;
+    writeln!(out, "State:\t{state} ({})", state_name(state))?;
     writeln!(out, "Tgid:\t{}", p.tgid)?;
     writeln!(out, "Pid:\t{}", p.pid)?;
     writeln!(out, "PPid:\t{parent}")?;
+    writeln!(out, "TracerPid:\t0")?;
+    // Every process runs as root: real, effective, saved and file-system ids.
+    writeln!(out, "Uid:\t0\t0\t0\t0")?;
+    writeln!(out, "Gid:\t0\t0\t0\t0")?;
+    writeln!(out, "Groups:\t")?;
     writeln!(out, "Threads:\t{}", p.group.live())?;
     writeln!(out, "VmSize:\t{:>8} kB", kb(size))?;
     writeln!(out, "VmRSS:\t{:>8} kB", kb(rss))?;
@@ -301,6 +438,398 @@ fn status(out: &mut String, p: &Process) -> core::fmt::Result {
     writeln!(out, "CowCopies:\t{}", stats.cow_copies)?;
     writeln!(out, "CowTakeovers:\t{}", stats.cow_takeovers)?;
     writeln!(out, "ZeroPageMaps:\t{}", stats.zero_page_maps)
+}
+
+/// Linux's `USER_HZ`: the clock ticks of `/proc/stat` and `/proc/PID/stat`.
+const USER_HZ: u64 = 100;
+/// Nanoseconds per `USER_HZ` tick.
+const NS_PER_USER_TICK: u64 = 1_000_000_000 / USER_HZ;
+
+/// `/proc/PID/stat`: Linux's first 44 fields, in order. Fields pagoda has no notion of
+/// are 0, as Linux prints them when they do not apply: `flags`, `cminflt`, `majflt`,
+/// `cmajflt` (no major faults: files are in memory), `stime`/`cstime` (the scheduler
+/// does not split user from kernel time: all of it is in `utime`/`cutime`), `nice`,
+/// `itrealvalue`, `startcode`..`kstkeip`, `wchan`, `nswap`, `cnswap`, `processor`,
+/// `rt_priority`, `policy`, the delay and guest times. The fields after `cguest_time`
+/// (the argument and environment addresses, the exit code) are left out.
+fn pid_stat(out: &mut String, p: &Process) -> core::fmt::Result {
+    let (ppid, pgid, sid, comm) = {
+        let inner = p.group.lock();
+        (
+            inner.parent,
+            inner.pgid,
+            inner.sid,
+            String::from(inner.comm()),
+        )
+    };
+    let (tty, tpgid) = super::tty::terminal_of(sid);
+    let (size, rss, _, stats) = memory_of(p);
+    let ticks = |ns: u64| ns / NS_PER_USER_TICK;
+    let utime = ticks(p.group.cpu_ns.load(core::sync::atomic::Ordering::Relaxed));
+    let cutime = ticks(
+        p.group
+            .children_cpu_ns
+            .load(core::sync::atomic::Ordering::Relaxed),
+    );
+    let (pending, blocked) = (
+        p.group.pending.load(core::sync::atomic::Ordering::Relaxed)
+            | p.pending.load(core::sync::atomic::Ordering::Relaxed),
+        p.blocked.load(core::sync::atomic::Ordering::Relaxed),
+    );
+    let (ignored, caught) = proc::signal::dispositions(p);
+    write!(
+        out,
+        "{} ({comm}) {} {ppid} {pgid} {sid} {tty} {tpgid} 0 {} 0 0 0 {utime} 0 {cutime} 0 20 0 {} 0 {} {} {} {} ",
+        p.pid,
+        proc::state_letter(p),
+        stats.minor_faults,
+        p.group.live(),
+        ticks(p.group.start_ns),
+        size * PAGE_SIZE,
+        rss,
+        u64::MAX,
+    )?;
+    writeln!(
+        out,
+        "0 0 0 0 0 {pending} {blocked} {ignored} {caught} 0 0 0 17 0 0 0 0 0 0"
+    )
+}
+
+/// `/proc/PID/statm`, in pages: size, resident, shared (0: resident pages are not told
+/// apart by kind), text (executable file mappings), lib (0, as Linux), data (writable
+/// private mappings and the stack), dirty (0, as Linux).
+fn statm(out: &mut String, p: &Process) -> core::fmt::Result {
+    let (size, rss, _, _) = memory_of(p);
+    let (mut text, mut data) = (0, 0);
+    {
+        let mm = p.mm();
+        let vm = mm.lock();
+        if let Some(vm) = &*vm {
+            for a in vm.areas() {
+                let pages = (a.range.end.0 - a.range.start.0) / PAGE_SIZE;
+                let private = matches!(a.kind, AreaKind::Anon | AreaKind::File { .. });
+                if a.prot.contains(Prot::EXEC) && matches!(a.kind, AreaKind::File { .. }) {
+                    text += pages;
+                } else if private && a.prot.contains(Prot::WRITE) {
+                    data += pages;
+                }
+            }
+        }
+    }
+    writeln!(out, "{size} {rss} 0 {text} 0 {data} 0")
+}
+
+/// `/proc/stat`: per hart, the time it ran tasks (as `user`: user and kernel time are
+/// not told apart) and the time it idled, in `USER_HZ` ticks; then the boot time, the
+/// tasks created since boot and those runnable now. Lines and columns pagoda has no
+/// counter for (`intr`, `ctxt`, `softirq`, ...) are left out or 0.
+fn proc_stat(out: &mut String) -> core::fmt::Result {
+    let now = crate::timer::now_ns();
+    let harts: Vec<usize> = crate::smp::online_mask().snapshot().iter().collect();
+    let line = |out: &mut String, name: &str, busy: u64, idle: u64| {
+        writeln!(
+            out,
+            "{name} {} 0 0 {} 0 0 0 0 0 0",
+            busy / NS_PER_USER_TICK,
+            idle / NS_PER_USER_TICK
+        )
+    };
+    let busy = |h: usize| proc::sched::busy_ns(h).min(now);
+    let total_busy: u64 = harts.iter().map(|&h| busy(h)).sum();
+    let total_idle: u64 = harts.iter().map(|&h| now - busy(h)).sum();
+    line(out, "cpu ", total_busy, total_idle)?;
+    for (i, &h) in harts.iter().enumerate() {
+        line(out, &alloc::format!("cpu{i}"), busy(h), now - busy(h))?;
+    }
+    let boot = (crate::drivers::rtc::realtime_ns().saturating_sub(now)) / 1_000_000_000;
+    writeln!(out, "btime {boot}")?;
+    writeln!(out, "processes {}", proc::created())?;
+    writeln!(out, "procs_running {}", proc::runnable())?;
+    writeln!(out, "procs_blocked 0")
+}
+
+/// Hundredths of a second as `S.CC`.
+fn centis(out: &mut String, ns: u64) -> core::fmt::Result {
+    let c = ns / 10_000_000;
+    write!(out, "{}.{:02}", c / 100, c % 100)
+}
+
+/// `/proc/uptime`: seconds since boot, and the idle time of all harts together.
+fn uptime(out: &mut String) -> core::fmt::Result {
+    let now = crate::timer::now_ns();
+    let idle: u64 = crate::smp::online_mask()
+        .snapshot()
+        .iter()
+        .map(|h| now - proc::sched::busy_ns(h).min(now))
+        .sum();
+    centis(out, now)?;
+    out.write_str(" ")?;
+    centis(out, idle)?;
+    writeln!(out)
+}
+
+/// `/proc/loadavg`: the 1-, 5- and 15-minute load averages, runnable/total threads, the
+/// last pid given out.
+fn loadavg(out: &mut String) -> core::fmt::Result {
+    use proc::sched::LOAD_FIXED_1;
+    for avg in proc::sched::load_average() {
+        let frac = (avg & (LOAD_FIXED_1 - 1)) * 100 / LOAD_FIXED_1;
+        write!(out, "{}.{frac:02} ", avg / LOAD_FIXED_1)?;
+    }
+    writeln!(
+        out,
+        "{}/{} {}",
+        proc::runnable(),
+        proc::count(),
+        proc::last_pid()
+    )
+}
+
+/// `/proc/cpuinfo` as Linux prints it on RISC-V, for the online harts (the ISA string
+/// and the machine ids are left out: pagoda does not read them).
+fn cpuinfo(out: &mut String) -> core::fmt::Result {
+    for (i, h) in crate::smp::online_mask().snapshot().iter().enumerate() {
+        writeln!(out, "processor\t: {i}\nhart\t\t: {h}\nmmu\t\t: sv39\n")?;
+    }
+    Ok(())
+}
+
+/// `/proc/mounts`: what pagoda has, where it is, with Linux's file-system types. The
+/// root's source is named `initramfs`, not Linux's `rootfs`, which BusyBox's `df` skips
+/// (on Linux a real root is mounted over it).
+const MOUNTS: &str =
+    "initramfs / rootfs ro 0 0\nproc /proc proc ro 0 0\ndev /dev devtmpfs rw 0 0\n";
+
+/// `/proc` or `/proc/PID` (`self` too) when `path` is one of them (`ENOENT` for a pid
+/// that does not exist); `None` for any other path.
+fn directory(path: &str) -> Result<Option<ProcDir>, Errno> {
+    if path == "/proc" || path == "/proc/" {
+        return Ok(Some(ProcDir {
+            table: None,
+            pid: None,
+            fds: false,
+            pos: 0,
+        }));
+    }
+    let Some(who) = path.strip_prefix("/proc/") else {
+        return Ok(None);
+    };
+    let who = who.strip_suffix('/').unwrap_or(who);
+    if let Some(&(name, entries)) = SYS_DIRS.iter().find(|(name, _)| *name == who) {
+        return Ok(Some(ProcDir {
+            table: Some((name, entries)),
+            pid: None,
+            fds: false,
+            pos: 0,
+        }));
+    }
+    let (who, fds) = match who.strip_suffix("/fd") {
+        Some(who) => (who, true),
+        None => (who, false),
+    };
+    if who.contains('/') || !(who == "self" || who.bytes().all(|b| b.is_ascii_digit())) {
+        return Ok(None);
+    }
+    let pid = process(who)?.tgid;
+    Ok(Some(ProcDir {
+        table: None,
+        pid: Some(pid),
+        fds,
+        pos: 0,
+    }))
+}
+
+/// `/proc/sys` and its directories, with what each holds.
+const SYS_DIRS: [(&str, &[(&str, u8)]); 4] = [
+    ("sys", &[("fs", DT_DIR), ("kernel", DT_DIR), ("vm", DT_DIR)]),
+    ("sys/fs", &[("file-max", DT_REG), ("file-nr", DT_REG)]),
+    (
+        "sys/kernel",
+        &[
+            ("hostname", DT_REG),
+            ("osrelease", DT_REG),
+            ("ostype", DT_REG),
+            ("threads-max", DT_REG),
+        ],
+    ),
+    (
+        "sys/vm",
+        &[("max_map_count", DT_REG), ("mmap_min_addr", DT_REG)],
+    ),
+];
+
+/// The files of `/proc` itself, listed before the processes.
+const ROOT_FILES: [(&str, u8); 12] = [
+    ("self", DT_LNK),
+    ("meminfo", DT_REG),
+    ("swaps", DT_REG),
+    ("stat", DT_REG),
+    ("uptime", DT_REG),
+    ("loadavg", DT_REG),
+    ("cpuinfo", DT_REG),
+    ("mounts", DT_REG),
+    ("vmstat", DT_REG),
+    ("slabinfo", DT_REG),
+    ("buddyinfo", DT_REG),
+    ("sys", DT_DIR),
+];
+
+/// The files of `/proc/PID`.
+const PID_FILES: [(&str, u8); 10] = [
+    ("stat", DT_REG),
+    ("statm", DT_REG),
+    ("status", DT_REG),
+    ("cmdline", DT_REG),
+    ("comm", DT_REG),
+    ("maps", DT_REG),
+    ("smaps", DT_REG),
+    ("exe", DT_LNK),
+    ("cwd", DT_LNK),
+    ("fd", DT_DIR),
+];
+
+/// Inode numbers of `/proc` entries (made from the pid and the entry), above the
+/// archive's and `/dev`'s.
+const PROC_INO: u64 = 0x3_0000_0000;
+
+/// `/proc` or `/proc/PID` open as a directory. The position of `/proc` is an index into
+/// its files, then [`ROOT_FILES`]`.len() + 2` plus the next pid to list, so that
+/// processes coming and going between calls neither repeat nor hide the others.
+struct ProcDir {
+    /// A directory of [`SYS_DIRS`] (its path under `/proc`, its entries), else `None`.
+    table: Option<(&'static str, &'static [(&'static str, u8)])>,
+    pid: Option<Pid>,
+    /// `/proc/PID/fd`: one link per open descriptor.
+    fds: bool,
+    pos: usize,
+}
+
+impl File for ProcDir {
+    fn read(&mut self, _buf: &mut [u8]) -> Result<usize, Errno> {
+        Err(Errno::EISDIR)
+    }
+
+    fn lseek(&mut self, offset: i64, whence: u32) -> Result<usize, Errno> {
+        // The position is where the listing goes on (rewinddir seeks to 0).
+        super::seek(&mut self.pos, 0, offset, whence)
+    }
+
+    fn stat(&self) -> Stat {
+        Stat {
+            ino: self.ino(),
+            mode: S_IFDIR | 0o555,
+            dev: super::DEV_PROC,
+            ..Stat::default()
+        }
+    }
+
+    fn read_dir(&mut self, emit: &mut dyn FnMut(&DirEntry<'_>) -> bool) -> Result<(), Errno> {
+        let ino = self.ino();
+        let files: &[(&str, u8)] = match (self.pid, self.fds) {
+            _ if self.table.is_some() => self.table.map_or(&[], |(_, entries)| entries),
+            (_, true) => &[],
+            (Some(_), false) => &PID_FILES,
+            (None, false) => &ROOT_FILES,
+        };
+        loop {
+            let mut name_buf = [0u8; 20];
+            let (name, kind, next): (&str, u8, usize) = match self.pos {
+                0 => (".", DT_DIR, 1),
+                1 => ("..", DT_DIR, 2),
+                i if i < files.len() + 2 => (files[i - 2].0, files[i - 2].1, i + 1),
+                i if self.pid.is_none() && self.table.is_none() => {
+                    let base = files.len() + 2;
+                    let Some(pid) = proc::next_process(i - base) else {
+                        return Ok(());
+                    };
+                    let mut w = ByteWriter {
+                        buf: &mut name_buf,
+                        len: 0,
+                    };
+                    let _ = write!(w, "{pid}");
+                    let len = w.len;
+                    let name = core::str::from_utf8(&name_buf[..len]).unwrap_or("?");
+                    (name, DT_DIR, base + pid + 1)
+                }
+                i if self.fds => {
+                    let Some(fd) = self.pid.and_then(proc::find).and_then(|p| {
+                        let inner = p.group.lock();
+                        inner.fds.next_open(i - 2)
+                    }) else {
+                        return Ok(());
+                    };
+                    let mut w = ByteWriter {
+                        buf: &mut name_buf,
+                        len: 0,
+                    };
+                    let _ = write!(w, "{fd}");
+                    let len = w.len;
+                    let name = core::str::from_utf8(&name_buf[..len]).unwrap_or("?");
+                    (name, DT_LNK, fd + 3)
+                }
+                _ => return Ok(()),
+            };
+            let entry = DirEntry {
+                ino: ino + self.pos as u64,
+                kind,
+                name,
+            };
+            if !emit(&entry) {
+                return Ok(());
+            }
+            self.pos = next;
+        }
+    }
+
+    fn dir_path(&self) -> Result<String, Errno> {
+        let mut s = String::new();
+        s.try_reserve(LABEL_MAX).map_err(|_| Errno::ENOMEM)?;
+        self.describe(&mut s).map_err(|_| Errno::ENOMEM)?;
+        Ok(s)
+    }
+
+    fn describe(&self, out: &mut dyn Write) -> core::fmt::Result {
+        out.write_str("/proc")?;
+        if let Some((name, _)) = self.table {
+            return write!(out, "/{name}");
+        }
+        if let Some(pid) = self.pid {
+            write!(out, "/{pid}")?;
+        }
+        if self.fds {
+            out.write_str("/fd")?;
+        }
+        Ok(())
+    }
+}
+
+impl ProcDir {
+    /// Its inode number, distinct for every directory (`find` tells loops by them):
+    /// `/proc/PID` at `PROC_INO + 64 * PID` (`/proc` itself at pid 0), its `fd` at 63
+    /// above, the `/proc/sys` directories just below `PROC_INO`.
+    fn ino(&self) -> u64 {
+        if let Some((name, _)) = self.table {
+            let index = SYS_DIRS.iter().position(|(n, _)| *n == name).unwrap_or(0);
+            return PROC_INO - 1 - index as u64;
+        }
+        PROC_INO + (self.pid.unwrap_or(0) as u64) * 64 + if self.fds { 63 } else { 0 }
+    }
+}
+
+/// Formats into a fixed buffer (a pid's name in a listing, without allocating).
+struct ByteWriter<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+}
+
+impl Write for ByteWriter<'_> {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let end = self.len + s.len();
+        let dst = self.buf.get_mut(self.len..end).ok_or(core::fmt::Error)?;
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
 }
 
 /// An open `/proc/PID/maps`: its text and the file position.
@@ -337,6 +866,11 @@ impl File for MapsFile {
     fn heap_bytes(&self) -> usize {
         PAGE_SIZE
     }
+
+    fn describe(&self, out: &mut dyn Write) -> core::fmt::Result {
+        let file = if self.text.smaps { "smaps" } else { "maps" };
+        write!(out, "/proc/{}/{file}", self.text.pid)
+    }
 }
 
 /// What `fstat` says of every `/proc` file: a read-only regular file of size 0.
@@ -345,13 +879,22 @@ const PROC_STAT: Stat = Stat {
     mode: S_IFREG | 0o444,
     size: 0,
     rdev: 0,
+    mtime: 0,
+    dev: super::DEV_PROC,
 };
 
 /// A `/proc` file whose contents were generated when it was opened.
 pub struct GeneratedFile {
     data: Vec<u8>,
     pos: usize,
+    /// Its path (the first [`LABEL_MAX`] bytes), for `/proc/PID/fd`.
+    label: [u8; LABEL_MAX],
+    label_len: usize,
 }
+
+/// Bytes of a generated file's path kept for `/proc/PID/fd` (`/proc/4194304/status`
+/// fits).
+const LABEL_MAX: usize = 32;
 
 impl File for GeneratedFile {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
@@ -375,6 +918,10 @@ impl File for GeneratedFile {
     fn heap_bytes(&self) -> usize {
         self.data.capacity()
     }
+
+    fn describe(&self, out: &mut dyn Write) -> core::fmt::Result {
+        out.write_str(core::str::from_utf8(&self.label[..self.label_len]).unwrap_or("/proc"))
+    }
 }
 
 /// The text of `/proc/PID/maps`: it is made a window of about a page at a time,
@@ -385,18 +932,41 @@ impl File for GeneratedFile {
 /// not keep a dead process alive, and reads nothing once it is gone.
 pub struct MapsText {
     pid: Pid,
+    /// `smaps`: each area's line followed by its sizes.
+    smaps: bool,
     /// Lines of the areas in `[.., next_area)` not yet read past.
     window: Vec<u8>,
     /// File offset of `window[0]`.
     window_at: usize,
     /// Where the areas of the next window start.
     next_area: usize,
+    /// `smaps`: the area whose resident pages are being counted, across reads.
+    counting: Option<Counting>,
+}
+
+/// An area of `smaps` whose resident pages are still being counted: a read looks up at
+/// most [`RESIDENT_BUDGET`] pages (the kernel runs with interrupts masked, and the
+/// caller holds the open file's lock, so it must neither run long nor yield). A read
+/// that stops in the middle hands out one byte of the area's first lines, held back for
+/// this, so that every read returns something; there are more such bytes than reads a
+/// user half full of one area needs.
+struct Counting {
+    area: AreaInfo,
+    /// The next page to look up.
+    va: usize,
+    rss: usize,
+    swap: usize,
+    /// The area's `Size` to `MMUPageSize` lines, not yet in the window from `released`.
+    held: Vec<u8>,
+    released: usize,
 }
 
 impl MapsText {
-    fn new(pid: Pid) -> MapsText {
+    fn new(pid: Pid, smaps: bool) -> MapsText {
         MapsText {
             pid,
+            smaps,
+            counting: None,
             window: Vec::new(),
             window_at: 0,
             next_area: 0,
@@ -406,7 +976,7 @@ impl MapsText {
     /// Reads at file offset `offset`.
     pub fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
         if offset < self.window_at {
-            *self = MapsText::new(self.pid);
+            *self = MapsText::new(self.pid, self.smaps);
         }
         while offset >= self.window_at + self.window.len() {
             self.window_at += self.window.len();
@@ -428,17 +998,127 @@ impl MapsText {
             return Ok(false);
         };
         let mm = p.mm();
-        let vm = mm.lock();
-        let Some(vm) = &*vm else { return Ok(false) };
-        for a in vm.areas_from(VirtAddr(self.next_area)) {
-            if self.window.len() >= PAGE_SIZE {
+        let mut budget = RESIDENT_BUDGET;
+        if let Some(c) = self.counting.as_mut() {
+            if !count_resident(&mm, c, &mut budget) {
+                if c.released + 1 < c.held.len() {
+                    self.window.try_reserve(1).map_err(|_| Errno::ENOMEM)?;
+                    self.window.push(c.held[c.released]);
+                    c.released += 1;
+                    return Ok(true);
+                }
+                // Out of held bytes (not with a 256 GiB user half): finish here.
+                let mut unbounded = usize::MAX;
+                count_resident(&mm, c, &mut unbounded);
+            }
+            if let Some(c) = self.counting.take() {
+                self.finish(&c)?;
+            }
+        }
+        // The areas of this window, collected with the space locked.
+        let mut areas: Vec<AreaInfo> = Vec::new();
+        let brk = {
+            let mut vm = mm.lock();
+            let Some(vm) = vm.as_mut() else {
+                return Ok(!self.window.is_empty());
+            };
+            // brk(0) is refused (below the initial break): it only reads the break.
+            let brk = vm.brk(0).0;
+            let mut bytes = 0;
+            for a in vm.areas_from(VirtAddr(self.next_area)) {
+                if bytes >= PAGE_SIZE || areas.try_reserve(1).is_err() {
+                    break;
+                }
+                bytes += if self.smaps {
+                    SMAPS_AREA_BYTES
+                } else {
+                    MAPS_LINE_BYTES
+                };
+                areas.push(a);
+            }
+            brk
+        };
+        for a in areas {
+            maps_line(&mut Fallible(&mut self.window), &a, brk).map_err(|_| Errno::ENOMEM)?;
+            self.next_area = a.range.end.0;
+            if !self.smaps {
+                continue;
+            }
+            let mut held = Vec::new();
+            smaps_head(&mut Fallible(&mut held), &a).map_err(|_| Errno::ENOMEM)?;
+            let mut c = Counting {
+                va: a.range.start.0,
+                area: a,
+                rss: 0,
+                swap: 0,
+                held,
+                released: 0,
+            };
+            if !count_resident(&mm, &mut c, &mut budget) {
+                self.counting = Some(c);
                 break;
             }
-            maps_line(&mut Fallible(&mut self.window), &a).map_err(|_| Errno::ENOMEM)?;
-            self.next_area = a.range.end.0;
+            self.finish(&c)?;
         }
         Ok(!self.window.is_empty())
     }
+
+    /// Puts a counted area's held lines and its `Rss` and `Swap` in the window.
+    fn finish(&mut self, c: &Counting) -> Result<(), Errno> {
+        let mut out = Fallible(&mut self.window);
+        out.write_str(core::str::from_utf8(&c.held[c.released..]).unwrap_or(""))
+            .and_then(|()| writeln!(out, "Rss:            {:>8} kB", kb(c.rss)))
+            .and_then(|()| writeln!(out, "Swap:           {:>8} kB", kb(c.swap)))
+            .map_err(|_| Errno::ENOMEM)
+    }
+}
+
+/// About the bytes of one `maps` line, and of one area in `smaps` (a window holds about
+/// a page of either).
+const MAPS_LINE_BYTES: usize = 80;
+const SMAPS_AREA_BYTES: usize = 200;
+/// Pages looked up with the address space locked at a time.
+const RESIDENT_PIECE: usize = 512;
+/// Most pages one read of `smaps` looks up (about 50 ms); see [`Counting`].
+const RESIDENT_BUDGET: usize = 1 << 20;
+
+/// Goes on counting the resident and swapped pages of `c`'s area, looking each page up
+/// in the page table, [`RESIDENT_PIECE`] pages per lock of the space, until the area is
+/// done (`true`) or `budget` pages were looked up (`false`).
+fn count_resident(mm: &proc::Mm, c: &mut Counting, budget: &mut usize) -> bool {
+    use pagoda_mm::vm::{Mmu, PteState};
+    let end = c.area.range.end.0;
+    while c.va < end {
+        if *budget == 0 {
+            return false;
+        }
+        let pages = RESIDENT_PIECE.min(*budget).min((end - c.va) / PAGE_SIZE);
+        let stop = c.va + pages * PAGE_SIZE;
+        {
+            let vm = mm.lock();
+            let Some(vm) = vm.as_ref() else { return true };
+            for page in (c.va..stop).step_by(PAGE_SIZE) {
+                match vm.mmu().query(VirtAddr(page)) {
+                    PteState::Present(_) => c.rss += 1,
+                    PteState::Remembered(_) => c.swap += 1,
+                    PteState::Absent => {}
+                }
+            }
+        }
+        *budget -= pages;
+        c.va = stop;
+    }
+    true
+}
+
+/// The lines `smaps` gives after an area's line before its counts: `Size`,
+/// `KernelPageSize`, `MMUPageSize` (then `Rss` and `Swap`, the fields pagoda can count;
+/// `Pss` and the shared/private split are left out).
+fn smaps_head(out: &mut impl Write, a: &AreaInfo) -> core::fmt::Result {
+    let size = (a.range.end.0 - a.range.start.0) / 1024;
+    writeln!(out, "Size:           {size:>8} kB")?;
+    writeln!(out, "KernelPageSize: {:>8} kB", PAGE_SIZE / 1024)?;
+    writeln!(out, "MMUPageSize:    {:>8} kB", PAGE_SIZE / 1024)
 }
 
 /// Text appended to a byte buffer with fallible growth (a failed reservation is a
@@ -453,19 +1133,39 @@ impl Write for Fallible<'_> {
     }
 }
 
-/// One line of `maps` for area `a`.
-fn maps_line(out: &mut impl Write, a: &AreaInfo) -> core::fmt::Result {
+/// One line of `maps` for area `a`, with Linux's columns: range, permissions, file
+/// offset, device and inode (`00:00 0`: pagoda's areas do not record which file they
+/// map, so no path either), then `[heap]` (the area ending at the program break `brk`)
+/// or `[stack]`.
+fn maps_line(out: &mut impl Write, a: &AreaInfo, brk: usize) -> core::fmt::Result {
     let bit = |on: bool, c: char| if on { c } else { '-' };
     let shared = matches!(a.kind, AreaKind::SharedAnon | AreaKind::SharedFile { .. });
+    let offset = match a.kind {
+        AreaKind::File { offset, .. } | AreaKind::SharedFile { offset } => offset,
+        AreaKind::Anon | AreaKind::SharedAnon => 0,
+    };
+    let heap = matches!(a.kind, AreaKind::Anon)
+        && a.range.start.0 < brk
+        && a.range.end.0 == brk.next_multiple_of(PAGE_SIZE);
+    let name = if a.grows_down {
+        "[stack]"
+    } else if heap {
+        "[heap]"
+    } else {
+        ""
+    };
     writeln!(
         out,
-        "{:08x}-{:08x} {}{}{}{} {}",
+        "{:08x}-{:08x} {}{}{}{} {:08x} 00:00 0 {:>w$}{}",
         a.range.start.0,
         a.range.end.0,
         bit(a.prot.contains(Prot::READ), 'r'),
         bit(a.prot.contains(Prot::WRITE), 'w'),
         bit(a.prot.contains(Prot::EXEC), 'x'),
         if shared { 's' } else { 'p' },
-        if a.grows_down { "[stack]" } else { "" },
+        offset,
+        "",
+        name,
+        w = if name.is_empty() { 0 } else { 20 },
     )
 }

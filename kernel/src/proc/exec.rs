@@ -148,12 +148,38 @@ pub fn exec_into(
         super::sched::wake(&parent);
     }
     p.thread.lock().signals.altstack = Default::default();
+    let cmdline = cmdline_of(argv);
     let mut inner = p.group.lock();
-    inner.exe = String::from(path);
+    inner.set_cmdline(cmdline);
+    let name = path.rsplit('/').next().unwrap_or(path);
+    inner.set_comm(name.as_bytes());
+    // The program's own path, links resolved (what Linux's /proc/PID/exe shows); the
+    // command name stays the name it was run by.
+    inner.exe = String::from("/");
+    inner.exe.push_str(node.path);
     inner.execed = true;
     inner.trampoline = 0;
     inner.signals.exec();
     Ok(frame)
+}
+
+/// The arguments as `/proc/PID/cmdline` shows them (each ending in a NUL), cut at
+/// [`super::CMDLINE_MAX`] bytes; empty if there is no memory for them.
+fn cmdline_of(argv: &[String]) -> Vec<u8> {
+    let len: usize = argv.iter().map(|a| a.len() + 1).sum();
+    let mut out = Vec::new();
+    if out.try_reserve_exact(len.min(super::CMDLINE_MAX)).is_err() {
+        return out;
+    }
+    for a in argv {
+        let room = super::CMDLINE_MAX - out.len();
+        let take = a.len().min(room);
+        out.extend_from_slice(&a.as_bytes()[..take]);
+        if out.len() < super::CMDLINE_MAX {
+            out.push(0);
+        }
+    }
+    out
 }
 
 /// Builds the initial stack below [`USER_STACK_TOP`]; returns the user `sp` and the bytes

@@ -36,23 +36,42 @@ pub type Pid = usize;
 /// The pid of the first process; orphans are re-parented to it.
 pub const INIT_PID: Pid = 1;
 
-/// How a process ended, encoded as `wait4` reports it.
+/// How a process ended, or (for `wait4` with `WUNTRACED`/`WCONTINUED`) that it stopped
+/// or went on, encoded as `wait4` reports it.
 #[derive(Clone, Copy, Debug)]
 pub enum ExitStatus {
     /// `exit(code)`.
     Exited(i32),
     /// Killed by a signal.
     Signaled(i32),
+    /// Stopped by a signal (job control); the process is still there.
+    Stopped(i32),
+    /// Continued by `SIGCONT`.
+    Continued,
 }
 
 impl ExitStatus {
-    /// The `wstatus` word (`WIFEXITED`/`WEXITSTATUS`/`WTERMSIG` layout).
+    /// The `wstatus` word (`WIFEXITED`/`WEXITSTATUS`/`WTERMSIG`/`WIFSTOPPED`/
+    /// `WIFCONTINUED` layout).
     pub fn wstatus(self) -> i32 {
         match self {
             ExitStatus::Exited(code) => (code & 0xff) << 8,
             ExitStatus::Signaled(sig) => sig & 0x7f,
+            ExitStatus::Stopped(sig) => ((sig & 0xff) << 8) | 0x7f,
+            ExitStatus::Continued => 0xffff,
         }
     }
+}
+
+/// Which changes of a child besides its end a wait reports (`WUNTRACED`, `WCONTINUED`).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct WaitEvents {
+    /// Stops (`WUNTRACED`, `WSTOPPED`).
+    pub stopped: bool,
+    /// Continuations (`WCONTINUED`).
+    pub continued: bool,
+    /// Ends (`WEXITED`; always for `wait4`).
+    pub exited: bool,
 }
 
 /// State shared by the threads of one process (Linux's signal, sighand and files
@@ -84,6 +103,77 @@ pub struct Inner {
     pub trampoline: usize,
     /// The real-time interval timer (`setitimer`, `alarm`).
     pub alarm: signal::Alarm,
+    /// The arguments of the running program, each ending in a NUL, at most
+    /// [`CMDLINE_MAX`] bytes (`/proc/PID/cmdline`); shared with the children `fork`
+    /// makes until they `execve` (a fork allocates nothing for it). `None`: no memory
+    /// was left for them at `execve`.
+    pub cmdline: Option<Arc<Vec<u8>>>,
+    /// The command name (`prctl(PR_SET_NAME)`, `/proc/PID/comm`): the program's file
+    /// name at `execve`, NUL-padded, at most [`COMM_LEN`] - 1 bytes.
+    pub comm: [u8; COMM_LEN],
+    /// Resource limits (soft, hard) by `RLIMIT_*` number, inherited by children (shared
+    /// until one sets a limit); `None`: the first process's ([`initial_rlimits`]).
+    pub rlimits: Option<Arc<Rlimits>>,
+}
+
+/// Resource limits: kinds (Linux's `RLIM_NLIMITS`).
+pub const RLIM_NLIMITS: usize = 16;
+/// No limit (`RLIM_INFINITY`).
+pub const RLIM_INFINITY: u64 = u64::MAX;
+/// `RLIMIT_STACK`: the main thread's stack size.
+pub const RLIMIT_STACK: usize = 3;
+/// `RLIMIT_NOFILE`: one more than the highest descriptor number.
+pub const RLIMIT_NOFILE: usize = 7;
+/// (soft, hard) for each resource.
+pub type Rlimits = [(u64, u64); RLIM_NLIMITS];
+
+/// The limits of the first process: no limit but the stack's soft limit and the
+/// descriptors' ([`crate::fs::MAX_FDS`], which no process can raise).
+pub fn initial_rlimits() -> Rlimits {
+    let mut r = [(RLIM_INFINITY, RLIM_INFINITY); RLIM_NLIMITS];
+    r[RLIMIT_STACK].0 = uspace::CONFIG.stack_rlimit as u64;
+    r[RLIMIT_NOFILE] = (crate::fs::MAX_FDS as u64, crate::fs::MAX_FDS as u64);
+    r
+}
+
+/// Bytes of a command name with its NUL (Linux's `TASK_COMM_LEN`).
+pub const COMM_LEN: usize = 16;
+/// Most bytes of the arguments a process keeps for `/proc/PID/cmdline` (what is beyond
+/// is cut off).
+pub const CMDLINE_MAX: usize = 4096;
+
+impl Inner {
+    /// The command name as text.
+    pub fn comm(&self) -> &str {
+        let len = self.comm.iter().position(|&b| b == 0).unwrap_or(COMM_LEN);
+        core::str::from_utf8(&self.comm[..len]).unwrap_or("?")
+    }
+
+    /// The resource limits.
+    pub fn rlimits(&self) -> Rlimits {
+        self.rlimits
+            .as_deref()
+            .copied()
+            .unwrap_or_else(initial_rlimits)
+    }
+
+    /// Sets the resource limits (`ENOMEM` without memory for them).
+    pub fn set_rlimits(&mut self, limits: Rlimits) -> Result<(), Errno> {
+        self.rlimits = Some(new_arc(limits)?);
+        Ok(())
+    }
+
+    /// Sets the arguments shown by `/proc/PID/cmdline` (none without memory for them).
+    pub fn set_cmdline(&mut self, cmdline: Vec<u8>) {
+        self.cmdline = new_arc(cmdline).ok();
+    }
+
+    /// Sets the command name to the first [`COMM_LEN`] - 1 bytes of `name`.
+    pub fn set_comm(&mut self, name: &[u8]) {
+        self.comm = [0; COMM_LEN];
+        let n = name.len().min(COMM_LEN - 1);
+        self.comm[..n].copy_from_slice(&name[..n]);
+    }
 }
 
 /// A process as its threads share it: one per `fork`, joined by `clone(CLONE_THREAD)`.
@@ -98,6 +188,19 @@ pub struct ThreadGroup {
     ended: AtomicBool,
     /// Everything else.
     inner: Mutex<Inner>,
+    /// Nanoseconds its threads have run on a hart (user and kernel time together: the
+    /// scheduler does not tell them apart).
+    pub cpu_ns: AtomicU64,
+    /// The same for its reaped children and their reaped descendants.
+    pub children_cpu_ns: AtomicU64,
+    /// When it was created (`fork`), in nanoseconds since boot.
+    pub start_ns: u64,
+    /// Stopped by a job-control signal, until `SIGCONT` (its threads sleep at their
+    /// next return to user mode).
+    pub stopped: AtomicBool,
+    /// A stop or continuation its parent has not been told of by a wait: 0, or the
+    /// `wstatus` word ([`ExitStatus::Stopped`], [`ExitStatus::Continued`]).
+    pub job_report: AtomicI32,
 }
 
 impl ThreadGroup {
@@ -107,6 +210,11 @@ impl ThreadGroup {
             live: AtomicUsize::new(0),
             ended: AtomicBool::new(false),
             inner: Mutex::new(inner),
+            cpu_ns: AtomicU64::new(0),
+            children_cpu_ns: AtomicU64::new(0),
+            start_ns: crate::timer::now_ns(),
+            stopped: AtomicBool::new(false),
+            job_report: AtomicI32::new(0),
         })
     }
 
@@ -363,6 +471,11 @@ pub fn set_max_tasks(ram_frames: usize) {
     );
 }
 
+/// `threads-max`: the most tasks the system holds.
+pub fn max_tasks() -> usize {
+    MAX_TASKS.load(Ordering::Relaxed)
+}
+
 /// Number of tasks (threads, live and zombie).
 pub fn count() -> usize {
     PROCESSES.lock().len()
@@ -398,6 +511,9 @@ pub fn spawn_init(path: &str, argv: &[String], envp: &[String]) -> Result<(), Er
         signals: Box::default(),
         trampoline: 0,
         alarm: signal::Alarm::default(),
+        cmdline: None,
+        comm: [0; COMM_LEN],
+        rlimits: None,
     })?;
     let p = Process::new(mm, group, None, TrapFrame::default(), FpState::default())?;
     let frame = exec::exec_into(&p, path, argv, envp)?;
@@ -542,6 +658,9 @@ fn make_task(
                 trampoline: pi.trampoline,
                 // Timers are not inherited by fork.
                 alarm: signal::Alarm::default(),
+                cmdline: pi.cmdline.clone(),
+                comm: pi.comm,
+                rlimits: pi.rlimits.clone(),
             }
         };
         let listed_by = if args.same_parent {
@@ -773,6 +892,35 @@ fn unmap_in_pieces(mm: &Mm) {
     }
 }
 
+/// A stop or continuation of one of `children` that `who` selects and `events` asks for:
+/// its pid and status, the report taken unless `!reap` (`WNOWAIT`).
+fn job_change(
+    children: &[Arc<Process>],
+    who: WaitFor,
+    events: WaitEvents,
+    reap: bool,
+) -> Option<(Pid, ExitStatus)> {
+    const CONTINUED: i32 = 0xffff;
+    for c in children.iter().filter(|c| who.selects(c)) {
+        let report = c.group.job_report.load(Ordering::Acquire);
+        let wanted = match report {
+            0 => false,
+            CONTINUED => events.continued,
+            _ => events.stopped,
+        };
+        if !wanted || (reap && c.group.job_report.swap(0, Ordering::AcqRel) != report) {
+            continue;
+        }
+        let status = if report == CONTINUED {
+            ExitStatus::Continued
+        } else {
+            ExitStatus::Stopped((report >> 8) & 0xff)
+        };
+        return Some((c.pid, status));
+    }
+    None
+}
+
 /// Whether child `c` (a thread-group leader) can be reaped: every thread of its process
 /// has exited, and its own registers are saved.
 fn reapable(c: &Process) -> bool {
@@ -805,7 +953,12 @@ impl WaitFor {
 /// `wait4`/`waitid`: waits for a child that `who` selects to exit and reaps it (unless
 /// `reap` is false: `WNOWAIT`). Returns (pid, status), or `Ok(None)` with `nohang` when
 /// none has exited; `ECHILD` when no child matches.
-pub fn wait(who: WaitFor, nohang: bool, reap: bool) -> Result<Option<(Pid, ExitStatus)>, Errno> {
+pub fn wait(
+    who: WaitFor,
+    events: WaitEvents,
+    nohang: bool,
+    reap: bool,
+) -> Result<Option<(Pid, ExitStatus)>, Errno> {
     let me = current();
     loop {
         {
@@ -814,10 +967,13 @@ pub fn wait(who: WaitFor, nohang: bool, reap: bool) -> Result<Option<(Pid, ExitS
             if !inner.children.iter().any(matches) {
                 return Err(Errno::ECHILD);
             }
+            if let Some(found) = job_change(&inner.children, who, events, reap) {
+                return Ok(Some(found));
+            }
             let zombie = inner
                 .children
                 .iter()
-                .position(|c| matches(c) && reapable(c));
+                .position(|c| events.exited && matches(c) && reapable(c));
             if let Some(i) = zombie {
                 let child = if reap {
                     let c = inner.children.swap_remove(i);
@@ -829,6 +985,9 @@ pub fn wait(who: WaitFor, nohang: bool, reap: bool) -> Result<Option<(Pid, ExitS
                 drop(inner);
                 let status = child.group.lock().exit.unwrap_or(ExitStatus::Exited(0));
                 if reap {
+                    let spent = child.group.cpu_ns.load(Ordering::Relaxed)
+                        + child.group.children_cpu_ns.load(Ordering::Relaxed);
+                    me.group.children_cpu_ns.fetch_add(spent, Ordering::Relaxed);
                     // Not under the group lock: `for_each_process` takes them the other
                     // way round.
                     PROCESSES.lock().remove(&child.pid);
@@ -912,6 +1071,53 @@ pub fn set_sid() -> Result<Pid, Errno> {
     inner.pgid = pid;
     inner.sid = pid;
     Ok(pid)
+}
+
+/// The first process (thread-group leader, live or zombie) whose pid is `from` or
+/// more (listing `/proc`).
+pub fn next_process(from: Pid) -> Option<Pid> {
+    PROCESSES
+        .lock()
+        .range(from..)
+        .find(|(_, p)| p.is_leader())
+        .map(|(&pid, _)| pid)
+}
+
+/// The state letter of process `p` for `/proc` (`R` running or runnable, `S` sleeping,
+/// `T` stopped, `Z` zombie): `R` if any of its threads is, `Z` once it has ended.
+pub fn state_letter(p: &Process) -> char {
+    if p.group.lock().exit.is_some() && p.group.live() == 0 {
+        return 'Z';
+    }
+    if p.group.stopped.load(Ordering::Acquire) {
+        return 'T';
+    }
+    let mut letter = 'S';
+    for_each_thread(p.tgid, |t| {
+        if t.sched.lock().state == State::Runnable {
+            letter = 'R';
+        }
+    });
+    letter
+}
+
+/// Threads running or waiting for a hart now (`procs_running`, the load average).
+pub fn runnable() -> usize {
+    PROCESSES
+        .lock()
+        .values()
+        .filter(|t| t.sched.lock().state == State::Runnable)
+        .count()
+}
+
+/// Tasks created since boot (`processes` of `/proc/stat`: forks and threads).
+pub fn created() -> usize {
+    NEXT_PID.load(Ordering::Relaxed) - INIT_PID
+}
+
+/// The most recently created task's id (`/proc/loadavg`).
+pub fn last_pid() -> Pid {
+    NEXT_PID.load(Ordering::Relaxed) - 1
 }
 
 /// Calls `f` for every process (its thread-group leader, live or zombie).

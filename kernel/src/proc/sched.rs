@@ -15,6 +15,7 @@ use alloc::collections::VecDeque;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use pagoda_mm::layout::MAX_HARTS;
 use pagoda_mm::tlb::AtomicHartMask;
@@ -155,9 +156,65 @@ pub fn sleep_once(me: &Arc<Process>, deadline_ns: Option<u64>) {
     super::shrink_list(&mut sleepers);
 }
 
-/// Wakes every sleeper whose deadline has passed and fires the interval timers that are
-/// due (called on timer ticks).
+/// Nanoseconds each hart has spent running tasks (the rest of its time since boot it
+/// was idle): `/proc/stat`, `/proc/uptime`.
+static BUSY_NS: [AtomicU64; MAX_HARTS] = [const { AtomicU64::new(0) }; MAX_HARTS];
+
+/// Nanoseconds hart `hart` has spent running tasks.
+pub fn busy_ns(hart: usize) -> u64 {
+    BUSY_NS.get(hart).map_or(0, |b| b.load(Ordering::Relaxed))
+}
+
+/// How often the load average takes a sample (Linux's `LOAD_FREQ`: 5 s).
+const LOAD_FREQ_NS: u64 = 5_000_000_000;
+/// Fixed-point one of the load average (Linux's `FIXED_1`, 11 bits of fraction).
+pub const LOAD_FIXED_1: u64 = 1 << 11;
+/// Decay per sample for the 1-, 5- and 15-minute averages: `FIXED_1 / exp(5 s / period)`
+/// (Linux's `EXP_1`, `EXP_5`, `EXP_15`).
+const LOAD_EXP: [u64; 3] = [1884, 2014, 2037];
+/// The load averages (fixed point, [`LOAD_FIXED_1`] is 1.0) and when the next sample is
+/// due.
+static LOAD: [AtomicU64; 3] = [const { AtomicU64::new(0) }; 3];
+static LOAD_NEXT_NS: AtomicU64 = AtomicU64::new(LOAD_FREQ_NS);
+
+/// Takes a load-average sample if one is due: the runnable threads, folded into the
+/// three averages as Linux's `calc_load` does (one hart wins the sample).
+fn sample_load(now: u64) {
+    let due = LOAD_NEXT_NS.load(Ordering::Relaxed);
+    if now < due
+        || LOAD_NEXT_NS
+            .compare_exchange(
+                due,
+                due + LOAD_FREQ_NS,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            )
+            .is_err()
+    {
+        return;
+    }
+    let active = super::runnable() as u64 * LOAD_FIXED_1;
+    for (avg, exp) in LOAD.iter().zip(LOAD_EXP) {
+        let old = avg.load(Ordering::Relaxed);
+        let mut new = old * exp + active * (LOAD_FIXED_1 - exp);
+        if active >= old {
+            new += LOAD_FIXED_1 - 1;
+        }
+        avg.store(new / LOAD_FIXED_1, Ordering::Relaxed);
+    }
+}
+
+/// The 1-, 5- and 15-minute load averages, fixed point ([`LOAD_FIXED_1`] is 1.0).
+pub fn load_average() -> [u64; 3] {
+    [0, 1, 2].map(|i| LOAD[i].load(Ordering::Relaxed))
+}
+
+/// Wakes every sleeper whose deadline has passed, fires the interval timers that are
+/// due, takes what was typed on the console (so that `^C` reaches a program that does
+/// not read) and samples the load average; called on timer ticks.
 pub fn wake_sleepers() {
+    crate::fs::tty::pull_input();
+    sample_load(crate::timer::now_ns());
     let now = crate::timer::now_ns();
     super::signal::fire_alarms(now);
     let due: Vec<Arc<Process>> = {
@@ -311,9 +368,15 @@ pub fn run() -> ! {
         // SAFETY: only this hart touches its `current`.
         unsafe { *cpu.current.get() = Some(p.clone()) };
         set_current_ptr(Some(&p));
+        let ran_from = crate::timer::now_ns();
         // SAFETY: `ctx` was saved by `switch_out` or built by `Process::new`, and no other
         // hart runs `p` (it was popped from the queue and is `on_cpu`).
         unsafe { switch(cpu.scheduler.get(), ctx) };
+        let ran = crate::timer::now_ns().saturating_sub(ran_from);
+        p.group.cpu_ns.fetch_add(ran, Ordering::Relaxed);
+        if let Some(busy) = BUSY_NS.get(hart) {
+            busy.fetch_add(ran, Ordering::Relaxed);
+        }
         crate::smp::set_stack_limit(hart_stack_bottom);
         p.deactivate_on_this_hart();
         // SAFETY: as above.

@@ -29,6 +29,10 @@ use crate::arch::trap::{FpState, TrapFrame, reg};
 use crate::syscall::errno::Errno;
 use crate::syscall::uaccess::{copy_from_user, copy_to_user};
 
+/// Interrupt from the terminal (`^C`).
+pub const SIGINT: i32 = 2;
+/// Quit from the terminal (`^\\`).
+pub const SIGQUIT: i32 = 3;
 /// Illegal instruction.
 pub const SIGILL: i32 = 4;
 /// Trace trap.
@@ -43,9 +47,20 @@ pub const SIGSEGV: i32 = 11;
 pub const SIGPIPE: i32 = 13;
 /// A child stopped or exited.
 pub const SIGCHLD: i32 = 17;
-/// Stop (can be neither caught nor blocked; pagoda has no stopped state and ends the
-/// process).
+/// Continue a stopped process.
+pub const SIGCONT: i32 = 18;
+/// Stop (can be neither caught nor blocked).
 pub const SIGSTOP: i32 = 19;
+/// Stop from the terminal (`^Z`).
+pub const SIGTSTP: i32 = 20;
+/// The signals whose default action stops the process: `SIGSTOP`, `SIGTSTP`, `SIGTTIN`,
+/// `SIGTTOU`.
+const STOP_SIGNALS: u64 = bit(SIGSTOP) | bit(SIGTSTP) | bit(21) | bit(22);
+/// `si_code` of `SIGCHLD` for a child that stopped, and one that continued.
+const CLD_STOPPED: i32 = 5;
+const CLD_CONTINUED: i32 = 6;
+/// `SA_NOCLDSTOP`: no `SIGCHLD` when a child stops or continues.
+const SA_NOCLDSTOP: u64 = 1;
 
 /// Number of signals (`_NSIG`).
 pub const NSIG: usize = 64;
@@ -54,7 +69,8 @@ pub const SIGACTION_SIZE: usize = 24;
 
 /// `sa_handler` values.
 const SIG_DFL: usize = 0;
-const SIG_IGN: usize = 1;
+/// The handler value that ignores a signal.
+pub const SIG_IGN: usize = 1;
 /// `sa_flags` bits.
 const SA_SIGINFO: u64 = 0x4;
 const SA_ONSTACK: u64 = 0x0800_0000;
@@ -234,6 +250,14 @@ fn accept(p: &Process, sig: i32, from: u32, code: i32) -> bool {
 /// `code`: discarded if ignored, else pending for the process and one thread that does
 /// not block it is woken; `SIGKILL` kills every thread.
 pub fn send(p: &Arc<Process>, sig: i32, from: u32, code: i32) {
+    // Job control first, as Linux's prepare_signal: SIGCONT continues a stopped process
+    // and drops its pending stops, a stop drops a pending SIGCONT; both whether or not
+    // the signal itself is then ignored.
+    if sig == SIGCONT {
+        continue_process(p);
+    } else if STOP_SIGNALS & bit(sig) != 0 {
+        discard(p, bit(SIGCONT));
+    }
     if !accept(p, sig, from, code) {
         return;
     }
@@ -254,6 +278,62 @@ pub fn send(p: &Arc<Process>, sig: i32, from: u32, code: i32) {
             woken = true;
         }
     });
+}
+
+/// Removes the signals of `set` from what is pending for `p`'s process and each of its
+/// threads.
+fn discard(p: &Process, set: u64) {
+    p.group.pending.fetch_and(!set, Ordering::AcqRel);
+    super::for_each_thread(p.tgid, |t| {
+        t.pending.fetch_and(!set, Ordering::AcqRel);
+    });
+}
+
+/// `SIGCONT` for `p`'s process: its pending stops are dropped and, if it was stopped, it
+/// goes on (every thread woken) and its parent is told (`SIGCHLD`, `WCONTINUED`).
+fn continue_process(p: &Process) {
+    discard(p, STOP_SIGNALS);
+    if !p.group.stopped.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    p.group
+        .job_report
+        .store(ExitStatus::Continued.wstatus(), Ordering::Release);
+    super::for_each_thread(p.tgid, super::sched::wake);
+    tell_parent_of_job(p, CLD_CONTINUED);
+}
+
+/// Tells the parent of `p`'s process that it stopped or continued (`code`): a wake-up
+/// for its wait, and `SIGCHLD` unless its action has `SA_NOCLDSTOP`.
+fn tell_parent_of_job(p: &Process, code: i32) {
+    let parent = p.group.lock().parent;
+    let Some(parent) = super::find(parent) else {
+        return;
+    };
+    super::sched::wake(&parent);
+    let flags = parent.group.lock().signals.actions[SIGCHLD as usize - 1].flags;
+    if flags & SA_NOCLDSTOP == 0 {
+        send(&parent, SIGCHLD, p.tgid as u32, code);
+    }
+}
+
+/// Stops the current process for `sig` (the default action of a stop signal): marks it
+/// stopped, tells the parent, and waits until it is continued or killed.
+fn stop(me: &Arc<Process>, sig: i32) {
+    me.group.stopped.store(true, Ordering::Release);
+    me.group
+        .job_report
+        .store(ExitStatus::Stopped(sig).wstatus(), Ordering::Release);
+    tell_parent_of_job(me, CLD_STOPPED);
+    wait_while_stopped(me);
+}
+
+/// Sleeps while the current process is stopped (any of its threads, at its return to
+/// user mode), until `SIGCONT` or a kill.
+fn wait_while_stopped(me: &Arc<Process>) {
+    while me.group.stopped.load(Ordering::Acquire) && !me.killed.load(Ordering::Acquire) {
+        super::sched::sleep();
+    }
 }
 
 /// Sends `sig` to thread `t` alone (`tkill`, `tgkill`); `SIGKILL` still kills the
@@ -344,6 +424,39 @@ pub fn kill_many(to: Targets, sig: i32) -> Result<(), Errno> {
     Ok(())
 }
 
+/// The signals process `p` ignores and those it catches (bit `sig - 1`), as
+/// `/proc/PID/stat` shows them.
+pub fn dispositions(p: &Process) -> (u64, u64) {
+    let inner = p.group.lock();
+    let (mut ignored, mut caught) = (0, 0);
+    for (i, a) in inner.signals.actions.iter().enumerate() {
+        match a.handler {
+            SIG_DFL => {}
+            SIG_IGN => ignored |= 1 << i,
+            _ => caught |= 1 << i,
+        }
+    }
+    (ignored, caught)
+}
+
+/// Sends `sig` from the kernel to every live process of group `pgid` (the terminal's
+/// `^C`); init only if it handles `sig`. Callable without a current process (a timer
+/// tick on an idle hart). Processes beyond what memory allows listing are skipped.
+pub fn kill_group_from_kernel(pgid: usize, sig: i32) {
+    let mut targets: alloc::vec::Vec<Arc<Process>> = alloc::vec::Vec::new();
+    super::for_each_process(|p| {
+        let inner = p.group.lock();
+        if inner.pgid == pgid && inner.exit.is_none() && targets.try_reserve(1).is_ok() {
+            targets.push(p.clone());
+        }
+    });
+    for p in &targets {
+        if may_send(p, sig) == Ok(true) {
+            send(p, sig, 0, SI_KERNEL);
+        }
+    }
+}
+
 /// `tgkill(tgid, tid, sig)` (`tgid` 0: `tkill`): to one thread; `ESRCH` if there is no
 /// such thread (in that process).
 pub fn kill_thread(tgid: usize, tid: usize, sig: i32) -> Result<(), Errno> {
@@ -383,11 +496,12 @@ pub fn fault(sig: i32, code: i32, addr: usize, what: &str, pc: usize) {
 #[inline]
 pub fn check() {
     let pending = super::sched::with_current(|p| {
-        p.map_or(0, |p| {
-            p.pending.load(Ordering::Acquire) | p.group.pending.load(Ordering::Acquire)
+        p.is_some_and(|p| {
+            p.pending.load(Ordering::Acquire) | p.group.pending.load(Ordering::Acquire) != 0
+                || p.group.stopped.load(Ordering::Acquire)
         })
     });
-    if pending != 0 {
+    if pending {
         deliver();
     }
 }
@@ -409,12 +523,21 @@ fn deliver() {
         }
         exit(ExitStatus::Signaled(if sig == 0 { SIGKILL } else { sig }));
     }
+    // Another thread stopped the process: this one waits too.
+    wait_while_stopped(&me);
     while let Some(sig) = take_signal(&me) {
         let action = me.group.lock().signals.actions[sig as usize - 1];
         if action.ignores(sig) && sig != SIGSTOP {
             continue;
         }
-        if action.handler == SIG_DFL || sig == SIGSTOP {
+        if (action.handler == SIG_DFL && STOP_SIGNALS & bit(sig) != 0) || sig == SIGSTOP {
+            stop(&me, sig);
+            if me.killed.load(Ordering::Acquire) {
+                break;
+            }
+            continue;
+        }
+        if action.handler == SIG_DFL {
             drop(me);
             exit(ExitStatus::Signaled(sig));
         }

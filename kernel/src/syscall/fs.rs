@@ -26,9 +26,6 @@ const F_SETFD: usize = 2;
 const F_GETFL: usize = 3;
 const F_SETFL: usize = 4;
 const F_DUPFD_CLOEXEC: usize = 1030;
-/// `ioctl` requests answered for the console.
-const TCGETS: usize = 0x5401;
-const TIOCGWINSZ: usize = 0x5413;
 /// How often a blocked console read looks for input.
 const CONSOLE_POLL_NS: u64 = 10_000_000;
 /// Most `iovec`s per `readv`/`writev` (Linux's `UIO_MAXIOV`).
@@ -46,7 +43,11 @@ pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
     check_range(buf, len)?;
     let mut done = 0;
     let mut chunk = [0u8; COPY_CHUNK];
+    let mut slice = Slice::new();
     while done < len {
+        if !slice.go_on() {
+            break;
+        }
         let want = (len - done).min(COPY_CHUNK);
         // The lock guard must be gone before any wait (a temporary in the `match`
         // scrutinee would live through the arms).
@@ -75,6 +76,34 @@ pub fn read(fd: usize, buf: usize, len: usize) -> SysResult {
     Ok(done)
 }
 
+/// The time a long `read` or `write` (a GiB from `/dev/zero`, to `/dev/null`) runs
+/// between preemption points: the kernel runs with interrupts masked, so the copy loop
+/// lets other tasks run every tick, and stops early (with what it moved so far) once
+/// the task is killed.
+struct Slice {
+    start: u64,
+    me: alloc::sync::Arc<proc::Process>,
+}
+
+impl Slice {
+    fn new() -> Slice {
+        Slice {
+            start: crate::timer::now_ns(),
+            me: proc::current(),
+        }
+    }
+
+    /// Whether the copy goes on: `false` once the task is killed; yields the hart when
+    /// a tick has passed since the last time.
+    fn go_on(&mut self) -> bool {
+        if crate::timer::now_ns() - self.start >= crate::timer::TICK_NS {
+            proc::sched::preempt();
+            self.start = crate::timer::now_ns();
+        }
+        !self.me.killed.load(core::sync::atomic::Ordering::Acquire)
+    }
+}
+
 /// Waits, holding no lock, until the file that answered `EAGAIN` may make progress: a
 /// pipe end on its wait queue (for a write of `want` bytes), the console by polling
 /// every [`CONSOLE_POLL_NS`]. `EINTR` if the task is killed meanwhile.
@@ -99,7 +128,11 @@ pub fn pread64(fd: usize, buf: usize, len: usize, offset: usize) -> SysResult {
     if offset > i64::MAX as usize {
         return Err(Errno::EINVAL);
     }
+    let mut slice = Slice::new();
     copy_out(buf, len, |done, chunk| {
+        if !slice.go_on() {
+            return Ok(0);
+        }
         f.lock().read_at(offset.saturating_add(done), chunk)
     })
 }
@@ -109,7 +142,11 @@ pub fn write(fd: usize, buf: usize, len: usize) -> SysResult {
     check_range(buf, len)?;
     let mut done = 0;
     let mut chunk = [0u8; COPY_CHUNK];
+    let mut slice = Slice::new();
     while done < len {
+        if !slice.go_on() {
+            break;
+        }
         let n = (len - done).min(COPY_CHUNK);
         if let Err(e) = copy_from_user(&mut chunk[..n], buf + done) {
             return if done > 0 { Ok(done) } else { Err(e) };
@@ -243,10 +280,7 @@ fn resolve(dirfd: usize, path: &str) -> Result<String, Errno> {
     let base = if dirfd == AT_FDCWD {
         proc::current().group.lock().cwd.clone()
     } else {
-        match file(dirfd)?.lock().node() {
-            Some((node, _)) if node.kind == Kind::Dir => alloc::format!("/{}", node.path),
-            _ => return Err(Errno::ENOTDIR),
-        }
+        file(dirfd)?.lock().dir_path()?
     };
     let mut out = base;
     if !out.ends_with('/') {
@@ -282,17 +316,37 @@ fn open_path(path: &str, flags: usize) -> Result<FileRef, Errno> {
     if let Some(file) = crate::fs::procfs::open(path, flags)? {
         return Ok(file);
     }
+    if let Some(file) = crate::fs::dev::open(path, flags)? {
+        return Ok(file);
+    }
     let node = crate::fs::lookup(path)?;
     crate::fs::check_open_mode(node.kind == Kind::Dir, flags)?;
     crate::fs::open(NodeFile::new(node), flags)
 }
 
-/// The metadata of the file at `path` (absolute and normalised), without opening it.
-fn stat_path(path: &str) -> Result<Stat, Errno> {
+/// The metadata of the file at `path` (absolute and normalised), without opening it;
+/// a symbolic link in the last component is followed if `follow`.
+fn stat_path(path: &str, follow: bool) -> Result<Stat, Errno> {
+    if !follow && let Some(target) = crate::fs::procfs::exe_link(path)? {
+        return Ok(Stat {
+            mode: crate::fs::initramfs::S_IFLNK | 0o777,
+            size: target.len() as u64,
+            dev: crate::fs::DEV_PROC,
+            ..Stat::default()
+        });
+    }
     if let Some(st) = crate::fs::procfs::stat(path)? {
         return Ok(st);
     }
-    Ok(crate::fs::node_stat(&crate::fs::lookup(path)?))
+    if let Some(st) = crate::fs::dev::stat(path) {
+        return Ok(st);
+    }
+    let node = if follow {
+        crate::fs::lookup(path)?
+    } else {
+        crate::fs::lookup_nofollow(path)?
+    };
+    Ok(crate::fs::node_stat(&node))
 }
 
 pub fn openat(dirfd: usize, path: usize, flags: usize) -> SysResult {
@@ -318,57 +372,40 @@ pub fn lseek(fd: usize, offset: usize, whence: usize) -> SysResult {
     file(fd)?.lock().lseek(offset as i64, whence)
 }
 
-/// `struct linux_dirent64` `d_type` values.
-const DT_DIR: u8 = 4;
-const DT_REG: u8 = 8;
+/// The most bytes one `getdents64` call fills (the kernel buffer it builds them in: one
+/// page; a caller with a larger buffer calls again, as it does at a directory's end).
+const DIRENT_BUF_MAX: usize = 4096;
+/// Bytes of `struct linux_dirent64` before the name: `d_ino`, `d_off`, `d_reclen`,
+/// `d_type`.
+const DIRENT_HEADER: usize = 19;
 
 pub fn getdents64(fd: usize, buf: usize, len: usize) -> SysResult {
     let f = file(fd)?;
-    let mut file = f.lock();
-    let Some((node, pos)) = file.node() else {
-        return Err(Errno::ENOTDIR);
-    };
-    if node.kind != Kind::Dir {
-        return Err(Errno::ENOTDIR);
-    }
+    let cap = len.min(DIRENT_BUF_MAX);
     let mut out: Vec<u8> = Vec::new();
-    let fs = crate::fs::root();
-    loop {
-        // Entries 0 and 1 are "." and ".."; then the directory's children.
-        let (name, child) = match *pos {
-            0 => (".", *node),
-            1 => {
-                let parent = node.path.rsplit_once('/').map_or("", |(p, _)| p);
-                ("..", fs.lookup(parent).unwrap_or(*node))
-            }
-            i => {
-                let Some(child) = fs.child(node.path, i - 2) else {
-                    break;
-                };
-                (child.path.rsplit('/').next().unwrap_or(child.path), child)
-            }
-        };
-        let reclen = (19 + name.len() + 1).next_multiple_of(8);
-        if out.len() + reclen > len {
-            if out.is_empty() {
-                return Err(Errno::EINVAL);
-            }
-            break;
+    out.try_reserve_exact(cap).map_err(|_| Errno::ENOMEM)?;
+    let mut count = 0usize;
+    let mut refused = false;
+    f.lock().read_dir(&mut |e| {
+        let reclen = (DIRENT_HEADER + e.name.len() + 1).next_multiple_of(8);
+        if out.len() + reclen > cap {
+            refused = true;
+            return false;
         }
-        out.try_reserve(reclen).map_err(|_| Errno::ENOMEM)?;
-        out.extend_from_slice(&child.ino.to_le_bytes());
-        out.extend_from_slice(&((*pos + 1) as i64).to_le_bytes());
+        count += 1;
+        out.extend_from_slice(&e.ino.to_le_bytes());
+        // d_off: an opaque cookie for telldir/seekdir, which pagoda does not support.
+        out.extend_from_slice(&(count as i64).to_le_bytes());
         out.extend_from_slice(&(reclen as u16).to_le_bytes());
-        out.push(if child.kind == Kind::Dir {
-            DT_DIR
-        } else {
-            DT_REG
-        });
-        out.extend_from_slice(name.as_bytes());
-        out.resize(out.len() + reclen - 19 - name.len(), 0);
-        *pos += 1;
+        out.push(e.kind);
+        out.extend_from_slice(e.name.as_bytes());
+        out.resize(out.len() + reclen - DIRENT_HEADER - e.name.len(), 0);
+        true
+    })?;
+    // The buffer cannot hold even the next entry.
+    if out.is_empty() && refused {
+        return Err(Errno::EINVAL);
     }
-    drop(file);
     copy_to_user(buf, &out)?;
     Ok(out.len())
 }
@@ -376,6 +413,7 @@ pub fn getdents64(fd: usize, buf: usize, len: usize) -> SysResult {
 /// Writes Linux's riscv64 `struct stat` (128 bytes) for `st` at `buf`.
 fn put_stat(buf: usize, st: &Stat) -> SysResult {
     let mut b = [0u8; 128];
+    b[..8].copy_from_slice(&st.dev.to_le_bytes());
     b[8..16].copy_from_slice(&st.ino.to_le_bytes());
     b[16..20].copy_from_slice(&st.mode.to_le_bytes());
     b[20..24].copy_from_slice(&1u32.to_le_bytes());
@@ -383,6 +421,10 @@ fn put_stat(buf: usize, st: &Stat) -> SysResult {
     b[48..56].copy_from_slice(&st.size.to_le_bytes());
     b[56..60].copy_from_slice(&4096u32.to_le_bytes());
     b[64..72].copy_from_slice(&st.size.div_ceil(512).to_le_bytes());
+    // st_atime, st_mtime, st_ctime (seconds; the nanoseconds stay 0).
+    for at in [72, 88, 104] {
+        b[at..at + 8].copy_from_slice(&st.mtime.to_le_bytes());
+    }
     copy_to_user(buf, &b)?;
     Ok(0)
 }
@@ -411,7 +453,7 @@ pub fn newfstatat(dirfd: usize, path: usize, buf: usize, flags: usize) -> SysRes
         return put_stat(buf, &st);
     }
     let path = normalize(&resolve(dirfd, &name)?);
-    let st = stat_path(&path)?;
+    let st = stat_path(&path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
     put_stat(buf, &st)
 }
 
@@ -420,37 +462,152 @@ pub fn readlinkat(dirfd: usize, path: usize, buf: usize, len: usize) -> SysResul
     if len == 0 || len > isize::MAX as usize {
         return Err(Errno::EINVAL);
     }
-    let target = match path.as_str() {
-        "/proc/self/exe" => proc::current().group.lock().exe.clone(),
-        _ => {
-            stat_path(&path)?;
-            return Err(Errno::EINVAL);
-        }
-    };
-    let n = target.len().min(len);
-    copy_to_user(buf, &target.as_bytes()[..n])?;
+    if let Some(exe) = crate::fs::procfs::exe_link(&path)? {
+        let n = exe.len().min(len);
+        copy_to_user(buf, &exe.as_bytes()[..n])?;
+        return Ok(n);
+    }
+    if crate::fs::procfs::stat(&path)?.is_some() || crate::fs::dev::stat(&path).is_some() {
+        return Err(Errno::EINVAL);
+    }
+    let node = crate::fs::lookup_nofollow(&path)?;
+    if node.kind != Kind::Symlink {
+        return Err(Errno::EINVAL);
+    }
+    let n = node.data.len().min(len);
+    copy_to_user(buf, &node.data[..n])?;
     Ok(n)
 }
 
 pub fn ioctl(fd: usize, request: usize, arg: usize) -> SysResult {
     let f = file(fd)?;
-    let is_console = f.lock().is_tty();
-    if !is_console {
+    let is_tty = f.lock().is_tty();
+    if !is_tty {
         return Err(Errno::ENOTTY);
     }
-    match request {
-        TIOCGWINSZ => {
-            // struct winsize: 24 rows, 80 columns.
-            let mut ws = [0u8; 8];
-            ws[0..2].copy_from_slice(&24u16.to_le_bytes());
-            ws[2..4].copy_from_slice(&80u16.to_le_bytes());
-            copy_to_user(arg, &ws)?;
+    crate::fs::tty::ioctl(request, arg)
+}
+
+/// `statfs` magic numbers of pagoda's file systems (Linux's `RAMFS_MAGIC`,
+/// `PROC_SUPER_MAGIC`, `TMPFS_MAGIC`).
+const RAMFS_MAGIC: u64 = 0x8584_58f6;
+const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+const TMPFS_MAGIC: u64 = 0x0102_1994;
+/// `f_flags` of a read-only file system.
+const ST_RDONLY: u64 = 1;
+/// Bytes of the riscv64 `struct statfs`.
+const STATFS_SIZE: usize = 120;
+/// Longest file name (`f_namelen`).
+const NAME_MAX: u64 = 255;
+
+/// Writes the `struct statfs` of the file system holding `path` (absolute, normalised,
+/// existing): the initramfs (read-only; its blocks are the archive's, none free), `/proc`
+/// or `/dev` (no blocks).
+fn put_statfs(path: &str, buf: usize) -> SysResult {
+    let under =
+        |dir: &str| path == dir || path.starts_with(dir) && path[dir.len()..].starts_with('/');
+    let (magic, blocks, files, flags) = if under("/proc") {
+        (PROC_SUPER_MAGIC, 0, 0, ST_RDONLY)
+    } else if under("/dev") {
+        (TMPFS_MAGIC, 0, 0, 0)
+    } else {
+        let (bytes, nodes) = crate::fs::root().size();
+        (
+            RAMFS_MAGIC,
+            bytes.div_ceil(4096) as u64,
+            nodes as u64,
+            ST_RDONLY,
+        )
+    };
+    let mut b = [0u8; STATFS_SIZE];
+    let fields: [(usize, u64); 8] = [
+        (0, magic),
+        (8, 4096),
+        (16, blocks),
+        (40, files),
+        (56, NAME_MAX),
+        (64, 4096),
+        (72, flags),
+        (32, 0),
+    ];
+    for (at, v) in fields {
+        b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    }
+    copy_to_user(buf, &b)?;
+    Ok(0)
+}
+
+pub fn statfs(path: usize, buf: usize) -> SysResult {
+    let path = normalize(&resolve(AT_FDCWD, &read_cstr(path, PATH_MAX)?)?);
+    stat_path(&path, true)?;
+    put_statfs(&path, buf)
+}
+
+pub fn fstatfs(fd: usize, buf: usize) -> SysResult {
+    let f = file(fd)?;
+    let st = f.lock().stat();
+    // A descriptor's file system: /proc and /dev files have their inode ranges.
+    let dir = f.lock().dir_path();
+    let kind = st.mode & crate::fs::initramfs::S_IFMT;
+    let path = match &dir {
+        Ok(p) => p.as_str(),
+        Err(_) if kind == crate::fs::S_IFCHR => "/dev",
+        // Every /proc file, and only they, are regular files with inode 0.
+        Err(_) if kind == crate::fs::S_IFREG && st.ino == 0 => "/proc",
+        Err(_) => "/",
+    };
+    put_statfs(path, buf)
+}
+
+/// The file systems pagoda has, each where it always is: (type, mount point).
+const MOUNTED: [(&str, &str); 3] = [("rootfs", "/"), ("proc", "/proc"), ("devtmpfs", "/dev")];
+
+/// `mount(source, target, type, ...)`: pagoda's file systems are always mounted, each at
+/// its place, so mounting `proc` on `/proc` or `devtmpfs` on `/dev` (what a Linux init
+/// does) succeeds and changes nothing (on Linux the second mount would stack a new
+/// instance there; this one is the same). Any other type is `ENODEV` (`tmpfs` and
+/// `sysfs` too: there are none), another place for these `EINVAL`, a missing target
+/// `ENOENT`.
+pub fn mount(_source: usize, target: usize, fstype: usize) -> SysResult {
+    let target = normalize(&resolve(AT_FDCWD, &read_cstr(target, PATH_MAX)?)?);
+    let fstype = if fstype == 0 {
+        String::new()
+    } else {
+        read_cstr(fstype, PATH_MAX)?
+    };
+    stat_path(&target, true)?;
+    match MOUNTED.iter().find(|(kind, _)| *kind == fstype) {
+        None => Err(Errno::ENODEV),
+        Some((_, at)) if *at == target.trim_end_matches('/') || (*at == "/" && target == "/") => {
             Ok(0)
         }
-        // The console is a plain UART without a line discipline: not a terminal.
-        TCGETS => Err(Errno::ENOTTY),
-        _ => Err(Errno::ENOTTY),
+        Some(_) => Err(Errno::EINVAL),
     }
+}
+
+/// `umount2(target, flags)`: pagoda's file systems cannot be unmounted: `EBUSY` for
+/// their mount points, `EINVAL` for anything else (not a mount point).
+pub fn umount2(target: usize) -> SysResult {
+    let target = normalize(&resolve(AT_FDCWD, &read_cstr(target, PATH_MAX)?)?);
+    let target = if target == "/" {
+        "/"
+    } else {
+        target.trim_end_matches('/')
+    };
+    if MOUNTED.iter().any(|(_, at)| *at == target) {
+        Err(Errno::EBUSY)
+    } else {
+        stat_path(target, true)?;
+        Err(Errno::EINVAL)
+    }
+}
+
+/// `sendfile`: `EINVAL`, which callers (BusyBox's `cat`, coreutils) take as "copy with
+/// read and write instead", as they do on Linux for files that cannot be spliced.
+pub fn sendfile(out: usize, input: usize) -> SysResult {
+    file(out)?;
+    file(input)?;
+    Err(Errno::EINVAL)
 }
 
 pub fn dup(fd: usize) -> SysResult {
@@ -504,12 +661,17 @@ pub fn getcwd(buf: usize, len: usize) -> SysResult {
     Ok(bytes.len())
 }
 
+/// `chdir`: to any directory, of the initramfs, `/dev` or `/proc` (the working
+/// directory is kept as a path: relative paths are resolved against it). A symbolic
+/// link to a directory is followed; the directory is kept under the path as given.
 pub fn chdir(path: usize) -> SysResult {
     let path = normalize(&resolve(AT_FDCWD, &read_cstr(path, PATH_MAX)?)?);
-    let node = crate::fs::lookup(&path)?;
-    if node.kind != Kind::Dir {
+    let st = stat_path(&path, true)?;
+    if st.mode & crate::fs::initramfs::S_IFMT != crate::fs::initramfs::S_IFDIR {
         return Err(Errno::ENOTDIR);
     }
+    let trimmed = path.trim_end_matches('/');
+    let path = String::from(if trimmed.is_empty() { "/" } else { trimmed });
     proc::current().group.lock().cwd = path;
     Ok(0)
 }
@@ -517,7 +679,7 @@ pub fn chdir(path: usize) -> SysResult {
 pub fn faccessat(dirfd: usize, path: usize, mode: usize) -> SysResult {
     const W_OK: usize = 2;
     let path = normalize(&resolve(dirfd, &read_cstr(path, PATH_MAX)?)?);
-    let st = stat_path(&path)?;
+    let st = stat_path(&path, true)?;
     if mode & W_OK != 0 {
         return Err(Errno::EROFS);
     }

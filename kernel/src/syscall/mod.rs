@@ -25,6 +25,7 @@ use core::sync::atomic::{AtomicU64, Ordering};
 // `proc` still names the error codes `crate::syscall::errno` (until its rewrite).
 pub(crate) use crate::errno;
 pub use crate::errno::{Errno, SysResult};
+pub use system::{UTS_NODENAME, UTS_RELEASE, UTS_SYSNAME};
 
 use crate::arch::trap::{TrapFrame, reg};
 
@@ -104,6 +105,19 @@ pub mod nr {
     pub const CLONE3: usize = 435;
     pub const PRLIMIT64: usize = 261;
     pub const GETRANDOM: usize = 278;
+    pub const STATFS: usize = 43;
+    pub const FSTATFS: usize = 44;
+    pub const SENDFILE: usize = 71;
+    pub const CAPGET: usize = 90;
+    pub const PERSONALITY: usize = 92;
+    pub const GETRESUID: usize = 148;
+    pub const GETRESGID: usize = 150;
+    pub const GETGROUPS: usize = 158;
+    pub const GETRUSAGE: usize = 165;
+    pub const PRCTL: usize = 167;
+    pub const SYSLOG: usize = 116;
+    pub const MOUNT: usize = 40;
+    pub const UMOUNT2: usize = 39;
 }
 
 /// Handles the system call in `frame` and stores its result in `a0`.
@@ -145,6 +159,18 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::GETPPID => process::getppid(),
             nr::GETTID => process::gettid(),
             nr::GETUID | nr::GETEUID | nr::GETGID | nr::GETEGID => Ok(0),
+            nr::GETRESUID | nr::GETRESGID => process::getresid([a[0], a[1], a[2]]),
+            nr::GETGROUPS => process::getgroups(a[0], a[1]),
+            nr::CAPGET => process::capget(a[0], a[1]),
+            nr::PERSONALITY => process::personality(a[0]),
+            nr::GETRUSAGE => process::getrusage(a[0], a[1]),
+            nr::PRCTL => process::prctl(a[0], a[1]),
+            nr::STATFS => fs::statfs(a[0], a[1]),
+            nr::FSTATFS => fs::fstatfs(a[0], a[1]),
+            nr::SENDFILE => fs::sendfile(a[0], a[1]),
+            nr::SYSLOG => system::syslog(a[0], a[1], a[2]),
+            nr::MOUNT => fs::mount(a[0], a[1], a[2]),
+            nr::UMOUNT2 => fs::umount2(a[0]),
             nr::CLONE => process::clone(frame, a[0], a[1], a[2], a[3], a[4]),
             nr::CLONE3 => process::clone3(frame, a[0], a[1]),
             nr::FUTEX => process::futex(a[0], a[1], a[2], a[3], a[4], a[5]),

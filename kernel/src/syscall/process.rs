@@ -206,7 +206,12 @@ pub fn wait4(pid: usize, wstatus: usize, options: usize, rusage: usize) -> SysRe
         return Err(Errno::EINVAL);
     }
     let who = wait_target(pid as isize as i32)?;
-    match proc::wait(who, options & WNOHANG != 0, true)? {
+    let events = proc::WaitEvents {
+        stopped: options & WUNTRACED != 0,
+        continued: options & WCONTINUED != 0,
+        exited: true,
+    };
+    match proc::wait(who, events, options & WNOHANG != 0, true)? {
         None => Ok(0),
         Some((child, status)) => {
             if wstatus != 0 {
@@ -234,6 +239,8 @@ const WNOWAIT: usize = 0x0100_0000;
 /// `si_code` of `SIGCHLD`: exited, killed, killed with a core dump.
 const CLD_EXITED: i32 = 1;
 const CLD_KILLED: i32 = 2;
+const CLD_STOPPED: i32 = 5;
+const CLD_CONTINUED: i32 = 6;
 
 /// `waitid(idtype, id, infop, options, rusage)`: like `wait4`, with the outcome in a
 /// `siginfo_t` (all zero under `WNOHANG` when no child is ready) and `WNOWAIT` to leave
@@ -251,20 +258,19 @@ pub fn waitid(idtype: usize, id: usize, infop: usize, options: usize, rusage: us
         P_PGID => proc::WaitFor::Group(proc::current().group.lock().pgid),
         _ => return Err(Errno::EINVAL),
     };
-    if options & WEXITED == 0 {
-        // Only stops or continuations asked for: pagoda has neither.
-        return if options & WNOHANG != 0 {
-            Ok(0)
-        } else {
-            Err(Errno::ECHILD)
-        };
-    }
-    let found = proc::wait(who, options & WNOHANG != 0, options & WNOWAIT == 0)?;
+    let events = proc::WaitEvents {
+        stopped: options & WUNTRACED != 0,
+        continued: options & WCONTINUED != 0,
+        exited: options & WEXITED != 0,
+    };
+    let found = proc::wait(who, events, options & WNOHANG != 0, options & WNOWAIT == 0)?;
     let mut info = [0u8; SIGINFO_SIZE];
     if let Some((pid, status)) = found {
         let (code, value) = match status {
             ExitStatus::Exited(c) => (CLD_EXITED, c & 0xff),
             ExitStatus::Signaled(s) => (CLD_KILLED, s),
+            ExitStatus::Stopped(s) => (CLD_STOPPED, s),
+            ExitStatus::Continued => (CLD_CONTINUED, proc::signal::SIGCONT),
         };
         info[..4].copy_from_slice(&proc::signal::SIGCHLD.to_le_bytes());
         info[8..12].copy_from_slice(&code.to_le_bytes());
@@ -440,35 +446,196 @@ pub fn sched_yield() -> SysResult {
     Ok(0)
 }
 
-/// `RLIMIT_STACK` and `RLIMIT_NOFILE`; every other limit is infinite.
-const RLIMIT_STACK: usize = 3;
-const RLIMIT_NOFILE: usize = 7;
-const RLIM_NLIMITS: usize = 16;
-
+/// `prlimit64(pid, resource, new, old)` (and `getrlimit`): reads and sets the limits of
+/// the caller's process, or reads another's. A new soft limit above the new hard one is
+/// `EINVAL`; a hard limit above the old one `EPERM` (only the descriptor limit is not
+/// infinite, and [`crate::fs::MAX_FDS`] is pagoda's `nr_open`); changing another process's
+/// limits `EPERM`. What is enforced: `RLIMIT_NOFILE` (new descriptors stay below it);
+/// the others are kept and reported, the stack's size being fixed at `execve` by the
+/// kernel's own limit.
 pub fn prlimit64(pid: usize, resource: usize, new: usize, old: usize) -> SysResult {
-    if pid != 0 && pid != proc::current().pid {
-        proc::find(pid).ok_or(Errno::ESRCH)?;
-    }
-    if resource >= RLIM_NLIMITS {
+    let me = proc::current();
+    let target = if pid == 0 || pid == me.tgid || pid == me.pid {
+        proc::find(me.tgid).unwrap_or(me.clone())
+    } else {
+        proc::find(pid).ok_or(Errno::ESRCH)?
+    };
+    if resource >= proc::RLIM_NLIMITS {
         return Err(Errno::EINVAL);
     }
-    if new != 0 {
-        // Read first, as Linux does (a bad pointer is EFAULT); limits cannot be changed
-        // (yet).
+    let wanted = if new != 0 {
+        // Read first, as Linux does (a bad pointer is EFAULT).
         let mut b = [0u8; 16];
         super::uaccess::copy_from_user(&mut b, new)?;
-        return Err(Errno::EPERM);
-    }
+        let word = |i: usize| u64::from_le_bytes([0, 1, 2, 3, 4, 5, 6, 7].map(|k| b[i + k]));
+        Some((word(0), word(8)))
+    } else {
+        None
+    };
+    let mut inner = target.group.lock();
+    let mut limits = inner.rlimits();
+    let current = limits[resource];
     if old != 0 {
-        let (cur, max) = match resource {
-            RLIMIT_STACK => (crate::memory::uspace::CONFIG.stack_rlimit as u64, u64::MAX),
-            RLIMIT_NOFILE => (crate::fs::MAX_FDS as u64, crate::fs::MAX_FDS as u64),
-            _ => (u64::MAX, u64::MAX),
-        };
         let mut b = [0u8; 16];
-        b[..8].copy_from_slice(&cur.to_le_bytes());
-        b[8..].copy_from_slice(&max.to_le_bytes());
+        b[..8].copy_from_slice(&current.0.to_le_bytes());
+        b[8..].copy_from_slice(&current.1.to_le_bytes());
         copy_to_user(old, &b)?;
     }
+    if let Some((soft, hard)) = wanted {
+        if soft > hard {
+            return Err(Errno::EINVAL);
+        }
+        if hard > current.1 || target.tgid != me.tgid {
+            return Err(Errno::EPERM);
+        }
+        limits[resource] = (soft, hard);
+        inner.set_rlimits(limits)?;
+        if resource == proc::RLIMIT_NOFILE {
+            inner
+                .fds
+                .set_limit(usize::try_from(soft).unwrap_or(usize::MAX));
+        }
+    }
     Ok(0)
+}
+
+pub fn getgroups(size: usize, _list: usize) -> SysResult {
+    // Root belongs to no supplementary group.
+    if size > i32::MAX as usize {
+        return Err(Errno::EINVAL);
+    }
+    Ok(0)
+}
+
+/// `getresuid` / `getresgid`: real, effective and saved ids, all 0 (root).
+pub fn getresid(ids: [usize; 3]) -> SysResult {
+    for at in ids {
+        copy_to_user(at, &0u32.to_le_bytes())?;
+    }
+    Ok(0)
+}
+
+/// `capget(header, data)`: root's capabilities, every one of Linux 6.1's 41 effective and
+/// permitted, none inheritable. A version pagoda does not know is `EINVAL` with the
+/// preferred version written back (how callers ask for it).
+pub fn capget(header: usize, data: usize) -> SysResult {
+    const VERSION_1: u32 = 0x1998_0330;
+    const VERSION_2: u32 = 0x2007_1026;
+    const VERSION_3: u32 = 0x2008_0522;
+    /// Bits of the capabilities Linux 6.1 has (`CAP_LAST_CAP` is 40).
+    const ALL_CAPS: u64 = (1 << 41) - 1;
+    let mut h = [0u8; 8];
+    copy_from_user(&mut h, header)?;
+    let version = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
+    let pid = i32::from_le_bytes([h[4], h[5], h[6], h[7]]);
+    let words = match version {
+        VERSION_1 => 1,
+        VERSION_2 | VERSION_3 => 2,
+        _ => {
+            copy_to_user(header, &VERSION_3.to_le_bytes())?;
+            return if data == 0 { Ok(0) } else { Err(Errno::EINVAL) };
+        }
+    };
+    if pid < 0 {
+        return Err(Errno::EINVAL);
+    }
+    if pid > 0 {
+        proc::find(pid as usize).ok_or(Errno::ESRCH)?;
+    }
+    if data == 0 {
+        return Ok(0);
+    }
+    for w in 0..words {
+        let caps = (ALL_CAPS >> (32 * w)) as u32;
+        let mut d = [0u8; 12];
+        d[..4].copy_from_slice(&caps.to_le_bytes());
+        d[4..8].copy_from_slice(&caps.to_le_bytes());
+        copy_to_user(data + w * 12, &d)?;
+    }
+    Ok(0)
+}
+
+/// `personality(persona)`: pagoda runs every program as `PER_LINUX` (0); asking
+/// (`0xffffffff`) or setting `PER_LINUX` returns it, any other persona is `EINVAL`.
+pub fn personality(persona: usize) -> SysResult {
+    const QUERY: usize = 0xffff_ffff;
+    match persona {
+        QUERY | 0 => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// `getrusage(who, usage)`: `RUSAGE_SELF` (0), `RUSAGE_CHILDREN` (-1), `RUSAGE_THREAD`
+/// (1, answered for the whole process). The CPU time is all in `ru_utime` (the scheduler
+/// does not split user from kernel time); `ru_minflt` is the process's page faults;
+/// the other counters pagoda does not keep are 0.
+pub fn getrusage(who: usize, usage: usize) -> SysResult {
+    const RUSAGE_SELF: usize = 0;
+    const RUSAGE_THREAD: usize = 1;
+    const RUSAGE_CHILDREN: usize = -1isize as usize;
+    /// Bytes of `struct rusage`: two `timeval`s and 14 longs.
+    const RUSAGE_SIZE: usize = 144;
+    /// Offset of `ru_minflt`.
+    const MINFLT_AT: usize = 32 + 4 * 8;
+    let me = proc::current();
+    let (ns, minflt) = match who {
+        RUSAGE_SELF | RUSAGE_THREAD => {
+            let mm = me.mm();
+            let faults = mm.lock().as_ref().map_or(0, |vm| vm.stats().minor_faults);
+            (
+                me.group.cpu_ns.load(core::sync::atomic::Ordering::Relaxed),
+                faults,
+            )
+        }
+        RUSAGE_CHILDREN => (
+            me.group
+                .children_cpu_ns
+                .load(core::sync::atomic::Ordering::Relaxed),
+            0,
+        ),
+        _ => return Err(Errno::EINVAL),
+    };
+    let mut b = [0u8; RUSAGE_SIZE];
+    b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
+    b[8..16].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());
+    b[MINFLT_AT..MINFLT_AT + 8].copy_from_slice(&minflt.to_le_bytes());
+    copy_to_user(usage, &b)?;
+    Ok(0)
+}
+
+/// `prctl(option, arg2, ...)`: `PR_SET_NAME` / `PR_GET_NAME` (the command name, 16
+/// bytes with its NUL), `PR_GET_DUMPABLE` (1) and `PR_SET_DUMPABLE` (0 or 1, accepted:
+/// pagoda writes no core files); any other option is `EINVAL`, as Linux answers an
+/// option it does not have.
+pub fn prctl(option: usize, arg2: usize) -> SysResult {
+    const PR_GET_DUMPABLE: usize = 3;
+    const PR_SET_DUMPABLE: usize = 4;
+    const PR_SET_NAME: usize = 15;
+    const PR_GET_NAME: usize = 16;
+    let me = proc::current();
+    match option {
+        PR_SET_NAME => {
+            // Up to 15 bytes or the first NUL, a byte at a time (as strncpy_from_user:
+            // a name ending just before an unmapped page is fine).
+            let mut name = [0u8; proc::COMM_LEN];
+            let mut len = 0;
+            while len < proc::COMM_LEN - 1 {
+                copy_from_user(&mut name[len..len + 1], arg2 + len)?;
+                if name[len] == 0 {
+                    break;
+                }
+                len += 1;
+            }
+            me.group.lock().set_comm(&name[..len]);
+            Ok(0)
+        }
+        PR_GET_NAME => {
+            let comm = me.group.lock().comm;
+            copy_to_user(arg2, &comm)?;
+            Ok(0)
+        }
+        PR_GET_DUMPABLE => Ok(1),
+        PR_SET_DUMPABLE if arg2 <= 1 => Ok(0),
+        _ => Err(Errno::EINVAL),
+    }
 }

@@ -110,11 +110,18 @@ pub fn clock_nanosleep(id: usize, flags: usize, req: usize, rem: usize) -> SysRe
 /// `uname` fields, each 65 bytes.
 const UTS_FIELD: usize = 65;
 
+/// What `uname` says (also `/proc/sys/kernel/ostype`, `hostname`, `osrelease`).
+pub const UTS_SYSNAME: &str = "Linux";
+/// The host name.
+pub const UTS_NODENAME: &str = "pagoda";
+/// The release.
+pub const UTS_RELEASE: &str = "6.1.0-pagoda";
+
 pub fn uname(buf: usize) -> SysResult {
     let fields = [
-        "Linux",
-        "pagoda",
-        "6.1.0-pagoda",
+        UTS_SYSNAME,
+        UTS_NODENAME,
+        UTS_RELEASE,
         "#1 SMP pagoda",
         "riscv64",
         "(none)",
@@ -355,5 +362,33 @@ pub fn check_sigset_size(size: usize) -> Result<(), Errno> {
         Ok(())
     } else {
         Err(Errno::EINVAL)
+    }
+}
+
+/// `syslog(type, buf, len)` (glibc's `klogctl`), for `dmesg`: reading the kernel log
+/// ([`crate::console::read_log`]: what the kernel printed, newest 16 KiB) with
+/// `SYSLOG_ACTION_READ_ALL` (3), its size with `SIZE_BUFFER` (10) and `SIZE_UNREAD` (9);
+/// opening, closing and the console-level actions (0, 1, 6, 7, 8) do nothing and
+/// succeed; clearing (4, 5) and the consuming read (2) are `EINVAL` (the log is never
+/// cleared).
+pub fn syslog(kind: usize, buf: usize, len: usize) -> SysResult {
+    const READ_ALL: usize = 3;
+    const SIZE_UNREAD: usize = 9;
+    const SIZE_BUFFER: usize = 10;
+    match kind {
+        0 | 1 | 6 | 7 | 8 => Ok(0),
+        READ_ALL => {
+            let len = isize::try_from(len).map_err(|_| Errno::EINVAL)? as usize;
+            let mut out = alloc::vec::Vec::new();
+            let want = len.min(crate::console::LOG_SIZE);
+            out.try_reserve_exact(want).map_err(|_| Errno::ENOMEM)?;
+            out.resize(want, 0);
+            let n = crate::console::read_log(&mut out);
+            copy_to_user(buf, &out[..n])?;
+            Ok(n)
+        }
+        SIZE_UNREAD => Ok(crate::console::log_len()),
+        SIZE_BUFFER => Ok(crate::console::LOG_SIZE),
+        _ => Err(Errno::EINVAL),
     }
 }
