@@ -43,6 +43,22 @@ def command(kernel, mem="128M", smp=1, append="", initrd=None, dtb=None, extra=(
 MKSWAP = "/sbin/mkswap"
 
 
+def swap_args(path):
+    """QEMU arguments attaching the disk image `path` as a virtio block device."""
+    return ["-drive", f"file={path},if=none,format=raw,id=swap",
+            "-device", "virtio-blk-device,drive=swap,event_idx=off"]
+
+
+def make_swap_image(path, mib):
+    """A sparse image of `mib` MiB formatted by util-linux `mkswap` (Linux's own swap
+    format)."""
+    with open(path, "wb") as f:
+        f.truncate(mib * 1024 * 1024)
+    os.chmod(path, 0o600)
+    subprocess.run([MKSWAP, "-L", "pagoda-swap", path], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 @contextmanager
 def swap_disk(mib):
     """A fresh sparse disk image of `mib` MiB formatted by util-linux `mkswap` (Linux's
@@ -50,13 +66,8 @@ def swap_disk(mib):
     Each boot gets its own image (QEMU locks an image for writing)."""
     with tempfile.TemporaryDirectory(prefix="pagoda-swap-") as d:
         path = os.path.join(d, "swap.img")
-        with open(path, "wb") as f:
-            f.truncate(mib * 1024 * 1024)
-        os.chmod(path, 0o600)
-        subprocess.run([MKSWAP, "-L", "pagoda-swap", path], check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        yield ["-drive", f"file={path},if=none,format=raw,id=swap",
-               "-device", "virtio-blk-device,drive=swap,event_idx=off"]
+        make_swap_image(path, mib)
+        yield swap_args(path)
 
 
 def boot(kernel, timeout=60, swap_mib=0, **kw) -> Boot:

@@ -17,11 +17,15 @@ def main():
     interactive = sys.stdin.isatty()
     initrd = os.path.join(os.path.dirname(__file__), "..", "build", "initramfs.cpio")
     append = "demo" if not interactive else "shell"
+    # A 1 GiB swap disk (docs/swap.md), formatted by mkswap once and kept in build/.
+    swap = os.path.join(os.path.dirname(__file__), "..", "build", "swap.img")
+    if not os.path.exists(swap):
+        qemu.make_swap_image(swap, 1024)
     cmd = qemu.command(kernel, mem="256M", smp=2, append=append, initrd=initrd,
-                       extra=qemu.INTERACTIVE_CONSOLE)
+                       extra=tuple(qemu.INTERACTIVE_CONSOLE) + tuple(qemu.swap_args(swap)))
     if not interactive:
         result = qemu.boot(kernel, timeout=120, mem="256M", smp=2, append=append,
-                           initrd=initrd)
+                           initrd=initrd, extra=qemu.swap_args(swap))
         sys.stdout.write(result.output)
         if result.timed_out:
             print("run: timed out", file=sys.stderr)

@@ -156,6 +156,9 @@ pub fn sysinfo(buf: usize) -> SysResult {
     b[..8].copy_from_slice(&uptime.to_le_bytes());
     b[32..40].copy_from_slice(&(f.total as u64).to_le_bytes());
     b[40..48].copy_from_slice(&(f.free as u64).to_le_bytes());
+    let (swap_total, swap_free, _) = crate::memory::swap::totals();
+    b[64..72].copy_from_slice(&swap_total.to_le_bytes());
+    b[72..80].copy_from_slice(&swap_free.to_le_bytes());
     b[80..82].copy_from_slice(&(proc::count() as u16).to_le_bytes());
     b[104..108].copy_from_slice(&4096u32.to_le_bytes());
     copy_to_user(buf, &b)?;
