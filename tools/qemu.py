@@ -46,7 +46,7 @@ MKSWAP = "/sbin/mkswap"
 def swap_args(path):
     """QEMU arguments attaching the disk image `path` as a virtio block device."""
     return ["-drive", f"file={path},if=none,format=raw,id=swap",
-            "-device", "virtio-blk-device,drive=swap,event_idx=off"]
+            "-device", "virtio-blk-device,drive=swap"]
 
 
 def make_swap_image(path, mib):

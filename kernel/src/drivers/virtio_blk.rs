@@ -316,14 +316,7 @@ pub fn submit(op: Op, page: u64, pa: PhysAddr) -> Result<Ticket, IoError> {
                 // only an interrupt can end this wait, never a task that spins.
                 let seen = d.completions;
                 drop(d);
-                IO_DONE.wait_uninterruptible_polling(
-                    || {
-                        let mut d = disk.lock();
-                        collect(&mut d);
-                        d.completions != seen
-                    },
-                    crate::timer::TICK_NS,
-                );
+                IO_DONE.wait_uninterruptible(|| disk.lock().completions != seen);
             }
         }
     }
@@ -335,30 +328,27 @@ pub fn wait(ticket: Ticket) -> Result<(), IoError> {
         return Err(IoError);
     };
     let mut result = Err(IoError);
-    IO_DONE.wait_uninterruptible_polling(
-        || {
-            let mut d = disk.lock();
-            // Collect here too: the interrupt may not have been taken yet.
-            if collect(&mut d) {
-                IO_DONE.wake_all();
-            }
-            let slot = &mut d.slots[ticket.slot];
-            if slot.generation != ticket.generation {
-                return true;
-            }
-            match slot.state {
-                State::Done(ok) => {
-                    slot.state = State::Free;
-                    if ok {
-                        result = Ok(());
-                    }
-                    true
+    IO_DONE.wait_uninterruptible(|| {
+        let mut d = disk.lock();
+        let slot = &mut d.slots[ticket.slot];
+        if slot.generation != ticket.generation {
+            return true;
+        }
+        match slot.state {
+            State::Done(ok) => {
+                slot.state = State::Free;
+                if ok {
+                    result = Ok(());
                 }
-                _ => false,
+                true
             }
-        },
-        crate::timer::TICK_NS,
-    );
+            _ => {
+                // Interrupts are masked in the kernel: if this hart is the only one and
+                // nothing else runs, the completion is found when it next idles.
+                false
+            }
+        }
+    });
     // A slot became free: a submitter may be waiting for one.
     IO_DONE.wake_all();
     result

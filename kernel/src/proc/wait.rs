@@ -40,26 +40,10 @@ impl WaitQueue {
     /// Sleeps until `ready()` is true, whatever signals arrive (Linux's uninterruptible
     /// sleep, state `D`): for waits that always end soon, such as a disk transfer.
     pub fn wait_uninterruptible(&self, ready: impl FnMut() -> bool) {
-        let _ = self.wait_polling(ready, false, None);
+        let _ = self.wait(ready, false);
     }
 
-    /// As [`WaitQueue::wait_uninterruptible`], re-checking `ready()` at least every
-    /// `period_ns` even without a wake-up: for a condition a device changes, in case its
-    /// interrupt is late or lost.
-    pub fn wait_uninterruptible_polling(&self, ready: impl FnMut() -> bool, period_ns: u64) {
-        let _ = self.wait_polling(ready, false, Some(period_ns));
-    }
-
-    fn wait(&self, ready: impl FnMut() -> bool, interruptible: bool) -> Result<(), Errno> {
-        self.wait_polling(ready, interruptible, None)
-    }
-
-    fn wait_polling(
-        &self,
-        mut ready: impl FnMut() -> bool,
-        interruptible: bool,
-        period_ns: Option<u64>,
-    ) -> Result<(), Errno> {
+    fn wait(&self, mut ready: impl FnMut() -> bool, interruptible: bool) -> Result<(), Errno> {
         let me = current();
         let interrupted = |me: &Arc<Process>| interruptible && me.interrupted();
         loop {
@@ -80,10 +64,7 @@ impl WaitQueue {
                 w.push(me.clone());
             }
             if !ready() && !interrupted(&me) {
-                match period_ns {
-                    Some(p) => sched::sleep_once(&me, Some(crate::timer::now_ns() + p)),
-                    None => sched::sleep(),
-                }
+                sched::sleep();
             }
             self.waiters.lock().retain(|p| !Arc::ptr_eq(p, &me));
         }
