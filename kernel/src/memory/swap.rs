@@ -283,14 +283,7 @@ pub fn swap_out(pa: PhysAddr) -> Verdict {
                 let Some(slot) = a.map.alloc() else {
                     return Verdict::Unreclaimable;
                 };
-                a.map.set_cached(
-                    slot,
-                    Some(Cached {
-                        frame: index,
-                        busy: true,
-                    }),
-                );
-                a.slot_of[index as usize] = slot as u32;
+                enter(a, slot, index);
                 // The cache's reference.
                 let _ = FRAMES.get(pa.pfn());
                 let _ = FRAMES.set_use(pa.pfn(), FrameUse::SwapCache);
@@ -517,6 +510,13 @@ fn cache(a: &mut Area, slot: u64, pa: PhysAddr) -> bool {
     if !a.map.dup(slot) {
         return false;
     }
+    enter(a, slot, index);
+    true
+}
+
+/// Records frame `index` as `slot`'s cache entry, busy (the caller owns it until it
+/// settles), in both directions.
+fn enter(a: &mut Area, slot: u64, index: u32) {
     a.map.set_cached(
         slot,
         Some(Cached {
@@ -525,7 +525,6 @@ fn cache(a: &mut Area, slot: u64, pa: PhysAddr) -> bool {
         }),
     );
     a.slot_of[index as usize] = slot as u32;
-    true
 }
 
 /// Maps the frame `pa` holding `entry`'s page at `va` in the current process, if the PTE
