@@ -16,9 +16,7 @@ def main():
     kernel = sys.argv[1]
     interactive = sys.stdin.isatty()
     initrd = os.path.join(os.path.dirname(__file__), "..", "build", "initramfs.cpio")
-    # `swap=off` for now: the disk is attached, but on more than one hart swapping can
-    # stall (docs/swap.md, "Known problems"); boot with -smp 1 and without it to swap.
-    append = ("demo" if not interactive else "shell") + " swap=off"
+    append = "demo" if not interactive else "shell"
     # A 1 GiB swap disk (docs/swap.md), formatted by mkswap once and kept in build/.
     swap = os.path.join(os.path.dirname(__file__), "..", "build", "swap.img")
     if not os.path.exists(swap):

@@ -154,7 +154,9 @@ trap_entry:
     call    {kernel_trap}
     LOAD_CSRS
     LOAD_GPRS
-    ld      tp, 32(sp)
+    // tp is not reloaded from the frame: in kernel mode it is this hart's HartLocal, and
+    // a handler that slept (a user-copy fault waiting for a swap-in) may have resumed on
+    // another hart, whose tp is the right one now.
     addi    sp, sp, {frame}
     sret
 

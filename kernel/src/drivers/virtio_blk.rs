@@ -327,19 +327,22 @@ pub fn wait(ticket: Ticket) -> Result<(), IoError> {
     let Some(disk) = DISK.get() else {
         return Err(IoError);
     };
-    let mut result = Err(IoError);
+    let mut result = None;
     IO_DONE.wait_uninterruptible(|| {
+        if result.is_some() {
+            // Taken at an earlier check (the condition must stay true once it was).
+            return true;
+        }
         let mut d = disk.lock();
         let slot = &mut d.slots[ticket.slot];
         if slot.generation != ticket.generation {
+            result = Some(Err(IoError));
             return true;
         }
         match slot.state {
             State::Done(ok) => {
                 slot.state = State::Free;
-                if ok {
-                    result = Ok(());
-                }
+                result = Some(if ok { Ok(()) } else { Err(IoError) });
                 true
             }
             _ => {
@@ -351,7 +354,7 @@ pub fn wait(ticket: Ticket) -> Result<(), IoError> {
     });
     // A slot became free: a submitter may be waiting for one.
     IO_DONE.wake_all();
-    result
+    result.unwrap_or(Err(IoError))
 }
 
 /// Reads or writes one page and waits for it.

@@ -63,10 +63,17 @@ impl WaitQueue {
                 }
                 w.push(me.clone());
             }
-            if !ready() && !interrupted(&me) {
+            // `ready()` is evaluated once per check, and a true answer ends the wait at
+            // once: a condition may take what it waited for (a finished request's
+            // result), so asking again could see it gone and sleep forever.
+            let done = ready();
+            if !done && !interrupted(&me) {
                 sched::sleep();
             }
             self.waiters.lock().retain(|p| !Arc::ptr_eq(p, &me));
+            if done {
+                return Ok(());
+            }
         }
     }
 
