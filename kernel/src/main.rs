@@ -157,7 +157,7 @@ extern "C" fn boot_hart_main() -> ! {
     print_summary(info, online);
     drivers::init(info);
     if info.arg("swap") != Some("off") {
-        match memory::swap::enable() {
+        match memory::swap::enable(true) {
             Ok(pages) => println!("pagoda: swap on, {} MiB", pages >> 8),
             Err(memory::swap::SwapError::NoDevice) => {}
             Err(e) => println!("pagoda: no swap: {e:?}"),

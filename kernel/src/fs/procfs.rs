@@ -340,7 +340,8 @@ fn swaps(out: &mut String) -> core::fmt::Result {
     if total > 0 {
         writeln!(
             out,
-            "/dev/vda                                partition\t{}\t\t{}\t\t-2",
+            "{:<40}partition\t{}\t\t{}\t\t-2",
+            crate::fs::dev::DISK,
             kb(total as usize),
             kb((total - free) as usize)
         )?;

@@ -269,6 +269,20 @@ impl Mm {
         spaces[at].1.upgrade()
     }
 
+    /// The live `Mm` with the lowest space identity above `after` (the lowest of all from
+    /// `None`): a walk over every address space that holds no lock between its steps
+    /// (`swapoff`).
+    pub fn next_after(after: Option<SpaceId>) -> Option<Arc<Mm>> {
+        let spaces = SPACES.lock();
+        let at = after.map_or(0, |a| spaces.partition_point(|(i, _)| *i <= a));
+        spaces[at..].iter().find_map(|(_, w)| w.upgrade())
+    }
+
+    /// The identity of this `Mm`'s address space.
+    pub fn space_id(&self) -> SpaceId {
+        self.id
+    }
+
     /// Locks the space (`None` once its last user exited).
     pub fn lock(&self) -> spin::MutexGuard<'_, Option<UserSpace>> {
         self.space.lock()

@@ -151,6 +151,61 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         entry: SwapEntry,
         pa: PhysAddr,
     ) -> Result<bool, FaultError> {
+        let mapped = self.install_remembered(va, entry, pa)?;
+        if mapped {
+            self.counters.record(Event::MajorFault, 1);
+        }
+        Ok(mapped)
+    }
+
+    /// [`swap_in_page`](Self::swap_in_page) for `swapoff`, which brings every page back
+    /// without a fault: the same mapping, no major fault counted.
+    pub fn unuse_page(
+        &mut self,
+        va: VirtAddr,
+        entry: SwapEntry,
+        pa: PhysAddr,
+    ) -> Result<bool, FaultError> {
+        self.install_remembered(va, entry, pa)
+    }
+
+    /// Visits the remembered (swapped-out) pages at or above `from` in address order
+    /// until `f` declines one (returns false); that page's address, to resume from, or
+    /// `None` when the walk reached the end of the space.
+    pub fn remembered_pages(
+        &mut self,
+        from: VirtAddr,
+        mut f: impl FnMut(VirtAddr, SwapEntry) -> bool,
+    ) -> Option<VirtAddr> {
+        let mut cursor = from.0;
+        loop {
+            let (start, end) = match self.area_at(cursor) {
+                Some(a) => (cursor, a.end),
+                None => {
+                    let (_, a) = self.areas.range(cursor..).next()?;
+                    (a.start, a.end)
+                }
+            };
+            let mut declined = None;
+            self.mmu
+                .remembered_range(VirtAddr(start), VirtAddr(end), false, |va, entry| {
+                    if declined.is_none() && !f(va, entry) {
+                        declined = Some(va);
+                    }
+                });
+            if declined.is_some() {
+                return declined;
+            }
+            cursor = end;
+        }
+    }
+
+    fn install_remembered(
+        &mut self,
+        va: VirtAddr,
+        entry: SwapEntry,
+        pa: PhysAddr,
+    ) -> Result<bool, FaultError> {
         if self.mmu.query(va) != PteState::Remembered(entry) {
             return Ok(false);
         }
@@ -163,7 +218,6 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         self.rss += 1;
         self.swap_entries -= 1;
         self.frames.drop_remembered(entry);
-        self.counters.record(Event::MajorFault, 1);
         Ok(true)
     }
 }
