@@ -206,6 +206,10 @@ fn start_init(info: &BootInfo) {
         println!("pagoda: cannot start {path}: {e:?}");
         drivers::finisher::power_off(EXIT_INIT_DIED);
     }
+    // After init, which is process 1.
+    if let Err(e) = memory::reclaim::start_kswapd() {
+        println!("pagoda: no background reclaim: cannot start kswapd0: {e:?}");
+    }
 }
 
 fn print_summary(info: &BootInfo, online: usize) {

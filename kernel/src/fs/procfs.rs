@@ -380,6 +380,7 @@ fn vmstat(out: &mut String) -> core::fmt::Result {
         "pgsteal {}",
         crate::memory::reclaim::PGSTEAL.load(Relaxed)
     )?;
+    writeln!(out, "oom_kill {}", proc::oom::OOM_KILLS.load(Relaxed))?;
     writeln!(out, "tlb_pages {}", t.pages)?;
     writeln!(out, "tlb_asid {}", t.asid)?;
     writeln!(out, "tlb_all {}", t.all)?;

@@ -407,34 +407,37 @@ fn lookup(slot: u64) -> Lookup {
 /// mapped, or the PTE changed meanwhile); `OutOfMemory` asks the caller to reclaim first,
 /// `Bus` reports a failed read.
 pub fn swap_in(va: usize, entry: SwapEntry) -> Result<(), FaultError> {
-    let Some(pa) = fetch(entry.slot())? else {
+    let Some((pa, read)) = fetch(entry.slot())? else {
         return Ok(());
     };
     let result = match crate::proc::sched::current() {
-        Some(me) => map_in(&me.mm(), VirtAddr(va), entry, pa, true),
+        Some(me) => map_in(&me.mm(), VirtAddr(va), entry, pa, read),
         None => Err(FaultError::Unmapped),
     };
     let _ = frames::release(pa.pfn());
     result
 }
 
-/// The frame holding `slot`'s page, with a reference for the caller: from the cache
-/// (waiting while another task owns the entry) or read from the disk. `None` if the slot
-/// is free (the PTE that named it changed meanwhile).
-fn fetch(slot: u64) -> Result<Option<PhysAddr>, FaultError> {
+/// The frame holding `slot`'s page, with a reference for the caller, and whether the
+/// caller waited for the disk: read by this call, or found in the cache while another
+/// task's read of it was in flight. `None` if the slot is free (the PTE that named it
+/// changed meanwhile).
+fn fetch(slot: u64) -> Result<Option<(PhysAddr, bool)>, FaultError> {
+    let mut waited = false;
     loop {
         match lookup(slot) {
             Lookup::Stale => return Ok(None),
             Lookup::Busy => {
+                waited = true;
                 CACHE_READY.wait_uninterruptible(|| !matches!(lookup_busy(slot), Some(true)));
             }
             Lookup::Ready(pa) => {
                 window_hit();
-                return Ok(Some(pa));
+                return Ok(Some((pa, waited)));
             }
             Lookup::Missing => {
                 if let Some(pa) = read_in(slot)? {
-                    return Ok(Some(pa));
+                    return Ok(Some((pa, true)));
                 }
             }
         }
@@ -569,13 +572,13 @@ fn enter(a: &mut Area, slot: u64, index: u32) {
 }
 
 /// Maps the frame `pa` holding `entry`'s page at `va` in `mm`, if the PTE still
-/// remembers it; a major fault if `fault` (else `swapoff`).
+/// remembers it; counted as a major fault if `major`.
 fn map_in(
     mm: &Mm,
     va: VirtAddr,
     entry: SwapEntry,
     pa: PhysAddr,
-    fault: bool,
+    major: bool,
 ) -> Result<(), FaultError> {
     let mut space = mm.lock();
     let space = space.as_mut().ok_or(FaultError::Unmapped)?;
@@ -588,12 +591,7 @@ fn map_in(
     {
         m.set_owner(owner);
     }
-    let mapped = if fault {
-        space.swap_in_page(page, entry, pa)?
-    } else {
-        space.unuse_page(page, entry, pa)?
-    };
-    if mapped {
+    if space.swap_in_page(page, entry, pa, major)? {
         reclaim::add(pa, List::Active);
     }
     Ok(())
@@ -668,7 +666,7 @@ fn unuse_space(mm: &Mm) -> Result<(), SwapError> {
             space.remembered_pages(from, |va, entry| batch.try_push((va, entry)).is_ok())
         };
         for (va, entry) in batch {
-            let Some(pa) = fetch(entry.slot()).map_err(|_| SwapError::NoMemory)? else {
+            let Some((pa, _)) = fetch(entry.slot()).map_err(|_| SwapError::NoMemory)? else {
                 continue;
             };
             let r = map_in(mm, va, entry, pa, false);

@@ -145,28 +145,22 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// ([`FrameSource::take_exclusive`]) or copies it as for any shared private page.
     /// `Ok(false)` if the PTE changed meanwhile (the page was unmapped, or another thread
     /// of the space brought it in): nothing done.
+    ///
+    /// `major`: the fault had to wait for the disk, as Linux counts a major fault (a page
+    /// found in the swap cache, read ahead by an earlier fault, is a minor one; `swapoff`
+    /// brings pages back without a fault and counts none).
     pub fn swap_in_page(
         &mut self,
         va: VirtAddr,
         entry: SwapEntry,
         pa: PhysAddr,
+        major: bool,
     ) -> Result<bool, FaultError> {
         let mapped = self.install_remembered(va, entry, pa)?;
-        if mapped {
+        if mapped && major {
             self.counters.record(Event::MajorFault, 1);
         }
         Ok(mapped)
-    }
-
-    /// [`swap_in_page`](Self::swap_in_page) for `swapoff`, which brings every page back
-    /// without a fault: the same mapping, no major fault counted.
-    pub fn unuse_page(
-        &mut self,
-        va: VirtAddr,
-        entry: SwapEntry,
-        pa: PhysAddr,
-    ) -> Result<bool, FaultError> {
-        self.install_remembered(va, entry, pa)
     }
 
     /// Visits the remembered (swapped-out) pages at or above `from` in address order

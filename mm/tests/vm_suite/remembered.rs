@@ -195,7 +195,7 @@ fn a_swapped_page_comes_back_and_fork_keeps_the_copies_apart() {
 }
 
 #[test]
-fn swapoff_walks_every_remembered_page_and_brings_it_back_without_a_fault() {
+fn swapoff_walks_every_remembered_page_and_brings_it_back_counting_no_fault() {
     let frames = SimFrames::new();
     let mut s = new_space(&frames);
     let rw = PROT_READ | PROT_WRITE;
@@ -246,8 +246,8 @@ fn swapoff_walks_every_remembered_page_and_brings_it_back_without_a_fault() {
     for &(va, e) in &entries {
         let owner = s.private_owner_of(va).unwrap();
         let pa = frames.read_slot(e, owner).unwrap();
-        assert_eq!(s.unuse_page(va, e, pa), Ok(true));
-        assert_eq!(s.unuse_page(va, e, pa), Ok(false), "already back");
+        assert_eq!(s.swap_in_page(va, e, pa, false), Ok(true));
+        assert_eq!(s.swap_in_page(va, e, pa, false), Ok(false), "already back");
         frames.put(pa);
     }
     assert_eq!((s.swap_entries(), frames.live_slots()), (0, 0));
