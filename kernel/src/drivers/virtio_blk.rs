@@ -288,8 +288,27 @@ impl From<Full> for IoError {
 
 /// Starts reading or writing page `page` of the disk from or into the frame at `pa`,
 /// sleeping while every request slot is taken. The frame must stay allocated and
-/// untouched until [`wait`] collects the ticket.
+/// untouched until [`wait`] collects the ticket. Only for a caller that holds no
+/// uncollected ticket (one that does uses [`submit_more`]): a slot frees only when its
+/// ticket is collected, so tasks that each held tickets and slept here for more could
+/// wait for one another for ever.
 pub fn submit(op: Op, page: u64, pa: PhysAddr) -> Result<Ticket, IoError> {
+    submit_inner(op, page, pa, true).and_then(|t| t.ok_or(IoError))
+}
+
+/// [`submit`] for a caller that already holds tickets (a batch): `None` instead of a
+/// sleep when every request slot is taken (the caller collects its own first). It still
+/// sleeps while the device's queue is full, which ends as the device finishes requests.
+pub fn submit_more(op: Op, page: u64, pa: PhysAddr) -> Result<Option<Ticket>, IoError> {
+    submit_inner(op, page, pa, false)
+}
+
+fn submit_inner(
+    op: Op,
+    page: u64,
+    pa: PhysAddr,
+    wait_for_slot: bool,
+) -> Result<Option<Ticket>, IoError> {
     let disk = DISK.get().ok_or(IoError)?;
     loop {
         let mut d = disk.lock();
@@ -301,14 +320,15 @@ pub fn submit(op: Op, page: u64, pa: PhysAddr) -> Result<Ticket, IoError> {
         let free = d.slots.iter().position(|s| s.state == State::Free);
         let started = match free {
             Some(i) => start(&mut d, i, op, page, pa).map(|()| i),
+            None if !wait_for_slot => return Ok(None),
             None => Err(Full::Now),
         };
         match started {
             Ok(i) => {
-                return Ok(Ticket {
+                return Ok(Some(Ticket {
                     slot: i,
                     generation: d.slots[i].generation,
-                });
+                }));
             }
             Err(Full::Never) => return Err(IoError),
             Err(Full::Now) => {

@@ -7,8 +7,9 @@
 //!    while inactive shorter than active: active tail ─ referenced? ─► active head
 //!                                                      └─ no ─────► inactive head
 //!    inactive tail ─ referenced (A bit in any PTE, cleared)? ─► active head
-//!                  └─ no ─► swap::swap_out: every PTE remembers the slot, the page is
-//!                           written, the frame freed
+//!                  └─ no ─► swap::swap_out_start: every PTE remembers the slot, the
+//!                           write is submitted; after 8 such pages (or the scan's end)
+//!                           swap_out_finish waits for the writes and frees the frames
 //!  last reference of a listed frame dropped ──► taken off its list before it is freed
 //!
 //!  who scans: a fault that found no frame (direct, then retries), and kswapd0, woken by
@@ -25,6 +26,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
+use arrayvec::ArrayVec;
 use pagoda_mm::addr::PhysAddr;
 use pagoda_mm::frame::{FrameFlags, FrameMeta};
 use pagoda_mm::swap::{Links, List, Lru};
@@ -32,6 +34,7 @@ use pagoda_mm::vm::{AddressSpace, SpaceId, SpaceSet, for_each_mapping};
 use spin::Mutex;
 
 use super::frames::{self, FRAMES};
+use super::swap::Outgoing;
 use super::uspace::{KernelFrames, UserMmu};
 use crate::proc::Mm;
 use crate::proc::wait::WaitQueue;
@@ -277,6 +280,42 @@ extern "C" fn kswapd() -> ! {
     }
 }
 
+/// Pages a scan unmaps before it waits for their writes: more than the device's queue
+/// holds (five requests), so that it stays busy while the first ones complete.
+const WRITE_BATCH: usize = 8;
+
+/// Where a scanned frame goes after `verdict`, with the scan's reference dropped.
+fn settle_frame(pa: PhysAddr, verdict: Verdict) {
+    match verdict {
+        Verdict::Freed => put_back(pa, None),
+        Verdict::Activate | Verdict::Unreclaimable => put_back(pa, Some(List::Active)),
+        Verdict::Keep => put_back(pa, Some(List::Inactive)),
+    }
+}
+
+/// Finishes a batch of outgoing pages (the submitted writes first, then the ones that
+/// found no request slot: they submit and wait once no ticket of the batch is held);
+/// the number freed.
+fn finish(outgoing: &mut ArrayVec<(PhysAddr, Outgoing), WRITE_BATCH>) -> usize {
+    let mut freed = 0;
+    for later in [false, true] {
+        let mut i = 0;
+        while i < outgoing.len() {
+            if outgoing[i].1.unsubmitted() != later {
+                i += 1;
+                continue;
+            }
+            let (pa, out) = outgoing.remove(i);
+            let verdict = super::swap::swap_out_finish(out);
+            if verdict == Verdict::Freed {
+                freed += 1;
+            }
+            settle_frame(pa, verdict);
+        }
+    }
+    freed
+}
+
 fn scan(target: usize) -> usize {
     if !super::swap::enabled() {
         return 0;
@@ -285,7 +324,9 @@ fn scan(target: usize) -> usize {
     let budget = 2 * (active + inactive) + target;
     let mut freed = 0;
     let mut scanned = 0;
-    while freed < target && scanned < budget {
+    // Pages unmapped with their writes in flight, finished together.
+    let mut outgoing: ArrayVec<(PhysAddr, Outgoing), WRITE_BATCH> = ArrayVec::new();
+    while freed + outgoing.len() < target && scanned < budget {
         let (active, inactive) = lengths();
         if inactive < active {
             // Keep the inactive list at least as long as the active one (new pages carry
@@ -304,20 +345,23 @@ fn scan(target: usize) -> usize {
         let verdict = if referenced(pa) {
             Verdict::Activate
         } else {
-            super::swap::swap_out(pa)
-        };
-        match verdict {
-            Verdict::Freed => {
-                freed += 1;
-                put_back(pa, None);
+            match super::swap::swap_out_start(pa) {
+                Ok(out) => {
+                    outgoing.push((pa, out));
+                    if outgoing.is_full() {
+                        freed += finish(&mut outgoing);
+                    }
+                    continue;
+                }
+                Err(verdict) => verdict,
             }
-            Verdict::Activate | Verdict::Unreclaimable => put_back(pa, Some(List::Active)),
-            Verdict::Keep => put_back(pa, Some(List::Inactive)),
-        }
+        };
+        settle_frame(pa, verdict);
         if verdict == Verdict::Unreclaimable {
             break;
         }
     }
+    freed += finish(&mut outgoing);
     PGSCAN.fetch_add(scanned as u64, Ordering::Relaxed);
     PGSTEAL.fetch_add(freed as u64, Ordering::Relaxed);
     freed

@@ -2,11 +2,13 @@
 //! two directions a page moves: out (reclaim) and back in (a fault).
 //!
 //! ```text
-//!  swap_out(F)   [reclaim, holding a reference to F]
+//!  swap_out_start(F)   [reclaim, holding a reference to F]
 //!    slot S for F (new: count 1, the cache's; cache S -> F, busy)
 //!    every PTE mapping F ──► remembered entry S (count +1 each)   via the reverse map
 //!    F referenced only by the scan and the cache? ── no ──► keep (faults find F cached)
-//!    write F to S (sleeping) ──► cache entry dropped, F freed
+//!    submit the write of F to S (no wait; a full request table: written at the finish)
+//!  swap_out_finish   [once a batch of 8 is out]
+//!    wait for the write (sleeping) ──► cache entry dropped, F freed
 //!
 //!  swap_in(va, S)   [page fault, no lock held]
 //!    S cached? ── busy: wait ── ready: take F
@@ -293,25 +295,55 @@ fn settle(slot: u64) {
     release(freed);
 }
 
-/// Reclaim's step for one private frame the caller holds a reference to (and found not
-/// recently used): unmaps it everywhere into swap entries, writes it, frees it.
-pub fn swap_out(pa: PhysAddr) -> Verdict {
+/// A page on its way out: unmapped everywhere, its write submitted, still to submit, or
+/// not needed (a clean page already in swap). [`swap_out_finish`] completes it.
+#[must_use]
+pub struct Outgoing {
+    slot: u64,
+    frame: PhysAddr,
+    write: Write,
+}
+
+/// The write an [`Outgoing`] page needs.
+enum Write {
+    /// None: the slot already holds the page.
+    Clean,
+    /// In flight.
+    Submitted(virtio_blk::Ticket),
+    /// Every request slot was taken when it was unmapped: written (and waited for) by
+    /// [`swap_out_finish`], which the caller runs once it holds no other ticket.
+    Later,
+}
+
+impl Outgoing {
+    /// Whether finishing it waits for a submission of its own (finish it after the
+    /// others of its batch).
+    pub fn unsubmitted(&self) -> bool {
+        matches!(self.write, Write::Later)
+    }
+}
+
+/// Reclaim's first step for one private frame the caller holds a reference to (and found
+/// not recently used): unmaps it everywhere into swap entries and submits its write
+/// without waiting, so that a batch of pages is written with several requests in flight
+/// (one sleep for the batch, not one per page). `Err` with the verdict if the page stays.
+pub fn swap_out_start(pa: PhysAddr) -> Result<Outgoing, Verdict> {
     let Some(index) = frame_index(pa) else {
-        return Verdict::Keep;
+        return Err(Verdict::Keep);
     };
     // A slot, and the cache entry that owns the page while it moves (busy).
     let (slot, fresh) = {
         let mut area = AREA.lock();
         let Some(a) = area.as_mut() else {
-            return Verdict::Unreclaimable;
+            return Err(Verdict::Unreclaimable);
         };
         if a.draining {
-            return Verdict::Unreclaimable;
+            return Err(Verdict::Unreclaimable);
         }
         match a.slot_of[index as usize] {
             NO_SLOT => {
                 let Some(slot) = a.map.alloc() else {
-                    return Verdict::Unreclaimable;
+                    return Err(Verdict::Unreclaimable);
                 };
                 enter(a, slot, index);
                 // The cache's reference.
@@ -325,14 +357,14 @@ pub fn swap_out(pa: PhysAddr) -> Verdict {
                     Some(c) if !c.busy => {
                         a.map.set_cached(slot, Some(Cached { busy: true, ..c }));
                     }
-                    _ => return Verdict::Keep,
+                    _ => return Err(Verdict::Keep),
                 }
                 (slot, false)
             }
         }
     };
     let Some(entry) = entry_of(slot) else {
-        return finish_kept(slot);
+        return Err(finish_kept(slot));
     };
     let mut failed = false;
     for_each_mapping(&KernelFrames, pa, &mut KernelSpaces, |space, va, _| {
@@ -344,16 +376,42 @@ pub fn swap_out(pa: PhysAddr) -> Verdict {
     });
     // Only the scan's and the cache's references left: nothing maps the frame.
     if failed || refcount(pa) != 2 {
-        return finish_kept(slot);
+        return Err(finish_kept(slot));
     }
-    if fresh {
-        if virtio_blk::transfer(Op::Write, slot, pa).is_err() {
-            return finish_kept(slot);
+    let write = if fresh {
+        // The caller may hold other pages' tickets (its batch): no sleep for a slot.
+        match virtio_blk::submit_more(Op::Write, slot, pa) {
+            Ok(Some(t)) => Write::Submitted(t),
+            Ok(None) => Write::Later,
+            Err(_) => return Err(finish_kept(slot)),
         }
-        PSWPOUT.fetch_add(1, Ordering::Relaxed);
+    } else {
+        Write::Clean
+    };
+    Ok(Outgoing {
+        slot,
+        frame: pa,
+        write,
+    })
+}
+
+/// Reclaim's second step: waits for the page's write; the page is then on the disk and
+/// nothing maps the frame, so it leaves the cache (the entries read it back from the
+/// slot) and is freed with the caller's reference.
+pub fn swap_out_finish(out: Outgoing) -> Verdict {
+    let slot = out.slot;
+    let written = match out.write {
+        Write::Clean => Ok(false),
+        Write::Submitted(t) => virtio_blk::wait(t).map(|()| true),
+        Write::Later => virtio_blk::transfer(Op::Write, slot, out.frame).map(|()| true),
+    };
+    match written {
+        Ok(true) => {
+            PSWPOUT.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(false) => {}
+        Err(_) => return finish_kept(slot),
     }
-    // The page is on the disk and nothing maps the frame: it leaves the cache (the
-    // entries read it back from the slot) and is freed with the scan's reference.
     let freed = AREA.lock().as_mut().and_then(|a| uncache(a, slot));
     CACHE_READY.wake_all();
     match freed {
@@ -507,13 +565,22 @@ fn read_in(slot: u64) -> Result<Option<PhysAddr>, FaultError> {
     window_miss();
     // The caller's reference to the faulting slot's frame (the cache holds the other).
     let _ = FRAMES.get(batch[0].1.pfn());
+    // The faulting page first (holding no ticket yet, it may wait for a request slot),
+    // then its neighbours while slots are free (read-ahead is never worth a wait).
     let tickets: ArrayVec<_, { 1 + READ_AHEAD as usize }> = batch
         .iter()
-        .map(|&(s, f)| virtio_blk::submit(Op::Read, s, f))
+        .enumerate()
+        .map(|(i, &(s, f))| {
+            if i == 0 {
+                virtio_blk::submit(Op::Read, s, f).map(Some)
+            } else {
+                virtio_blk::submit_more(Op::Read, s, f)
+            }
+        })
         .collect();
     let mut ok_first = false;
     for (i, (t, &(s, f))) in tickets.into_iter().zip(batch.iter()).enumerate() {
-        let ok = t.and_then(virtio_blk::wait).is_ok();
+        let ok = matches!(t, Ok(Some(t)) if virtio_blk::wait(t).is_ok());
         if ok {
             PSWPIN.fetch_add(1, Ordering::Relaxed);
             if i > 0 {

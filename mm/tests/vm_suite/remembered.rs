@@ -6,7 +6,9 @@
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use pagoda_mm::vm::abi::*;
-use pagoda_mm::vm::{Access, FaultError, FrameSource, Mmu, PagePerms, PteState, SwapEntry, VmError};
+use pagoda_mm::vm::{
+    Access, FaultError, FrameSource, Mmu, PagePerms, PteState, SwapEntry, VmError,
+};
 
 use super::Table;
 use super::sim::{SimFrames, SimMmu, new_space, read, write};
