@@ -158,7 +158,14 @@ pub fn open(path: &str, flags: usize) -> Result<Option<FileRef>, Errno> {
     let Some(data) = generate(path)? else {
         return Ok(None);
     };
-    super::check_open_mode(false, flags)?;
+    // The one writable file: a process's `oom_score_adj`.
+    let adj_of = match path.strip_suffix("/oom_score_adj") {
+        Some(dir) => Some(process(dir.trim_start_matches("/proc/"))?.tgid),
+        None => {
+            super::check_open_mode(false, flags)?;
+            None
+        }
+    };
     let mut label = [0u8; LABEL_MAX];
     let n = path.len().min(LABEL_MAX);
     label[..n].copy_from_slice(&path.as_bytes()[..n]);
@@ -167,6 +174,7 @@ pub fn open(path: &str, flags: usize) -> Result<Option<FileRef>, Errno> {
         pos: 0,
         label,
         label_len: n,
+        adj_of,
     };
     super::open(file, flags).map(Some)
 }
@@ -227,6 +235,14 @@ fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
                     let inner = p.group.lock();
                     writeln!(out, "{}", inner.comm())
                 }
+                "oom_score_adj" => writeln!(
+                    out,
+                    "{}",
+                    p.group
+                        .oom_score_adj
+                        .load(core::sync::atomic::Ordering::Relaxed)
+                ),
+                "oom_score" => writeln!(out, "{}", proc::oom::oom_score(&p)),
                 "cmdline" => {
                     let args = p.group.lock().cmdline.clone();
                     let args = args.as_deref().map_or(&[][..], |a| a.as_slice());
@@ -677,8 +693,10 @@ const ROOT_FILES: [(&str, u8); 12] = [
 ];
 
 /// The files of `/proc/PID`.
-const PID_FILES: [(&str, u8); 10] = [
+const PID_FILES: [(&str, u8); 12] = [
     ("stat", DT_REG),
+    ("oom_score", DT_REG),
+    ("oom_score_adj", DT_REG),
     ("statm", DT_REG),
     ("status", DT_REG),
     ("cmdline", DT_REG),
@@ -892,6 +910,8 @@ pub struct GeneratedFile {
     /// Its path (the first [`LABEL_MAX`] bytes), for `/proc/PID/fd`.
     label: [u8; LABEL_MAX],
     label_len: usize,
+    /// For `/proc/PID/oom_score_adj`: the process a write sets it for.
+    adj_of: Option<proc::Pid>,
 }
 
 /// Bytes of a generated file's path kept for `/proc/PID/fd` (`/proc/4194304/status`
@@ -907,6 +927,23 @@ impl File for GeneratedFile {
 
     fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
         Ok(copy_at(&self.data, offset, buf))
+    }
+
+    /// `oom_score_adj` only: a decimal number from -1000 to 1000 (surrounding blanks and
+    /// a newline allowed, as Linux's `kstrtoint` after `strstrip`), else `EINVAL`; a
+    /// process gone meanwhile is `ESRCH`.
+    fn write(&mut self, buf: &[u8]) -> Result<usize, Errno> {
+        let pid = self.adj_of.ok_or(Errno::EBADF)?;
+        let text = core::str::from_utf8(buf).map_err(|_| Errno::EINVAL)?;
+        let adj: i32 = text.trim().parse().map_err(|_| Errno::EINVAL)?;
+        if !(proc::oom::OOM_SCORE_ADJ_MIN..=proc::oom::OOM_SCORE_ADJ_MAX).contains(&adj) {
+            return Err(Errno::EINVAL);
+        }
+        let p = proc::find(pid).ok_or(Errno::ESRCH)?;
+        p.group
+            .oom_score_adj
+            .store(adj, core::sync::atomic::Ordering::Relaxed);
+        Ok(buf.len())
     }
 
     fn lseek(&mut self, offset: i64, whence: u32) -> Result<usize, Errno> {

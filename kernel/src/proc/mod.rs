@@ -202,6 +202,10 @@ pub struct ThreadGroup {
     /// A stop or continuation its parent has not been told of by a wait: 0, or the
     /// `wstatus` word ([`ExitStatus::Stopped`], [`ExitStatus::Continued`]).
     pub job_report: AtomicI32,
+    /// `/proc/PID/oom_score_adj`: -1000 (never chosen by the out-of-memory killer) to
+    /// 1000 (chosen first), added to its score in thousandths of memory; inherited by
+    /// `fork`.
+    pub oom_score_adj: AtomicI32,
 }
 
 impl ThreadGroup {
@@ -216,6 +220,7 @@ impl ThreadGroup {
             start_ns: crate::timer::now_ns(),
             stopped: AtomicBool::new(false),
             job_report: AtomicI32::new(0),
+            oom_score_adj: AtomicI32::new(0),
         })
     }
 
@@ -750,6 +755,10 @@ fn make_task(
             .try_reserve(1)
             .map_err(|_| Errno::ENOMEM)?;
         let group = ThreadGroup::new(inner)?;
+        group.oom_score_adj.store(
+            parent.group.oom_score_adj.load(Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
         let child = Process::new(mm, group, None, frame, fp)?;
         listed_by.group.lock().children.push(child.clone());
         child

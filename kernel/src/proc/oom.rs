@@ -7,7 +7,8 @@
 //! ```text
 //!  page fault ─► no frame ─► out_of_memory()
 //!                               │ a victim is already dying ───────► wait a tick, retry
-//!                               │ choose: largest RSS, never init
+//!                               │ choose: largest RSS + swap, moved by oom_score_adj;
+//!                               │         never init, kernel threads, adj -1000
 //!                               ├─ the victim is another process ──► SIGKILL it, log,
 //!                               │                                     wait a tick, retry
 //!                               └─ the victim is the faulting one ─► it dies (logged)
@@ -62,15 +63,46 @@ fn badness(vm: &UserSpace) -> usize {
     vm.rss_pages() + vm.swap_entries() + vm.mmu().memory().pages()
 }
 
-/// The victim by Linux's rule without `oom_score_adj`: the most [`badness`]; init and
-/// processes that already exited are never chosen.
+/// `oom_score_adj` that exempts a process from the killer (Linux's `OOM_SCORE_ADJ_MIN`).
+pub const OOM_SCORE_ADJ_MIN: i32 = -1000;
+/// The largest `oom_score_adj` (Linux's `OOM_SCORE_ADJ_MAX`).
+pub const OOM_SCORE_ADJ_MAX: i32 = 1000;
+
+/// Pages the killer weighs a process against: RAM and swap (Linux's `totalpages`).
+fn total_pages() -> i64 {
+    let swap = crate::memory::swap::totals().0;
+    (crate::memory::frames::stats().total as u64 + swap) as i64
+}
+
+/// A process's score as Linux's `oom_badness`: its [`badness`] in pages plus
+/// `oom_score_adj` thousandths of all memory; `None` if it is exempt (-1000).
+fn score(vm: &UserSpace, adj: i32, total: i64) -> Option<i64> {
+    (adj != OOM_SCORE_ADJ_MIN).then(|| badness(vm) as i64 + i64::from(adj) * total / 1000)
+}
+
+/// `/proc/PID/oom_score`: the score scaled to 0..=1000 of all memory, as Linux shows it
+/// (0 for an exempt process, or one with no memory).
+pub fn oom_score(p: &Process) -> i64 {
+    let total = total_pages().max(1);
+    let adj = p.group.oom_score_adj.load(Ordering::Relaxed);
+    let mm = p.mm();
+    let vm = mm.lock();
+    vm.as_ref()
+        .and_then(|vm| score(vm, adj, total))
+        .map_or(0, |s| (s * 1000 / total).clamp(0, 1000))
+}
+
+/// The victim by Linux's rule: the highest score (memory held, moved by
+/// `oom_score_adj`); init, kernel threads, exempt processes and processes that already
+/// exited are never chosen.
 fn choose() -> Choice {
     if RELEASING.load(Ordering::Acquire) != 0 || crate::memory::frames::user_may_allocate() {
         // A victim is still giving its memory back, or memory came back meanwhile.
         return Choice::Dying;
     }
+    let total = total_pages();
     let procs = PROCESSES.lock();
-    let mut best: Option<(usize, Pid)> = None;
+    let mut best: Option<(i64, Pid)> = None;
     for (&pid, p) in procs.iter() {
         if p.tgid == INIT_PID || p.kernel {
             continue;
@@ -81,7 +113,10 @@ fn choose() -> Choice {
         if p.killed.load(Ordering::Acquire) {
             return Choice::Dying;
         }
-        let points = badness(vm);
+        let adj = p.group.oom_score_adj.load(Ordering::Relaxed);
+        let Some(points) = score(vm, adj, total) else {
+            continue;
+        };
         if best.is_none_or(|(most, _)| points > most) {
             best = Some((points, pid));
         }
@@ -112,8 +147,9 @@ fn kill(victim: &Arc<Process>) {
     };
     victim.with_name(|name| {
         crate::println!(
-            "Out of memory: Killed process {} ({name}) total-vm:{total_kb}kB, anon-rss:{rss_kb}kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:{tables_kb}kB oom_score_adj:0",
-            victim.tgid
+            "Out of memory: Killed process {} ({name}) total-vm:{total_kb}kB, anon-rss:{rss_kb}kB, file-rss:0kB, shmem-rss:0kB, UID:0 pgtables:{tables_kb}kB oom_score_adj:{}",
+            victim.tgid,
+            victim.group.oom_score_adj.load(Ordering::Relaxed)
         )
     });
     if !mm.oom_victim.swap(true, Ordering::AcqRel) {
