@@ -269,6 +269,10 @@ fn settle(slot: u64) {
 /// Reclaim's step for one private frame the caller holds a reference to (and found not
 /// recently used): unmaps it everywhere into swap entries, writes it, frees it.
 pub fn swap_out(pa: PhysAddr) -> Verdict {
+    // Never a page a locked area maps (mlock): asked before a slot is taken.
+    if super::mlock::mapped_locked(pa) {
+        return Verdict::Activate;
+    }
     let Some(index) = frame_index(pa) else {
         return Verdict::Keep;
     };
@@ -398,6 +402,12 @@ pub fn swap_in(va: usize, entry: SwapEntry) -> Result<(), FaultError> {
     let result = map_in(va, entry, pa);
     let _ = frames::release(pa.pfn());
     result
+}
+
+/// Whether the swap cache holds the page of `entry`, ready (`mincore`: a page in swap
+/// that is still in memory is resident).
+pub fn is_cached(entry: SwapEntry) -> bool {
+    lookup_busy(entry.slot()) == Some(false)
 }
 
 /// Whether `slot`'s cache entry is busy (`None`: not cached, or the slot is free).
