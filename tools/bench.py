@@ -37,6 +37,14 @@ MACHINE4 = dict(MACHINE, smp=4)
 # The benchmarks of the one-hart boots, and of the four-hart boots.
 SMP1_BENCHES = "fault fork mmap syscall"
 SMP4_BENCHES = "threads"
+# Swapping (issue 16): 256 MiB, one hart, a fresh 1 GiB mkswap disk per boot; the program
+# turns swap on itself (pagoda boots with `swap=off`, Linux has no swap until then), and
+# reports busy instructions (idle time taken out) and pages moved per operation.
+SWAP_MACHINE = dict(MACHINE, mem="256M")
+SWAP_BENCHES = "swap"
+SWAP_MIB = 1024
+# Figures that are counts per operation (pages, faults), printed with decimals.
+PER_OP = ("_pages_in", "_pages_out", "_majflt")
 BENCH_LINE = re.compile(r"^BENCH (\S+) ([\d.]+) \S+\r?$", re.M)
 FAIL_LINE = re.compile(r"^TEST bench/\S+ FAIL.*$", re.M)
 
@@ -44,10 +52,12 @@ FAIL_LINE = re.compile(r"^TEST bench/\S+ FAIL.*$", re.M)
 class Run:
     """One boot: its command line, its figures, and what went wrong (None if nothing)."""
 
-    def __init__(self, label, kernel, append, machine=MACHINE):
+    def __init__(self, label, kernel, append, machine=MACHINE, swap_mib=0):
         self.label = label
-        self.cmd = qemu.command(kernel, append=append, **machine)
-        b = qemu.boot(kernel, timeout=1800, append=append, **machine)
+        disk = tuple(qemu.swap_args(f"SWAP-{swap_mib}MiB.img")) if swap_mib else ()
+        self.cmd = qemu.command(kernel, append=append,
+                                **dict(machine, extra=machine["extra"] + disk))
+        b = qemu.boot(kernel, timeout=1800, append=append, swap_mib=swap_mib, **machine)
         self.output = b.output
         self.figures = {m.group(1): float(m.group(2))
                         for m in BENCH_LINE.finditer(b.output)}
@@ -64,6 +74,10 @@ class Run:
 
 def fmt(value):
     return f"{value:,.0f}" if value is not None else "-"
+
+
+def fmt_per_op(value):
+    return f"{value:.3f}" if value is not None else "-"
 
 
 def ratio(a, b):
@@ -92,11 +106,18 @@ def main():
         runs4.append(Run("Linux-smp4", args.linux, f"quiet norandmaps bench {SMP4_BENCHES}",
                          MACHINE4))
 
+    runs_swap = [Run("pagoda-swap", args.kernel, f"swap=off bench {SWAP_BENCHES}",
+                     SWAP_MACHINE, SWAP_MIB)]
+    if args.linux:
+        runs_swap.append(Run("Linux-swap", args.linux,
+                             f"quiet norandmaps bench {SWAP_BENCHES}", SWAP_MACHINE,
+                             SWAP_MIB))
+
     print("in-guest benchmarks: guest instructions per operation; QEMU command lines:")
-    for r in runs + runs4:
+    for r in runs + runs4 + runs_swap:
         print(f"  {r.label}: {shlex.join(r.cmd)}")
     bad = False
-    for r in runs + runs4:
+    for r in runs + runs4 + runs_swap:
         if r.problem:
             bad = bad or not r.label.startswith("Linux")
             print(f"bench: the {r.label} boot: {r.problem}; its last output:")
@@ -124,6 +145,17 @@ def main():
         pf = (lambda v: f"{v:.2f}" if v is not None else "-") if n.endswith(".remote") else fmt
         print(f"{n:<22}{pf(p):>12}{pf(b):>12}{ratio(b, p):>14}{pf(lx):>12}"
               f"{ratio(p, lx):>14}")
+    # Swapping: busy instructions per page (or touch), and the pages moved per operation
+    # (lower is better for all of them). SWAP-1024MiB.img above stands for a fresh disk
+    # image formatted by mkswap (tools/qemu.py, swap_disk).
+    ps = runs_swap[0].figures
+    ls = runs_swap[1].figures if len(runs_swap) > 1 else {}
+    print(f"{'swap (256M, 1 hart)':<26}{'pagoda':>12}{'Linux 6.1':>12}{'pagoda/Linux':>14}"
+          "   (lower is better)")
+    for n in dict.fromkeys(list(ps) + list(ls)):
+        p, lx = ps.get(n), ls.get(n)
+        f = fmt_per_op if n.endswith(PER_OP) else fmt
+        print(f"{n:<26}{f(p):>12}{f(lx):>12}{ratio(p, lx):>14}")
     if bad:
         sys.exit("bench: a pagoda boot did not finish cleanly (above)")
 

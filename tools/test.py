@@ -290,21 +290,29 @@ def console(t: Tally, kernel):
 # boots without a disk they pass with a note. On one, two and four harts: the disk's
 # completions arrive on any hart, and a task that sleeps for a swap-in inside a kernel
 # trap may wake on another (both once stalled or crashed pagoda, see docs/swap.md).
-SWAP_TESTS = ("swap_basic", "swap_fork", "swap_multi", "mlock_swap")
+SWAP_TESTS = ("swap_basic", "swap_fork", "swap_multi", "swap_off", "mlock_swap")
 SWAP_MIB = 1024
+
+
+# Swap full: a disk much smaller than RAM, so that RAM and swap fill up together and the
+# out-of-memory killer must act (exactly once).
+SWAP_FULL_TESTS = ("swap_full",)
+SWAP_FULL_MIB = 32
 
 
 def swap(t: Tally, kernel):
     """/tests/swap_* on pagoda with a swap disk: the data checks are the tests' own; the
     suite also checks that swap was found and enabled at boot."""
-    for smp in (1, 2, 4):
-        shape = f"m128M-smp{smp}-swap"
+    boots = [(smp, "swap", SWAP_TESTS, SWAP_MIB) for smp in (1, 2, 4)]
+    boots += [(smp, "swapfull", SWAP_FULL_TESTS, SWAP_FULL_MIB) for smp in (1, 4)]
+    for smp, kind, tests, mib in boots:
+        shape = f"m128M-smp{smp}-{kind}"
         b = qemu.boot(kernel, timeout=PAGODA_TIMEOUT, mem="128M", smp=smp, initrd=INITRD,
-                      append="test " + " ".join(SWAP_TESTS), swap_mib=SWAP_MIB)
+                      append="test " + " ".join(tests), swap_mib=mib)
         out = b.output.replace("TEST user/", f"TEST pagoda-{shape}/")
         n = kernel_lines(t, "", out)
         enabled = "pagoda: swap on" in b.output
-        ok = not b.timed_out and b.status == 0 and n == len(SWAP_TESTS) and enabled
+        ok = not b.timed_out and b.status == 0 and n == len(tests) and enabled
         if not ok or "FAIL" in out:
             sys.stdout.write(b.output[-4000:])
         why = "" if ok else ("timeout" if b.timed_out else

@@ -157,7 +157,7 @@ extern "C" fn boot_hart_main() -> ! {
     print_summary(info, online);
     drivers::init(info);
     if info.arg("swap") != Some("off") {
-        match memory::swap::enable() {
+        match memory::swap::enable(true) {
             Ok(pages) => println!("pagoda: swap on, {} MiB", pages >> 8),
             Err(memory::swap::SwapError::NoDevice) => {}
             Err(e) => println!("pagoda: no swap: {e:?}"),
@@ -205,6 +205,10 @@ fn start_init(info: &BootInfo) {
     if let Err(e) = proc::spawn_init(path, &argv, &envp) {
         println!("pagoda: cannot start {path}: {e:?}");
         drivers::finisher::power_off(EXIT_INIT_DIED);
+    }
+    // After init, which is process 1.
+    if let Err(e) = memory::reclaim::start_kswapd() {
+        println!("pagoda: no background reclaim: cannot start kswapd0: {e:?}");
     }
 }
 

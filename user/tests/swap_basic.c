@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -45,6 +46,10 @@ static void workload(void *arg)
     if (swap_enabled()) {
         CHECK(vmstat_value("pswpin") > pswpin);
         CHECK(vmstat_value("pgmajfault") > majflt);
+        /* This process's own major faults, as getrusage reports them. */
+        struct rusage ru;
+        CHECK_OK(getrusage(RUSAGE_SELF, &ru));
+        CHECK(ru.ru_majflt > 0);
     }
     CHECK_OK(munmap(m, len));
     /* What stays in swap is the child's own few pages (stack, libc data). */

@@ -88,6 +88,17 @@ pub struct Context {
 }
 
 impl Context {
+    /// The context of a kernel thread that has never run: the first switch to it starts
+    /// `entry` on the stack whose top is `stack_top` (16-byte aligned); it never returns
+    /// and never enters user mode.
+    pub fn new_kernel_task(entry: extern "C" fn() -> !, stack_top: usize) -> Context {
+        Context {
+            ra: entry as usize,
+            sp: stack_top,
+            s: [0; 12],
+        }
+    }
+
     /// The context of a task that has never run: it loads `fp` into the floating-point
     /// registers and enters user mode through the trap frame at `frame` (the top of its
     /// kernel stack).

@@ -362,6 +362,67 @@ pub fn transfer(op: Op, page: u64, pa: PhysAddr) -> Result<(), IoError> {
     wait(submit(op, page, pa)?)
 }
 
+/// Bytes per disk page (the unit of every transfer).
+pub const PAGE_BYTES: u64 = PAGE_SIZE as u64;
+
+/// Copies the disk's bytes from byte `offset` into `buf` through a bounce frame, a page
+/// at a time (sleeping for each read); the bytes copied (fewer at the disk's end).
+pub fn read_bytes(offset: u64, buf: &mut [u8]) -> Result<usize, IoError> {
+    bounce(offset, buf.len(), |page, at, pa, done, n| {
+        transfer(Op::Read, page, pa)?;
+        buf[done..done + n].copy_from_slice(&frame_bytes(pa)[at..at + n]);
+        Ok(())
+    })
+}
+
+/// Copies `buf` to the disk from byte `offset` (a partial page is read, patched and
+/// written back); the bytes written (fewer at the disk's end).
+pub fn write_bytes(offset: u64, buf: &[u8]) -> Result<usize, IoError> {
+    bounce(offset, buf.len(), |page, at, pa, done, n| {
+        if n < PAGE_SIZE {
+            transfer(Op::Read, page, pa)?;
+        }
+        frame_bytes(pa)[at..at + n].copy_from_slice(&buf[done..done + n]);
+        transfer(Op::Write, page, pa)
+    })
+}
+
+/// Runs `step(page, offset in page, bounce frame, bytes done, bytes now)` over the pages
+/// `[offset, offset + len)` covers, up to the disk's end, with one bounce frame.
+fn bounce(
+    offset: u64,
+    len: usize,
+    mut step: impl FnMut(u64, usize, PhysAddr, usize, usize) -> Result<(), IoError>,
+) -> Result<usize, IoError> {
+    let end = (offset.saturating_add(len as u64)).min(pages() * PAGE_BYTES);
+    if offset >= end {
+        return Ok(0);
+    }
+    // A user's request: not from the kernel's reserve.
+    if !frames::user_may_allocate() {
+        return Err(IoError);
+    }
+    let frame = frames::alloc(0, FrameUse::Kernel).map_err(|_| IoError)?;
+    let pa = frame.addr();
+    let mut done = 0;
+    let mut result = Ok(());
+    while offset + (done as u64) < end {
+        let at = offset + done as u64;
+        let in_page = (at % PAGE_BYTES) as usize;
+        let n = (PAGE_SIZE - in_page).min((end - at) as usize);
+        result = step(at / PAGE_BYTES, in_page, pa, done, n);
+        if result.is_err() {
+            break;
+        }
+        done += n;
+    }
+    frames::put(frame);
+    match result {
+        Err(e) if done == 0 => Err(e),
+        _ => Ok(done),
+    }
+}
+
 /// The disk's interrupt: collects every finished request and wakes their waiters.
 pub fn interrupt() {
     let Some(disk) = DISK.get() else { return };

@@ -9,6 +9,7 @@
 //! | `random`, `urandom` | 1:8, 1:9 | the kernel's generator ([`crate::random`]: not cryptographic) | discarded |
 //! | `tty` | 5:0 | the console ([`super::tty`]) | the console |
 //! | `console` | 5:1 | the console | the console |
+//! | `vda` (block) | 254:0 | the virtio disk, if there is one ([`crate::drivers::virtio_blk`]) | the disk; `EBUSY` while it is the swap area |
 //!
 //! The nodes are not files of the initramfs: [`open`] and [`stat`] answer for their
 //! paths before the initramfs is looked at (the archive holds only the empty `/dev`
@@ -16,8 +17,12 @@
 
 use alloc::string::String;
 
-use super::{DT_CHR, DT_DIR, DirEntry, File, FileRef, S_IFCHR, Stat, poll};
+use super::{DT_BLK, DT_CHR, DT_DIR, DirEntry, File, FileRef, S_IFBLK, S_IFCHR, Stat, poll};
+use crate::drivers::virtio_blk;
 use crate::errno::Errno;
+
+/// The path of the disk's block device (what `swapon` takes).
+pub const DISK: &str = "/dev/vda";
 
 /// What a device does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,6 +33,7 @@ enum Kind {
     Random,
     Tty,
     Console,
+    Disk,
 }
 
 /// One device node: name, kind, device number (`major << 8 | minor` as in Linux's old
@@ -40,7 +46,7 @@ struct Device {
 }
 
 /// The nodes of `/dev`, in the order `ls -f` lists them.
-const DEVICES: [Device; 7] = [
+const DEVICES: [Device; 8] = [
     Device {
         name: "null",
         kind: Kind::Null,
@@ -83,7 +89,29 @@ const DEVICES: [Device; 7] = [
         rdev: 0x501,
         perm: 0o600,
     },
+    Device {
+        name: "vda",
+        kind: Kind::Disk,
+        rdev: 0xfe00,
+        perm: 0o660,
+    },
 ];
+
+impl Device {
+    /// Whether the node exists on this machine (the disk's only with a disk).
+    fn present(&self) -> bool {
+        self.kind != Kind::Disk || virtio_blk::pages() != 0
+    }
+
+    /// The node's file type bits.
+    fn file_type(&self) -> (u32, u8) {
+        if self.kind == Kind::Disk {
+            (S_IFBLK, DT_BLK)
+        } else {
+            (S_IFCHR, DT_CHR)
+        }
+    }
+}
 
 /// Inode numbers of `/dev` and its nodes (the node's index added), far above the
 /// archive's.
@@ -95,7 +123,10 @@ const DIR: &str = "/dev";
 /// The device at `path` (absolute, normalised) with its index.
 fn find(path: &str) -> Option<(usize, &'static Device)> {
     let name = path.strip_prefix("/dev/")?;
-    DEVICES.iter().enumerate().find(|(_, d)| d.name == name)
+    DEVICES
+        .iter()
+        .enumerate()
+        .find(|(_, d)| d.name == name && d.present())
 }
 
 /// The metadata of the `/dev` node or directory at `path`; `None` for any other path.
@@ -120,8 +151,12 @@ fn dir_stat() -> Stat {
 fn node_stat(index: usize, d: &Device) -> Stat {
     Stat {
         ino: DEV_INO + 1 + index as u64,
-        mode: S_IFCHR | d.perm,
-        size: 0,
+        mode: d.file_type().0 | d.perm,
+        size: if d.kind == Kind::Disk {
+            virtio_blk::pages() * virtio_blk::PAGE_BYTES
+        } else {
+            0
+        },
         rdev: d.rdev,
         mtime: 0,
         dev: super::DEV_DEV,
@@ -141,7 +176,15 @@ pub fn open(path: &str, flags: usize) -> Result<Option<FileRef>, Errno> {
     super::check_open_mode_device(flags)?;
     match d.kind {
         Kind::Tty | Kind::Console => super::tty::open(flags).map(Some),
-        kind => super::open(DevFile { kind, index }, flags).map(Some),
+        kind => super::open(
+            DevFile {
+                kind,
+                index,
+                pos: 0,
+            },
+            flags,
+        )
+        .map(Some),
     }
 }
 
@@ -149,10 +192,17 @@ pub fn open(path: &str, flags: usize) -> Result<Option<FileRef>, Errno> {
 struct DevFile {
     kind: Kind,
     index: usize,
+    /// The file position (the disk's only: the memory devices stay at 0).
+    pos: u64,
 }
 
 impl File for DevFile {
     fn read(&mut self, buf: &mut [u8]) -> Result<usize, Errno> {
+        if self.kind == Kind::Disk {
+            let n = self.read_at(self.pos as usize, buf)?;
+            self.pos += n as u64;
+            return Ok(n);
+        }
         match self.kind {
             Kind::Null => Ok(0),
             Kind::Random => {
@@ -166,18 +216,40 @@ impl File for DevFile {
         }
     }
 
-    fn read_at(&mut self, _offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
+    fn read_at(&mut self, offset: usize, buf: &mut [u8]) -> Result<usize, Errno> {
+        if self.kind == Kind::Disk {
+            return virtio_blk::read_bytes(offset as u64, buf).map_err(|_| Errno::EIO);
+        }
         self.read(buf)
     }
 
     fn write(&mut self, buf: &[u8]) -> Result<usize, Errno> {
         match self.kind {
             Kind::Full => Err(Errno::ENOSPC),
+            Kind::Disk => {
+                if crate::memory::swap::enabled() {
+                    // Linux refuses writes to an active swap device the same way.
+                    return Err(Errno::EBUSY);
+                }
+                let n = virtio_blk::write_bytes(self.pos, buf).map_err(|_| Errno::EIO)?;
+                if n == 0 && !buf.is_empty() {
+                    return Err(Errno::ENOSPC);
+                }
+                self.pos += n as u64;
+                Ok(n)
+            }
             _ => Ok(buf.len()),
         }
     }
 
-    fn lseek(&mut self, _offset: i64, _whence: u32) -> Result<usize, Errno> {
+    fn lseek(&mut self, offset: i64, whence: u32) -> Result<usize, Errno> {
+        if self.kind == Kind::Disk {
+            let size = (virtio_blk::pages() * virtio_blk::PAGE_BYTES) as usize;
+            let mut pos = self.pos as usize;
+            let r = super::seek(&mut pos, size, offset, whence);
+            self.pos = pos as u64;
+            return r;
+        }
         // Linux's memory devices accept any seek and stay at 0.
         Ok(0)
     }
@@ -228,9 +300,13 @@ impl File for DevDir {
                     name: "..",
                 },
                 i => match DEVICES.get(i - 2) {
+                    Some(d) if !d.present() => {
+                        self.pos += 1;
+                        continue;
+                    }
                     Some(d) => DirEntry {
                         ino: DEV_INO + i as u64 - 1,
-                        kind: DT_CHR,
+                        kind: d.file_type().1,
                         name: d.name,
                     },
                     None => return Ok(()),

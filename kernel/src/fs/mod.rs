@@ -44,6 +44,7 @@ pub const MAX_FDS: usize = 1024;
 pub(crate) const S_IFIFO: u32 = 0o010000;
 pub(crate) const S_IFREG: u32 = 0o100000;
 pub(crate) const S_IFCHR: u32 = 0o020000;
+pub(crate) const S_IFBLK: u32 = 0o060000;
 
 /// What `fstat` reports (the fields of Linux's `struct stat` pagoda fills).
 #[derive(Clone, Copy, Debug, Default)]
@@ -77,6 +78,8 @@ pub const DEV_PIPE: u64 = 12;
 pub const DT_CHR: u8 = 2;
 /// `d_type` of a directory.
 pub const DT_DIR: u8 = 4;
+/// `d_type` of a block device.
+pub const DT_BLK: u8 = 6;
 /// `d_type` of a regular file.
 pub const DT_REG: u8 = 8;
 /// `d_type` of a symbolic link.

@@ -344,7 +344,8 @@ fn swaps(out: &mut String) -> core::fmt::Result {
     if total > 0 {
         writeln!(
             out,
-            "/dev/vda                                partition\t{}\t\t{}\t\t-2",
+            "{:<40}partition\t{}\t\t{}\t\t-2",
+            crate::fs::dev::DISK,
             kb(total as usize),
             kb((total - free) as usize)
         )?;
@@ -383,6 +384,7 @@ fn vmstat(out: &mut String) -> core::fmt::Result {
         "pgsteal {}",
         crate::memory::reclaim::PGSTEAL.load(Relaxed)
     )?;
+    writeln!(out, "oom_kill {}", proc::oom::OOM_KILLS.load(Relaxed))?;
     writeln!(out, "tlb_pages {}", t.pages)?;
     writeln!(out, "tlb_asid {}", t.asid)?;
     writeln!(out, "tlb_all {}", t.all)?;

@@ -91,8 +91,8 @@ pub fn fault_in(start: VirtAddr, end: VirtAddr, ignore_errors: bool) -> Result<(
             Some(_) if ignore_errors => at = VirtAddr(at.0 + PAGE_SIZE),
             Some(_) => return Err(Errno::ENOMEM),
         }
-        // Keep free memory above the low watermark, with no lock held.
-        reclaim::balance();
+        // Below the low watermark, background reclaim takes over (no lock held).
+        reclaim::wake_kswapd();
         if crate::timer::now_ns() - slice_start >= crate::timer::TICK_NS {
             proc::sched::preempt();
             slice_start = crate::timer::now_ns();

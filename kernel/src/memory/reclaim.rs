@@ -10,6 +10,9 @@
 //!                  └─ no ─► swap::swap_out: every PTE remembers the slot, the page is
 //!                           written, the frame freed
 //!  last reference of a listed frame dropped ──► taken off its list before it is freed
+//!
+//!  who scans: a fault that found no frame (direct, then retries), and kswapd0, woken by
+//!  a resolved fault below the low watermark, until the high one (background)
 //! ```
 //!
 //! Locking: the lists' lock is a leaf (nothing else is taken under it). A scan holds a
@@ -211,27 +214,59 @@ pub fn reclaim(target: usize) -> usize {
     freed
 }
 
-/// Reclaim ahead of need: when free memory is below the low watermark, reclaims until
-/// the high one (bounded: a few batches). Called by a task after a fault it resolved,
-/// holding no lock; one such task at a time, others carry on.
-pub fn balance() {
-    if !frames::below_low_watermark() || !super::swap::enabled() {
-        return;
-    }
-    if RECLAIMING.swap(true, Ordering::AcqRel) {
-        return;
-    }
-    for _ in 0..BALANCE_BATCHES {
-        if scan(BATCH) == 0 || frames::above_high_watermark() {
-            break;
-        }
-    }
-    RECLAIMING.store(false, Ordering::Release);
-    SCAN_DONE.wake_all();
+/// `kswapd0` was woken and has not finished its round.
+static KSWAPD_AWAKE: AtomicBool = AtomicBool::new(false);
+/// Where `kswapd0` sleeps.
+static KSWAPD: WaitQueue = WaitQueue::new();
+/// How long `kswapd0` rests after a round that freed nothing (no swap space, everything
+/// in use), so that faults do not keep it scanning in vain: Linux's kswapd backs off the
+/// same way, and direct reclaim and the out-of-memory killer handle what comes.
+const KSWAPD_BACKOFF_NS: u64 = 10_000_000;
+
+/// Starts the background reclaim thread, `kswapd0` (after init: init is process 1).
+pub fn start_kswapd() -> Result<(), crate::errno::Errno> {
+    crate::proc::spawn_kernel_thread("kswapd0", kswapd)
 }
 
-/// Most batches one [`balance`] call reclaims.
-const BALANCE_BATCHES: usize = 8;
+/// Called after a resolved fault, holding no lock: below the low watermark, wakes
+/// `kswapd0` (one load when memory is plentiful).
+#[inline]
+pub fn wake_kswapd() {
+    if frames::below_low_watermark() && !KSWAPD_AWAKE.swap(true, Ordering::AcqRel) {
+        KSWAPD.wake_all();
+    }
+}
+
+/// `kswapd0`: sleeps until free memory falls below the low watermark, then reclaims in
+/// batches until it reaches the high one, letting other tasks run between batches (the
+/// kernel does not preempt itself).
+extern "C" fn kswapd() -> ! {
+    let me = crate::proc::current();
+    loop {
+        KSWAPD.wait_uninterruptible(|| KSWAPD_AWAKE.load(Ordering::Acquire));
+        let mut freed_any = false;
+        while super::swap::enabled() && !frames::above_high_watermark() {
+            if RECLAIMING.swap(true, Ordering::AcqRel) {
+                // A direct reclaim is scanning: let it finish.
+                SCAN_DONE.wait_uninterruptible(|| !RECLAIMING.load(Ordering::Acquire));
+                continue;
+            }
+            let freed = scan(BATCH);
+            RECLAIMING.store(false, Ordering::Release);
+            SCAN_DONE.wake_all();
+            if freed == 0 {
+                break;
+            }
+            freed_any = true;
+            crate::proc::sched::preempt();
+        }
+        if !freed_any {
+            let until = crate::timer::now_ns() + KSWAPD_BACKOFF_NS;
+            crate::proc::sched::sleep_until(&me, until);
+        }
+        KSWAPD_AWAKE.store(false, Ordering::Release);
+    }
+}
 
 fn scan(target: usize) -> usize {
     if !super::swap::enabled() {

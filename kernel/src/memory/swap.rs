@@ -45,6 +45,7 @@ use super::frames::{self, FRAMES};
 use super::reclaim::{self, KernelSpaces, Verdict};
 use super::uspace::KernelFrames;
 use crate::drivers::virtio_blk::{self, Op};
+use crate::proc::Mm;
 use crate::proc::wait::WaitQueue;
 
 /// Slots read ahead of a swap-in fault, after the faulting one (from the same cluster).
@@ -55,6 +56,8 @@ struct Area {
     map: SwapMap,
     /// The cache's slot for each frame (by metadata index), [`NO_SLOT`] if none.
     slot_of: Vec<u32>,
+    /// `swapoff` is bringing every page back: nothing more is written out.
+    draining: bool,
 }
 
 const NO_SLOT: u32 = u32::MAX;
@@ -77,20 +80,40 @@ pub enum SwapError {
     Busy,
     /// The header could not be read, or is not a swap header.
     BadHeader,
-    /// No memory for the slot map.
+    /// No memory for the slot map, or (`swapoff`) for the pages to come back.
     NoMemory,
+    /// (`swapoff`) No swap area is enabled.
+    NotEnabled,
 }
 
-/// Reads the swap header on the block device and enables the area (at boot, before any
-/// process: the header is read by polling). Returns the usable pages.
-pub fn enable() -> Result<u64, SwapError> {
+impl From<SwapError> for crate::errno::Errno {
+    fn from(e: SwapError) -> Self {
+        use crate::errno::Errno;
+        match e {
+            SwapError::NoDevice => Errno::ENODEV,
+            SwapError::Busy => Errno::EBUSY,
+            SwapError::BadHeader | SwapError::NotEnabled => Errno::EINVAL,
+            SwapError::NoMemory => Errno::ENOMEM,
+        }
+    }
+}
+
+/// Reads the swap header on the block device and enables the area; returns the usable
+/// pages. At boot (`boot`, before any process) the header is read by polling; from
+/// `swapon` the caller sleeps for it.
+pub fn enable(boot: bool) -> Result<u64, SwapError> {
     let pages = virtio_blk::pages();
     if pages == 0 {
         return Err(SwapError::NoDevice);
     }
     let frame = frames::alloc(0, FrameUse::Kernel).map_err(|_| SwapError::NoMemory)?;
     let result = (|| {
-        virtio_blk::transfer_polled(Op::Read, 0, frame.addr()).map_err(|_| SwapError::BadHeader)?;
+        let read = if boot {
+            virtio_blk::transfer_polled(Op::Read, 0, frame.addr())
+        } else {
+            virtio_blk::transfer(Op::Read, 0, frame.addr())
+        };
+        read.map_err(|_| SwapError::BadHeader)?;
         let map = super::machine::with_frame(frame.addr(), |bytes| {
             let header = SwapHeader::parse(bytes, pages).map_err(|_| SwapError::BadHeader)?;
             SwapMap::new(
@@ -109,7 +132,11 @@ pub fn enable() -> Result<u64, SwapError> {
             return Err(SwapError::Busy);
         }
         let usable = map.usable();
-        *area = Some(Area { map, slot_of });
+        *area = Some(Area {
+            map,
+            slot_of,
+            draining: false,
+        });
         Ok(usable)
     })();
     frames::put(frame);
@@ -282,6 +309,9 @@ pub fn swap_out(pa: PhysAddr) -> Verdict {
         let Some(a) = area.as_mut() else {
             return Verdict::Unreclaimable;
         };
+        if a.draining {
+            return Verdict::Unreclaimable;
+        }
         match a.slot_of[index as usize] {
             NO_SLOT => {
                 let Some(slot) = a.map.alloc() else {
@@ -381,27 +411,41 @@ fn lookup(slot: u64) -> Lookup {
 /// mapped, or the PTE changed meanwhile); `OutOfMemory` asks the caller to reclaim first,
 /// `Bus` reports a failed read.
 pub fn swap_in(va: usize, entry: SwapEntry) -> Result<(), FaultError> {
-    let slot = entry.slot();
-    let pa = loop {
+    let Some((pa, read)) = fetch(entry.slot())? else {
+        return Ok(());
+    };
+    let result = match crate::proc::sched::current() {
+        Some(me) => map_in(&me.mm(), VirtAddr(va), entry, pa, read),
+        None => Err(FaultError::Unmapped),
+    };
+    let _ = frames::release(pa.pfn());
+    result
+}
+
+/// The frame holding `slot`'s page, with a reference for the caller, and whether the
+/// caller waited for the disk: read by this call, or found in the cache while another
+/// task's read of it was in flight. `None` if the slot is free (the PTE that named it
+/// changed meanwhile).
+fn fetch(slot: u64) -> Result<Option<(PhysAddr, bool)>, FaultError> {
+    let mut waited = false;
+    loop {
         match lookup(slot) {
-            Lookup::Stale => return Ok(()),
+            Lookup::Stale => return Ok(None),
             Lookup::Busy => {
+                waited = true;
                 CACHE_READY.wait_uninterruptible(|| !matches!(lookup_busy(slot), Some(true)));
             }
             Lookup::Ready(pa) => {
                 window_hit();
-                break pa;
+                return Ok(Some((pa, waited)));
             }
             Lookup::Missing => {
                 if let Some(pa) = read_in(slot)? {
-                    break pa;
+                    return Ok(Some((pa, true)));
                 }
             }
         }
-    };
-    let result = map_in(va, entry, pa);
-    let _ = frames::release(pa.pfn());
-    result
+    }
 }
 
 /// Whether the swap cache holds the page of `entry`, ready (`mincore`: a page in swap
@@ -537,16 +581,18 @@ fn enter(a: &mut Area, slot: u64, index: u32) {
     a.slot_of[index as usize] = slot as u32;
 }
 
-/// Maps the frame `pa` holding `entry`'s page at `va` in the current process, if the PTE
-/// still remembers it.
-fn map_in(va: usize, entry: SwapEntry, pa: PhysAddr) -> Result<(), FaultError> {
-    let Some(me) = crate::proc::sched::current() else {
-        return Err(FaultError::Unmapped);
-    };
-    let mm = me.mm();
+/// Maps the frame `pa` holding `entry`'s page at `va` in `mm`, if the PTE still
+/// remembers it; counted as a major fault if `major`.
+fn map_in(
+    mm: &Mm,
+    va: VirtAddr,
+    entry: SwapEntry,
+    pa: PhysAddr,
+    major: bool,
+) -> Result<(), FaultError> {
     let mut space = mm.lock();
     let space = space.as_mut().ok_or(FaultError::Unmapped)?;
-    let page = VirtAddr(va & !(PAGE_SIZE - 1));
+    let page = VirtAddr(va.0 & !(PAGE_SIZE - 1));
     let owner = space
         .private_owner_of(page)
         .map_err(|_| FaultError::OutOfMemory)?;
@@ -555,8 +601,135 @@ fn map_in(va: usize, entry: SwapEntry, pa: PhysAddr) -> Result<(), FaultError> {
     {
         m.set_owner(owner);
     }
-    if space.swap_in_page(page, entry, pa)? {
+    if space.swap_in_page(page, entry, pa, major)? {
         reclaim::add(pa, List::Active);
     }
     Ok(())
+}
+
+/// Remembered pages one `swapoff` step collects under a space's lock.
+const UNUSE_BATCH: usize = 32;
+/// Walks over every address space `swapoff` makes before it gives up on pages that keep
+/// going out (a `fork` copying entries meanwhile makes more).
+const UNUSE_PASSES: usize = 8;
+
+/// `swapoff`: brings every swapped-out page back into memory and disables the area.
+/// `NoMemory` if the pages do not fit in free memory (checked before anything moves; if
+/// memory runs out on the way, the pages already back stay in memory and the area stays
+/// enabled: nothing is lost either way).
+pub fn disable() -> Result<(), SwapError> {
+    {
+        let mut area = AREA.lock();
+        let a = area.as_mut().ok_or(SwapError::NotEnabled)?;
+        if a.draining {
+            return Err(SwapError::Busy);
+        }
+        let out = swapped_out(a);
+        if !frames::user_may_take(out as usize * PAGE_SIZE) {
+            return Err(SwapError::NoMemory);
+        }
+        a.draining = true;
+    }
+    let result = unuse_all();
+    if result.is_err()
+        && let Some(a) = AREA.lock().as_mut()
+    {
+        a.draining = false;
+    }
+    result
+}
+
+/// Slots in use that only the disk holds (their page is not in the cache).
+fn swapped_out(a: &Area) -> u64 {
+    (0..a.map.slots())
+        .filter(|&s| a.map.count(s) > 0 && a.map.cached(s).is_none())
+        .count() as u64
+}
+
+/// Brings every remembered page of every space back, then empties the cache and removes
+/// the area.
+fn unuse_all() -> Result<(), SwapError> {
+    for _ in 0..UNUSE_PASSES {
+        let mut after = None;
+        while let Some(mm) = Mm::next_after(after) {
+            after = Some(mm.space_id());
+            unuse_space(&mm)?;
+        }
+        if drop_cache() {
+            return Ok(());
+        }
+    }
+    Err(SwapError::Busy)
+}
+
+/// Brings every remembered page of `mm` back, a batch at a time (the space is locked
+/// only to collect a batch and to map each page).
+fn unuse_space(mm: &Mm) -> Result<(), SwapError> {
+    let mut from = VirtAddr(0);
+    loop {
+        let mut batch: ArrayVec<(VirtAddr, SwapEntry), UNUSE_BATCH> = ArrayVec::new();
+        let next = {
+            let mut space = mm.lock();
+            let Some(space) = space.as_mut() else {
+                return Ok(());
+            };
+            space.remembered_pages(from, |va, entry| batch.try_push((va, entry)).is_ok())
+        };
+        for (va, entry) in batch {
+            let Some((pa, _)) = fetch(entry.slot()).map_err(|_| SwapError::NoMemory)? else {
+                continue;
+            };
+            let r = map_in(mm, va, entry, pa, false);
+            let _ = frames::release(pa.pfn());
+            if r.is_err() {
+                return Err(SwapError::NoMemory);
+            }
+        }
+        match next {
+            Some(va) => from = va,
+            None => return Ok(()),
+        }
+    }
+}
+
+/// Drops every ready cache entry that only the cache names (its frame stays wherever it
+/// is mapped); once no slot is in use, removes the area and returns true.
+fn drop_cache() -> bool {
+    loop {
+        let mut freed: ArrayVec<PhysAddr, UNUSE_BATCH> = ArrayVec::new();
+        let mut busy = false;
+        {
+            let mut area = AREA.lock();
+            let Some(a) = area.as_mut() else { return true };
+            for slot in 0..a.map.slots() {
+                if freed.is_full() {
+                    break;
+                }
+                match a.map.cached(slot) {
+                    Some(c) if c.busy => busy = true,
+                    Some(_) if a.map.count(slot) == 1 => {
+                        if let Some(pa) = uncache(a, slot) {
+                            freed.push(pa);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            if freed.is_empty() && !busy {
+                if a.map.free() != a.map.usable() {
+                    return false;
+                }
+                *area = None;
+                return true;
+            }
+        }
+        CACHE_READY.wake_all();
+        for pa in freed {
+            release(Some(pa));
+        }
+        if busy {
+            // Another task's I/O on a cache entry: let it finish.
+            crate::proc::sched::preempt();
+        }
+    }
 }

@@ -275,6 +275,20 @@ impl Mm {
         spaces[at].1.upgrade()
     }
 
+    /// The live `Mm` with the lowest space identity above `after` (the lowest of all from
+    /// `None`): a walk over every address space that holds no lock between its steps
+    /// (`swapoff`).
+    pub fn next_after(after: Option<SpaceId>) -> Option<Arc<Mm>> {
+        let spaces = SPACES.lock();
+        let at = after.map_or(0, |a| spaces.partition_point(|(i, _)| *i <= a));
+        spaces[at..].iter().find_map(|(_, w)| w.upgrade())
+    }
+
+    /// The identity of this `Mm`'s address space.
+    pub fn space_id(&self) -> SpaceId {
+        self.id
+    }
+
     /// Locks the space (`None` once its last user exited).
     pub fn lock(&self) -> spin::MutexGuard<'_, Option<UserSpace>> {
         self.space.lock()
@@ -335,6 +349,9 @@ pub struct Process {
     pub blocked: AtomicU64,
     /// The signal that killed it, or [`THREAD_EXIT`] (valid once `killed` is set).
     pub kill_signal: AtomicI32,
+    /// A kernel thread (`kswapd0`): it never enters user mode, signals do not reach it,
+    /// and the out-of-memory killer passes it by.
+    pub kernel: bool,
 }
 
 /// A new shared object from the kernel heap, admitted only while free memory stays above
@@ -406,6 +423,7 @@ impl Process {
             pending: AtomicU64::new(0),
             blocked: AtomicU64::new(0),
             kill_signal: AtomicI32::new(0),
+            kernel: false,
         });
         // SAFETY: nobody else sees the process yet.
         unsafe { *p.context.get() = Context::new_task(frame_at, p.fp.get()) };
@@ -525,6 +543,57 @@ pub fn spawn_init(path: &str, argv: &[String], envp: &[String]) -> Result<(), Er
     let frame = exec::exec_into(&p, path, argv, envp)?;
     // SAFETY: the process has not run yet; its frame slot is ours to fill.
     unsafe { p.frame().write(frame) };
+    sched::enqueue(p);
+    Ok(())
+}
+
+/// Starts a kernel thread named `name` running `entry` (which never returns) and puts it
+/// on the run queue. It has an empty address space of its own, no parent and no files;
+/// `ps` lists it as `[name]`, as Linux lists its kernel threads.
+pub fn spawn_kernel_thread(name: &str, entry: extern "C" fn() -> !) -> Result<(), Errno> {
+    let mm = Mm::new(uspace::new_space().map_err(|_| Errno::ENOMEM)?)?;
+    let mut comm = [0; COMM_LEN];
+    for (d, s) in comm.iter_mut().zip(name.bytes().take(COMM_LEN - 1)) {
+        *d = s;
+    }
+    let group = ThreadGroup::new(Inner {
+        parent: 0,
+        pgid: 0,
+        sid: 0,
+        execed: false,
+        children: Vec::new(),
+        exit: None,
+        fds: FdTable::default(),
+        exe: String::new(),
+        cwd: String::from("/"),
+        signals: Box::default(),
+        trampoline: 0,
+        alarm: signal::Alarm::default(),
+        cmdline: None,
+        comm,
+        rlimits: None,
+    })?;
+    let kstack = KernelStack::new().map_err(|_| Errno::ENOMEM)?;
+    let top = kstack.top();
+    let pid = NEXT_PID.fetch_add(1, Ordering::Relaxed);
+    group.live.fetch_add(1, Ordering::AcqRel);
+    let p = new_arc(Process {
+        pid,
+        tgid: pid,
+        sched: Mutex::new(Sched::new()),
+        context: UnsafeCell::new(Context::new_kernel_task(entry, top)),
+        fp: UnsafeCell::new(FpState::default()),
+        kstack,
+        vm: Mutex::new(mm),
+        group,
+        thread: Mutex::new(ThreadState::default()),
+        killed: AtomicBool::new(false),
+        pending: AtomicU64::new(0),
+        blocked: AtomicU64::new(0),
+        kill_signal: AtomicI32::new(0),
+        kernel: true,
+    })?;
+    PROCESSES.lock().insert(p.pid, p.clone());
     sched::enqueue(p);
     Ok(())
 }

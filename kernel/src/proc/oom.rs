@@ -72,7 +72,7 @@ fn choose() -> Choice {
     let procs = PROCESSES.lock();
     let mut best: Option<(usize, Pid)> = None;
     for (&pid, p) in procs.iter() {
-        if p.tgid == INIT_PID {
+        if p.tgid == INIT_PID || p.kernel {
             continue;
         }
         let mm = p.mm();
@@ -92,8 +92,12 @@ fn choose() -> Choice {
     }
 }
 
+/// Processes the killer chose (`oom_kill` in `/proc/vmstat`).
+pub static OOM_KILLS: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
+
 /// Logs the kill in Linux's form and sends `SIGKILL` to `victim`.
 fn kill(victim: &Arc<Process>) {
+    OOM_KILLS.fetch_add(1, Ordering::Relaxed);
     let mm = victim.mm();
     let (total_kb, rss_kb, tables_kb) = match &*mm.lock() {
         Some(vm) => {

@@ -250,6 +250,10 @@ fn accept(p: &Process, sig: i32, from: u32, code: i32) -> bool {
 /// `code`: discarded if ignored, else pending for the process and one thread that does
 /// not block it is woken; `SIGKILL` kills every thread.
 pub fn send(p: &Arc<Process>, sig: i32, from: u32, code: i32) {
+    // Kernel threads take no signals (Linux's kernel threads ignore them all).
+    if p.kernel {
+        return;
+    }
     // Job control first, as Linux's prepare_signal: SIGCONT continues a stopped process
     // and drops its pending stops, a stop drops a pending SIGCONT; both whether or not
     // the signal itself is then ignored.

@@ -568,6 +568,41 @@ const MOUNTED: [(&str, &str); 3] = [("rootfs", "/"), ("proc", "/proc"), ("devtmp
 /// instance there; this one is the same). Any other type is `ENODEV` (`tmpfs` and
 /// `sysfs` too: there are none), another place for these `EINVAL`, a missing target
 /// `ENOENT`.
+/// `swapon` flags Linux accepts: a priority (`SWAP_FLAG_PREFER` with the low 15 bits)
+/// and the discard policies. Pagoda has one area, so the priority changes nothing, and
+/// its disk has no discard.
+const SWAP_FLAGS: usize = 0x7_ffff;
+
+/// `swapon(2)`: enables the swap area on the disk's block device, the only device that
+/// can hold one (`EINVAL` for any other existing path, as Linux for a file system that
+/// cannot hold a swap file; `EBUSY` if it is already on).
+pub fn swapon(path: usize, flags: usize) -> SysResult {
+    if flags & !SWAP_FLAGS != 0 {
+        return Err(Errno::EINVAL);
+    }
+    swap_device(path)?;
+    crate::memory::swap::enable(false)?;
+    Ok(0)
+}
+
+/// `swapoff(2)`: brings every swapped-out page back and disables the area; `ENOMEM` if
+/// they do not fit in memory, `EINVAL` if swap is not on.
+pub fn swapoff(path: usize) -> SysResult {
+    swap_device(path)?;
+    crate::memory::swap::disable()?;
+    Ok(0)
+}
+
+/// Checks that the user path `path` names the disk's block device.
+fn swap_device(path: usize) -> Result<(), Errno> {
+    let path = normalize(&resolve(AT_FDCWD, &read_cstr(path, PATH_MAX)?)?);
+    stat_path(&path, true)?;
+    if path != crate::fs::dev::DISK {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
 pub fn mount(_source: usize, target: usize, fstype: usize) -> SysResult {
     let target = normalize(&resolve(AT_FDCWD, &read_cstr(target, PATH_MAX)?)?);
     let fstype = if fstype == 0 {

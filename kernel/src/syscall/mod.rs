@@ -106,6 +106,8 @@ pub mod nr {
     pub const MUNLOCKALL: usize = 231;
     pub const MINCORE: usize = 232;
     pub const MADVISE: usize = 233;
+    pub const SWAPON: usize = 224;
+    pub const SWAPOFF: usize = 225;
     pub const WAIT4: usize = 260;
     pub const CLONE3: usize = 435;
     pub const PRLIMIT64: usize = 261;
@@ -176,6 +178,8 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::SENDFILE => fs::sendfile(a[0], a[1]),
             nr::SYSLOG => system::syslog(a[0], a[1], a[2]),
             nr::MOUNT => fs::mount(a[0], a[1], a[2]),
+            nr::SWAPON => fs::swapon(a[0], a[1]),
+            nr::SWAPOFF => fs::swapoff(a[0]),
             nr::UMOUNT2 => fs::umount2(a[0]),
             nr::CLONE => process::clone(frame, a[0], a[1], a[2], a[3], a[4]),
             nr::CLONE3 => process::clone3(frame, a[0], a[1]),

@@ -568,8 +568,9 @@ pub fn personality(persona: usize) -> SysResult {
 
 /// `getrusage(who, usage)`: `RUSAGE_SELF` (0), `RUSAGE_CHILDREN` (-1), `RUSAGE_THREAD`
 /// (1, answered for the whole process). The CPU time is all in `ru_utime` (the scheduler
-/// does not split user from kernel time); `ru_minflt` is the process's page faults;
-/// the other counters pagoda does not keep are 0.
+/// does not split user from kernel time); `ru_minflt` is the process's page faults and
+/// `ru_majflt` those that read a page from swap; the other counters pagoda does not keep
+/// are 0.
 pub fn getrusage(who: usize, usage: usize) -> SysResult {
     const RUSAGE_SELF: usize = 0;
     const RUSAGE_THREAD: usize = 1;
@@ -578,11 +579,16 @@ pub fn getrusage(who: usize, usage: usize) -> SysResult {
     const RUSAGE_SIZE: usize = 144;
     /// Offset of `ru_minflt`.
     const MINFLT_AT: usize = 32 + 4 * 8;
+    /// Offset of `ru_majflt`.
+    const MAJFLT_AT: usize = MINFLT_AT + 8;
     let me = proc::current();
-    let (ns, minflt) = match who {
+    let (ns, (minflt, majflt)) = match who {
         RUSAGE_SELF | RUSAGE_THREAD => {
             let mm = me.mm();
-            let faults = mm.lock().as_ref().map_or(0, |vm| vm.stats().minor_faults);
+            let faults = mm.lock().as_ref().map_or((0, 0), |vm| {
+                let s = vm.stats();
+                (s.minor_faults, s.major_faults)
+            });
             (
                 me.group.cpu_ns.load(core::sync::atomic::Ordering::Relaxed),
                 faults,
@@ -592,7 +598,7 @@ pub fn getrusage(who: usize, usage: usize) -> SysResult {
             me.group
                 .children_cpu_ns
                 .load(core::sync::atomic::Ordering::Relaxed),
-            0,
+            (0, 0),
         ),
         _ => return Err(Errno::EINVAL),
     };
@@ -600,6 +606,7 @@ pub fn getrusage(who: usize, usage: usize) -> SysResult {
     b[..8].copy_from_slice(&(ns / 1_000_000_000).to_le_bytes());
     b[8..16].copy_from_slice(&((ns % 1_000_000_000) / 1000).to_le_bytes());
     b[MINFLT_AT..MINFLT_AT + 8].copy_from_slice(&minflt.to_le_bytes());
+    b[MAJFLT_AT..MAJFLT_AT + 8].copy_from_slice(&majflt.to_le_bytes());
     copy_to_user(usage, &b)?;
     Ok(0)
 }

@@ -57,8 +57,8 @@ fn resolve_user_fault(addr: usize, access: Access) -> Result<(), FaultError> {
         let attempt = match fault_once(addr, access) {
             Err(FaultError::SwappedOut(entry)) => crate::memory::swap::swap_in(addr, entry),
             Ok(()) => {
-                // Keep free memory above the low watermark while no lock is held.
-                crate::memory::reclaim::balance();
+                // Below the low watermark, background reclaim takes over.
+                crate::memory::reclaim::wake_kswapd();
                 return Ok(());
             }
             other => other,

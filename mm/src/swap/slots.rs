@@ -103,6 +103,11 @@ impl SwapMap {
         self.usable
     }
 
+    /// The number of slot numbers, usable or not (slots are `0..slots()`).
+    pub fn slots(&self) -> u64 {
+        self.counts.len() as u64
+    }
+
     /// Free slots.
     pub fn free(&self) -> u64 {
         self.free

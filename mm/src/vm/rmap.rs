@@ -145,7 +145,56 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// ([`FrameSource::take_exclusive`]) or copies it as for any shared private page.
     /// `Ok(false)` if the PTE changed meanwhile (the page was unmapped, or another thread
     /// of the space brought it in): nothing done.
+    ///
+    /// `major`: the fault had to wait for the disk, as Linux counts a major fault (a page
+    /// found in the swap cache, read ahead by an earlier fault, is a minor one; `swapoff`
+    /// brings pages back without a fault and counts none).
     pub fn swap_in_page(
+        &mut self,
+        va: VirtAddr,
+        entry: SwapEntry,
+        pa: PhysAddr,
+        major: bool,
+    ) -> Result<bool, FaultError> {
+        let mapped = self.install_remembered(va, entry, pa)?;
+        if mapped && major {
+            self.counters.record(Event::MajorFault, 1);
+        }
+        Ok(mapped)
+    }
+
+    /// Visits the remembered (swapped-out) pages at or above `from` in address order
+    /// until `f` declines one (returns false); that page's address, to resume from, or
+    /// `None` when the walk reached the end of the space.
+    pub fn remembered_pages(
+        &mut self,
+        from: VirtAddr,
+        mut f: impl FnMut(VirtAddr, SwapEntry) -> bool,
+    ) -> Option<VirtAddr> {
+        let mut cursor = from.0;
+        loop {
+            let (start, end) = match self.area_at(cursor) {
+                Some(a) => (cursor, a.end),
+                None => {
+                    let (_, a) = self.areas.range(cursor..).next()?;
+                    (a.start, a.end)
+                }
+            };
+            let mut declined = None;
+            self.mmu
+                .remembered_range(VirtAddr(start), VirtAddr(end), false, |va, entry| {
+                    if declined.is_none() && !f(va, entry) {
+                        declined = Some(va);
+                    }
+                });
+            if declined.is_some() {
+                return declined;
+            }
+            cursor = end;
+        }
+    }
+
+    fn install_remembered(
         &mut self,
         va: VirtAddr,
         entry: SwapEntry,
@@ -163,7 +212,6 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         self.rss += 1;
         self.swap_entries -= 1;
         self.frames.drop_remembered(entry);
-        self.counters.record(Event::MajorFault, 1);
         Ok(true)
     }
 }

@@ -6,7 +6,9 @@
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use pagoda_mm::vm::abi::*;
-use pagoda_mm::vm::{Access, FaultError, Mmu, PagePerms, PteState, SwapEntry, VmError};
+use pagoda_mm::vm::{
+    Access, FaultError, FrameSource, Mmu, PagePerms, PteState, SwapEntry, VmError,
+};
 
 use super::Table;
 use super::sim::{SimFrames, SimMmu, new_space, read, write};
@@ -192,4 +194,69 @@ fn a_swapped_page_comes_back_and_fork_keeps_the_copies_apart() {
     assert_eq!(read(&mut s, &frames, VA), Ok(5));
     drop((s, child));
     assert_eq!((frames.live_slots(), frames.live()), (0, 0));
+}
+
+#[test]
+fn swapoff_walks_every_remembered_page_and_brings_it_back_counting_no_fault() {
+    let frames = SimFrames::new();
+    let mut s = new_space(&frames);
+    let rw = PROT_READ | PROT_WRITE;
+    let anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+    // Two areas with a hole between them; pages 0, 2, 3 of the first and 1 of the
+    // second swapped out.
+    s.mmap(VA, 4 * P, rw, anon, None, 0).unwrap();
+    s.mmap(VA + 8 * P, 2 * P, rw, anon, None, 0).unwrap();
+    let out = [VA, VA + 2 * P, VA + 3 * P, VA + 9 * P];
+    for (i, &a) in out.iter().enumerate() {
+        write(&mut s, &frames, a, 10 + i as u8).unwrap();
+    }
+    write(&mut s, &frames, VA + P, 99).unwrap();
+    let mut entries = Vec::new();
+    for &a in &out {
+        let entry = frames.new_slot(1);
+        let pa = s.mmu().query_page(a).pa;
+        frames.save_to_slot(entry, pa);
+        s.remember_page(VirtAddr(a), entry).unwrap();
+        entries.push((VirtAddr(a), entry));
+    }
+    // The whole walk, in address order.
+    let mut seen = Vec::new();
+    assert_eq!(
+        s.remembered_pages(VirtAddr(0), |va, e| {
+            seen.push((va, e));
+            true
+        }),
+        None
+    );
+    assert_eq!(seen, entries);
+    // Declining the third stops there and resumes at it; from inside an area, only
+    // what lies above.
+    let mut taken = 0;
+    let resume = s.remembered_pages(VirtAddr(0), |_, _| {
+        taken += 1;
+        taken <= 2
+    });
+    assert_eq!(resume, Some(VirtAddr(VA + 3 * P)));
+    let mut rest = Vec::new();
+    s.remembered_pages(resume.unwrap(), |va, _| {
+        rest.push(va);
+        true
+    });
+    assert_eq!(rest, [VirtAddr(VA + 3 * P), VirtAddr(VA + 9 * P)]);
+    // Bringing each back: mapped, the slot's reference dropped, no major fault.
+    let faults = s.stats().major_faults;
+    for &(va, e) in &entries {
+        let owner = s.private_owner_of(va).unwrap();
+        let pa = frames.read_slot(e, owner).unwrap();
+        assert_eq!(s.swap_in_page(va, e, pa, false), Ok(true));
+        assert_eq!(s.swap_in_page(va, e, pa, false), Ok(false), "already back");
+        frames.put(pa);
+    }
+    assert_eq!((s.swap_entries(), frames.live_slots()), (0, 0));
+    assert_eq!(s.stats().major_faults, faults);
+    assert_eq!(s.remembered_pages(VirtAddr(0), |_, _| true), None);
+    for (i, &a) in out.iter().enumerate() {
+        assert_eq!(read(&mut s, &frames, a), Ok(10 + i as u8));
+    }
+    assert_eq!(read(&mut s, &frames, VA + P), Ok(99));
 }

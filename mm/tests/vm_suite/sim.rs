@@ -691,7 +691,7 @@ pub fn access(space: &mut Space, va: usize, kind: Access) -> Result<usize, Fault
                 let pa = frames
                     .read_slot(entry, owner)
                     .map_err(|_| FaultError::OutOfMemory)?;
-                let mapped = space.swap_in_page(page, entry, pa);
+                let mapped = space.swap_in_page(page, entry, pa, true);
                 frames.put(pa);
                 mapped?;
                 continue;
