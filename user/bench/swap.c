@@ -2,7 +2,8 @@
  * bench/swap - swapping, in busy instructions: guest time minus the time the harts were
  * idle (waiting for the disk), from /proc/stat's idle column, so that what is measured is
  * the work the kernel did (faults, reclaim, I/O set-up), not the disk's latency. Under
- * `-icount shift=0,sleep=off` one guest nanosecond is one instruction; /proc/stat counts
+ * `-icount shift=0,sleep=off` one guest nanosecond is one instruction while a hart runs
+ * (an idle hart's clock jumps ahead, which is why idle time is taken out); /proc/stat counts
  * in hundredths of a second (10^7 instructions), far below the phases' lengths.
  *
  * On a machine with a swap disk (`/dev/vda`, formatted by mkswap; the program enables it
@@ -33,7 +34,8 @@
 /* /proc/stat's unit (USER_HZ) in nanoseconds. */
 #define NS_PER_TICK 10000000ULL
 
-/* Idle time of all harts so far, in ns (the fourth number of the `cpu` line). */
+/* Idle time of all harts so far, in ns: the `cpu` line's idle and iowait (Linux counts
+ * an idle hart with a task waiting for the disk as iowait). */
 static uint64_t idle_ns(void)
 {
     char buf[256];
@@ -41,9 +43,9 @@ static uint64_t idle_ns(void)
     ssize_t n = CHECK_OK(read(fd, buf, sizeof buf - 1));
     close(fd);
     buf[n] = 0;
-    unsigned long long user, nice, sys, idle;
-    CHECK_EQ(sscanf(buf, "cpu %llu %llu %llu %llu", &user, &nice, &sys, &idle), 4);
-    return idle * NS_PER_TICK;
+    unsigned long long user, nice, sys, idle, iowait;
+    CHECK_EQ(sscanf(buf, "cpu %llu %llu %llu %llu %llu", &user, &nice, &sys, &idle, &iowait), 5);
+    return (idle + iowait) * NS_PER_TICK;
 }
 
 struct mark {

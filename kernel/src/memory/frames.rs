@@ -181,6 +181,14 @@ pub fn below_low_watermark() -> bool {
     FRAMES.free_on_lists() < WATERMARK_LOW * RESERVE.load(Ordering::Relaxed)
 }
 
+/// Whether free memory is below the point where an allocating task reclaims itself
+/// (halfway between the reserve and the low watermark): background reclaim is not keeping
+/// up, and the reserve kept for the kernel must not be reached.
+#[inline]
+pub fn below_throttle_watermark() -> bool {
+    FRAMES.free_on_lists() < (WATERMARK_LOW + 1) * RESERVE.load(Ordering::Relaxed) / 2
+}
+
 /// Whether free memory reached reclaim's high watermark.
 pub fn above_high_watermark() -> bool {
     FRAMES.free_on_lists() >= WATERMARK_HIGH * RESERVE.load(Ordering::Relaxed)

@@ -91,8 +91,9 @@ pub fn fault_in(start: VirtAddr, end: VirtAddr, ignore_errors: bool) -> Result<(
             Some(_) if ignore_errors => at = VirtAddr(at.0 + PAGE_SIZE),
             Some(_) => return Err(Errno::ENOMEM),
         }
-        // Below the low watermark, background reclaim takes over (no lock held).
-        reclaim::wake_kswapd();
+        // As after a fault: below the low watermark kswapd0 is woken, further down this
+        // task reclaims a batch itself (no lock held).
+        reclaim::after_fault();
         if crate::timer::now_ns() - slice_start >= crate::timer::TICK_NS {
             proc::sched::preempt();
             slice_start = crate::timer::now_ns();

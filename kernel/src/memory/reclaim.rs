@@ -229,11 +229,20 @@ pub fn start_kswapd() -> Result<(), crate::errno::Errno> {
 }
 
 /// Called after a resolved fault, holding no lock: below the low watermark, wakes
-/// `kswapd0` (one load when memory is plentiful).
+/// `kswapd0` (one load when memory is plentiful); further down, where `kswapd0` is not
+/// keeping up (the faulting tasks allocate faster than it frees), the task reclaims a
+/// batch itself, so that free memory stays clear of the kernel's reserve (Linux
+/// throttles allocators the same way).
 #[inline]
-pub fn wake_kswapd() {
-    if frames::below_low_watermark() && !KSWAPD_AWAKE.swap(true, Ordering::AcqRel) {
+pub fn after_fault() {
+    if !frames::below_low_watermark() {
+        return;
+    }
+    if !KSWAPD_AWAKE.swap(true, Ordering::AcqRel) {
         KSWAPD.wake_all();
+    }
+    if frames::below_throttle_watermark() && super::swap::enabled() {
+        reclaim(BATCH);
     }
 }
 

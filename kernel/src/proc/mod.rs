@@ -21,6 +21,7 @@ use core::cell::UnsafeCell;
 use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 use spin::Mutex;
+use spin::mutex::{TicketMutex, TicketMutexGuard};
 
 use crate::arch::trap::{Context, FpState, TrapFrame, reg};
 use crate::fs::FdTable;
@@ -240,7 +241,11 @@ impl ThreadGroup {
 pub struct Mm {
     /// The identity of its space (fixed: a new program gets a new `Mm`).
     id: SpaceId,
-    space: Mutex<Option<UserSpace>>,
+    /// A ticket lock: first come, first served. Reclaim (`kswapd0`) takes and releases
+    /// it page after page while the space's own tasks fault; with a plain spin lock the
+    /// releasing hart won the next round again and again and a faulting task on another
+    /// hart waited for seconds.
+    space: TicketMutex<Option<UserSpace>>,
     /// Tasks using it; the one that brings it to 0 frees the space.
     users: AtomicUsize,
     /// The out-of-memory killer chose a process using it, and its memory is not back yet
@@ -257,7 +262,7 @@ impl Mm {
         let id = space.id();
         let mm = new_arc(Mm {
             id,
-            space: Mutex::new(Some(space)),
+            space: TicketMutex::new(Some(space)),
             users: AtomicUsize::new(1),
             oom_victim: AtomicBool::new(false),
         })?;
@@ -290,7 +295,7 @@ impl Mm {
     }
 
     /// Locks the space (`None` once its last user exited).
-    pub fn lock(&self) -> spin::MutexGuard<'_, Option<UserSpace>> {
+    pub fn lock(&self) -> TicketMutexGuard<'_, Option<UserSpace>> {
         self.space.lock()
     }
 }

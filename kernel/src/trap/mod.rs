@@ -58,7 +58,7 @@ fn resolve_user_fault(addr: usize, access: Access) -> Result<(), FaultError> {
             Err(FaultError::SwappedOut(entry)) => crate::memory::swap::swap_in(addr, entry),
             Ok(()) => {
                 // Below the low watermark, background reclaim takes over.
-                crate::memory::reclaim::wake_kswapd();
+                crate::memory::reclaim::after_fault();
                 return Ok(());
             }
             other => other,
