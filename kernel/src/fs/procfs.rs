@@ -5,7 +5,7 @@
 //!
 //! | file | contents |
 //! |---|---|
-//! | `/proc/meminfo` | `MemTotal`, `MemFree`, `MemAvailable`, swap, the replacement lists, frames by use, slab and page tables |
+//! | `/proc/meminfo` | `MemTotal`, `MemFree`, `MemAvailable`, swap, the replacement lists, locked pages (`Unevictable`, `Mlocked`), frames by use, slab and page tables |
 //! | `/proc/swaps` | the swap area, its size and use |
 //! | `/proc/stat` | time each hart ran tasks and idled (all of it as `user`: see below), `btime`, `processes`, `procs_running` |
 //! | `/proc/uptime`, `/proc/loadavg` | time since boot and idle time; Linux's load averages (sampled every 5 s), runnable/total threads, last pid |
