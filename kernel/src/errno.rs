@@ -92,6 +92,7 @@ impl Errno {
         match e {
             VmError::Perm => Errno::EPERM,
             VmError::BadFd => Errno::EBADF,
+            VmError::Again => Errno::EAGAIN,
             VmError::NoMem => Errno::ENOMEM,
             VmError::Access => Errno::EACCES,
             VmError::Fault => Errno::EFAULT,

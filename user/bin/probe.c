@@ -7,6 +7,8 @@
  *   probe unmapped ADDR  exit 0 iff the page at hex ADDR is not mapped (exec dropped it):
  *                        mprotect of an unmapped page is ENOMEM
  *   probe pid PID        exit 0 iff getpid() == PID (execve keeps the process id)
+ *   probe unlocked       exit 0 iff nothing is locked (VmLck 0) and a new mapping is not
+ *                        locked either: execve ends mlock and mlockall(MCL_FUTURE)
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -30,6 +32,13 @@ int main(int argc, char **argv, char **envp)
     if (strcmp(mode, "exit") == 0) {
         CHECK_EQ(argc, 3);
         return atoi(argv[2]);
+    }
+    if (strcmp(mode, "unlocked") == 0) {
+        CHECK_EQ(self_status_kb("VmLck"), 0);
+        char *m = map_anon(4 * PAGE_SIZE);
+        touch_pages(m, 4 * PAGE_SIZE, 1);
+        CHECK_EQ(self_status_kb("VmLck"), 0);
+        return 0;
     }
     if (strcmp(mode, "args") == 0) {
         CHECK_EQ(argc, COUNT(expected_argv));

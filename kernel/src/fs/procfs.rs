@@ -5,7 +5,7 @@
 //!
 //! | file | contents |
 //! |---|---|
-//! | `/proc/meminfo` | `MemTotal`, `MemFree`, `MemAvailable`, swap, the replacement lists, frames by use, slab and page tables |
+//! | `/proc/meminfo` | `MemTotal`, `MemFree`, `MemAvailable`, swap, the replacement lists, locked pages (`Unevictable`, `Mlocked`), frames by use, slab and page tables |
 //! | `/proc/swaps` | the swap area, its size and use |
 //! | `/proc/stat` | time each hart ran tasks and idled (all of it as `user`: see below), `btime`, `processes`, `procs_running` |
 //! | `/proc/uptime`, `/proc/loadavg` | time since boot and idle time; Linux's load averages (sampled every 5 s), runnable/total threads, last pid |
@@ -15,7 +15,7 @@
 //! | `/proc/PID/cmdline`, `comm` | the arguments of `execve` (cut at 4 KiB), the command name |
 //! | `/proc/PID/exe`, `cwd` | links to the program and the working directory |
 //! | `/proc/PID/fd/N` | a link per open descriptor: the file's path, or `pipe:[N]` |
-//! | `/proc/self/status`, `/proc/PID/status` | name, true state, pid, parent, ids, `VmSize`, `VmRSS`, `VmSwap`, fault counters |
+//! | `/proc/self/status`, `/proc/PID/status` | name, true state, pid, parent, ids, `VmSize`, `VmLck`, `VmRSS`, `VmSwap`, fault counters |
 //! | `/proc/vmstat` | global fault, copy-on-write, swap, reclaim and TLB counters |
 //! | `/proc/slabinfo` | per heap size class: objects in use, slab capacity, slabs; then pagoda's own columns: cached objects, peaks |
 //! | `/proc/buddyinfo` | free blocks of each order (0 to 18) on the buddy lists |
@@ -279,9 +279,13 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     line(out, "Cached", 0)?;
     let (swap_total, swap_free, swap_cached) = crate::memory::swap::totals();
     let (active, inactive) = crate::memory::reclaim::lengths();
+    let mlocked = crate::memory::mlock::mlocked_pages();
     line(out, "SwapCached", kb(swap_cached as usize))?;
     line(out, "Active(anon)", kb(active))?;
     line(out, "Inactive(anon)", kb(inactive))?;
+    // Locked pages are the only user pages reclaim will not take.
+    line(out, "Unevictable", kb(mlocked))?;
+    line(out, "Mlocked", kb(mlocked))?;
     line(out, "SwapTotal", kb(swap_total as usize))?;
     line(out, "SwapFree", kb(swap_free as usize))?;
     line(out, "AnonPages", kb(f.used_for(FrameUse::UserAnon)))?;
@@ -403,21 +407,37 @@ fn vmstat(out: &mut String) -> core::fmt::Result {
     writeln!(out, "tlb_remote_requests {}", t.remote_requests)
 }
 
-/// Pages mapped, resident and in swap, and the fault counters, of `p`'s address space.
-fn memory_of(p: &Process) -> (usize, usize, usize, pagoda_mm::vm::VmStats) {
+/// The memory of a process's address space, in pages, and its fault counters.
+#[derive(Default)]
+struct MemoryOf {
+    /// Pages of all its areas (`VmSize`).
+    size: usize,
+    /// Pages of its locked areas (`VmLck`).
+    locked: usize,
+    /// Resident pages (`VmRSS`).
+    rss: usize,
+    /// Pages in swap (`VmSwap`).
+    swapped: usize,
+    stats: pagoda_mm::vm::VmStats,
+}
+
+/// Pages mapped, locked, resident and in swap, and the fault counters, of `p`'s address
+/// space.
+fn memory_of(p: &Process) -> MemoryOf {
     let mm = p.mm();
     let vm = mm.lock();
     match &*vm {
         Some(vm) => {
             let size: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
-            (
-                size / PAGE_SIZE,
-                vm.rss_pages(),
-                vm.swap_entries(),
-                vm.stats(),
-            )
+            MemoryOf {
+                size: size / PAGE_SIZE,
+                locked: vm.locked_bytes() / PAGE_SIZE,
+                rss: vm.rss_pages(),
+                swapped: vm.swap_entries(),
+                stats: vm.stats(),
+            }
         }
-        None => (0, 0, 0, Default::default()),
+        None => MemoryOf::default(),
     }
 }
 
@@ -436,7 +456,13 @@ fn status(out: &mut String, p: &Process) -> core::fmt::Result {
         let inner = p.group.lock();
         (inner.parent, String::from(inner.comm()))
     };
-    let (size, rss, swapped, stats) = memory_of(p);
+    let MemoryOf {
+        size,
+        locked,
+        rss,
+        swapped,
+        stats,
+    } = memory_of(p);
     let state = proc::state_letter(p);
     writeln!(out, "Name:\t{name}")?;
     writeln!(out, "State:\t{state} ({})", state_name(state))?;
@@ -450,6 +476,7 @@ fn status(out: &mut String, p: &Process) -> core::fmt::Result {
     writeln!(out, "Groups:\t")?;
     writeln!(out, "Threads:\t{}", p.group.live())?;
     writeln!(out, "VmSize:\t{:>8} kB", kb(size))?;
+    writeln!(out, "VmLck:\t{:>8} kB", kb(locked))?;
     writeln!(out, "VmRSS:\t{:>8} kB", kb(rss))?;
     writeln!(out, "VmSwap:\t{:>8} kB", kb(swapped))?;
     writeln!(out, "MinorFaults:\t{}", stats.minor_faults)?;
@@ -481,7 +508,9 @@ fn pid_stat(out: &mut String, p: &Process) -> core::fmt::Result {
         )
     };
     let (tty, tpgid) = super::tty::terminal_of(sid);
-    let (size, rss, _, stats) = memory_of(p);
+    let MemoryOf {
+        size, rss, stats, ..
+    } = memory_of(p);
     let ticks = |ns: u64| ns / NS_PER_USER_TICK;
     let utime = ticks(p.group.cpu_ns.load(core::sync::atomic::Ordering::Relaxed));
     let cutime = ticks(
@@ -517,7 +546,7 @@ fn pid_stat(out: &mut String, p: &Process) -> core::fmt::Result {
 /// apart by kind), text (executable file mappings), lib (0, as Linux), data (writable
 /// private mappings and the stack), dirty (0, as Linux).
 fn statm(out: &mut String, p: &Process) -> core::fmt::Result {
-    let (size, rss, _, _) = memory_of(p);
+    let MemoryOf { size, rss, .. } = memory_of(p);
     let (mut text, mut data) = (0, 0);
     {
         let mm = p.mm();

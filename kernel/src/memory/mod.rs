@@ -13,6 +13,8 @@
 //! | [`kstack`] | kernel stacks with guard pages |
 //! | [`ktest`] | in-kernel tests of all of the above (they probe memory: `unsafe` allowed) |
 //! | `machine` | frames through the direct map, loading `satp` |
+//! | [`mlock`] | locked memory: reclaim's check, the `Mlocked` total, faulting a locked range in |
+//! | [`reclaim`], [`swap`] | the replacement lists and the scan; the swap area, the swap cache, swap-out and swap-in |
 //! | [`tlb`] | `sfence.vma`, SBI remote fences, ASIDs |
 //! | [`uspace`] | user address spaces: `pagoda-mm`'s policy over Sv39, ASIDs and frames |
 
@@ -29,6 +31,7 @@ pub mod kstack;
 pub mod ktest;
 #[allow(unsafe_code)]
 mod machine;
+pub mod mlock;
 pub mod reclaim;
 pub mod swap;
 pub mod tlb;

@@ -328,6 +328,10 @@ impl Outgoing {
 /// without waiting, so that a batch of pages is written with several requests in flight
 /// (one sleep for the batch, not one per page). `Err` with the verdict if the page stays.
 pub fn swap_out_start(pa: PhysAddr) -> Result<Outgoing, Verdict> {
+    // Never a page a locked area maps (mlock): asked before a slot is taken.
+    if super::mlock::mapped_locked(pa) {
+        return Err(Verdict::Activate);
+    }
     let Some(index) = frame_index(pa) else {
         return Err(Verdict::Keep);
     };
@@ -500,6 +504,12 @@ fn fetch(slot: u64) -> Result<Option<(PhysAddr, bool)>, FaultError> {
             }
         }
     }
+}
+
+/// Whether the swap cache holds the page of `entry`, ready (`mincore`: a page in swap
+/// that is still in memory is resident).
+pub fn is_cached(entry: SwapEntry) -> bool {
+    lookup_busy(entry.slot()) == Some(false)
 }
 
 /// Whether `slot`'s cache entry is busy (`None`: not cached, or the slot is free).

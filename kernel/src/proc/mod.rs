@@ -125,15 +125,21 @@ pub const RLIM_INFINITY: u64 = u64::MAX;
 pub const RLIMIT_STACK: usize = 3;
 /// `RLIMIT_NOFILE`: one more than the highest descriptor number.
 pub const RLIMIT_NOFILE: usize = 7;
+/// `RLIMIT_MEMLOCK`: bytes a process may lock in memory without `CAP_IPC_LOCK` (every
+/// pagoda process is root and has it: reported, not enforced, as on Linux for root).
+pub const RLIMIT_MEMLOCK: usize = 8;
 /// (soft, hard) for each resource.
 pub type Rlimits = [(u64, u64); RLIM_NLIMITS];
 
-/// The limits of the first process: no limit but the stack's soft limit and the
-/// descriptors' ([`crate::fs::MAX_FDS`], which no process can raise).
+/// The limits of the first process: no limit but the stack's soft limit, the
+/// descriptors' ([`crate::fs::MAX_FDS`], which no process can raise) and Linux's
+/// default memory-lock limit (8 MiB).
 pub fn initial_rlimits() -> Rlimits {
     let mut r = [(RLIM_INFINITY, RLIM_INFINITY); RLIM_NLIMITS];
     r[RLIMIT_STACK].0 = uspace::CONFIG.stack_rlimit as u64;
     r[RLIMIT_NOFILE] = (crate::fs::MAX_FDS as u64, crate::fs::MAX_FDS as u64);
+    let memlock = pagoda_mm::vm::DEFAULT_MEMLOCK_RLIMIT as u64;
+    r[RLIMIT_MEMLOCK] = (memlock, memlock);
     r
 }
 

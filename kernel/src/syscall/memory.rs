@@ -1,10 +1,16 @@
 //! Memory system calls: the `pagoda-mm` address-space operations of the current process.
+//!
+//! Faulting a range in (`MAP_POPULATE`, `MAP_LOCKED`, `mlock`, `mlockall`) is done here
+//! a step at a time, the space unlocked between steps ([`mlock::fault_in`]): it may read
+//! pages back from swap and reclaim memory, which sleeps.
 
 use pagoda_mm::addr::VirtAddr;
-use pagoda_mm::vm::abi::{MAP_ANONYMOUS, MAP_LOCKED, MAP_NONBLOCK, MAP_POPULATE};
-use pagoda_mm::vm::{MmapFile, VmError};
+use pagoda_mm::layout::USER_END;
+use pagoda_mm::vm::abi::{MAP_ANONYMOUS, MAP_POPULATE};
+use pagoda_mm::vm::{MmapFile, SwapEntry};
 
 use super::{Errno, SysResult};
+use crate::memory::mlock;
 use crate::memory::uspace::UserSpace;
 use crate::proc;
 
@@ -56,41 +62,15 @@ pub fn mmap(
     }
     // Population is done here, a piece at a time, not inside the mapping call: a large
     // populated mapping must neither hold the hart nor outlive a fatal signal.
-    let populate = flags & MAP_LOCKED != 0 || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE;
-    let flags = flags & !(MAP_LOCKED | MAP_POPULATE);
-    let start =
-        with_vm(|vm| vm.mmap(addr, len, prot, flags, file, offset))?.map_err(Errno::from_vm)?;
+    let flags = flags & !MAP_POPULATE;
+    let (start, populate) = with_vm(|vm| vm.mmap_deferred(addr, len, prot, flags, file, offset))?
+        .map_err(Errno::from_vm)?;
     if populate {
-        populate_in_pieces(start, len);
+        // As Linux's mm_populate after mmap: what cannot be faulted in is left for later.
+        let end = VirtAddr(start.0.saturating_add(len));
+        let _ = mlock::fault_in(start, end, true);
     }
     Ok(start.0)
-}
-
-/// Bytes populated per piece: 2 MiB, one page table's worth (a few hundred thousand
-/// instructions at most).
-const POPULATE_PIECE: usize = 2 << 20;
-
-/// Populates `[start, start + len)` of the current process a [`POPULATE_PIECE`] at a
-/// time, its address space unlocked between pieces: it gives way to other tasks once a
-/// scheduler tick has passed, and stops on a fatal signal or when memory runs out (the
-/// mapping itself stands, as with Linux's `mm_populate`).
-fn populate_in_pieces(start: VirtAddr, len: usize) {
-    let me = proc::current();
-    let end = start.0.saturating_add(len);
-    let mut at = start.0;
-    let mut slice_start = crate::timer::now_ns();
-    while at < end && !me.killed.load(core::sync::atomic::Ordering::Acquire) {
-        let stop = (at + POPULATE_PIECE).min(end);
-        let piece = with_vm(|vm| vm.populate(VirtAddr(at), VirtAddr(stop)));
-        if matches!(piece, Err(_) | Ok(Err(VmError::NoMem))) {
-            return;
-        }
-        at = stop;
-        if crate::timer::now_ns() - slice_start >= crate::timer::TICK_NS {
-            proc::sched::preempt();
-            slice_start = crate::timer::now_ns();
-        }
-    }
 }
 
 pub fn munmap(addr: usize, len: usize) -> SysResult {
@@ -113,4 +93,85 @@ pub fn madvise(addr: usize, len: usize, advice: usize) -> SysResult {
     with_vm(|vm| vm.madvise(addr, len, advice))?
         .map(|()| 0)
         .map_err(Errno::from_vm)
+}
+
+/// `mlock(addr, len)`: [`mlock2`] without flags.
+pub fn mlock(addr: usize, len: usize) -> SysResult {
+    mlock2(addr, len, 0)
+}
+
+/// `mlock2(addr, len, flags)`: locks the areas of the range (`AddressSpace::mlock` has
+/// the errors), then, unless `MLOCK_ONFAULT`, faults every page in, pages in swap
+/// included: a page that cannot come in is `ENOMEM` (a `PROT_NONE` area: it stays locked,
+/// as on Linux), no memory left `EAGAIN`.
+///
+/// `RLIMIT_MEMLOCK` is not checked: every pagoda process runs as root, and Linux lets a
+/// process with `CAP_IPC_LOCK` lock any amount (the space's `memlock_limit` is `None`).
+pub fn mlock2(addr: usize, len: usize, flags: usize) -> SysResult {
+    // A split area takes kernel heap: none while memory is down to the reserve.
+    if !crate::memory::frames::user_may_allocate() {
+        return Err(Errno::ENOMEM);
+    }
+    let range = with_vm(|vm| vm.mlock(addr, len, flags))?.map_err(Errno::from_vm)?;
+    if range.start != range.end {
+        mlock::fault_in(range.start, range.end, false)?;
+    }
+    Ok(0)
+}
+
+/// `munlock(addr, len)`: unlocks the areas of the range.
+pub fn munlock(addr: usize, len: usize) -> SysResult {
+    if !crate::memory::frames::user_may_allocate() {
+        return Err(Errno::ENOMEM);
+    }
+    with_vm(|vm| vm.munlock(addr, len))?
+        .map(|()| 0)
+        .map_err(Errno::from_vm)
+}
+
+/// `mlockall(flags)`: with `MCL_CURRENT` (without `MCL_ONFAULT`) every area is then
+/// faulted in, failures ignored as Linux ignores them.
+pub fn mlockall(flags: usize) -> SysResult {
+    let populate = with_vm(|vm| vm.mlockall(flags))?.map_err(Errno::from_vm)?;
+    if populate {
+        let _ = mlock::fault_in(VirtAddr(0), USER_END, true);
+    }
+    Ok(0)
+}
+
+/// `munlockall()`.
+pub fn munlockall() -> SysResult {
+    with_vm(|vm| vm.munlockall()).map(|()| 0)
+}
+
+/// Residency bytes gathered per step of [`mincore`] (the space is locked for a step,
+/// then the bytes are copied out with it unlocked).
+const MINCORE_STEP: usize = 256;
+
+/// `mincore(addr, len, vec)`: one byte per page of the range, 1 if it is resident (a
+/// page in swap counts only while the swap cache still holds it). `EINVAL` for a
+/// misaligned `addr`, `ENOMEM` for a range leaving the user half, `EFAULT` for a vector
+/// that does (checked before any page; an unwritable one fails at the copy), `ENOMEM`
+/// at the first page no area covers, after the bytes before it were written.
+pub fn mincore(addr: usize, len: usize, vec: usize) -> SysResult {
+    let pages = UserSpace::mincore_pages(addr, len).map_err(Errno::from_vm)?;
+    if vec.checked_add(pages).is_none_or(|e| e > USER_END.0) {
+        return Err(Errno::EFAULT);
+    }
+    let mut buf = [0u8; MINCORE_STEP];
+    let mut done = 0;
+    while done < pages {
+        let n = (pages - done).min(MINCORE_STEP);
+        let va = VirtAddr(addr + done * pagoda_mm::addr::PAGE_SIZE);
+        let got =
+            with_vm(|vm| vm.mincore(va, &mut buf[..n], in_swap_cache))?.map_err(Errno::from_vm)?;
+        super::uaccess::copy_to_user(vec + done, &buf[..got])?;
+        done += got;
+    }
+    Ok(0)
+}
+
+/// Whether a swapped-out page is still in memory, in the swap cache.
+fn in_swap_cache(entry: SwapEntry) -> bool {
+    crate::memory::swap::is_cached(entry)
 }

@@ -9,7 +9,7 @@
 //! |---|---|
 //! | [`fs`] | read, write, readv, writev, pread64, openat, close, pipe2, lseek, getdents64, newfstatat, fstat, readlinkat, ioctl, dup, dup3, fcntl, getcwd, chdir, faccessat |
 //! | [`process`] | getpid, getppid, gettid, clone, clone3, execve, exit, exit_group, wait4, waitid, kill, setpgid, getpgid, getsid, setsid, tkill, tgkill, set_tid_address, set_robust_list, futex, sched_yield, sched_getaffinity, ids, prlimit64, getrlimit |
-//! | [`memory`] | brk, mmap, munmap, mprotect, madvise |
+//! | [`memory`] | brk, mmap, munmap, mprotect, madvise, mlock, mlock2, munlock, mlockall, munlockall, mincore |
 //! | [`system`] | ppoll, pselect6, setitimer, getitimer, rt_sigtimedwait, nanosleep, clock_nanosleep, clock_gettime, clock_getres, gettimeofday, uname, getrandom, sysinfo, reboot, signal stubs |
 
 #![deny(unsafe_code)]
@@ -100,12 +100,18 @@ pub mod nr {
     pub const EXECVE: usize = 221;
     pub const MMAP: usize = 222;
     pub const MPROTECT: usize = 226;
+    pub const MLOCK: usize = 228;
+    pub const MUNLOCK: usize = 229;
+    pub const MLOCKALL: usize = 230;
+    pub const MUNLOCKALL: usize = 231;
+    pub const MINCORE: usize = 232;
     pub const MADVISE: usize = 233;
     pub const SWAPON: usize = 224;
     pub const SWAPOFF: usize = 225;
     pub const WAIT4: usize = 260;
     pub const CLONE3: usize = 435;
     pub const PRLIMIT64: usize = 261;
+    pub const MLOCK2: usize = 284;
     pub const GETRANDOM: usize = 278;
     pub const STATFS: usize = 43;
     pub const FSTATFS: usize = 44;
@@ -201,6 +207,12 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::MUNMAP => memory::munmap(a[0], a[1]),
             nr::MPROTECT => memory::mprotect(a[0], a[1], a[2]),
             nr::MADVISE => memory::madvise(a[0], a[1], a[2]),
+            nr::MLOCK => memory::mlock(a[0], a[1]),
+            nr::MLOCK2 => memory::mlock2(a[0], a[1], a[2]),
+            nr::MUNLOCK => memory::munlock(a[0], a[1]),
+            nr::MLOCKALL => memory::mlockall(a[0]),
+            nr::MUNLOCKALL => memory::munlockall(),
+            nr::MINCORE => memory::mincore(a[0], a[1], a[2]),
             nr::NANOSLEEP => system::nanosleep(a[0], a[1]),
             nr::SETITIMER => system::setitimer(a[0], a[1], a[2]),
             nr::GETITIMER => system::getitimer(a[0], a[1]),

@@ -448,9 +448,9 @@ pub fn sched_yield() -> SysResult {
 
 /// `prlimit64(pid, resource, new, old)` (and `getrlimit`): reads and sets the limits of
 /// the caller's process, or reads another's. A new soft limit above the new hard one is
-/// `EINVAL`; a hard limit above the old one `EPERM` (only the descriptor limit is not
-/// infinite, and [`crate::fs::MAX_FDS`] is pagoda's `nr_open`); changing another process's
-/// limits `EPERM`. What is enforced: `RLIMIT_NOFILE` (new descriptors stay below it);
+/// `EINVAL`; a descriptor limit above [`crate::fs::MAX_FDS`] (pagoda's `nr_open`)
+/// `EPERM`; other hard limits may be raised (root has `CAP_SYS_RESOURCE`); changing
+/// another process's limits `EPERM`. What is enforced: `RLIMIT_NOFILE` (new descriptors stay below it);
 /// the others are kept and reported, the stack's size being fixed at `execve` by the
 /// kernel's own limit.
 pub fn prlimit64(pid: usize, resource: usize, new: usize, old: usize) -> SysResult {
@@ -485,7 +485,8 @@ pub fn prlimit64(pid: usize, resource: usize, new: usize, old: usize) -> SysResu
         if soft > hard {
             return Err(Errno::EINVAL);
         }
-        if hard > current.1 || target.tgid != me.tgid {
+        let nr_open = crate::fs::MAX_FDS as u64;
+        if (resource == proc::RLIMIT_NOFILE && hard > nr_open) || target.tgid != me.tgid {
             return Err(Errno::EPERM);
         }
         limits[resource] = (soft, hard);

@@ -36,7 +36,7 @@ pub const MAP_GROWSDOWN: usize = 0x0100;
 pub const MAP_DENYWRITE: usize = 0x0800;
 /// `MAP_EXECUTABLE`: ignored, as in Linux.
 pub const MAP_EXECUTABLE: usize = 0x1000;
-/// `MAP_LOCKED`: populate the mapping now (there is no swap-out to prevent yet).
+/// `MAP_LOCKED`: the mapping is locked in memory (as by `mlock`) and populated now.
 pub const MAP_LOCKED: usize = 0x2000;
 /// `MAP_NORESERVE`: accepted; memory is never reserved ahead anyway.
 pub const MAP_NORESERVE: usize = 0x4000;
@@ -83,3 +83,15 @@ pub const MADV_WILLNEED: usize = 3;
 /// `MADV_DONTNEED`: drop the pages now; private pages read back as zeros (anonymous) or
 /// as the file's contents (file mappings), shared pages keep their contents.
 pub const MADV_DONTNEED: usize = 4;
+
+/// `MLOCK_ONFAULT` (`mlock2`): lock the pages as they are touched, without faulting the
+/// range in now.
+pub const MLOCK_ONFAULT: usize = 0x01;
+/// `MCL_CURRENT` (`mlockall`): lock every current mapping.
+pub const MCL_CURRENT: usize = 0x01;
+/// `MCL_FUTURE` (`mlockall`): lock every mapping made from now on (until `munlockall`,
+/// `execve` or a later `mlockall` without it).
+pub const MCL_FUTURE: usize = 0x02;
+/// `MCL_ONFAULT` (`mlockall`, with `MCL_CURRENT` or `MCL_FUTURE`): lock pages as they are
+/// touched instead of faulting everything in.
+pub const MCL_ONFAULT: usize = 0x04;

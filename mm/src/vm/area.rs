@@ -47,6 +47,28 @@ impl Prot {
     }
 }
 
+/// Whether an area is locked in memory (`mlock`, `mlock2`, `mlockall`, `MAP_LOCKED`):
+/// Linux's `VM_LOCKED` and `VM_LOCKONFAULT`. Reclaim never takes a page a locked area
+/// maps; the two locked modes differ only in when the pages come in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Lock {
+    /// Not locked: its pages may be swapped out.
+    #[default]
+    Unlocked,
+    /// Locked, every page faulted in when the lock is taken (`VM_LOCKED`).
+    Locked,
+    /// Locked, pages kept once touched but not faulted in ahead (`VM_LOCKED |
+    /// VM_LOCKONFAULT`: `MLOCK_ONFAULT`, `MCL_ONFAULT`).
+    OnFault,
+}
+
+impl Lock {
+    /// Whether the area's pages are kept in memory (either locked mode).
+    pub fn is_locked(self) -> bool {
+        self != Lock::Unlocked
+    }
+}
+
 /// Where the pages of an area come from.
 #[derive(Clone)]
 pub(crate) enum Backing {
@@ -77,6 +99,8 @@ pub(crate) struct Area {
     pub(crate) may_write: bool,
     /// A stack: a fault just below it extends it downwards (`VM_GROWSDOWN`).
     pub(crate) grows_down: bool,
+    /// Locked in memory (`VM_LOCKED`, `VM_LOCKONFAULT`).
+    pub(crate) lock: Lock,
     pub(crate) backing: Backing,
 }
 
@@ -105,8 +129,16 @@ impl Area {
             prot,
             may_write,
             grows_down,
+            lock: Lock::Unlocked,
             backing,
         }
+    }
+
+    /// The same area, locked as `lock` says (a new mapping under `MAP_LOCKED` or
+    /// `mlockall(MCL_FUTURE)`).
+    pub(crate) fn locked(mut self, lock: Lock) -> Self {
+        self.lock = lock;
+        self
     }
 
     pub(crate) fn is_shared(&self) -> bool {
@@ -181,6 +213,7 @@ impl Area {
             || self.prot != next.prot
             || self.may_write != next.may_write
             || self.grows_down != next.grows_down
+            || self.lock != next.lock
         {
             return false;
         }
@@ -225,6 +258,7 @@ impl Area {
                 },
             },
             grows_down: self.grows_down,
+            lock: self.lock,
         }
     }
 }
@@ -262,6 +296,8 @@ pub struct AreaInfo {
     pub kind: AreaKind,
     /// Whether it is a stack that grows down on faults below it.
     pub grows_down: bool,
+    /// Whether it is locked in memory (`mlock` and friends).
+    pub lock: Lock,
 }
 
 #[cfg(test)]
@@ -342,6 +378,17 @@ mod tests {
         let mut stack = anon(0x2000, 0x3000, Prot::READ);
         stack.grows_down = true;
         assert!(!a.can_merge(&stack));
+        // The lock is part of the area: locked and unlocked neighbours stay apart, and
+        // so do the two locked modes; a split keeps it on both sides.
+        let mut locked = anon(0x2000, 0x3000, Prot::READ).locked(Lock::Locked);
+        assert!(!a.can_merge(&locked));
+        assert!(!locked.can_merge(&anon(0x3000, 0x4000, Prot::READ).locked(Lock::OnFault)));
+        assert!(locked.can_merge(&anon(0x3000, 0x4000, Prot::READ).locked(Lock::Locked)));
+        let mut whole = anon(0x1000, 0x3000, Prot::READ).locked(Lock::OnFault);
+        let tail = whole.split_off(0x2000);
+        assert_eq!((whole.lock, tail.lock), (Lock::OnFault, Lock::OnFault));
+        locked.lock = Lock::Unlocked;
+        assert!(a.can_merge(&locked));
         assert_eq!(stack.start_gap(0x1000), 0x1000);
         assert_eq!(stack.start_gap(0x10_0000), 0);
     }

@@ -14,6 +14,10 @@ pub enum VmError {
     Perm,
     /// `EBADF` (9): a file mapping without a valid file descriptor.
     BadFd,
+    /// `EAGAIN` (11): a locked mapping (`MAP_LOCKED`, or any mapping after
+    /// `mlockall(MCL_FUTURE)`) would pass `RLIMIT_MEMLOCK`; `mlock` could not fault its
+    /// pages in for want of memory.
+    Again,
     /// `ENOMEM` (12): no room in the address space, a range not (fully) mapped, too many
     /// areas, or out of physical memory.
     NoMem,
@@ -39,6 +43,7 @@ impl VmError {
         match self {
             VmError::Perm => 1,
             VmError::BadFd => 9,
+            VmError::Again => 11,
             VmError::NoMem => 12,
             VmError::Access => 13,
             VmError::Fault => 14,
@@ -56,6 +61,7 @@ impl fmt::Display for VmError {
         let name = match self {
             VmError::Perm => "EPERM",
             VmError::BadFd => "EBADF",
+            VmError::Again => "EAGAIN",
             VmError::NoMem => "ENOMEM",
             VmError::Access => "EACCES",
             VmError::Fault => "EFAULT",

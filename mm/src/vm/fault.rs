@@ -26,7 +26,7 @@ pub enum Access {
 
 impl Access {
     /// The PTE permission the access needs.
-    fn pte_flag(self) -> PagePerms {
+    pub(crate) fn pte_flag(self) -> PagePerms {
         match self {
             Access::Read => PagePerms::READ,
             Access::Write => PagePerms::WRITE,

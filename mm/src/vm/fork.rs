@@ -4,7 +4,7 @@
 use alloc::vec::Vec;
 
 use super::VmError;
-use super::area::Backing;
+use super::area::{Backing, Lock};
 use super::hal::{CopyPte, FrameSource, Mmu, OutOfMemory, PagePerms, PteInfo};
 use super::space::{AddressSpace, StaleRange};
 use super::stats::Event;
@@ -13,7 +13,8 @@ use crate::addr::VirtAddr;
 impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// Creates the child address space of `fork` over the empty page table `child_mmu`.
     ///
-    /// The child gets the same areas, program break and limits, and a PTE for every page
+    /// The child gets the same areas (unlocked: memory locks are not inherited, nor is
+    /// `mlockall(MCL_FUTURE)`), program break and limits, and a PTE for every page
     /// present in the parent, built without copying any data page:
     /// - a private page (anonymous or file) is mapped read-only with the copy-on-write bit
     ///   in both spaces, and its frame gains a reference for the child; parent PTEs that
@@ -34,6 +35,14 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     pub fn fork(&mut self, child_mmu: M) -> Result<AddressSpace<M, F>, VmError> {
         let mut child = AddressSpace::new(child_mmu, self.frames.clone(), self.config);
         child.areas = self.areas.clone();
+        // Locks are not inherited (Linux clears VM_LOCKED in the child's areas and its
+        // def_flags): areas that differed only in their lock become one.
+        if self.ever_locked {
+            for area in child.areas.values_mut() {
+                area.lock = Lock::Unlocked;
+            }
+            child.merge_range(0, crate::layout::USER_END.0);
+        }
         child.start_brk = self.start_brk;
         child.brk = self.brk;
         child.join_objects(self).map_err(|_| VmError::NoMem)?;

@@ -6,12 +6,12 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::abi::*;
-use super::area::{Area, Backing, Prot};
+use super::area::{Area, Backing, Lock, Prot};
 use super::hal::{FrameSource, Mmu};
 use super::object::MemObject;
 use super::space::{AddressSpace, StaleRange};
 use super::{Access, FaultError, STACK_GUARD_GAP, TASK_UNMAPPED_BASE, VmError};
-use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange, align_up, is_aligned};
+use crate::addr::{PAGE_SHIFT, PAGE_SIZE, VirtAddr, VirtRange, align_up, is_aligned};
 use crate::layout::USER_END;
 
 /// The file argument of [`AddressSpace::mmap`], resolved by the kernel from the `fd`.
@@ -56,6 +56,13 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// and `PROT_WRITE` is refused now and by later `mprotect`; a shared mapping of a
     /// writable descriptor fails with `ENODEV`: the only files are the read-only
     /// initramfs. `MAP_PRIVATE` pages of a file are private copies read from it.
+    ///
+    /// A mapping is locked (as by `mlock`) under `MAP_LOCKED` or after
+    /// `mlockall(MCL_FUTURE)`: `EPERM` for `MAP_LOCKED` when `RLIMIT_MEMLOCK` is 0,
+    /// `EAGAIN` when the locked bytes would pass it (checked after `EEXIST`, as Linux).
+    /// Eager mode, `MAP_POPULATE` (without `MAP_NONBLOCK`) and a locked mapping (unless
+    /// `MCL_ONFAULT`) are populated before this returns; see
+    /// [`mmap_deferred`](Self::mmap_deferred) to populate in the caller's own steps.
     pub fn mmap(
         &mut self,
         addr: usize,
@@ -65,6 +72,26 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         file: Option<MmapFile>,
         offset: usize,
     ) -> Result<VirtAddr, VmError> {
+        let (start, populate) = self.mmap_deferred(addr, len, prot, flags, file, offset)?;
+        if populate {
+            self.populate_mapping(start.0, start.0.saturating_add(len));
+        }
+        Ok(start)
+    }
+
+    /// [`mmap`](Self::mmap) without populating: returns the mapping's address and
+    /// whether the mapping asks to be populated (eager mode, `MAP_POPULATE` without
+    /// `MAP_NONBLOCK`, a mapping locked without `MCL_ONFAULT`), which the kernel does a
+    /// piece at a time with [`fault_in`](Self::fault_in).
+    pub fn mmap_deferred(
+        &mut self,
+        addr: usize,
+        len: usize,
+        prot: usize,
+        flags: usize,
+        file: Option<MmapFile>,
+        offset: usize,
+    ) -> Result<(VirtAddr, bool), VmError> {
         if !is_aligned(offset, PAGE_SIZE) {
             return Err(VmError::Inval);
         }
@@ -93,6 +120,17 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let end = start + len;
         if flags & MAP_FIXED_NOREPLACE != 0 && self.intersects(start, end) {
             return Err(VmError::Exist);
+        }
+        let lock = match (flags & MAP_LOCKED != 0, self.def_lock) {
+            (_, Lock::OnFault) => Lock::OnFault,
+            (true, _) => Lock::Locked,
+            (false, def) => def,
+        };
+        if flags & MAP_LOCKED != 0 && self.config.memlock_limit == Some(0) {
+            return Err(VmError::Perm);
+        }
+        if lock.is_locked() {
+            self.check_lock_limit(len)?;
         }
         let prot = Prot::from_bits_truncate((prot & (PROT_READ | PROT_WRITE | PROT_EXEC)) as u8);
         let grows_down = flags & MAP_GROWSDOWN != 0;
@@ -168,14 +206,29 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             self.check_unmap_split(start, end)?;
             self.unmap_range(start, end);
         }
-        self.insert_area(Area::new(start, end, prot, backing, may_write, grows_down));
-        if self.config.eager
-            || flags & MAP_LOCKED != 0
-            || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE
-        {
-            self.populate_mapping(start, end);
+        if lock.is_locked() {
+            self.note_locking();
         }
-        Ok(VirtAddr(start))
+        let area = Area::new(start, end, prot, backing, may_write, grows_down).locked(lock);
+        self.insert_area(area);
+        let populate = self.config.eager
+            || lock == Lock::Locked
+            || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE;
+        Ok((VirtAddr(start), populate))
+    }
+
+    /// `EAGAIN` if locking `len` more bytes would pass `RLIMIT_MEMLOCK` (Linux's
+    /// `mlock_future_check`, for locked mappings and a locked heap's growth).
+    fn check_lock_limit(&self, len: usize) -> Result<(), VmError> {
+        match self.config.memlock_limit {
+            Some(limit)
+                if (len >> PAGE_SHIFT) + (self.locked_bytes() >> PAGE_SHIFT)
+                    > limit >> PAGE_SHIFT =>
+            {
+                Err(VmError::Again)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// `munmap(addr, len)`: removes every mapping in the page-rounded range (holes are
@@ -339,6 +392,12 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         {
             return orig;
         }
+        // After mlockall(MCL_FUTURE) the new heap is locked (and populated), within
+        // RLIMIT_MEMLOCK.
+        let lock = self.def_lock;
+        if lock.is_locked() && self.check_lock_limit(newbrk - oldbrk).is_err() {
+            return orig;
+        }
         let heap = Area::new(
             oldbrk,
             newbrk,
@@ -346,7 +405,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             Backing::Anon,
             true,
             false,
-        );
+        )
+        .locked(lock);
         let extends = oldbrk
             .checked_sub(1)
             .and_then(|last| self.area_at(last))
@@ -356,7 +416,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         self.insert_area(heap);
         self.brk = addr;
-        if self.config.eager {
+        if self.config.eager || lock == Lock::Locked {
             self.populate_mapping(oldbrk, newbrk);
         }
         VirtAddr(addr)
@@ -382,7 +442,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// `MADV_WILLNEED` (accepted hints without effect) and `MADV_DONTNEED` (drop the pages
     /// of the mapped parts of the range). `EINVAL` for other advice, a misaligned `addr` or
     /// an overflowing range; length 0 succeeds; `ENOMEM` if part of the range is unmapped
-    /// (after the mapped parts were processed, as Linux).
+    /// (after the mapped parts were processed, as Linux); `MADV_DONTNEED` on a locked
+    /// area is `EINVAL`, after the areas before it were processed.
     pub fn madvise(&mut self, addr: usize, len: usize, advice: usize) -> Result<(), VmError> {
         if !matches!(
             advice,
@@ -401,7 +462,14 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let mut pieces: Vec<(usize, usize)> = Vec::new();
         let mut covered = 0;
         let mut at = addr;
+        let mut locked = false;
         while let Some(area) = self.find_area(at).filter(|a| a.start < end) {
+            if advice == MADV_DONTNEED && area.lock.is_locked() {
+                // Linux refuses to drop locked pages: EINVAL at the first locked area,
+                // the areas before it already processed.
+                locked = true;
+                break;
+            }
             let (s, e) = (area.start.max(at), area.end.min(end));
             pieces.push((s, e));
             covered += e - s;
@@ -414,6 +482,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             for (s, e) in pieces {
                 self.zap(s, e);
             }
+        }
+        if locked {
+            return Err(VmError::Inval);
         }
         if covered == end - addr {
             Ok(())
@@ -640,7 +711,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// page past the end of its file) skip that page, as Linux's `mm_populate` does.
     pub fn populate(&mut self, start: VirtAddr, end: VirtAddr) -> Result<(), VmError> {
         for va in (start.0 & !(PAGE_SIZE - 1)..end.0).step_by(PAGE_SIZE) {
-            let Some(area) = self.area_at(va) else {
+            let Some(area) = self.area_at(va).filter(|a| a.lock != Lock::OnFault) else {
                 continue;
             };
             let access = if area.prot.contains(Prot::WRITE) && !area.is_shared() {

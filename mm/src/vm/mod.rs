@@ -8,6 +8,7 @@
 //!
 //! ```text
 //!   syscalls ──► mmap / munmap / mprotect / brk / madvise ──┐
+//!                mlock / munlock / mlockall / mincore ──────┤
 //!   exec ──────► map_file_private / map_anon / map_stack ───┤   AddressSpace
 //!   traps ─────► handle_fault ◄── ensure_user_range ◄── uaccess   (areas: BTreeMap)
 //!   fork ──────► fork(child page table) ────────────────────┘
@@ -66,6 +67,7 @@ mod error;
 mod fault;
 mod fork;
 pub mod hal;
+mod mlock;
 mod mmap;
 pub mod object;
 pub mod rmap;
@@ -73,17 +75,18 @@ mod space;
 mod stats;
 pub mod sv39;
 
-pub use area::{AreaInfo, AreaKind, Prot};
+pub use area::{AreaInfo, AreaKind, Lock, Prot};
 pub use error::{FaultError, VmError};
 pub use fault::{Access, FaultOutcome};
 pub use hal::{
     CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PagePerms, PteInfo, PteState, SwapEntry,
     TlbFlush, VmFile,
 };
+pub use mlock::mapped_by_locked_area;
 pub use mmap::MmapFile;
 pub use object::{MemObject, SpaceId};
 pub use rmap::{SpaceSet, for_each_mapping, owner_is_private};
-pub use space::{AddressSpace, VmConfig};
+pub use space::{AddressSpace, VmConfig, spaces_may_lock};
 pub use stats::{VmStats, global_stats};
 pub use sv39::Sv39Mmu;
 
@@ -97,6 +100,10 @@ pub const DEFAULT_STACK_RLIMIT: usize = 8 << 20;
 
 /// Linux's default `vm.mmap_min_addr` (one page): the zero page is never mappable.
 pub const DEFAULT_MMAP_MIN_ADDR: usize = PAGE_SIZE;
+
+/// Linux's default `RLIMIT_MEMLOCK` (8 MiB, `MLOCK_LIMIT`): what `getrlimit` reports; a
+/// root process (`CAP_IPC_LOCK`) may lock more.
+pub const DEFAULT_MEMLOCK_RLIMIT: usize = 8 << 20;
 
 /// Linux's default `vm.max_map_count`.
 pub const DEFAULT_MAX_MAP_COUNT: usize = 65530;

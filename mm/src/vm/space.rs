@@ -5,9 +5,9 @@ use alloc::collections::BTreeMap;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
-use super::area::{Area, AreaInfo, Backing};
+use super::area::{Area, AreaInfo, Backing, Lock};
 use super::hal::{FrameSource, Mmu, OutOfMemory, TlbFlush};
 use super::object::{MemObject, SpaceId};
 use super::stats::{SpaceCounters, VmStats};
@@ -28,6 +28,10 @@ pub struct VmConfig {
     pub mmap_min_addr: usize,
     /// `vm.max_map_count`: the most areas one space may have.
     pub max_map_count: usize,
+    /// `RLIMIT_MEMLOCK` in bytes, checked by `mlock`, `mlockall` and locked mappings as
+    /// Linux checks it; `None` for a process with `CAP_IPC_LOCK`, which no limit applies
+    /// to (every pagoda process runs as root with every capability).
+    pub memlock_limit: Option<usize>,
     /// Eager mode, the baseline the benchmarks compare with (what the seed's kernel did):
     /// every new mapping (mmap, brk, exec's segments and stack) is populated at once, and
     /// `fork` copies every private page instead of sharing it copy-on-write.
@@ -35,11 +39,13 @@ pub struct VmConfig {
 }
 
 impl VmConfig {
-    /// Linux's defaults: 8 MiB stack limit, `mmap_min_addr` one page, 65530 areas.
+    /// Linux's defaults: 8 MiB stack limit, `mmap_min_addr` one page, 65530 areas; a
+    /// root process (`CAP_IPC_LOCK`: no memory-lock limit).
     pub const LINUX_DEFAULT: VmConfig = VmConfig {
         stack_rlimit: DEFAULT_STACK_RLIMIT,
         mmap_min_addr: DEFAULT_MMAP_MIN_ADDR,
         max_map_count: DEFAULT_MAX_MAP_COUNT,
+        memlock_limit: None,
         eager: false,
     };
 
@@ -137,6 +143,21 @@ pub struct AddressSpace<M: Mmu, F: FrameSource + Clone> {
     pub(crate) brk: usize,
     pub(crate) rss: usize,
     pub(crate) counters: SpaceCounters,
+    /// The lock every new mapping gets (`mlockall(MCL_FUTURE)`: Linux's `def_flags`).
+    pub(crate) def_lock: Lock,
+    /// Whether an area of this space was ever locked (counted once in
+    /// [`LOCKING_SPACES`]).
+    pub(crate) ever_locked: bool,
+}
+
+/// Live spaces that have locked an area at some time: while there are none, reclaim
+/// need not ask whether a page is locked ([`spaces_may_lock`]).
+static LOCKING_SPACES: AtomicUsize = AtomicUsize::new(0);
+
+/// Whether any live address space may have a locked area (it locked one once and still
+/// exists). `false` means no page anywhere is locked, so reclaim can skip the question.
+pub fn spaces_may_lock() -> bool {
+    LOCKING_SPACES.load(Ordering::Acquire) != 0
 }
 
 impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
@@ -159,6 +180,17 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             brk: 0,
             rss: 0,
             counters: SpaceCounters::default(),
+            def_lock: Lock::Unlocked,
+            ever_locked: false,
+        }
+    }
+
+    /// Notes that an area of this space is about to be locked (before the flag is set,
+    /// so reclaim, which reads [`spaces_may_lock`] first, never misses it).
+    pub(crate) fn note_locking(&mut self) {
+        if !self.ever_locked {
+            self.ever_locked = true;
+            LOCKING_SPACES.fetch_add(1, Ordering::AcqRel);
         }
     }
 
@@ -442,5 +474,8 @@ impl<M: Mmu, F: FrameSource + Clone> Drop for AddressSpace<M, F> {
     /// (it switched away first).
     fn drop(&mut self) {
         self.clear();
+        if self.ever_locked {
+            LOCKING_SPACES.fetch_sub(1, Ordering::AcqRel);
+        }
     }
 }

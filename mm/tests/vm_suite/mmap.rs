@@ -49,6 +49,7 @@ fn errno_numbers_are_linux() {
     let table = [
         (VmError::Perm, 1),
         (VmError::BadFd, 9),
+        (VmError::Again, 11),
         (VmError::NoMem, 12),
         (VmError::Access, 13),
         (VmError::Fault, 14),

@@ -1,8 +1,10 @@
 //! Random sequences of mmap / munmap / mprotect / madvise / touch / fork / exit / swap-out
-//! run against a per-page model of every process (protection and contents), with all
-//! invariants and exact reference counts checked along the way, the reverse map checked
-//! against a scan of every page table (for each frame, the PTEs the reverse map visits
-//! are exactly the PTEs that map it), and no frame or swap slot leaked at the end.
+//! / mlock / munlock run against a per-page model of every process (protection, contents
+//! and lock), with all invariants and exact reference counts checked along the way, the
+//! reverse map checked against a scan of every page table (for each frame, the PTEs the
+//! reverse map visits are exactly the PTEs that map it), locks and their counts (`VmLck`,
+//! `Mlocked`) exact, a frame any locked page maps never swapped out, and no frame or swap
+//! slot leaked at the end.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use pagoda_mm::vm::abi::*;
 use pagoda_mm::vm::{
     Access, AddressSpace, FaultError, FrameSource, MmapFile, Mmu, Prot, SpaceId, SpaceSet, VmError,
-    for_each_mapping,
+    for_each_mapping, mapped_by_locked_area,
 };
 use proptest::prelude::*;
 
@@ -91,10 +93,18 @@ enum Op {
         proc: usize,
     },
     /// Swap out the frame of a private page: every PTE mapping it, found by the reverse
-    /// map, becomes a remembered entry for one new slot.
+    /// map, becomes a remembered entry for one new slot (unless a locked area maps it:
+    /// then nothing happens, as reclaim keeps it).
     SwapOut {
         proc: usize,
         page: usize,
+    },
+    /// `mlock2(MLOCK_ONFAULT)` (nothing faulted in) or `munlock` of a range.
+    Lock {
+        proc: usize,
+        page: usize,
+        pages: usize,
+        lock: bool,
     },
 }
 
@@ -129,6 +139,8 @@ impl SpaceSet<SimMmu, Arc<SimFrames>> for Spaces<'_> {
 struct Page {
     prot: Prot,
     content: Content,
+    /// In a locked area.
+    locked: bool,
 }
 
 struct World {
@@ -249,6 +261,7 @@ impl World {
                         Page {
                             prot: prot_of(prot),
                             content,
+                            locked: false,
                         },
                     );
                 }
@@ -280,6 +293,7 @@ impl World {
                         Page {
                             prot: prot_of(prot),
                             content,
+                            locked: false,
                         },
                     );
                 }
@@ -340,6 +354,11 @@ impl World {
                 let mut expected = Ok(());
                 for i in 0..n {
                     match self.models[p].get_mut(&(va + i * P)) {
+                        // The first locked page ends it: EINVAL, the pages before dropped.
+                        Some(Page { locked: true, .. }) => {
+                            expected = Err(VmError::Inval);
+                            break;
+                        }
                         Some(Page {
                             content: Content::Private { value, file_offset },
                             ..
@@ -357,7 +376,12 @@ impl World {
                     let p = proc % procs;
                     let child = self.spaces[p].fork(SimMmu::new()).unwrap();
                     self.spaces.push(child);
-                    self.models.push(self.models[p].clone());
+                    // Locks are not inherited.
+                    let mut model = self.models[p].clone();
+                    for page in model.values_mut() {
+                        page.locked = false;
+                    }
+                    self.models.push(model);
                 }
             }
             Op::Exit { proc } => {
@@ -371,6 +395,34 @@ impl World {
                 let p = proc % procs;
                 let (va, _) = span(page, 1);
                 self.swap_out(p, va);
+            }
+            Op::Lock {
+                proc,
+                page,
+                pages,
+                lock,
+            } => {
+                let p = proc % procs;
+                let (va, n) = span(page, pages);
+                let got = if lock {
+                    self.spaces[p]
+                        .mlock(va, n * P, MLOCK_ONFAULT)
+                        .map(|r| assert_eq!(r.start, r.end, "{op:?}: nothing to fault in"))
+                } else {
+                    self.spaces[p].munlock(va, n * P)
+                };
+                // Up to the first hole, as mprotect: ENOMEM there.
+                let mut expected = Ok(());
+                for i in 0..n {
+                    match self.models[p].get_mut(&(va + i * P)) {
+                        Some(page) => page.locked = lock,
+                        None => {
+                            expected = Err(VmError::NoMem);
+                            break;
+                        }
+                    }
+                }
+                assert_eq!(got, expected, "{op:?}");
             }
         }
     }
@@ -396,6 +448,16 @@ impl World {
             |s, va, _| mappers.push((s.id(), va.0)),
         );
         assert!(mappers.contains(&(self.spaces[p].id(), va)));
+        // Reclaim's question, against the model: does a locked page map the frame?
+        let locked = mappers.iter().any(|&(id, va)| {
+            let q = self.spaces.iter().position(|s| s.id() == id).unwrap();
+            self.models[q][&va].locked
+        });
+        let asked = mapped_by_locked_area(&self.frames, pte.pa, &mut Spaces(&mut self.spaces));
+        assert_eq!(asked, locked, "frame at {va:#x} of process {p}");
+        if locked {
+            return;
+        }
         let entry = self.frames.new_slot(mappers.len());
         self.frames.save_to_slot(entry, pte.pa);
         let mut done = 0;
@@ -461,6 +523,32 @@ impl World {
         let spaces: Vec<&Space> = self.spaces.iter().collect();
         check_invariants(&spaces, &self.frames);
         self.check_rmap();
+        self.check_locks();
+    }
+
+    /// Every page is locked as the model says, and the counts are exact: `VmLck` (locked
+    /// pages, present or not) and `Mlocked` (locked pages with a frame).
+    fn check_locks(&self) {
+        let zero = self.frames.zero_page();
+        for (space, model) in self.spaces.iter().zip(&self.models) {
+            let mut locked = 0;
+            for (&va, page) in model {
+                assert_eq!(
+                    space.is_locked(VirtAddr(va)),
+                    page.locked,
+                    "lock at {va:#x}"
+                );
+                locked += usize::from(page.locked);
+            }
+            assert_eq!(space.locked_bytes(), locked * P, "VmLck");
+            let resident = space
+                .mmu()
+                .ptes()
+                .into_iter()
+                .filter(|(va, pte)| pte.pa != zero && model[va].locked)
+                .count();
+            assert_eq!(space.locked_resident_pages(), resident, "Mlocked");
+        }
     }
 
     /// Reads every modelled page of every process, then drops everything: no frame may
@@ -504,7 +592,9 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => (proc.clone(), page, pages).prop_map(|(proc, page, pages)| Op::DontNeed { proc, page, pages }),
         2 => proc.clone().prop_map(|proc| Op::Fork { proc }),
         1 => proc.clone().prop_map(|proc| Op::Exit { proc }),
-        2 => (proc, 0..WINDOW).prop_map(|(proc, page)| Op::SwapOut { proc, page }),
+        2 => (proc.clone(), 0..WINDOW).prop_map(|(proc, page)| Op::SwapOut { proc, page }),
+        1 => (proc, 0..WINDOW, 1..8usize, any::<bool>())
+            .prop_map(|(proc, page, pages, lock)| Op::Lock { proc, page, pages, lock }),
     ]
 }
 
@@ -543,7 +633,7 @@ fn random_op(rng: &mut XorShift) -> Op {
     let page = rng.below(WINDOW);
     let pages = 1 + rng.below(7);
     let prot = PROTS[rng.below(PROTS.len())];
-    match rng.below(26) {
+    match rng.below(28) {
         0..=3 => {
             let kind = match rng.below(3) {
                 0 => Kind::Anon,
@@ -580,6 +670,12 @@ fn random_op(rng: &mut XorShift) -> Op {
         20 => Op::DontNeed { proc, page, pages },
         21..=22 => Op::Fork { proc },
         23..=24 => Op::SwapOut { proc, page },
+        25..=26 => Op::Lock {
+            proc,
+            page,
+            pages,
+            lock: rng.below(3) != 0,
+        },
         _ => Op::Exit { proc },
     }
 }

@@ -736,6 +736,7 @@ pub fn check_invariants(spaces: &[&Space], frames: &SimFrames) {
             let alike = pair[0].range.end == pair[1].range.start
                 && pair[0].prot == pair[1].prot
                 && pair[0].grows_down == pair[1].grows_down
+                && pair[0].lock == pair[1].lock
                 && pair[0].kind == AreaKind::Anon
                 && pair[1].kind == AreaKind::Anon;
             assert!(!alike, "unmerged neighbours {:?} {:?}", pair[0], pair[1]);
