@@ -322,7 +322,7 @@ def swap(t: Tally, kernel):
 
 # The tests booted again on four harts (threads on a shared address space, shootdowns).
 SMP4_TESTS = ("thread_basic", "thread_futex", "tlb_shootdown", "proc_groups", "sig_handlers",
-              "pipe_basic", "vm_fork_stress")
+              "pipe_basic", "vm_fork_stress", "tmpfs_mmap")
 
 
 # The bounded fuzzing run of `make test` (issue 13): (machine, seeds, calls per seed).

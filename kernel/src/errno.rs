@@ -68,8 +68,14 @@ pub enum Errno {
     ENOSYS = 38,
     /// Too many symbolic links encountered.
     ELOOP = 40,
+    /// Invalid cross-device link (a rename or link between file systems).
+    EXDEV = 18,
     /// No such device.
     ENODEV = 19,
+    /// File too large.
+    EFBIG = 27,
+    /// Directory not empty.
+    ENOTEMPTY = 39,
     /// Value too large for defined data type.
     EOVERFLOW = 75,
     /// Operation not supported.

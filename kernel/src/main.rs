@@ -127,6 +127,7 @@ extern "C" fn boot_hart_main() -> ! {
         fs::init(unsafe { core::slice::from_raw_parts(ptr, r.size()) });
     }
     fs::set_file_max(memory::frames::stats().total);
+    fs::tmpfs::init(memory::frames::stats().total);
     proc::set_max_tasks(memory::frames::stats().total);
     if memory::uspace::init().is_err() {
         fatal(&"no memory for the zero page");

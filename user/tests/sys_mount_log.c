@@ -1,7 +1,7 @@
 /*
  * sys_mount_log - what a Linux init and dmesg need: mount of proc on /proc and devtmpfs
- * on /dev succeeds (on pagoda they are always there), other file systems ENODEV,
- * umount of them EBUSY; syslog(2) reads the kernel log (klogctl, as dmesg does). Under
+ * on /dev succeeds (on pagoda they are always there), unknown file systems ENODEV,
+ * umount of them EBUSY; a tmpfs mounted over a directory hides it until umount; syslog(2) reads the kernel log (klogctl, as dmesg does). Under
  * Linux user-mode emulation only the log's size and reading are checked (mounting there
  * would change the host's view).
  */
@@ -51,7 +51,14 @@ int main(void)
     CHECK_OK(mount("devtmpfs", "/dev", "devtmpfs", 0, NULL));
     CHECK_ERR(mount("proc", "/data", "proc", 0, NULL), EINVAL);
     CHECK_ERR(mount("sysfs", "/sys", "sysfs", 0, NULL), ENOENT);
-    CHECK_ERR(mount("none", "/data", "tmpfs", 0, NULL), ENODEV);
+    CHECK_ERR(mount("none", "/data", "nosuchfs", 0, NULL), ENODEV);
+    /* A tmpfs over a directory of the initramfs hides it until it is unmounted. */
+    CHECK_OK(mount("none", "/data/dir", "tmpfs", 0, "size=1m"));
+    CHECK_ERR(access("/data/dir/a", R_OK), ENOENT);
+    CHECK_OK(umount("/data/dir"));
+    CHECK_OK(access("/data/dir/a", R_OK));
+    CHECK_ERR(mount("none", "/data/hello.txt", "tmpfs", 0, NULL), ENOTDIR);
+    CHECK_ERR(mount("none", "/data/dir", "tmpfs", 0, "size=1x"), EINVAL);
     CHECK_ERR(umount("/proc"), EBUSY);
     CHECK_ERR(umount("/data"), EINVAL);
     /* Still there. */

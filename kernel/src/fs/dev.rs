@@ -13,7 +13,8 @@
 //!
 //! The nodes are not files of the initramfs: [`open`] and [`stat`] answer for their
 //! paths before the initramfs is looked at (the archive holds only the empty `/dev`
-//! directory, so that `chdir("/dev")` works).
+//! directory, so that `chdir("/dev")` works). The directory also lists `shm`, where a
+//! tmpfs is mounted at boot ([`super::tmpfs`], resolved before this module).
 
 use alloc::string::String;
 
@@ -119,6 +120,8 @@ const DEV_INO: u64 = 0x2_0000_0000;
 
 /// The directory itself.
 const DIR: &str = "/dev";
+/// The directory of POSIX shared memory (a tmpfs mount point).
+const SHM: &str = "shm";
 
 /// The device at `path` (absolute, normalised) with its index.
 fn find(path: &str) -> Option<(usize, &'static Device)> {
@@ -160,6 +163,7 @@ fn node_stat(index: usize, d: &Device) -> Stat {
         rdev: d.rdev,
         mtime: 0,
         dev: super::DEV_DEV,
+        ..Stat::default()
     }
 }
 
@@ -308,6 +312,12 @@ impl File for DevDir {
                         ino: DEV_INO + i as u64 - 1,
                         kind: d.file_type().1,
                         name: d.name,
+                    },
+                    // The tmpfs mount point (its root's inode number, as `stat` gives).
+                    None if i - 2 == DEVICES.len() => DirEntry {
+                        ino: 1,
+                        kind: DT_DIR,
+                        name: SHM,
                     },
                     None => return Ok(()),
                 },

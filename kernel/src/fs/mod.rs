@@ -1,6 +1,6 @@
 //! Files: the [`File`] trait every kind of open file implements (the read-only
-//! initramfs, `/proc`, pipes, the console), open file descriptions, and the per-process
-//! descriptor table.
+//! initramfs, tmpfs, `/proc`, pipes, the console), open file descriptions, and the
+//! per-process descriptor table.
 
 #![deny(unsafe_code)]
 
@@ -9,6 +9,7 @@ pub mod initramfs;
 pub mod pipe;
 pub mod poll;
 pub mod procfs;
+pub mod tmpfs;
 pub mod tty;
 
 use alloc::string::String;
@@ -59,10 +60,42 @@ pub struct Stat {
     pub rdev: u64,
     /// Modification time (and access and change time), seconds since the epoch.
     pub mtime: u64,
-    /// The file system's device (`st_dev`): [`DEV_ROOT`], [`DEV_DEV`], [`DEV_PROC`] or
-    /// [`DEV_PIPE`], anonymous device numbers (major 0) as Linux gives to file systems
-    /// without a disk. `df` and `find -xdev` tell file systems apart by them.
+    /// The file system's device (`st_dev`): [`DEV_ROOT`], [`DEV_DEV`], [`DEV_PROC`],
+    /// [`DEV_PIPE`] or a tmpfs instance's, anonymous device numbers (major 0) as Linux
+    /// gives to file systems without a disk. `df` and `find -xdev` tell file systems
+    /// apart by them.
     pub dev: u64,
+    /// Hard links (`None`: 1, for files that do not count them).
+    pub nlink: Option<u32>,
+    /// Owner.
+    pub uid: u32,
+    /// Group.
+    pub gid: u32,
+    /// 512-byte blocks allocated (`None`: the size rounded up).
+    pub blocks: Option<u64>,
+    /// Access, modification and change times with nanoseconds (`None`: `mtime` for all
+    /// three).
+    pub times: Option<Times>,
+}
+
+/// A time with nanoseconds (`struct timespec`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Timespec {
+    /// Seconds since the epoch.
+    pub sec: i64,
+    /// Nanoseconds (below 10^9).
+    pub nsec: u32,
+}
+
+/// The three times of a file.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Times {
+    /// Last access.
+    pub atime: Timespec,
+    /// Last change of the contents.
+    pub mtime: Timespec,
+    /// Last change of the inode.
+    pub ctime: Timespec,
 }
 
 /// `st_dev` of the initramfs.
@@ -73,6 +106,38 @@ pub const DEV_DEV: u64 = 5;
 pub const DEV_PROC: u64 = 21;
 /// `st_dev` of pipes.
 pub const DEV_PIPE: u64 = 12;
+
+/// Normalises `.` and `..` components of an absolute path (lexically: `..` of `/` is
+/// `/`); a trailing `/` is kept (it asks for a directory). `ENOMEM` without memory for
+/// the result.
+pub fn normalize(path: &str) -> Result<String, Errno> {
+    let mut parts: Vec<&str> = Vec::new();
+    parts
+        .try_reserve(path.bytes().filter(|&b| b == b'/').count() + 1)
+        .map_err(|_| Errno::ENOMEM)?;
+    for c in path.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    let mut out = String::new();
+    out.try_reserve(path.len() + 2).map_err(|_| Errno::ENOMEM)?;
+    for p in &parts {
+        out.push('/');
+        out.push_str(p);
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    if (path.ends_with('/') || path.ends_with("/.")) && !out.ends_with('/') {
+        out.push('/');
+    }
+    Ok(out)
+}
 
 /// `d_type` of a directory entry: character device, directory, regular file, link.
 pub const DT_CHR: u8 = 2;
@@ -125,6 +190,38 @@ pub trait File: Send {
     /// Writes at the file position; `EBADF` for a file not open for writing.
     fn write(&mut self, _buf: &[u8]) -> Result<usize, Errno> {
         Err(Errno::EBADF)
+    }
+
+    /// Writes at the end of the file, wherever it is when the write happens, and moves
+    /// the position there (`O_APPEND`); a file without an end writes as [`write`].
+    ///
+    /// [`write`]: File::write
+    fn append(&mut self, buf: &[u8]) -> Result<usize, Errno> {
+        self.write(buf)
+    }
+
+    /// Writes at `offset` without moving the file position (`pwrite64`); `ESPIPE` for a
+    /// file without positions.
+    fn write_at(&mut self, _offset: usize, _buf: &[u8]) -> Result<usize, Errno> {
+        Err(Errno::ESPIPE)
+    }
+
+    /// Sets the size of a regular file open for writing (`ftruncate`); `EINVAL` for
+    /// anything else.
+    fn truncate(&mut self, _len: u64) -> Result<(), Errno> {
+        Err(Errno::EINVAL)
+    }
+
+    /// Whether `mmap` may map it for reading and for writing (the access mode it was
+    /// opened with; read-only by default: the initramfs).
+    fn mmap_access(&self) -> (bool, bool) {
+        (true, false)
+    }
+
+    /// The tmpfs inode behind an open tmpfs file or directory (`fchmod`, `futimens`,
+    /// `fstatfs`); `None` for other files.
+    fn tmpfs(&self) -> Option<tmpfs::Handle> {
+        None
     }
 
     /// `poll` events ready now (`POLLIN`, `POLLOUT`, `POLLHUP`, `POLLERR`); a regular
@@ -282,6 +379,7 @@ pub fn node_stat(node: &Node) -> Stat {
         rdev: 0,
         mtime: u64::from(node.mtime),
         dev: DEV_ROOT,
+        ..Stat::default()
     }
 }
 
@@ -300,8 +398,18 @@ pub struct OpenFile<F: ?Sized + File> {
 
 /// `O_NONBLOCK`: system calls on the file return `EAGAIN` instead of waiting.
 pub const O_NONBLOCK: usize = 0o4000;
+/// The status flags an open file description keeps: the access mode, and the flags
+/// `fcntl(F_SETFL)` may change.
+const STATUS_KEPT: usize = 3 | STATUS_SETTABLE;
+/// The status flags `fcntl(F_SETFL)` may change: `O_APPEND` and `O_NONBLOCK`.
+const STATUS_SETTABLE: usize = tmpfs::O_APPEND | O_NONBLOCK;
 
 impl<F: ?Sized + File> OpenFile<F> {
+    /// Whether `O_APPEND` is set.
+    pub fn appending(&self) -> bool {
+        self.status.load(Ordering::Relaxed) & tmpfs::O_APPEND != 0
+    }
+
     /// Whether `O_NONBLOCK` is set.
     pub fn nonblocking(&self) -> bool {
         self.status.load(Ordering::Relaxed) & O_NONBLOCK != 0
@@ -312,9 +420,13 @@ impl<F: ?Sized + File> OpenFile<F> {
         self.status.load(Ordering::Relaxed)
     }
 
-    /// Sets the status flags `F_SETFL` may change (`O_NONBLOCK`).
+    /// Sets the status flags `F_SETFL` may change (`O_APPEND`, `O_NONBLOCK`).
     pub fn set_status(&self, flags: usize) {
-        self.status.store(flags & O_NONBLOCK, Ordering::Relaxed);
+        let _ = self
+            .status
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| {
+                Some(s & !STATUS_SETTABLE | flags & STATUS_SETTABLE)
+            });
     }
 }
 
@@ -374,7 +486,7 @@ pub fn open<F: File + 'static>(file: F, status: usize) -> Result<FileRef, Errno>
     }
     // From here the count is the description's: dropping it gives the count back.
     Ok(Arc::new(OpenFile {
-        status: AtomicUsize::new(status & O_NONBLOCK),
+        status: AtomicUsize::new(status & STATUS_KEPT),
         file: Mutex::new(file),
     }))
 }

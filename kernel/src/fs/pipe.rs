@@ -238,6 +238,7 @@ impl super::File for PipeEnd {
             rdev: 0,
             mtime: 0,
             dev: super::DEV_PIPE,
+            ..Default::default()
         }
     }
 

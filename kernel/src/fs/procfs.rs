@@ -10,7 +10,7 @@
 //! | `/proc/stat` | time each hart ran tasks and idled (all of it as `user`: see below), `btime`, `processes`, `procs_running` |
 //! | `/proc/uptime`, `/proc/loadavg` | time since boot and idle time; Linux's load averages (sampled every 5 s), runnable/total threads, last pid |
 //! | `/proc/cpuinfo` | one paragraph per online hart: processor, hart id, MMU mode |
-//! | `/proc/mounts` | the root (the initramfs, read-only), `/proc`, `/dev` |
+//! | `/proc/mounts` | the root (the initramfs, read-only), `/proc`, `/dev`, each tmpfs |
 //! | `/proc/PID/stat`, `statm` | Linux's fields, in order (see [`pid_stat`] for those always 0 here) |
 //! | `/proc/PID/cmdline`, `comm` | the arguments of `execve` (cut at 4 KiB), the command name |
 //! | `/proc/PID/exe`, `cwd` | links to the program and the working directory |
@@ -201,7 +201,7 @@ fn generate(path: &str) -> Result<Option<Vec<u8>>, Errno> {
         "uptime" => uptime(&mut out),
         "loadavg" => loadavg(&mut out),
         "cpuinfo" => cpuinfo(&mut out),
-        "mounts" => out.write_str(MOUNTS),
+        "mounts" => mounts(&mut out),
         "sys/fs/file-max" => writeln!(out, "{}", crate::fs::open_files().1),
         "sys/kernel/ostype" => writeln!(out, "{}", crate::syscall::UTS_SYSNAME),
         "sys/kernel/hostname" => writeln!(out, "{}", crate::syscall::UTS_NODENAME),
@@ -275,8 +275,10 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     line(out, "MemTotal", kb(f.total))?;
     line(out, "MemFree", kb(f.free))?;
     line(out, "MemAvailable", kb(f.free))?;
+    // tmpfs pages are page cache, as on Linux (`Cached` and `Shmem`), not `AnonPages`.
+    let shmem = super::tmpfs::shmem_pages() as usize;
     line(out, "Buffers", 0)?;
-    line(out, "Cached", 0)?;
+    line(out, "Cached", kb(shmem))?;
     let (swap_total, swap_free, swap_cached) = crate::memory::swap::totals();
     let (active, inactive) = crate::memory::reclaim::lengths();
     let mlocked = crate::memory::mlock::mlocked_pages();
@@ -288,7 +290,12 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     line(out, "Mlocked", kb(mlocked))?;
     line(out, "SwapTotal", kb(swap_total as usize))?;
     line(out, "SwapFree", kb(swap_free as usize))?;
-    line(out, "AnonPages", kb(f.used_for(FrameUse::UserAnon)))?;
+    line(
+        out,
+        "AnonPages",
+        kb(f.used_for(FrameUse::UserAnon).saturating_sub(shmem)),
+    )?;
+    line(out, "Shmem", kb(shmem))?;
     line(out, "Slab", kb(f.used_for(FrameUse::Slab)))?;
     line(
         out,
@@ -647,6 +654,18 @@ fn cpuinfo(out: &mut String) -> core::fmt::Result {
 const MOUNTS: &str =
     "initramfs / rootfs ro 0 0\nproc /proc proc ro 0 0\ndev /dev devtmpfs rw 0 0\n";
 
+/// `/proc/mounts`: [`MOUNTS`], then each tmpfs mount with its size cap.
+fn mounts(out: &mut String) -> core::fmt::Result {
+    out.write_str(MOUNTS)?;
+    let mut result = Ok(());
+    super::tmpfs::for_each_mount(|at, size| {
+        if result.is_ok() {
+            result = writeln!(out, "tmpfs {at} tmpfs rw,size={}k 0 0", size / 1024);
+        }
+    });
+    result
+}
+
 /// `/proc` or `/proc/PID` (`self` too) when `path` is one of them (`ENOENT` for a pid
 /// that does not exist); `None` for any other path.
 fn directory(path: &str) -> Result<Option<ProcDir>, Errno> {
@@ -930,6 +949,11 @@ const PROC_STAT: Stat = Stat {
     rdev: 0,
     mtime: 0,
     dev: super::DEV_PROC,
+    nlink: None,
+    uid: 0,
+    gid: 0,
+    blocks: None,
+    times: None,
 };
 
 /// A `/proc` file whose contents were generated when it was opened.

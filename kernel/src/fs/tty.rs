@@ -624,6 +624,7 @@ impl File for Console {
             rdev: 0x0501,
             mtime: 0,
             dev: super::DEV_DEV,
+            ..Default::default()
         }
     }
 

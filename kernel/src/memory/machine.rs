@@ -91,11 +91,37 @@ pub(super) fn fill_frame(dst: PhysAddr, bytes: &[u8]) {
 /// frame.
 pub(super) fn write_frame(pa: PhysAddr, offset: usize, bytes: &[u8]) {
     debug_assert!(offset <= PAGE_SIZE && bytes.len() <= PAGE_SIZE - offset);
-    // SAFETY: the frame is the caller's (mapped writable in one space only) and reached
-    // through the direct map whatever table is active; the range lies inside it.
+    // SAFETY: the frame is the caller's (mapped writable in one space only, or a page of
+    // an in-memory file, which user programs may store to meanwhile: raw pointers, no
+    // reference to the frame) and reached through the direct map whatever table is
+    // active; the range lies inside it.
     unsafe {
         core::ptr::copy_nonoverlapping(bytes.as_ptr(), frame_ptr(pa).add(offset), bytes.len())
     };
+}
+
+/// Copies the bytes of the frame at `pa` from byte `offset` on into `buf`; the range
+/// must lie inside the frame. The frame may be a page of an in-memory file that user
+/// programs map writable and store to meanwhile: the copy goes through raw pointers (no
+/// reference to the frame is formed) and sees their bytes as they are, as `read` of a
+/// file mapped shared does on Linux.
+pub(super) fn read_frame(pa: PhysAddr, offset: usize, buf: &mut [u8]) {
+    debug_assert!(offset <= PAGE_SIZE && buf.len() <= PAGE_SIZE - offset);
+    let len = buf.len().min(PAGE_SIZE.saturating_sub(offset));
+    // SAFETY: the frame is allocated and held by the caller's reference, reached through
+    // the direct map whatever table is active; the range lies inside it; `buf` is the
+    // caller's kernel buffer, outside every frame of user memory.
+    unsafe { core::ptr::copy_nonoverlapping(frame_ptr(pa).add(offset), buf.as_mut_ptr(), len) };
+}
+
+/// Stores `len` zero bytes into the frame at `pa` from byte `offset` on (the range
+/// inside the frame); as [`read_frame`], the frame may be mapped by user programs.
+pub(super) fn zero_frame_range(pa: PhysAddr, offset: usize, len: usize) {
+    let offset = offset.min(PAGE_SIZE);
+    let len = len.min(PAGE_SIZE - offset);
+    // SAFETY: the frame is allocated and held by the caller's reference, reached through
+    // the direct map; the range lies inside it.
+    unsafe { core::ptr::write_bytes(frame_ptr(pa).add(offset), 0, len) };
 }
 
 /// Makes the calling hart translate with the kernel table (no user mappings).

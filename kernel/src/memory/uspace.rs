@@ -162,6 +162,24 @@ pub fn fill_frame(dst: PhysAddr, bytes: &[u8]) {
     machine::fill_frame(dst, bytes);
 }
 
+/// Copies bytes of a page-cache frame (a tmpfs page, held by the caller's reference)
+/// from byte `offset` on into `buf`, which must fit in the frame.
+pub fn read_cached(pa: PhysAddr, offset: usize, buf: &mut [u8]) {
+    machine::read_frame(pa, offset, buf);
+}
+
+/// Copies `bytes` into a page-cache frame (held by the caller's reference) from byte
+/// `offset` on; they must fit in the frame.
+pub fn write_cached(pa: PhysAddr, offset: usize, bytes: &[u8]) {
+    machine::write_frame(pa, offset, bytes);
+}
+
+/// Zeroes `len` bytes of a page-cache frame (held by the caller's reference) from byte
+/// `offset` on (cut at the frame's end): the tail past a file's new end.
+pub fn zero_cached(pa: PhysAddr, offset: usize, len: usize) {
+    machine::zero_frame_range(pa, offset, len);
+}
+
 /// Allocates the shared zero page. Called once at boot, before the first user space.
 pub fn init() -> Result<(), OutOfMemory> {
     let pa = KernelFrames.alloc_zeroed(0)?;

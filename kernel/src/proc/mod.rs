@@ -97,6 +97,8 @@ pub struct Inner {
     pub exe: String,
     /// The working directory (absolute, normalised).
     pub cwd: String,
+    /// The file-mode creation mask (`umask`), inherited by children.
+    pub umask: u32,
     /// Signal actions and the senders of pending signals (boxed: 2 KiB).
     pub signals: Box<signal::SignalActions>,
     /// Where the signal-return trampoline is mapped (handlers return there; 0 until the
@@ -116,6 +118,9 @@ pub struct Inner {
     /// until one sets a limit); `None`: the first process's ([`initial_rlimits`]).
     pub rlimits: Option<Arc<Rlimits>>,
 }
+
+/// The first process's file-mode creation mask (Linux's usual `022`).
+pub const DEFAULT_UMASK: u32 = 0o022;
 
 /// Resource limits: kinds (Linux's `RLIM_NLIMITS`).
 pub const RLIM_NLIMITS: usize = 16;
@@ -542,6 +547,7 @@ pub fn spawn_init(path: &str, argv: &[String], envp: &[String]) -> Result<(), Er
         fds: FdTable::with_console()?,
         exe: String::new(),
         cwd: String::from("/"),
+        umask: DEFAULT_UMASK,
         signals: Box::default(),
         trampoline: 0,
         alarm: signal::Alarm::default(),
@@ -582,6 +588,7 @@ pub fn spawn_kernel_thread(name: &str, entry: extern "C" fn() -> !) -> Result<()
         cmdline: None,
         comm,
         rlimits: None,
+        umask: DEFAULT_UMASK,
     })?;
     let kstack = KernelStack::new().map_err(|_| Errno::ENOMEM)?;
     let top = kstack.top();
@@ -739,6 +746,7 @@ fn make_task(
                 fds: pi.fds.try_clone()?,
                 exe: pi.exe.clone(),
                 cwd: pi.cwd.clone(),
+                umask: pi.umask,
                 signals: Box::new((*pi.signals).for_child()),
                 trampoline: pi.trampoline,
                 // Timers are not inherited by fork.

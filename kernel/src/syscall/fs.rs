@@ -1,4 +1,5 @@
-//! File system calls over the read-only initramfs, `/proc` and the console.
+//! File system calls over the read-only initramfs, tmpfs, `/proc`, `/dev` and the console.
+//! Calls that change the file tree are in [`super::tree`].
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -9,16 +10,21 @@ use super::uaccess::{
 use super::{Errno, SysResult};
 use crate::fs::initramfs::Kind;
 use crate::fs::initramfs::NodeFile;
-use crate::fs::{FileRef, O_NONBLOCK, Stat};
+use crate::fs::tmpfs::{self, Found};
+use crate::fs::{FileRef, O_NONBLOCK, Stat, normalize};
 use crate::proc;
 
 /// `AT_FDCWD`: paths relative to the working directory.
-const AT_FDCWD: usize = -100isize as usize;
+pub(super) const AT_FDCWD: usize = -100isize as usize;
 /// `AT_EMPTY_PATH`: `newfstatat` on the descriptor itself.
-const AT_EMPTY_PATH: usize = 0x1000;
+pub(super) const AT_EMPTY_PATH: usize = 0x1000;
+/// `AT_SYMLINK_NOFOLLOW`: the last component is not followed.
+pub(super) const AT_SYMLINK_NOFOLLOW: usize = 0x100;
 /// Open flags.
 const O_CREAT: usize = 0o100;
-const O_CLOEXEC: usize = 0o2000000;
+const O_EXCL: usize = 0o200;
+const O_NOFOLLOW: usize = 0o400000;
+pub(super) const O_CLOEXEC: usize = 0o2000000;
 /// `fcntl` commands.
 const F_DUPFD: usize = 0;
 const F_GETFD: usize = 1;
@@ -32,7 +38,7 @@ const CONSOLE_POLL_NS: u64 = 10_000_000;
 const IOV_MAX: usize = 1024;
 
 /// The file behind descriptor `fd` of the current process.
-fn file(fd: usize) -> Result<FileRef, Errno> {
+pub(super) fn file(fd: usize) -> Result<FileRef, Errno> {
     proc::current().group.lock().fds.get(fd)
 }
 
@@ -153,7 +159,11 @@ pub fn write(fd: usize, buf: usize, len: usize) -> SysResult {
         }
         let mut off = 0;
         while off < n {
-            let result = f.lock().write(&chunk[off..n]);
+            let result = if f.appending() {
+                f.lock().append(&chunk[off..n])
+            } else {
+                f.lock().write(&chunk[off..n])
+            };
             let err = match result {
                 Ok(k) => {
                     off += k;
@@ -178,6 +188,38 @@ pub fn write(fd: usize, buf: usize, len: usize) -> SysResult {
             };
         }
         done += n;
+    }
+    Ok(done)
+}
+
+/// `pwrite64(fd, buf, len, offset)`: writes at `offset` without moving the file
+/// position (`ESPIPE` for pipes and terminals).
+pub fn pwrite64(fd: usize, buf: usize, len: usize, offset: usize) -> SysResult {
+    let f = file(fd)?;
+    if offset > i64::MAX as usize {
+        return Err(Errno::EINVAL);
+    }
+    check_range(buf, len)?;
+    let mut done = 0;
+    let mut chunk = [0u8; COPY_CHUNK];
+    let mut slice = Slice::new();
+    while done < len {
+        if !slice.go_on() {
+            break;
+        }
+        let n = (len - done).min(COPY_CHUNK);
+        let result = copy_from_user(&mut chunk[..n], buf + done)
+            .and_then(|()| f.lock().write_at(offset.saturating_add(done), &chunk[..n]));
+        match result {
+            Ok(k) => {
+                done += k;
+                if k < n {
+                    break;
+                }
+            }
+            Err(e) if done == 0 => return Err(e),
+            Err(_) => break,
+        }
     }
     Ok(done)
 }
@@ -275,58 +317,119 @@ fn resolve(dirfd: usize, path: &str) -> Result<String, Errno> {
         return Err(Errno::ENOENT);
     }
     if path.starts_with('/') {
-        return Ok(String::from(path));
+        return crate::fs::concat(&[path]);
     }
     let base = if dirfd == AT_FDCWD {
-        proc::current().group.lock().cwd.clone()
+        let me = proc::current();
+        let inner = me.group.lock();
+        crate::fs::concat(&[&inner.cwd])?
     } else {
         file(dirfd)?.lock().dir_path()?
     };
-    let mut out = base;
-    if !out.ends_with('/') {
-        out.push('/');
-    }
-    out.push_str(path);
-    Ok(out)
+    let sep = if base.ends_with('/') { "" } else { "/" };
+    crate::fs::concat(&[&base, sep, path])
 }
 
-/// Normalises `.` and `..` components of an absolute path; a trailing `/` is kept (it
-/// asks for a directory).
-fn normalize(path: &str) -> String {
-    let mut parts: Vec<&str> = Vec::new();
-    for c in path.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                parts.pop();
+/// The absolute, normalised path of the user string at `path`, relative to `dirfd`.
+pub(super) fn abs_path(dirfd: usize, path: usize) -> Result<String, Errno> {
+    normalize(&resolve(dirfd, &read_cstr(path, PATH_MAX)?)?)
+}
+
+/// Opens `path` (absolute and normalised) as a file description with `flags`; a new
+/// tmpfs file gets `mode` (less the umask) when `O_CREAT` makes one.
+fn open_path(path: &str, flags: usize, mode: usize) -> Result<FileRef, Errno> {
+    let creat = flags & O_CREAT != 0;
+    let excl = creat && flags & O_EXCL != 0;
+    // O_CREAT | O_EXCL never follows a link in the last component (it exists).
+    let follow = flags & O_NOFOLLOW == 0 && !excl;
+    let elsewhere = match tmpfs::resolve(path, follow) {
+        Ok(Found::Tmpfs(fs, inode)) => {
+            if excl {
+                return Err(Errno::EEXIST);
             }
-            c => parts.push(c),
+            return tmpfs::open(&fs, inode, flags, path);
         }
-    }
-    let mut out = String::from("/");
-    out.push_str(&parts.join("/"));
-    if (path.ends_with('/') || path.ends_with("/.")) && !out.ends_with('/') {
-        out.push('/');
-    }
-    out
-}
-
-/// Opens `path` (absolute and normalised) as a file description with `flags`.
-fn open_path(path: &str, flags: usize) -> Result<FileRef, Errno> {
+        Ok(Found::Elsewhere(p)) => p,
+        Err(Errno::ENOENT) if creat => return create_path(path, flags, mode),
+        Err(e) => return Err(e),
+    };
+    let path = elsewhere.as_deref().unwrap_or(path);
     if let Some(file) = crate::fs::procfs::open(path, flags)? {
         return Ok(file);
     }
     if let Some(file) = crate::fs::dev::open(path, flags)? {
         return Ok(file);
     }
-    let node = crate::fs::lookup(path)?;
+    let node = match crate::fs::lookup(path) {
+        Ok(node) => node,
+        Err(Errno::ENOENT) if creat => return create_path(path, flags, mode),
+        Err(e) => return Err(e),
+    };
+    if excl {
+        return Err(Errno::EEXIST);
+    }
     crate::fs::check_open_mode(node.kind == Kind::Dir, flags)?;
     crate::fs::open(NodeFile::new(node), flags)
 }
 
+/// `open(O_CREAT)` of a missing `path`: a new tmpfs file if its directory is in a tmpfs,
+/// else `EROFS` (the initramfs), or the error of the directory's lookup.
+fn create_path(path: &str, flags: usize, mode: usize) -> Result<FileRef, Errno> {
+    if path.ends_with('/') {
+        return Err(Errno::EISDIR);
+    }
+    let Some((fs, dir, name)) = tmpfs::parent_of(path)? else {
+        return Err(read_only_error(path, true));
+    };
+    let perm = mode as u32 & !umask();
+    let inode = match fs.create_file(&dir, name, perm) {
+        Ok(inode) => inode,
+        // Made by someone else meanwhile: open it (unless O_EXCL).
+        Err(Errno::EEXIST) if flags & O_EXCL == 0 => tmpfs::Tmpfs::child(&dir, name)?,
+        Err(e) => return Err(e),
+    };
+    tmpfs::open(&fs, inode, flags, path)
+}
+
+/// The calling process's umask.
+pub(super) fn umask() -> u32 {
+    proc::current().group.lock().umask
+}
+
+/// What a change to `path` (absolute, normalised, outside every tmpfs) answers: the
+/// initramfs is read-only. `creating`: the call makes `path` (`EEXIST` if it exists,
+/// else `EROFS` if its directory exists); otherwise `EROFS` if it exists. Otherwise the
+/// lookup's error (`ENOENT`, `ENOTDIR`).
+pub(super) fn read_only_error(path: &str, creating: bool) -> Errno {
+    match stat_path(path, false) {
+        Ok(_) if creating => Errno::EEXIST,
+        Ok(_) => Errno::EROFS,
+        Err(Errno::ENOENT) if creating => {
+            let trimmed = path.trim_end_matches('/');
+            let dir = trimmed.rsplit_once('/').map_or("/", |(d, _)| d);
+            let dir = if dir.is_empty() { "/" } else { dir };
+            match stat_path(dir, true) {
+                Ok(st)
+                    if st.mode & crate::fs::initramfs::S_IFMT == crate::fs::initramfs::S_IFDIR =>
+                {
+                    Errno::EROFS
+                }
+                Ok(_) => Errno::ENOTDIR,
+                Err(e) => e,
+            }
+        }
+        Err(e) => e,
+    }
+}
+
 /// The metadata of the file at `path` (absolute and normalised), without opening it;
 /// a symbolic link in the last component is followed if `follow`.
-fn stat_path(path: &str, follow: bool) -> Result<Stat, Errno> {
+pub(super) fn stat_path(path: &str, follow: bool) -> Result<Stat, Errno> {
+    let elsewhere = match tmpfs::resolve(path, follow)? {
+        Found::Tmpfs(fs, inode) => return Ok(inode.stat(fs.dev())),
+        Found::Elsewhere(p) => p,
+    };
+    let path = elsewhere.as_deref().unwrap_or(path);
     if !follow && let Some(target) = crate::fs::procfs::exe_link(path)? {
         return Ok(Stat {
             mode: crate::fs::initramfs::S_IFLNK | 0o777,
@@ -349,13 +452,9 @@ fn stat_path(path: &str, follow: bool) -> Result<Stat, Errno> {
     Ok(crate::fs::node_stat(&node))
 }
 
-pub fn openat(dirfd: usize, path: usize, flags: usize) -> SysResult {
-    let path = normalize(&resolve(dirfd, &read_cstr(path, PATH_MAX)?)?);
-    let file = match open_path(&path, flags) {
-        Ok(f) => f,
-        Err(Errno::ENOENT) if flags & O_CREAT != 0 => return Err(Errno::EROFS),
-        Err(e) => return Err(e),
-    };
+pub fn openat(dirfd: usize, path: usize, flags: usize, mode: usize) -> SysResult {
+    let path = abs_path(dirfd, path)?;
+    let file = open_path(&path, flags, mode & 0o7777)?;
     proc::current()
         .group
         .lock()
@@ -416,14 +515,23 @@ fn put_stat(buf: usize, st: &Stat) -> SysResult {
     b[..8].copy_from_slice(&st.dev.to_le_bytes());
     b[8..16].copy_from_slice(&st.ino.to_le_bytes());
     b[16..20].copy_from_slice(&st.mode.to_le_bytes());
-    b[20..24].copy_from_slice(&1u32.to_le_bytes());
+    b[20..24].copy_from_slice(&st.nlink.unwrap_or(1).to_le_bytes());
+    b[24..28].copy_from_slice(&st.uid.to_le_bytes());
+    b[28..32].copy_from_slice(&st.gid.to_le_bytes());
     b[32..40].copy_from_slice(&st.rdev.to_le_bytes());
     b[48..56].copy_from_slice(&st.size.to_le_bytes());
     b[56..60].copy_from_slice(&4096u32.to_le_bytes());
-    b[64..72].copy_from_slice(&st.size.div_ceil(512).to_le_bytes());
-    // st_atime, st_mtime, st_ctime (seconds; the nanoseconds stay 0).
-    for at in [72, 88, 104] {
-        b[at..at + 8].copy_from_slice(&st.mtime.to_le_bytes());
+    let blocks = st.blocks.unwrap_or(st.size.div_ceil(512));
+    b[64..72].copy_from_slice(&blocks.to_le_bytes());
+    // st_atime, st_mtime, st_ctime, each seconds then nanoseconds.
+    let mtime = crate::fs::Timespec {
+        sec: st.mtime as i64,
+        nsec: 0,
+    };
+    let times = st.times.map_or([mtime; 3], |t| [t.atime, t.mtime, t.ctime]);
+    for (at, t) in [72, 88, 104].into_iter().zip(times) {
+        b[at..at + 8].copy_from_slice(&t.sec.to_le_bytes());
+        b[at + 8..at + 16].copy_from_slice(&u64::from(t.nsec).to_le_bytes());
     }
     copy_to_user(buf, &b)?;
     Ok(0)
@@ -435,7 +543,6 @@ pub fn fstat(fd: usize, buf: usize) -> SysResult {
 }
 
 pub fn newfstatat(dirfd: usize, path: usize, buf: usize, flags: usize) -> SysResult {
-    const AT_SYMLINK_NOFOLLOW: usize = 0x100;
     const AT_NO_AUTOMOUNT: usize = 0x800;
     if flags & !(AT_SYMLINK_NOFOLLOW | AT_NO_AUTOMOUNT | AT_EMPTY_PATH) != 0 {
         return Err(Errno::EINVAL);
@@ -452,16 +559,26 @@ pub fn newfstatat(dirfd: usize, path: usize, buf: usize, flags: usize) -> SysRes
         };
         return put_stat(buf, &st);
     }
-    let path = normalize(&resolve(dirfd, &name)?);
+    let path = normalize(&resolve(dirfd, &name)?)?;
     let st = stat_path(&path, flags & AT_SYMLINK_NOFOLLOW == 0)?;
     put_stat(buf, &st)
 }
 
 pub fn readlinkat(dirfd: usize, path: usize, buf: usize, len: usize) -> SysResult {
-    let path = normalize(&resolve(dirfd, &read_cstr(path, PATH_MAX)?)?);
+    let path = abs_path(dirfd, path)?;
     if len == 0 || len > isize::MAX as usize {
         return Err(Errno::EINVAL);
     }
+    let elsewhere = match tmpfs::resolve(&path, false)? {
+        Found::Tmpfs(_, inode) => {
+            let target = tmpfs::link_target(&inode)?.as_bytes();
+            let n = target.len().min(len);
+            copy_to_user(buf, &target[..n])?;
+            return Ok(n);
+        }
+        Found::Elsewhere(p) => p,
+    };
+    let path = elsewhere.unwrap_or(path);
     if let Some(exe) = crate::fs::procfs::exe_link(&path)? {
         let n = exe.len().min(len);
         copy_to_user(buf, &exe.as_bytes()[..n])?;
@@ -489,10 +606,10 @@ pub fn ioctl(fd: usize, request: usize, arg: usize) -> SysResult {
 }
 
 /// `statfs` magic numbers of pagoda's file systems (Linux's `RAMFS_MAGIC`,
-/// `PROC_SUPER_MAGIC`, `TMPFS_MAGIC`).
+/// `PROC_SUPER_MAGIC`; `TMPFS_MAGIC` is tmpfs's).
 const RAMFS_MAGIC: u64 = 0x8584_58f6;
 const PROC_SUPER_MAGIC: u64 = 0x9fa0;
-const TMPFS_MAGIC: u64 = 0x0102_1994;
+const TMPFS_MAGIC: u64 = tmpfs::TMPFS_MAGIC;
 /// `f_flags` of a read-only file system.
 const ST_RDONLY: u64 = 1;
 /// Bytes of the riscv64 `struct statfs`.
@@ -519,16 +636,36 @@ fn put_statfs(path: &str, buf: usize) -> SysResult {
             ST_RDONLY,
         )
     };
+    write_statfs(buf, magic, (blocks, 0), (files, 0), flags)
+}
+
+/// Writes the `struct statfs` of a tmpfs instance.
+fn put_tmpfs_statfs(fs: &tmpfs::Tmpfs, buf: usize) -> SysResult {
+    let s = fs.fs_stat();
+    write_statfs(buf, TMPFS_MAGIC, (s.blocks, s.bfree), (s.files, s.ffree), 0)
+}
+
+/// Writes a `struct statfs` at `buf`: the magic, (blocks, free blocks) of 4 KiB, (inodes,
+/// free inodes), the flags.
+fn write_statfs(
+    buf: usize,
+    magic: u64,
+    blocks: (u64, u64),
+    files: (u64, u64),
+    flags: u64,
+) -> SysResult {
     let mut b = [0u8; STATFS_SIZE];
-    let fields: [(usize, u64); 8] = [
+    let fields: [(usize, u64); 10] = [
         (0, magic),
         (8, 4096),
-        (16, blocks),
-        (40, files),
+        (16, blocks.0),
+        (24, blocks.1),
+        (32, blocks.1),
+        (40, files.0),
+        (48, files.1),
         (56, NAME_MAX),
         (64, 4096),
         (72, flags),
-        (32, 0),
     ];
     for (at, v) in fields {
         b[at..at + 8].copy_from_slice(&v.to_le_bytes());
@@ -538,13 +675,22 @@ fn put_statfs(path: &str, buf: usize) -> SysResult {
 }
 
 pub fn statfs(path: usize, buf: usize) -> SysResult {
-    let path = normalize(&resolve(AT_FDCWD, &read_cstr(path, PATH_MAX)?)?);
+    let path = abs_path(AT_FDCWD, path)?;
+    if let Found::Tmpfs(fs, _) = tmpfs::resolve(&path, true)? {
+        return put_tmpfs_statfs(&fs, buf);
+    }
     stat_path(&path, true)?;
     put_statfs(&path, buf)
 }
 
 pub fn fstatfs(fd: usize, buf: usize) -> SysResult {
     let f = file(fd)?;
+    let handle = f.lock().tmpfs();
+    if let Some(h) = handle
+        && let Some(fs) = tmpfs::by_dev(h.dev)
+    {
+        return put_tmpfs_statfs(&fs, buf);
+    }
     let st = f.lock().stat();
     // A descriptor's file system: /proc and /dev files have their inode ranges.
     let dir = f.lock().dir_path();
@@ -562,12 +708,6 @@ pub fn fstatfs(fd: usize, buf: usize) -> SysResult {
 /// The file systems pagoda has, each where it always is: (type, mount point).
 const MOUNTED: [(&str, &str); 3] = [("rootfs", "/"), ("proc", "/proc"), ("devtmpfs", "/dev")];
 
-/// `mount(source, target, type, ...)`: pagoda's file systems are always mounted, each at
-/// its place, so mounting `proc` on `/proc` or `devtmpfs` on `/dev` (what a Linux init
-/// does) succeeds and changes nothing (on Linux the second mount would stack a new
-/// instance there; this one is the same). Any other type is `ENODEV` (`tmpfs` and
-/// `sysfs` too: there are none), another place for these `EINVAL`, a missing target
-/// `ENOENT`.
 /// `swapon` flags Linux accepts: a priority (`SWAP_FLAG_PREFER` with the low 15 bits)
 /// and the discard policies. Pagoda has one area, so the priority changes nothing, and
 /// its disk has no discard.
@@ -595,7 +735,7 @@ pub fn swapoff(path: usize) -> SysResult {
 
 /// Checks that the user path `path` names the disk's block device.
 fn swap_device(path: usize) -> Result<(), Errno> {
-    let path = normalize(&resolve(AT_FDCWD, &read_cstr(path, PATH_MAX)?)?);
+    let path = abs_path(AT_FDCWD, path)?;
     stat_path(&path, true)?;
     if path != crate::fs::dev::DISK {
         return Err(Errno::EINVAL);
@@ -603,14 +743,50 @@ fn swap_device(path: usize) -> Result<(), Errno> {
     Ok(())
 }
 
-pub fn mount(_source: usize, target: usize, fstype: usize) -> SysResult {
-    let target = normalize(&resolve(AT_FDCWD, &read_cstr(target, PATH_MAX)?)?);
+/// `mount(source, target, type, flags, data)`: `tmpfs` mounts a new instance on a
+/// directory (options in `data`: `size=`, `nr_inodes=`, `mode=`; `EBUSY` if a tmpfs
+/// is mounted there already; `MS_REMOUNT` of a tmpfs succeeds without changing it).
+/// pagoda's other file systems are always mounted, each at its place, so mounting
+/// `proc` on `/proc` or `devtmpfs` on `/dev` (what a Linux init does) succeeds and
+/// changes nothing (on Linux the second mount would stack a new instance there; this
+/// one is the same). Any other type is `ENODEV` (`sysfs` too: there is none), another
+/// place for these `EINVAL`, a missing target `ENOENT`, a target that is not a
+/// directory `ENOTDIR`.
+pub fn mount(_source: usize, target: usize, fstype: usize, flags: usize, data: usize) -> SysResult {
+    /// `MS_REMOUNT`: change the options of a mounted file system.
+    const MS_REMOUNT: usize = 32;
+    /// Longest option string read (Linux copies one page).
+    const DATA_MAX: usize = 4096;
+    let target = abs_path(AT_FDCWD, target)?;
     let fstype = if fstype == 0 {
         String::new()
     } else {
         read_cstr(fstype, PATH_MAX)?
     };
-    stat_path(&target, true)?;
+    let st = stat_path(&target, true)?;
+    if fstype == "tmpfs"
+        || flags & MS_REMOUNT != 0 && tmpfs::is_mount_point(target.trim_end_matches('/'))
+    {
+        if st.mode & crate::fs::initramfs::S_IFMT != crate::fs::initramfs::S_IFDIR {
+            return Err(Errno::ENOTDIR);
+        }
+        let at = target.trim_end_matches('/');
+        if flags & MS_REMOUNT != 0 {
+            return if tmpfs::is_mount_point(at) {
+                Ok(0)
+            } else {
+                Err(Errno::EINVAL)
+            };
+        }
+        let data = if data == 0 {
+            String::new()
+        } else {
+            read_cstr(data, DATA_MAX)?
+        };
+        let options = tmpfs::Options::parse(&data)?;
+        tmpfs::mount(if at.is_empty() { "/" } else { at }, options)?;
+        return Ok(0);
+    }
     match MOUNTED.iter().find(|(kind, _)| *kind == fstype) {
         None => Err(Errno::ENODEV),
         Some((_, at)) if *at == target.trim_end_matches('/') || (*at == "/" && target == "/") => {
@@ -623,12 +799,15 @@ pub fn mount(_source: usize, target: usize, fstype: usize) -> SysResult {
 /// `umount2(target, flags)`: pagoda's file systems cannot be unmounted: `EBUSY` for
 /// their mount points, `EINVAL` for anything else (not a mount point).
 pub fn umount2(target: usize) -> SysResult {
-    let target = normalize(&resolve(AT_FDCWD, &read_cstr(target, PATH_MAX)?)?);
+    let target = abs_path(AT_FDCWD, target)?;
     let target = if target == "/" {
         "/"
     } else {
         target.trim_end_matches('/')
     };
+    if tmpfs::is_mount_point(target) {
+        return tmpfs::umount(target).map(|()| 0);
+    }
     if MOUNTED.iter().any(|(_, at)| *at == target) {
         Err(Errno::EBUSY)
     } else {
@@ -700,22 +879,23 @@ pub fn getcwd(buf: usize, len: usize) -> SysResult {
 /// directory is kept as a path: relative paths are resolved against it). A symbolic
 /// link to a directory is followed; the directory is kept under the path as given.
 pub fn chdir(path: usize) -> SysResult {
-    let path = normalize(&resolve(AT_FDCWD, &read_cstr(path, PATH_MAX)?)?);
+    let path = abs_path(AT_FDCWD, path)?;
     let st = stat_path(&path, true)?;
     if st.mode & crate::fs::initramfs::S_IFMT != crate::fs::initramfs::S_IFDIR {
         return Err(Errno::ENOTDIR);
     }
     let trimmed = path.trim_end_matches('/');
-    let path = String::from(if trimmed.is_empty() { "/" } else { trimmed });
+    let path = crate::fs::concat(&[if trimmed.is_empty() { "/" } else { trimmed }])?;
     proc::current().group.lock().cwd = path;
     Ok(0)
 }
 
 pub fn faccessat(dirfd: usize, path: usize, mode: usize) -> SysResult {
     const W_OK: usize = 2;
-    let path = normalize(&resolve(dirfd, &read_cstr(path, PATH_MAX)?)?);
+    let path = abs_path(dirfd, path)?;
     let st = stat_path(&path, true)?;
-    if mode & W_OK != 0 {
+    let writable = st.dev != crate::fs::DEV_ROOT && st.dev != crate::fs::DEV_PROC;
+    if mode & W_OK != 0 && !writable {
         return Err(Errno::EROFS);
     }
     if mode & 1 != 0 && st.mode & 0o111 == 0 {

@@ -35,11 +35,14 @@ fn mmap_file(fd: usize) -> Result<Option<MmapFile>, Errno> {
     let Ok(f) = proc::current().group.lock().fds.get(fd) else {
         return Ok(None);
     };
-    let backing = f.lock().mem_object()?;
+    let (backing, (readable, writable)) = {
+        let file = f.lock();
+        (file.mem_object()?, file.mmap_access())
+    };
     Ok(Some(MmapFile {
         file: backing,
-        readable: true,
-        writable: false,
+        readable,
+        writable,
     }))
 }
 
@@ -174,4 +177,33 @@ pub fn mincore(addr: usize, len: usize, vec: usize) -> SysResult {
 /// Whether a swapped-out page is still in memory, in the swap cache.
 fn in_swap_cache(entry: SwapEntry) -> bool {
     crate::memory::swap::is_cached(entry)
+}
+
+/// `msync(addr, len, flags)`: a mapped file's pages are its page cache (tmpfs) or
+/// read-only (the initramfs), so there is nothing to write back; the arguments are
+/// checked as Linux checks them: `EINVAL` for a misaligned `addr`, unknown flags or
+/// both `MS_ASYNC` and `MS_SYNC`, `ENOMEM` if part of the range is not mapped.
+pub fn msync(addr: usize, len: usize, flags: usize) -> SysResult {
+    const MS_ASYNC: usize = 1;
+    const MS_INVALIDATE: usize = 2;
+    const MS_SYNC: usize = 4;
+    if !addr.is_multiple_of(pagoda_mm::addr::PAGE_SIZE)
+        || flags & !(MS_ASYNC | MS_INVALIDATE | MS_SYNC) != 0
+        || flags & (MS_ASYNC | MS_SYNC) == MS_ASYNC | MS_SYNC
+    {
+        return Err(Errno::EINVAL);
+    }
+    let end = addr
+        .checked_add(len.next_multiple_of(pagoda_mm::addr::PAGE_SIZE))
+        .ok_or(Errno::ENOMEM)?;
+    with_vm(|vm| {
+        let mut at = addr;
+        while at < end {
+            match vm.area_containing(VirtAddr(at)) {
+                Some(area) => at = area.range.end.0,
+                None => return Err(Errno::ENOMEM),
+            }
+        }
+        Ok(0)
+    })?
 }

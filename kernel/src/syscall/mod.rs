@@ -7,9 +7,10 @@
 //!
 //! | module | calls |
 //! |---|---|
-//! | [`fs`] | read, write, readv, writev, pread64, openat, close, pipe2, lseek, getdents64, newfstatat, fstat, readlinkat, ioctl, dup, dup3, fcntl, getcwd, chdir, faccessat |
+//! | [`fs`] | read, write, readv, writev, pread64, pwrite64, openat, close, pipe2, lseek, getdents64, newfstatat, fstat, readlinkat, ioctl, dup, dup3, fcntl, getcwd, chdir, faccessat, statfs, fstatfs, mount, umount2 |
+//! | [`tree`] | mkdirat, unlinkat, symlinkat, linkat, renameat2, truncate, ftruncate, fchmod, fchmodat, fchown, fchownat, utimensat, fsync, fdatasync, memfd_create, umask |
 //! | [`process`] | getpid, getppid, gettid, clone, clone3, execve, exit, exit_group, wait4, waitid, kill, setpgid, getpgid, getsid, setsid, tkill, tgkill, set_tid_address, set_robust_list, futex, sched_yield, sched_getaffinity, ids, prlimit64, getrlimit |
-//! | [`memory`] | brk, mmap, munmap, mprotect, madvise, mlock, mlock2, munlock, mlockall, munlockall, mincore |
+//! | [`memory`] | brk, mmap, munmap, mprotect, madvise, msync, mlock, mlock2, munlock, mlockall, munlockall, mincore |
 //! | [`system`] | ppoll, pselect6, setitimer, getitimer, rt_sigtimedwait, nanosleep, clock_nanosleep, clock_gettime, clock_getres, gettimeofday, uname, getrandom, sysinfo, reboot, signal stubs |
 
 #![deny(unsafe_code)]
@@ -18,6 +19,7 @@ mod fs;
 mod memory;
 mod process;
 mod system;
+mod tree;
 pub mod uaccess;
 
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -126,6 +128,23 @@ pub mod nr {
     pub const SYSLOG: usize = 116;
     pub const MOUNT: usize = 40;
     pub const UMOUNT2: usize = 39;
+    pub const MKDIRAT: usize = 34;
+    pub const UNLINKAT: usize = 35;
+    pub const SYMLINKAT: usize = 36;
+    pub const LINKAT: usize = 37;
+    pub const TRUNCATE: usize = 45;
+    pub const FTRUNCATE: usize = 46;
+    pub const FCHMOD: usize = 52;
+    pub const FCHMODAT: usize = 53;
+    pub const FCHOWNAT: usize = 54;
+    pub const FCHOWN: usize = 55;
+    pub const PWRITE64: usize = 68;
+    pub const FSYNC: usize = 82;
+    pub const FDATASYNC: usize = 83;
+    pub const UTIMENSAT: usize = 88;
+    pub const MSYNC: usize = 227;
+    pub const RENAMEAT2: usize = 276;
+    pub const MEMFD_CREATE: usize = 279;
 }
 
 /// Handles the system call in `frame` and stores its result in `a0`.
@@ -149,7 +168,23 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::PREAD64 => fs::pread64(a[0], a[1], a[2], a[3]),
             nr::PPOLL => system::ppoll(a[0], a[1], a[2], a[3], a[4]),
             nr::PSELECT6 => system::pselect6(a[0], a[1], a[2], a[3], a[4], a[5]),
-            nr::OPENAT => fs::openat(a[0], a[1], a[2]),
+            nr::OPENAT => fs::openat(a[0], a[1], a[2], a[3]),
+            nr::PWRITE64 => fs::pwrite64(a[0], a[1], a[2], a[3]),
+            nr::MKDIRAT => tree::mkdirat(a[0], a[1], a[2]),
+            nr::UNLINKAT => tree::unlinkat(a[0], a[1], a[2]),
+            nr::SYMLINKAT => tree::symlinkat(a[0], a[1], a[2]),
+            nr::LINKAT => tree::linkat(a[0], a[1], a[2], a[3], a[4]),
+            nr::RENAMEAT2 => tree::renameat2(a[0], a[1], a[2], a[3], a[4]),
+            nr::TRUNCATE => tree::truncate(a[0], a[1]),
+            nr::FTRUNCATE => tree::ftruncate(a[0], a[1]),
+            nr::FCHMOD => tree::fchmod(a[0], a[1]),
+            nr::FCHMODAT => tree::fchmodat(a[0], a[1], a[2]),
+            nr::FCHOWN => tree::fchown(a[0], a[1], a[2]),
+            nr::FCHOWNAT => tree::fchownat(a[0], a[1], a[2], a[3], a[4]),
+            nr::UTIMENSAT => tree::utimensat(a[0], a[1], a[2], a[3]),
+            nr::FSYNC | nr::FDATASYNC => tree::fsync(a[0]),
+            nr::MEMFD_CREATE => tree::memfd_create(a[0], a[1]),
+            nr::MSYNC => memory::msync(a[0], a[1], a[2]),
             nr::CLOSE => fs::close(a[0]),
             nr::PIPE2 => fs::pipe2(a[0], a[1]),
             nr::LSEEK => fs::lseek(a[0], a[1], a[2]),
@@ -177,7 +212,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::FSTATFS => fs::fstatfs(a[0], a[1]),
             nr::SENDFILE => fs::sendfile(a[0], a[1]),
             nr::SYSLOG => system::syslog(a[0], a[1], a[2]),
-            nr::MOUNT => fs::mount(a[0], a[1], a[2]),
+            nr::MOUNT => fs::mount(a[0], a[1], a[2], a[3], a[4]),
             nr::SWAPON => fs::swapon(a[0], a[1]),
             nr::SWAPOFF => fs::swapoff(a[0]),
             nr::UMOUNT2 => fs::umount2(a[0]),
@@ -201,7 +236,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::SCHED_GETAFFINITY => process::sched_getaffinity(a[0], a[1], a[2]),
             nr::PRLIMIT64 => process::prlimit64(a[0], a[1], a[2], a[3]),
             nr::GETRLIMIT => process::prlimit64(0, a[0], 0, a[1]),
-            nr::UMASK => Ok(0o022),
+            nr::UMASK => tree::umask_call(a[0]),
             nr::BRK => memory::brk(a[0]),
             nr::MMAP => memory::mmap(a[0], a[1], a[2], a[3], a[4], a[5]),
             nr::MUNMAP => memory::munmap(a[0], a[1]),

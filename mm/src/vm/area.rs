@@ -112,6 +112,9 @@ pub(crate) enum PageOrigin<'a> {
     Shared(&'a MemObject, u64),
     /// `len` bytes of `file` at `offset` (page aligned), zeros after.
     File(&'a dyn VmFile, u64, usize),
+    /// A private copy of page `index` of an in-memory file (zeros for a hole; a bus
+    /// error past its end).
+    Cache(&'a MemObject, u64),
 }
 
 impl Area {
@@ -179,6 +182,9 @@ impl Area {
                 file_end,
             } => {
                 let off = offset + delta as u64;
+                if obj.is_memory() && off < *file_end {
+                    return PageOrigin::Cache(obj, off >> PAGE_SHIFT);
+                }
                 match obj.vm_file() {
                     Some(file) if off < *file_end => {
                         let len = (*file_end - off).min(PAGE_SIZE as u64) as usize;
@@ -246,9 +252,11 @@ impl Area {
             prot: self.prot,
             kind: match &self.backing {
                 Backing::Anon => AreaKind::Anon,
-                Backing::Shared { obj, pgoff } if obj.vm_file().is_some() => AreaKind::SharedFile {
-                    offset: pgoff << PAGE_SHIFT,
-                },
+                Backing::Shared { obj, pgoff } if obj.vm_file().is_some() || obj.is_memory() => {
+                    AreaKind::SharedFile {
+                        offset: pgoff << PAGE_SHIFT,
+                    }
+                }
                 Backing::Shared { .. } => AreaKind::SharedAnon,
                 Backing::File {
                     offset, file_end, ..

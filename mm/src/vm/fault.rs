@@ -9,7 +9,7 @@ use super::object::{MemObject, PageError, SpaceId};
 use super::space::{AddressSpace, private_owner};
 use super::stats::{Event, SpaceCounters};
 use super::{FaultError, STACK_GUARD_GAP, VmError};
-use crate::addr::{PAGE_SIZE, VirtAddr, align_down};
+use crate::addr::{PAGE_SHIFT, PAGE_SIZE, VirtAddr, align_down};
 use crate::layout::USER_END;
 
 /// The kind of access that faulted (from `scause`: load, store/AMO, instruction page
@@ -271,12 +271,36 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
             PageOrigin::Shared(obj, index) => {
                 let pa = match obj.page(index, self.frames) {
                     Ok(Some(pa)) => pa,
-                    Ok(None) | Err(PageError::Io) => return Err(FaultError::Bus),
+                    Ok(None) | Err(PageError::Io | PageError::NoSpace) => {
+                        return Err(FaultError::Bus);
+                    }
                     Err(PageError::OutOfMemory) => return Err(FaultError::OutOfMemory),
                 };
                 self.install(pa, prot.pte_flags(false))?;
                 self.counters.record(Event::SharedFill, 1);
                 Ok(FaultOutcome::SharedPage)
+            }
+            PageOrigin::Cache(obj, index) => {
+                if index << PAGE_SHIFT >= obj.size() {
+                    return Err(FaultError::Bus);
+                }
+                let owner = self.owner()?;
+                let pa = match obj.cached(index, self.frames) {
+                    Some(cached) => {
+                        let copy = self.frames.alloc_uninit(owner);
+                        if let Ok(copy) = copy {
+                            self.frames.copy_frame(copy, cached);
+                        }
+                        self.frames.put(cached);
+                        copy
+                    }
+                    None => self.frames.alloc_zeroed(owner),
+                }
+                .map_err(|_| FaultError::OutOfMemory)?;
+                // The frame is this space's own copy: writable right away if the area is.
+                self.install(pa, prot.pte_flags(false))?;
+                self.counters.record(Event::FileRead, 1);
+                Ok(FaultOutcome::FileRead)
             }
             PageOrigin::File(file, offset, len) => {
                 if offset >= file.size() {

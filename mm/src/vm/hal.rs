@@ -430,6 +430,19 @@ macro_rules! forward_frame_source {
 
 forward_frame_source!(&T, Arc<T>);
 
+/// The budget the pages of in-memory files are charged to ([`MemObject::memory`]: a tmpfs
+/// instance's size cap). A page is charged when the object allocates it (a write, or a
+/// fault of a shared mapping) and given back when the object lets it go (truncation, or
+/// the object's release).
+///
+/// [`MemObject::memory`]: super::MemObject::memory
+pub trait PageAccount: Send + Sync {
+    /// Takes one page from the budget; `false` (and nothing taken) when it is spent.
+    fn charge_page(&self) -> bool;
+    /// Gives `pages` pages back.
+    fn uncharge_pages(&self, pages: u64);
+}
+
 /// A read-only file that can back mappings (the initramfs files).
 ///
 /// Its pages are read into frames on first touch: into the file's

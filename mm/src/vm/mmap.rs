@@ -51,11 +51,14 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// highest free range below [`mmap_base`](AddressSpace::mmap_base); else the lowest
     /// free range above `TASK_UNMAPPED_BASE`. `MAP_FIXED` replaces whatever was mapped.
     ///
-    /// `MAP_SHARED` of a file is supported for descriptors opened read-only: every such
-    /// mapping of the file, in every space, maps the same frames (the file object's pages)
-    /// and `PROT_WRITE` is refused now and by later `mprotect`; a shared mapping of a
-    /// writable descriptor fails with `ENODEV`: the only files are the read-only
-    /// initramfs. `MAP_PRIVATE` pages of a file are private copies read from it.
+    /// `MAP_SHARED` of a file: every such mapping of the file, in every space, maps the
+    /// same frames (the file object's pages). For a descriptor opened read-only
+    /// `PROT_WRITE` is refused now and by later `mprotect`. A writable shared mapping is
+    /// allowed for in-memory files ([`MemObject::memory`], tmpfs), whose pages are the
+    /// file's data, so a store is what `read` sees; for other files (the read-only
+    /// initramfs) a shared mapping of a writable descriptor fails with `ENODEV`.
+    /// `MAP_PRIVATE` pages of a file are private copies read from it (for an in-memory
+    /// file: copied from its page at the first touch).
     ///
     /// A mapping is locked (as by `mlock`) under `MAP_LOCKED` or after
     /// `mlockall(MCL_FUTURE)`: `EPERM` for `MAP_LOCKED` when `RLIMIT_MEMLOCK` is 0,
@@ -169,7 +172,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 let Some(vm_file) = f.file else {
                     return Err(VmError::NoDev);
                 };
-                if kind != MAP_PRIVATE && f.writable {
+                if kind != MAP_PRIVATE && f.writable && !vm_file.is_memory() {
                     return Err(VmError::NoDev);
                 }
                 if grows_down {

@@ -79,13 +79,13 @@ pub use area::{AreaInfo, AreaKind, Lock, Prot};
 pub use error::{FaultError, VmError};
 pub use fault::{Access, FaultOutcome};
 pub use hal::{
-    CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PagePerms, PteInfo, PteState, SwapEntry,
-    TlbFlush, VmFile,
+    CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PageAccount, PagePerms, PteInfo, PteState,
+    SwapEntry, TlbFlush, VmFile,
 };
 pub use mlock::mapped_by_locked_area;
 pub use mmap::MmapFile;
-pub use object::{MemObject, SpaceId};
-pub use rmap::{SpaceSet, for_each_mapping, owner_is_private};
+pub use object::{MemObject, PageError, SpaceId};
+pub use rmap::{SpaceSet, for_each_mapping, owner_is_private, unmap_object_tail};
 pub use space::{AddressSpace, VmConfig, spaces_may_lock};
 pub use stats::{VmStats, global_stats};
 pub use sv39::Sv39Mmu;

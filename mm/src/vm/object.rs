@@ -9,6 +9,7 @@
 //! | anonymous | lazily, at the first private frame of a space that has none (after `execve`); shared with the spaces forked from it afterwards | private: anonymous, copy-on-write copies, private file copies | `va >> PAGE_SHIFT` |
 //! | shared | `mmap(MAP_SHARED \| MAP_ANONYMOUS)` | the object's own, zeroed on first touch | page offset in the object |
 //! | file | once per file ([`MemObject::file`]; the kernel keeps one per file while mapped) | `MAP_SHARED` pages, read from the file on first touch | page offset in the file |
+//! | memory file | once per in-memory file ([`MemObject::memory`]: a tmpfs file, for its whole life) | the file's data itself (its page cache, the only copy): written by `write`, by `MAP_SHARED` mappings, zeroed on first touch and charged to a [`PageAccount`] | page offset in the file |
 //!
 //! An object lists the address spaces that may map its pages (its *members*); the
 //! reverse map ([`super::rmap`]) goes frame → owner word → object → members → the PTE
@@ -30,10 +31,11 @@
 use alloc::collections::{BTreeMap, BTreeSet};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 use spin::Mutex;
 
-use super::hal::{FrameSource, OutOfMemory, VmFile};
+use super::hal::{FrameSource, OutOfMemory, PageAccount, VmFile};
 use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PhysAddr};
 
 /// Bits of the page index in an owner word; the object's slot is above them.
@@ -56,6 +58,13 @@ enum Kind {
     Shared,
     /// A file's pages: read from the file on first touch.
     File(Arc<dyn VmFile>),
+    /// An in-memory file: the pages are the file's data. `size` (bytes) changes only
+    /// under the page map's lock, so a fault's check against it and a truncation's
+    /// removal of pages are ordered.
+    Memory {
+        size: AtomicU64,
+        account: Arc<dyn PageAccount>,
+    },
 }
 
 /// A memory object: anonymous (the private pages of a space and its fork descendants),
@@ -165,6 +174,122 @@ impl MemObject {
         MemObject::new(Kind::File(file))
     }
 
+    /// A new, empty in-memory file (size 0) whose pages are charged to `account`: the
+    /// storage of a tmpfs file. Its pages are zeroed on first touch, by a write
+    /// ([`page_for_write`](Self::page_for_write)) or by a fault of a shared mapping
+    /// inside the file's size; a fault past the size is a bus error.
+    pub fn memory(account: Arc<dyn PageAccount>) -> Result<Arc<MemObject>, OutOfMemory> {
+        MemObject::new(Kind::Memory {
+            size: AtomicU64::new(0),
+            account,
+        })
+    }
+
+    /// Whether it is an in-memory file ([`MemObject::memory`]), whose shared mappings may
+    /// be writable.
+    pub fn is_memory(&self) -> bool {
+        matches!(self.kind, Kind::Memory { .. })
+    }
+
+    /// The size in bytes of an in-memory file or a file; 0 for anonymous objects.
+    pub fn size(&self) -> u64 {
+        match &self.kind {
+            Kind::Memory { size, .. } => size.load(Ordering::Acquire),
+            Kind::File(f) => f.size(),
+            Kind::Anon | Kind::Shared => 0,
+        }
+    }
+
+    /// The frame of page `index` if the object holds it, with a reference added for the
+    /// caller (who drops it with [`FrameSource::put`]); `None` for a hole.
+    pub fn cached<F: FrameSource>(&self, index: u64, frames: &F) -> Option<PhysAddr> {
+        let pages = self.pages.lock();
+        let pa = *pages.get(&index)?;
+        frames.get(pa);
+        Some(pa)
+    }
+
+    /// The frame of page `index` of an in-memory file, allocated (zeroed, charged) if
+    /// absent whatever the size (a write past the end allocates before the size grows),
+    /// with a reference added for the caller. [`PageError::NoSpace`] when the account is
+    /// spent, [`PageError::OutOfMemory`] without a frame.
+    pub fn page_for_write<F: FrameSource>(
+        &self,
+        index: u64,
+        frames: &F,
+    ) -> Result<PhysAddr, PageError> {
+        let mut pages = self.pages.lock();
+        let pa = match pages.get(&index) {
+            Some(&pa) => pa,
+            None => {
+                let pa = self.new_memory_page(index, frames)?;
+                pages.insert(index, pa);
+                pa
+            }
+        };
+        frames.get(pa);
+        Ok(pa)
+    }
+
+    /// A charged, zeroed frame for page `index` of an in-memory file.
+    fn new_memory_page<F: FrameSource>(
+        &self,
+        index: u64,
+        frames: &F,
+    ) -> Result<PhysAddr, PageError> {
+        let Kind::Memory { account, .. } = &self.kind else {
+            return Ok(frames.alloc_zeroed(self.owner_word(index))?);
+        };
+        if index >= PRIVATE_BIT {
+            return Err(PageError::NoSpace);
+        }
+        if !account.charge_page() {
+            return Err(PageError::NoSpace);
+        }
+        frames.alloc_zeroed(self.owner_word(index)).map_err(|e| {
+            account.uncharge_pages(1);
+            PageError::from(e)
+        })
+    }
+
+    /// Sets the size of an in-memory file to at least `end` bytes (a write that reached
+    /// it); no effect on other objects.
+    pub fn grow(&self, end: u64) {
+        let _pages = self.pages.lock();
+        if let Kind::Memory { size, .. } = &self.kind {
+            size.fetch_max(end, Ordering::AcqRel);
+        }
+    }
+
+    /// Sets the size of an in-memory file to `new` bytes: pages wholly past it are let
+    /// go (their charge given back; a page still mapped somewhere lives on in its PTEs
+    /// until the caller unmaps them with [`unmap_object_tail`](super::unmap_object_tail)).
+    /// The bytes past `new` in its last page are the caller's to zero. Returns the page
+    /// index from which pages were dropped. No effect on other objects.
+    pub fn truncate<F: FrameSource>(&self, new: u64, frames: &F) -> u64 {
+        let keep = new.div_ceil(PAGE_SIZE as u64);
+        let Kind::Memory { size, account } = &self.kind else {
+            return keep;
+        };
+        let mut pages = self.pages.lock();
+        size.store(new, Ordering::Release);
+        let mut dropped = 0;
+        while let Some(entry) = pages.last_entry() {
+            if *entry.key() < keep {
+                break;
+            }
+            frames.put(entry.remove());
+            dropped += 1;
+        }
+        account.uncharge_pages(dropped);
+        keep
+    }
+
+    /// How many pages the object holds (an in-memory file's blocks).
+    pub fn resident_pages(&self) -> usize {
+        self.pages.lock().len()
+    }
+
     /// The object named by the slot of an owner word, if it is alive.
     pub(crate) fn by_owner(word: u64) -> Option<Arc<MemObject>> {
         let slot = (word >> INDEX_BITS) as usize;
@@ -230,6 +355,11 @@ impl MemObject {
         frames: &F,
     ) -> Result<Option<PhysAddr>, PageError> {
         let mut pages = self.pages.lock();
+        if let Kind::Memory { size, .. } = &self.kind
+            && index >= size.load(Ordering::Acquire).div_ceil(PAGE_SIZE as u64)
+        {
+            return Ok(None);
+        }
         let pa = match pages.get(&index) {
             Some(&pa) => pa,
             None => {
@@ -247,7 +377,7 @@ impl MemObject {
     /// A new frame with the contents of page `index`.
     fn fill<F: FrameSource>(&self, index: u64, frames: &F) -> Result<Option<PhysAddr>, PageError> {
         let Kind::File(file) = &self.kind else {
-            return Ok(Some(frames.alloc_zeroed(self.owner_word(index))?));
+            return self.new_memory_page(index, frames).map(Some);
         };
         let offset = index << PAGE_SHIFT;
         if offset >= file.size() {
@@ -268,9 +398,14 @@ impl MemObject {
         self.pages.lock().get(&index).copied()
     }
 
-    /// Drops the object's references on all its pages (called when the last area went).
-    pub(crate) fn release<F: FrameSource>(self, frames: &F) {
+    /// Drops the object's references on all its pages (called by whoever let go of the
+    /// last reference to the object: the last area, or the kernel's file), and gives an
+    /// in-memory file's charge back.
+    pub fn release<F: FrameSource>(self, frames: &F) {
         let pages = core::mem::take(&mut *self.pages.lock());
+        if let Kind::Memory { account, .. } = &self.kind {
+            account.uncharge_pages(pages.len() as u64);
+        }
         for (_, pa) in pages {
             frames.put(pa);
         }
@@ -285,11 +420,14 @@ impl Drop for MemObject {
 
 /// Why a page of an object could not be had.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum PageError {
+pub enum PageError {
     /// No frame, or no memory for the page map.
     OutOfMemory,
     /// The file could not be read.
     Io,
+    /// An in-memory file's account is spent (tmpfs full: `ENOSPC`, or `SIGBUS` for a
+    /// fault).
+    NoSpace,
 }
 
 impl From<OutOfMemory> for PageError {

@@ -76,7 +76,48 @@ pub fn for_each_mapping<M, F, S>(
     }
 }
 
+/// Unmaps, in every member space of `obj`, the pages of its shared mappings from page
+/// `from` of the object on (a truncated in-memory file: a later access past the new end
+/// faults and gets `SIGBUS`, an access inside it faults the page in again). Private
+/// copies already made stay.
+pub fn unmap_object_tail<M, F, S>(obj: &MemObject, from: u64, spaces: &mut S)
+where
+    M: Mmu,
+    F: FrameSource + Clone,
+    S: SpaceSet<M, F>,
+{
+    for id in obj.members() {
+        spaces.with_space(id, &mut |space| space.zap_object_tail(obj, from));
+    }
+}
+
 impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
+    /// Unmaps the pages of `obj` from page `from` on in this space's shared mappings of
+    /// it (see [`unmap_object_tail`]).
+    pub fn zap_object_tail(&mut self, obj: &MemObject, from: u64) {
+        let mut cursor = 0;
+        loop {
+            let next = self
+                .areas
+                .range(cursor..)
+                .find_map(|(_, a)| match &a.backing {
+                    Backing::Shared { obj: o, pgoff } if core::ptr::eq::<MemObject>(&**o, obj) => {
+                        let pages = ((a.end - a.start) >> PAGE_SHIFT) as u64;
+                        (from < pgoff + pages).then(|| {
+                            let skip = from.saturating_sub(*pgoff) as usize;
+                            (a.start + (skip << PAGE_SHIFT), a.end)
+                        })
+                    }
+                    _ => None,
+                });
+            let Some((start, end)) = next else {
+                return;
+            };
+            self.zap(start, end);
+            cursor = end;
+        }
+    }
+
     /// The addresses at which this space may map page `index` of `obj`.
     fn candidates(&self, obj: &MemObject, index: u64) -> Vec<VirtAddr> {
         if obj.is_anon() {
