@@ -247,9 +247,10 @@ CONSOLE_SESSIONS = (
         ("sleep 40\r\n", b"\x1a"),
         ("Stopped", b"jobs; fg\r"),
         ("sleep 40\r\n", b"\x03"),
+        # /dev: seven devices and shm (a tmpfs).
         ("~ # ", b"ls /dev | wc -l; echo done\r"),
         ("done", b"exit\r"),
-    ), ("\r\n42\r\n", "^C", "^Z", "Stopped", "^C", "\r\n7\r\ndone",
+    ), ("\r\n42\r\n", "^C", "^Z", "Stopped", "^C", "\r\n8\r\ndone",
         "power off requested by init"), 25),
     ("line-discipline", "test tty_console TTY_DRIVEN=1", (
         ("TTY-ERASE", b"abc\x7fd\r"),
