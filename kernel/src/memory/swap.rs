@@ -22,8 +22,10 @@
 //!
 //! A cache entry marked busy belongs to the task doing I/O or reclaim on it; every other
 //! task waits for it. A frame in the cache holds one reference for the cache, has the
-//! use [`FrameUse::SwapCache`], and is never mapped writable while it is there (its swap
-//! copy stays valid), so reclaiming it again needs no write. The entry goes when nothing
+//! use [`FrameUse::SwapCache`], and is never mapped writable while it is there. Reclaiming
+//! it again still writes it: the entry does not record whether its slot was ever written
+//! (a swap-out stopped after the PTEs took the slot leaves it unwritten), so skipping
+//! that write could free the only copy. The entry goes when nothing
 //! needs it: no PTE maps the frame and no entry names the slot ([`put`], [`unmapped`]),
 //! or a write takes the frame over ([`take_exclusive`]), or reclaim frees the frame.
 //!
@@ -295,8 +297,8 @@ fn settle(slot: u64) {
     release(freed);
 }
 
-/// A page on its way out: unmapped everywhere, its write submitted, still to submit, or
-/// not needed (a clean page already in swap). [`swap_out_finish`] completes it.
+/// A page on its way out: unmapped everywhere, its write submitted or still to submit.
+/// [`swap_out_finish`] completes it.
 #[must_use]
 pub struct Outgoing {
     slot: u64,
@@ -306,8 +308,6 @@ pub struct Outgoing {
 
 /// The write an [`Outgoing`] page needs.
 enum Write {
-    /// None: the slot already holds the page.
-    Clean,
     /// In flight.
     Submitted(virtio_blk::Ticket),
     /// Every request slot was taken when it was unmapped: written (and waited for) by
@@ -336,7 +336,7 @@ pub fn swap_out_start(pa: PhysAddr) -> Result<Outgoing, Verdict> {
         return Err(Verdict::Keep);
     };
     // A slot, and the cache entry that owns the page while it moves (busy).
-    let (slot, fresh) = {
+    let slot = {
         let mut area = AREA.lock();
         let Some(a) = area.as_mut() else {
             return Err(Verdict::Unreclaimable);
@@ -353,7 +353,7 @@ pub fn swap_out_start(pa: PhysAddr) -> Result<Outgoing, Verdict> {
                 // The cache's reference.
                 let _ = FRAMES.get(pa.pfn());
                 let _ = FRAMES.set_use(pa.pfn(), FrameUse::SwapCache);
-                (slot, true)
+                slot
             }
             s => {
                 let slot = u64::from(s);
@@ -363,7 +363,12 @@ pub fn swap_out_start(pa: PhysAddr) -> Result<Outgoing, Verdict> {
                     }
                     _ => return Err(Verdict::Keep),
                 }
-                (slot, false)
+                // Written again: the cache does not record whether its slot was ever
+                // written (a swap-out stopped after the PTEs took the slot, because a
+                // mapping was missed or the write failed, leaves an unwritten slot
+                // cached; skipping the write here then freed the only copy). A clean
+                // bit in the cache entry would save these writes.
+                slot
             }
         }
     };
@@ -382,15 +387,11 @@ pub fn swap_out_start(pa: PhysAddr) -> Result<Outgoing, Verdict> {
     if failed || refcount(pa) != 2 {
         return Err(finish_kept(slot));
     }
-    let write = if fresh {
-        // The caller may hold other pages' tickets (its batch): no sleep for a slot.
-        match virtio_blk::submit_more(Op::Write, slot, pa) {
-            Ok(Some(t)) => Write::Submitted(t),
-            Ok(None) => Write::Later,
-            Err(_) => return Err(finish_kept(slot)),
-        }
-    } else {
-        Write::Clean
+    // The caller may hold other pages' tickets (its batch): no sleep for a slot.
+    let write = match virtio_blk::submit_more(Op::Write, slot, pa) {
+        Ok(Some(t)) => Write::Submitted(t),
+        Ok(None) => Write::Later,
+        Err(_) => return Err(finish_kept(slot)),
     };
     Ok(Outgoing {
         slot,
@@ -405,17 +406,13 @@ pub fn swap_out_start(pa: PhysAddr) -> Result<Outgoing, Verdict> {
 pub fn swap_out_finish(out: Outgoing) -> Verdict {
     let slot = out.slot;
     let written = match out.write {
-        Write::Clean => Ok(false),
-        Write::Submitted(t) => virtio_blk::wait(t).map(|()| true),
-        Write::Later => virtio_blk::transfer(Op::Write, slot, out.frame).map(|()| true),
+        Write::Submitted(t) => virtio_blk::wait(t),
+        Write::Later => virtio_blk::transfer(Op::Write, slot, out.frame),
     };
-    match written {
-        Ok(true) => {
-            PSWPOUT.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(false) => {}
-        Err(_) => return finish_kept(slot),
+    if written.is_err() {
+        return finish_kept(slot);
     }
+    PSWPOUT.fetch_add(1, Ordering::Relaxed);
     let freed = AREA.lock().as_mut().and_then(|a| uncache(a, slot));
     CACHE_READY.wake_all();
     match freed {
