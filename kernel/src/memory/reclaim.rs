@@ -238,13 +238,14 @@ pub fn start_kswapd() -> Result<(), crate::errno::Errno> {
 /// throttles allocators the same way).
 #[inline]
 pub fn after_fault() {
-    if !frames::below_low_watermark() {
+    // Without swap there is nothing to reclaim: kswapd0 stays asleep.
+    if !frames::below_low_watermark() || !super::swap::enabled() {
         return;
     }
     if !KSWAPD_AWAKE.swap(true, Ordering::AcqRel) {
         KSWAPD.wake_all();
     }
-    if frames::below_throttle_watermark() && super::swap::enabled() {
+    if frames::below_throttle_watermark() {
         reclaim(BATCH);
     }
 }
