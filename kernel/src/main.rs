@@ -129,6 +129,7 @@ extern "C" fn boot_hart_main() -> ! {
     fs::set_file_max(memory::frames::stats().total);
     fs::tmpfs::init(memory::frames::stats().total);
     proc::set_max_tasks(memory::frames::stats().total);
+    proc::sched::init();
     if memory::uspace::init().is_err() {
         fatal(&"no memory for the zero page");
     }

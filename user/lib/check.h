@@ -37,6 +37,8 @@
  * (kB). Small enough that leaking one page per cycle of any 200-cycle loop fails.
  */
 #define MEMFREE_SLACK_KB 64
+/* How often CHECK_MEMFREE_BACK reads MemFree, 10 ms apart, before it fails (2 s). */
+#define MEMFREE_SETTLE_TRIES 200
 
 /* Report a failed check at file:line (printf-style message) and exit(1). */
 _Noreturn void check_fail(const char *file, int line, const char *fmt, ...)
@@ -147,7 +149,8 @@ long proc_field_kb(const char *path, const char *key);
 long self_status_kb(const char *key);
 
 /*
- * On pagoda only: fails unless MemFree is at least `baseline_kb - MEMFREE_SLACK_KB`.
+ * On pagoda only: fails unless MemFree plus SwapCached comes back to at least
+ * `baseline_kb - MEMFREE_SLACK_KB` within MEMFREE_SETTLE_TRIES reads 10 ms apart.
  * Call after every child of the workload has been reaped and everything it mapped has
  * been unmapped. Elsewhere the file describes the host, so this checks nothing.
  */

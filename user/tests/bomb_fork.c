@@ -117,11 +117,6 @@ int main(void)
     CHECK_EQ(waitpid(pid, &status, 0), pid);
     CHECK_EXITED(status, 0);
     CHECK_OK(munmap((void *)shared, PAGE_SIZE));
-    for (int tries = 0; tries < 200 && on_pagoda() &&
-                        meminfo_kb("MemFree") < baseline - MEMFREE_SLACK_KB; tries++) {
-        struct timespec ms = {0, 10 * 1000 * 1000};
-        nanosleep(&ms, NULL);
-    }
     CHECK_MEMFREE_BACK(baseline);
     return 0;
 }

@@ -130,8 +130,12 @@ struct Disk {
     dev: VirtIOBlk<DmaHal, MmioTransport<'static>>,
     slots: Box<[Slot; SLOTS]>,
     pages: u64,
-    /// Requests finished since the start (to wait for "some request finished").
-    completions: u64,
+    /// Requests finished and request slots freed since the start: a submitter that found
+    /// no room waits for this to change. Both count: with every slot holding a finished
+    /// request that its owner has not collected yet, no request finishes any more, and
+    /// only the owners' collecting frees a slot (counting finishes alone once left such
+    /// a submitter asleep for ever, and the swap suite hung).
+    progress: u64,
 }
 
 // SAFETY: the device's registers and queue are reached only under the `DISK` lock.
@@ -190,7 +194,7 @@ pub fn probe(slots: &[VirtioSlot]) -> Option<u64> {
                 dev,
                 slots,
                 pages,
-                completions: 0,
+                progress: 0,
             })
         });
         if crate::drivers::plic::present() && s.irq != 0 {
@@ -332,11 +336,11 @@ fn submit_inner(
             }
             Err(Full::Never) => return Err(IoError),
             Err(Full::Now) => {
-                // Sleep until some request finishes (a slot or descriptors come free):
-                // only an interrupt can end this wait, never a task that spins.
-                let seen = d.completions;
+                // Sleep until some request finishes or its owner frees its slot (a slot
+                // or descriptors come free): never a task that spins.
+                let seen = d.progress;
                 drop(d);
-                IO_DONE.wait_uninterruptible(|| disk.lock().completions != seen);
+                IO_DONE.wait_uninterruptible(|| disk.lock().progress != seen);
             }
         }
     }
@@ -362,6 +366,7 @@ pub fn wait(ticket: Ticket) -> Result<(), IoError> {
         match slot.state {
             State::Done(ok) => {
                 slot.state = State::Free;
+                d.progress += 1;
                 result = Some(if ok { Ok(()) } else { Err(IoError) });
                 true
             }
@@ -461,7 +466,7 @@ fn collect(d: &mut Disk) -> bool {
     let Disk {
         dev,
         slots,
-        completions,
+        progress,
         ..
     } = d;
     let mut finished = false;
@@ -482,7 +487,7 @@ fn collect(d: &mut Disk) -> bool {
             }
         };
         slot.state = State::Done(r.is_ok());
-        *completions += 1;
+        *progress += 1;
         finished = true;
     }
     finished

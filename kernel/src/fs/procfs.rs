@@ -263,8 +263,10 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     // This hart's heap caches, every hart's pooled (zeroed, unused) table pages and the
     // pooled process stacks are memory the kernel can give back at once: they are
     // returned first, so MemFree depends neither on which hart last freed what nor on
-    // how many processes once lived at the same time.
+    // how many processes once lived at the same time. Idle harts are asked to give
+    // back their heap caches too (they do so a moment later, not for this reading).
     crate::memory::heap::trim();
+    crate::proc::sched::poke_idle_harts();
     crate::memory::frames::drain_tables();
     crate::memory::kstack::drain_pool();
     let f = crate::memory::frames::stats();

@@ -378,17 +378,19 @@ fn new_arc<T>(value: T) -> Result<Arc<T>, Errno> {
     Ok(Arc::new(value))
 }
 
+/// Entries a task list keeps room for when it shrinks ([`shrink_list`]).
+pub(crate) const LIST_KEEP: usize = 16;
+
 /// Gives back most of a list's buffer once the list is mostly empty (after a burst of
 /// tasks, e.g. init's children after a fork bomb's orphans are reaped), so that a burst
 /// does not keep kernel heap for good. Only if the heap has the smaller buffer at once:
 /// nothing here fails or waits.
 pub(crate) fn shrink_list<T>(v: &mut Vec<T>) {
-    const KEEP: usize = 16;
-    if v.capacity() <= KEEP || v.len() * 4 > v.capacity() {
+    if v.capacity() <= LIST_KEEP || v.len() * 4 > v.capacity() {
         return;
     }
     let mut smaller = Vec::new();
-    if smaller.try_reserve_exact((v.len() * 2).max(KEEP)).is_ok() {
+    if smaller.try_reserve_exact((v.len() * 2).max(LIST_KEEP)).is_ok() {
         smaller.append(v);
         *v = smaller;
     }

@@ -115,6 +115,15 @@ fn set_current_ptr(p: Option<&Arc<Process>>) {
 /// Tasks sleeping until a time: (deadline in ns since boot, task).
 static SLEEPERS: Mutex<Vec<(u64, Arc<Process>)>> = Mutex::new(Vec::new());
 
+/// Gives the run queue and the sleeper list, at boot, the room they keep for good
+/// (they shrink back to it after a burst): allocated later, at the first burst, that
+/// room would be memory missing from a `MemFree` baseline taken before it (and with
+/// slabs of up to 16 pages, one small buffer can be a whole slab).
+pub fn init() {
+    RUN_QUEUE.lock().reserve_exact(IDLE_QUEUE_KEEP);
+    SLEEPERS.lock().reserve_exact(super::LIST_KEEP);
+}
+
 /// Sleeps until `deadline_ns` (time since boot) or until woken earlier (a signal);
 /// returns whether the deadline passed.
 pub fn sleep_until(me: &Arc<Process>, deadline_ns: u64) -> bool {
@@ -254,6 +263,16 @@ pub fn enqueue(p: Arc<Process>) {
     }
 }
 
+/// Wakes every other idle hart for one pass of its idle loop, in which it gives back the
+/// heap objects it caches (`/proc/meminfo`: memory freed on an idle hart by an interrupt
+/// comes back soon after, not at that hart's next task).
+pub fn poke_idle_harts() {
+    let me = crate::smp::hart_id();
+    for hart in IDLE.snapshot().iter().filter(|&h| h != me) {
+        crate::arch::wake_hart(hart);
+    }
+}
+
 /// Wakes `p` if it sleeps (or remembers the wake-up if it is about to).
 pub fn wake(p: &Arc<Process>) {
     let mut s = p.sched.lock();
@@ -340,13 +359,19 @@ pub fn run() -> ! {
                         *queue = VecDeque::new();
                     }
                 }
-                // Then give this hart's cached heap objects, empty slabs and
-                // pooled table pages back, and let any hart take the frames in its cache.
-                crate::memory::heap::trim();
+                // Then give this hart's pooled table pages back, and let any hart take
+                // the frames in its cache.
                 crate::memory::frames::drain_local_tables();
                 crate::memory::frames::park();
                 was_busy = false;
             }
+            // Give back the heap objects this hart caches and the slabs they keep, on
+            // every pass and not only after running a task: interrupts taken while idle
+            // (a sleeper woken, the last reference to an exited task dropped) free objects
+            // here too, and a hart that idles on is never asked again; one cached object
+            // can keep a slab of 16 pages out of MemFree (the flake of issue 13's
+            // MemFree checks on two harts). Cheap when nothing is cached.
+            crate::memory::heap::trim();
             // Idle: take pending interrupts (the timer, a wake-up), then look for due
             // sleepers. Listed as idle first, then the queue checked once more: a task
             // queued in between is seen here, or its waker sees this hart listed.
