@@ -16,6 +16,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import qemu  # noqa: E402
@@ -308,8 +309,10 @@ def swap(t: Tally, kernel):
     boots += [(smp, "swapfull", SWAP_FULL_TESTS, SWAP_FULL_MIB) for smp in (1, 4)]
     for smp, kind, tests, mib in boots:
         shape = f"m128M-smp{smp}-{kind}"
+        start = time.monotonic()
         b = qemu.boot(kernel, timeout=PAGODA_TIMEOUT, mem="128M", smp=smp, initrd=INITRD,
                       append="test " + " ".join(tests), swap_mib=mib)
+        print(f"{shape}: {time.monotonic() - start:.0f} s", flush=True)
         out = b.output.replace("TEST user/", f"TEST pagoda-{shape}/")
         n = kernel_lines(t, "", out)
         enabled = "pagoda: swap on" in b.output
@@ -384,9 +387,14 @@ def main():
               "badinput": lambda t: broken_machines(t, args.kernel)}
     chosen = args.only.split(",") if args.only else list(suites)
     t = Tally()
+    took = []
     for s in chosen:
         print(f"== {s}", flush=True)
+        start = time.monotonic()
         suites[s](t)
+        took.append(f"{s} {time.monotonic() - start:.0f} s")
+    # How long each suite took: CI shows only the tail of the output.
+    print("suite times: " + ", ".join(took))
     print(f"{t.passed} passed, {t.failed} failed")
     sys.exit(1 if t.failed else 0)
 

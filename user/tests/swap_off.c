@@ -9,7 +9,8 @@
  *  - Linux's errors: EINVAL for swapoff with swap off and for a path that is not the disk,
  *    ENOENT for a missing path, EBUSY for swapon of an active area and for writing the
  *    active swap device, EINVAL for unknown flags;
- *  - swapon again enables the area, and swapping works after it.
+ *  - swapon again enables the area, lists the pages that exist for reclaim, and swapping
+ *    works after it.
  * Linux user-mode emulation would pass swapon/swapoff to the host: there the test only
  * says so (the calls are pagoda's to prove).
  */
@@ -99,6 +100,9 @@ int main(void)
     CHECK_OK(swapon(DISK, 0));
     CHECK(swaps_lists_disk());
     CHECK(meminfo_kb("SwapTotal") > 0);
+    /* The pages that existed before swapon are candidates for reclaim at once (pagoda
+     * keeps its replacement lists only while swap is on: swapon lists them). */
+    CHECK(meminfo_kb("Active(anon)") + meminfo_kb("Inactive(anon)") >= (long)(keep * 4));
     char *c = map_filled(2 * ram_pages, 3);
     CHECK_ERR(swapoff(DISK), ENOMEM);
     CHECK(swaps_lists_disk());

@@ -282,7 +282,14 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     line(out, "Buffers", 0)?;
     line(out, "Cached", kb(shmem))?;
     let (swap_total, swap_free, swap_cached) = crate::memory::swap::totals();
-    let (active, inactive) = crate::memory::reclaim::lengths();
+    // Without swap no page is aged (the lists are kept only while swap is on): every
+    // private page counts as inactive, where Linux puts a new anonymous page.
+    let anon = f.used_for(FrameUse::UserAnon).saturating_sub(shmem);
+    let (active, inactive) = if crate::memory::reclaim::tracking() {
+        crate::memory::reclaim::lengths()
+    } else {
+        (0, anon)
+    };
     let mlocked = crate::memory::mlock::mlocked_pages();
     line(out, "SwapCached", kb(swap_cached as usize))?;
     line(out, "Active(anon)", kb(active))?;
@@ -292,11 +299,7 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     line(out, "Mlocked", kb(mlocked))?;
     line(out, "SwapTotal", kb(swap_total as usize))?;
     line(out, "SwapFree", kb(swap_free as usize))?;
-    line(
-        out,
-        "AnonPages",
-        kb(f.used_for(FrameUse::UserAnon).saturating_sub(shmem)),
-    )?;
+    line(out, "AnonPages", kb(anon))?;
     line(out, "Shmem", kb(shmem))?;
     line(out, "Slab", kb(f.used_for(FrameUse::Slab)))?;
     line(

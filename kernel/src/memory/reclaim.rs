@@ -7,9 +7,10 @@
 //!    while inactive shorter than active: active tail ─ referenced? ─► active head
 //!                                                      └─ no ─────► inactive head
 //!    inactive tail ─ referenced (A bit in any PTE, cleared)? ─► active head
-//!                  └─ no ─► swap::swap_out_start: every PTE remembers the slot, the
-//!                           write is submitted; after 8 such pages (or the scan's end)
-//!                           swap_out_finish waits for the writes and frees the frames
+//!                  └─ no ─► swap::swap_out_start: every PTE remembers the slot, its
+//!                           TLB flush owed; after 8 such pages (or the scan's end) one
+//!                           flush for all of them, the writes submitted together, and
+//!                           swap_out_finish waits for them and frees the frames
 //!  last reference of a listed frame dropped ──► taken off its list before it is freed
 //!
 //!  who scans: a fault that found no frame (direct, then retries), and kswapd0, woken by
@@ -27,14 +28,16 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arrayvec::ArrayVec;
-use pagoda_mm::addr::PhysAddr;
+use pagoda_mm::addr::{PhysAddr, VirtAddr};
 use pagoda_mm::frame::{FrameFlags, FrameMeta};
 use pagoda_mm::swap::{Links, List, Lru};
+use pagoda_mm::tlb::PendingFlush;
 use pagoda_mm::vm::{AddressSpace, SpaceId, SpaceSet, for_each_mapping};
 use spin::Mutex;
 
 use super::frames::{self, FRAMES};
 use super::swap::Outgoing;
+use super::tlb::HartTlb;
 use super::uspace::{KernelFrames, UserMmu};
 use crate::proc::Mm;
 use crate::proc::wait::WaitQueue;
@@ -59,8 +62,9 @@ pub static PGSTEAL: AtomicU64 = AtomicU64::new(0);
 /// The lists' links in the frames' metadata.
 struct MetaLinks;
 
+#[inline]
 fn meta_at(i: u32) -> Option<&'static FrameMeta> {
-    FRAMES.meta(FRAMES.pfn_at(i)?)
+    FRAMES.meta_at(i)
 }
 
 impl Links for MetaLinks {
@@ -94,13 +98,82 @@ impl Links for MetaLinks {
                 m.remove_flags(FrameFlags::ON_LRU | FrameFlags::ACTIVE);
             }
             Some(List::Inactive) => {
-                m.remove_flags(FrameFlags::ACTIVE);
-                m.insert_flags(FrameFlags::ON_LRU);
+                // One atomic update in the common case (a new page, never active).
+                if m.insert_flags(FrameFlags::ON_LRU).contains(FrameFlags::ACTIVE) {
+                    m.remove_flags(FrameFlags::ACTIVE);
+                }
             }
             Some(List::Active) => {
                 m.insert_flags(FrameFlags::ON_LRU | FrameFlags::ACTIVE);
             }
         }
+    }
+}
+
+/// Private pages are put on the lists only while a swap area is on: without one nothing
+/// can take an anonymous page out of memory, so keeping the lists would cost every fault
+/// and every free (a lock and a list insertion or removal, some 240 and 20 instructions)
+/// for nothing. `swapon` turns this on and puts every private page that exists then on
+/// the inactive list ([`start_tracking`]); `swapoff` turns it off and empties the lists.
+static TRACKING: AtomicBool = AtomicBool::new(false);
+
+/// Pages [`start_tracking`] lists per hold of a space's lock.
+const TRACK_BATCH: usize = 512;
+
+/// Whether new private pages go on the lists (a swap area is on).
+#[inline]
+pub fn tracking() -> bool {
+    TRACKING.load(Ordering::Acquire)
+}
+
+/// A swap area came on: every private page allocated from now on goes on the inactive
+/// list, and so does, through a walk of every address space, every private page that
+/// exists already. A fault that allocated a page before the flag was set holds its
+/// space's lock until the page is mapped, so the walk, which takes that lock, finds the
+/// page; a fault after it sees the flag.
+pub fn start_tracking() {
+    TRACKING.store(true, Ordering::SeqCst);
+    let mut after = None;
+    while let Some(mm) = Mm::next_after(after) {
+        after = Some(mm.space_id());
+        let mut from = VirtAddr(0);
+        loop {
+            let next = {
+                let mut space = mm.lock();
+                let Some(space) = space.as_mut() else { break };
+                let mut listed = 0;
+                space.private_pages(from, |_, pa| {
+                    if listed == TRACK_BATCH {
+                        return false;
+                    }
+                    listed += 1;
+                    // The PTE's reference holds the frame while the space is locked.
+                    if FRAMES
+                        .meta(pa.pfn())
+                        .is_some_and(|m| pagoda_mm::vm::owner_is_private(m.owner()))
+                    {
+                        add(pa, List::Inactive);
+                    }
+                    true
+                })
+            };
+            match next {
+                Some(va) => {
+                    from = va;
+                    crate::proc::sched::preempt();
+                }
+                None => break,
+            }
+        }
+    }
+}
+
+/// The swap area went: new private pages stay off the lists, and the lists are emptied.
+pub fn stop_tracking() {
+    TRACKING.store(false, Ordering::SeqCst);
+    let mut lru = LRU.lock();
+    for list in [List::Active, List::Inactive] {
+        while lru.pop_tail(&MetaLinks, list).is_some() {}
     }
 }
 
@@ -165,13 +238,43 @@ impl SpaceSet<UserMmu, KernelFrames> for KernelSpaces {
     }
 }
 
-/// Whether any PTE mapping `pa` was used since the last look (clearing the bits).
+/// The address spaces, as a look at accessed bits reaches them: each locked only if
+/// its lock is free at once.
+#[derive(Default)]
+struct FreeSpaces {
+    /// A space was skipped: its lock was held.
+    busy: bool,
+}
+
+impl SpaceSet<UserMmu, KernelFrames> for FreeSpaces {
+    fn with_space(
+        &mut self,
+        id: SpaceId,
+        f: &mut dyn FnMut(&mut AddressSpace<UserMmu, KernelFrames>),
+    ) {
+        let Some(mm) = Mm::by_space(id) else { return };
+        let Some(mut space) = mm.try_lock() else {
+            self.busy = true;
+            return;
+        };
+        if let Some(space) = space.as_mut() {
+            f(space);
+        }
+    }
+}
+
+/// Whether any PTE mapping `pa` was used since the last look (clearing the bits). A
+/// space whose lock is held (its tasks are faulting, or switching to it) counts as a
+/// use, as Linux's reclaim treats a contended lock: the scan never waits for a busy
+/// space just to look, and a space in use is the last to lose pages. Waiting here,
+/// page after page, kept the space's own tasks from running on other harts.
 fn referenced(pa: PhysAddr) -> bool {
     let mut used = false;
-    for_each_mapping(&KernelFrames, pa, &mut KernelSpaces, |space, va, _| {
+    let mut spaces = FreeSpaces::default();
+    for_each_mapping(&KernelFrames, pa, &mut spaces, |space, va, _| {
         used |= space.take_accessed(va);
     });
-    used
+    used || spaces.busy
 }
 
 /// Moves up to `n` frames from the active list's tail: referenced ones back to its head,
@@ -297,7 +400,15 @@ fn settle_frame(pa: PhysAddr, verdict: Verdict) {
 /// Finishes a batch of outgoing pages (the submitted writes first, then the ones that
 /// found no request slot: they submit and wait once no ticket of the batch is held);
 /// the number freed.
-fn finish(outgoing: &mut ArrayVec<(PhysAddr, Outgoing), WRITE_BATCH>) -> usize {
+fn finish(
+    outgoing: &mut ArrayVec<(PhysAddr, Outgoing), WRITE_BATCH>,
+    pending: &mut PendingFlush,
+) -> usize {
+    // No hart reaches the pages any more once this returns: their writes may start.
+    pending.issue(&HartTlb);
+    for (_, out) in outgoing.iter_mut() {
+        super::swap::swap_out_submit(out);
+    }
     let mut freed = 0;
     for later in [false, true] {
         let mut i = 0;
@@ -325,8 +436,10 @@ fn scan(target: usize) -> usize {
     let budget = 2 * (active + inactive) + target;
     let mut freed = 0;
     let mut scanned = 0;
-    // Pages unmapped with their writes in flight, finished together.
+    // Pages unmapped, their flushes owed in `pending`, then their writes in flight:
+    // finished together.
     let mut outgoing: ArrayVec<(PhysAddr, Outgoing), WRITE_BATCH> = ArrayVec::new();
+    let mut pending = PendingFlush::new();
     while freed + outgoing.len() < target && scanned < budget {
         let (active, inactive) = lengths();
         if inactive < active {
@@ -346,11 +459,11 @@ fn scan(target: usize) -> usize {
         let verdict = if referenced(pa) {
             Verdict::Activate
         } else {
-            match super::swap::swap_out_start(pa) {
+            match super::swap::swap_out_start(pa, &mut pending) {
                 Ok(out) => {
                     outgoing.push((pa, out));
                     if outgoing.is_full() {
-                        freed += finish(&mut outgoing);
+                        freed += finish(&mut outgoing, &mut pending);
                     }
                     continue;
                 }
@@ -362,7 +475,7 @@ fn scan(target: usize) -> usize {
             break;
         }
     }
-    freed += finish(&mut outgoing);
+    freed += finish(&mut outgoing, &mut pending);
     PGSCAN.fetch_add(scanned as u64, Ordering::Relaxed);
     PGSTEAL.fetch_add(freed as u64, Ordering::Relaxed);
     freed

@@ -51,6 +51,7 @@ use super::uspace::KernelFrames;
 use crate::drivers::virtio_blk::{self, Op};
 use crate::proc::Mm;
 use crate::proc::wait::WaitQueue;
+use pagoda_mm::tlb::PendingFlush;
 
 /// Slots read ahead of a swap-in fault, after the faulting one (from the same cluster).
 pub const READ_AHEAD: u64 = 7;
@@ -144,6 +145,9 @@ pub fn enable(boot: bool) -> Result<u64, SwapError> {
         Ok(usable)
     })();
     frames::put(frame);
+    if result.is_ok() {
+        reclaim::start_tracking();
+    }
     result
 }
 
@@ -310,8 +314,9 @@ pub struct Outgoing {
 enum Write {
     /// In flight.
     Submitted(virtio_blk::Ticket),
-    /// Every request slot was taken when it was unmapped: written (and waited for) by
-    /// [`swap_out_finish`], which the caller runs once it holds no other ticket.
+    /// Not submitted yet (before the batch's flush, or no request slot was free then):
+    /// written (and waited for) by [`swap_out_finish`], which the caller runs once it
+    /// holds no other ticket.
     Later,
 }
 
@@ -324,10 +329,12 @@ impl Outgoing {
 }
 
 /// Reclaim's first step for one private frame the caller holds a reference to (and found
-/// not recently used): unmaps it everywhere into swap entries and submits its write
-/// without waiting, so that a batch of pages is written with several requests in flight
-/// (one sleep for the batch, not one per page). `Err` with the verdict if the page stays.
-pub fn swap_out_start(pa: PhysAddr) -> Result<Outgoing, Verdict> {
+/// not recently used): unmaps it everywhere into swap entries, leaving the TLB flushes
+/// owed in `pending` (one flush for the whole batch, not one remote fence per page).
+/// The caller issues `pending`, then [`swap_out_submit`]s the batch's writes (several
+/// requests in flight, one sleep for the batch), then finishes each page. `Err` with the
+/// verdict if the page stays.
+pub fn swap_out_start(pa: PhysAddr, pending: &mut PendingFlush) -> Result<Outgoing, Verdict> {
     // Never a page a locked area maps (mlock): asked before a slot is taken.
     if super::mlock::mapped_locked(pa) {
         return Err(Verdict::Activate);
@@ -378,7 +385,7 @@ pub fn swap_out_start(pa: PhysAddr) -> Result<Outgoing, Verdict> {
     let mut failed = false;
     for_each_mapping(&KernelFrames, pa, &mut KernelSpaces, |space, va, _| {
         dup(entry);
-        if space.remember_page(va, entry).is_err() {
+        if space.remember_page_deferred(va, entry, pending).is_err() {
             put(entry);
             failed = true;
         }
@@ -387,17 +394,23 @@ pub fn swap_out_start(pa: PhysAddr) -> Result<Outgoing, Verdict> {
     if failed || refcount(pa) != 2 {
         return Err(finish_kept(slot));
     }
-    // The caller may hold other pages' tickets (its batch): no sleep for a slot.
-    let write = match virtio_blk::submit_more(Op::Write, slot, pa) {
-        Ok(Some(t)) => Write::Submitted(t),
-        Ok(None) => Write::Later,
-        Err(_) => return Err(finish_kept(slot)),
-    };
     Ok(Outgoing {
         slot,
         frame: pa,
-        write,
+        write: Write::Later,
     })
+}
+
+/// Submits the write of an outgoing page whose unmapping has been flushed everywhere
+/// (the batch's [`PendingFlush`] issued), without waiting for it, and without sleeping
+/// for a request slot (the caller may hold other pages' tickets): if none is free the
+/// page is written when it is finished.
+pub fn swap_out_submit(out: &mut Outgoing) {
+    if let Write::Later = out.write
+        && let Ok(Some(t)) = virtio_blk::submit_more(Op::Write, out.slot, out.frame)
+    {
+        out.write = Write::Submitted(t);
+    }
 }
 
 /// Reclaim's second step: waits for the page's write; the page is then on the disk and
@@ -695,9 +708,9 @@ pub fn disable() -> Result<(), SwapError> {
         a.draining = true;
     }
     let result = unuse_all();
-    if result.is_err()
-        && let Some(a) = AREA.lock().as_mut()
-    {
+    if result.is_ok() {
+        reclaim::stop_tracking();
+    } else if let Some(a) = AREA.lock().as_mut() {
         a.draining = false;
     }
     result

@@ -308,6 +308,11 @@ impl Mm {
     pub fn lock(&self) -> TicketMutexGuard<'_, Option<UserSpace>> {
         self.space.lock()
     }
+
+    /// Locks the space if nobody holds or waits for its lock.
+    pub fn try_lock(&self) -> Option<TicketMutexGuard<'_, Option<UserSpace>>> {
+        self.space.try_lock()
+    }
 }
 
 impl Drop for Mm {

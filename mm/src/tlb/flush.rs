@@ -163,6 +163,50 @@ impl TlbStats {
     }
 }
 
+/// Flushes owed for page-table changes of several address spaces, issued together
+/// (Linux's batched unmap flush): reclaim unmaps a batch of pages, each perhaps in a
+/// space running on another hart, then makes one request that flushes every TLB of
+/// every hart that ran one of them, instead of one remote fence per page.
+///
+/// Rule: until [`issue`](Self::issue) returns, a hart may still reach the old frames
+/// through stale translations, so the caller must neither free them nor read them for
+/// keeps (a write to disk) before it.
+#[derive(Debug, Default)]
+#[must_use = "the flushes must be issued before the old frames are freed or written out"]
+pub struct PendingFlush {
+    harts: HartMask,
+}
+
+impl PendingFlush {
+    /// Nothing owed yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that a change was just made to the space of `ctx`: the harts running it
+    /// now are to flush; the others that ran it flush before they run it again
+    /// ([`AsidContext::shootdown_harts`]).
+    pub fn add(&mut self, ctx: &AsidContext) {
+        for hart in ctx.shootdown_harts().iter() {
+            self.harts.insert(hart);
+        }
+    }
+
+    /// Whether no flush is owed.
+    pub fn is_empty(&self) -> bool {
+        self.harts.is_empty()
+    }
+
+    /// Flushes the whole TLB of every hart recorded (this one locally, the others with
+    /// one remote request); nothing is owed afterwards.
+    pub fn issue<T: TlbOps + ?Sized>(&mut self, tlb: &T) {
+        if !self.harts.is_empty() {
+            tlb.flush_harts(&self.harts, &Flush::All);
+            self.harts = HartMask::default();
+        }
+    }
+}
+
 /// Whose translations a batch flushes.
 #[derive(Clone, Copy, Debug)]
 pub enum FlushTarget<'a> {

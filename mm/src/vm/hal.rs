@@ -31,6 +31,7 @@
 use alloc::sync::Arc;
 
 use crate::addr::{PhysAddr, VirtAddr, VirtRange};
+use crate::tlb::PendingFlush;
 
 /// Allocation failed: no physical memory (or no memory for page-table pages).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -225,6 +226,20 @@ pub trait Mmu: TlbFlush {
     /// and returns it (so its frame may be released at once). `Err(OutOfMemory)` if a
     /// table page was needed and none could be had; then nothing changed.
     fn remember(&mut self, va: VirtAddr, entry: SwapEntry) -> Result<Option<PteInfo>, OutOfMemory>;
+
+    /// As [`remember`](Self::remember), but the flush of a replaced present PTE may be
+    /// left owed in `pending` rather than done: the caller issues it
+    /// ([`PendingFlush::issue`]) before it frees the returned frame or writes it out.
+    /// Tables that cannot record a flush for later flush at once (this default).
+    fn remember_deferred(
+        &mut self,
+        va: VirtAddr,
+        entry: SwapEntry,
+        pending: &mut PendingFlush,
+    ) -> Result<Option<PteInfo>, OutOfMemory> {
+        let _ = pending;
+        self.remember(va, entry)
+    }
 
     /// Visits every remembered entry in `[start, end)` in ascending address order, and
     /// clears it if `take` (a remembered entry is never in a TLB: nothing is flushed).

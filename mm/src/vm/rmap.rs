@@ -31,7 +31,8 @@ use super::space::AddressSpace;
 use super::space::private_owner;
 use super::stats::Event;
 use super::{FaultError, VmError};
-use crate::addr::{PAGE_SHIFT, PhysAddr, VirtAddr};
+use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PhysAddr, VirtAddr};
+use crate::tlb::PendingFlush;
 
 /// The address spaces a reverse-map walk may visit, by identity: the kernel's processes,
 /// or a test's spaces.
@@ -152,12 +153,35 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// area (shared pages stay in their object: the object would write them out);
     /// `ENOMEM` if the table could not be changed.
     pub fn remember_page(&mut self, va: VirtAddr, entry: SwapEntry) -> Result<PhysAddr, VmError> {
+        self.remember_with(va, |mmu| mmu.remember(va, entry))
+    }
+
+    /// As [`remember_page`](Self::remember_page), with the flush left owed in `pending`
+    /// (see [`Mmu::remember_deferred`]): the PTE's reference to the frame is dropped at
+    /// once, so the caller must hold a reference of its own until it has issued
+    /// `pending`, and must not write the frame out before (a hart may still write to it
+    /// through a stale translation). Reclaim unmaps a batch of pages this way and
+    /// flushes once for all of them.
+    pub fn remember_page_deferred(
+        &mut self,
+        va: VirtAddr,
+        entry: SwapEntry,
+        pending: &mut PendingFlush,
+    ) -> Result<PhysAddr, VmError> {
+        self.remember_with(va, |mmu| mmu.remember_deferred(va, entry, pending))
+    }
+
+    fn remember_with(
+        &mut self,
+        va: VirtAddr,
+        replace: impl FnOnce(&mut M) -> Result<Option<PteInfo>, super::hal::OutOfMemory>,
+    ) -> Result<PhysAddr, VmError> {
         let area = self.area_at(va.0).ok_or(VmError::Inval)?;
         let pte = self.mmu.query(va).present().ok_or(VmError::Inval)?;
         if area.is_shared() || pte.pa == self.frames.zero_page() {
             return Err(VmError::Inval);
         }
-        self.mmu.remember(va, entry).map_err(|_| VmError::NoMem)?;
+        replace(&mut self.mmu).map_err(|_| VmError::NoMem)?;
         self.frames.put(pte.pa);
         self.rss -= 1;
         self.swap_entries += 1;
@@ -214,13 +238,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     ) -> Option<VirtAddr> {
         let mut cursor = from.0;
         loop {
-            let (start, end) = match self.area_at(cursor) {
-                Some(a) => (cursor, a.end),
-                None => {
-                    let (_, a) = self.areas.range(cursor..).next()?;
-                    (a.start, a.end)
-                }
-            };
+            let (start, end, _) = self.area_span_from(cursor)?;
             let mut declined = None;
             self.mmu
                 .remembered_range(VirtAddr(start), VirtAddr(end), false, |va, entry| {
@@ -232,6 +250,43 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 return declined;
             }
             cursor = end;
+        }
+    }
+
+    /// Visits the present pages of the private areas at or above `from` in address
+    /// order (the shared zero page excepted) until `f` declines one (returns false);
+    /// that page's address, to resume from, or `None` when the walk reached the end of
+    /// the space. The frames are held by this space's PTEs for as long as the caller
+    /// holds the space (what putting them on reclaim's lists needs).
+    pub fn private_pages(
+        &mut self,
+        from: VirtAddr,
+        mut f: impl FnMut(VirtAddr, PhysAddr) -> bool,
+    ) -> Option<VirtAddr> {
+        let zero = self.frames.zero_page();
+        let mut cursor = from.0;
+        loop {
+            let (start, end, shared) = self.area_span_from(cursor)?;
+            let mut at = VirtAddr(start);
+            while !shared && let Some((va, pte)) = self.mmu.next_mapped(at, VirtAddr(end)) {
+                if pte.pa != zero && !f(va, pte.pa) {
+                    return Some(va);
+                }
+                at = VirtAddr(va.0 + PAGE_SIZE);
+            }
+            cursor = end;
+        }
+    }
+
+    /// The part at or above `cursor` of the area containing it, or else of the next
+    /// area up: `(start, end, shared)`; `None` above the last area.
+    fn area_span_from(&self, cursor: usize) -> Option<(usize, usize, bool)> {
+        match self.area_at(cursor) {
+            Some(a) => Some((cursor, a.end, a.is_shared())),
+            None => {
+                let (_, a) = self.areas.range(cursor..).next()?;
+                Some((a.start, a.end, a.is_shared()))
+            }
         }
     }
 

@@ -33,7 +33,7 @@
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
 use crate::paging::{PageTable, PagingMemory, Pte, PteFlags as Sv39Flags};
-use crate::tlb::{AsidContext, Flush, FlushBatch, FlushTarget, TlbOps};
+use crate::tlb::{AsidContext, Flush, FlushBatch, FlushTarget, PendingFlush, TlbOps};
 
 use super::hal::{CopyPte, Mmu, OutOfMemory, PagePerms, PteInfo, PteState, SwapEntry, TlbFlush};
 
@@ -176,6 +176,20 @@ impl<M: PagingMemory, T: TlbOps> Sv39Mmu<M, T> {
         });
     }
 
+    /// Puts `entry` in the PTE at `va`; the present leaf it replaced, which the caller
+    /// must flush, or `None`.
+    fn replace_by_entry(
+        &mut self,
+        va: VirtAddr,
+        entry: SwapEntry,
+    ) -> Result<Option<PteInfo>, OutOfMemory> {
+        let old = self
+            .table
+            .remember(va, entry.token())
+            .map_err(|_| OutOfMemory)?;
+        Ok(old.is_leaf().then(|| info_of(old)))
+    }
+
     /// A flush batch for this space's ASID on the harts that ran it.
     #[inline]
     fn batch(&self) -> FlushBatch<'_, T> {
@@ -272,15 +286,26 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
     /// (`unmap_range` clears them, `copy_range` leaves the child without them: the
     /// policy copies them with [`remembered_range`](Mmu::remembered_range)).
     fn remember(&mut self, va: VirtAddr, entry: SwapEntry) -> Result<Option<PteInfo>, OutOfMemory> {
-        let old = self
-            .table
-            .remember(va, entry.token())
-            .map_err(|_| OutOfMemory)?;
-        if !old.is_leaf() {
-            return Ok(None);
+        let old = self.replace_by_entry(va, entry)?;
+        if old.is_some() {
+            self.flush_page(va);
         }
-        self.flush_page(va);
-        Ok(Some(info_of(old)))
+        Ok(old)
+    }
+
+    fn remember_deferred(
+        &mut self,
+        va: VirtAddr,
+        entry: SwapEntry,
+        pending: &mut PendingFlush,
+    ) -> Result<Option<PteInfo>, OutOfMemory> {
+        let old = self.replace_by_entry(va, entry)?;
+        if old.is_some() {
+            // The harts running the space are owed a flush; the others flush before they
+            // run it again (marked now, after the change, as for an immediate flush).
+            pending.add(&self.ctx);
+        }
+        Ok(old)
     }
 
     fn remembered_range(

@@ -5,6 +5,7 @@
 //! slot), `mprotect` keeps it, and `munmap`, `madvise(MADV_DONTNEED)` and exit drop it.
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
+use pagoda_mm::tlb::PendingFlush;
 use pagoda_mm::vm::abi::*;
 use pagoda_mm::vm::{
     Access, FaultError, FrameSource, Mmu, PagePerms, PteState, SwapEntry, VmError,
@@ -64,6 +65,39 @@ fn remember_flushes_the_page_it_replaces_on_every_hart() {
     table.unmap_range(va, VirtAddr(VA + P), |_, _| panic!("nothing present"));
     assert_eq!(table.query(va), PteState::Absent);
     assert_eq!(table.tables_below_root(), 0);
+}
+
+#[test]
+fn remember_deferred_owes_the_flush_until_it_is_issued() {
+    let harts = SimHarts::new(2);
+    let mut table = Table::create(harts.clone());
+    table.activate(1);
+    let rw = PagePerms::READ | PagePerms::WRITE | PagePerms::USER;
+    let pages = [(VA, PhysAddr(0x9000_0000)), (VA + P, PhysAddr(0x9000_1000))];
+    for (va, pa) in pages {
+        table.map(VirtAddr(va), pa, rw, false).unwrap();
+        harts.fill(1, va, (pa, rw));
+    }
+    let mut pending = PendingFlush::new();
+    for (i, (va, pa)) in pages.into_iter().enumerate() {
+        let e = SwapEntry::new(0, 7 + i as u64).unwrap();
+        let old = table
+            .remember_deferred(VirtAddr(va), e, &mut pending)
+            .unwrap()
+            .expect("a page was present");
+        assert_eq!(old.pa, pa);
+        assert_eq!(table.query(VirtAddr(va)), PteState::Remembered(e));
+    }
+    if !pending.is_empty() {
+        // Deferred (the Sv39 table): hart 1 still holds both stale translations, which
+        // is what the owed flush is for.
+        assert!(pages.iter().all(|&(va, _)| harts.cached(1, va).is_some()));
+    }
+    pending.issue(&harts);
+    assert!(pending.is_empty());
+    for (va, _) in pages {
+        assert_eq!(harts.cached(1, va), None, "flushed once the batch is issued");
+    }
 }
 
 /// A space with one private page written at VA, swapped out to a fresh slot.
@@ -259,4 +293,53 @@ fn swapoff_walks_every_remembered_page_and_brings_it_back_counting_no_fault() {
         assert_eq!(read(&mut s, &frames, a), Ok(10 + i as u8));
     }
     assert_eq!(read(&mut s, &frames, VA + P), Ok(99));
+}
+
+#[test]
+fn private_pages_walks_present_private_pages_in_order_and_resumes() {
+    let frames = SimFrames::new();
+    let mut s = new_space(&frames);
+    let rw = PROT_READ | PROT_WRITE;
+    let anon = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED;
+    // A private area with pages 0, 2 written and page 1 only read (the zero page), a
+    // shared area written (not private: skipped), a second private area with page 1
+    // written and page 0 swapped out.
+    s.mmap(VA, 3 * P, rw, anon, None, 0).unwrap();
+    s.mmap(VA + 4 * P, 2 * P, rw, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, None, 0)
+        .unwrap();
+    s.mmap(VA + 8 * P, 2 * P, rw, anon, None, 0).unwrap();
+    for a in [VA, VA + 2 * P, VA + 4 * P, VA + 8 * P, VA + 9 * P] {
+        write(&mut s, &frames, a, 7).unwrap();
+    }
+    read(&mut s, &frames, VA + P).unwrap();
+    let entry = frames.new_slot(1);
+    let pa = s.mmu().query_page(VA + 8 * P).pa;
+    frames.save_to_slot(entry, pa);
+    s.remember_page(VirtAddr(VA + 8 * P), entry).unwrap();
+    let want = [VA, VA + 2 * P, VA + 9 * P];
+    let mut seen = Vec::new();
+    assert_eq!(
+        s.private_pages(VirtAddr(0), |va, pa| {
+            seen.push((va.0, pa));
+            true
+        }),
+        None
+    );
+    assert_eq!(seen.iter().map(|&(va, _)| va).collect::<Vec<_>>(), want);
+    for &(va, pa) in &seen {
+        assert_eq!(pa, s.mmu().query_page(va).pa, "the frame mapped at {va:#x}");
+    }
+    // Declining the second stops there; resuming from it sees the rest.
+    let mut taken = 0;
+    let resume = s.private_pages(VirtAddr(0), |_, _| {
+        taken += 1;
+        taken < 2
+    });
+    assert_eq!(resume, Some(VirtAddr(VA + 2 * P)));
+    let mut rest = Vec::new();
+    s.private_pages(resume.unwrap(), |va, _| {
+        rest.push(va.0);
+        true
+    });
+    assert_eq!(rest, [VA + 2 * P, VA + 9 * P]);
 }

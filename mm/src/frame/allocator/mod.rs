@@ -483,6 +483,14 @@ impl FrameAllocator {
         self.locate(pfn).ok().map(|(_, i)| i)
     }
 
+    /// The metadata of the frame at metadata index `index` (the form of
+    /// [`FrameMeta::lru_links`]), if it is inside the span: one lookup where
+    /// [`pfn_at`](Self::pfn_at) then [`meta`](Self::meta) take two.
+    #[inline]
+    pub fn meta_at(&self, index: u32) -> Option<&'static FrameMeta> {
+        self.span()?.meta.get(index as usize)
+    }
+
     /// Entries of the metadata array: every index [`FrameAllocator::index_of`] gives is
     /// below it (0 before `init`).
     pub fn span_len(&self) -> usize {
