@@ -3,8 +3,9 @@
  * a pattern derived from its index, then every page is verified sequentially and in a
  * random order, twice. On pagoda booted with a swap disk (the swap suite of `make test`)
  * the pages go out to swap and come back; the child checks that swap was used (VmSwap,
- * pswpout, pswpin, pgmajfault); after it is gone, the parent checks that every swap slot
- * and every frame came back. Without a swap disk on pagoda there is nothing to test: it
+ * pswpout, pswpin, pgmajfault) and that the reading passes wrote no page read back from
+ * swap out again; after it is gone, the parent checks that every swap slot and every
+ * frame came back. Without a swap disk on pagoda there is nothing to test: it
  * says so and passes. Under Linux user-mode emulation the same code runs on 64 MiB.
  */
 #define _GNU_SOURCE
@@ -27,9 +28,11 @@ static void workload(void *arg)
     CHECK(m != MAP_FAILED);
     for (size_t pg = 0; pg < pages; pg++)
         swap_fill(m + pg * PAGE_SIZE, pg, 1);
+    long written = 0;
     if (swap_enabled()) {
         CHECK(self_status_kb("VmSwap") > 0);
         CHECK(vmstat_value("pswpout") > pswpout);
+        written = vmstat_value("pswpout");
     }
     uint64_t rng = 12345;
     for (int round = 0; round < 2; round++) {
@@ -44,6 +47,11 @@ static void workload(void *arg)
             swap_verify(m + pg * PAGE_SIZE, pg, 1);
     }
     if (swap_enabled()) {
+        /* The reads change nothing: a page read back from swap and reclaimed again is
+         * not written again (its slot still holds it). Only the pages still in memory
+         * when the writing ended, at most RAM's worth, go out once more. */
+        long ram_pages = meminfo_kb("MemTotal") / 4;
+        CHECK(vmstat_value("pswpout") - written <= ram_pages);
         CHECK(vmstat_value("pswpin") > pswpin);
         CHECK(vmstat_value("pgmajfault") > majflt);
         /* This process's own major faults, as getrusage reports them. */

@@ -99,7 +99,9 @@ impl Links for MetaLinks {
             }
             Some(List::Inactive) => {
                 // One atomic update in the common case (a new page, never active).
-                if m.insert_flags(FrameFlags::ON_LRU).contains(FrameFlags::ACTIVE) {
+                if m.insert_flags(FrameFlags::ON_LRU)
+                    .contains(FrameFlags::ACTIVE)
+                {
                     m.remove_flags(FrameFlags::ACTIVE);
                 }
             }

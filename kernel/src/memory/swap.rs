@@ -3,11 +3,13 @@
 //!
 //! ```text
 //!  swap_out_start(F)   [reclaim, holding a reference to F]
-//!    slot S for F (new: count 1, the cache's; cache S -> F, busy)
-//!    every PTE mapping F ──► remembered entry S (count +1 each)   via the reverse map
+//!    slot S for F (new: count 1, the cache's; cache S -> F, busy, not written)
+//!    every PTE mapping F ──► remembered entry S (count +1 each)   via the reverse map,
+//!                            the TLB flushes owed to the batch
 //!    F referenced only by the scan and the cache? ── no ──► keep (faults find F cached)
-//!    submit the write of F to S (no wait; a full request table: written at the finish)
-//!  swap_out_finish   [once a batch of 8 is out]
+//!  [once a batch of 8 is out: one flush for all, then]
+//!  swap_out_submit: the write of F to S, unless S holds F already (written); no wait
+//!  swap_out_finish
 //!    wait for the write (sleeping) ──► cache entry dropped, F freed
 //!
 //!  swap_in(va, S)   [page fault, no lock held]
@@ -15,17 +17,18 @@
 //!    else: fresh frame G, cache S -> G busy, read S (and read-ahead neighbours of the
 //!          same cluster, while read-ahead keeps paying), sleeping
 //!    lock the space: PTE still S? map G read-only copy-on-write, drop the entry's
-//!    reference; G stays in the cache, clean
+//!    reference; G stays in the cache, written (S holds its bytes)
 //!  first write to G: nothing but the cache and this PTE hold G, no entry names S
 //!    ──► the cache lets go (S freed), the PTE takes G over (take_exclusive)
 //! ```
 //!
 //! A cache entry marked busy belongs to the task doing I/O or reclaim on it; every other
 //! task waits for it. A frame in the cache holds one reference for the cache, has the
-//! use [`FrameUse::SwapCache`], and is never mapped writable while it is there. Reclaiming
-//! it again still writes it: the entry does not record whether its slot was ever written
-//! (a swap-out stopped after the PTEs took the slot leaves it unwritten), so skipping
-//! that write could free the only copy. The entry goes when nothing
+//! use [`FrameUse::SwapCache`], and is never mapped writable while it is there, so its
+//! bytes never change there. Reclaiming it again writes it only if its entry is not
+//! marked written (its frame was read from the slot): a swap-out stopped
+//! after the PTEs took the slot leaves it unwritten, and skipping that write would free
+//! the only copy. The entry goes when nothing
 //! needs it: no PTE maps the frame and no entry names the slot ([`put`], [`unmapped`]),
 //! or a write takes the frame over ([`take_exclusive`]), or reclaim frees the frame.
 //!
@@ -282,14 +285,22 @@ fn release(frame: Option<PhysAddr>) {
     }
 }
 
-/// Marks `slot`'s cache entry ready (not busy), and drops it if nothing needs it; wakes
-/// the tasks waiting for it.
-fn settle(slot: u64) {
+/// Marks `slot`'s cache entry ready (not busy), and written if `read` (its frame was just
+/// read from the slot), and drops it if nothing needs it; wakes the tasks waiting for it.
+fn settle(slot: u64, read: bool) {
     let freed = {
         let mut area = AREA.lock();
         let Some(a) = area.as_mut() else { return };
         if let Some(c) = a.map.cached(slot) {
-            a.map.set_cached(slot, Some(Cached { busy: false, ..c }));
+            let written = c.written || read;
+            a.map.set_cached(
+                slot,
+                Some(Cached {
+                    busy: false,
+                    written,
+                    ..c
+                }),
+            );
         }
         if a.map.count(slot) == 1 {
             drop_unused(a, slot)
@@ -314,6 +325,8 @@ pub struct Outgoing {
 enum Write {
     /// In flight.
     Submitted(virtio_blk::Ticket),
+    /// None: the slot holds the page already (read from it, or written, and unchanged).
+    Clean,
     /// Not submitted yet (before the batch's flush, or no request slot was free then):
     /// written (and waited for) by [`swap_out_finish`], which the caller runs once it
     /// holds no other ticket.
@@ -343,6 +356,7 @@ pub fn swap_out_start(pa: PhysAddr, pending: &mut PendingFlush) -> Result<Outgoi
         return Err(Verdict::Keep);
     };
     // A slot, and the cache entry that owns the page while it moves (busy).
+    let mut clean = false;
     let slot = {
         let mut area = AREA.lock();
         let Some(a) = area.as_mut() else {
@@ -367,14 +381,14 @@ pub fn swap_out_start(pa: PhysAddr, pending: &mut PendingFlush) -> Result<Outgoi
                 match a.map.cached(slot) {
                     Some(c) if !c.busy => {
                         a.map.set_cached(slot, Some(Cached { busy: true, ..c }));
+                        clean = c.written;
                     }
                     _ => return Err(Verdict::Keep),
                 }
-                // Written again: the cache does not record whether its slot was ever
-                // written (a swap-out stopped after the PTEs took the slot, because a
-                // mapping was missed or the write failed, leaves an unwritten slot
-                // cached; skipping the write here then freed the only copy). A clean
-                // bit in the cache entry would save these writes.
+                // Written only if the slot does not hold the page yet: a swap-out that
+                // stopped after the PTEs took the slot (a mapping was missed, the write
+                // failed) leaves an unwritten slot cached, and skipping its write freed
+                // the only copy once (session 7's data loss).
                 slot
             }
         }
@@ -397,7 +411,7 @@ pub fn swap_out_start(pa: PhysAddr, pending: &mut PendingFlush) -> Result<Outgoi
     Ok(Outgoing {
         slot,
         frame: pa,
-        write: Write::Later,
+        write: if clean { Write::Clean } else { Write::Later },
     })
 }
 
@@ -421,11 +435,14 @@ pub fn swap_out_finish(out: Outgoing) -> Verdict {
     let written = match out.write {
         Write::Submitted(t) => virtio_blk::wait(t),
         Write::Later => virtio_blk::transfer(Op::Write, slot, out.frame),
+        Write::Clean => Ok(()),
     };
     if written.is_err() {
         return finish_kept(slot);
     }
-    PSWPOUT.fetch_add(1, Ordering::Relaxed);
+    if !matches!(out.write, Write::Clean) {
+        PSWPOUT.fetch_add(1, Ordering::Relaxed);
+    }
     let freed = AREA.lock().as_mut().and_then(|a| uncache(a, slot));
     CACHE_READY.wake_all();
     match freed {
@@ -440,7 +457,7 @@ pub fn swap_out_finish(out: Outgoing) -> Verdict {
 /// Ends a swap-out that could not finish: the page stays in the cache (ready), or leaves
 /// it if nothing needs it any more.
 fn finish_kept(slot: u64) -> Verdict {
-    settle(slot);
+    settle(slot, false);
     Verdict::Keep
 }
 
@@ -606,7 +623,7 @@ fn read_in(slot: u64) -> Result<Option<PhysAddr>, FaultError> {
             if i > 0 {
                 reclaim::add(f, List::Inactive);
             }
-            settle(s);
+            settle(s, true);
         } else {
             let freed = AREA.lock().as_mut().and_then(|a| uncache(a, s));
             CACHE_READY.wake_all();
@@ -653,6 +670,7 @@ fn enter(a: &mut Area, slot: u64, index: u32) {
         Some(Cached {
             frame: index,
             busy: true,
+            written: false,
         }),
     );
     a.slot_of[index as usize] = slot as u32;

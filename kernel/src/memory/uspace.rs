@@ -119,7 +119,7 @@ impl FrameSource for KernelFrames {
                 if super::reclaim::tracking()
                     && frames::FRAMES
                         .meta(pa.pfn())
-                    .is_some_and(|m| m.frame_use() == FrameUse::SwapCache)
+                        .is_some_and(|m| m.frame_use() == FrameUse::SwapCache)
                 {
                     super::swap::unmapped(pa);
                 }

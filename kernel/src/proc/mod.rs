@@ -395,7 +395,10 @@ pub(crate) fn shrink_list<T>(v: &mut Vec<T>) {
         return;
     }
     let mut smaller = Vec::new();
-    if smaller.try_reserve_exact((v.len() * 2).max(LIST_KEEP)).is_ok() {
+    if smaller
+        .try_reserve_exact((v.len() * 2).max(LIST_KEEP))
+        .is_ok()
+    {
         smaller.append(v);
         *v = smaller;
     }

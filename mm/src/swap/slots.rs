@@ -32,6 +32,10 @@ pub const CLUSTER: u64 = 256;
 const NO_FRAME: u32 = u32::MAX;
 /// The cache word's bit for a transfer in flight.
 const BUSY: u32 = 1 << 31;
+/// The cache word's bit for "the slot holds the frame's contents".
+const WRITTEN: u32 = 1 << 30;
+/// The cache word's frame index bits.
+const FRAME_BITS: u32 = !(BUSY | WRITTEN);
 /// A slot's count that marks it unusable (a bad page, or the header page 0).
 const UNUSABLE: u32 = u32::MAX;
 
@@ -42,6 +46,10 @@ pub struct Cached {
     pub frame: u32,
     /// A read or write of the frame is in flight: wait for it before using the frame.
     pub busy: bool,
+    /// The slot holds the same bytes as the frame: the page was read from it, or written
+    /// to it, and has not changed since (a cached page is mapped read-only, and its first
+    /// write takes it out of the cache). Reclaiming it again needs no write.
+    pub written: bool,
 }
 
 /// One swap area's slots. Slot 0 is the header and is never handed out.
@@ -194,19 +202,24 @@ impl SwapMap {
     pub fn cached(&self, slot: u64) -> Option<Cached> {
         let &w = self.cache.get(slot as usize)?;
         (w != NO_FRAME).then_some(Cached {
-            frame: w & !BUSY,
+            frame: w & FRAME_BITS,
             busy: w & BUSY != 0,
+            written: w & WRITTEN != 0,
         })
     }
 
     /// Sets or clears the swap cache's entry for a slot in use (frame indices must be
-    /// below 2^31). Ignored for a free slot.
+    /// below 2^30). Ignored for a free slot.
     pub fn set_cached(&mut self, slot: u64, entry: Option<Cached>) {
         if self.count(slot) == 0 {
             return;
         }
         self.cache[slot as usize] = match entry {
-            Some(c) => (c.frame & !BUSY) | if c.busy { BUSY } else { 0 },
+            Some(c) => {
+                (c.frame & FRAME_BITS)
+                    | if c.busy { BUSY } else { 0 }
+                    | if c.written { WRITTEN } else { 0 }
+            }
             None => NO_FRAME,
         };
     }
@@ -247,20 +260,15 @@ mod tests {
         let mut m = SwapMap::new(10, []).unwrap();
         let s = m.alloc().unwrap();
         assert!(m.dup(s));
-        m.set_cached(
-            s,
-            Some(Cached {
+        for (busy, written) in [(true, false), (false, true), (true, true)] {
+            let c = Cached {
                 frame: 42,
-                busy: true,
-            }),
-        );
-        assert_eq!(
-            m.cached(s),
-            Some(Cached {
-                frame: 42,
-                busy: true
-            })
-        );
+                busy,
+                written,
+            };
+            m.set_cached(s, Some(c));
+            assert_eq!(m.cached(s), Some(c));
+        }
         assert_eq!(m.put(s), 1);
         assert_eq!(m.put(s), 0);
         assert_eq!(m.cached(s), None);

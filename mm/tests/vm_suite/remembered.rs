@@ -96,7 +96,11 @@ fn remember_deferred_owes_the_flush_until_it_is_issued() {
     pending.issue(&harts);
     assert!(pending.is_empty());
     for (va, _) in pages {
-        assert_eq!(harts.cached(1, va), None, "flushed once the batch is issued");
+        assert_eq!(
+            harts.cached(1, va),
+            None,
+            "flushed once the batch is issued"
+        );
     }
 }
 
@@ -305,8 +309,15 @@ fn private_pages_walks_present_private_pages_in_order_and_resumes() {
     // shared area written (not private: skipped), a second private area with page 1
     // written and page 0 swapped out.
     s.mmap(VA, 3 * P, rw, anon, None, 0).unwrap();
-    s.mmap(VA + 4 * P, 2 * P, rw, MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED, None, 0)
-        .unwrap();
+    s.mmap(
+        VA + 4 * P,
+        2 * P,
+        rw,
+        MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
+        None,
+        0,
+    )
+    .unwrap();
     s.mmap(VA + 8 * P, 2 * P, rw, anon, None, 0).unwrap();
     for a in [VA, VA + 2 * P, VA + 4 * P, VA + 8 * P, VA + 9 * P] {
         write(&mut s, &frames, a, 7).unwrap();
