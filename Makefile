@@ -61,6 +61,7 @@ bench: kernel user linux
 	@$(CARGO) bench -p pagoda-formats --bench cpio
 
 lint: setup
+	@$(CARGO) fmt --all --check
 	@$(CARGO) clippy -p pagoda-mm --all-targets --quiet -- -D warnings
 	@$(CARGO) clippy -p pagoda-formats --all-targets --quiet -- -D warnings
 	@$(CARGO) clippy -p pagoda-kernel --release --target $(TARGET) -Z build-std=core,alloc --quiet -- -D warnings
