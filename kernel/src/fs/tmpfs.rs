@@ -373,7 +373,7 @@ impl Inode {
         if len < old {
             zero_tail(obj, len, old);
             let from = obj.truncate(len, &KernelFrames);
-            unmap_object_tail(obj, from, &mut KernelSpaces);
+            unmap_object_tail(obj, from, &mut KernelSpaces::waiting());
         } else if len > old {
             zero_tail(obj, old, len);
             obj.grow(len);

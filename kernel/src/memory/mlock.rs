@@ -20,7 +20,7 @@ use crate::proc;
 /// Whether a locked area of any process maps the frame `pa`: reclaim keeps it. No walk
 /// while no live process has ever locked anything.
 pub fn mapped_locked(pa: PhysAddr) -> bool {
-    mapped_by_locked_area(&KernelFrames, pa, &mut KernelSpaces)
+    mapped_by_locked_area(&KernelFrames, pa, &mut KernelSpaces::waiting())
 }
 
 /// `Mlocked` (and `Unevictable`) of `/proc/meminfo`: the pages present in locked areas

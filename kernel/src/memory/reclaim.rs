@@ -223,8 +223,37 @@ fn put_back(pa: PhysAddr, list: Option<List>) {
     let _ = frames::release(pa.pfn());
 }
 
-/// The address spaces, as the reverse map reaches them: each locked in turn.
-pub struct KernelSpaces;
+/// The address spaces, as the reverse map reaches them: each locked in turn, or, for a
+/// look that must not wait ([`KernelSpaces::if_free`]), only if its lock is free at once.
+pub struct KernelSpaces {
+    wait: bool,
+    /// A space was skipped: its lock was held (never when waiting).
+    busy: bool,
+}
+
+impl KernelSpaces {
+    /// Each space locked in turn, waiting for its lock.
+    pub fn waiting() -> Self {
+        Self {
+            wait: true,
+            busy: false,
+        }
+    }
+
+    /// Each space locked only if nobody holds or waits for its lock (the others are
+    /// skipped, and [`busy`](Self::busy) says so).
+    fn if_free() -> Self {
+        Self {
+            wait: false,
+            busy: false,
+        }
+    }
+
+    /// Whether a space was skipped.
+    fn busy(&self) -> bool {
+        self.busy
+    }
+}
 
 impl SpaceSet<UserMmu, KernelFrames> for KernelSpaces {
     fn with_space(
@@ -233,29 +262,12 @@ impl SpaceSet<UserMmu, KernelFrames> for KernelSpaces {
         f: &mut dyn FnMut(&mut AddressSpace<UserMmu, KernelFrames>),
     ) {
         let Some(mm) = Mm::by_space(id) else { return };
-        let mut space = mm.lock();
-        if let Some(space) = space.as_mut() {
-            f(space);
-        }
-    }
-}
-
-/// The address spaces, as a look at accessed bits reaches them: each locked only if
-/// its lock is free at once.
-#[derive(Default)]
-struct FreeSpaces {
-    /// A space was skipped: its lock was held.
-    busy: bool,
-}
-
-impl SpaceSet<UserMmu, KernelFrames> for FreeSpaces {
-    fn with_space(
-        &mut self,
-        id: SpaceId,
-        f: &mut dyn FnMut(&mut AddressSpace<UserMmu, KernelFrames>),
-    ) {
-        let Some(mm) = Mm::by_space(id) else { return };
-        let Some(mut space) = mm.try_lock() else {
+        let guard = if self.wait {
+            Some(mm.lock())
+        } else {
+            mm.try_lock()
+        };
+        let Some(mut space) = guard else {
             self.busy = true;
             return;
         };
@@ -272,11 +284,11 @@ impl SpaceSet<UserMmu, KernelFrames> for FreeSpaces {
 /// page after page, kept the space's own tasks from running on other harts.
 fn referenced(pa: PhysAddr) -> bool {
     let mut used = false;
-    let mut spaces = FreeSpaces::default();
+    let mut spaces = KernelSpaces::if_free();
     for_each_mapping(&KernelFrames, pa, &mut spaces, |space, va, _| {
         used |= space.take_accessed(va);
     });
-    used || spaces.busy
+    used || spaces.busy()
 }
 
 /// Moves up to `n` frames from the active list's tail: referenced ones back to its head,

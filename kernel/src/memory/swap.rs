@@ -397,13 +397,18 @@ pub fn swap_out_start(pa: PhysAddr, pending: &mut PendingFlush) -> Result<Outgoi
         return Err(finish_kept(slot));
     };
     let mut failed = false;
-    for_each_mapping(&KernelFrames, pa, &mut KernelSpaces, |space, va, _| {
-        dup(entry);
-        if space.remember_page_deferred(va, entry, pending).is_err() {
-            put(entry);
-            failed = true;
-        }
-    });
+    for_each_mapping(
+        &KernelFrames,
+        pa,
+        &mut KernelSpaces::waiting(),
+        |space, va, _| {
+            dup(entry);
+            if space.remember_page_deferred(va, entry, pending).is_err() {
+                put(entry);
+                failed = true;
+            }
+        },
+    );
     // Only the scan's and the cache's references left: nothing maps the frame.
     if failed || refcount(pa) != 2 {
         return Err(finish_kept(slot));
