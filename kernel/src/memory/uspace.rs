@@ -153,9 +153,12 @@ impl FrameSource for KernelFrames {
     }
 
     fn take_exclusive(&self, pa: PhysAddr) -> bool {
-        frames::FRAMES
-            .meta(pa.pfn())
-            .is_some_and(|m| m.frame_use() == FrameUse::SwapCache)
+        // Asked on every copy-on-write copy: without swap (no swap-cache frames) it
+        // costs one load.
+        super::reclaim::tracking()
+            && frames::FRAMES
+                .meta(pa.pfn())
+                .is_some_and(|m| m.frame_use() == FrameUse::SwapCache)
             && super::swap::take_exclusive(pa)
     }
 }
