@@ -121,6 +121,16 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// The addresses at which this space may map page `index` of `obj`.
     fn candidates(&self, obj: &MemObject, index: u64) -> Vec<VirtAddr> {
         if obj.is_anon() {
+            if self.anon_moved {
+                // `mremap` moved a private area: indices no longer follow addresses, so
+                // every private area whose indices hold `index` is a candidate
+                // (O(areas), only in spaces that moved memory).
+                return self
+                    .areas
+                    .values()
+                    .filter_map(|a| a.anon_va(index).map(VirtAddr))
+                    .collect();
+            }
             let va = (index as usize) << PAGE_SHIFT;
             return self.area_at(va).map(|_| VirtAddr(va)).into_iter().collect();
         }
@@ -173,9 +183,12 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     }
 
     /// The owner word a private frame at `va` gets (the family's anonymous object, made
-    /// now if the space has none): what a frame read back from swap for `va` carries.
+    /// now if the space has none; the page index its area gives `va`, which `mremap`
+    /// keeps): what a frame read back from swap for `va` carries. `EINVAL` if no area
+    /// covers `va`; `ENOMEM` if the object could not be made.
     pub fn private_owner_of(&mut self, va: VirtAddr) -> Result<u64, VmError> {
-        private_owner(&mut self.anon, self.id, va.0).map_err(|_| VmError::NoMem)
+        let index = self.area_at(va.0).ok_or(VmError::Inval)?.anon_index(va.0);
+        private_owner(&mut self.anon, self.id, index).map_err(|_| VmError::NoMem)
     }
 
     /// Swap-in of one page: if the PTE at `va` still remembers `entry`, maps `pa` (which
