@@ -238,7 +238,8 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
     /// made now if it has none yet).
     #[inline]
     fn owner(&mut self) -> Result<u64, FaultError> {
-        private_owner(self.anon, self.id, self.area.anon_index(self.page)).map_err(|_| FaultError::OutOfMemory)
+        private_owner(self.anon, self.id, self.area.anon_index(self.page))
+            .map_err(|_| FaultError::OutOfMemory)
     }
 
     /// Maps a frame just obtained (holding one reference for this PTE); on failure the

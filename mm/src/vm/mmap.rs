@@ -635,7 +635,12 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     }
 
     /// Linux's `get_unmapped_area` with the top-down layout.
-    pub(super) fn get_unmapped_area(&self, addr: usize, len: usize, fixed: bool) -> Result<usize, VmError> {
+    pub(super) fn get_unmapped_area(
+        &self,
+        addr: usize,
+        len: usize,
+        fixed: bool,
+    ) -> Result<usize, VmError> {
         let top = USER_END.0;
         let min = self.config.mmap_min_addr;
         if len > top || len > top - min {

@@ -15,12 +15,12 @@
 //! `vm_pgoff`), so their owner words stay valid and the reverse map finds them at their
 //! new address; a page still shared copy-on-write with another space stays so.
 
+use super::VmError;
 use super::abi::{MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE};
 use super::area::{Area, Lock};
 use super::hal::{FrameSource, Mmu};
 use super::mmap::page_len;
 use super::space::AddressSpace;
-use super::VmError;
 use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange, is_aligned};
 use crate::layout::USER_END;
 
@@ -109,7 +109,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         if old_len >= new_len {
             if old_len > new_len {
-                self.munmap(old_addr + new_len, old_len - new_len)?;
+                // A tail past the user half is munmap's EINVAL.
+                let tail = old_addr.checked_add(new_len).ok_or(VmError::Inval)?;
+                self.munmap(tail, old_len - new_len)?;
             }
             return Ok(Remapped::at(old_addr));
         }
@@ -127,7 +129,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             }
             self.merge_range(area_start, new_end);
             let populate = (lock == Lock::Locked || self.config.eager)
-                .then(|| VirtAddr(old_end)..VirtAddr(new_end));
+                .then_some(VirtAddr(old_end)..VirtAddr(new_end));
             return Ok(Remapped {
                 addr: VirtAddr(old_addr),
                 populate,
@@ -196,10 +198,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         if new_len > old_len {
             let pgoff = area.anon_index(old_addr);
-            if pgoff
-                .checked_add((new_len / PAGE_SIZE) as u64)
-                .is_none()
-            {
+            if pgoff.checked_add((new_len / PAGE_SIZE) as u64).is_none() {
                 return Err(VmError::Inval);
             }
             if area.lock.is_locked() {
@@ -249,7 +248,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let lock = area.lock;
         self.insert_area(area);
         let populate = (new_len > old_len && (lock == Lock::Locked || self.config.eager))
-            .then(|| VirtAddr(dst + old_len)..VirtAddr(dst + new_len));
+            .then_some(VirtAddr(dst + old_len)..VirtAddr(dst + new_len));
         Ok(Remapped {
             addr: VirtAddr(dst),
             populate,

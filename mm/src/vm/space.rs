@@ -7,11 +7,11 @@ use alloc::vec::Vec;
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use super::VmError;
 use super::area::{Area, AreaInfo, Backing, Lock};
 use super::hal::{FrameSource, Mmu, OutOfMemory, TlbFlush};
 use super::object::{MemObject, SpaceId};
 use super::stats::{SpaceCounters, VmStats};
-use super::VmError;
 use super::{
     DEFAULT_MAX_MAP_COUNT, DEFAULT_MMAP_MIN_ADDR, DEFAULT_STACK_RLIMIT, MMAP_MAX_GAP, MMAP_MIN_GAP,
     STACK_GUARD_GAP,

@@ -415,9 +415,7 @@ impl World {
                 let p = proc % procs;
                 let (va, n) = span(page, pages);
                 let dst = BASE + (to % (WINDOW - n + 1)) * P;
-                let flags = MREMAP_MAYMOVE
-                    | MREMAP_FIXED
-                    | if keep { MREMAP_DONTUNMAP } else { 0 };
+                let flags = MREMAP_MAYMOVE | MREMAP_FIXED | if keep { MREMAP_DONTUNMAP } else { 0 };
                 // The area holding the old range (the model has no areas).
                 let area = self.spaces[p].area_containing(VirtAddr(va));
                 let got = self.spaces[p].mremap(va, n * P, n * P, flags, dst);
