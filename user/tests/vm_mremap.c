@@ -147,8 +147,7 @@ int main(void)
         remap(c, 16 * P, 16 * P, MREMAP_MAYMOVE | MREMAP_FIXED, b));
     CHECK_EQ((long)cm, (long)b);
     check_filled(cm, 16, 1);
-    for (size_t i = 0; i < 8; i++)
-        cm[i * P] = (uint8_t)(200 + i);
+    fill(cm, 8, 200);
     CHECK_EQ(write(go[1], "g", 1), 1);
     int status;
     CHECK_EQ(waitpid(pid, &status, 0), pid);
@@ -180,9 +179,13 @@ int main(void)
     CHECK_ERR(remap(e, P, P, MREMAP_DONTUNMAP, NULL), EINVAL);
     CHECK_ERR(remap(e, P, 2 * P, MREMAP_MAYMOVE | MREMAP_DONTUNMAP, NULL), EINVAL);
     CHECK_ERR(remap(e + 1, P, P, 0, NULL), EINVAL);
-    CHECK_ERR(remap(e, P, 0, MREMAP_MAYMOVE, NULL), EINVAL);
-    CHECK_ERR(remap(e, 0, P, MREMAP_MAYMOVE, NULL), EINVAL);
-    CHECK_ERR(remap(g + 4 * P, P, 2 * P, MREMAP_MAYMOVE, NULL), EFAULT);
+    CHECK_ERR_LINUX(remap(e, P, 0, MREMAP_MAYMOVE, NULL), EINVAL);
+    CHECK_ERR_LINUX(remap(e, 0, P, MREMAP_MAYMOVE, NULL), EINVAL);
+    uint8_t *x = map_rw(3 * P);
+    CHECK_OK(munmap(x + P, P));
+    CHECK_ERR(remap(x + P, P, 2 * P, MREMAP_MAYMOVE, NULL), EFAULT);
+    CHECK_ERR(remap(x + P, P, P, 0, NULL), EFAULT);
+    CHECK_ERR_LINUX(remap(x, 2 * P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED, hole), EFAULT);
     CHECK_ERR(remap(e, 6 * P, 8 * P, MREMAP_MAYMOVE, NULL), EFAULT);
     CHECK_ERR(remap(e, 2 * P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED, e + P), EINVAL);
     CHECK_ERR(remap(e, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, hole + 1), EINVAL);
@@ -195,6 +198,7 @@ int main(void)
     CHECK_OK(munmap(f, 5 * P));
     CHECK_OK(munmap(hole, 8 * P));
     CHECK_OK(munmap(e, 4 * P));
+    CHECK_OK(munmap(x, 3 * P));
     CHECK_MEMFREE_BACK(free0);
     return 0;
 }
