@@ -20,6 +20,7 @@ static void workload(void *arg)
 {
     (void)arg;
     size_t len = swap_enabled() ? 3 * (size_t)meminfo_kb("MemTotal") * 512 : 64 * MIB;
+    len &= ~(PAGE_SIZE - 1);
     size_t pages = len / PAGE_SIZE;
     long pswpout = vmstat_value("pswpout");
     char *m = mmap(NULL, len + PAGE_SIZE, PROT_READ | PROT_WRITE,
