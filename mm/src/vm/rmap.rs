@@ -7,7 +7,9 @@
 //!  frame ── owner word ──► MemObject (slot), page index
 //!                             │ members: the spaces that may map it
 //!                             ▼
-//!   for each member space: anonymous object → va = index << PAGE_SHIFT
+//!   for each member space: anonymous object → va = index << PAGE_SHIFT (or, once the
+//!                          space moved an area with mremap, the va of index in
+//!                          each private area whose indices hold it)
 //!                          shared/file object → va of index in each area of the object
 //!                          query the PTE at va; it maps the frame? visit it
 //! ```
