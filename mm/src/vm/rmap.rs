@@ -24,8 +24,6 @@
 //! area of the object in each member (shared), and visits members that do not map the
 //! page for nothing.
 
-use alloc::vec::Vec;
-
 use super::area::Backing;
 use super::hal::{FrameSource, Mmu, PteInfo, PteState, SwapEntry};
 use super::object::{MemObject, SpaceId};
@@ -67,12 +65,14 @@ pub fn for_each_mapping<M, F, S>(
     let index = MemObject::index_of(word);
     for id in obj.members() {
         spaces.with_space(id, &mut |space| {
-            for va in space.candidates(&obj, index) {
+            let mut from = 0;
+            while let Some((va, next)) = space.next_candidate(&obj, index, from) {
                 if let PteState::Present(pte) = space.mmu.query(va)
                     && pte.pa == pa
                 {
                     visit(space, va, pte);
                 }
+                from = next;
             }
         });
     }
@@ -120,37 +120,35 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
     }
 
-    /// The addresses at which this space may map page `index` of `obj`.
-    fn candidates(&self, obj: &MemObject, index: u64) -> Vec<VirtAddr> {
-        if obj.is_anon() {
-            if self.anon_moved {
-                // `mremap` moved a private area: indices no longer follow addresses, so
-                // every private area whose indices hold `index` is a candidate
-                // (O(areas), only in spaces that moved memory).
-                return self
-                    .areas
-                    .values()
-                    .filter_map(|a| a.anon_va(index).map(VirtAddr))
-                    .collect();
-            }
+    /// The lowest address at which this space may map page `index` of `obj`, in the areas
+    /// starting at or above `from`, with where to continue the search (no heap: the
+    /// walk runs in reclaim). An anonymous page is looked for at its index's address
+    /// unless `mremap` ever moved an area of the space: then in every private area whose
+    /// indices hold it (O(areas)); a shared or file page in each area of its object.
+    fn next_candidate(
+        &self,
+        obj: &MemObject,
+        index: u64,
+        from: usize,
+    ) -> Option<(VirtAddr, usize)> {
+        if obj.is_anon() && !self.anon_moved {
             let va = (index as usize) << PAGE_SHIFT;
-            return self.area_at(va).map(|_| VirtAddr(va)).into_iter().collect();
+            return (va >= from && self.area_at(va).is_some()).then_some((VirtAddr(va), va + 1));
         }
-        self.areas
-            .values()
-            .filter_map(|a| match &a.backing {
+        self.areas.range(from..).find_map(|(_, a)| {
+            let va = match &a.backing {
+                _ if obj.is_anon() => a.anon_va(index)?,
                 Backing::Shared { obj: o, pgoff }
                     if core::ptr::eq::<MemObject>(&**o, obj)
                         && (*pgoff..*pgoff + ((a.end - a.start) >> PAGE_SHIFT) as u64)
                             .contains(&index) =>
                 {
-                    Some(VirtAddr(
-                        a.start + (((index - pgoff) as usize) << PAGE_SHIFT),
-                    ))
+                    a.start + (((index - pgoff) as usize) << PAGE_SHIFT)
                 }
-                _ => None,
-            })
-            .collect()
+                _ => return None,
+            };
+            Some((VirtAddr(va), a.end))
+        })
     }
 
     /// Swap-out of one page: replaces the present private PTE at `va` by a remembered
