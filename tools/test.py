@@ -292,7 +292,7 @@ def console(t: Tally, kernel):
 # boots without a disk they pass with a note. On one, two and four harts: the disk's
 # completions arrive on any hart, and a task that sleeps for a swap-in inside a kernel
 # trap may wake on another (both once stalled or crashed pagoda, see docs/swap.md).
-SWAP_TESTS = ("swap_basic", "swap_fork", "swap_multi", "swap_off", "mlock_swap")
+SWAP_TESTS = ("swap_basic", "swap_fork", "swap_multi", "swap_off", "mlock_swap", "swap_mremap")
 SWAP_MIB = 1024
 
 

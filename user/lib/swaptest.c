@@ -1,5 +1,6 @@
 /* swaptest.c - see swaptest.h. */
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -58,4 +59,18 @@ void check_swap_slots_back(const char *file, int line)
     if (used > named)
         check_fail(file, line, "%ld kB of swap in use, only %ld kB named by a process or the cache",
                    used, named);
+}
+
+int swap_test_main(const char *name, void (*workload)(void *))
+{
+    if (on_pagoda() && !swap_enabled()) {
+        printf("%s: no swap area: nothing to test\n", name);
+        return 0;
+    }
+    long mem_free = meminfo_kb("MemFree");
+    CHECK_EXITED(run_in_child(workload, NULL), 0);
+    CHECK_SWAP_SLOTS_BACK();
+    if (on_pagoda())
+        CHECK(meminfo_kb("MemFree") + meminfo_kb("SwapCached") >= mem_free - MEMFREE_SLACK_KB);
+    return 0;
 }

@@ -33,4 +33,12 @@ int swap_enabled(void);
 void check_swap_slots_back(const char *file, int line);
 #define CHECK_SWAP_SLOTS_BACK() check_swap_slots_back(__FILE__, __LINE__)
 
+/*
+ * The main of a swap test: on pagoda without a swap area, says "NAME: no swap area:
+ * nothing to test" and returns 0; otherwise runs `workload` in a child, which must exit
+ * 0, then checks that every swap slot came back and, on pagoda, that MemFree plus
+ * SwapCached did. Returns main's exit status (0; a failed check exits).
+ */
+int swap_test_main(const char *name, void (*workload)(void *));
+
 #endif

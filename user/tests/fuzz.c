@@ -764,8 +764,29 @@ static void do_mmap(void)
     }
 }
 
+/* mremap (pagoda only: QEMU moves guest ranges next to its own memory): a range of the
+ * arena or a mapping, resized or moved, fixed targets clear of the fuzzer's own memory. */
+static void do_mremap(void)
+{
+    static const uint64_t flags_of[] = {
+        0, MREMAP_MAYMOVE, MREMAP_MAYMOVE | MREMAP_FIXED, MREMAP_MAYMOVE | 4 /* DONTUNMAP */,
+        MREMAP_FIXED, 8};
+    uint64_t a, l, na, nl;
+    mem_range(&a, &l);
+    mem_range(&na, &nl);
+    uint64_t flags = one_in(8) ? rnd() : PICK(flags_of);
+    uint64_t new_len = one_in(2) ? nl : l;
+    if ((flags & MREMAP_FIXED) && hits_protected(na, new_len))
+        return;
+    note_map(call(SYS_mremap, a, l, new_len, flags, na, 0), new_len);
+}
+
 static void do_munmap(void)
 {
+    if (on_pg && one_in(2)) {
+        do_mremap();
+        return;
+    }
     uint64_t a, l;
     mem_range(&a, &l);
     if (call(SYS_munmap, a, l, 0, 0, 0, 0) == 0)
@@ -1479,7 +1500,8 @@ static void do_system(void)
                  * memory, descriptors or relatives with random arguments. */
                 static const uint64_t unsafe[] = {
                     SYS_exit,     SYS_exit_group, SYS_clone,    SYS_execve,   SYS_kill,
-                    SYS_tkill,    SYS_tgkill,     SYS_munmap,   SYS_mprotect, SYS_madvise,
+                    SYS_tkill,    SYS_tgkill,     SYS_munmap,   SYS_mremap,   SYS_mprotect,
+                    SYS_madvise,
                     SYS_mmap,     SYS_brk,        SYS_read,     SYS_readv,    SYS_pread64,
                     SYS_write,    SYS_writev,     SYS_nanosleep, SYS_clock_nanosleep,
                     SYS_wait4,    SYS_dup3,       SYS_close,    SYS_reboot,   SYS_rt_sigreturn,

@@ -7,7 +7,6 @@
  * pagoda it passes with a note; under Linux user-mode emulation it runs on 32 MiB.
  */
 #define _GNU_SOURCE
-#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -61,14 +60,5 @@ static void workload(void *arg)
 
 int main(void)
 {
-    if (on_pagoda() && !swap_enabled()) {
-        printf("swap_fork: no swap area: nothing to test\n");
-        return 0;
-    }
-    long mem_free = meminfo_kb("MemFree");
-    CHECK_EXITED(run_in_child(workload, NULL), 0);
-    CHECK_SWAP_SLOTS_BACK();
-    if (on_pagoda())
-        CHECK(meminfo_kb("MemFree") + meminfo_kb("SwapCached") >= mem_free - MEMFREE_SLACK_KB);
-    return 0;
+    return swap_test_main("swap_fork", workload);
 }

@@ -45,7 +45,7 @@ use pagoda_formats::swap::SwapHeader;
 use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr, VirtAddr};
 use pagoda_mm::frame::FrameUse;
 use pagoda_mm::swap::{CLUSTER, Cached, List, SwapMap};
-use pagoda_mm::vm::{FaultError, SwapEntry, for_each_mapping};
+use pagoda_mm::vm::{FaultError, SwapEntry, VmError, for_each_mapping};
 use spin::Mutex;
 
 use super::frames::{self, FRAMES};
@@ -693,9 +693,12 @@ fn map_in(
     let mut space = mm.lock();
     let space = space.as_mut().ok_or(FaultError::Unmapped)?;
     let page = VirtAddr(va.0 & !(PAGE_SIZE - 1));
-    let owner = space
-        .private_owner_of(page)
-        .map_err(|_| FaultError::OutOfMemory)?;
+    let owner = match space.private_owner_of(page) {
+        Ok(owner) => owner,
+        // The area went meanwhile: nothing to map here; the fault is taken again.
+        Err(VmError::Inval) => return Ok(()),
+        Err(_) => return Err(FaultError::OutOfMemory),
+    };
     if let Some(m) = FRAMES.meta(pa.pfn())
         && m.owner() == 0
     {

@@ -82,6 +82,28 @@ pub fn munmap(addr: usize, len: usize) -> SysResult {
         .map_err(Errno::from_vm)
 }
 
+/// `mremap(old_address, old_size, new_size, flags, new_address)`: `AddressSpace::mremap`
+/// has the semantics and errors; a locked area's grown part is then faulted in a piece
+/// at a time, as after a locked `mmap` (what cannot come in is left for later).
+pub fn mremap(
+    old_addr: usize,
+    old_len: usize,
+    new_len: usize,
+    flags: usize,
+    new_addr: usize,
+) -> SysResult {
+    // A moved or split area takes kernel heap: none while memory is down to the reserve.
+    if !crate::memory::frames::user_may_allocate() {
+        return Err(Errno::ENOMEM);
+    }
+    let remapped = with_vm(|vm| vm.mremap(old_addr, old_len, new_len, flags, new_addr))?
+        .map_err(Errno::from_vm)?;
+    if let Some(range) = remapped.populate {
+        let _ = mlock::fault_in(range.start, range.end, true);
+    }
+    Ok(remapped.addr.0)
+}
+
 pub fn mprotect(addr: usize, len: usize, prot: usize) -> SysResult {
     // A split area takes kernel heap: none while memory is down to the reserve.
     if !crate::memory::frames::user_may_allocate() {

@@ -98,6 +98,7 @@ pub mod nr {
     pub const SYSINFO: usize = 179;
     pub const BRK: usize = 214;
     pub const MUNMAP: usize = 215;
+    pub const MREMAP: usize = 216;
     pub const CLONE: usize = 220;
     pub const EXECVE: usize = 221;
     pub const MMAP: usize = 222;
@@ -240,6 +241,7 @@ pub fn dispatch(frame: &mut TrapFrame) {
             nr::BRK => memory::brk(a[0]),
             nr::MMAP => memory::mmap(a[0], a[1], a[2], a[3], a[4], a[5]),
             nr::MUNMAP => memory::munmap(a[0], a[1]),
+            nr::MREMAP => memory::mremap(a[0], a[1], a[2], a[3], a[4]),
             nr::MPROTECT => memory::mprotect(a[0], a[1], a[2]),
             nr::MADVISE => memory::madvise(a[0], a[1], a[2]),
             nr::MLOCK => memory::mlock(a[0], a[1]),

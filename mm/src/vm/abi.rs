@@ -95,3 +95,12 @@ pub const MCL_FUTURE: usize = 0x02;
 /// `MCL_ONFAULT` (`mlockall`, with `MCL_CURRENT` or `MCL_FUTURE`): lock pages as they are
 /// touched instead of faulting everything in.
 pub const MCL_ONFAULT: usize = 0x04;
+
+/// `MREMAP_MAYMOVE`: `mremap` may move the mapping when it cannot grow in place.
+pub const MREMAP_MAYMOVE: usize = 1;
+/// `MREMAP_FIXED`: move the mapping to `new_address`, replacing what is there (needs
+/// `MREMAP_MAYMOVE`).
+pub const MREMAP_FIXED: usize = 2;
+/// `MREMAP_DONTUNMAP`: move the pages but leave the old range mapped and empty (needs
+/// `MREMAP_MAYMOVE` and an unchanged size).
+pub const MREMAP_DONTUNMAP: usize = 4;

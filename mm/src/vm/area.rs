@@ -102,6 +102,12 @@ pub(crate) struct Area {
     /// Locked in memory (`VM_LOCKED`, `VM_LOCKONFAULT`).
     pub(crate) lock: Lock,
     pub(crate) backing: Backing,
+    /// The index, in the family's anonymous object, of the private page at `start`
+    /// (Linux's `vm_pgoff` of an anonymous area): `start >> PAGE_SHIFT` when the area is
+    /// made, kept when `mremap` moves it, so a private frame keeps its owner word and
+    /// the reverse map finds it at the new address. Shared areas never hold private
+    /// frames and ignore it.
+    pub(crate) anon_pgoff: u64,
 }
 
 /// Where a faulting page of an area comes from.
@@ -134,7 +140,28 @@ impl Area {
             grows_down,
             lock: Lock::Unlocked,
             backing,
+            anon_pgoff: (start >> PAGE_SHIFT) as u64,
         }
+    }
+
+    /// The index in the family's anonymous object of a private frame at `va` (inside
+    /// the area): its owner word's page index.
+    pub(crate) fn anon_index(&self, va: usize) -> u64 {
+        self.anon_pgoff + ((va - self.start) >> PAGE_SHIFT) as u64
+    }
+
+    /// The address at which this area maps private page `index` of the family's
+    /// anonymous object, if its range of indices holds it (shared areas: never).
+    pub(crate) fn anon_va(&self, index: u64) -> Option<usize> {
+        let pages = ((self.end - self.start) >> PAGE_SHIFT) as u64;
+        let delta = index.checked_sub(self.anon_pgoff).filter(|&d| d < pages)?;
+        (!self.is_shared()).then(|| self.start + ((delta as usize) << PAGE_SHIFT))
+    }
+
+    /// Whether a private area's anonymous indices no longer follow its address (it was
+    /// moved by `mremap`).
+    pub(crate) fn anon_moved(&self) -> bool {
+        !self.is_shared() && self.anon_pgoff != (self.start >> PAGE_SHIFT) as u64
     }
 
     /// The same area, locked as `lock` says (a new mapping under `MAP_LOCKED` or
@@ -203,6 +230,7 @@ impl Area {
         let delta = at - self.start;
         let mut tail = self.clone();
         tail.start = at;
+        tail.anon_pgoff += (delta >> PAGE_SHIFT) as u64;
         match &mut tail.backing {
             Backing::Anon => {}
             Backing::Shared { pgoff, .. } => *pgoff += (delta >> PAGE_SHIFT) as u64,
@@ -224,6 +252,10 @@ impl Area {
             return false;
         }
         let len = (self.end - self.start) as u64;
+        if !self.is_shared() && self.anon_pgoff + (len >> PAGE_SHIFT) != next.anon_pgoff {
+            // Private pages on both sides must keep their indices (after `mremap`).
+            return false;
+        }
         match (&self.backing, &next.backing) {
             (Backing::Anon, Backing::Anon) => true,
             (Backing::Shared { obj: a, pgoff: pa }, Backing::Shared { obj: b, pgoff: pb }) => {
@@ -267,6 +299,7 @@ impl Area {
             },
             grows_down: self.grows_down,
             lock: self.lock,
+            anon_pgoff: self.anon_pgoff,
         }
     }
 }
@@ -306,6 +339,10 @@ pub struct AreaInfo {
     pub grows_down: bool,
     /// Whether it is locked in memory (`mlock` and friends).
     pub lock: Lock,
+    /// The index of its first page in the family's anonymous object (the page number of
+    /// its start unless `mremap` moved it; two private neighbours whose indices do not
+    /// continue stay apart).
+    pub anon_pgoff: u64,
 }
 
 #[cfg(test)]

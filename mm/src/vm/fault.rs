@@ -199,8 +199,15 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             return Err(FaultError::Unmapped);
         }
         let old_start = stack.start;
+        // The grown pages keep indices that continue the stack's (`mremap` may have
+        // moved it, so they need not be their addresses).
+        let anon_pgoff = stack
+            .anon_pgoff
+            .checked_sub(((old_start - page) >> PAGE_SHIFT) as u64)
+            .ok_or(FaultError::Unmapped)?;
         if let Some(mut stack) = self.areas.remove(&old_start) {
             stack.start = page;
+            stack.anon_pgoff = anon_pgoff;
             self.areas.insert(page, stack);
         }
         self.counters
@@ -231,7 +238,8 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
     /// made now if it has none yet).
     #[inline]
     fn owner(&mut self) -> Result<u64, FaultError> {
-        private_owner(self.anon, self.id, self.page).map_err(|_| FaultError::OutOfMemory)
+        private_owner(self.anon, self.id, self.area.anon_index(self.page))
+            .map_err(|_| FaultError::OutOfMemory)
     }
 
     /// Maps a frame just obtained (holding one reference for this PTE); on failure the

@@ -45,6 +45,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         child.start_brk = self.start_brk;
         child.brk = self.brk;
+        child.anon_moved = self.anon_moved;
         child.join_objects(self).map_err(|_| VmError::NoMem)?;
         let zero = self.frames.zero_page();
         let eager = self.config.eager;
@@ -81,7 +82,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 } else if eager {
                     // Eager mode: the child gets its own copy now. Without a frame for
                     // it nothing more is copied.
-                    let owner = anon_base | (va.0 >> crate::addr::PAGE_SHIFT) as u64;
+                    let owner = anon_base | area.anon_index(va.0);
                     let Ok(copy) = frames.alloc_uninit(owner) else {
                         copy_failed = true;
                         return None;

@@ -29,7 +29,7 @@ pub struct MmapFile {
 }
 
 /// Page-rounds a length; `None` when rounding overflows.
-fn page_len(len: usize) -> Option<usize> {
+pub(super) fn page_len(len: usize) -> Option<usize> {
     align_up(len, PAGE_SIZE)
 }
 
@@ -116,9 +116,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let fixed = flags & MAP_FIXED != 0;
         let addr = if fixed { addr } else { self.round_hint(addr) };
         let len = page_len(len).ok_or(VmError::NoMem)?;
-        if self.areas.len() > self.config.max_map_count {
-            return Err(VmError::NoMem);
-        }
+        self.check_map_count(0)?;
         let start = self.get_unmapped_area(addr, len, fixed)?;
         let end = start + len;
         if flags & MAP_FIXED_NOREPLACE != 0 && self.intersects(start, end) {
@@ -222,7 +220,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
 
     /// `EAGAIN` if locking `len` more bytes would pass `RLIMIT_MEMLOCK` (Linux's
     /// `mlock_future_check`, for locked mappings and a locked heap's growth).
-    fn check_lock_limit(&self, len: usize) -> Result<(), VmError> {
+    pub(super) fn check_lock_limit(&self, len: usize) -> Result<(), VmError> {
         match self.config.memlock_limit {
             Some(limit)
                 if (len >> PAGE_SHIFT) + (self.locked_bytes() >> PAGE_SHIFT)
@@ -582,9 +580,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
 
     /// Replaces everything in the area's range by the area.
     fn replace_with(&mut self, area: Area) -> Result<(), VmError> {
-        if self.areas.len() > self.config.max_map_count {
-            return Err(VmError::NoMem);
-        }
+        self.check_map_count(0)?;
         self.check_unmap_split(area.start, area.end)?;
         self.unmap_range(area.start, area.end);
         let (start, end) = (area.start, area.end);
@@ -595,9 +591,19 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         Ok(())
     }
 
+    /// `ENOMEM` if the space has more than `max_map_count` areas once `margin` more are
+    /// counted (`mmap` checks with 0, as Linux; `mremap` keeps Linux's margin for the
+    /// splits a move may make).
+    pub(super) fn check_map_count(&self, margin: usize) -> Result<(), VmError> {
+        if self.areas.len() + margin > self.config.max_map_count {
+            return Err(VmError::NoMem);
+        }
+        Ok(())
+    }
+
     /// `ENOMEM` if unmapping `[start, end)` would cut one area in three while the space
     /// is at its area limit.
-    fn check_unmap_split(&self, start: usize, end: usize) -> Result<(), VmError> {
+    pub(super) fn check_unmap_split(&self, start: usize, end: usize) -> Result<(), VmError> {
         match self.area_at(start) {
             Some(a)
                 if a.start < start
@@ -611,14 +617,14 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     }
 
     /// Unmaps the pages and removes the areas of `[start, end)`.
-    fn unmap_range(&mut self, start: usize, end: usize) {
+    pub(super) fn unmap_range(&mut self, start: usize, end: usize) {
         self.zap(start, end);
         self.remove_areas(start, end);
     }
 
     /// Linux's `round_hint_to_min`: a non-zero hint is rounded down to a page and raised
     /// to `mmap_min_addr`.
-    fn round_hint(&self, hint: usize) -> usize {
+    pub(super) fn round_hint(&self, hint: usize) -> usize {
         let hint = hint & !(PAGE_SIZE - 1);
         let min = self.config.mmap_min_addr;
         if hint != 0 && hint < min {
@@ -629,7 +635,12 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     }
 
     /// Linux's `get_unmapped_area` with the top-down layout.
-    fn get_unmapped_area(&self, addr: usize, len: usize, fixed: bool) -> Result<usize, VmError> {
+    pub(super) fn get_unmapped_area(
+        &self,
+        addr: usize,
+        len: usize,
+        fixed: bool,
+    ) -> Result<usize, VmError> {
         let top = USER_END.0;
         let min = self.config.mmap_min_addr;
         if len > top || len > top - min {
@@ -650,7 +661,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
 
     /// Chooses an address for a non-fixed mapping of `len` bytes: the hint if free, else
     /// top-down below `mmap_base`, else bottom-up above `TASK_UNMAPPED_BASE`.
-    fn place(&self, hint: usize, len: usize) -> Result<usize, VmError> {
+    pub(super) fn place(&self, hint: usize, len: usize) -> Result<usize, VmError> {
         let top = USER_END.0;
         let min = self.config.mmap_min_addr;
         if hint != 0

@@ -69,6 +69,7 @@ mod fork;
 pub mod hal;
 mod mlock;
 mod mmap;
+mod mremap;
 pub mod object;
 pub mod rmap;
 mod space;
@@ -84,6 +85,7 @@ pub use hal::{
 };
 pub use mlock::mapped_by_locked_area;
 pub use mmap::MmapFile;
+pub use mremap::Remapped;
 pub use object::{MemObject, PageError, SpaceId};
 pub use rmap::{SpaceSet, for_each_mapping, owner_is_private, unmap_object_tail};
 pub use space::{AddressSpace, VmConfig, spaces_may_lock};

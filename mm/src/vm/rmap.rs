@@ -7,7 +7,9 @@
 //!  frame ── owner word ──► MemObject (slot), page index
 //!                             │ members: the spaces that may map it
 //!                             ▼
-//!   for each member space: anonymous object → va = index << PAGE_SHIFT
+//!   for each member space: anonymous object → va = index << PAGE_SHIFT (or, once the
+//!                          space moved an area with mremap, the va of index in
+//!                          each private area whose indices hold it)
 //!                          shared/file object → va of index in each area of the object
 //!                          query the PTE at va; it maps the frame? visit it
 //! ```
@@ -21,8 +23,6 @@
 //! one PTE lookup per member space (anonymous: every space of the fork family) or per
 //! area of the object in each member (shared), and visits members that do not map the
 //! page for nothing.
-
-use alloc::vec::Vec;
 
 use super::area::Backing;
 use super::hal::{FrameSource, Mmu, PteInfo, PteState, SwapEntry};
@@ -66,12 +66,14 @@ pub fn for_each_mapping<M, F, S>(
     let index = MemObject::index_of(word);
     for id in obj.members() {
         spaces.with_space(id, &mut |space| {
-            for va in space.candidates(&obj, index) {
+            let mut from = 0;
+            while let Some((va, next)) = space.next_candidate(&obj, index, from) {
                 if let PteState::Present(pte) = space.mmu.query(va)
                     && pte.pa == pa
                 {
                     visit(space, va, pte);
                 }
+                from = next;
             }
         });
     }
@@ -119,27 +121,35 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
     }
 
-    /// The addresses at which this space may map page `index` of `obj`.
-    fn candidates(&self, obj: &MemObject, index: u64) -> Vec<VirtAddr> {
-        if obj.is_anon() {
+    /// The lowest address at which this space may map page `index` of `obj`, in the areas
+    /// starting at or above `from`, with where to continue the search (no heap: the
+    /// walk runs in reclaim). An anonymous page is looked for at its index's address
+    /// unless `mremap` ever moved an area of the space: then in every private area whose
+    /// indices hold it (O(areas)); a shared or file page in each area of its object.
+    fn next_candidate(
+        &self,
+        obj: &MemObject,
+        index: u64,
+        from: usize,
+    ) -> Option<(VirtAddr, usize)> {
+        if obj.is_anon() && !self.anon_moved {
             let va = (index as usize) << PAGE_SHIFT;
-            return self.area_at(va).map(|_| VirtAddr(va)).into_iter().collect();
+            return (va >= from && self.area_at(va).is_some()).then_some((VirtAddr(va), va + 1));
         }
-        self.areas
-            .values()
-            .filter_map(|a| match &a.backing {
+        self.areas.range(from..).find_map(|(_, a)| {
+            let va = match &a.backing {
+                _ if obj.is_anon() => a.anon_va(index)?,
                 Backing::Shared { obj: o, pgoff }
                     if core::ptr::eq::<MemObject>(&**o, obj)
                         && (*pgoff..*pgoff + ((a.end - a.start) >> PAGE_SHIFT) as u64)
                             .contains(&index) =>
                 {
-                    Some(VirtAddr(
-                        a.start + (((index - pgoff) as usize) << PAGE_SHIFT),
-                    ))
+                    a.start + (((index - pgoff) as usize) << PAGE_SHIFT)
                 }
-                _ => None,
-            })
-            .collect()
+                _ => return None,
+            };
+            Some((VirtAddr(va), a.end))
+        })
     }
 
     /// Swap-out of one page: replaces the present private PTE at `va` by a remembered
@@ -197,9 +207,12 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     }
 
     /// The owner word a private frame at `va` gets (the family's anonymous object, made
-    /// now if the space has none): what a frame read back from swap for `va` carries.
+    /// now if the space has none; the page index its area gives `va`, which `mremap`
+    /// keeps): what a frame read back from swap for `va` carries. `EINVAL` if no area
+    /// covers `va`; `ENOMEM` if the object could not be made.
     pub fn private_owner_of(&mut self, va: VirtAddr) -> Result<u64, VmError> {
-        private_owner(&mut self.anon, self.id, va.0).map_err(|_| VmError::NoMem)
+        let index = self.area_at(va.0).ok_or(VmError::Inval)?.anon_index(va.0);
+        private_owner(&mut self.anon, self.id, index).map_err(|_| VmError::NoMem)
     }
 
     /// Swap-in of one page: if the PTE at `va` still remembers `entry`, maps `pa` (which

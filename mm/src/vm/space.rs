@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+use super::VmError;
 use super::area::{Area, AreaInfo, Backing, Lock};
 use super::hal::{FrameSource, Mmu, OutOfMemory, TlbFlush};
 use super::object::{MemObject, SpaceId};
@@ -148,6 +149,11 @@ pub struct AddressSpace<M: Mmu, F: FrameSource + Clone> {
     /// Whether an area of this space was ever locked (counted once in
     /// [`LOCKING_SPACES`]).
     pub(crate) ever_locked: bool,
+    /// Whether a private area of this space (or of the space it was forked from, before
+    /// the fork) was ever moved by `mremap`: its anonymous page indices may then differ
+    /// from the pages' addresses, and a reverse-map walk looks at every private area
+    /// instead of only the one at the index's address. Never cleared.
+    pub(crate) anon_moved: bool,
 }
 
 /// Live spaces that have locked an area at some time: while there are none, reclaim
@@ -182,6 +188,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             counters: SpaceCounters::default(),
             def_lock: Lock::Unlocked,
             ever_locked: false,
+            anon_moved: false,
         }
     }
 
@@ -396,6 +403,69 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         });
     }
 
+    /// Moves every entry of `[src, src + len)` to the same offset in `[dst, dst + len)`
+    /// (which holds none, and does not overlap it), without copying a page or touching a
+    /// reference count: each present PTE (frame, permissions, copy-on-write bit; zero
+    /// page and `PROT_NONE` pages alike) and each remembered entry (swap slot) is
+    /// installed at its new address, its reference passing from the old entry to the
+    /// new, then the old entries are cleared. [`Mmu::unmap_range`] flushes the old
+    /// translations on every hart that may hold them before this returns, so once the
+    /// caller drops the space's lock no hart reaches a moved frame through its old
+    /// address (a later unmap or copy-on-write break at the new address flushes only
+    /// that address, and may then free the frame).
+    ///
+    /// `ENOMEM` if a page-table page for `dst` could not be had: the entries already
+    /// installed at `dst` are cleared again (they held no reference of their own) and
+    /// nothing has changed.
+    pub(crate) fn move_pages(&mut self, src: usize, dst: usize, len: usize) -> Result<(), VmError> {
+        let (src_end, dst_end) = (VirtAddr(src + len), VirtAddr(dst + len));
+        let mut failed = false;
+        let mut cursor = VirtAddr(src);
+        while let Some((va, pte)) = self.mmu.next_mapped(cursor, src_end) {
+            let to = VirtAddr(dst + (va.0 - src));
+            if self.mmu.map(to, pte.pa, pte.flags, pte.cow).is_err() {
+                failed = true;
+                break;
+            }
+            cursor = VirtAddr(va.0 + PAGE_SIZE);
+        }
+        if !failed && self.swap_entries != 0 {
+            failed = self.move_remembered(src, dst, len).is_err();
+        }
+        if failed {
+            self.mmu
+                .remembered_range(VirtAddr(dst), dst_end, true, |_, _| {});
+            self.mmu.unmap_range(VirtAddr(dst), dst_end, |_, _| {});
+            return Err(VmError::NoMem);
+        }
+        // The references now belong to the new entries: the old ones go without a
+        // `put`, after the flush `unmap_range` performs.
+        self.mmu
+            .remembered_range(VirtAddr(src), src_end, true, |_, _| {});
+        self.mmu.unmap_range(VirtAddr(src), src_end, |_, _| {});
+        Ok(())
+    }
+
+    /// The remembered half of [`move_pages`](Self::move_pages): installs each remembered
+    /// entry of `[src, src + len)` at its offset in `dst`, leaving the old ones in place.
+    fn move_remembered(&mut self, src: usize, dst: usize, len: usize) -> Result<(), VmError> {
+        let mut entries = Vec::new();
+        entries
+            .try_reserve(self.swap_entries)
+            .map_err(|_| VmError::NoMem)?;
+        self.mmu
+            .remembered_range(VirtAddr(src), VirtAddr(src + len), false, |va, e| {
+                if entries.len() < entries.capacity() {
+                    entries.push((va, e));
+                }
+            });
+        for (va, entry) in entries {
+            let to = VirtAddr(dst + (va.0 - src));
+            self.mmu.remember(to, entry).map_err(|_| VmError::NoMem)?;
+        }
+        Ok(())
+    }
+
     /// Clears the remembered PTEs of `[start, end)`, dropping their swap slots' references
     /// (the [`Mmu::unmap_range`] that follows frees the table pages this empties).
     fn drop_remembered(&mut self, start: usize, end: usize) {
@@ -438,15 +508,14 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     }
 }
 
-/// The owner word for a private frame at `va` of space `id` whose anonymous object is
-/// `anon` (made now if there is none yet).
+/// The owner word for private page `index` (its area's [`Area::anon_index`]) of space
+/// `id` whose anonymous object is `anon` (made now if there is none yet).
 #[inline]
 pub(crate) fn private_owner(
     anon: &mut Option<Arc<MemObject>>,
     id: SpaceId,
-    va: usize,
+    index: u64,
 ) -> Result<u64, OutOfMemory> {
-    let index = (va >> crate::addr::PAGE_SHIFT) as u64;
     match anon {
         Some(obj) => Ok(obj.owner_word(index)),
         None => first_private_owner(anon, id, index),

@@ -1,5 +1,5 @@
 //! Random sequences of mmap / munmap / mprotect / madvise / touch / fork / exit / swap-out
-//! / mlock / munlock run against a per-page model of every process (protection, contents
+//! / mlock / munlock / mremap run against a per-page model of every process (protection, contents
 //! and lock), with all invariants and exact reference counts checked along the way, the
 //! reverse map checked against a scan of every page table (for each frame, the PTEs the
 //! reverse map visits are exactly the PTEs that map it), locks and their counts (`VmLck`,
@@ -98,6 +98,15 @@ enum Op {
     SwapOut {
         proc: usize,
         page: usize,
+    },
+    /// `mremap(MREMAP_MAYMOVE | MREMAP_FIXED)` of a range to another (`MREMAP_DONTUNMAP`
+    /// too if `keep`): entries moved, never copied.
+    Move {
+        proc: usize,
+        page: usize,
+        pages: usize,
+        to: usize,
+        keep: bool,
     },
     /// `mlock2(MLOCK_ONFAULT)` (nothing faulted in) or `munlock` of a range.
     Lock {
@@ -396,6 +405,55 @@ impl World {
                 let (va, _) = span(page, 1);
                 self.swap_out(p, va);
             }
+            Op::Move {
+                proc,
+                page,
+                pages,
+                to,
+                keep,
+            } => {
+                let p = proc % procs;
+                let (va, n) = span(page, pages);
+                let dst = BASE + (to % (WINDOW - n + 1)) * P;
+                let flags = MREMAP_MAYMOVE | MREMAP_FIXED | if keep { MREMAP_DONTUNMAP } else { 0 };
+                // The area holding the old range (the model has no areas).
+                let area = self.spaces[p].area_containing(VirtAddr(va));
+                let got = self.spaces[p].mremap(va, n * P, n * P, flags, dst);
+                let expected = match area {
+                    None => Err(VmError::Fault),
+                    Some(_) if va < dst + n * P && dst < va + n * P => Err(VmError::Inval),
+                    Some(area) => {
+                        // MREMAP_FIXED unmaps the destination before the old range is
+                        // checked against its area.
+                        for i in 0..n {
+                            self.models[p].remove(&(dst + i * P));
+                        }
+                        if va + n * P > area.range.end.0 {
+                            Err(VmError::Fault)
+                        } else {
+                            let model = &mut self.models[p];
+                            for i in 0..n {
+                                let old = model[&(va + i * P)];
+                                model.insert(dst + i * P, old);
+                                if keep {
+                                    // Left mapped, empty and unlocked: fresh pages.
+                                    let page = model.get_mut(&(va + i * P)).unwrap();
+                                    page.locked = false;
+                                    if let Content::Private { value, file_offset } =
+                                        &mut page.content
+                                    {
+                                        *value = file_offset.map_or(0, file_byte);
+                                    }
+                                } else {
+                                    model.remove(&(va + i * P));
+                                }
+                            }
+                            Ok(VirtAddr(dst))
+                        }
+                    }
+                };
+                assert_eq!(got.map(|r| r.addr), expected, "{op:?}");
+            }
             Op::Lock {
                 proc,
                 page,
@@ -593,8 +651,10 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         2 => proc.clone().prop_map(|proc| Op::Fork { proc }),
         1 => proc.clone().prop_map(|proc| Op::Exit { proc }),
         2 => (proc.clone(), 0..WINDOW).prop_map(|(proc, page)| Op::SwapOut { proc, page }),
-        1 => (proc, 0..WINDOW, 1..8usize, any::<bool>())
+        1 => (proc.clone(), 0..WINDOW, 1..8usize, any::<bool>())
             .prop_map(|(proc, page, pages, lock)| Op::Lock { proc, page, pages, lock }),
+        2 => (proc, 0..WINDOW, 1..8usize, 0..WINDOW, any::<bool>())
+            .prop_map(|(proc, page, pages, to, keep)| Op::Move { proc, page, pages, to, keep }),
     ]
 }
 
@@ -633,7 +693,7 @@ fn random_op(rng: &mut XorShift) -> Op {
     let page = rng.below(WINDOW);
     let pages = 1 + rng.below(7);
     let prot = PROTS[rng.below(PROTS.len())];
-    match rng.below(28) {
+    match rng.below(30) {
         0..=3 => {
             let kind = match rng.below(3) {
                 0 => Kind::Anon,
@@ -675,6 +735,13 @@ fn random_op(rng: &mut XorShift) -> Op {
             page,
             pages,
             lock: rng.below(3) != 0,
+        },
+        27..=28 => Op::Move {
+            proc,
+            page,
+            pages,
+            to: rng.below(WINDOW),
+            keep: rng.below(4) == 0,
         },
         _ => Op::Exit { proc },
     }

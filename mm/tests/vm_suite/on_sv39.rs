@@ -12,6 +12,8 @@ mod mlock;
 mod mmap;
 #[path = "model.rs"]
 mod model;
+#[path = "mremap.rs"]
+mod mremap;
 #[path = "remembered.rs"]
 mod remembered;
 #[path = "shootdown.rs"]

@@ -738,7 +738,10 @@ pub fn check_invariants(spaces: &[&Space], frames: &SimFrames) {
                 && pair[0].grows_down == pair[1].grows_down
                 && pair[0].lock == pair[1].lock
                 && pair[0].kind == AreaKind::Anon
-                && pair[1].kind == AreaKind::Anon;
+                && pair[1].kind == AreaKind::Anon
+                && pair[0].anon_pgoff
+                    + ((pair[0].range.end.0 - pair[0].range.start.0) / PAGE_SIZE) as u64
+                    == pair[1].anon_pgoff;
             assert!(!alike, "unmerged neighbours {:?} {:?}", pair[0], pair[1]);
         }
         for area in &areas {
