@@ -288,11 +288,12 @@ def console(t: Tally, kernel):
 
 
 # The swap tests (issue 16), booted with a 1 GiB swap disk formatted by mkswap: a working
-# set of 3x RAM, fork of swapped-out pages, four processes of 0.75x RAM at once. On the
+# set of 3x RAM, fork of swapped-out pages, four processes of 0.75x RAM at once; and the
+# memory tour (/bin/memtour via tests/memtour_run), whose swap step runs only here. On the
 # boots without a disk they pass with a note. On one, two and four harts: the disk's
 # completions arrive on any hart, and a task that sleeps for a swap-in inside a kernel
 # trap may wake on another (both once stalled or crashed pagoda, see docs/swap.md).
-SWAP_TESTS = ("swap_basic", "swap_fork", "swap_multi", "swap_off", "mlock_swap")
+SWAP_TESTS = ("swap_basic", "swap_fork", "swap_multi", "swap_off", "mlock_swap", "memtour_run")
 SWAP_MIB = 1024
 
 

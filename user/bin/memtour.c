@@ -1,8 +1,9 @@
 /*
  * /bin/memtour - a guided tour of pagoda's memory manager, step by step.
  *
- *   memtour        every step, without pauses
- *   memtour -i     wait for Enter between steps (when standard input is a terminal)
+ *   memtour            every step, without pauses
+ *   memtour -i         wait for Enter between steps (when standard input is a terminal)
+ *   memtour STEP...    only the steps numbered (1-4), e.g. `memtour 1 3` (make run's demo)
  *
  * Each step says in plain words what it will do and what to look for, does it, shows
  * the evidence (BusyBox's free and pmap run on this process, lines of /proc/self/status
@@ -58,6 +59,7 @@ static int steps_failed;
 static int steps_passed;
 static int steps_skipped;
 static int interactive;
+static int chosen[5]; /* chosen[n]: run step n (all when none is named) */
 
 /* Print and flush at once: the BusyBox tools write to the same descriptor. */
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
@@ -118,7 +120,7 @@ static const char *change(long a, long b)
 
 static void begin_step(int n, const char *title, const char *explanation)
 {
-    if (interactive && n > 1) {
+    if (interactive && steps_passed + steps_failed + steps_skipped > 0) {
         say("\n(press Enter for step %d)", n);
         char c;
         while (read(0, &c, 1) == 1 && c != '\n')
@@ -546,14 +548,21 @@ static void swap_step(void)
 
 int main(int argc, char **argv)
 {
+    int named = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-i") == 0) {
             interactive = isatty(0);
+        } else if (argv[i][0] >= '1' && argv[i][0] <= '4' && argv[i][1] == '\0') {
+            chosen[argv[i][0] - '0'] = 1;
+            named = 1;
         } else {
-            fprintf(stderr, "usage: memtour [-i]   (-i: wait for Enter between steps)\n");
+            fprintf(stderr, "usage: memtour [-i] [STEP...]   (-i: wait for Enter between "
+                            "steps; STEP: 1-4, default all)\n");
             return 2;
         }
     }
+    for (int n = 1; n <= 4 && !named; n++)
+        chosen[n] = 1;
     pagoda = on_pagoda();
     say("A tour of pagoda's memory manager. Each step says what it will do and what to\n"
         "look for, does it, shows the evidence (BusyBox free and pmap on this process,\n"
@@ -562,14 +571,20 @@ int main(int argc, char **argv)
     if (!pagoda)
         say("Not on pagoda: /proc describes another kernel, pagoda's counters are not checked.\n");
 
-    demand_paging();
-    zero_page();
-    copy_on_write();
-    swap_step();
+    if (chosen[1])
+        demand_paging();
+    if (chosen[2])
+        zero_page();
+    if (chosen[3])
+        copy_on_write();
+    if (chosen[4])
+        swap_step();
 
     say("\nNot in this tour: huge pages and shared page tables (not in pagoda yet).\n"
         "Read more: docs/virtual-memory.md (demand paging, the zero page, copy-on-write),\n"
         "docs/swap.md (swap and reclaim), docs/page-tables.md (the Sv39 tables).\n");
+    if (named)
+        say("The whole tour, swap included: /bin/memtour (-i: pause between steps).\n");
     say("memtour: %d steps passed, %d failed, %d skipped\n", steps_passed, steps_failed,
         steps_skipped);
     return steps_failed ? 1 : 0;
