@@ -533,9 +533,12 @@ static void swap_step(void)
             bad += ((uint64_t *)(s + pg * PAGE_SIZE))[i * 64] != swap_value(pg, i);
     uint64_t t2 = now_ns();
     long in2 = vmstat_value("pswpin"), maj2 = vmstat_value("pgmajfault");
-    long vmswap2 = status_value("VmSwap");
-    say("  read back in %.1f s: pswpin %s -> %s, pgmajfault %s -> %s, VmSwap %s kB\n",
-        (double)(t2 - t1) / 1e9, num(in0), num(in2), num(maj0), num(maj2), num(vmswap2));
+    long out2 = vmstat_value("pswpout"), vmswap2 = status_value("VmSwap");
+    say("  read back in %.1f s: pswpin %s -> %s, pgmajfault %s -> %s, pswpout %s, VmSwap %s kB\n",
+        (double)(t2 - t1) / 1e9, num(in0), num(in2), num(maj0), num(maj2), num(out2),
+        num(vmswap2));
+    say("  (read-ahead: a fault reads up to 7 neighbouring slots too, so pswpin, the pages\n"
+        "  read, runs ahead of pgmajfault; pages read in push others out: pswpout grows)\n");
     claim(0, bad == 0, "every page read back intact (%zu of %zu words wrong)", bad, pages * 8);
     claim(1, in2 > in0, "pages came back from swap (pswpin +%ld)", in2 - in0);
     claim(1, maj2 > maj0, "reading them took major faults (pgmajfault +%ld)", maj2 - maj0);
