@@ -465,6 +465,9 @@ static void copy_on_write(void)
     end_step(3, "copy-on-write");
 }
 
+/* The swap step prints its progress every 32 MiB. */
+#define PROGRESS_PAGES (32 * MIB / PAGE_SIZE)
+
 /* The 8 words of page `page` the swap step writes (every 512 bytes). */
 static uint64_t swap_value(size_t page, size_t i)
 {
@@ -515,9 +518,14 @@ static void swap_step(void)
     long maj0 = vmstat_value("pgmajfault"), vmswap0 = status_value("VmSwap");
     uint64_t t0 = now_ns();
     uint8_t *s = map_private(len);
-    for (size_t pg = 0; pg < pages; pg++)
+    say("  writing, MiB done:");
+    for (size_t pg = 0; pg < pages; pg++) {
         for (size_t i = 0; i < 8; i++)
             ((uint64_t *)(s + pg * PAGE_SIZE))[i * 64] = swap_value(pg, i);
+        if ((pg + 1) % PROGRESS_PAGES == 0)
+            say(" %zu", (pg + 1) * PAGE_SIZE / MIB);
+    }
+    say("\n");
     uint64_t t1 = now_ns();
     long out1 = vmstat_value("pswpout"), vmswap1 = status_value("VmSwap");
     say("  written in %.1f s: pswpout %s -> %s, VmSwap %s -> %s kB\n", (double)(t1 - t0) / 1e9,
@@ -528,9 +536,14 @@ static void swap_step(void)
     claim(1, vmswap1 > 0, "this process has %ld kB in swap (VmSwap)", vmswap1);
 
     size_t bad = 0;
-    for (size_t pg = 0; pg < pages; pg++)
+    say("  reading back, MiB done:");
+    for (size_t pg = 0; pg < pages; pg++) {
         for (size_t i = 0; i < 8; i++)
             bad += ((uint64_t *)(s + pg * PAGE_SIZE))[i * 64] != swap_value(pg, i);
+        if ((pg + 1) % PROGRESS_PAGES == 0)
+            say(" %zu", (pg + 1) * PAGE_SIZE / MIB);
+    }
+    say("\n");
     uint64_t t2 = now_ns();
     long in2 = vmstat_value("pswpin"), maj2 = vmstat_value("pgmajfault");
     long out2 = vmstat_value("pswpout"), vmswap2 = status_value("VmSwap");
