@@ -12,7 +12,7 @@
 # whose figures are host wall-clock times, not pagoda's instruction counts.
 #
 # How the programs see the same file tree as on pagoda: each runs chrooted into
-# $BUILD/initramfs, so /tests/x, /bin/probe and /data/y are the initramfs's files. The
+# $BUILD/initramfs, so /tests/x, /libexec/probe and /data/y are the initramfs's files. The
 # tests fork and execve other riscv64 programs; the host kernel hands those to QEMU via
 # binfmt_misc, registered with the F flag (interpreter opened at registration, so it
 # works inside the chroot) and P (argv[0] preserved). QEMU's -L prefix is not enough:

@@ -5,7 +5,7 @@ execve must refuse with ENOEXEC (on pagoda) without the kernel faulting.
     tools/mkbadelf.py GOOD_ELF OUT_DIR     write every case into OUT_DIR (mode 0755)
     tools/mkbadelf.py --list               print the case names, one a line
 
-GOOD_ELF is a static riscv64 ET_EXEC (the build uses the stripped /bin/probe). Two
+GOOD_ELF is a static riscv64 ET_EXEC (the build uses the stripped /libexec/probe). Two
 controls come out valid:
 
   good        an unmodified copy of GOOD_ELF (run as `good exit 0` by the test)

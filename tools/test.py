@@ -288,14 +288,16 @@ def console(t: Tally, kernel):
 
 
 # The swap tests (issue 16), booted with a 1 GiB swap disk formatted by mkswap: a working
-# set of 3x RAM, fork of swapped-out pages, four processes of 0.75x RAM at once. On the
+# set of 3x RAM, fork of swapped-out pages, four processes of 0.75x RAM at once; and the
+# memory tour (/bin/memtour via tests/memtour_run), whose swap step runs only here. On the
 # boots without a disk they pass with a note. All of them on one hart; on two and four
 # harts the ones where several tasks swap at once (the disk's completions arrive on any
 # hart, a task that sleeps for a swap-in inside a kernel trap may wake on another: both
 # once stalled or crashed pagoda, see docs/swap.md), since every multi-hart boot costs
 # several times a one-hart one on the 2-core host (537 s for all six on two harts at a
 # host load of 6).
-SWAP_TESTS = ("swap_basic", "swap_fork", "swap_multi", "swap_off", "mlock_swap", "swap_mremap")
+SWAP_TESTS = ("swap_basic", "swap_fork", "swap_multi", "swap_off", "mlock_swap", "swap_mremap",
+              "memtour_run")
 SWAP_TESTS_BY_HARTS = {1: SWAP_TESTS, 2: ("swap_fork", "swap_multi", "swap_mremap"),
                        4: ("swap_multi", "swap_off")}
 SWAP_MIB = 1024

@@ -24,7 +24,7 @@
 #define MIB (1024UL * 1024UL)
 
 /* The initramfs files the tests rely on (laid out by user/Makefile). */
-#define PROBE_PATH "/bin/probe"          /* helper program, see user/bin/probe.c */
+#define PROBE_PATH "/libexec/probe"      /* helper program, see user/libexec/probe.c */
 #define DATA_HELLO_PATH "/data/hello.txt" /* contains exactly DATA_HELLO_TEXT */
 #define DATA_HELLO_TEXT "hello, pagoda\n"
 #define DATA_BIG_PATH "/data/big.bin" /* read-only, DATA_BIG_SIZE bytes of data_byte(i) */

@@ -4,7 +4,7 @@
  * headers, program headers out of the file, wrong class/data/machine/type, PT_INTERP,
  * segments past the end of the file, in the kernel half, past the user half, wrapping,
  * huge, overlapping or misaligned, a bad entry point, no PT_LOAD. The controls `good`
- * (a copy of /bin/probe) and `good_tiny` (the base every bad case differs from by one
+ * (a copy of /libexec/probe) and `good_tiny` (the base every bad case differs from by one
  * defect) run and exit 0.
  *
  * Each file is tried in a child: execve(path, {path, NULL}, {NULL}); if it returns, the

@@ -470,7 +470,7 @@ static const char *const paths[] = {
     ".",               "..",                 "",                  "/data/hello.txt/x",
     "data/dir/a",      "/proc/99999/status", "/proc/self",        "/proc",
     "/nonexistent",    "/data/dir/",         "/data//dir/./b",    "/../../data/big.bin",
-    "/proc/self/fd",   "/bin/probe",         "/data/badelf/good", "/proc/0/maps",
+    "/proc/self/fd",   "/libexec/probe",     "/data/badelf/good", "/proc/0/maps",
 };
 
 /* A path argument: a known path, a very long one, or a hostile pointer. */
@@ -920,7 +920,7 @@ static const char *const exec_paths[] = {
     "/data/badelf/vaddr_kernel_half", "/data/badelf/memsz_huge", "/data/badelf/overlap",
     "/data/badelf/incongruent",    "/data/badelf/entry_unmapped", "/data/badelf/no_load",
     "/data/badelf/memsz_wrap",     "/data/badelf/entry_in_data", "/data/badelf/interp",
-    "/data/badelf/class32",        "/bin/probe",               "/data/badelf/good_tiny",
+    "/data/badelf/class32",        "/libexec/probe",           "/data/badelf/good_tiny",
 };
 
 static void do_execve(void)

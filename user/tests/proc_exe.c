@@ -1,6 +1,6 @@
 /*
  * proc_exe - readlinkat("/proc/self/exe") names the executed file: /tests/proc_exe
- * here, /bin/probe in a child after execve. Truncation follows readlink's rules.
+ * here, /libexec/probe in a child after execve. Truncation follows readlink's rules.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>

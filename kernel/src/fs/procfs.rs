@@ -1181,9 +1181,11 @@ const RESIDENT_BUDGET: usize = 1 << 20;
 
 /// Goes on counting the resident and swapped pages of `c`'s area, looking each page up
 /// in the page table, [`RESIDENT_PIECE`] pages per lock of the space, until the area is
-/// done (`true`) or `budget` pages were looked up (`false`).
+/// done (`true`) or `budget` pages were looked up (`false`). The shared zero page is not
+/// counted, as in `VmRSS` and Linux's `smaps`.
 fn count_resident(mm: &proc::Mm, c: &mut Counting, budget: &mut usize) -> bool {
-    use pagoda_mm::vm::{Mmu, PteState};
+    use pagoda_mm::vm::{FrameSource, Mmu, PteState};
+    let zero = crate::memory::uspace::KernelFrames.zero_page();
     let end = c.area.range.end.0;
     while c.va < end {
         if *budget == 0 {
@@ -1196,9 +1198,9 @@ fn count_resident(mm: &proc::Mm, c: &mut Counting, budget: &mut usize) -> bool {
             let Some(vm) = vm.as_ref() else { return true };
             for page in (c.va..stop).step_by(PAGE_SIZE) {
                 match vm.mmu().query(VirtAddr(page)) {
-                    PteState::Present(_) => c.rss += 1,
+                    PteState::Present(pte) if pte.pa != zero => c.rss += 1,
                     PteState::Remembered(_) => c.swap += 1,
-                    PteState::Absent => {}
+                    PteState::Present(_) | PteState::Absent => {}
                 }
             }
         }

@@ -1,9 +1,10 @@
 /*
- * /bin/probe - helper program the tests execute (not a test itself).
+ * /libexec/probe - helper program the tests execute (not a test itself, not a tool:
+ * test helpers live in /libexec, out of /bin).
  *
  *   probe exit N         exit with status N
  *   probe args ...       exit 0 iff argv and envp are exactly what execve_basic passes
- *   probe exe            exit 0 iff readlink("/proc/self/exe") is "/bin/probe"
+ *   probe exe            exit 0 iff readlink("/proc/self/exe") is "/libexec/probe"
  *   probe unmapped ADDR  exit 0 iff the page at hex ADDR is not mapped (exec dropped it):
  *                        mprotect of an unmapped page is ENOMEM
  *   probe pid PID        exit 0 iff getpid() == PID (execve keeps the process id)
