@@ -308,16 +308,26 @@ SWAP_MIB = 1024
 SWAP_FULL_TESTS = ("swap_full",)
 SWAP_FULL_MIB = 32
 
+# Swap smaller than the working set: the memory tour's swap step at 256 MiB with a 256 MiB
+# disk writes 263 MiB and reads it back; every page read back keeps its slot, so the
+# disk fills up and reclaim must go on past pages it finds no slot for (it once stopped
+# there and the out-of-memory killer ran with clean pages to free). One hart: on two,
+# this step still stalls at times (docs/swap.md, "Known problems").
+SWAP_SMALL = ("256M", 1, ("memtour_run",), 256)
+
 
 def swap(t: Tally, kernel):
     """/tests/swap_* on pagoda with a swap disk: the data checks are the tests' own; the
     suite also checks that swap was found and enabled at boot."""
-    boots = [(smp, "swap", tests, SWAP_MIB) for smp, tests in SWAP_TESTS_BY_HARTS.items()]
-    boots += [(smp, "swapfull", SWAP_FULL_TESTS, SWAP_FULL_MIB) for smp in (1, 2)]
-    for smp, kind, tests, mib in boots:
-        shape = f"m128M-smp{smp}-{kind}"
+    boots = [("128M", smp, "swap", tests, SWAP_MIB)
+             for smp, tests in SWAP_TESTS_BY_HARTS.items()]
+    boots += [("128M", smp, "swapfull", SWAP_FULL_TESTS, SWAP_FULL_MIB) for smp in (1, 2)]
+    mem, smp, tests, mib = SWAP_SMALL
+    boots.append((mem, smp, "swapsmall", tests, mib))
+    for mem, smp, kind, tests, mib in boots:
+        shape = f"m{mem}-smp{smp}-{kind}"
         start = time.monotonic()
-        b = qemu.boot(kernel, timeout=PAGODA_TIMEOUT, mem="128M", smp=smp, initrd=INITRD,
+        b = qemu.boot(kernel, timeout=PAGODA_TIMEOUT, mem=mem, smp=smp, initrd=INITRD,
                       append="test " + " ".join(tests), swap_mib=mib)
         print(f"{shape}: {time.monotonic() - start:.0f} s", flush=True)
         out = b.output.replace("TEST user/", f"TEST pagoda-{shape}/")

@@ -367,8 +367,14 @@ pub fn swap_out_start(pa: PhysAddr, pending: &mut PendingFlush) -> Result<Outgoi
         }
         match a.slot_of[index as usize] {
             NO_SLOT => {
+                // No free slot: this page stays (to the active list, as Linux does when
+                // it finds no swap space for a page), and the scan goes on: pages whose
+                // slot already holds them (read back, unchanged) still free without
+                // one. Ending the scan here let a read-back fill memory with such pages
+                // while the out-of-memory killer ran (memtour's swap step, 256 MiB with
+                // a 256 MiB disk).
                 let Some(slot) = a.map.alloc() else {
-                    return Err(Verdict::Unreclaimable);
+                    return Err(Verdict::Activate);
                 };
                 enter(a, slot, index);
                 // The cache's reference.
