@@ -311,8 +311,7 @@ SWAP_FULL_MIB = 32
 # Swap smaller than the working set: the memory tour's swap step at 256 MiB with a 256 MiB
 # disk writes 263 MiB and reads it back; every page read back keeps its slot, so the
 # disk fills up and reclaim must go on past pages it finds no slot for (it once stopped
-# there and the out-of-memory killer ran with clean pages to free). One hart: on two,
-# this step still stalls at times (docs/swap.md, "Known problems").
+# there and the out-of-memory killer ran with clean pages to free; docs/swap.md).
 SWAP_SMALL = ("256M", 1, ("memtour_run",), 256)
 
 

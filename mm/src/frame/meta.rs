@@ -431,13 +431,19 @@ impl FrameMeta {
         }
     }
 
-    /// Sets the replacement-list links of the head of an allocated block. The caller
-    /// must hold a reference to the block; on any other frame nothing is written and
-    /// `Err(NotAllocated)` is returned, so a stale caller cannot corrupt the free lists.
+    /// Sets the replacement-list links of the head of an allocated block; on any other
+    /// frame nothing is written and `Err(NotAllocated)` is returned, so a stale caller
+    /// cannot corrupt the free lists. A block whose last reference was just dropped is
+    /// still allocated, and still on its list until its owner takes it off (the
+    /// allocator's `put_local_with` callback, before the block is freed): its links
+    /// must still follow its neighbours' removal. Refusing them there (as this once
+    /// did, for a reference count of 0) left a dying frame pointing at a removed
+    /// neighbour, and the list looped: reclaim spun for ever on two harts while the
+    /// other hart waited to take the dying frame off.
     #[inline]
     pub fn set_lru_links(&self, links: [u32; 2]) -> Result<(), FrameError> {
         match self.state() {
-            State::Allocated(..) if self.refcount() > 0 => {
+            State::Allocated(..) => {
                 self.set_link(0, links[0]);
                 self.set_link(1, links[1]);
                 Ok(())
