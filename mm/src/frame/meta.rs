@@ -505,6 +505,19 @@ mod tests {
     }
 
     #[test]
+    fn lru_links_follow_a_frame_whose_last_reference_was_dropped() {
+        // Still allocated and still on its list until its owner takes it off: its
+        // links must follow a neighbour's removal (refusing them once made the
+        // replacement list loop).
+        let m = FrameMeta::reserved();
+        m.prepare(head_state(FrameUse::UserAnon, 0));
+        assert_eq!(m.dec_ref(), Ok(true));
+        assert_eq!(m.refcount(), 0);
+        assert_eq!(m.set_lru_links([3, 4]), Ok(()));
+        assert_eq!(m.lru_links(), Some([3, 4]));
+    }
+
+    #[test]
     fn lru_links_only_on_allocated_heads() {
         let m = FrameMeta::reserved();
         assert_eq!(m.set_lru_links([1, 2]), Err(FrameError::NotAllocated));
