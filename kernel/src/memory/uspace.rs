@@ -112,15 +112,9 @@ impl FrameSource for KernelFrames {
             Ok(true) => true,
             Ok(false) => {
                 // A PTE of a page in the swap cache went: the cache may be all that is
-                // left holding it. Swap-cache frames exist only while swap is on, when
-                // reclaim tracks pages: without swap this costs no metadata lookup per
-                // unmapped shared page (fork's child exiting, 330,000 instructions at
-                // 64 MiB).
-                if super::reclaim::tracking()
-                    && frames::FRAMES
-                        .meta(pa.pfn())
-                        .is_some_and(|m| m.frame_use() == FrameUse::SwapCache)
-                {
+                // left holding it (fork's child exiting with 64 MiB shared: 330,000
+                // instructions when this always looked the frame up).
+                if in_swap_cache(pa) {
                     super::swap::unmapped(pa);
                 }
                 false
@@ -153,14 +147,21 @@ impl FrameSource for KernelFrames {
     }
 
     fn take_exclusive(&self, pa: PhysAddr) -> bool {
-        // Asked on every copy-on-write copy: without swap (no swap-cache frames) it
-        // costs one load.
-        super::reclaim::tracking()
-            && frames::FRAMES
-                .meta(pa.pfn())
-                .is_some_and(|m| m.frame_use() == FrameUse::SwapCache)
-            && super::swap::take_exclusive(pa)
+        // Asked on every copy-on-write copy: without swap it costs one load.
+        in_swap_cache(pa) && super::swap::take_exclusive(pa)
     }
+}
+
+/// Whether the frame at `pa` is in the swap cache. Swap-cache frames exist only while
+/// swap is on (when reclaim tracks pages), so without swap this is one load and no
+/// metadata lookup: it is asked on every unmapped shared page and every copy-on-write
+/// copy.
+#[inline]
+fn in_swap_cache(pa: PhysAddr) -> bool {
+    super::reclaim::tracking()
+        && frames::FRAMES
+            .meta(pa.pfn())
+            .is_some_and(|m| m.frame_use() == FrameUse::SwapCache)
 }
 
 /// Fills the frame at `dst` (fresh, the caller's alone) with `bytes` (at most a page)
