@@ -141,6 +141,12 @@ extern "C" fn boot_hart_main() -> ! {
         Some("lazy") | None => {}
         Some(other) => println!("pagoda: ignoring unknown vm={other} (lazy or eager)"),
     }
+    match info.arg("thp") {
+        Some("madvise") => memory::uspace::set_thp(pagoda_mm::vm::Thp::Madvise),
+        Some("never") => memory::uspace::set_thp(pagoda_mm::vm::Thp::Never),
+        Some("always") | None => {}
+        Some(other) => println!("pagoda: ignoring unknown thp={other} (always, madvise or never)"),
+    }
     match info.arg("tlb") {
         Some("broadcast") => {
             memory::tlb::set_mode(memory::tlb::ShootdownMode::Broadcast);

@@ -23,6 +23,12 @@ use crate::addr::{PAGE_SIZE, VirtAddr, align_down};
 pub const MEGAPAGE_SIZE: usize = 1 << 21;
 /// Bytes in one 1 GiB "gigapage" (a level-2 leaf).
 pub const GIGAPAGE_SIZE: usize = 1 << 30;
+/// The size of a user huge page (transparent huge pages: one Sv39 megapage leaf).
+pub const HUGE_PAGE_SIZE: usize = MEGAPAGE_SIZE;
+/// 4 KiB pages in a user huge page.
+pub const HUGE_PAGE_PAGES: usize = HUGE_PAGE_SIZE / PAGE_SIZE;
+/// The buddy order of a user huge page's frame block.
+pub const HUGE_PAGE_ORDER: usize = HUGE_PAGE_PAGES.trailing_zeros() as usize;
 
 /// Exclusive top of the user half of Sv39 (256 GiB), as Linux's `TASK_SIZE` for Sv39.
 pub const USER_END: VirtAddr = VirtAddr(0x40_0000_0000);

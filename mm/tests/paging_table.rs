@@ -947,14 +947,19 @@ fn copy_leaves_for_fork() {
     let mut seen = Vec::new();
     let ro = PteFlags::R | PteFlags::U | PteFlags::RSW0;
     parent
-        .copy_leaves(&mut child, VirtAddr(base), 4096 * PAGE_SIZE, |va, pte| {
-            seen.push(va.0);
-            if va.0 == base + PAGE_SIZE {
-                return None; // skipped: neither side changes
-            }
-            let child_pte = pagoda_mm::paging::Pte::leaf(pte.pa(), ro);
-            Some((ro, Some(child_pte)))
-        })
+        .copy_leaves(
+            &mut child,
+            VirtAddr(base),
+            4096 * PAGE_SIZE,
+            |va, pte, _| {
+                seen.push(va.0);
+                if va.0 == base + PAGE_SIZE {
+                    return None; // skipped: neither side changes
+                }
+                let child_pte = pagoda_mm::paging::Pte::leaf(pte.pa(), ro);
+                Some((ro, Some(child_pte)))
+            },
+        )
         .unwrap();
     let want: Vec<usize> = pages.iter().map(|p| base + p * PAGE_SIZE).collect();
     assert_eq!(seen, want, "every leaf, in order");
@@ -973,7 +978,7 @@ fn copy_leaves_for_fork() {
         assert_eq!(cflags.difference(PteFlags::V), ro);
     }
     // The child maps the range now: a second copy is refused.
-    let again = parent.copy_leaves(&mut child, VirtAddr(base), PAGE_SIZE, |_, pte| {
+    let again = parent.copy_leaves(&mut child, VirtAddr(base), PAGE_SIZE, |_, pte, _| {
         Some((pte.flags().difference(PteFlags::V), Some(pte)))
     });
     assert_eq!(again, Err(PagingError::AlreadyMapped));
@@ -981,7 +986,7 @@ fn copy_leaves_for_fork() {
     let tight = SimMemory::new(1);
     let mut small = PageTable::new_user(&tight, &kernel).unwrap();
     let mut calls = 0;
-    let r = parent.copy_leaves(&mut small, VirtAddr(base), 4096 * PAGE_SIZE, |_, pte| {
+    let r = parent.copy_leaves(&mut small, VirtAddr(base), 4096 * PAGE_SIZE, |_, pte, _| {
         calls += 1;
         Some((pte.flags().difference(PteFlags::V), Some(pte)))
     });
@@ -1160,7 +1165,7 @@ fn freed_table_pages_are_zero_after_running_out() {
     }
     let tight = SimMemory::new(4);
     let mut child = PageTable::new_user(&tight, &kernel).unwrap();
-    let copied = parent.copy_leaves(&mut child, VirtAddr(0), 4 * MEGAPAGE_SIZE, |_, pte| {
+    let copied = parent.copy_leaves(&mut child, VirtAddr(0), 4 * MEGAPAGE_SIZE, |_, pte, _| {
         Some((pte.flags().difference(PteFlags::V), Some(pte)))
     });
     assert_eq!(copied, Err(PagingError::OutOfMemory));
@@ -1231,7 +1236,7 @@ proptest! {
                     let Ok(mut child) = PageTable::new_user(&child_mem, &kernel) else {
                         continue;
                     };
-                    let _ = table.copy_leaves(&mut child, VirtAddr(0), USER_END.0, |_, pte| {
+                    let _ = table.copy_leaves(&mut child, VirtAddr(0), USER_END.0, |_, pte, _| {
                         Some((pte.flags().difference(PteFlags::V), Some(pte)))
                     });
                     if destroy {

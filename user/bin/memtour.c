@@ -3,7 +3,7 @@
  *
  *   memtour            every step, without pauses
  *   memtour -i         wait for Enter between steps (when standard input is a terminal)
- *   memtour STEP...    only the steps numbered (1-4), e.g. `memtour 1 3` (make run's demo)
+ *   memtour STEP...    only the steps numbered (1-5), e.g. `memtour 1 3` (make run's demo)
  *
  * Each step says in plain words what it will do and what to look for, does it, shows
  * the evidence (BusyBox's free and pmap run on this process, lines of /proc/self/status
@@ -16,6 +16,8 @@
  *                     copies one page, writing everything copies 16 MiB
  *   4 swap            only with swap on: write more than free memory, watch pages go
  *                     out (pswpout, VmSwap), read every page back intact (pswpin)
+ *   5 huge pages      write 16 MiB in huge pages: 8 faults, AnonHugePages 16 MiB; mprotect
+ *                     of one page splits one of them (thp_split_pmd), every byte kept
  *
  * Each step ends with one line `memtour: step N NAME: PASS`, `FAIL (...)` or
  * `SKIPPED (why)`; the exit status is 0 when no step failed (tests/memtour_run checks
@@ -38,6 +40,9 @@
 
 extern char **environ;
 
+/* Step 5: 16 MiB in huge pages. */
+#define HUGE_AREA (16 * MIB)
+#define HUGE_SIZE (2 * MIB)
 /* Step 1: a 64 MiB mapping of which 10 pages are written. */
 #define DEMAND_AREA (64 * MIB)
 #define DEMAND_TOUCHED 10
@@ -59,7 +64,7 @@ static int steps_failed;
 static int steps_passed;
 static int steps_skipped;
 static int interactive;
-static int chosen[5]; /* chosen[n]: run step n (all when none is named) */
+static int chosen[6]; /* chosen[n]: run step n (all when none is named) */
 
 /* Print and flush at once: the BusyBox tools write to the same descriptor. */
 __attribute__((format(printf, 1, 2))) static void say(const char *fmt, ...)
@@ -259,10 +264,14 @@ static long smaps_of(const void *p, const char *key)
     return -1;
 }
 
+/*
+ * A private anonymous mapping in 4 KiB pages: steps 1-4 show the 4 KiB mechanisms, so
+ * they ask for no huge pages (madvise MADV_NOHUGEPAGE); step 5 shows huge pages.
+ */
 static void *map_private(size_t len)
 {
     void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (p == MAP_FAILED) {
+    if (p == MAP_FAILED || madvise(p, len, MADV_NOHUGEPAGE) != 0) {
         say("memtour: mmap of %zu MiB failed\n", len / MIB);
         exit(1);
     }
@@ -272,7 +281,8 @@ static void *map_private(size_t len)
 static void demand_paging(void)
 {
     begin_step(1, "demand paging",
-               "mmap asks for 64 MiB of address space. pagoda gives no memory yet: a page\n"
+               "mmap asks for 64 MiB of address space (in 4 KiB pages: madvise\n"
+               "MADV_NOHUGEPAGE; step 5 shows huge pages). pagoda gives no memory yet: a page\n"
                "gets a frame only when it is first touched, through a page fault. Look for:\n"
                "VmRSS (resident memory) unchanged by the mmap, then +40 kB after writing one\n"
                "byte in each of 10 pages, and 10 more page faults.");
@@ -565,22 +575,76 @@ static void swap_step(void)
     end_step(4, "swap");
 }
 
+/* Step 5: huge pages. */
+static void huge_pages(void)
+{
+    begin_step(5, "huge pages",
+               "A 2 MiB range of private memory touched for the first time can get one 2 MiB\n"
+               "page (one Sv39 leaf, one fault) instead of 512 pages of 4 KiB (512 faults).\n"
+               "This step maps 16 MiB at a 2 MiB boundary, asks for huge pages (madvise\n"
+               "MADV_HUGEPAGE, as `thp=madvise` needs) and writes every 4 KiB page of it.\n"
+               "Look for: 8 faults instead of 4096, AnonHugePages 16384 kB in smaps and\n"
+               "thp_fault_alloc +8 in /proc/vmstat. Then mprotect of one 4 KiB page in the\n"
+               "middle splits that huge page back into 512 entries (thp_split_pmd +1,\n"
+               "AnonHugePages 14336 kB), keeping every byte.");
+    uint8_t *raw = mmap(NULL, HUGE_AREA + HUGE_SIZE, PROT_READ | PROT_WRITE,
+                        MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED) {
+        claim(0, 0, "mmap of %d MiB failed", (int)((HUGE_AREA + HUGE_SIZE) / MIB));
+        end_step(5, "huge-pages");
+        return;
+    }
+    uint8_t *p = (uint8_t *)(((uintptr_t)raw + HUGE_SIZE - 1) & ~(uintptr_t)(HUGE_SIZE - 1));
+    claim(0, madvise(p, HUGE_AREA, MADV_HUGEPAGE) == 0, "madvise(MADV_HUGEPAGE) succeeded");
+    long faults0 = status_value("MinorFaults");
+    long alloc0 = vmstat_value("thp_fault_alloc");
+    for (size_t off = 0; off < HUGE_AREA; off += PAGE_SIZE)
+        p[off] = (uint8_t)(off / PAGE_SIZE);
+    long faults1 = status_value("MinorFaults");
+    long alloc1 = vmstat_value("thp_fault_alloc");
+    long huge1 = smaps_of(p, "AnonHugePages");
+    say("  MinorFaults: %s -> %s for 4096 pages written\n", num(faults0), num(faults1));
+    say("  thp_fault_alloc (/proc/vmstat): %s -> %s\n", num(alloc0), num(alloc1));
+    say("  AnonHugePages of the area (/proc/self/smaps): %s kB\n", num(huge1));
+    claim(1, faults1 - faults0 >= 8 && faults1 - faults0 <= 8 + FAULT_SLACK,
+          "writing 16 MiB took %ld faults (8 huge pages)", faults1 - faults0);
+    claim(1, alloc1 - alloc0 == 8, "8 huge pages were allocated (thp_fault_alloc +%ld)",
+          alloc1 - alloc0);
+    claim(1, huge1 == 16384, "the area is all huge pages (AnonHugePages %s kB)", num(huge1));
+    long split0 = vmstat_value("thp_split_pmd");
+    uint8_t *middle = p + 5 * MIB + 3 * PAGE_SIZE;
+    claim(0, mprotect(middle, PAGE_SIZE, PROT_READ) == 0, "mprotect of one page succeeded");
+    long split1 = vmstat_value("thp_split_pmd");
+    long huge2 = smaps_of(p, "AnonHugePages") + smaps_of(middle + PAGE_SIZE, "AnonHugePages");
+    say("  after mprotect of one page: thp_split_pmd %s -> %s, AnonHugePages %s kB\n",
+        num(split0), num(split1), num(huge2));
+    pmap_tool(p);
+    claim(1, split1 - split0 == 1, "one huge page was split (thp_split_pmd +%ld)", split1 - split0);
+    claim(1, huge2 == 14336, "7 huge pages remain (AnonHugePages %s kB)", num(huge2));
+    int intact = 1;
+    for (size_t off = 0; off < HUGE_AREA; off += PAGE_SIZE)
+        intact &= p[off] == (uint8_t)(off / PAGE_SIZE);
+    claim(0, intact, "every page kept its byte through the split");
+    munmap(raw, HUGE_AREA + HUGE_SIZE);
+    end_step(5, "huge-pages");
+}
+
 int main(int argc, char **argv)
 {
     int named = 0;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "-i") == 0) {
             interactive = isatty(0);
-        } else if (argv[i][0] >= '1' && argv[i][0] <= '4' && argv[i][1] == '\0') {
+        } else if (argv[i][0] >= '1' && argv[i][0] <= '5' && argv[i][1] == '\0') {
             chosen[argv[i][0] - '0'] = 1;
             named = 1;
         } else {
             fprintf(stderr, "usage: memtour [-i] [STEP...]   (-i: wait for Enter between "
-                            "steps; STEP: 1-4, default all)\n");
+                            "steps; STEP: 1-5, default all)\n");
             return 2;
         }
     }
-    for (int n = 1; n <= 4 && !named; n++)
+    for (int n = 1; n <= 5 && !named; n++)
         chosen[n] = 1;
     pagoda = on_pagoda();
     say("A tour of pagoda's memory manager. Each step says what it will do and what to\n"
@@ -598,10 +662,13 @@ int main(int argc, char **argv)
         copy_on_write();
     if (chosen[4])
         swap_step();
+    if (chosen[5])
+        huge_pages();
 
-    say("\nNot in this tour: huge pages and shared page tables (not in pagoda yet).\n"
+    say("\nNot in this tour: shared page tables (not in pagoda yet).\n"
         "Read more: docs/virtual-memory.md (demand paging, the zero page, copy-on-write),\n"
-        "docs/swap.md (swap and reclaim), docs/page-tables.md (the Sv39 tables).\n");
+        "docs/swap.md (swap and reclaim), docs/huge-pages.md (huge pages),\n"
+        "docs/page-tables.md (the Sv39 tables).\n");
     if (named)
         say("The whole tour, swap included: /bin/memtour (-i: pause between steps).\n");
     say("memtour: %d steps passed, %d failed, %d skipped\n", steps_passed, steps_failed,

@@ -246,3 +246,15 @@ void *map_anon(size_t len)
         check_fail(__FILE__, __LINE__, "mmap of %zu bytes failed: %s", len, errno_name(errno));
     return p;
 }
+
+void *map_anon_aligned(size_t len, size_t align)
+{
+    char *raw = map_anon(len + align);
+    uintptr_t start = ((uintptr_t)raw + align - 1) & ~(uintptr_t)(align - 1);
+    if (start > (uintptr_t)raw && munmap(raw, start - (uintptr_t)raw) != 0)
+        check_fail(__FILE__, __LINE__, "munmap of the head failed");
+    uintptr_t end = (uintptr_t)raw + len + align;
+    if (end > start + len && munmap((void *)(start + len), end - (start + len)) != 0)
+        check_fail(__FILE__, __LINE__, "munmap of the tail failed");
+    return (void *)start;
+}

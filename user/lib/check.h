@@ -206,6 +206,9 @@ void wait_until(const char *file, int line, volatile int *word, int value);
 
 /* mmap of `len` bytes of private anonymous read-write memory; fails the test if refused. */
 void *map_anon(size_t len);
+/* The same, starting at a multiple of `align` (a power of two): 2 MiB for huge pages on
+ * any kernel (more is mapped, then the ends are unmapped). */
+void *map_anon_aligned(size_t len, size_t align);
 
 /* Monotonic clock in nanoseconds (clock_gettime(CLOCK_MONOTONIC)). */
 uint64_t now_ns(void);

@@ -82,8 +82,10 @@ int main(void)
         want("memtour: step 4 swap: PASS");
     else
         want("memtour: step 4 swap: SKIPPED");
+    want("memtour: step 5 huge-pages: PASS");
     want("steps passed, 0 failed");
-    want("Not in this tour: huge pages and shared page tables");
+    want("Not in this tour: shared page tables");
+    want("AnonHugePages");
 
     /* The evidence. */
     want("VmRSS:");

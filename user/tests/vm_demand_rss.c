@@ -31,6 +31,8 @@ int main(void)
 
     uint8_t *p = mmap(NULL, AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     CHECK(p != MAP_FAILED);
+    /* Page by page: huge pages would map 2 MiB per touch (thp_basic tests those). */
+    CHECK_OK(madvise(p, AREA, MADV_NOHUGEPAGE));
     long free1 = meminfo_kb("MemFree");
     long rss1 = self_status_kb("VmRSS");
     if (pagoda) {

@@ -26,8 +26,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
-use pagoda_mm::addr::{PAGE_SIZE, VirtAddr};
+use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use pagoda_mm::frame::FrameUse;
+use pagoda_mm::layout::HUGE_PAGE_SIZE;
 use pagoda_mm::vm::{AreaInfo, AreaKind, Prot};
 
 use super::{DT_DIR, DT_LNK, DT_REG, DirEntry, File, FileRef, S_IFDIR, S_IFREG, Stat, copy_at};
@@ -300,6 +301,11 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     line(out, "SwapTotal", kb(swap_total as usize))?;
     line(out, "SwapFree", kb(swap_free as usize))?;
     line(out, "AnonPages", kb(anon))?;
+    line(
+        out,
+        "AnonHugePages",
+        kb(crate::memory::uspace::huge_page_bytes() / PAGE_SIZE),
+    )?;
     line(out, "Shmem", kb(shmem))?;
     line(out, "Slab", kb(f.used_for(FrameUse::Slab)))?;
     line(
@@ -396,6 +402,9 @@ fn vmstat(out: &mut String) -> core::fmt::Result {
     writeln!(out, "stack_growths {}", s.stack_growths)?;
     writeln!(out, "forks {}", s.forks)?;
     writeln!(out, "pgmajfault {}", s.major_faults)?;
+    writeln!(out, "thp_fault_alloc {}", s.thp_fault_alloc)?;
+    writeln!(out, "thp_fault_fallback {}", s.thp_fault_fallback)?;
+    writeln!(out, "thp_split_pmd {}", s.thp_splits)?;
     writeln!(out, "pswpin {}", crate::memory::swap::PSWPIN.load(Relaxed))?;
     writeln!(
         out,
@@ -1052,6 +1061,8 @@ struct Counting {
     /// The next page to look up.
     va: usize,
     rss: usize,
+    /// Resident pages inside 2 MiB leaves (`AnonHugePages`).
+    huge: usize,
     swap: usize,
     /// The area's `Size` to `MMUPageSize` lines, not yet in the window from `released`.
     held: Vec<u8>,
@@ -1147,6 +1158,7 @@ impl MapsText {
                 va: a.range.start.0,
                 area: a,
                 rss: 0,
+                huge: 0,
                 swap: 0,
                 held,
                 released: 0,
@@ -1165,6 +1177,7 @@ impl MapsText {
         let mut out = Fallible(&mut self.window);
         out.write_str(core::str::from_utf8(&c.held[c.released..]).unwrap_or(""))
             .and_then(|()| writeln!(out, "Rss:            {:>8} kB", kb(c.rss)))
+            .and_then(|()| writeln!(out, "AnonHugePages:  {:>8} kB", kb(c.huge)))
             .and_then(|()| writeln!(out, "Swap:           {:>8} kB", kb(c.swap)))
             .map_err(|_| Errno::ENOMEM)
     }
@@ -1186,6 +1199,7 @@ const RESIDENT_BUDGET: usize = 1 << 20;
 fn count_resident(mm: &proc::Mm, c: &mut Counting, budget: &mut usize) -> bool {
     use pagoda_mm::vm::{FrameSource, Mmu, PteState};
     let zero = crate::memory::uspace::KernelFrames.zero_page();
+    let huge_zero = crate::memory::uspace::KernelFrames.huge_zero_page();
     let end = c.area.range.end.0;
     while c.va < end {
         if *budget == 0 {
@@ -1198,7 +1212,13 @@ fn count_resident(mm: &proc::Mm, c: &mut Counting, budget: &mut usize) -> bool {
             let Some(vm) = vm.as_ref() else { return true };
             for page in (c.va..stop).step_by(PAGE_SIZE) {
                 match vm.mmu().query(VirtAddr(page)) {
-                    PteState::Present(pte) if pte.pa != zero => c.rss += 1,
+                    PteState::Present(pte)
+                        if pte.huge
+                            && Some(PhysAddr(pte.pa.0 & !(HUGE_PAGE_SIZE - 1))) == huge_zero => {}
+                    PteState::Present(pte) if pte.pa != zero => {
+                        c.rss += 1;
+                        c.huge += usize::from(pte.huge);
+                    }
                     PteState::Remembered(_) => c.swap += 1,
                     PteState::Present(_) | PteState::Absent => {}
                 }

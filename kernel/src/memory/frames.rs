@@ -131,7 +131,8 @@ pub fn put(pfn: Pfn) {
 #[inline]
 pub fn release(pfn: Pfn) -> Result<bool, pagoda_mm::frame::FrameError> {
     // A frame on the replacement lists leaves them before it is freed.
-    FRAMES.put_local_with::<ThisHart>(pfn, super::reclaim::forget)
+    // A 4 KiB page of a user huge frame counts on the huge frame (`get_in_block`).
+    FRAMES.put_in_block_local_with::<ThisHart>(pfn, super::reclaim::forget)
 }
 
 /// Called by an idle hart before it waits: its pinned frame cache becomes available to

@@ -29,7 +29,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arrayvec::ArrayVec;
 use pagoda_mm::addr::{PhysAddr, VirtAddr};
-use pagoda_mm::frame::{FrameFlags, FrameMeta};
+use pagoda_mm::frame::{FrameFlags, FrameMeta, FrameUse};
 use pagoda_mm::swap::{Links, List, Lru};
 use pagoda_mm::tlb::PendingFlush;
 use pagoda_mm::vm::{AddressSpace, SpaceId, SpaceSet, for_each_mapping};
@@ -149,11 +149,12 @@ pub fn start_tracking() {
                         return false;
                     }
                     listed += 1;
-                    // The PTE's reference holds the frame while the space is locked.
-                    if FRAMES
-                        .meta(pa.pfn())
-                        .is_some_and(|m| pagoda_mm::vm::owner_is_private(m.owner()))
-                    {
+                    // The PTE's reference holds the frame while the space is locked. A
+                    // page inside a huge frame (a tail) is not reclaimed.
+                    if FRAMES.meta(pa.pfn()).is_some_and(|m| {
+                        m.frame_use() == FrameUse::UserAnon
+                            && pagoda_mm::vm::owner_is_private(m.owner())
+                    }) {
                         add(pa, List::Inactive);
                     }
                     true

@@ -14,16 +14,16 @@
 //!   metadata; [`fill_frame`] copies file bytes into a frame (the initramfs files'
 //!   [`VmFile`](pagoda_mm::vm::VmFile), in `fs`).
 
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use pagoda_mm::frame::FrameUse;
-use pagoda_mm::layout::USER_END;
+use pagoda_mm::layout::{HUGE_PAGE_ORDER, HUGE_PAGE_PAGES, HUGE_PAGE_SIZE, USER_END};
 use pagoda_mm::swap::List;
 use pagoda_mm::tlb::{Flush, TlbOps};
 use pagoda_mm::vm::{
     Access, AddressSpace, FaultError, FaultOutcome, FrameSource, Mmu, OutOfMemory, PagePerms,
-    Sv39Mmu, SwapEntry, VmConfig, owner_is_private,
+    Sv39Mmu, SwapEntry, Thp, VmConfig, owner_is_private,
 };
 use spin::Once;
 
@@ -102,8 +102,9 @@ impl FrameSource for KernelFrames {
     #[inline]
     fn get(&self, pa: PhysAddr) {
         // The policy only references frames it holds: an error would be its bug, and
-        // the count then stays as it was (a leak, never a use after free).
-        let _ = frames::FRAMES.get(pa.pfn());
+        // the count then stays as it was (a leak, never a use after free). A 4 KiB page
+        // of a huge frame counts on the huge frame.
+        let _ = frames::FRAMES.get_in_block(pa.pfn());
     }
 
     #[inline]
@@ -126,7 +127,11 @@ impl FrameSource for KernelFrames {
     fn refcount(&self, pa: PhysAddr) -> usize {
         frames::FRAMES
             .meta(pa.pfn())
-            .map_or(0, |m| m.refcount() as usize)
+            .map_or(0, |m| match m.frame_use() {
+                // A 4 KiB page of a huge frame: the huge frame's count.
+                FrameUse::Tail => self.refcount(huge_head(pa)),
+                _ => m.refcount() as usize,
+            })
     }
 
     #[inline]
@@ -135,7 +140,16 @@ impl FrameSource for KernelFrames {
     }
 
     fn owner(&self, pa: PhysAddr) -> u64 {
-        frames::FRAMES.meta(pa.pfn()).map_or(0, |m| m.owner())
+        frames::FRAMES
+            .meta(pa.pfn())
+            .map_or(0, |m| match m.frame_use() {
+                // A 4 KiB page of a huge frame: the huge frame's owner, at its index.
+                FrameUse::Tail => {
+                    let head = huge_head(pa);
+                    self.owner(head) + ((pa.0 - head.0) / PAGE_SIZE) as u64
+                }
+                _ => m.owner(),
+            })
     }
 
     fn dup_remembered(&self, entry: SwapEntry) {
@@ -150,7 +164,56 @@ impl FrameSource for KernelFrames {
         // Asked on every copy-on-write copy: without swap it costs one load.
         in_swap_cache(pa) && super::swap::take_exclusive(pa)
     }
+
+    fn alloc_huge(&self, owner: u64, zeroed: bool) -> Result<PhysAddr, OutOfMemory> {
+        // Reclaim swaps ordinary frames only: while swap is on, user memory comes in
+        // 4 KiB frames that it can take (docs/huge-pages.md).
+        if super::reclaim::tracking() || !frames::user_may_allocate() {
+            return Err(OutOfMemory);
+        }
+        let pa = frames::alloc_owned(HUGE_PAGE_ORDER, FrameUse::UserHuge, owner)
+            .map(|p| p.addr())
+            .map_err(|_| OutOfMemory)?;
+        if zeroed {
+            for i in 0..HUGE_PAGE_PAGES {
+                machine::zero_page(PhysAddr(pa.0 + i * PAGE_SIZE));
+            }
+        }
+        Ok(pa)
+    }
+
+    #[inline]
+    fn huge_zero_page(&self) -> Option<PhysAddr> {
+        HUGE_ZERO_PAGE.get().copied()
+    }
+
+    fn split_huge(&self, head: PhysAddr) {
+        let owner = self.owner(head);
+        let split =
+            frames::FRAMES.split_block(head.pfn(), FrameUse::UserAnon, |i| owner + i as u64);
+        // Ordinary frames now: reclaim may take them, if swap is on.
+        if split.is_ok() && owner_is_private(owner) && super::reclaim::tracking() {
+            for i in 0..HUGE_PAGE_PAGES {
+                super::reclaim::add(PhysAddr(head.0 + i * PAGE_SIZE), List::Inactive);
+            }
+        }
+    }
 }
+
+/// The first frame of the huge frame that holds `pa` (huge frames are 2 MiB aligned;
+/// a user PTE maps no other block of several frames).
+#[inline]
+fn huge_head(pa: PhysAddr) -> PhysAddr {
+    PhysAddr(pa.0 & !(HUGE_PAGE_SIZE - 1))
+}
+
+/// Bytes of user memory in huge frames (`AnonHugePages`).
+pub fn huge_page_bytes() -> usize {
+    frames::FRAMES.stats().used_for(FrameUse::UserHuge) * PAGE_SIZE
+}
+
+/// The shared zero huge frame, allocated at boot if a 2 MiB block was free.
+static HUGE_ZERO_PAGE: Once<PhysAddr> = Once::new();
 
 /// Whether the frame at `pa` is in the swap cache. Swap-cache frames exist only while
 /// swap is on (when reclaim tracks pages), so without swap this is one load and no
@@ -188,10 +251,19 @@ pub fn zero_cached(pa: PhysAddr, offset: usize, len: usize) {
     machine::zero_frame_range(pa, offset, len);
 }
 
-/// Allocates the shared zero page. Called once at boot, before the first user space.
+/// Allocates the shared zero page, and the shared zero huge frame if a 2 MiB block is
+/// free (without one, reads of untouched huge-page ranges map 4 KiB zero pages). Called
+/// once at boot, before the first user space.
 pub fn init() -> Result<(), OutOfMemory> {
     let pa = KernelFrames.alloc_zeroed(0)?;
     ZERO_PAGE.call_once(|| pa);
+    if let Ok(huge) = frames::alloc_owned(HUGE_PAGE_ORDER, FrameUse::Kernel, 0) {
+        let huge = huge.addr();
+        for i in 0..HUGE_PAGE_PAGES {
+            machine::zero_page(PhysAddr(huge.0 + i * PAGE_SIZE));
+        }
+        HUGE_ZERO_PAGE.call_once(|| huge);
+    }
     Ok(())
 }
 
@@ -207,10 +279,34 @@ pub fn set_eager(on: bool) {
     EAGER.store(on, Ordering::Relaxed);
 }
 
+/// The huge-page mode of new address spaces (`thp=` on the command line): 0 always,
+/// 1 madvise, 2 never.
+static THP: AtomicU8 = AtomicU8::new(0);
+
+/// Sets the huge-page mode of every address space created from now on.
+pub fn set_thp(mode: Thp) {
+    let code = match mode {
+        Thp::Always => 0,
+        Thp::Madvise => 1,
+        Thp::Never => 2,
+    };
+    THP.store(code, Ordering::Relaxed);
+}
+
+/// The huge-page mode new address spaces get.
+pub fn thp() -> Thp {
+    match THP.load(Ordering::Relaxed) {
+        0 => Thp::Always,
+        1 => Thp::Madvise,
+        _ => Thp::Never,
+    }
+}
+
 /// A new, empty user address space.
 pub fn new_space() -> Result<UserSpace, OutOfMemory> {
     let config = VmConfig {
         eager: EAGER.load(Ordering::Relaxed),
+        thp: thp(),
         ..CONFIG
     };
     Ok(AddressSpace::new(new_mmu()?, KernelFrames, config))

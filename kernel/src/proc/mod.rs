@@ -313,6 +313,22 @@ impl Mm {
     pub fn try_lock(&self) -> Option<TicketMutexGuard<'_, Option<UserSpace>>> {
         self.space.try_lock()
     }
+
+    /// Locks the space for the scheduler, which holds it for a few instructions to load
+    /// or leave the table: by retrying [`try_lock`](Self::try_lock), without taking a
+    /// ticket. With tickets, four harts switching the threads of one process all ended
+    /// up waiting in the scheduler for ever (`thread_basic` on `-smp 4`: 1 boot of 2
+    /// before huge pages, 3 of 3 with them; gdb: every hart in this lock, none holding
+    /// it); retried, 6 boots of 6 pass. Why the ticket being served never came is not
+    /// understood yet (docs/processes.md).
+    fn lock_for_switch(&self) -> TicketMutexGuard<'_, Option<UserSpace>> {
+        loop {
+            if let Some(guard) = self.space.try_lock() {
+                return guard;
+            }
+            core::hint::spin_loop();
+        }
+    }
 }
 
 impl Drop for Mm {
@@ -474,7 +490,7 @@ impl Process {
     /// Makes this process's address space the one the hart translates with.
     fn activate_on_this_hart(&self) {
         let mm = self.vm.lock();
-        match &*mm.lock() {
+        match &*mm.lock_for_switch() {
             Some(vm) => uspace::activate(vm.mmu(), crate::smp::hart_id()),
             None => uspace::activate_kernel(),
         }
@@ -485,7 +501,7 @@ impl Process {
     fn deactivate_on_this_hart(&self) {
         uspace::activate_kernel();
         let mm = self.vm.lock();
-        if let Some(vm) = &*mm.lock() {
+        if let Some(vm) = &*mm.lock_for_switch() {
             uspace::left(vm.mmu(), crate::smp::hart_id());
         }
     }

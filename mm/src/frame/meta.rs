@@ -65,11 +65,13 @@ pub enum FrameUse {
     UserFile = 8,
     /// Anonymous pages that also have a copy in swap (the swap cache).
     SwapCache = 9,
+    /// User huge pages: 2 MiB blocks of anonymous memory (transparent huge pages).
+    UserHuge = 10,
 }
 
 impl FrameUse {
     /// Number of variants; [`FrameUse::index`] is below it.
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 11;
 
     /// Every variant, in [`FrameUse::index`] order.
     pub const ALL: [FrameUse; FrameUse::COUNT] = [
@@ -83,6 +85,7 @@ impl FrameUse {
         FrameUse::UserAnon,
         FrameUse::UserFile,
         FrameUse::SwapCache,
+        FrameUse::UserHuge,
     ];
 
     /// A dense index in `0..COUNT`, for per-use arrays.

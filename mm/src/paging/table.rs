@@ -220,6 +220,76 @@ impl<M: PagingMemory> PageTable<M> {
         Ok(Pte::from_bits(old))
     }
 
+    /// Installs the 2 MiB leaf `va` → `pa` with `flags` in one walk, where the 2 MiB slot
+    /// is empty or holds a 2 MiB leaf (replaced: a write to a huge zero page, a
+    /// copy-on-write copy of a huge page); returns the entry it replaced
+    /// ([`Pte::EMPTY`] if none). A replaced leaf's translation must be flushed before
+    /// its frames are reused.
+    ///
+    /// Errors: [`AlreadyMapped`](PagingError::AlreadyMapped) when a table of 4 KiB
+    /// entries (or a remembered entry) is there; otherwise as for [`map`](Self::map). On
+    /// any error nothing changed.
+    pub fn set_huge_leaf(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: PteFlags,
+    ) -> Result<Pte, PagingError> {
+        let flags = leaf_flags(flags)?;
+        let size = PageSize::Size2M;
+        if !is_aligned(va.0 | pa.0, size.bytes()) {
+            return Err(PagingError::Misaligned);
+        }
+        let page = self.page_index(va)?;
+        check_phys(pa, size.bytes())?;
+        let table = table_at(&self.mem, self.table_for(page, size.level())?);
+        let slot = &table.0[Vpn(page).index(size.level())];
+        let old = load(slot);
+        if old != Pte::EMPTY && !old.is_leaf() {
+            return Err(PagingError::AlreadyMapped);
+        }
+        slot.store(Pte::leaf(pa, flags).bits(), Ordering::Release);
+        Ok(old)
+    }
+
+    /// Whether nothing at all is in the 2 MiB slot that covers `va` (no leaf, no table,
+    /// no remembered entry): a huge leaf could be installed there. One walk, allocating
+    /// nothing.
+    pub fn huge_slot_empty(&self, va: VirtAddr) -> bool {
+        let Ok(page) = self.page_index(va) else {
+            return false;
+        };
+        let vpn = Vpn(page);
+        let mut table = table_at(&self.mem, self.root);
+        let mut level = LEVELS - 1;
+        loop {
+            let pte = load(&table.0[vpn.index(level)]);
+            if level == PageSize::Size2M.level() || !pte.is_table() {
+                return pte == Pte::EMPTY;
+            }
+            table = table_at(&self.mem, pte.pa());
+            level -= 1;
+        }
+    }
+
+    /// Replaces the 2 MiB leaf covering `va`, if there is one, by a table of 512 4 KiB
+    /// leaves over the same frames with the same flags; `Ok(true)` if it did. Every
+    /// address keeps its translation, so no flush is needed (a later change of one of
+    /// the 4 KiB entries flushes that page, which also drops a cached 2 MiB entry).
+    ///
+    /// Errors: [`OutOfMemory`](PagingError::OutOfMemory) for the new table (nothing
+    /// changed); the range errors of [`map`](Self::map).
+    pub fn split_huge(&mut self, va: VirtAddr) -> Result<bool, PagingError> {
+        let page = self.page_index(va)?;
+        match self.find_entry(page) {
+            Some((slot, pte, PageSize::Size2M)) if pte.is_leaf() => {
+                self.split(slot, pte, PageSize::Size2M.level())?;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     /// Maps `va..va + len` to `pa..pa + len` with the largest leaves that the alignment of
     /// `va`, `pa` and the remaining length allow (so 4 KiB leaves up to a 2 MiB boundary,
     /// then 2 MiB or 1 GiB leaves, then smaller ones at the end).
@@ -436,8 +506,8 @@ impl<M: PagingMemory> PageTable<M> {
         None
     }
 
-    /// Fork's copy: for every leaf of this table in `va..va + len`, `f` gets its address
-    /// and value and returns the flags the leaf keeps here and the entry `child` gets at
+    /// Fork's copy: for every leaf of this table in `va..va + len`, `f` gets its address,
+    /// value and size and returns the flags the leaf keeps here and the entry `child` gets at
     /// the same address (`None` for the child: `f` took care of it), or `None` to leave
     /// the leaf alone and give the child nothing. One walk of this table; the child's
     /// leaf tables are created once each (before `f` runs for their first leaf, so running
@@ -457,7 +527,7 @@ impl<M: PagingMemory> PageTable<M> {
         child: &mut PageTable<N>,
         va: VirtAddr,
         len: usize,
-        mut f: impl FnMut(VirtAddr, Pte) -> Option<(PteFlags, Option<Pte>)>,
+        mut f: impl FnMut(VirtAddr, Pte, PageSize) -> Option<(PteFlags, Option<Pte>)>,
     ) -> Result<(), PagingError> {
         let pages = self.span(va, len)?;
         child.span(va, len)?;
@@ -477,7 +547,7 @@ impl<M: PagingMemory> PageTable<M> {
         base: usize,
         pages: &Range<usize>,
         child: &mut PageTable<N>,
-        f: &mut impl FnMut(VirtAddr, Pte) -> Option<(PteFlags, Option<Pte>)>,
+        f: &mut impl FnMut(VirtAddr, Pte, PageSize) -> Option<(PteFlags, Option<Pte>)>,
     ) -> Result<(), PagingError> {
         let entries = table_at(&self.mem, table);
         let span = pages_per_entry(level);
@@ -516,7 +586,7 @@ impl<M: PagingMemory> PageTable<M> {
             if load(cslot).is_valid() {
                 return Err(PagingError::AlreadyMapped);
             }
-            let Some((flags, child_pte)) = f(va_of(start), pte) else {
+            let Some((flags, child_pte)) = f(va_of(start), pte, PageSize::at_level(level)) else {
                 continue;
             };
             if let Some(c) = child_pte {

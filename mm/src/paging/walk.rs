@@ -405,7 +405,12 @@ impl<M: PagingMemory> PageTable<M> {
     /// level down with the same frame range and flags; returns the new table entry. The
     /// translation of every address is unchanged, so no flush is needed for the split
     /// itself. If the hardware sets `A`/`D` meanwhile, the children are refilled.
-    fn split(&self, slot: &AtomicU64, mut pte: Pte, level: usize) -> Result<Pte, PagingError> {
+    pub(super) fn split(
+        &self,
+        slot: &AtomicU64,
+        mut pte: Pte,
+        level: usize,
+    ) -> Result<Pte, PagingError> {
         let pa = alloc_table(&self.mem)?;
         let table = table_at(&self.mem, pa);
         let step = PageSize::at_level(level - 1).bytes();

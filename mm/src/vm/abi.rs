@@ -83,6 +83,10 @@ pub const MADV_WILLNEED: usize = 3;
 /// `MADV_DONTNEED`: drop the pages now; private pages read back as zeros (anonymous) or
 /// as the file's contents (file mappings), shared pages keep their contents.
 pub const MADV_DONTNEED: usize = 4;
+/// `MADV_HUGEPAGE`: use huge pages for the range (also when `thp=madvise`).
+pub const MADV_HUGEPAGE: usize = 14;
+/// `MADV_NOHUGEPAGE`: no huge pages for the range (those already there stay).
+pub const MADV_NOHUGEPAGE: usize = 15;
 
 /// `MLOCK_ONFAULT` (`mlock2`): lock the pages as they are touched, without faulting the
 /// range in now.

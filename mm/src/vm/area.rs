@@ -69,6 +69,18 @@ impl Lock {
     }
 }
 
+/// What `madvise` said about huge pages for an area.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub(crate) enum HugeAdvice {
+    /// Nothing: the system's mode decides ([`Thp`](super::Thp)).
+    #[default]
+    Default,
+    /// `MADV_HUGEPAGE`: huge pages also in `madvise` mode.
+    Huge,
+    /// `MADV_NOHUGEPAGE`: never (Linux's `VM_NOHUGEPAGE`).
+    Never,
+}
+
 /// Where the pages of an area come from.
 #[derive(Clone)]
 pub(crate) enum Backing {
@@ -101,6 +113,8 @@ pub(crate) struct Area {
     pub(crate) grows_down: bool,
     /// Locked in memory (`VM_LOCKED`, `VM_LOCKONFAULT`).
     pub(crate) lock: Lock,
+    /// `madvise(MADV_HUGEPAGE / MADV_NOHUGEPAGE)`.
+    pub(crate) huge: HugeAdvice,
     pub(crate) backing: Backing,
     /// The index, in the family's anonymous object, of the private page at `start`
     /// (Linux's `vm_pgoff` of an anonymous area): `start >> PAGE_SHIFT` when the area is
@@ -139,6 +153,7 @@ impl Area {
             may_write,
             grows_down,
             lock: Lock::Unlocked,
+            huge: HugeAdvice::Default,
             backing,
             anon_pgoff: (start >> PAGE_SHIFT) as u64,
         }
@@ -248,6 +263,7 @@ impl Area {
             || self.may_write != next.may_write
             || self.grows_down != next.grows_down
             || self.lock != next.lock
+            || self.huge != next.huge
         {
             return false;
         }
@@ -300,6 +316,11 @@ impl Area {
             grows_down: self.grows_down,
             lock: self.lock,
             anon_pgoff: self.anon_pgoff,
+            huge_advice: match self.huge {
+                HugeAdvice::Default => None,
+                HugeAdvice::Huge => Some(true),
+                HugeAdvice::Never => Some(false),
+            },
         }
     }
 }
@@ -343,6 +364,10 @@ pub struct AreaInfo {
     /// its start unless `mremap` moved it; two private neighbours whose indices do not
     /// continue stay apart).
     pub anon_pgoff: u64,
+    /// What `madvise` said about huge pages: `Some(true)` after `MADV_HUGEPAGE`,
+    /// `Some(false)` after `MADV_NOHUGEPAGE` (`nh` in smaps' `VmFlags`), `None` if
+    /// nothing.
+    pub huge_advice: Option<bool>,
 }
 
 #[cfg(test)]

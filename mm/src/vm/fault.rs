@@ -5,6 +5,7 @@ use alloc::sync::Arc;
 
 use super::area::{Area, PageOrigin, Prot};
 use super::hal::{FrameSource, Mmu, PagePerms, PteInfo, PteState};
+use super::huge::{Thp, huge_head_of};
 use super::object::{MemObject, PageError, SpaceId};
 use super::space::{AddressSpace, private_owner};
 use super::stats::{Event, SpaceCounters};
@@ -92,6 +93,13 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         if self.area_at(page).is_none() {
             self.grow_stack(page)?;
         }
+        let state = match self.huge_fault(page, access)? {
+            Ok(outcome) => {
+                self.counters.record(Event::MinorFault, 1);
+                return Ok(outcome);
+            }
+            Err(state) => state,
+        };
         let AddressSpace {
             mmu,
             frames,
@@ -121,7 +129,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             area,
             page,
         };
-        let outcome = match fault.mmu.query(VirtAddr(page)) {
+        let outcome = match state {
             PteState::Absent => fault.fill(access)?,
             PteState::Present(pte) => fault.resolve_present(pte, access)?,
             // The kernel reads it in (sleeping, without this space's lock) and comes
@@ -134,6 +142,55 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         };
         fault.counters.record(event, 1);
         Ok(outcome)
+    }
+
+    /// The huge-page part of a fault at `page`, which also looks the page up: an
+    /// untouched 2 MiB range that can take a huge leaf gets one; a 2 MiB leaf lacking the
+    /// access's right is resolved whole (or split, and the 4 KiB fault left to the
+    /// caller). `Err(state)` hands a 4 KiB fault back with what the table holds at
+    /// `page` (one walk for both; with huge pages off nothing else is done here).
+    fn huge_fault(
+        &mut self,
+        page: usize,
+        access: Access,
+    ) -> Result<Result<FaultOutcome, PteState>, FaultError> {
+        let state = self.mmu.query(VirtAddr(page));
+        let allowed = |space: &Self| {
+            space
+                .area_at(page)
+                .filter(|a| a.allows(access))
+                .map(|a| a.prot)
+        };
+        match state {
+            PteState::Absent if self.config.thp != Thp::Never => {
+                let filled = self
+                    .huge_candidate(page, access)
+                    .and_then(|fill| self.fill_huge(fill, access == Access::Write));
+                Ok(filled.ok_or(state))
+            }
+            PteState::Present(pte) if pte.huge && !pte.flags.contains(access.pte_flag()) => {
+                let Some(prot) = allowed(self) else {
+                    // The 4 KiB path reports the error.
+                    return Ok(Err(state));
+                };
+                if access == Access::Write {
+                    return match self.write_huge(page, pte) {
+                        Ok(Some(outcome)) => Ok(Ok(outcome)),
+                        // Split: the 4 KiB entry is resolved as any other.
+                        Ok(None) => Ok(Err(self.mmu.query(VirtAddr(page)))),
+                        Err(VmError::NoMem) => Err(FaultError::OutOfMemory),
+                        Err(_) => Err(FaultError::Unmapped),
+                    };
+                }
+                // A right the area grants is missing (never today): restore it, never
+                // write on a shared or zero huge frame.
+                let read_only = pte.cow || self.is_zero_frame(huge_head_of(pte.pa));
+                self.mmu
+                    .protect(VirtAddr(page), prot.pte_flags(read_only), pte.cow);
+                Ok(Ok(FaultOutcome::PermissionsRestored))
+            }
+            _ => Ok(Err(state)),
+        }
     }
 
     /// Makes `[va, va + len)` accessible for a kernel copy to (`write`) or from user memory:

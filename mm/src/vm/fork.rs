@@ -8,7 +8,7 @@ use super::area::{Backing, Lock};
 use super::hal::{CopyPte, FrameSource, Mmu, OutOfMemory, PagePerms, PteInfo};
 use super::space::{AddressSpace, StaleRange};
 use super::stats::Event;
-use crate::addr::VirtAddr;
+use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 
 impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// Creates the child address space of `fork` over the empty page table `child_mmu`.
@@ -48,6 +48,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         child.anon_moved = self.anon_moved;
         child.join_objects(self).map_err(|_| VmError::NoMem)?;
         let zero = self.frames.zero_page();
+        let huge_zero = self.frames.huge_zero_page();
         let eager = self.config.eager;
         let mut batch = StaleRange::default();
         let mut result = Ok(());
@@ -67,12 +68,13 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 if copy_failed {
                     return None;
                 }
-                if pte.pa == zero {
+                if pte.pa == zero || Some(pte.pa) == huge_zero {
                     return Some(CopyPte {
                         parent: None,
-                        child: (zero, pte.flags, pte.cow),
+                        child: (pte.pa, pte.flags, pte.cow),
                     });
                 }
+                let pages = Self::leaf_pages(&pte);
                 let c = if shared {
                     frames.get(pte.pa);
                     CopyPte {
@@ -83,11 +85,19 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                     // Eager mode: the child gets its own copy now. Without a frame for
                     // it nothing more is copied.
                     let owner = anon_base | area.anon_index(va.0);
-                    let Ok(copy) = frames.alloc_uninit(owner) else {
+                    let copy = if pte.huge {
+                        frames.alloc_huge(owner, false)
+                    } else {
+                        frames.alloc_uninit(owner)
+                    };
+                    let Ok(copy) = copy else {
                         copy_failed = true;
                         return None;
                     };
-                    frames.copy_frame(copy, pte.pa);
+                    for i in 0..pages {
+                        let offset = i * PAGE_SIZE;
+                        frames.copy_frame(PhysAddr(copy.0 + offset), PhysAddr(pte.pa.0 + offset));
+                    }
                     CopyPte {
                         parent: None,
                         child: (copy, copy_flags, false),
@@ -104,10 +114,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                         child: (pte.pa, read_only, true),
                     }
                 };
-                added += 1;
+                added += pages;
                 Some(c)
             };
             let undo = |_: VirtAddr, c: &CopyPte| {
+                // Only the default `copy_range` undoes, over tables without 2 MiB leaves.
                 if c.child.0 != zero {
                     frames.put(c.child.0);
                     removed += 1;

@@ -85,6 +85,9 @@ pub struct PteInfo {
     pub accessed: bool,
     /// The hardware dirty bit (D).
     pub dirty: bool,
+    /// A 2 MiB leaf ([`HUGE_PAGE_SIZE`](crate::layout::HUGE_PAGE_SIZE)): `pa` is the first
+    /// of its 512 frames, which are one huge frame with one reference count (its head's).
+    pub huge: bool,
 }
 
 /// What the page table holds for one page ([`Mmu::query`]).
@@ -200,6 +203,41 @@ pub trait Mmu: TlbFlush {
         cow: bool,
     ) -> Result<(), OutOfMemory>;
 
+    /// Installs a 2 MiB leaf `va` → `pa` (both aligned to
+    /// [`HUGE_PAGE_SIZE`](crate::layout::HUGE_PAGE_SIZE)) with `flags` and the
+    /// copy-on-write bit, where the 2 MiB slot is empty or holds a 2 MiB leaf (replaced:
+    /// the caller flushes the range before it drops the old frame). `Ok(false)` and
+    /// nothing changed if 4 KiB entries are there, or if this table has no 2 MiB leaves
+    /// (the default); `Err(OutOfMemory)` if a table page was needed and none could be
+    /// had. The `EXEC` rule of [`map`](Self::map) applies.
+    fn map_huge(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: PagePerms,
+        cow: bool,
+    ) -> Result<bool, OutOfMemory> {
+        let _ = (va, pa, flags, cow);
+        Ok(false)
+    }
+
+    /// Whether [`map_huge`](Self::map_huge) at `va` (aligned) would find its slot empty:
+    /// nothing at all mapped or remembered in the 2 MiB range. `false` for a table
+    /// without 2 MiB leaves (the default).
+    fn huge_slot_free(&self, va: VirtAddr) -> bool {
+        let _ = va;
+        false
+    }
+
+    /// Replaces the 2 MiB leaf covering `va`, if any, by 512 4 KiB leaves over the same
+    /// frames with the same permissions and copy-on-write bit. Every address keeps its
+    /// translation: nothing is flushed. `Err(OutOfMemory)` (nothing changed) if the
+    /// table page for the 4 KiB entries could not be had.
+    fn split_huge(&mut self, va: VirtAddr) -> Result<(), OutOfMemory> {
+        let _ = va;
+        Ok(())
+    }
+
     /// Removes the leaf PTE for `va`, flushes its translation on every hart that may hold
     /// it, and returns the frame it mapped (`None` if nothing was mapped): the caller may
     /// free the frame at once. Freeing now-empty page-table pages is up to the
@@ -210,7 +248,9 @@ pub trait Mmu: TlbFlush {
     /// frame. No effect if `va` is not mapped.
     fn protect(&mut self, va: VirtAddr, flags: PagePerms, cow: bool);
 
-    /// What the table holds for `va`: a present PTE, a remembered entry, or nothing.
+    /// What the table holds for `va`: a present PTE, a remembered entry, or nothing. The
+    /// present PTE's frame is the one of `va`'s own 4 KiB page, also inside a 2 MiB leaf
+    /// (whose first frame is that address rounded down to 2 MiB).
     fn query(&self, va: VirtAddr) -> PteState;
 
     /// Clears the hardware accessed bit (A) of the present PTE at `va`; whether it was
@@ -380,7 +420,10 @@ pub trait FrameSource {
     fn alloc_uninit(&self, owner: u64) -> Result<PhysAddr, OutOfMemory>;
     /// Copies the 4 KiB of frame `src` into frame `dst`.
     fn copy_frame(&self, dst: PhysAddr, src: PhysAddr);
-    /// Adds a reference to an allocated frame.
+    /// Adds a reference to an allocated frame. A 4 KiB page inside a huge frame
+    /// ([`alloc_huge`](Self::alloc_huge)) counts on the huge frame, here and in
+    /// [`put`](Self::put), [`refcount`](Self::refcount) and [`owner`](Self::owner) (whose
+    /// page index is then the huge frame's plus the page's place in it).
     fn get(&self, pa: PhysAddr);
     /// Drops a reference; returns `true` if it was the last one and the frame was freed.
     fn put(&self, pa: PhysAddr) -> bool;
@@ -395,6 +438,26 @@ pub trait FrameSource {
     fn dup_remembered(&self, entry: SwapEntry);
     /// Drops a reference to the swap slot of `entry` (a remembered PTE was removed).
     fn drop_remembered(&self, entry: SwapEntry);
+    /// Allocates a huge frame: 512 contiguous frames aligned to 2 MiB with one reference
+    /// count (the first frame's), zeroed if `zeroed`, with owner word `owner` for the
+    /// first frame (the others' are `owner + i`, once split). `Err(OutOfMemory)` when no
+    /// such block is free, or when the source gives no huge frames (the default): the
+    /// caller falls back to 4 KiB frames.
+    fn alloc_huge(&self, owner: u64, zeroed: bool) -> Result<PhysAddr, OutOfMemory> {
+        let _ = (owner, zeroed);
+        Err(OutOfMemory)
+    }
+    /// The shared, always-zero, read-only huge frame mapped for reads of untouched
+    /// memory, if the source has one (never counted, like [`zero_page`](Self::zero_page)).
+    fn huge_zero_page(&self) -> Option<PhysAddr> {
+        None
+    }
+    /// Turns the huge frame at `head`, whose only reference the caller holds, into 512
+    /// ordinary frames with one reference each (owner words `owner + i`), for a 2 MiB
+    /// leaf that became 512 4 KiB leaves.
+    fn split_huge(&self, head: PhysAddr) {
+        let _ = head;
+    }
     /// A write fault on a copy-on-write PTE mapping `pa`, whose count says another holder
     /// exists: if every other holder is a cache that can let go (the swap cache, holding
     /// a clean copy no swap entry names any more), it lets go and `true` says the
@@ -438,6 +501,15 @@ macro_rules! forward_frame_source {
             }
             fn take_exclusive(&self, pa: PhysAddr) -> bool {
                 (**self).take_exclusive(pa)
+            }
+            fn alloc_huge(&self, owner: u64, zeroed: bool) -> Result<PhysAddr, OutOfMemory> {
+                (**self).alloc_huge(owner, zeroed)
+            }
+            fn huge_zero_page(&self) -> Option<PhysAddr> {
+                (**self).huge_zero_page()
+            }
+            fn split_huge(&self, head: PhysAddr) {
+                (**self).split_huge(head)
             }
         }
     )*};

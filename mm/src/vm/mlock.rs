@@ -61,21 +61,23 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// Pages present in locked areas, the shared zero page not counted: this space's
     /// share of `Mlocked` in `/proc/meminfo`.
     pub fn locked_resident_pages(&self) -> usize {
-        let zero = self.frames.zero_page();
         self.areas
             .values()
             .filter(|a| a.lock.is_locked())
-            .map(|a| self.present_pages(a.start, a.end, zero))
+            .map(|a| self.present_pages(a.start, a.end))
             .sum()
     }
 
-    /// Present PTEs in `[start, end)` that do not map `zero`.
-    fn present_pages(&self, start: usize, end: usize, zero: PhysAddr) -> usize {
+    /// Pages present in `[start, end)` (inside one area) that are not a zero page.
+    fn present_pages(&self, start: usize, end: usize) -> usize {
         let mut n = 0;
         let mut at = VirtAddr(start);
         while let Some((va, pte)) = self.mmu.next_mapped(at, VirtAddr(end)) {
-            n += usize::from(pte.pa != zero);
-            at = VirtAddr(va.0 + PAGE_SIZE);
+            let pages = Self::leaf_pages(&pte);
+            if !self.is_zero_frame(pte.pa) {
+                n += pages;
+            }
+            at = VirtAddr(va.0 + pages * PAGE_SIZE);
         }
         n
     }
@@ -186,6 +188,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                         if self.areas.len() >= self.config.max_map_count {
                             return Err(VmError::NoMem);
                         }
+                        self.split_huge_at(cut)?;
                         self.split_at(cut);
                     }
                 }

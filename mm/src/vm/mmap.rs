@@ -6,13 +6,13 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use super::abi::*;
-use super::area::{Area, Backing, Lock, Prot};
+use super::area::{Area, Backing, HugeAdvice, Lock, Prot};
 use super::hal::{FrameSource, Mmu};
 use super::object::MemObject;
 use super::space::{AddressSpace, StaleRange};
-use super::{Access, FaultError, STACK_GUARD_GAP, TASK_UNMAPPED_BASE, VmError};
+use super::{Access, FaultError, STACK_GUARD_GAP, TASK_UNMAPPED_BASE, Thp, VmError};
 use crate::addr::{PAGE_SHIFT, PAGE_SIZE, VirtAddr, VirtRange, align_up, is_aligned};
-use crate::layout::USER_END;
+use crate::layout::{HUGE_PAGE_SIZE, USER_END};
 
 /// The file argument of [`AddressSpace::mmap`], resolved by the kernel from the `fd`.
 #[derive(Clone)]
@@ -117,7 +117,22 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let addr = if fixed { addr } else { self.round_hint(addr) };
         let len = page_len(len).ok_or(VmError::NoMem)?;
         self.check_map_count(0)?;
-        let start = self.get_unmapped_area(addr, len, fixed)?;
+        let huge_sized = file.is_none()
+            && flags & MAP_TYPE == MAP_PRIVATE
+            && len >= HUGE_PAGE_SIZE
+            && self.config.thp != Thp::Never;
+        let start = match (fixed || addr != 0, huge_sized) {
+            // Large private anonymous mappings start on a 2 MiB boundary, so that huge
+            // pages can cover them (Linux's `thp_get_unmapped_area`).
+            (false, true) => match len
+                .checked_add(HUGE_PAGE_SIZE)
+                .map(|padded| self.get_unmapped_area(0, padded, false))
+            {
+                Some(Ok(at)) => align_up(at, HUGE_PAGE_SIZE).unwrap_or(at),
+                _ => self.get_unmapped_area(addr, len, fixed)?,
+            },
+            _ => self.get_unmapped_area(addr, len, fixed)?,
+        };
         let end = start + len;
         if flags & MAP_FIXED_NOREPLACE != 0 && self.intersects(start, end) {
             return Err(VmError::Exist);
@@ -205,6 +220,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         };
         if fixed {
             self.check_unmap_split(start, end)?;
+            self.split_huge_edges(start, end)?;
             self.unmap_range(start, end);
         }
         if lock.is_locked() {
@@ -246,6 +262,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         let end = addr + len;
         self.check_unmap_split(addr, end)?;
+        self.split_huge_edges(addr, end)?;
         self.unmap_range(addr, end);
         Ok(())
     }
@@ -317,6 +334,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                         if self.areas.len() >= self.config.max_map_count {
                             return Err(VmError::NoMem);
                         }
+                        self.split_huge_at(cut)?;
                         self.split_at(cut);
                     }
                 }
@@ -336,11 +354,12 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// flushing only the pages that lost a permission.
     fn reprotect_pages(&mut self, start: usize, end: usize, prot: Prot) {
         let zero = self.frames.zero_page();
+        let huge_zero = self.frames.huge_zero_page();
         let mut batch = StaleRange::default();
         let (writable, read_only) = (prot.pte_flags(false), prot.pte_flags(true));
         self.mmu
             .update_range(VirtAddr(start), VirtAddr(end), |va, pte| {
-                let flags = if pte.cow || pte.pa == zero {
+                let flags = if pte.cow || pte.pa == zero || Some(pte.pa) == huge_zero {
                     read_only
                 } else {
                     writable
@@ -378,7 +397,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             return VirtAddr(addr);
         }
         if addr <= self.brk {
-            if self.check_unmap_split(newbrk, oldbrk).is_err() {
+            if self.check_unmap_split(newbrk, oldbrk).is_err()
+                || self.split_huge_edges(newbrk, oldbrk).is_err()
+            {
                 return orig;
             }
             self.unmap_range(newbrk, oldbrk);
@@ -448,7 +469,13 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     pub fn madvise(&mut self, addr: usize, len: usize, advice: usize) -> Result<(), VmError> {
         if !matches!(
             advice,
-            MADV_NORMAL | MADV_RANDOM | MADV_SEQUENTIAL | MADV_WILLNEED | MADV_DONTNEED
+            MADV_NORMAL
+                | MADV_RANDOM
+                | MADV_SEQUENTIAL
+                | MADV_WILLNEED
+                | MADV_DONTNEED
+                | MADV_HUGEPAGE
+                | MADV_NOHUGEPAGE
         ) {
             return Err(VmError::Inval);
         }
@@ -481,8 +508,19 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         if advice == MADV_DONTNEED {
             for (s, e) in pieces {
+                self.split_huge_edges(s, e)?;
                 self.zap(s, e);
             }
+        } else if let MADV_HUGEPAGE | MADV_NOHUGEPAGE = advice {
+            let huge = if advice == MADV_HUGEPAGE {
+                HugeAdvice::Huge
+            } else {
+                HugeAdvice::Never
+            };
+            for (s, e) in pieces {
+                self.advise_huge(s, e, huge)?;
+            }
+            self.merge_range(addr, end);
         }
         if locked {
             return Err(VmError::Inval);
@@ -492,6 +530,27 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         } else {
             Err(VmError::NoMem)
         }
+    }
+
+    /// Records huge-page advice for `[start, end)` (inside one area), splitting the area
+    /// at the ends when the advice differs (`ENOMEM` at the area limit, as `mprotect`).
+    fn advise_huge(&mut self, start: usize, end: usize, huge: HugeAdvice) -> Result<(), VmError> {
+        if self.area_at(start).is_none_or(|a| a.huge == huge) {
+            return Ok(());
+        }
+        for cut in [start, end] {
+            if self.splits_at(cut) {
+                if self.areas.len() >= self.config.max_map_count {
+                    return Err(VmError::NoMem);
+                }
+                self.split_huge_at(cut)?;
+                self.split_at(cut);
+            }
+        }
+        if let Some(area) = self.areas.get_mut(&start) {
+            area.huge = huge;
+        }
+        Ok(())
     }
 
     /// Exec: maps `[va, va + len)` privately from `file` at `offset`, with file contents for
@@ -582,6 +641,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     fn replace_with(&mut self, area: Area) -> Result<(), VmError> {
         self.check_map_count(0)?;
         self.check_unmap_split(area.start, area.end)?;
+        self.split_huge_edges(area.start, area.end)?;
         self.unmap_range(area.start, area.end);
         let (start, end) = (area.start, area.end);
         self.insert_area(area);

@@ -67,6 +67,7 @@ mod error;
 mod fault;
 mod fork;
 pub mod hal;
+mod huge;
 mod mlock;
 mod mmap;
 mod mremap;
@@ -83,6 +84,7 @@ pub use hal::{
     CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PageAccount, PagePerms, PteInfo, PteState,
     SwapEntry, TlbFlush, VmFile,
 };
+pub use huge::Thp;
 pub use mlock::mapped_by_locked_area;
 pub use mmap::MmapFile;
 pub use mremap::Remapped;

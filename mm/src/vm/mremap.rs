@@ -15,6 +15,7 @@
 //! `vm_pgoff`), so their owner words stay valid and the reverse map finds them at their
 //! new address; a page still shared copy-on-write with another space stays so.
 
+use super::Thp;
 use super::VmError;
 use super::abi::{MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE};
 use super::area::{Area, Lock};
@@ -22,7 +23,7 @@ use super::hal::{FrameSource, Mmu};
 use super::mmap::page_len;
 use super::space::AddressSpace;
 use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange, is_aligned};
-use crate::layout::USER_END;
+use crate::layout::{HUGE_PAGE_SIZE, USER_END};
 
 /// Area-count margin a move keeps below `max_map_count` (Linux's `move_vma`: the splits at
 /// both ends of the old range and at the new one may add areas).
@@ -138,8 +139,22 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         if !may_move {
             return Err(VmError::NoMem);
         }
-        let dst = self.place(0, new_len)?;
+        let dst = self.place_like(old_addr, new_len)?;
         self.move_mapping(old_addr, old_len, dst, new_len, false)
+    }
+
+    /// A free place for `len` bytes moved from `src`: one at the same offset in a 2 MiB
+    /// range as `src` when the mapping is large enough to hold huge pages (so its 2 MiB
+    /// leaves move whole), else wherever [`place`](Self::place) puts it.
+    fn place_like(&self, src: usize, len: usize) -> Result<usize, VmError> {
+        if self.config.thp != Thp::Never
+            && len >= HUGE_PAGE_SIZE
+            && let Some(padded) = len.checked_add(HUGE_PAGE_SIZE)
+            && let Ok(at) = self.place(0, padded)
+        {
+            return Ok(at + (src.wrapping_sub(at) & (HUGE_PAGE_SIZE - 1)));
+        }
+        self.place(0, len)
     }
 
     /// `mremap` with `MREMAP_FIXED` or `MREMAP_DONTUNMAP` (Linux's `mremap_to`).
@@ -222,8 +237,14 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         dontunmap: bool,
     ) -> Result<Remapped, VmError> {
         self.check_map_count(MOVE_MAP_MARGIN)?;
-        self.move_pages(src, dst, old_len)?;
         let src_end = src + old_len;
+        // 2 MiB leaves move whole when the distance keeps them aligned; those cut by
+        // the range's ends, or all of them when it does not, are split first.
+        self.split_huge_edges(src, src_end)?;
+        if !dst.wrapping_sub(src).is_multiple_of(HUGE_PAGE_SIZE) {
+            self.split_huge_range(src, src_end)?;
+        }
+        self.move_pages(src, dst, old_len)?;
         self.split_at(src);
         self.split_at(src_end);
         let moved = if dontunmap {

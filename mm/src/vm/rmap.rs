@@ -282,10 +282,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             let (start, end, shared) = self.area_span_from(cursor)?;
             let mut at = VirtAddr(start);
             while !shared && let Some((va, pte)) = self.mmu.next_mapped(at, VirtAddr(end)) {
-                if pte.pa != zero && !f(va, pte.pa) {
+                // Huge frames are not reclaimed (`docs/huge-pages.md`).
+                if pte.pa != zero && !pte.huge && !f(va, pte.pa) {
                     return Some(va);
                 }
-                at = VirtAddr(va.0 + PAGE_SIZE);
+                at = VirtAddr(va.0 + Self::leaf_pages(&pte) * PAGE_SIZE);
             }
             cursor = end;
         }

@@ -10,6 +10,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use super::VmError;
 use super::area::{Area, AreaInfo, Backing, Lock};
 use super::hal::{FrameSource, Mmu, OutOfMemory, TlbFlush};
+use super::huge::Thp;
 use super::object::{MemObject, SpaceId};
 use super::stats::{SpaceCounters, VmStats};
 use super::{
@@ -37,6 +38,9 @@ pub struct VmConfig {
     /// every new mapping (mmap, brk, exec's segments and stack) is populated at once, and
     /// `fork` copies every private page instead of sharing it copy-on-write.
     pub eager: bool,
+    /// When faults map private anonymous memory with 2 MiB pages (`thp=` on the kernel
+    /// command line).
+    pub thp: Thp,
 }
 
 impl VmConfig {
@@ -48,6 +52,7 @@ impl VmConfig {
         max_map_count: DEFAULT_MAX_MAP_COUNT,
         memlock_limit: None,
         eager: false,
+        thp: Thp::Always,
     };
 
     /// Where top-down placement starts: below the stack's maximum extent plus its guard
@@ -389,18 +394,33 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// Unmaps every page in `[start, end)` and drops the frames' references; the
     /// [`Mmu`] calls back only after the flush that makes each frame unreachable, so a
     /// reference may go at once.
+    ///
+    /// A 2 MiB leaf must not stick out of the range: the caller split the ends first
+    /// ([`split_huge_at`](Self::split_huge_at), which can fail, so it runs before
+    /// anything changes).
     pub(crate) fn zap(&mut self, start: usize, end: usize) {
         self.drop_remembered(start, end);
         let zero = self.frames.zero_page();
+        let huge_zero = self.frames.huge_zero_page();
         let AddressSpace {
             mmu, frames, rss, ..
         } = self;
         mmu.unmap_range(VirtAddr(start), VirtAddr(end), |_, pte| {
-            if pte.pa != zero {
-                *rss -= 1;
+            if pte.pa != zero && Some(pte.pa) != huge_zero {
+                *rss -= Self::leaf_pages(&pte);
                 frames.put(pte.pa);
             }
         });
+    }
+
+    /// Splits the 2 MiB leaves that `start` and `end` cut ([`split_huge_at`]), so that
+    /// page-granular work on `[start, end)` may follow. `ENOMEM` if one could not be
+    /// split (a split already done stays: it is invisible to the program).
+    ///
+    /// [`split_huge_at`]: Self::split_huge_at
+    pub(crate) fn split_huge_edges(&mut self, start: usize, end: usize) -> Result<(), VmError> {
+        self.split_huge_at(start)?;
+        self.split_huge_at(end)
     }
 
     /// Moves every entry of `[src, src + len)` to the same offset in `[dst, dst + len)`
@@ -423,11 +443,18 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let mut cursor = VirtAddr(src);
         while let Some((va, pte)) = self.mmu.next_mapped(cursor, src_end) {
             let to = VirtAddr(dst + (va.0 - src));
-            if self.mmu.map(to, pte.pa, pte.flags, pte.cow).is_err() {
+            // A 2 MiB leaf moves whole (the caller split them unless `dst - src` is a
+            // multiple of 2 MiB).
+            let moved = if pte.huge {
+                self.mmu.map_huge(to, pte.pa, pte.flags, pte.cow) == Ok(true)
+            } else {
+                self.mmu.map(to, pte.pa, pte.flags, pte.cow).is_ok()
+            };
+            if !moved {
                 failed = true;
                 break;
             }
-            cursor = VirtAddr(va.0 + PAGE_SIZE);
+            cursor = VirtAddr(va.0 + Self::leaf_pages(&pte) * PAGE_SIZE);
         }
         if !failed && self.swap_entries != 0 {
             failed = self.move_remembered(src, dst, len).is_err();
@@ -488,9 +515,10 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     fn clear(&mut self) {
         self.drop_remembered(0, USER_END.0);
         let zero = self.frames.zero_page();
+        let huge_zero = self.frames.huge_zero_page();
         let AddressSpace { mmu, frames, .. } = self;
         mmu.teardown(|_, pte| {
-            if pte.pa != zero {
+            if pte.pa != zero && Some(pte.pa) != huge_zero {
                 frames.put(pte.pa);
             }
         });

@@ -21,9 +21,12 @@ pub(crate) enum Event {
     StackGrowth,
     Fork,
     MajorFault,
+    ThpFaultAlloc,
+    ThpFaultFallback,
+    ThpSplit,
 }
 
-const EVENTS: usize = 12;
+const EVENTS: usize = 15;
 
 /// Counters of the fault path (per address space from
 /// [`AddressSpace::stats`](super::AddressSpace::stats), or summed over every space from
@@ -54,6 +57,14 @@ pub struct VmStats {
     pub forks: u64,
     /// Pages brought back from swap into a PTE (Linux's major faults).
     pub major_faults: u64,
+    /// Huge pages allocated and mapped by faults (Linux's `thp_fault_alloc`).
+    pub thp_fault_alloc: u64,
+    /// Faults that could have mapped a huge page but fell back to 4 KiB pages because
+    /// no 2 MiB block was free (`thp_fault_fallback`).
+    pub thp_fault_fallback: u64,
+    /// 2 MiB mappings split into 4 KiB ones (`thp_split_pmd`; a huge page that was the
+    /// only mapping of its frames is split with it: `thp_split_page`).
+    pub thp_splits: u64,
 }
 
 impl VmStats {
@@ -71,6 +82,9 @@ impl VmStats {
             stack_growths: a[Event::StackGrowth as usize],
             forks: a[Event::Fork as usize],
             major_faults: a[Event::MajorFault as usize],
+            thp_fault_alloc: a[Event::ThpFaultAlloc as usize],
+            thp_fault_fallback: a[Event::ThpFaultFallback as usize],
+            thp_splits: a[Event::ThpSplit as usize],
         }
     }
 }

@@ -32,7 +32,7 @@
 //! and the removed frames reported to the caller, who may free them at once.
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use crate::paging::{PageTable, PagingMemory, Pte, PteFlags as Sv39Flags};
+use crate::paging::{PageSize, PageTable, PagingError, PagingMemory, Pte, PteFlags as Sv39Flags};
 use crate::tlb::{AsidContext, Flush, FlushBatch, FlushTarget, PendingFlush, TlbOps};
 
 use super::hal::{CopyPte, Mmu, OutOfMemory, PagePerms, PteInfo, PteState, SwapEntry, TlbFlush};
@@ -89,9 +89,10 @@ fn hw_flags(flags: PagePerms, cow: bool) -> Sv39Flags {
     HW_FLAGS[rwx | (cow as usize) << 3]
 }
 
-/// The policy's view of a leaf (an inaccessible `PROT_NONE` leaf reports no permission).
+/// The policy's view of a leaf of `size` (an inaccessible `PROT_NONE` leaf reports no
+/// permission).
 #[inline]
-fn info(pa: PhysAddr, hw: Sv39Flags) -> PteInfo {
+fn info(pa: PhysAddr, hw: Sv39Flags, size: PageSize) -> PteInfo {
     // Sv39's R, W, X (bits 1-3) are the policy's READ, WRITE, EXEC (bits 0-2), in order.
     const _: () = assert!(
         Sv39Flags::R.bits() >> 1 == PagePerms::READ.bits() as u64
@@ -109,13 +110,14 @@ fn info(pa: PhysAddr, hw: Sv39Flags) -> PteInfo {
         cow: hw.contains(COW_BIT),
         accessed: hw.contains(Sv39Flags::A),
         dirty: hw.contains(Sv39Flags::D),
+        huge: size != PageSize::Size4K,
     }
 }
 
-/// [`info`] of a leaf entry.
+/// [`info`] of a leaf entry of `size`.
 #[inline]
-fn info_of(pte: Pte) -> PteInfo {
-    info(pte.pa(), pte.flags())
+fn info_of(pte: Pte, size: PageSize) -> PteInfo {
+    info(pte.pa(), pte.flags(), size)
 }
 
 /// The page table of one user address space: an Sv39 [`PageTable`] that shares the
@@ -187,7 +189,7 @@ impl<M: PagingMemory, T: TlbOps> Sv39Mmu<M, T> {
             .table
             .remember(va, entry.token())
             .map_err(|_| OutOfMemory)?;
-        Ok(old.is_leaf().then(|| info_of(old)))
+        Ok(old.is_leaf().then(|| info_of(old, PageSize::Size4K)))
     }
 
     /// A flush batch for this space's ASID on the harts that ran it.
@@ -246,6 +248,33 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
             .map_err(|_| OutOfMemory)
     }
 
+    fn map_huge(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: PagePerms,
+        cow: bool,
+    ) -> Result<bool, OutOfMemory> {
+        match self.table.set_huge_leaf(va, pa, hw_flags(flags, cow)) {
+            Ok(_) => Ok(true),
+            Err(PagingError::OutOfMemory) => Err(OutOfMemory),
+            Err(_) => Ok(false),
+        }
+    }
+
+    fn huge_slot_free(&self, va: VirtAddr) -> bool {
+        self.table.huge_slot_empty(va)
+    }
+
+    fn split_huge(&mut self, va: VirtAddr) -> Result<(), OutOfMemory> {
+        match self.table.split_huge(va) {
+            Err(PagingError::OutOfMemory) => Err(OutOfMemory),
+            // The 4 KiB table is new: no hart caches an entry of it, and every address
+            // kept its translation.
+            _ => Ok(()),
+        }
+    }
+
     fn unmap(&mut self, va: VirtAddr) -> Option<PhysAddr> {
         let mut removed = None;
         self.unmap_range(va, VirtAddr(va.0 + PAGE_SIZE), |_, pte| {
@@ -274,9 +303,13 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
     fn query(&self, va: VirtAddr) -> PteState {
         match self.table.lookup(va) {
             None => PteState::Absent,
-            Some((pte, _)) => match pte.remembered_token() {
+            Some((pte, size)) => match pte.remembered_token() {
                 Some(token) => PteState::Remembered(SwapEntry::from_stored(token)),
-                None => PteState::Present(info_of(pte)),
+                None => {
+                    // The frame of this very page (inside a 2 MiB leaf: its 4 KiB part).
+                    let offset = va.0 & (size.bytes() - 1) & !(PAGE_SIZE - 1);
+                    PteState::Present(info(PhysAddr(pte.pa().0 + offset), pte.flags(), size))
+                }
             },
         }
     }
@@ -327,7 +360,7 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
     fn next_mapped(&self, from: VirtAddr, end: VirtAddr) -> Option<(VirtAddr, PteInfo)> {
         self.table
             .next_leaf(from, end)
-            .map(|(va, pte, _)| (va, info_of(pte)))
+            .map(|(va, pte, size)| (va, info_of(pte, size)))
     }
 
     fn copy_range(
@@ -345,8 +378,8 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
         // child table before the decision that needs it and the stores after it cannot
         // fail, so `undo` is never needed here.
         self.table
-            .copy_leaves(&mut child.table, start, len, |va, pte| {
-                let c = f(va, info_of(pte))?;
+            .copy_leaves(&mut child.table, start, len, |va, pte, size| {
+                let c = f(va, info_of(pte, size))?;
                 let (cpa, cflags, ccow) = c.child;
                 let parent = match c.parent {
                     Some((flags, cow)) => hw_flags(flags, cow),
@@ -363,7 +396,7 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
         // may be released during the walk itself.
         self.flush_space();
         self.torn_down = true;
-        self.table.clear(|u| f(u.va, info(u.pa, u.flags)));
+        self.table.clear(|u| f(u.va, info(u.pa, u.flags, u.size)));
     }
 
     fn update_range(
@@ -376,7 +409,7 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
             return;
         };
         let _ = self.table.for_each_leaf(start, len, |leaf| {
-            if let Some((flags, cow)) = f(leaf.va(), info_of(leaf.pte())) {
+            if let Some((flags, cow)) = f(leaf.va(), info_of(leaf.pte(), leaf.size())) {
                 // Always a legal, complete leaf (A, and D with W), so this cannot fail.
                 let _ = leaf.set_flags(hw_flags(flags, cow));
             }
@@ -394,10 +427,11 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
         };
         let mut batch = FlushBatch::new(&self.tlb, FlushTarget::Space(&self.ctx));
         // One walk; the batch flushes before it frees a table page or hands `f` a frame.
-        // User leaves are all 4 KiB, so no split (the only way this can fail) happens.
-        let _ = self
-            .table
-            .unmap_range(start, len, &mut batch, |u| f(u.va, info(u.pa, u.flags)));
+        // The policy splits a 2 MiB leaf that straddles an end of the range first
+        // (`split_huge`), so no split (the only way this can fail) happens here.
+        let _ = self.table.unmap_range(start, len, &mut batch, |u| {
+            f(u.va, info(u.pa, u.flags, u.size))
+        });
     }
 }
 
@@ -414,7 +448,7 @@ mod tests {
             }
             let hw = hw_flags(flags, cow);
             assert!(hw.is_valid_leaf(), "{hw:?}");
-            let back = info(PhysAddr(0), hw);
+            let back = info(PhysAddr(0), hw, PageSize::Size4K);
             assert_eq!((back.flags, back.cow), (flags | PagePerms::USER, cow));
             assert_eq!(hw.contains(Sv39Flags::U), flags.is_accessible());
         }

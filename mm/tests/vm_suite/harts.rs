@@ -2,11 +2,12 @@
 //! caches until a fence drops it, the hart the test is running on, and a log of the
 //! flushes requested. Shared by both page tables under test ([`Table`]).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr};
+use pagoda_mm::layout::HUGE_PAGE_SIZE;
 use pagoda_mm::tlb::{Flush as Fence, HartMask, TlbOps, TlbStats};
 use pagoda_mm::vm::{Mmu, PagePerms};
 
@@ -18,8 +19,14 @@ pub enum Flush {
     All,
 }
 
-/// One hart's TLB: page -> (frame, rights).
-type Tlb = HashMap<usize, (PhysAddr, PagePerms)>;
+/// One hart's TLB: page -> (frame, rights); and the first pages of the 2 MiB leaves some
+/// of those entries came from (one superpage entry in a real TLB: a fence naming any
+/// page of it drops all of it).
+#[derive(Default)]
+struct Tlb {
+    pages: HashMap<usize, (PhysAddr, PagePerms)>,
+    huge: HashSet<usize>,
+}
 
 /// The harts one address space runs on.
 pub struct Harts {
@@ -44,7 +51,7 @@ impl SimHarts {
     /// `n` harts with empty TLBs; the test runs on hart 0.
     pub fn new(n: usize) -> Self {
         SimHarts(Arc::new(Harts {
-            tlbs: (0..n).map(|_| Mutex::new(Tlb::new())).collect(),
+            tlbs: (0..n).map(|_| Mutex::new(Tlb::default())).collect(),
             current: AtomicUsize::new(0),
             log: Mutex::new(Vec::new()),
             skip_remote: AtomicBool::new(false),
@@ -100,18 +107,23 @@ impl SimHarts {
 
     /// What `hart` caches for `page`.
     pub fn cached(&self, hart: usize, page: usize) -> Option<(PhysAddr, PagePerms)> {
-        self.0.tlbs[hart].lock().unwrap().get(&page).copied()
+        self.0.tlbs[hart].lock().unwrap().pages.get(&page).copied()
     }
 
-    pub fn fill(&self, hart: usize, page: usize, entry: (PhysAddr, PagePerms)) {
-        self.0.tlbs[hart].lock().unwrap().insert(page, entry);
+    /// Caches `entry` for `page` on `hart`, from a 2 MiB leaf if `huge`.
+    pub fn fill(&self, hart: usize, page: usize, entry: (PhysAddr, PagePerms), huge: bool) {
+        let mut tlb = self.0.tlbs[hart].lock().unwrap();
+        tlb.pages.insert(page, entry);
+        if huge {
+            tlb.huge.insert(page & !(HUGE_PAGE_SIZE - 1));
+        }
     }
 
     /// Every cached translation: (hart, page, frame, rights).
     pub fn entries(&self) -> Vec<(usize, usize, PhysAddr, PagePerms)> {
         let mut all = Vec::new();
         for (hart, tlb) in self.0.tlbs.iter().enumerate() {
-            for (&page, &(pa, flags)) in tlb.lock().unwrap().iter() {
+            for (&page, &(pa, flags)) in tlb.lock().unwrap().pages.iter() {
                 all.push((hart, page, pa, flags));
             }
         }
@@ -123,9 +135,16 @@ impl SimHarts {
         let mut tlb = self.0.tlbs[hart].lock().unwrap();
         match pages {
             Some(pages) => pages.iter().for_each(|p| {
-                tlb.remove(p);
+                tlb.pages.remove(p);
+                let base = p & !(HUGE_PAGE_SIZE - 1);
+                if tlb.huge.remove(&base) {
+                    tlb.pages.retain(|&q, _| q & !(HUGE_PAGE_SIZE - 1) != base);
+                }
             }),
-            None => tlb.clear(),
+            None => {
+                tlb.pages.clear();
+                tlb.huge.clear();
+            }
         }
     }
 

@@ -55,6 +55,7 @@ impl Mmu for MapTable {
             cow,
             accessed: false,
             dirty: false,
+            huge: false,
         };
         self.remembered.remove(&va.0);
         self.ptes.insert(va.0, pte);

@@ -6,6 +6,8 @@ use crate::sv39_table::Sv39Table as Table;
 mod fault;
 #[path = "fork.rs"]
 mod fork;
+#[path = "huge.rs"]
+mod huge;
 #[path = "mlock.rs"]
 mod mlock;
 #[path = "mmap.rs"]

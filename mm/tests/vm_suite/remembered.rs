@@ -40,7 +40,7 @@ fn remember_flushes_the_page_it_replaces_on_every_hart() {
     let (va, pa) = (VirtAddr(VA), PhysAddr(0x9000_0000));
     let rw = PagePerms::READ | PagePerms::WRITE | PagePerms::USER;
     table.map(va, pa, rw, false).unwrap();
-    harts.fill(1, VA, (pa, rw));
+    harts.fill(1, VA, (pa, rw), false);
     let (e1, e2) = (
         SwapEntry::new(1, 42).unwrap(),
         SwapEntry::new(2, 43).unwrap(),
@@ -76,7 +76,7 @@ fn remember_deferred_owes_the_flush_until_it_is_issued() {
     let pages = [(VA, PhysAddr(0x9000_0000)), (VA + P, PhysAddr(0x9000_1000))];
     for (va, pa) in pages {
         table.map(VirtAddr(va), pa, rw, false).unwrap();
-        harts.fill(1, va, (pa, rw));
+        harts.fill(1, va, (pa, rw), false);
     }
     let mut pending = PendingFlush::new();
     for (i, (va, pa)) in pages.into_iter().enumerate() {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use pagoda_mm::layout::USER_END;
+use pagoda_mm::layout::{HUGE_PAGE_PAGES, HUGE_PAGE_SIZE, USER_END};
 use pagoda_mm::vm::{
     Access, AddressSpace, AreaKind, CopyPte, FaultError, FaultOutcome, FrameSource, IoError,
     MemObject, Mmu, OutOfMemory, PagePerms, Prot, PteInfo, PteState, SwapEntry, TlbFlush, VmConfig,
@@ -26,11 +26,16 @@ pub type Space = AddressSpace<SimMmu, Arc<SimFrames>>;
 
 const FIRST_PFN: usize = 0x8_0000;
 const ZERO_PA: usize = 0x1000;
+/// The huge zero page: 2 MiB below the first frame, never allocated.
+const HUGE_ZERO_PA: usize = 0x20_0000;
 
 struct Frame {
     refs: usize,
     owner: u64,
     data: Box<[u8; PAGE_SIZE]>,
+    /// A page of a huge frame other than its first: the first's frame number (which
+    /// holds the count and the owner).
+    head: Option<usize>,
 }
 
 struct Pool {
@@ -38,6 +43,8 @@ struct Pool {
     next_pfn: usize,
     free_pfns: Vec<usize>,
     limit: usize,
+    /// Huge frames are handed out ([`SimFrames::enable_huge`]).
+    huge: bool,
 }
 
 /// Called with each frame as it is freed.
@@ -61,6 +68,7 @@ impl SimFrames {
                 next_pfn: FIRST_PFN,
                 free_pfns: Vec::new(),
                 limit: usize::MAX,
+                huge: false,
             }),
             on_free: Mutex::new(None),
             slots: Mutex::new((0, HashMap::new())),
@@ -147,7 +155,9 @@ impl SimFrames {
     }
 
     pub fn read(&self, pa: usize) -> u8 {
-        if pa & !(PAGE_SIZE - 1) == ZERO_PA {
+        if pa & !(PAGE_SIZE - 1) == ZERO_PA
+            || (HUGE_ZERO_PA..HUGE_ZERO_PA + HUGE_PAGE_SIZE).contains(&pa)
+        {
             return 0;
         }
         let pool = self.pool.lock().unwrap();
@@ -160,6 +170,10 @@ impl SimFrames {
 
     pub fn write(&self, pa: usize, value: u8) {
         assert_ne!(pa & !(PAGE_SIZE - 1), ZERO_PA, "write to the zero page");
+        assert!(
+            !(HUGE_ZERO_PA..HUGE_ZERO_PA + HUGE_PAGE_SIZE).contains(&pa),
+            "write to the huge zero page"
+        );
         let mut pool = self.pool.lock().unwrap();
         let frame = pool
             .frames
@@ -184,6 +198,7 @@ impl SimFrames {
             refs: 1,
             owner,
             data: Box::new([fill; PAGE_SIZE]),
+            head: None,
         };
         pool.frames.insert(pfn, frame);
         Ok(PhysAddr(pfn * PAGE_SIZE))
@@ -191,8 +206,38 @@ impl SimFrames {
 
     fn frame_index(pa: PhysAddr) -> usize {
         assert_ne!(pa.0, ZERO_PA, "the zero page is never reference counted");
+        assert!(
+            !(HUGE_ZERO_PA..HUGE_ZERO_PA + HUGE_PAGE_SIZE).contains(&pa.0),
+            "the huge zero page is never reference counted"
+        );
         assert!(pa.is_page_aligned());
         pa.0 / PAGE_SIZE
+    }
+
+    /// The frame that counts references for the frame at `pa`: the first of its huge
+    /// frame, or itself.
+    fn counting(pool: &Pool, pa: PhysAddr) -> usize {
+        let pfn = Self::frame_index(pa);
+        pool.frames
+            .get(&pfn)
+            .unwrap_or_else(|| panic!("frame {:#x} is free", pa.0))
+            .head
+            .unwrap_or(pfn)
+    }
+
+    /// The frame holding the reference count of the frame at `pa` (the first of its
+    /// huge frame, or itself).
+    pub fn counting_frame(&self, pa: PhysAddr) -> PhysAddr {
+        PhysAddr(Self::counting(&self.pool.lock().unwrap(), pa) * PAGE_SIZE)
+    }
+
+    /// From now on `alloc_huge` hands out huge frames (512 frames, 2 MiB aligned).
+    #[allow(
+        dead_code,
+        reason = "the huge-page tests run over the Sv39 table only (the map has no 2 MiB leaves)"
+    )]
+    pub fn enable_huge(&self) {
+        self.pool.lock().unwrap().huge = true;
     }
 }
 
@@ -222,35 +267,96 @@ impl FrameSource for SimFrames {
 
     fn get(&self, pa: PhysAddr) {
         let mut pool = self.pool.lock().unwrap();
-        pool.frames
-            .get_mut(&Self::frame_index(pa))
-            .expect("get on a free frame")
-            .refs += 1;
+        let pfn = Self::counting(&pool, pa);
+        pool.frames.get_mut(&pfn).expect("get on a free frame").refs += 1;
     }
 
     fn put(&self, pa: PhysAddr) -> bool {
         let mut pool = self.pool.lock().unwrap();
-        let pfn = Self::frame_index(pa);
+        let pfn = Self::counting(&pool, pa);
         let frame = pool.frames.get_mut(&pfn).expect("put on a free frame");
         frame.refs -= 1;
         if frame.refs != 0 {
             return false;
         }
-        pool.frames.remove(&pfn);
-        pool.free_pfns.push(pfn);
+        let huge = pool
+            .frames
+            .get(&(pfn + 1))
+            .is_some_and(|f| f.head == Some(pfn));
+        let freed: Vec<usize> = if huge {
+            (pfn..pfn + HUGE_PAGE_PAGES).collect()
+        } else {
+            vec![pfn]
+        };
+        for &f in &freed {
+            pool.frames.remove(&f);
+            if !huge {
+                pool.free_pfns.push(f);
+            }
+        }
         drop(pool);
         if let Some(hook) = &*self.on_free.lock().unwrap() {
-            hook(pa);
+            for f in freed {
+                hook(PhysAddr(f * PAGE_SIZE));
+            }
         }
         true
     }
 
     fn refcount(&self, pa: PhysAddr) -> usize {
         let pool = self.pool.lock().unwrap();
+        let pfn = Self::counting(&pool, pa);
         pool.frames
-            .get(&Self::frame_index(pa))
+            .get(&pfn)
             .expect("refcount of a free frame")
             .refs
+    }
+
+    fn alloc_huge(&self, owner: u64, zeroed: bool) -> Result<PhysAddr, OutOfMemory> {
+        let mut pool = self.pool.lock().unwrap();
+        if !pool.huge || pool.frames.len() + HUGE_PAGE_PAGES > pool.limit {
+            return Err(OutOfMemory);
+        }
+        // Aligned, from fresh frame numbers (freed huge frames are not reused).
+        let head = pool.next_pfn.next_multiple_of(HUGE_PAGE_PAGES);
+        pool.next_pfn = head + HUGE_PAGE_PAGES;
+        for i in 0..HUGE_PAGE_PAGES {
+            let frame = Frame {
+                refs: usize::from(i == 0),
+                owner: if i == 0 { owner } else { 0 },
+                data: Box::new([if zeroed { 0 } else { 0xa5 }; PAGE_SIZE]),
+                head: (i != 0).then_some(head),
+            };
+            pool.frames.insert(head + i, frame);
+        }
+        Ok(PhysAddr(head * PAGE_SIZE))
+    }
+
+    fn huge_zero_page(&self) -> Option<PhysAddr> {
+        self.pool
+            .lock()
+            .unwrap()
+            .huge
+            .then_some(PhysAddr(HUGE_ZERO_PA))
+    }
+
+    fn split_huge(&self, head: PhysAddr) {
+        let mut pool = self.pool.lock().unwrap();
+        let pfn = Self::frame_index(head);
+        let first = pool.frames.get(&pfn).expect("split of a free frame");
+        assert_eq!(first.refs, 1, "split of a shared huge frame");
+        assert!(first.head.is_none(), "split of a page inside a huge frame");
+        let owner = first.owner;
+        for i in 1..HUGE_PAGE_PAGES {
+            let frame = pool
+                .frames
+                .get_mut(&(pfn + i))
+                .expect("a page of the huge frame");
+            assert_eq!(frame.head, Some(pfn), "not a huge frame");
+            frame.head = None;
+            frame.refs = 1;
+            frame.owner = owner + i as u64;
+        }
     }
 
     fn zero_page(&self) -> PhysAddr {
@@ -259,10 +365,9 @@ impl FrameSource for SimFrames {
 
     fn owner(&self, pa: PhysAddr) -> u64 {
         let pool = self.pool.lock().unwrap();
-        pool.frames
-            .get(&Self::frame_index(pa))
-            .expect("owner of a free frame")
-            .owner
+        let pfn = Self::frame_index(pa);
+        let head = Self::counting(&pool, pa);
+        pool.frames.get(&head).expect("owner of a free frame").owner + (pfn - head) as u64
     }
 
     /// The simulation has no swap cache: nothing else can let go.
@@ -346,13 +451,13 @@ impl SimMmu {
         self.harts.set_running(hart, false);
     }
 
-    /// Every PTE, in address order.
+    /// Every PTE, in address order (a 2 MiB leaf once, at its first address).
     pub fn ptes(&self) -> Vec<(usize, PteInfo)> {
         let mut all = Vec::new();
         let mut from = VirtAddr(0);
         while let Some((va, pte)) = self.table().next_mapped(from, USER_END) {
             all.push((va.0, pte));
-            from = VirtAddr(va.0 + PAGE_SIZE);
+            from = VirtAddr(va.0 + if pte.huge { HUGE_PAGE_SIZE } else { PAGE_SIZE });
         }
         all
     }
@@ -405,7 +510,7 @@ impl SimMmu {
         if !pte.flags.contains(need | PagePerms::USER) {
             return None;
         }
-        self.harts.fill(hart, page, (pte.pa, pte.flags));
+        self.harts.fill(hart, page, (pte.pa, pte.flags), pte.huge);
         Some(pte.pa.0 + va % PAGE_SIZE)
     }
 
@@ -498,6 +603,27 @@ impl Mmu for SimMmu {
 
     fn unmap(&mut self, va: VirtAddr) -> Option<PhysAddr> {
         self.table_mut().unmap(va)
+    }
+
+    fn map_huge(
+        &mut self,
+        va: VirtAddr,
+        pa: PhysAddr,
+        flags: PagePerms,
+        cow: bool,
+    ) -> Result<bool, OutOfMemory> {
+        if !self.take_budget(va) {
+            return Err(OutOfMemory);
+        }
+        self.table_mut().map_huge(va, pa, flags, cow)
+    }
+
+    fn huge_slot_free(&self, va: VirtAddr) -> bool {
+        self.table().huge_slot_free(va)
+    }
+
+    fn split_huge(&mut self, va: VirtAddr) -> Result<(), OutOfMemory> {
+        self.table_mut().split_huge(va)
     }
 
     fn protect(&mut self, va: VirtAddr, flags: PagePerms, cow: bool) {
@@ -737,6 +863,7 @@ pub fn check_invariants(spaces: &[&Space], frames: &SimFrames) {
                 && pair[0].prot == pair[1].prot
                 && pair[0].grows_down == pair[1].grows_down
                 && pair[0].lock == pair[1].lock
+                && pair[0].huge_advice == pair[1].huge_advice
                 && pair[0].kind == AreaKind::Anon
                 && pair[1].kind == AreaKind::Anon
                 && pair[0].anon_pgoff
@@ -757,16 +884,19 @@ pub fn check_invariants(spaces: &[&Space], frames: &SimFrames) {
                 area.kind,
                 AreaKind::SharedAnon | AreaKind::SharedFile { .. }
             );
-            let read_only = pte.cow || pte.pa == zero;
+            let huge_zero = frames.huge_zero_page() == Some(pte.pa);
+            let read_only = pte.cow || pte.pa == zero || huge_zero;
             assert!(!(shared && pte.cow), "copy-on-write PTE in a shared area");
             assert_eq!(
                 pte.flags,
                 expected_flags(area.prot, read_only),
                 "PTE flags at {va:#x}"
             );
-            if pte.pa != zero {
-                rss += 1;
-                let entry = refs.entry(pte.pa.0).or_insert((0, shared));
+            if pte.pa != zero && !huge_zero {
+                rss += if pte.huge { HUGE_PAGE_PAGES } else { 1 };
+                // References count on a huge frame's first frame.
+                let counting = frames.counting_frame(pte.pa);
+                let entry = refs.entry(counting.0).or_insert((0, shared));
                 entry.0 += 1;
                 assert_eq!(entry.1, shared, "frame mapped both shared and private");
             }
@@ -776,7 +906,10 @@ pub fn check_invariants(spaces: &[&Space], frames: &SimFrames) {
     }
     for space in spaces {
         for (va, pte) in space.mmu().ptes() {
-            if pte.pa != zero && pte.flags.contains(PagePerms::WRITE) && !refs[&pte.pa.0].1 {
+            if pte.pa != zero
+                && pte.flags.contains(PagePerms::WRITE)
+                && !refs[&frames.counting_frame(pte.pa).0].1
+            {
                 assert_eq!(
                     frames.refcount(pte.pa),
                     1,

@@ -212,7 +212,28 @@ impl FrameAllocator {
         pfn: Pfn,
         last: impl FnOnce(&FrameMeta, u32),
     ) -> Result<bool, FrameError> {
-        let Some((span, idx, u, order)) = self.drop_ref(pfn)? else {
+        self.put_local_inner::<C, false>(pfn, last)
+    }
+
+    /// As [`put_local_with`](Self::put_local_with), but a frame inside an allocated block
+    /// counts on the block ([`FrameAllocator::get_in_block`]); `last` and the free
+    /// concern the block.
+    #[inline]
+    pub fn put_in_block_local_with<C: CpuLocal>(
+        &self,
+        pfn: Pfn,
+        last: impl FnOnce(&FrameMeta, u32),
+    ) -> Result<bool, FrameError> {
+        self.put_local_inner::<C, true>(pfn, last)
+    }
+
+    #[inline]
+    fn put_local_inner<C: CpuLocal, const IN_BLOCK: bool>(
+        &self,
+        pfn: Pfn,
+        last: impl FnOnce(&FrameMeta, u32),
+    ) -> Result<bool, FrameError> {
+        let Some((span, idx, u, order)) = self.drop_ref::<IN_BLOCK>(pfn)? else {
             return Ok(false);
         };
         last(&span.meta[idx as usize], idx);

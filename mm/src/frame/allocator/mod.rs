@@ -416,19 +416,63 @@ impl FrameAllocator {
     }
 
     pub(super) fn put_inner(&self, slot: Option<&HartSlot>, pfn: Pfn) -> Result<bool, FrameError> {
-        let Some((span, idx, u, order)) = self.drop_ref(pfn)? else {
+        let Some((span, idx, u, order)) = self.drop_ref::<false>(pfn)? else {
             return Ok(false);
         };
         self.release(slot, span, idx, u, order);
         Ok(true)
     }
 
-    /// Drops one reference to the allocated head at `pfn`. When it was the last, returns
-    /// the block (its span, index, use and order) for the caller to release.
+    /// As [`get`](Self::get), but a frame inside an allocated block counts on the block:
+    /// the reference is the block's (a user huge page whose 4 KiB pages are mapped one
+    /// by one). The same cost as `get` for a head; the way to the head is out of line.
     #[inline]
-    fn drop_ref(&self, pfn: Pfn) -> Result<Option<(&Span, u32, FrameUse, usize)>, FrameError> {
+    pub fn get_in_block(&self, pfn: Pfn) -> Result<u32, FrameError> {
         let (span, idx) = self.locate(pfn)?;
-        self.allocated_head(span, idx)?;
+        let idx = self.counting_frame(span, idx)?;
+        span.meta[idx as usize].inc_ref()
+    }
+
+    /// The index of the frame that counts references for frame `idx`: itself if it heads
+    /// an allocated block, else the head of the allocated block it lies in.
+    #[inline]
+    fn counting_frame(&self, span: &Span, idx: u32) -> Result<u32, FrameError> {
+        match span.meta[idx as usize].state() {
+            State::Allocated(..) => Ok(idx),
+            other => self.head_of_block(span, idx, other),
+        }
+    }
+
+    /// [`counting_frame`](Self::counting_frame) of a frame that heads no allocated block.
+    #[cold]
+    #[inline(never)]
+    fn head_of_block(&self, span: &Span, idx: u32, state: State) -> Result<u32, FrameError> {
+        if state == State::Tail
+            && let Some((head, _)) = self.block_of(Pfn(span.base + idx as usize))
+            && let Some(h) = head.0.checked_sub(span.base)
+            && matches!(span.meta[h].state(), State::Allocated(..))
+        {
+            return Ok(h as u32);
+        }
+        Err(self.not_allocated(span, idx, state))
+    }
+
+    /// Drops one reference to the allocated head at `pfn` (with `IN_BLOCK`, to the
+    /// allocated block `pfn` lies in, as [`get_in_block`](Self::get_in_block) counts).
+    /// When it was the last, returns the block (its span, index, use and order) for the
+    /// caller to release.
+    #[inline]
+    fn drop_ref<const IN_BLOCK: bool>(
+        &self,
+        pfn: Pfn,
+    ) -> Result<Option<(&Span, u32, FrameUse, usize)>, FrameError> {
+        let (span, idx) = self.locate(pfn)?;
+        let idx = if IN_BLOCK {
+            self.counting_frame(span, idx)?
+        } else {
+            self.allocated_head(span, idx)?;
+            idx
+        };
         let m = &span.meta[idx as usize];
         if !m.dec_ref()? {
             return Ok(None);
@@ -439,6 +483,43 @@ impl FrameAllocator {
             State::Allocated(u, order) => Ok(Some((span, idx, u, order))),
             other => Err(self.not_allocated(span, idx, other)),
         }
+    }
+
+    /// Turns the allocated block of 2^k frames headed by `pfn`, whose only reference the
+    /// caller holds, into 2^k allocated single frames of use `new_use`, each with one
+    /// reference and owner word `owner(i)` for its index `i` in the block (a user huge
+    /// page whose 2 MiB mapping became 512 4 KiB ones). Each frame is then freed on its
+    /// own; the accounting moves the frames to `new_use`.
+    ///
+    /// Errors (nothing changes): `InvalidUse`, `Shared` when other references exist, `NotAllocated`,
+    /// `NotHead`, `Reserved`, `OutOfRange`.
+    pub fn split_block(
+        &self,
+        pfn: Pfn,
+        new_use: FrameUse,
+        owner: impl Fn(usize) -> u64,
+    ) -> Result<(), FrameError> {
+        if !new_use.is_allocatable() {
+            return Err(FrameError::InvalidUse);
+        }
+        let (span, idx) = self.locate(pfn)?;
+        let (old_use, order) = self.allocated_head(span, idx)?;
+        let u = new_use;
+        let head = &span.meta[idx as usize];
+        match head.refcount() {
+            1 => {}
+            0 => return Err(FrameError::NotAllocated),
+            refs => return Err(FrameError::Shared { refs }),
+        }
+        // Tails first: while the head still says "block", nobody treats them as frames.
+        for i in (1..1usize << order).rev() {
+            span.meta[idx as usize + i].prepare_owned(head_state(u, 0), owner(i));
+        }
+        head.set_owner(owner(0));
+        head.set_state(head_state(u, 0));
+        self.retyped[old_use.index()].fetch_sub(1 << order, Ordering::Relaxed);
+        self.retyped[u.index()].fetch_add(1 << order, Ordering::Relaxed);
+        Ok(())
     }
 
     /// Changes the use of the allocated block headed by `pfn` to `u` and returns the

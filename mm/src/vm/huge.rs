@@ -1,0 +1,246 @@
+//! Transparent huge pages for private anonymous memory: one 2 MiB leaf where a whole
+//! aligned 2 MiB range of an area is touched for the first time and the frame source has
+//! a free 2 MiB block, and the split back to 4 KiB entries wherever an operation needs
+//! 4 KiB granularity.
+//!
+//! # The rules
+//! - A *huge frame* is an order-9 block of 512 frames with one reference count (its
+//!   first frame's). A 2 MiB leaf mapping it holds one reference; so does each 4 KiB
+//!   entry mapping one of its pages (after a split of a shared leaf), and the frame
+//!   source counts a reference to any of its pages on it. It is freed when the last
+//!   reference goes.
+//! - A 2 MiB leaf lies inside one area. Anything that would cut it (an area boundary
+//!   made by `mprotect`, `mlock`, `munmap`, `mremap`, `madvise` on part of it) splits it
+//!   first ([`AddressSpace::split_huge_at`]):
+//!   - the huge zero page's leaf is dropped (its pages read as zeros again on the next
+//!     fault);
+//!   - a huge frame this leaf alone references becomes 512 ordinary frames under 512
+//!     4 KiB entries (no copy; [`FrameSource::split_huge`]);
+//!   - a huge frame something else also references (another space, after `fork`)
+//!     stays one: the 512 4 KiB entries each take a reference to it.
+//! - A write to a shared huge frame splits this space's leaf (as above) and copies the
+//!   one page written, as Linux does; copying all 2 MiB at the first write measured
+//!   595,540 instructions against about 3,000, which fork-then-exec pays for nothing
+//!   (`docs/huge-pages.md`).
+//! - Reclaim only sees ordinary frames: huge frames are not swapped (the kernel's frame
+//!   source gives none while swap is on; see `docs/huge-pages.md`).
+
+use super::area::{Backing, HugeAdvice, Prot};
+use super::hal::{FrameSource, Mmu, PteInfo};
+use super::space::{AddressSpace, private_owner};
+use super::stats::Event;
+use super::{Access, FaultOutcome, VmError};
+use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, align_down};
+use crate::layout::{HUGE_PAGE_PAGES, HUGE_PAGE_SIZE};
+
+/// A 2 MiB range a fault may fill with one huge leaf ([`AddressSpace::huge_candidate`]).
+pub(super) struct HugeFill {
+    base: usize,
+    prot: Prot,
+    index: u64,
+}
+
+/// When faults map huge pages (Linux's `/sys/kernel/mm/transparent_hugepage/enabled`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Thp {
+    /// Every private anonymous area, unless `madvise(MADV_NOHUGEPAGE)` says otherwise.
+    Always,
+    /// Only areas given `madvise(MADV_HUGEPAGE)`.
+    Madvise,
+    /// Never.
+    Never,
+}
+
+/// The first address of the 2 MiB range holding `va`.
+#[inline]
+pub(crate) const fn huge_base(va: usize) -> usize {
+    align_down(va, HUGE_PAGE_SIZE)
+}
+
+/// The first frame of the huge frame holding `pa` (huge frames are 2 MiB aligned).
+#[inline]
+pub(crate) const fn huge_head_of(pa: PhysAddr) -> PhysAddr {
+    PhysAddr(align_down(pa.0, HUGE_PAGE_SIZE))
+}
+
+impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
+    /// The 2 MiB range a fault at `page` for `access` may fill with one huge leaf, with
+    /// the area's protection and the range's first anonymous index: the area allows the
+    /// access, is private anonymous memory that huge pages are enabled for, covers the
+    /// whole aligned range, and nothing is mapped there yet.
+    pub(super) fn huge_candidate(&self, page: usize, access: Access) -> Option<HugeFill> {
+        let area = self.area_at(page)?;
+        let wanted = match (self.config.thp, area.huge) {
+            (_, HugeAdvice::Never) | (Thp::Never, _) => false,
+            (Thp::Always, _) | (_, HugeAdvice::Huge) => true,
+            (Thp::Madvise, HugeAdvice::Default) => false,
+        };
+        let base = huge_base(page);
+        (wanted
+            && area.allows(access)
+            && matches!(area.backing, Backing::Anon)
+            && base >= area.start
+            && base + HUGE_PAGE_SIZE <= area.end
+            && self.mmu.huge_slot_free(VirtAddr(base)))
+        .then(|| HugeFill {
+            base,
+            prot: area.prot,
+            index: area.anon_index(base),
+        })
+    }
+
+    /// Fills the empty 2 MiB range of `fill` for a fault: the huge zero page for a read,
+    /// a fresh zeroed huge frame for a write. `None` if it could not (no huge frame, no
+    /// table page): the caller maps 4 KiB.
+    pub(super) fn fill_huge(&mut self, fill: HugeFill, write: bool) -> Option<FaultOutcome> {
+        let HugeFill { base, prot, index } = fill;
+        if !write {
+            let zero = self.frames.huge_zero_page()?;
+            let mapped = self
+                .mmu
+                .map_huge(VirtAddr(base), zero, prot.pte_flags(true), false);
+            if mapped != Ok(true) {
+                return None;
+            }
+            self.counters.record(Event::ZeroPageMap, 1);
+            return Some(FaultOutcome::ZeroPage);
+        }
+        let owner = private_owner(&mut self.anon, self.id, index).ok()?;
+        let Ok(pa) = self.frames.alloc_huge(owner, true) else {
+            self.counters.record(Event::ThpFaultFallback, 1);
+            return None;
+        };
+        if self
+            .mmu
+            .map_huge(VirtAddr(base), pa, prot.pte_flags(false), false)
+            != Ok(true)
+        {
+            self.frames.put(pa);
+            return None;
+        }
+        self.rss += HUGE_PAGE_PAGES;
+        self.counters.record(Event::ThpFaultAlloc, 1);
+        self.counters.record(Event::ZeroFill, 1);
+        Some(FaultOutcome::ZeroFilled)
+    }
+
+    /// A write fault on the present 2 MiB leaf `pte` (queried at `va`) that lacks write:
+    /// the huge zero page is replaced by a zeroed huge frame, a copy-on-write huge frame
+    /// is taken over (only reference) or copied whole; without a free 2 MiB block the
+    /// leaf is split ([`split_huge_at`](Self::split_huge_at)) and `None` says "resolve
+    /// the 4 KiB fault now".
+    pub(super) fn write_huge(
+        &mut self,
+        va: usize,
+        pte: PteInfo,
+    ) -> Result<Option<FaultOutcome>, VmError> {
+        let base = huge_base(va);
+        let head = huge_head_of(pte.pa);
+        let area = self.area_at(base).ok_or(VmError::Fault)?;
+        let (prot, index) = (area.prot, area.anon_index(base));
+        let writable = prot.pte_flags(false);
+        let is_zero = Some(head) == self.frames.huge_zero_page();
+        if !is_zero && !pte.cow {
+            // Write taken away below the policy (never happens today): give it back.
+            self.mmu.protect(VirtAddr(base), writable, false);
+            return Ok(Some(FaultOutcome::PermissionsRestored));
+        }
+        if !is_zero && self.frames.refcount(head) == 1 {
+            // Ours alone: gaining write on a present PTE needs no flush.
+            self.mmu.protect(VirtAddr(base), writable, false);
+            self.counters.record(Event::CowTakeover, 1);
+            return Ok(Some(FaultOutcome::CowTakenOver));
+        }
+        if !is_zero {
+            // Shared with another space: this space's leaf becomes 4 KiB entries over
+            // the same frames, and only the page written is copied (as Linux does; a
+            // whole 2 MiB copy measured 595,540 instructions for the first write,
+            // `docs/huge-pages.md`).
+            self.split_huge_leaf(base)?;
+            return Ok(None);
+        }
+        let owner = private_owner(&mut self.anon, self.id, index).map_err(|_| VmError::NoMem)?;
+        let Ok(fresh) = self.frames.alloc_huge(owner, true) else {
+            self.counters.record(Event::ThpFaultFallback, 1);
+            self.split_huge_leaf(base)?;
+            return Ok(None);
+        };
+        if self.mmu.map_huge(VirtAddr(base), fresh, writable, false) != Ok(true) {
+            self.frames.put(fresh);
+            return Err(VmError::NoMem);
+        }
+        // The zero frames may be cached read-only: flush before the new ones are used.
+        self.mmu
+            .flush_range(VirtAddr(base)..VirtAddr(base + HUGE_PAGE_SIZE));
+        self.rss += HUGE_PAGE_PAGES;
+        self.counters.record(Event::ZeroPageUpgrade, 1);
+        self.counters.record(Event::ThpFaultAlloc, 1);
+        Ok(Some(FaultOutcome::ZeroPageUpgraded))
+    }
+
+    /// Makes `at` a place where 4 KiB work may start or end: if a 2 MiB leaf covers `at`
+    /// (and `at` is not its start), it is split as the module's rules say. `ENOMEM` if a
+    /// table page or the copies of a shared huge frame could not be had; then nothing
+    /// changed.
+    pub(crate) fn split_huge_at(&mut self, at: usize) -> Result<(), VmError> {
+        if at.is_multiple_of(HUGE_PAGE_SIZE) {
+            // A boundary between two 2 MiB ranges cuts no leaf.
+            return Ok(());
+        }
+        self.split_huge_leaf(huge_base(at))
+    }
+
+    /// Splits every 2 MiB leaf in `[start, end)` (page-granular work ahead over all of
+    /// it: a move to an address that is not 2 MiB apart).
+    pub(crate) fn split_huge_range(&mut self, start: usize, end: usize) -> Result<(), VmError> {
+        let mut at = VirtAddr(start);
+        while let Some((va, pte)) = self.mmu.next_mapped(at, VirtAddr(end)) {
+            if pte.huge {
+                self.split_huge_leaf(va.0)?;
+            }
+            at = VirtAddr(va.0 + if pte.huge { HUGE_PAGE_SIZE } else { PAGE_SIZE });
+        }
+        Ok(())
+    }
+
+    /// Splits the 2 MiB leaf at `base`, if there is one (see the module's rules).
+    fn split_huge_leaf(&mut self, base: usize) -> Result<(), VmError> {
+        let Some(pte) = self.mmu.query(VirtAddr(base)).present().filter(|p| p.huge) else {
+            return Ok(());
+        };
+        let head = huge_head_of(pte.pa);
+        let range = (VirtAddr(base), VirtAddr(base + HUGE_PAGE_SIZE));
+        if Some(head) == self.frames.huge_zero_page() {
+            // Zeros: nothing is lost by dropping the leaf (not counted in RSS).
+            self.mmu.unmap_range(range.0, range.1, |_, _| {});
+            self.counters.record(Event::ThpSplit, 1);
+            return Ok(());
+        }
+        if self.frames.refcount(head) == 1 {
+            self.mmu.split_huge(range.0).map_err(|_| VmError::NoMem)?;
+            self.frames.split_huge(head);
+            self.counters.record(Event::ThpSplit, 1);
+            return Ok(());
+        }
+        // Shared with another space: 512 4 KiB entries over the same frames, each
+        // holding a reference to the huge frame (which is freed when the last goes).
+        self.mmu.split_huge(range.0).map_err(|_| VmError::NoMem)?;
+        for _ in 1..HUGE_PAGE_PAGES {
+            self.frames.get(head);
+        }
+        self.counters.record(Event::ThpSplit, 1);
+        Ok(())
+    }
+
+    /// The pages a present leaf stands for (512 for a 2 MiB leaf).
+    #[inline]
+    pub(crate) fn leaf_pages(pte: &PteInfo) -> usize {
+        if pte.huge { HUGE_PAGE_PAGES } else { 1 }
+    }
+
+    /// Whether `pa` is one of the zero pages (4 KiB or huge), which are never counted.
+    #[inline]
+    pub(crate) fn is_zero_frame(&self, pa: PhysAddr) -> bool {
+        pa == self.frames.zero_page() || Some(pa) == self.frames.huge_zero_page()
+    }
+}
