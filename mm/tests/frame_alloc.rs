@@ -1,5 +1,9 @@
 //! Unit and boundary tests of the frame allocator's public API.
 
+#[path = "support/hart.rs"]
+#[allow(dead_code, reason = "only ThreadHart is used here")]
+mod hart_support;
+
 use core::mem::MaybeUninit;
 use core::ops::Range;
 use std::collections::BTreeSet;
@@ -480,4 +484,78 @@ fn replacement_words_are_reset_on_allocation() {
     assert_eq!(m.mapcount(), 0);
     assert_eq!(m.lru_links(), Some([pagoda_mm::frame::NO_FRAME; 2]));
     fa.free(q, 0).unwrap();
+}
+
+/// A user huge page: a 2 MiB block counted as one (a reference to any of its frames
+/// counts on the block), until it is split into 512 single frames of their own.
+#[test]
+fn a_block_counts_references_to_its_frames_and_splits_into_single_frames() {
+    let ranges = [frames(ram_frame(0), 2048)];
+    let fa = allocator(&ranges);
+    let before = fa.stats();
+    let h = fa.alloc(9, FrameUse::UserHuge).unwrap();
+    assert_eq!(fa.stats().used_for(FrameUse::UserHuge), 512);
+    // Plain get/put refuse a frame inside the block; the block-counting ones count it on
+    // the block.
+    assert_eq!(fa.get(Pfn(h.0 + 7)), Err(FrameError::NotHead));
+    assert_eq!(fa.get_in_block(Pfn(h.0 + 7)), Ok(2));
+    assert_eq!(fa.get_in_block(h), Ok(3));
+    assert_eq!(fa.meta(h).unwrap().refcount(), 3);
+    // A shared block does not split.
+    assert_eq!(
+        fa.split_block(h, FrameUse::UserAnon, |i| i as u64),
+        Err(FrameError::Shared { refs: 3 })
+    );
+    assert_eq!(
+        fa.put_in_block_local_with::<hart_support::ThreadHart>(Pfn(h.0 + 511), |_, _| {}),
+        Ok(false)
+    );
+    assert_eq!(
+        fa.put_in_block_local_with::<hart_support::ThreadHart>(Pfn(h.0 + 3), |_, _| {}),
+        Ok(false)
+    );
+    assert_eq!(fa.meta(h).unwrap().refcount(), 1);
+    fa.verify().unwrap();
+    // Alone: 512 single frames, one reference each, owners by index, moved to UserAnon.
+    fa.split_block(h, FrameUse::UserAnon, |i| 1000 + i as u64)
+        .unwrap();
+    assert_eq!(fa.stats().used_for(FrameUse::UserHuge), 0);
+    assert_eq!(fa.stats().used_for(FrameUse::UserAnon), 512);
+    for i in 0..512 {
+        let m = fa.meta(Pfn(h.0 + i)).unwrap();
+        assert_eq!(
+            (m.refcount(), m.owner(), m.order()),
+            (1, 1000 + i as u64, Some(0))
+        );
+    }
+    fa.verify().unwrap();
+    for i in (0..512).rev() {
+        assert_eq!(fa.put(Pfn(h.0 + i)), Ok(true));
+    }
+    fa.verify().unwrap();
+    assert_eq!(fa.stats().free, before.free);
+}
+
+#[test]
+fn the_last_reference_through_a_frame_inside_frees_the_whole_block() {
+    let ranges = [frames(ram_frame(0), 2048)];
+    let fa = allocator(&ranges);
+    let free = fa.stats().free;
+    let h = fa.alloc(9, FrameUse::UserHuge).unwrap();
+    assert_eq!(fa.get_in_block(Pfn(h.0 + 100)), Ok(2));
+    assert_eq!(
+        fa.put_in_block_local_with::<hart_support::ThreadHart>(h, |_, _| {}),
+        Ok(false)
+    );
+    let mut last = None;
+    assert_eq!(
+        fa.put_in_block_local_with::<hart_support::ThreadHart>(Pfn(h.0 + 200), |_, idx| last =
+            Some(idx)),
+        Ok(true)
+    );
+    assert!(last.is_some(), "the block's head went through `last`");
+    fa.verify().unwrap();
+    assert_eq!(fa.stats().free, free);
+    // Frames of no allocated block are refused as before.
+    assert_eq!(fa.get_in_block(Pfn(h.0 + 5)), Err(FrameError::NotAllocated));
 }

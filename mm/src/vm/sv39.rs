@@ -305,8 +305,9 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
             None => PteState::Absent,
             Some((pte, size)) => match pte.remembered_token() {
                 Some(token) => PteState::Remembered(SwapEntry::from_stored(token)),
+                None if size == PageSize::Size4K => PteState::Present(info_of(pte, size)),
                 None => {
-                    // The frame of this very page (inside a 2 MiB leaf: its 4 KiB part).
+                    // The frame of this very page: its 4 KiB part of the 2 MiB leaf.
                     let offset = va.0 & (size.bytes() - 1) & !(PAGE_SIZE - 1);
                     PteState::Present(info(PhysAddr(pte.pa().0 + offset), pte.flags(), size))
                 }

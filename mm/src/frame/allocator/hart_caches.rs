@@ -218,7 +218,7 @@ impl FrameAllocator {
     /// As [`put_local_with`](Self::put_local_with), but a frame inside an allocated block
     /// counts on the block ([`FrameAllocator::get_in_block`]); `last` and the free
     /// concern the block.
-    #[inline]
+    #[inline(always)]
     pub fn put_in_block_local_with<C: CpuLocal>(
         &self,
         pfn: Pfn,
@@ -227,7 +227,7 @@ impl FrameAllocator {
         self.put_local_inner::<C, true>(pfn, last)
     }
 
-    #[inline]
+    #[inline(always)]
     fn put_local_inner<C: CpuLocal, const IN_BLOCK: bool>(
         &self,
         pfn: Pfn,

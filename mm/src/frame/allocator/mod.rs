@@ -426,27 +426,29 @@ impl FrameAllocator {
     /// As [`get`](Self::get), but a frame inside an allocated block counts on the block:
     /// the reference is the block's (a user huge page whose 4 KiB pages are mapped one
     /// by one). The same cost as `get` for a head; the way to the head is out of line.
-    #[inline]
+    #[inline(always)]
     pub fn get_in_block(&self, pfn: Pfn) -> Result<u32, FrameError> {
         let (span, idx) = self.locate(pfn)?;
-        let idx = self.counting_frame(span, idx)?;
+        if self.allocated_head(span, idx).is_err() {
+            return self.get_tail(pfn);
+        }
         span.meta[idx as usize].inc_ref()
     }
 
-    /// The index of the frame that counts references for frame `idx`: itself if it heads
-    /// an allocated block, else the head of the allocated block it lies in.
-    #[inline]
-    fn counting_frame(&self, span: &Span, idx: u32) -> Result<u32, FrameError> {
-        match span.meta[idx as usize].state() {
-            State::Allocated(..) => Ok(idx),
-            other => self.head_of_block(span, idx, other),
-        }
-    }
-
-    /// [`counting_frame`](Self::counting_frame) of a frame that heads no allocated block.
+    /// [`get_in_block`](Self::get_in_block) of a frame that heads no allocated block.
     #[cold]
     #[inline(never)]
-    fn head_of_block(&self, span: &Span, idx: u32, state: State) -> Result<u32, FrameError> {
+    fn get_tail(&self, pfn: Pfn) -> Result<u32, FrameError> {
+        let (span, idx) = self.locate(pfn)?;
+        let head = self.head_of_block(span, idx)?;
+        span.meta[head as usize].inc_ref()
+    }
+
+    /// The head of the allocated block that frame `idx`, which heads none, lies in.
+    #[cold]
+    #[inline(never)]
+    fn head_of_block(&self, span: &Span, idx: u32) -> Result<u32, FrameError> {
+        let state = span.meta[idx as usize].state();
         if state == State::Tail
             && let Some((head, _)) = self.block_of(Pfn(span.base + idx as usize))
             && let Some(h) = head.0.checked_sub(span.base)
@@ -466,13 +468,13 @@ impl FrameAllocator {
         &self,
         pfn: Pfn,
     ) -> Result<Option<(&Span, u32, FrameUse, usize)>, FrameError> {
-        let (span, idx) = self.locate(pfn)?;
-        let idx = if IN_BLOCK {
-            self.counting_frame(span, idx)?
-        } else {
-            self.allocated_head(span, idx)?;
-            idx
-        };
+        let (span, mut idx) = self.locate(pfn)?;
+        if let Err(e) = self.allocated_head(span, idx) {
+            if !IN_BLOCK {
+                return Err(e);
+            }
+            idx = self.head_of_block(span, idx)?;
+        }
         let m = &span.meta[idx as usize];
         if !m.dec_ref()? {
             return Ok(None);
