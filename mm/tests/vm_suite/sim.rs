@@ -61,6 +61,12 @@ pub struct SimFrames {
 }
 
 impl SimFrames {
+    /// The pool, also after a test's expected panic poisoned its lock (the space's
+    /// teardown during the unwinding must not panic again).
+    fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
+        self.pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     pub fn new() -> Arc<Self> {
         Arc::new(SimFrames {
             pool: Mutex::new(Pool {
@@ -78,7 +84,7 @@ impl SimFrames {
 
     /// Writes the frame at `pa` to the slot of `entry` (a swap-out's write).
     pub fn save_to_slot(&self, entry: SwapEntry, pa: PhysAddr) {
-        let pool = self.pool.lock().unwrap();
+        let pool = self.pool();
         let data = pool
             .frames
             .get(&Self::frame_index(pa))
@@ -99,9 +105,7 @@ impl SimFrames {
             .expect("read of a slot never written")
             .clone();
         let pa = self.alloc(0, owner)?;
-        self.pool
-            .lock()
-            .unwrap()
+        self.pool()
             .frames
             .get_mut(&Self::frame_index(pa))
             .unwrap()
@@ -141,7 +145,7 @@ impl SimFrames {
 
     /// Frames currently allocated (the zero page excluded).
     pub fn live(&self) -> usize {
-        self.pool.lock().unwrap().frames.len()
+        self.pool().frames.len()
     }
 
     /// Calls `hook` with every frame freed from now on (to check who may still reach it).
@@ -151,7 +155,7 @@ impl SimFrames {
 
     /// Allows at most `limit` live frames; allocations beyond fail.
     pub fn set_limit(&self, limit: usize) {
-        self.pool.lock().unwrap().limit = limit;
+        self.pool().limit = limit;
     }
 
     pub fn read(&self, pa: usize) -> u8 {
@@ -160,7 +164,7 @@ impl SimFrames {
         {
             return 0;
         }
-        let pool = self.pool.lock().unwrap();
+        let pool = self.pool();
         let frame = pool
             .frames
             .get(&(pa / PAGE_SIZE))
@@ -174,7 +178,7 @@ impl SimFrames {
             !(HUGE_ZERO_PA..HUGE_ZERO_PA + HUGE_PAGE_SIZE).contains(&pa),
             "write to the huge zero page"
         );
-        let mut pool = self.pool.lock().unwrap();
+        let mut pool = self.pool();
         let frame = pool
             .frames
             .get_mut(&(pa / PAGE_SIZE))
@@ -183,7 +187,7 @@ impl SimFrames {
     }
 
     fn alloc(&self, fill: u8, owner: u64) -> Result<PhysAddr, OutOfMemory> {
-        let mut pool = self.pool.lock().unwrap();
+        let mut pool = self.pool();
         if pool.frames.len() >= pool.limit {
             return Err(OutOfMemory);
         }
@@ -228,7 +232,7 @@ impl SimFrames {
     /// The frame holding the reference count of the frame at `pa` (the first of its
     /// huge frame, or itself).
     pub fn counting_frame(&self, pa: PhysAddr) -> PhysAddr {
-        PhysAddr(Self::counting(&self.pool.lock().unwrap(), pa) * PAGE_SIZE)
+        PhysAddr(Self::counting(&self.pool(), pa) * PAGE_SIZE)
     }
 
     /// From now on `alloc_huge` hands out huge frames (512 frames, 2 MiB aligned).
@@ -237,7 +241,7 @@ impl SimFrames {
         reason = "the huge-page tests run over the Sv39 table only (the map has no 2 MiB leaves)"
     )]
     pub fn enable_huge(&self) {
-        self.pool.lock().unwrap().huge = true;
+        self.pool().huge = true;
     }
 }
 
@@ -252,7 +256,7 @@ impl FrameSource for SimFrames {
     }
 
     fn copy_frame(&self, dst: PhysAddr, src: PhysAddr) {
-        let mut pool = self.pool.lock().unwrap();
+        let mut pool = self.pool();
         let data = *pool
             .frames
             .get(&Self::frame_index(src))
@@ -266,13 +270,13 @@ impl FrameSource for SimFrames {
     }
 
     fn get(&self, pa: PhysAddr) {
-        let mut pool = self.pool.lock().unwrap();
+        let mut pool = self.pool();
         let pfn = Self::counting(&pool, pa);
         pool.frames.get_mut(&pfn).expect("get on a free frame").refs += 1;
     }
 
     fn put(&self, pa: PhysAddr) -> bool {
-        let mut pool = self.pool.lock().unwrap();
+        let mut pool = self.pool();
         let pfn = Self::counting(&pool, pa);
         let frame = pool.frames.get_mut(&pfn).expect("put on a free frame");
         frame.refs -= 1;
@@ -304,7 +308,7 @@ impl FrameSource for SimFrames {
     }
 
     fn refcount(&self, pa: PhysAddr) -> usize {
-        let pool = self.pool.lock().unwrap();
+        let pool = self.pool();
         let pfn = Self::counting(&pool, pa);
         pool.frames
             .get(&pfn)
@@ -313,7 +317,7 @@ impl FrameSource for SimFrames {
     }
 
     fn alloc_huge(&self, owner: u64, zeroed: bool) -> Result<PhysAddr, OutOfMemory> {
-        let mut pool = self.pool.lock().unwrap();
+        let mut pool = self.pool();
         if !pool.huge || pool.frames.len() + HUGE_PAGE_PAGES > pool.limit {
             return Err(OutOfMemory);
         }
@@ -333,15 +337,13 @@ impl FrameSource for SimFrames {
     }
 
     fn huge_zero_page(&self) -> Option<PhysAddr> {
-        self.pool
-            .lock()
-            .unwrap()
+        self.pool()
             .huge
             .then_some(PhysAddr(HUGE_ZERO_PA))
     }
 
     fn split_huge(&self, head: PhysAddr) {
-        let mut pool = self.pool.lock().unwrap();
+        let mut pool = self.pool();
         let pfn = Self::frame_index(head);
         let first = pool.frames.get(&pfn).expect("split of a free frame");
         assert_eq!(first.refs, 1, "split of a shared huge frame");
@@ -364,7 +366,7 @@ impl FrameSource for SimFrames {
     }
 
     fn owner(&self, pa: PhysAddr) -> u64 {
-        let pool = self.pool.lock().unwrap();
+        let pool = self.pool();
         let pfn = Self::frame_index(pa);
         let head = Self::counting(&pool, pa);
         pool.frames.get(&head).expect("owner of a free frame").owner + (pfn - head) as u64
