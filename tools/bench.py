@@ -17,7 +17,8 @@ Then the same on four harts (threads, signals, pipes, shootdowns: pagoda, pagoda
 Prints the exact QEMU command lines, then one table per machine: every benchmark any boot
 reported, with its unit, each kernel's figure and their ratios; a figure a boot did not
 give is `-`. Beside the tables it writes, into --out (default build/bench):
-  runs.json     every boot: command line, exit status, its whole console output;
+  runs.json     every boot: command line, exit status, its whole console output (with
+                the date and `git describe` of the tree when the boots began);
   *.csv         each table (a missing figure is an empty cell, never 0);
   *.svg         plots of them (tools/plots.py, Debian's python3-matplotlib).
 --replot reads a runs.json instead of booting and writes the tables, CSV files and plots
@@ -78,10 +79,10 @@ def counts_instructions(machine):
 
 def real_unit(unit, machine):
     """The unit a printed figure has on `machine`. The programs time with
-    clock_gettime(CLOCK_MONOTONIC) and print `ns`, which they are under qemu-riscv64
-    (tools/linux-check.sh --bench: host wall-clock time); under `-icount shift=0` a guest
-    nanosecond is a guest instruction (idle time aside, which sleep=off skips and
-    bench/swap subtracts), so those figures are instruction counts."""
+    clock_gettime(CLOCK_MONOTONIC) and print `ns`: host wall-clock time when they run
+    under qemu-riscv64 (tools/linux-check.sh --bench), but under `-icount shift=0` one
+    guest nanosecond is one guest instruction (idle time aside, which sleep=off skips
+    and bench/swap subtracts), so there those figures are instruction counts."""
     return "instructions" if unit == "ns" and counts_instructions(machine) else unit
 
 
@@ -253,12 +254,13 @@ def main():
         groups = {g: [Run.saved(r) for r in saved["runs"][g]]
                   for g in ("smp1", "smp4", "swap")}
     else:
+        # The tree's state when the boots start (the binaries were built from it).
+        date, tree = datetime.datetime.now().isoformat(timespec="seconds"), commit()
         groups = boot_all(args.kernel, args.linux)
         path = os.path.join(args.out, "runs.json")
         with open(path, "w") as f:
-            json.dump(dict(date=datetime.datetime.now().isoformat(timespec="seconds"),
-                           commit=commit(), runs={g: [r.record for r in rs]
-                                                  for g, rs in groups.items()}),
+            json.dump(dict(date=date, commit=tree, runs={g: [r.record for r in rs]
+                                                         for g, rs in groups.items()}),
                       f, indent=1)
             f.write("\n")
     runs, runs4, runs_swap = groups["smp1"], groups["smp4"], groups["swap"]
