@@ -52,12 +52,11 @@ PLOTS = ("fork", "faults", "swap", "ratios")
 
 
 class Csv:
-    """One table of tools/bench.py: its figure columns (the kernels) and ratio columns
-    (`X/Y`), one row per benchmark; a missing figure is None."""
+    """One table of tools/bench.py: one row per benchmark with its unit and every column
+    (the kernels' figures, then the ratios `X/Y`); a missing figure is None."""
 
     def __init__(self, path):
-        self.rows = {}
-        self.kernels, self.ratios = [], []
+        self.rows, self.kernels = {}, []
         if not os.path.exists(path):
             return
         with open(path, newline="") as f:
@@ -65,7 +64,6 @@ class Csv:
             head = next(reader, None) or []
             columns = head[2:]
             self.kernels = [c for c in columns if "/" not in c]
-            self.ratios = [c for c in columns if "/" in c]
             for row in reader:
                 cells = dict(zip(columns, row[2:]))
                 self.rows[row[0]] = dict(unit=row[1], **{
@@ -220,10 +218,12 @@ def swap_plot(ts):
 
 def ratios_plot(tables):
     """pagoda / Linux for every benchmark measured in instructions that both gave, one
-    bar each, below 1 where pagoda costs less. Not the four-hart rows with spinning
-    threads (`_T<n>`): under -icount the harts take turns on one host thread, so a hart
-    waiting for another (a remote fence) counts the others' instructions until that
-    hart's turn; those rows compare kernels only beside each other, not as a ratio."""
+    bar each, below 1 where pagoda costs less. Not bench/threads' mprotect and munmap rows
+    (`_T<n>`, n threads): with threads spinning on other harts, under -icount a hart
+    waiting for another (a remote fence) counts the other harts' instructions until that
+    hart's turn (they take turns on one host thread), and even with one thread Linux's
+    figures there have been thousands of times pagoda's; as ratios they would flatten
+    every other bar (guest-4harts.csv has them)."""
     rows = []
     for title, t in tables:
         for n, row in t.rows.items():
@@ -250,7 +250,7 @@ def ratios_plot(tables):
     ax.grid(True, axis="x", alpha=0.3)
     ax.set_axisbelow(True)
     ax.set_title("pagoda against Linux 6.1 (lower is better)\n"
-                 "every instruction count both gave, but the 4-hart rows with spinning threads",
+                 "every instruction count both gave, but the 4-hart mprotect/munmap _T<n> rows",
                  fontsize=10)
     return fig
 
