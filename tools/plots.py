@@ -143,8 +143,9 @@ def fork_plot(t1):
 
 def bars(ax, groups, kernels, table, unit_label, labels=None):
     """Grouped bars: one group per benchmark in `groups`, one bar per kernel that gave a
-    figure (a missing figure leaves a gap with `no figure` under it), the kernels' legend
-    in a row above them."""
+    figure (a missing figure leaves a gap with `no figure` under it; a kernel without
+    any figure here has no bars), the kernels' legend in a row above them."""
+    kernels = [k for k in kernels if any(table.get(n, k) is not None for n in groups)]
     width = 0.8 / len(kernels)
     labelled, top = set(), 0
     for g, name in enumerate(groups):
