@@ -52,7 +52,8 @@ linux: setup
 	@tools/linux/build.sh $(BUILD) >/dev/null
 
 # Side-by-side benchmarks: in-guest instruction counts of pagoda next to Linux 6.1 on the
-# same QEMU, then the host benchmarks (release).
+# same QEMU (tables, and build/bench/: runs.json, CSV files, SVG plots), then the host
+# benchmarks (release).
 bench: kernel user linux
 	@python3 tools/bench.py $(KERNEL_BIN) --linux $(BUILD)/linux/Image
 	@$(CARGO) bench -p pagoda-mm --bench frames

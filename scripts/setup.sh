@@ -24,6 +24,7 @@ declare -A NEED=(
   [dpkg-dev]=/usr/bin/dpkg-source # unpacks Debian's lua5.4 and busybox sources (user/real)
   [gcc]=/usr/bin/gcc # the host C compiler: BusyBox's Kconfig tools (and Rust's host linker)
   [util-linux]=/sbin/mkswap # formats the swap disk of the swap tests (tools/qemu.py)
+  [python3-matplotlib]=/usr/lib/python3/dist-packages/matplotlib/__init__.py # make bench's plots (tools/plots.py)
 )
 
 missing=()
