@@ -64,7 +64,9 @@ impl SimFrames {
     /// The pool, also after a test's expected panic poisoned its lock (the space's
     /// teardown during the unwinding must not panic again).
     fn pool(&self) -> std::sync::MutexGuard<'_, Pool> {
-        self.pool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.pool
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn new() -> Arc<Self> {
@@ -337,9 +339,7 @@ impl FrameSource for SimFrames {
     }
 
     fn huge_zero_page(&self) -> Option<PhysAddr> {
-        self.pool()
-            .huge
-            .then_some(PhysAddr(HUGE_ZERO_PA))
+        self.pool().huge.then_some(PhysAddr(HUGE_ZERO_PA))
     }
 
     fn split_huge(&self, head: PhysAddr) {
