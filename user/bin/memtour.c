@@ -578,6 +578,12 @@ static void swap_step(void)
 /* Step 5: huge pages. */
 static void huge_pages(void)
 {
+    if (pagoda && swap_enabled()) {
+        skip_step(5, "huge-pages",
+                  "swap is on: pagoda maps 4 KiB pages only while swap is on, so that\n"
+                  "  reclaim can take them (docs/huge-pages.md); boot without a swap disk");
+        return;
+    }
     begin_step(5, "huge pages",
                "A 2 MiB range of private memory touched for the first time can get one 2 MiB\n"
                "page (one Sv39 leaf, one fault) instead of 512 pages of 4 KiB (512 faults).\n"
