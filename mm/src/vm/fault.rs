@@ -95,7 +95,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         let mut state = self.mmu.query(VirtAddr(page));
         let huge_work = match state {
-            PteState::Absent => self.config.thp != Thp::Never,
+            PteState::Absent => match self.config.thp {
+                Thp::Always => true,
+                Thp::Madvise => self.huge_advised,
+                Thp::Never => false,
+            },
             PteState::Present(pte) => pte.huge && !pte.flags.contains(access.pte_flag()),
             PteState::Remembered(_) => false,
         };

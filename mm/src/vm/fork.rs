@@ -46,6 +46,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         child.start_brk = self.start_brk;
         child.brk = self.brk;
         child.anon_moved = self.anon_moved;
+        child.huge_advised = self.huge_advised;
         child.join_objects(self).map_err(|_| VmError::NoMem)?;
         let zero = self.frames.zero_page();
         let huge_zero = self.frames.huge_zero_page();

@@ -550,6 +550,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         if let Some(area) = self.areas.get_mut(&start) {
             area.huge = huge;
         }
+        self.huge_advised |= huge == HugeAdvice::Huge;
         Ok(())
     }
 

@@ -159,6 +159,9 @@ pub struct AddressSpace<M: Mmu, F: FrameSource + Clone> {
     /// from the pages' addresses, and a reverse-map walk looks at every private area
     /// instead of only the one at the index's address. Never cleared.
     pub(crate) anon_moved: bool,
+    /// Whether an area of this space was ever given `MADV_HUGEPAGE` (with `thp=madvise`
+    /// a fault looks for huge pages only then). Never cleared.
+    pub(crate) huge_advised: bool,
 }
 
 /// Live spaces that have locked an area at some time: while there are none, reclaim
@@ -194,6 +197,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             def_lock: Lock::Unlocked,
             ever_locked: false,
             anon_moved: false,
+            huge_advised: false,
         }
     }
 
