@@ -3,15 +3,15 @@
 
 use alloc::sync::Arc;
 
-use super::area::{Area, PageOrigin, Prot};
+use super::area::{Area, Backing, HugeAdvice, PageOrigin, Prot};
 use super::hal::{FrameSource, Mmu, PagePerms, PteInfo, PteState};
-use super::huge::{Thp, huge_head_of};
+use super::huge::{Thp, huge_base, huge_head_of};
 use super::object::{MemObject, PageError, SpaceId};
 use super::space::{AddressSpace, private_owner};
 use super::stats::{Event, SpaceCounters};
 use super::{FaultError, STACK_GUARD_GAP, VmError};
 use crate::addr::{PAGE_SHIFT, PAGE_SIZE, VirtAddr, align_down};
-use crate::layout::USER_END;
+use crate::layout::{HUGE_PAGE_PAGES, HUGE_PAGE_SIZE, USER_END};
 
 /// The kind of access that faulted (from `scause`: load, store/AMO, instruction page
 /// fault).
@@ -94,17 +94,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             self.grow_stack(page)?;
         }
         let mut state = self.mmu.query(VirtAddr(page));
-        let huge_work = match state {
-            PteState::Absent => match self.config.thp {
-                Thp::Always => true,
-                Thp::Madvise => self.huge_advised,
-                Thp::Never => false,
-            },
-            PteState::Present(pte) => pte.huge && !pte.flags.contains(access.pte_flag()),
-            PteState::Remembered(_) => false,
-        };
-        if huge_work {
-            match self.huge_fault(page, access, state)? {
+        if let PteState::Present(pte) = state
+            && pte.huge
+            && !pte.flags.contains(access.pte_flag())
+        {
+            match self.huge_fault(page, access, pte)? {
                 Ok(outcome) => {
                     self.counters.record(Event::MinorFault, 1);
                     return Ok(outcome);
@@ -112,6 +106,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 Err(now) => state = now,
             }
         }
+        // Whether an untouched page may get a huge page (the area decides the rest).
+        let huge_mode = match self.config.thp {
+            Thp::Madvise if !self.huge_advised => Thp::Never,
+            mode => mode,
+        };
         let AddressSpace {
             mmu,
             frames,
@@ -142,7 +141,17 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             page,
         };
         let outcome = match state {
-            PteState::Absent => fault.fill(access)?,
+            PteState::Absent => {
+                let huge = match huge_mode {
+                    Thp::Never => None,
+                    mode => fault.fill_huge(access, mode),
+                };
+                // One call of `fill` (inlined: the 4 KiB fault path).
+                match huge {
+                    Some(outcome) => outcome,
+                    None => fault.fill(access)?,
+                }
+            }
             PteState::Present(pte) => fault.resolve_present(pte, access)?,
             // The kernel reads it in (sleeping, without this space's lock) and comes
             // back through `swap_in_page`.
@@ -156,54 +165,39 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         Ok(outcome)
     }
 
-    /// The huge-page part of a fault at `page`, where the table holds `state`: an
-    /// untouched 2 MiB range that can take a huge leaf gets one; a 2 MiB leaf lacking the
-    /// access's right is resolved whole (or split, and the 4 KiB fault left to the
-    /// caller). `Err(state)` hands a 4 KiB fault back with what the table holds at
-    /// `page` now. Out of line: the 4 KiB fault path stays as short as it was.
+    /// A fault at `page` on the 2 MiB leaf `pte` that lacks the access's right: resolved
+    /// whole (or split, and the 4 KiB fault left to the caller: `Err` with what the table
+    /// holds at `page` now). Out of line: the 4 KiB fault path stays as short as it was.
     #[inline(never)]
     fn huge_fault(
         &mut self,
         page: usize,
         access: Access,
-        state: PteState,
+        pte: PteInfo,
     ) -> Result<Result<FaultOutcome, PteState>, FaultError> {
-        let allowed = |space: &Self| {
-            space
-                .area_at(page)
-                .filter(|a| a.allows(access))
-                .map(|a| a.prot)
+        let Some(prot) = self
+            .area_at(page)
+            .filter(|a| a.allows(access))
+            .map(|a| a.prot)
+        else {
+            // The 4 KiB path reports the error.
+            return Ok(Err(PteState::Present(pte)));
         };
-        match state {
-            PteState::Absent if self.config.thp != Thp::Never => {
-                let filled = self
-                    .huge_candidate(page, access)
-                    .and_then(|fill| self.fill_huge(fill, access == Access::Write));
-                Ok(filled.ok_or(state))
-            }
-            PteState::Present(pte) if pte.huge && !pte.flags.contains(access.pte_flag()) => {
-                let Some(prot) = allowed(self) else {
-                    // The 4 KiB path reports the error.
-                    return Ok(Err(state));
-                };
-                if access == Access::Write {
-                    return match self.write_huge(page, pte) {
-                        Ok(Some(outcome)) => Ok(Ok(outcome)),
-                        // Split: the 4 KiB entry is resolved as any other.
-                        Ok(None) => Ok(Err(self.mmu.query(VirtAddr(page)))),
-                        Err(VmError::NoMem) => Err(FaultError::OutOfMemory),
-                        Err(_) => Err(FaultError::Unmapped),
-                    };
-                }
-                // A right the area grants is missing (never today): restore it, never
-                // write on a shared or zero huge frame.
-                let read_only = pte.cow || self.is_zero_frame(huge_head_of(pte.pa));
-                self.mmu
-                    .protect(VirtAddr(page), prot.pte_flags(read_only), pte.cow);
-                Ok(Ok(FaultOutcome::PermissionsRestored))
-            }
-            _ => Ok(Err(state)),
+        if access == Access::Write {
+            return match self.write_huge(page, pte) {
+                Ok(Some(outcome)) => Ok(Ok(outcome)),
+                // Split: the 4 KiB entry is resolved as any other.
+                Ok(None) => Ok(Err(self.mmu.query(VirtAddr(page)))),
+                Err(VmError::NoMem) => Err(FaultError::OutOfMemory),
+                Err(_) => Err(FaultError::Unmapped),
+            };
         }
+        // A right the area grants is missing (never today): restore it, never write on
+        // a shared or zero huge frame.
+        let read_only = pte.cow || self.is_zero_frame(huge_head_of(pte.pa));
+        self.mmu
+            .protect(VirtAddr(page), prot.pte_flags(read_only), pte.cow);
+        Ok(Ok(FaultOutcome::PermissionsRestored))
     }
 
     /// Makes `[va, va + len)` accessible for a kernel copy to (`write`) or from user memory:
@@ -321,6 +315,58 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
         }
         *self.rss += 1;
         Ok(())
+    }
+
+    /// Fills the untouched 2 MiB range around the page with one leaf if the area takes
+    /// huge pages under `mode` and covers the whole aligned range, and nothing is mapped
+    /// there: the huge zero page for a read, a zeroed huge frame for a write. `None` to
+    /// map 4 KiB (also when no 2 MiB block or table page could be had).
+    #[inline(never)]
+    fn fill_huge(&mut self, access: Access, mode: Thp) -> Option<FaultOutcome> {
+        let area = self.area;
+        let wanted = match (mode, area.huge) {
+            (_, HugeAdvice::Never) | (Thp::Never, _) => false,
+            (Thp::Always, _) | (_, HugeAdvice::Huge) => true,
+            (Thp::Madvise, HugeAdvice::Default) => false,
+        };
+        let base = huge_base(self.page);
+        if !wanted
+            || !matches!(area.backing, Backing::Anon)
+            || base < area.start
+            || base + HUGE_PAGE_SIZE > area.end
+            || !self.mmu.huge_slot_free(VirtAddr(base))
+        {
+            return None;
+        }
+        let prot = area.prot;
+        if access != Access::Write {
+            let zero = self.frames.huge_zero_page()?;
+            let mapped = self
+                .mmu
+                .map_huge(VirtAddr(base), zero, prot.pte_flags(true), false);
+            if mapped != Ok(true) {
+                return None;
+            }
+            self.counters.record(Event::ZeroPageMap, 1);
+            return Some(FaultOutcome::ZeroPage);
+        }
+        let owner = private_owner(self.anon, self.id, area.anon_index(base)).ok()?;
+        let Ok(pa) = self.frames.alloc_huge(owner, true) else {
+            self.counters.record(Event::ThpFaultFallback, 1);
+            return None;
+        };
+        if self
+            .mmu
+            .map_huge(VirtAddr(base), pa, prot.pte_flags(false), false)
+            != Ok(true)
+        {
+            self.frames.put(pa);
+            return None;
+        }
+        *self.rss += HUGE_PAGE_PAGES;
+        self.counters.record(Event::ThpFaultAlloc, 1);
+        self.counters.record(Event::ZeroFill, 1);
+        Some(FaultOutcome::ZeroFilled)
     }
 
     /// Resolves a fault on a page with no PTE. New PTEs need no flush.

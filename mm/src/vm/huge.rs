@@ -25,20 +25,13 @@
 //! - Reclaim only sees ordinary frames: huge frames are not swapped (the kernel's frame
 //!   source gives none while swap is on; see `docs/huge-pages.md`).
 
-use super::area::{Backing, HugeAdvice, Prot};
+
 use super::hal::{FrameSource, Mmu, PteInfo};
 use super::space::{AddressSpace, private_owner};
 use super::stats::Event;
-use super::{Access, FaultOutcome, VmError};
+use super::{FaultOutcome, VmError};
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, align_down};
 use crate::layout::{HUGE_PAGE_PAGES, HUGE_PAGE_SIZE};
-
-/// A 2 MiB range a fault may fill with one huge leaf ([`AddressSpace::huge_candidate`]).
-pub(super) struct HugeFill {
-    base: usize,
-    prot: Prot,
-    index: u64,
-}
 
 /// When faults map huge pages (Linux's `/sys/kernel/mm/transparent_hugepage/enabled`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,66 +57,6 @@ pub(crate) const fn huge_head_of(pa: PhysAddr) -> PhysAddr {
 }
 
 impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
-    /// The 2 MiB range a fault at `page` for `access` may fill with one huge leaf, with
-    /// the area's protection and the range's first anonymous index: the area allows the
-    /// access, is private anonymous memory that huge pages are enabled for, covers the
-    /// whole aligned range, and nothing is mapped there yet.
-    pub(super) fn huge_candidate(&self, page: usize, access: Access) -> Option<HugeFill> {
-        let area = self.area_at(page)?;
-        let wanted = match (self.config.thp, area.huge) {
-            (_, HugeAdvice::Never) | (Thp::Never, _) => false,
-            (Thp::Always, _) | (_, HugeAdvice::Huge) => true,
-            (Thp::Madvise, HugeAdvice::Default) => false,
-        };
-        let base = huge_base(page);
-        (wanted
-            && area.allows(access)
-            && matches!(area.backing, Backing::Anon)
-            && base >= area.start
-            && base + HUGE_PAGE_SIZE <= area.end
-            && self.mmu.huge_slot_free(VirtAddr(base)))
-        .then(|| HugeFill {
-            base,
-            prot: area.prot,
-            index: area.anon_index(base),
-        })
-    }
-
-    /// Fills the empty 2 MiB range of `fill` for a fault: the huge zero page for a read,
-    /// a fresh zeroed huge frame for a write. `None` if it could not (no huge frame, no
-    /// table page): the caller maps 4 KiB.
-    pub(super) fn fill_huge(&mut self, fill: HugeFill, write: bool) -> Option<FaultOutcome> {
-        let HugeFill { base, prot, index } = fill;
-        if !write {
-            let zero = self.frames.huge_zero_page()?;
-            let mapped = self
-                .mmu
-                .map_huge(VirtAddr(base), zero, prot.pte_flags(true), false);
-            if mapped != Ok(true) {
-                return None;
-            }
-            self.counters.record(Event::ZeroPageMap, 1);
-            return Some(FaultOutcome::ZeroPage);
-        }
-        let owner = private_owner(&mut self.anon, self.id, index).ok()?;
-        let Ok(pa) = self.frames.alloc_huge(owner, true) else {
-            self.counters.record(Event::ThpFaultFallback, 1);
-            return None;
-        };
-        if self
-            .mmu
-            .map_huge(VirtAddr(base), pa, prot.pte_flags(false), false)
-            != Ok(true)
-        {
-            self.frames.put(pa);
-            return None;
-        }
-        self.rss += HUGE_PAGE_PAGES;
-        self.counters.record(Event::ThpFaultAlloc, 1);
-        self.counters.record(Event::ZeroFill, 1);
-        Some(FaultOutcome::ZeroFilled)
-    }
-
     /// A write fault on the present 2 MiB leaf `pte` (queried at `va`) that lacks write:
     /// the huge zero page is replaced by a zeroed huge frame, a copy-on-write huge frame
     /// is taken over (only reference) or copied whole; without a free 2 MiB block the
