@@ -25,7 +25,6 @@
 //! - Reclaim only sees ordinary frames: huge frames are not swapped (the kernel's frame
 //!   source gives none while swap is on; see `docs/huge-pages.md`).
 
-
 use super::hal::{FrameSource, Mmu, PteInfo};
 use super::space::{AddressSpace, private_owner};
 use super::stats::Event;
