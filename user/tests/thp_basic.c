@@ -6,7 +6,7 @@
  * outside the hole keep their data, the hole faults), MADV_DONTNEED of part of a huge
  * page (those pages read zero, the others keep their data), a fork tree in which parent,
  * child and grandchild each write their own half and verify every page, mremap to a new
- * place, reads of never-written memory (zeros), and MADV_NOHUGEPAGE. Every check of the
+ * place, reads of never-written memory (zeros), MADV_NOHUGEPAGE and MAP_HUGETLB. Every check of the
  * data holds on any kernel; on pagoda the test also checks that huge pages were used
  * (AnonHugePages in smaps and meminfo, thp_fault_alloc, thp_split_pmd in /proc/vmstat)
  * and that MemFree comes back once everything is unmapped.
@@ -223,6 +223,31 @@ static void no_huge_advice(void)
     CHECK_OK(munmap(r, 4 * MIB));
 }
 
+/* MAP_HUGETLB: whole 2 MiB pages, all there at once (pagoda takes them from free 2 MiB
+ * blocks; a Linux without a hugetlb pool says ENOMEM). Checked on pagoda only. */
+static void explicit_huge_pages(void)
+{
+    char *r = mmap(NULL, 3 * MIB, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
+    if (r == MAP_FAILED) {
+        /* Elsewhere: no hugetlb pool (ENOMEM), or QEMU's user mode refusing the flag. */
+        CHECK(!on_pagoda());
+        CHECK(errno == ENOMEM || errno == EINVAL);
+        return;
+    }
+    CHECK_EQ((uintptr_t)r % HUGE, 0);
+    if (on_pagoda()) /* the length rounded up to 4 MiB, both pages mapped already */
+        CHECK_EQ(smaps_kb(r, "AnonHugePages"), 4096);
+    for (size_t off = 0; off < 4 * MIB; off += PAGE_SIZE)
+        CHECK_EQ(r[off], 0);
+    r[4 * MIB - 1] = 5;
+    CHECK_EQ(r[4 * MIB - 1], 5);
+    CHECK_OK(munmap(r, 4 * MIB));
+    if (on_pagoda())
+        CHECK_ERR(mmap(NULL, 2 * MIB, PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0), EINVAL);
+}
+
 int main(void)
 {
     long baseline = meminfo_kb("MemFree");
@@ -244,6 +269,7 @@ int main(void)
     CHECK_OK(munmap(region, LEN));
     never_written();
     no_huge_advice();
+    explicit_huge_pages();
     CHECK_MEMFREE_BACK(baseline);
     return 0;
 }

@@ -46,7 +46,9 @@ pub const MAP_POPULATE: usize = 0x8000;
 pub const MAP_NONBLOCK: usize = 0x1_0000;
 /// `MAP_STACK`: a hint, ignored.
 pub const MAP_STACK: usize = 0x2_0000;
-/// `MAP_HUGETLB`: explicit huge pages, not provided: `EINVAL` (as Linux without hugetlbfs).
+/// `MAP_HUGETLB`: explicit huge pages for private anonymous memory, every 2 MiB page
+/// allocated at `mmap` (`ENOMEM` when a 2 MiB block is missing, as Linux without a
+/// hugetlb pool); `EINVAL` for files and shared memory.
 pub const MAP_HUGETLB: usize = 0x4_0000;
 /// `MAP_SYNC`: only for DAX files; `EOPNOTSUPP` with `MAP_SHARED_VALIDATE`.
 pub const MAP_SYNC: usize = 0x8_0000;

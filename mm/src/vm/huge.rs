@@ -110,6 +110,29 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         Ok(Some(FaultOutcome::ZeroPageUpgraded))
     }
 
+    /// Maps every 2 MiB page of the new `MAP_HUGETLB` area `[start, end)` (2 MiB
+    /// aligned) with a zeroed huge frame now. `ENOMEM` when one is missing (the pages
+    /// mapped so far stay: the caller unmaps the range).
+    pub(super) fn populate_huge(&mut self, start: usize, end: usize) -> Result<(), VmError> {
+        let area = self.area_at(start).ok_or(VmError::NoMem)?;
+        let (flags, first) = (area.prot.pte_flags(false), area.anon_index(start));
+        let owner = private_owner(&mut self.anon, self.id, first).map_err(|_| VmError::NoMem)?;
+        for base in (start..end).step_by(HUGE_PAGE_SIZE) {
+            let index = ((base - start) / PAGE_SIZE) as u64;
+            let pa = self
+                .frames
+                .alloc_huge(owner + index, true)
+                .map_err(|_| VmError::NoMem)?;
+            if self.mmu.map_huge(VirtAddr(base), pa, flags, false) != Ok(true) {
+                self.frames.put(pa);
+                return Err(VmError::NoMem);
+            }
+            self.rss += HUGE_PAGE_PAGES;
+            self.counters.record(Event::ThpFaultAlloc, 1);
+        }
+        Ok(())
+    }
+
     /// Makes `at` a place where 4 KiB work may start or end: if a 2 MiB leaf covers `at`
     /// (and `at` is not its start), it is split as the module's rules say. `ENOMEM` if a
     /// table page or the copies of a shared huge frame could not be had; then nothing

@@ -39,12 +39,14 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// `file` is the resolved descriptor (`None` if `fd` is not an open descriptor; ignored
     /// with `MAP_ANONYMOUS`). Returns the mapping's address. Checks in Linux's order:
     /// `EINVAL` for a misaligned offset, `EBADF` for a missing file, `EINVAL` for
-    /// `MAP_HUGETLB` or length 0, `ENOMEM` if the page-rounded length overflows, the space
+    /// `MAP_HUGETLB` of a file or shared memory or at an address not 2 MiB aligned, or
+    /// length 0, `ENOMEM` if the page-rounded length overflows, the space
     /// has more than `max_map_count` areas or has no room, `EINVAL` / `ENOMEM` / `EPERM`
     /// for a fixed address misaligned / past the user half / below `mmap_min_addr`,
     /// `EEXIST` for `MAP_FIXED_NOREPLACE` over a mapping, `EOVERFLOW` if a file range
     /// passes `i64::MAX`, then the type checks (`EOPNOTSUPP`, `EACCES`, `ENODEV`,
-    /// `EINVAL`).
+    /// `EINVAL`). `MAP_HUGETLB` maps whole 2 MiB pages, all allocated now: `ENOMEM` when
+    /// a 2 MiB block is missing.
     ///
     /// Placement without `MAP_FIXED`: the hint (rounded down to a page, raised to
     /// `mmap_min_addr`) if the range is free and clear of stack guard gaps; else the
@@ -103,12 +105,24 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         } else {
             Some(file.ok_or(VmError::BadFd)?)
         };
-        if flags & MAP_HUGETLB != 0 {
+        let hugetlb = flags & MAP_HUGETLB != 0;
+        if hugetlb && (file.is_some() || flags & MAP_TYPE != MAP_PRIVATE) {
+            // Private anonymous only: no hugetlbfs, and shared memory has no huge pages.
             return Err(VmError::Inval);
         }
         if len == 0 {
             return Err(VmError::Inval);
         }
+        // Explicit huge pages: whole 2 MiB pages at a 2 MiB boundary (Linux's hugetlb
+        // rounds the length up and refuses an unaligned fixed address).
+        let len = if hugetlb {
+            if flags & MAP_FIXED != 0 && !is_aligned(addr, HUGE_PAGE_SIZE) {
+                return Err(VmError::Inval);
+            }
+            align_up(len, HUGE_PAGE_SIZE).ok_or(VmError::NoMem)?
+        } else {
+            len
+        };
         let mut flags = flags;
         if flags & MAP_FIXED_NOREPLACE != 0 {
             flags |= MAP_FIXED;
@@ -120,8 +134,10 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let huge_sized = file.is_none()
             && flags & MAP_TYPE == MAP_PRIVATE
             && len >= HUGE_PAGE_SIZE
-            && self.config.thp != Thp::Never;
-        let start = match (fixed || addr != 0, huge_sized) {
+            && (self.config.thp != Thp::Never || hugetlb);
+        // A hint is honoured as usual, except by explicit huge pages, which need a 2 MiB
+        // boundary.
+        let start = match (fixed || (addr != 0 && !hugetlb), huge_sized) {
             // Large private anonymous mappings start on a 2 MiB boundary, so that huge
             // pages can cover them (Linux's `thp_get_unmapped_area`).
             (false, true) => match len
@@ -226,8 +242,17 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         if lock.is_locked() {
             self.note_locking();
         }
-        let area = Area::new(start, end, prot, backing, may_write, grows_down).locked(lock);
+        let mut area = Area::new(start, end, prot, backing, may_write, grows_down).locked(lock);
+        if hugetlb {
+            area.huge = HugeAdvice::Huge;
+            self.huge_advised = true;
+        }
         self.insert_area(area);
+        if hugetlb && let Err(e) = self.populate_huge(start, end) {
+            // No free 2 MiB block for every page: ENOMEM, as Linux without a hugetlb pool.
+            self.unmap_range(start, end);
+            return Err(e);
+        }
         let populate = self.config.eager
             || lock == Lock::Locked
             || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE;

@@ -437,3 +437,50 @@ fn random_operations_on_huge_pages_match_the_model() {
         let _ = frames.huge_zero_page();
     }
 }
+
+#[test]
+fn map_hugetlb_maps_whole_huge_pages_now_or_fails_with_enomem() {
+    let frames = SimFrames::new();
+    frames.enable_huge();
+    let mut s = new_space(&frames);
+    let a = s
+        .mmap(0, 3 * H / 2, RW, ANON | MAP_HUGETLB, None, 0)
+        .unwrap()
+        .0;
+    assert_eq!(a % H, 0);
+    assert_eq!(
+        s.rss_pages(),
+        2 * HUGE_PAGE_PAGES,
+        "rounded up to 4 MiB, all mapped"
+    );
+    assert!(s.mmu().query_page(a + H).huge);
+    assert_eq!(read(&mut s, &frames, a + 2 * H - 1), Ok(0));
+    check_invariants(&[&s], &frames);
+    assert_eq!(
+        s.mmap(0, H, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB, None, 0),
+        Err(pagoda_mm::vm::VmError::Inval)
+    );
+    assert_eq!(
+        s.mmap(
+            a + 64 * H + P,
+            H,
+            RW,
+            ANON | MAP_HUGETLB | MAP_FIXED,
+            None,
+            0
+        ),
+        Err(pagoda_mm::vm::VmError::Inval)
+    );
+    // Room for one more huge frame only: ENOMEM, and nothing of it stays.
+    frames.set_limit(frames.live() + HUGE_PAGE_PAGES);
+    let areas = s.area_count();
+    assert_eq!(
+        s.mmap(0, 2 * H, RW, ANON | MAP_HUGETLB, None, 0),
+        Err(pagoda_mm::vm::VmError::NoMem)
+    );
+    assert_eq!(s.area_count(), areas);
+    assert_eq!(s.rss_pages(), 2 * HUGE_PAGE_PAGES);
+    check_invariants(&[&s], &frames);
+    drop(s);
+    assert_eq!(frames.live(), 0);
+}
