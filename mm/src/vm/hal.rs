@@ -179,7 +179,11 @@ pub struct CopyPte {
     pub child: (PhysAddr, PagePerms, bool),
 }
 
-/// The page table of one address space, at 4 KiB granularity, user half only.
+/// The page table of one address space, user half only: 4 KiB leaves, and 2 MiB leaves
+/// where the policy asks ([`map_huge`](Self::map_huge)), which the range methods
+/// (`next_mapped`, `update_range`, `copy_range`, `unmap_range`, `teardown`) report once,
+/// at their first address, with [`PteInfo::huge`] (the policy splits a 2 MiB leaf before
+/// a range cuts it).
 ///
 /// Every `va` passed is page aligned and below [`USER_END`](crate::layout::USER_END). The
 /// methods never touch frame reference counts (the policy layer owns those). Those that

@@ -57,10 +57,11 @@ pub(crate) const fn huge_head_of(pa: PhysAddr) -> PhysAddr {
 
 impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// A write fault on the present 2 MiB leaf `pte` (queried at `va`) that lacks write:
-    /// the huge zero page is replaced by a zeroed huge frame, a copy-on-write huge frame
-    /// is taken over (only reference) or copied whole; without a free 2 MiB block the
-    /// leaf is split ([`split_huge_at`](Self::split_huge_at)) and `None` says "resolve
-    /// the 4 KiB fault now".
+    /// the huge zero page is replaced by a zeroed huge frame; a copy-on-write huge frame
+    /// only this leaf references is taken over. Otherwise (a shared huge frame, or no
+    /// free 2 MiB block for the zero page's replacement) the leaf is split as the
+    /// module's rules say and `None` says "resolve the 4 KiB fault now" (which copies
+    /// the one page written).
     pub(super) fn write_huge(
         &mut self,
         va: usize,
