@@ -200,10 +200,17 @@ fn mmap_argument_errors() {
         Err(VmError::NoMem),
         "larger than the user half"
     );
+    // Explicit huge pages from frames that have no 2 MiB block: ENOMEM, as Linux
+    // without a hugetlb pool (huge.rs tests them with one); of shared memory: EINVAL.
     assert_eq!(
         map(&mut s, 0, P, RW, ANON | MAP_HUGETLB),
+        Err(VmError::NoMem),
+        "hugetlb without huge frames"
+    );
+    assert_eq!(
+        map(&mut s, 0, P, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_HUGETLB),
         Err(VmError::Inval),
-        "hugetlb"
+        "shared hugetlb"
     );
     assert_eq!(
         map(&mut s, 0, P, RW, MAP_ANONYMOUS),
