@@ -285,7 +285,9 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     let (swap_total, swap_free, swap_cached) = crate::memory::swap::totals();
     // Without swap no page is aged (the lists are kept only while swap is on): every
     // private page counts as inactive, where Linux puts a new anonymous page.
-    let anon = f.used_for(FrameUse::UserAnon).saturating_sub(shmem);
+    // Huge pages are anonymous pages too (`AnonHugePages` is a part of `AnonPages`).
+    let huge = f.used_for(FrameUse::UserHuge);
+    let anon = (f.used_for(FrameUse::UserAnon) + huge).saturating_sub(shmem);
     let (active, inactive) = if crate::memory::reclaim::tracking() {
         crate::memory::reclaim::lengths()
     } else {
@@ -301,11 +303,7 @@ fn meminfo(out: &mut String) -> core::fmt::Result {
     line(out, "SwapTotal", kb(swap_total as usize))?;
     line(out, "SwapFree", kb(swap_free as usize))?;
     line(out, "AnonPages", kb(anon))?;
-    line(
-        out,
-        "AnonHugePages",
-        kb(crate::memory::uspace::huge_page_bytes() / PAGE_SIZE),
-    )?;
+    line(out, "AnonHugePages", kb(huge))?;
     line(out, "Shmem", kb(shmem))?;
     line(out, "Slab", kb(f.used_for(FrameUse::Slab)))?;
     line(

@@ -207,11 +207,6 @@ fn huge_head(pa: PhysAddr) -> PhysAddr {
     PhysAddr(pa.0 & !(HUGE_PAGE_SIZE - 1))
 }
 
-/// Bytes of user memory in huge frames (`AnonHugePages`).
-pub fn huge_page_bytes() -> usize {
-    frames::FRAMES.stats().used_for(FrameUse::UserHuge) * PAGE_SIZE
-}
-
 /// The shared zero huge frame, allocated at boot if a 2 MiB block was free.
 static HUGE_ZERO_PAGE: Once<PhysAddr> = Once::new();
 
