@@ -18,12 +18,12 @@ use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use pagoda_mm::frame::FrameUse;
-use pagoda_mm::layout::{HUGE_PAGE_ORDER, HUGE_PAGE_PAGES, HUGE_PAGE_SIZE, USER_END};
+use pagoda_mm::layout::{HUGE_PAGE_ORDER, HUGE_PAGE_PAGES, USER_END};
 use pagoda_mm::swap::List;
 use pagoda_mm::tlb::{Flush, TlbOps};
 use pagoda_mm::vm::{
     Access, AddressSpace, FaultError, FaultOutcome, FrameSource, Mmu, OutOfMemory, PagePerms,
-    Sv39Mmu, SwapEntry, Thp, VmConfig, owner_is_private,
+    Sv39Mmu, SwapEntry, Thp, VmConfig, huge_head_of, owner_is_private,
 };
 use spin::Once;
 
@@ -129,7 +129,7 @@ impl FrameSource for KernelFrames {
             .meta(pa.pfn())
             .map_or(0, |m| match m.frame_use() {
                 // A 4 KiB page of a huge frame: the huge frame's count.
-                FrameUse::Tail => self.refcount(huge_head(pa)),
+                FrameUse::Tail => self.refcount(huge_head_of(pa)),
                 _ => m.refcount() as usize,
             })
     }
@@ -145,7 +145,7 @@ impl FrameSource for KernelFrames {
             .map_or(0, |m| match m.frame_use() {
                 // A 4 KiB page of a huge frame: the huge frame's owner, at its index.
                 FrameUse::Tail => {
-                    let head = huge_head(pa);
+                    let head = huge_head_of(pa);
                     self.owner(head) + ((pa.0 - head.0) / PAGE_SIZE) as u64
                 }
                 _ => m.owner(),
@@ -198,13 +198,6 @@ impl FrameSource for KernelFrames {
             }
         }
     }
-}
-
-/// The first frame of the huge frame that holds `pa` (huge frames are 2 MiB aligned;
-/// a user PTE maps no other block of several frames).
-#[inline]
-fn huge_head(pa: PhysAddr) -> PhysAddr {
-    PhysAddr(pa.0 & !(HUGE_PAGE_SIZE - 1))
 }
 
 /// The shared zero huge frame, allocated at boot if a 2 MiB block was free.

@@ -51,7 +51,7 @@ pub(crate) const fn huge_base(va: usize) -> usize {
 
 /// The first frame of the huge frame holding `pa` (huge frames are 2 MiB aligned).
 #[inline]
-pub(crate) const fn huge_head_of(pa: PhysAddr) -> PhysAddr {
+pub const fn huge_head_of(pa: PhysAddr) -> PhysAddr {
     PhysAddr(align_down(pa.0, HUGE_PAGE_SIZE))
 }
 

@@ -184,13 +184,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             let stop = area.end.min(end);
             if area.lock != lock {
                 for cut in [at, stop] {
-                    if self.splits_at(cut) {
-                        if self.areas.len() >= self.config.max_map_count {
-                            return Err(VmError::NoMem);
-                        }
-                        self.split_huge_at(cut)?;
-                        self.split_at(cut);
-                    }
+                    self.cut_at(cut)?;
                 }
                 if let Some(area) = self.areas.get_mut(&at) {
                     area.lock = lock;

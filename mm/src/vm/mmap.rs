@@ -355,13 +355,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             let stop = area.end.min(end);
             if area.prot != new {
                 for cut in [at, stop] {
-                    if self.splits_at(cut) {
-                        if self.areas.len() >= self.config.max_map_count {
-                            return Err(VmError::NoMem);
-                        }
-                        self.split_huge_at(cut)?;
-                        self.split_at(cut);
-                    }
+                    self.cut_at(cut)?;
                 }
                 if let Some(area) = self.areas.get_mut(&at) {
                     area.prot = new;
@@ -564,13 +558,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             return Ok(());
         }
         for cut in [start, end] {
-            if self.splits_at(cut) {
-                if self.areas.len() >= self.config.max_map_count {
-                    return Err(VmError::NoMem);
-                }
-                self.split_huge_at(cut)?;
-                self.split_at(cut);
-            }
+            self.cut_at(cut)?;
         }
         if let Some(area) = self.areas.get_mut(&start) {
             area.huge = huge;

@@ -84,7 +84,7 @@ pub use hal::{
     CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PageAccount, PagePerms, PteInfo, PteState,
     SwapEntry, TlbFlush, VmFile,
 };
-pub use huge::Thp;
+pub use huge::{Thp, huge_head_of};
 pub use mlock::mapped_by_locked_area;
 pub use mmap::MmapFile;
 pub use mremap::Remapped;

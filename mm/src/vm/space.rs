@@ -320,6 +320,22 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
     }
 
+    /// Makes `at` an area boundary for an operation on part of an area (`mprotect`,
+    /// `mlock`, `madvise`): splits the area strictly containing it, after the 2 MiB leaf
+    /// it cuts, if any. `ENOMEM` at the `max_map_count` limit or when the leaf cannot be
+    /// split; then nothing changed.
+    pub(crate) fn cut_at(&mut self, at: usize) -> Result<(), VmError> {
+        if !self.splits_at(at) {
+            return Ok(());
+        }
+        if self.areas.len() >= self.config.max_map_count {
+            return Err(VmError::NoMem);
+        }
+        self.split_huge_at(at)?;
+        self.split_at(at);
+        Ok(())
+    }
+
     /// Merges the area starting at `at` into the one ending there, if compatible.
     fn merge_at(&mut self, at: usize) {
         let Some(next) = self.areas.get(&at) else {
