@@ -73,7 +73,7 @@ static ZERO_PAGE: Once<PhysAddr> = Once::new();
 pub struct KernelFrames;
 
 impl FrameSource for KernelFrames {
-    #[inline]
+    #[inline(always)]
     fn alloc_zeroed(&self, owner: u64) -> Result<PhysAddr, OutOfMemory> {
         let pa = self.alloc_uninit(owner)?;
         machine::zero_page(pa);

@@ -128,6 +128,12 @@ pub(crate) struct Area {
 pub(crate) enum PageOrigin<'a> {
     /// Private anonymous memory (including the bss tail of a file mapping).
     Anon,
+    /// A page with contents from somewhere.
+    Backed(BackedPage<'a>),
+}
+
+/// Where a page that is not anonymous comes from ([`PageOrigin::Backed`]).
+pub(crate) enum BackedPage<'a> {
     /// Page `index` of a shared object.
     Shared(&'a MemObject, u64),
     /// `len` bytes of `file` at `offset` (page aligned), zeros after.
@@ -215,9 +221,10 @@ impl Area {
         let delta = va - self.start;
         match &self.backing {
             Backing::Anon => PageOrigin::Anon,
-            Backing::Shared { obj, pgoff } => {
-                PageOrigin::Shared(obj, pgoff + (delta >> PAGE_SHIFT) as u64)
-            }
+            Backing::Shared { obj, pgoff } => PageOrigin::Backed(BackedPage::Shared(
+                obj,
+                pgoff + (delta >> PAGE_SHIFT) as u64,
+            )),
             Backing::File {
                 obj,
                 offset,
@@ -225,12 +232,12 @@ impl Area {
             } => {
                 let off = offset + delta as u64;
                 if obj.is_memory() && off < *file_end {
-                    return PageOrigin::Cache(obj, off >> PAGE_SHIFT);
+                    return PageOrigin::Backed(BackedPage::Cache(obj, off >> PAGE_SHIFT));
                 }
                 match obj.vm_file() {
                     Some(file) if off < *file_end => {
                         let len = (*file_end - off).min(PAGE_SIZE as u64) as usize;
-                        PageOrigin::File(file, off, len)
+                        PageOrigin::Backed(BackedPage::File(file, off, len))
                     }
                     _ => PageOrigin::Anon,
                 }

@@ -3,7 +3,7 @@
 
 use alloc::sync::Arc;
 
-use super::area::{Area, Backing, HugeAdvice, PageOrigin, Prot};
+use super::area::{Area, BackedPage, Backing, HugeAdvice, PageOrigin, Prot};
 use super::hal::{FrameSource, Mmu, PagePerms, PteInfo, PteState};
 use super::huge::{Thp, huge_base, huge_head_of};
 use super::object::{MemObject, PageError, SpaceId};
@@ -90,79 +90,98 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             return Err(FaultError::Unmapped);
         }
         let page = align_down(va.0, PAGE_SIZE);
-        if self.area_at(page).is_none() {
-            self.grow_stack(page)?;
-        }
-        let mut state = self.mmu.query(VirtAddr(page));
-        if let PteState::Present(pte) = state
-            && pte.huge
-            && !pte.flags.contains(access.pte_flag())
-        {
-            match self.huge_fault(page, access, pte)? {
-                Ok(outcome) => {
-                    self.counters.record(Event::MinorFault, 1);
-                    return Ok(outcome);
-                }
-                Err(now) => state = now,
-            }
-        }
-        // Whether an untouched page may get a huge page (the area decides the rest).
-        let huge_mode = match self.config.thp {
-            Thp::Madvise if !self.huge_advised => Thp::Never,
-            mode => mode,
-        };
-        let AddressSpace {
-            mmu,
-            frames,
-            areas,
-            counters,
-            rss,
-            anon,
-            id,
-            ..
-        } = self;
-        let area = areas
-            .range(..=page)
-            .next_back()
-            .map(|(_, a)| a)
-            .filter(|a| a.end > page)
-            .ok_or(FaultError::Unmapped)?;
-        if !area.allows(access) {
-            return Err(FaultError::AccessDenied);
-        }
-        let mut fault = Fault {
-            mmu,
-            frames,
-            counters,
-            rss,
-            anon,
-            id: *id,
-            area,
-            page,
-        };
-        let outcome = match state {
-            PteState::Absent => {
-                let huge = match huge_mode {
-                    Thp::Never => None,
-                    mode => fault.fill_huge(access, mode),
-                };
-                // One call of `fill` (inlined: the 4 KiB fault path).
-                match huge {
-                    Some(outcome) => outcome,
-                    None => fault.fill(access)?,
+        // At most twice: again after growing a stack down to `page`.
+        let mut grown = false;
+        loop {
+            let mut state = self.mmu.query(VirtAddr(page));
+            if let PteState::Present(pte) = state
+                && pte.huge
+                && !pte.flags.contains(access.pte_flag())
+            {
+                match self.huge_fault(page, access, pte)? {
+                    Ok(outcome) => {
+                        self.counters.record(Event::MinorFault, 1);
+                        return Ok(outcome);
+                    }
+                    Err(now) => state = now,
                 }
             }
-            PteState::Present(pte) => fault.resolve_present(pte, access)?,
-            // The kernel reads it in (sleeping, without this space's lock) and comes
-            // back through `swap_in_page`.
-            PteState::Remembered(entry) => return Err(FaultError::SwappedOut(entry)),
-        };
-        let event = match outcome {
-            FaultOutcome::Spurious => Event::Spurious,
-            _ => Event::MinorFault,
-        };
-        fault.counters.record(event, 1);
-        Ok(outcome)
+            // Whether an untouched page may get a huge page (the area decides the rest).
+            let huge_mode = match self.config.thp {
+                Thp::Madvise if !self.huge_advised => Thp::Never,
+                mode => mode,
+            };
+            let AddressSpace {
+                mmu,
+                frames,
+                areas,
+                counters,
+                rss,
+                anon,
+                id,
+                ..
+            } = self;
+            // One area lookup on the way of every fault.
+            let Some(area) = areas
+                .range(..=page)
+                .next_back()
+                .map(|(_, a)| a)
+                .filter(|a| a.end > page)
+            else {
+                if grown {
+                    return Err(FaultError::Unmapped);
+                }
+                self.grow_stack(page)?;
+                grown = true;
+                continue;
+            };
+            if !area.allows(access) {
+                return Err(FaultError::AccessDenied);
+            }
+            // An untouched page in a space that may take huge pages tries one first.
+            // Its `Fault` is its own: the 4 KiB path's below is never passed out of
+            // line, so it lives in registers.
+            if matches!(state, PteState::Absent)
+                && huge_mode != Thp::Never
+                && let Some(outcome) = (Fault {
+                    mmu: &mut *mmu,
+                    frames: &*frames,
+                    counters: &mut *counters,
+                    rss: &mut *rss,
+                    anon: &mut *anon,
+                    id: *id,
+                    area,
+                    page,
+                })
+                .fill_huge(access, huge_mode)
+            {
+                counters.record(Event::MinorFault, 1);
+                return Ok(outcome);
+            }
+            let mut fault = Fault {
+                mmu,
+                frames,
+                counters,
+                rss,
+                anon,
+                id: *id,
+                area,
+                page,
+            };
+            let outcome = match state {
+                PteState::Absent => fault.fill(access)?,
+                PteState::Present(pte) => fault.resolve_present(pte, access)?,
+                // The kernel reads it in (sleeping, without this space's lock) and
+                // comes back through `swap_in_page`.
+                PteState::Remembered(entry) => return Err(FaultError::SwappedOut(entry)),
+            };
+            let event = match outcome {
+                FaultOutcome::Spurious => Event::Spurious,
+                _ => Event::MinorFault,
+            };
+            fault.counters.record(event, 1);
+            return Ok(outcome);
+        }
     }
 
     /// A fault at `page` on the 2 MiB leaf `pte` that lacks the access's right: resolved
@@ -300,7 +319,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
 
     /// The owner word of a private frame for this page (the space's anonymous object,
     /// made now if it has none yet).
-    #[inline]
+    #[inline(always)]
     fn owner(&mut self) -> Result<u64, FaultError> {
         private_owner(self.anon, self.id, self.area.anon_index(self.page))
             .map_err(|_| FaultError::OutOfMemory)
@@ -369,8 +388,10 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
         Some(FaultOutcome::ZeroFilled)
     }
 
-    /// Resolves a fault on a page with no PTE. New PTEs need no flush.
-    #[inline]
+    /// Resolves a fault on a page with no PTE. New PTEs need no flush. Anonymous memory
+    /// is resolved here, inlined into the one caller (the 4 KiB fault path); file and
+    /// shared pages out of line, in [`fill_backed`](Self::fill_backed).
+    #[inline(always)]
     fn fill(&mut self, access: Access) -> Result<FaultOutcome, FaultError> {
         let prot = self.area.prot;
         match self.area.source(self.page) {
@@ -392,7 +413,16 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 self.counters.record(Event::ZeroFill, 1);
                 Ok(FaultOutcome::ZeroFilled)
             }
-            PageOrigin::Shared(obj, index) => {
+            PageOrigin::Backed(origin) => self.fill_backed(origin),
+        }
+    }
+
+    /// [`fill`](Self::fill) of a page backed by a file or a shared object.
+    #[inline(never)]
+    fn fill_backed(&mut self, origin: BackedPage) -> Result<FaultOutcome, FaultError> {
+        let prot = self.area.prot;
+        match origin {
+            BackedPage::Shared(obj, index) => {
                 let pa = match obj.page(index, self.frames) {
                     Ok(Some(pa)) => pa,
                     Ok(None) | Err(PageError::Io | PageError::NoSpace) => {
@@ -404,7 +434,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 self.counters.record(Event::SharedFill, 1);
                 Ok(FaultOutcome::SharedPage)
             }
-            PageOrigin::Cache(obj, index) => {
+            BackedPage::Cache(obj, index) => {
                 if index << PAGE_SHIFT >= obj.size() {
                     return Err(FaultError::Bus);
                 }
@@ -426,7 +456,7 @@ impl<M: Mmu, F: FrameSource> Fault<'_, M, F> {
                 self.counters.record(Event::FileRead, 1);
                 Ok(FaultOutcome::FileRead)
             }
-            PageOrigin::File(file, offset, len) => {
+            BackedPage::File(file, offset, len) => {
                 if offset >= file.size() {
                     return Err(FaultError::Bus);
                 }

@@ -299,7 +299,7 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
             .is_ok_and(|old| old.flags().contains(Sv39Flags::A))
     }
 
-    #[inline]
+    #[inline(always)]
     fn query(&self, va: VirtAddr) -> PteState {
         match self.table.lookup(va) {
             None => PteState::Absent,
