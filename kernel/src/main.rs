@@ -147,6 +147,14 @@ extern "C" fn boot_hart_main() -> ! {
         Some("always") | None => {}
         Some(other) => println!("pagoda: ignoring unknown thp={other} (always, madvise or never)"),
     }
+    match info.arg("fork") {
+        Some("copy") => {
+            memory::uspace::set_share_tables(false);
+            println!("pagoda: fork=copy: fork copies every page-table entry");
+        }
+        Some("share") | None => {}
+        Some(other) => println!("pagoda: ignoring unknown fork={other} (share or copy)"),
+    }
     match info.arg("tlb") {
         Some("broadcast") => {
             memory::tlb::set_mode(memory::tlb::ShootdownMode::Broadcast);

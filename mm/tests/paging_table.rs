@@ -1298,3 +1298,147 @@ fn remembered_entries_are_not_present_and_go_with_their_range() {
     drop(table);
     assert_eq!(mem.live_tables(), 0);
 }
+
+/// A simulated memory whose leaf tables fork may share: holders counted per table page,
+/// and the frame references leaves copied out of a shared table take (and give back).
+struct SharingMemory {
+    mem: SimMemory,
+    holders: std::cell::RefCell<BTreeMap<usize, usize>>,
+    frame_refs: std::cell::RefCell<BTreeMap<usize, i64>>,
+    copies: std::cell::Cell<usize>,
+}
+
+// SAFETY: forwards the page calls to `SimMemory`, which upholds the contract; the
+// sharing hooks only count.
+unsafe impl pagoda_mm::paging::PagingMemory for SharingMemory {
+    fn alloc_table(&self) -> Option<PhysAddr> {
+        self.mem.alloc_table()
+    }
+    unsafe fn free_table(&self, pa: PhysAddr) {
+        self.holders.borrow_mut().remove(&pa.0);
+        // SAFETY: the caller upholds `free_table`'s contract.
+        unsafe { self.mem.free_table(pa) }
+    }
+    fn table_ptr(&self, pa: PhysAddr) -> std::ptr::NonNull<pagoda_mm::paging::TablePage> {
+        self.mem.table_ptr(pa)
+    }
+    fn share_table(&self, pa: PhysAddr) -> bool {
+        *self.holders.borrow_mut().entry(pa.0).or_insert(1) += 1;
+        true
+    }
+    fn table_shared(&self, pa: PhysAddr) -> bool {
+        self.holders.borrow().get(&pa.0).is_some_and(|&n| n > 1)
+    }
+    fn leave_table(&self, pa: PhysAddr) -> bool {
+        let mut holders = self.holders.borrow_mut();
+        let n = holders
+            .get_mut(&pa.0)
+            .expect("leaving a table never shared");
+        if *n > 1 {
+            *n -= 1;
+            true
+        } else {
+            false
+        }
+    }
+    fn leaf_copied(&self, leaf: pagoda_mm::paging::Pte) {
+        *self.frame_refs.borrow_mut().entry(leaf.pa().0).or_insert(0) += 1;
+    }
+    fn table_copied(&self) {
+        self.copies.set(self.copies.get() + 1);
+    }
+    fn leaf_released(&self, leaf: pagoda_mm::paging::Pte) {
+        *self.frame_refs.borrow_mut().entry(leaf.pa().0).or_insert(0) -= 1;
+    }
+}
+
+/// Fork's shared leaf tables: tables wholly inside the range are detached from both
+/// trees (reads look through them), the first change in one tree copies the table
+/// write-protected (one frame reference per leaf) and protects the shared one in place,
+/// the last holder links it back without a copy, and teardown lets go of a table still
+/// shared and empties one no other tree holds. Every table page is freed at the end.
+#[test]
+fn shared_tables_detach_copy_attach_and_release() {
+    const COW: PteFlags = PteFlags::RSW0;
+    let mem = SharingMemory {
+        mem: SimMemory::new(64),
+        holders: Default::default(),
+        frame_refs: Default::default(),
+        copies: Default::default(),
+    };
+    let kernel_mem = sim();
+    let kernel = PageTable::new(&kernel_mem).unwrap();
+    let mut parent = PageTable::new_user(&mem, &kernel).unwrap();
+    let mut child = PageTable::new_user(&mem, &kernel).unwrap();
+    let protect = |flags: PteFlags| flags.difference(PteFlags::W).union(COW);
+    parent.enable_sharing(protect);
+    child.enable_sharing(protect);
+    let base = 0x4000_0000;
+    let va = |page: usize| VirtAddr(base + page * PAGE_SIZE);
+    let pa = |page: usize| PhysAddr(PA.0 + page * PAGE_SIZE);
+    // Two tables wholly inside the copied range, one page in a third one that is not.
+    let pages: Vec<usize> = (0..600).chain([1100]).collect();
+    for &p in &pages {
+        parent
+            .map(
+                va(p),
+                pa(p),
+                PageSize::Size4K,
+                URW | PteFlags::A | PteFlags::D,
+            )
+            .unwrap();
+    }
+    let mut copied = Vec::new();
+    let shared = parent
+        .copy_leaves_shared(&mut child, va(0), 1101 * PAGE_SIZE, |va, pte, _| {
+            copied.push(va.0);
+            let ro = protect(pte.flags().difference(PteFlags::V));
+            Some((ro, Some(pagoda_mm::paging::Pte::leaf(pte.pa(), ro))))
+        })
+        .unwrap();
+    assert_eq!(shared, 2);
+    assert_eq!(
+        copied,
+        vec![va(1100).0],
+        "only the leaf outside the shared tables"
+    );
+    for table in [&parent, &child] {
+        for p in [0, 511, 512, 599] {
+            let (pte, size, shared) = table.lookup_shared(va(p)).unwrap();
+            assert!(shared && size == PageSize::Size4K && pte.pa() == pa(p));
+        }
+        assert!(!table.lookup_shared(va(1100)).unwrap().2);
+        assert_eq!(
+            table.next_leaf(va(1), va(2000)).unwrap().0,
+            va(1),
+            "read through"
+        );
+    }
+    // A change in the child copies the first table, protected on both sides.
+    child.entry(va(5)).unwrap();
+    assert_eq!(mem.copies.get(), 1);
+    assert_eq!(
+        mem.frame_refs.borrow().len(),
+        512,
+        "one reference per copied leaf"
+    );
+    let (_, flags, _) = child.translate(va(5)).unwrap();
+    assert!(!flags.contains(PteFlags::W) && flags.contains(COW));
+    assert!(!child.lookup_shared(va(5)).unwrap().2);
+    // The parent is now the table's last holder: it links it back, protected in place.
+    parent.entry(va(5)).unwrap();
+    assert_eq!(mem.copies.get(), 1, "no second copy");
+    let (_, flags, _) = parent.translate(va(5)).unwrap();
+    assert!(!flags.contains(PteFlags::W) && flags.contains(COW));
+    // The second table: still shared by both. The child lets go of it; the parent
+    // empties it, reporting each leaf once.
+    child.clear(|_| {});
+    assert!(parent.lookup_shared(va(512)).unwrap().2);
+    let mut released = 0;
+    parent.clear(|_| released += 1);
+    assert_eq!(released, pages.len());
+    assert_eq!(mem.mem.live_tables(), 2, "the two roots");
+    drop(child);
+    drop(parent);
+    assert_eq!(mem.mem.live_tables(), 0);
+}

@@ -403,6 +403,13 @@ fn vmstat(out: &mut String) -> core::fmt::Result {
     writeln!(out, "thp_fault_alloc {}", s.thp_fault_alloc)?;
     writeln!(out, "thp_fault_fallback {}", s.thp_fault_fallback)?;
     writeln!(out, "thp_split_pmd {}", s.thp_splits)?;
+    // pagoda's own: leaf page tables fork shared, and copied later by one side.
+    writeln!(out, "pgtable_share {}", s.tables_shared)?;
+    writeln!(
+        out,
+        "pgtable_share_copy {}",
+        crate::memory::frames::TABLES_COPIED.load(Relaxed)
+    )?;
     writeln!(out, "pswpin {}", crate::memory::swap::PSWPIN.load(Relaxed))?;
     writeln!(
         out,

@@ -31,7 +31,7 @@ use arrayvec::ArrayVec;
 use pagoda_mm::addr::{PAGE_SIZE, Pfn, PhysAddr, PhysRange, align_down};
 use pagoda_mm::frame::{AllocError, FrameAllocator, FrameMeta, FrameUse, Stats};
 use pagoda_mm::layout::{MAX_HARTS, phys_to_virt};
-use pagoda_mm::paging::{PagingMemory, TablePage, TablePool};
+use pagoda_mm::paging::{PagingMemory, Pte, TablePage, TablePool};
 
 use super::machine::zero_page;
 use crate::boot::BootInfo;
@@ -323,20 +323,37 @@ unsafe impl PagingMemory for KernelMemory {
 }
 
 /// Page-table pages of one user table: from [`alloc_table`] (which keeps the
-/// kernel's reserve for itself), reached through the direct map, and counted.
-#[derive(Debug, Default)]
+/// kernel's reserve for itself), reached through the direct map, and counted. Leaf
+/// tables fork shares count their holders in the page's frame reference count, and a
+/// leaf copied out of one takes a reference to its frame (as the policy layer's
+/// `KernelFrames::get` would), except the shared zero page, which is never counted.
+#[derive(Debug)]
 pub struct UserTableMemory {
     /// Table pages the table holds (root included): its share of the out-of-memory
-    /// killer's badness, as Linux counts `mm_pgtables_bytes`.
+    /// killer's badness, as Linux counts `mm_pgtables_bytes`. (A shared table counts for
+    /// the space that made it.)
     pages: Cell<usize>,
+    /// The shared zero page.
+    zero: PhysAddr,
 }
 
 impl UserTableMemory {
+    /// The memory of a new user table whose spaces map `zero` as the zero page.
+    pub fn new(zero: PhysAddr) -> Self {
+        UserTableMemory {
+            pages: Cell::new(0),
+            zero,
+        }
+    }
+
     /// Page-table pages this space holds now (root included).
     pub fn pages(&self) -> usize {
         self.pages.get()
     }
 }
+
+/// Leaf tables copied out of tables fork shared, since boot (`/proc/vmstat`).
+pub static TABLES_COPIED: AtomicUsize = AtomicUsize::new(0);
 
 // SAFETY: pages come zeroed from `alloc_table` (frames: 4 KiB aligned, ours until
 // freed) and the direct map makes every RAM page readable and writable at a fixed
@@ -360,5 +377,38 @@ unsafe impl PagingMemory for UserTableMemory {
     #[inline]
     fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage> {
         NonNull::new(phys_to_virt(pa).as_usize() as *mut TablePage).unwrap_or(NonNull::dangling())
+    }
+
+    fn share_table(&self, pa: PhysAddr) -> bool {
+        FRAMES.get(pa.pfn()).is_ok()
+    }
+
+    fn table_shared(&self, pa: PhysAddr) -> bool {
+        FRAMES.meta(pa.pfn()).is_some_and(|m| m.refcount() > 1)
+    }
+
+    fn leave_table(&self, pa: PhysAddr) -> bool {
+        // A table page with no count would be the table code's bug: leaving it (a leak)
+        // is safer than emptying a page someone may still hold.
+        FRAMES.put_unless_last(pa.pfn()).unwrap_or(true)
+    }
+
+    fn leaf_copied(&self, leaf: Pte) {
+        if leaf.pa() != self.zero {
+            // A 4 KiB page of a huge frame counts on the huge frame.
+            let _ = FRAMES.get_in_block(leaf.pa().pfn());
+        }
+    }
+
+    fn table_copied(&self) {
+        TABLES_COPIED.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn leaf_released(&self, leaf: Pte) {
+        if leaf.pa() != self.zero {
+            // Only after `leaf_copied` took another reference for the same frame: never
+            // the last one, so nothing more (swap cache, replacement lists) is due.
+            let _ = release(leaf.pa().pfn());
+        }
     }
 }

@@ -41,7 +41,8 @@ pub type UserSpace = AddressSpace<UserMmu, KernelFrames>;
 /// A new, empty user page table sharing the kernel half.
 pub fn new_mmu() -> Result<UserMmu, OutOfMemory> {
     let kernel = kspace::table().lock();
-    Sv39Mmu::new(UserTableMemory::default(), tlb::HartTlb, &kernel)
+    let zero = KernelFrames.zero_page();
+    Sv39Mmu::new(UserTableMemory::new(zero), tlb::HartTlb, &kernel)
 }
 
 /// Makes `mmu` the calling hart's translation: `satp` with the space's ASID (flushing
@@ -267,6 +268,15 @@ pub fn set_eager(on: bool) {
     EAGER.store(on, Ordering::Relaxed);
 }
 
+/// Whether fork shares leaf page tables (`fork=share`, the default) or copies their
+/// entries (`fork=copy`).
+static SHARE_TABLES: AtomicBool = AtomicBool::new(true);
+
+/// Sets whether forks from now on share leaf page tables.
+pub fn set_share_tables(on: bool) {
+    SHARE_TABLES.store(on, Ordering::Relaxed);
+}
+
 /// The huge-page mode of new address spaces (`thp=` on the command line): 0 always,
 /// 1 madvise, 2 never.
 static THP: AtomicU8 = AtomicU8::new(0);
@@ -294,6 +304,7 @@ pub fn thp() -> Thp {
 pub fn new_space() -> Result<UserSpace, OutOfMemory> {
     let config = VmConfig {
         eager: EAGER.load(Ordering::Relaxed),
+        share_tables: SHARE_TABLES.load(Ordering::Relaxed),
         thp: thp(),
         ..CONFIG
     };

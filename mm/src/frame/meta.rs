@@ -316,6 +316,18 @@ impl FrameMeta {
         }
     }
 
+    /// Drops one of the references to a frame unless it is the last: `true` if it did
+    /// (others remain), `false` if the count is 1 or less (nothing changed). For a block
+    /// whose holders each hold a reference and whose last holder must do more than free
+    /// it (a page-table page fork shares: the last holder empties it first).
+    pub(super) fn dec_ref_unless_last(&self) -> bool {
+        self.refcount
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n > 1).then(|| n - 1)
+            })
+            .is_ok()
+    }
+
     /// Adds one reference to a frame that has at least one (the caller holds it); returns
     /// the new count. One atomic addition; the impossible cases (no reference, or 2^32 of
     /// them) are undone and reported.

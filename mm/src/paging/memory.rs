@@ -4,7 +4,7 @@ use core::ptr::NonNull;
 
 use crate::addr::PhysAddr;
 
-use super::pte::TablePage;
+use super::pte::{Pte, TablePage};
 
 /// The source of page-table pages and the way to reach them.
 ///
@@ -48,6 +48,48 @@ pub unsafe trait PagingMemory {
 
     /// Where the table page at `pa` can be accessed.
     fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage>;
+
+    /// Fork's shared leaf tables (`docs/virtual-memory.md`, "Shared page tables"): adds
+    /// a holder to the leaf table page `pa` (which has one or more), or returns `false`
+    /// if this memory does not share tables (the default: fork then copies entries).
+    /// Every tree that links the page, detached, is one holder. Returning `true`
+    /// promises that every memory of this type reaches `pa` at the same place (the
+    /// other tree links the page through its own memory value).
+    fn share_table(&self, pa: PhysAddr) -> bool {
+        let _ = pa;
+        false
+    }
+
+    /// Whether the leaf table page `pa` has more than one holder.
+    fn table_shared(&self, pa: PhysAddr) -> bool {
+        let _ = pa;
+        false
+    }
+
+    /// Drops the caller's hold on the shared leaf table page `pa` unless it is the last
+    /// one: `true` if it dropped it (others hold the page), `false` if the caller is
+    /// the last holder (nothing changed: the page is the caller's alone now).
+    fn leave_table(&self, pa: PhysAddr) -> bool {
+        let _ = pa;
+        false
+    }
+
+    /// A leaf was copied out of a shared table into a table of one tree's own: the new
+    /// entry needs what the shared one held (for user memory, a reference to the frame,
+    /// unless it is the shared zero page). Called only for tables
+    /// [`share_table`](Self::share_table) shared.
+    fn leaf_copied(&self, leaf: Pte) {
+        let _ = leaf;
+    }
+
+    /// A tree copied a shared table into one of its own (statistics).
+    fn table_copied(&self) {}
+
+    /// A leaf of a table no tree holds any more, or of a copy given up, goes: release
+    /// what [`leaf_copied`](Self::leaf_copied) took for it.
+    fn leaf_released(&self, leaf: Pte) {
+        let _ = leaf;
+    }
 }
 
 // SAFETY: forwards every call to `M`, which upholds the contract.
@@ -66,5 +108,29 @@ unsafe impl<M: PagingMemory + ?Sized> PagingMemory for &M {
     #[inline]
     fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage> {
         (**self).table_ptr(pa)
+    }
+
+    fn share_table(&self, pa: PhysAddr) -> bool {
+        (**self).share_table(pa)
+    }
+
+    fn table_shared(&self, pa: PhysAddr) -> bool {
+        (**self).table_shared(pa)
+    }
+
+    fn leave_table(&self, pa: PhysAddr) -> bool {
+        (**self).leave_table(pa)
+    }
+
+    fn leaf_copied(&self, leaf: Pte) {
+        (**self).leaf_copied(leaf)
+    }
+
+    fn table_copied(&self) {
+        (**self).table_copied()
+    }
+
+    fn leaf_released(&self, leaf: Pte) {
+        (**self).leaf_released(leaf)
     }
 }

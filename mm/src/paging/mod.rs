@@ -9,6 +9,8 @@
 //!   visitor per operation, shared argument checks, huge-leaf splitting, table pages
 //!   freed when they become empty, frames released only after the TLB flush (through a
 //!   [`FlushBatch`](crate::tlb::FlushBatch)).
+//! - `share`: leaf tables that fork shares between trees, detached from both until
+//!   one side's first access attaches (links back or copies) its own.
 //! - [`pool`]: [`TablePool`], per-hart stacks of zeroed table pages that a
 //!   [`PagingMemory`] keeps for reuse (pages cross that trait all zero both ways, so a
 //!   freed table is a ready new one).
@@ -36,6 +38,7 @@ pub mod error;
 pub mod memory;
 pub mod pool;
 pub mod pte;
+mod share;
 pub mod table;
 mod walk;
 

@@ -180,6 +180,21 @@ impl Pte {
         Some(self.0 >> 1)
     }
 
+    /// A level-1 entry for the leaf table at `pa` that fork shares between trees and
+    /// that is *detached* from this one: not valid (the hardware faults on every address
+    /// it covers), `R` set as the mark, the table in the PPN field. Only level 1 holds
+    /// such entries (`share` in `table`); below, the shared table's own entries.
+    #[inline]
+    pub(crate) const fn detached(pa: PhysAddr) -> Self {
+        Self(Self::ppn_field(pa) | PteFlags::R.bits())
+    }
+
+    /// Whether this level-1 entry is [`detached`](Self::detached).
+    #[inline]
+    pub(crate) const fn is_detached(self) -> bool {
+        self.0 & (PteFlags::V.bits() | PteFlags::R.bits()) == PteFlags::R.bits()
+    }
+
     /// A pointer to the next-level table page at `pa`.
     #[inline]
     pub(crate) const fn table(pa: PhysAddr) -> Self {

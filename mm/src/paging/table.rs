@@ -72,8 +72,12 @@ pub struct PageTable<M: PagingMemory> {
     /// must look for them.
     pub(super) remembers: bool,
     /// The table that received the last mapped leaf: sequential mappings mostly land in
-    /// it, so they skip the walk. Cleared whenever tables may be freed (unmap).
+    /// it, so they skip the walk. Cleared whenever tables may be freed (unmap) or
+    /// detached (fork). Never a detached table.
     last: Option<LastTable>,
+    /// What a leaf's flags become when it is copied out of a table shared by fork;
+    /// `None`: this tree shares no tables (`share`).
+    pub(super) share_protect: Option<fn(PteFlags) -> PteFlags>,
 }
 
 /// The table at `level` whose entries cover pages `first..first + 512^(level+1)`.
@@ -94,6 +98,7 @@ impl<M: PagingMemory> PageTable<M> {
             owned_end: ALL_PAGES,
             remembers: false,
             last: None,
+            share_protect: None,
         })
     }
 
@@ -121,6 +126,7 @@ impl<M: PagingMemory> PageTable<M> {
             owned_end: USER_END.0 >> PAGE_SHIFT,
             remembers: false,
             last: None,
+            share_protect: None,
         })
     }
 
@@ -140,6 +146,7 @@ impl<M: PagingMemory> PageTable<M> {
             owned_end: ALL_PAGES,
             remembers: false,
             last: None,
+            share_protect: None,
         }
     }
 
@@ -433,6 +440,18 @@ impl<M: PagingMemory> PageTable<M> {
         Some((pte, size))
     }
 
+    /// [`lookup`](Self::lookup), also saying whether the entry lies in a leaf table
+    /// fork shares with another tree, detached from this one (`share`): the entry must
+    /// not be acted on before [`attach_range`](Self::attach_range) made it this tree's.
+    #[inline]
+    pub fn lookup_shared(&self, va: VirtAddr) -> Option<(Pte, PageSize, bool)> {
+        if !va.is_canonical() {
+            return None;
+        }
+        let (_, pte, size, shared) = self.find_entry_shared(va.vpn().0)?;
+        Some((pte, size, shared))
+    }
+
     /// Makes the 4 KiB page at `va` *remembered* (not present, holding `token`: see
     /// [`Pte::remembered`]), replacing what was there, in one walk; returns the old entry.
     /// A replaced leaf's translation must be flushed before its frame is reused. Range
@@ -474,9 +493,13 @@ impl<M: PagingMemory> PageTable<M> {
                 let span = pages_per_entry(level);
                 let base = first_page_of_table(page, level);
                 let first = Vpn(page).index(level);
+                // Above level 0, a detached table (`share`) is looked through.
                 let found = table.0[first..]
                     .iter()
-                    .position(|slot| load(slot).is_valid())
+                    .position(|slot| {
+                        let pte = load(slot);
+                        pte.is_valid() || (level == 1 && pte.is_detached())
+                    })
                     .map(|i| first + i);
                 let Some(index) = found else {
                     // Nothing more in this table: continue after it.
@@ -535,11 +558,44 @@ impl<M: PagingMemory> PageTable<M> {
         if pages.is_empty() {
             return Ok(());
         }
-        self.copy_walk(self.root, LEVELS - 1, 0, &pages, child, &mut f)
+        let mut shared = None;
+        self.copy_walk(self.root, LEVELS - 1, 0, &pages, child, &mut f, &mut shared)
+    }
+
+    /// [`copy_leaves`](Self::copy_leaves) that shares with `child` (instead of copying)
+    /// every leaf table wholly inside the range, if this tree's memory shares tables
+    /// (`share`; tables holding a remembered entry are copied): `f` is called only for
+    /// the leaves outside them. Returns how many tables it shared; the caller must
+    /// flush this tree's whole address space if any (its harts may hold translations
+    /// through a table that is detached now).
+    ///
+    /// Errors: as for [`copy_leaves`](Self::copy_leaves); also
+    /// [`OutOfMemory`](PagingError::OutOfMemory) for attaching a detached table the range
+    /// covers only in part.
+    pub fn copy_leaves_shared(
+        &mut self,
+        child: &mut PageTable<M>,
+        va: VirtAddr,
+        len: usize,
+        mut f: impl FnMut(VirtAddr, Pte, PageSize) -> Option<(PteFlags, Option<Pte>)>,
+    ) -> Result<usize, PagingError> {
+        let pages = self.span(va, len)?;
+        child.span(va, len)?;
+        child.last = None;
+        // The cached table may be detached below.
+        self.last = None;
+        if pages.is_empty() {
+            return Ok(0);
+        }
+        let mut shared = Some(0);
+        self.copy_walk(self.root, LEVELS - 1, 0, &pages, child, &mut f, &mut shared)?;
+        Ok(shared.unwrap_or(0))
     }
 
     /// [`copy_leaves`](Self::copy_leaves) below the table at `table` (level `level`,
-    /// first page index `base`).
+    /// first page index `base`); with `shared` a count, leaf tables wholly inside the
+    /// range are shared and counted there.
+    #[allow(clippy::too_many_arguments)]
     fn copy_walk<N: PagingMemory>(
         &self,
         table: PhysAddr,
@@ -548,6 +604,7 @@ impl<M: PagingMemory> PageTable<M> {
         pages: &Range<usize>,
         child: &mut PageTable<N>,
         f: &mut impl FnMut(VirtAddr, Pte, PageSize) -> Option<(PteFlags, Option<Pte>)>,
+        shared: &mut Option<usize>,
     ) -> Result<(), PagingError> {
         let entries = table_at(&self.mem, table);
         let span = pages_per_entry(level);
@@ -559,14 +616,32 @@ impl<M: PagingMemory> PageTable<M> {
             if start >= pages.end {
                 break;
             }
-            let pte = load(slot);
-            // Empty entries cost one test; remembered ones are not copied.
-            if pte == Pte::EMPTY || !pte.is_valid() {
+            let mut pte = load(slot);
+            // Empty entries cost one test.
+            if pte == Pte::EMPTY {
+                continue;
+            }
+            if level == 1 && (pte.is_table() || pte.is_detached()) {
+                let covered = pages.start <= start && start + span <= pages.end;
+                if covered
+                    && let Some(count) = shared
+                    && self.share_with(slot, pte, start, child)?
+                {
+                    *count += 1;
+                    continue;
+                }
+                if pte.is_detached() {
+                    // Shared with another tree, and this fork copies part of it.
+                    pte = Pte::table(self.attach(slot, pte)?);
+                }
+            }
+            // Remembered entries are not copied.
+            if !pte.is_valid() {
                 continue;
             }
             if !pte.is_leaf() {
                 if level > 0 {
-                    self.copy_walk(pte.pa(), level - 1, start, pages, child, f)?;
+                    self.copy_walk(pte.pa(), level - 1, start, pages, child, f, shared)?;
                 }
                 continue;
             }
@@ -608,6 +683,10 @@ impl<M: PagingMemory> PageTable<M> {
     /// [`OutOfRange`](PagingError::OutOfRange), [`NotMapped`](PagingError::NotMapped).
     pub fn entry(&mut self, va: VirtAddr) -> Result<LeafEntry<'_>, PagingError> {
         let page = self.page_index(va)?;
+        if let Some((_, _, _, true)) = self.find_entry_shared(page) {
+            // In a table shared by fork: this tree's own first.
+            self.attach_range(va_of(page), PAGE_SIZE)?;
+        }
         let (slot, _, size) = self.find_leaf(page).ok_or(PagingError::NotMapped)?;
         Ok(LeafEntry {
             slot,
@@ -684,7 +763,7 @@ impl<M: PagingMemory> PageTable<M> {
     /// The page indices of `va..va + len`, checked: page-aligned, canonical, not passing
     /// through the hole, owned by this table.
     #[inline]
-    fn span(&self, va: VirtAddr, len: usize) -> Result<Range<usize>, PagingError> {
+    pub(super) fn span(&self, va: VirtAddr, len: usize) -> Result<Range<usize>, PagingError> {
         if !va.is_page_aligned() || !is_aligned(len, PAGE_SIZE) {
             return Err(PagingError::Misaligned);
         }
@@ -710,14 +789,30 @@ impl<M: PagingMemory> PageTable<M> {
     /// entry (at the level where the walk stopped); `None` where it finds an empty entry.
     #[inline]
     fn find_entry(&self, page: usize) -> Option<(&AtomicU64, Pte, PageSize)> {
+        self.find_entry_shared(page)
+            .map(|(slot, pte, size, _)| (slot, pte, size))
+    }
+
+    /// [`find_entry`](Self::find_entry), looking through a detached table (`share`):
+    /// the last value says whether it did (the slot is then the shared table's, to
+    /// read only).
+    #[inline]
+    fn find_entry_shared(&self, page: usize) -> Option<(&AtomicU64, Pte, PageSize, bool)> {
         let vpn = Vpn(page);
         let mut table = table_at(&self.mem, self.root);
         let mut level = LEVELS - 1;
+        let mut shared = false;
         loop {
             let slot = &table.0[vpn.index(level)];
             let pte = load(slot);
+            if level == 1 && pte.is_detached() {
+                shared = true;
+                table = table_at(&self.mem, pte.pa());
+                level = 0;
+                continue;
+            }
             if pte.is_leaf() || (!pte.is_valid() && pte.bits() != 0) {
-                return Some((slot, pte, PageSize::at_level(level)));
+                return Some((slot, pte, PageSize::at_level(level), shared));
             }
             // Below level 0 there is nothing to follow: a level-0 entry without R/W/X is
             // a reserved encoding (never written here) and, like an empty one, maps nothing.
@@ -732,7 +827,7 @@ impl<M: PagingMemory> PageTable<M> {
     /// The table at `level` whose entries cover page index `page`, creating missing tables
     /// on the way down. All missing tables are allocated before any is linked, so running
     /// out of memory leaves no empty table behind.
-    fn table_for(&self, page: usize, level: usize) -> Result<PhysAddr, PagingError> {
+    pub(super) fn table_for(&self, page: usize, level: usize) -> Result<PhysAddr, PagingError> {
         let vpn = Vpn(page);
         let mut table = self.root;
         let mut at = LEVELS - 1;
@@ -744,6 +839,10 @@ impl<M: PagingMemory> PageTable<M> {
                 at -= 1;
             } else if pte.is_valid() {
                 return Err(PagingError::AlreadyMapped);
+            } else if at == 1 && pte.is_detached() {
+                // A table shared by fork: this tree's own again before it changes.
+                table = self.attach(slot, pte)?;
+                at -= 1;
             } else {
                 return self.link_new_tables(slot, vpn, at, level);
             }

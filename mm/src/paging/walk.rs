@@ -380,6 +380,17 @@ impl<M: PagingMemory> PageTable<M> {
             if pte == Pte::EMPTY {
                 continue;
             }
+            if level == 1 && pte.is_detached() {
+                // A table fork shares (`share`): the last holder empties it.
+                let shared = pte.pa();
+                if self.mem.leave_table(shared) {
+                    slot.store(0, Ordering::Relaxed);
+                } else {
+                    self.clear_walk(shared, 0, start, end, release);
+                    unlink_and_free(&self.mem, slot, shared);
+                }
+                continue;
+            }
             if !pte.is_valid() {
                 // A remembered entry.
                 slot.store(0, Ordering::Relaxed);
@@ -472,6 +483,11 @@ impl<M: PagingMemory> PageTable<M> {
             let mut pte = load(slot);
             if pte == Pte::EMPTY {
                 continue;
+            }
+            if level == 1 && pte.is_detached() {
+                // A table shared by fork (`share`): this tree's own before the visitor
+                // acts on it.
+                pte = Pte::table(self.attach(slot, pte)?);
             }
             if !pte.is_valid() {
                 if REMEMBERED {

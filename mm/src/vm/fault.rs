@@ -95,6 +95,16 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         loop {
             let mut state = self.mmu.query(VirtAddr(page));
             if let PteState::Present(pte) = state
+                && pte.shared
+            {
+                // In a leaf table fork shares: this space's own before anything is
+                // decided on the PTE (the frame's count is the shared table's).
+                self.mmu
+                    .attach(VirtAddr(page))
+                    .map_err(|_| FaultError::OutOfMemory)?;
+                state = self.mmu.query(VirtAddr(page));
+            }
+            if let PteState::Present(pte) = state
                 && pte.huge
                 && !pte.flags.contains(access.pte_flag())
             {

@@ -88,6 +88,11 @@ pub struct PteInfo {
     /// A 2 MiB leaf ([`HUGE_PAGE_SIZE`](crate::layout::HUGE_PAGE_SIZE)): `pa` is the first
     /// of its 512 frames, which are one huge frame with one reference count (its head's).
     pub huge: bool,
+    /// The PTE lies in a leaf table that fork shares with other spaces, detached from
+    /// this one ([`Mmu::share_range`]): the space must [`attach`](Mmu::attach) it before
+    /// acting on what the PTE says (a copy-on-write decision counts references per
+    /// table). Reported by [`query`](Mmu::query) only.
+    pub shared: bool,
 }
 
 /// What the page table holds for one page ([`Mmu::query`]).
@@ -366,6 +371,48 @@ pub trait Mmu: TlbFlush {
             }
         });
         result
+    }
+
+    /// Fork's [`copy_range`](Self::copy_range) that may share leaf tables instead of
+    /// copying them: each leaf table wholly inside `[start, end)` (an implementation
+    /// chooses which; none by default) is detached from this space and given to `child`
+    /// the same way, so that neither space's harts reach it and each space's first
+    /// access [`attach`](Self::attach)es its own (`docs/virtual-memory.md`, "Shared page
+    /// tables"); `f` is called only for the PTEs of the rest. Only for a range whose
+    /// areas are private and copied copy-on-write: a PTE copied out of a shared table
+    /// becomes read-only and copy-on-write, and its frame gains a reference, at that
+    /// time. Flushes this space's translations if it detached a table. Returns how many
+    /// tables it shared.
+    fn share_range(
+        &mut self,
+        child: &mut Self,
+        start: VirtAddr,
+        end: VirtAddr,
+        f: impl FnMut(VirtAddr, PteInfo) -> Option<CopyPte>,
+        undo: impl FnMut(VirtAddr, &CopyPte),
+    ) -> Result<usize, OutOfMemory>
+    where
+        Self: Sized,
+    {
+        self.copy_range(child, start, end, f, undo).map(|()| 0)
+    }
+
+    /// Makes the leaf table holding `va`'s PTE this space's own again if fork shared
+    /// it ([`PteInfo::shared`]): links it back, or links a write-protected copy whose
+    /// frames each gain a reference. Nothing to flush. `Err(OutOfMemory)` (nothing
+    /// changed) if the copy's table page could not be had. The default has nothing to
+    /// do.
+    fn attach(&mut self, va: VirtAddr) -> Result<(), OutOfMemory> {
+        let _ = va;
+        Ok(())
+    }
+
+    /// [`attach`](Self::attach) for every shared leaf table covering part of
+    /// `[start, end)`: the step before a range operation that cannot fail
+    /// ([`update_range`](Self::update_range), [`unmap_range`](Self::unmap_range)).
+    fn attach_range(&mut self, start: VirtAddr, end: VirtAddr) -> Result<(), OutOfMemory> {
+        let _ = (start, end);
+        Ok(())
     }
 
     /// Removes every PTE in `[start, end)`, calling `f` with each one's address and value

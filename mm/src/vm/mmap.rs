@@ -236,7 +236,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         };
         if fixed {
             self.check_unmap_split(start, end)?;
-            self.split_huge_edges(start, end)?;
+            self.prepare_change(start, end)?;
             self.unmap_range(start, end);
         }
         if lock.is_locked() {
@@ -287,7 +287,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         let end = addr + len;
         self.check_unmap_split(addr, end)?;
-        self.split_huge_edges(addr, end)?;
+        self.prepare_change(addr, end)?;
         self.unmap_range(addr, end);
         Ok(())
     }
@@ -354,6 +354,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             }
             let stop = area.end.min(end);
             if area.prot != new {
+                self.mmu
+                    .attach_range(VirtAddr(at), VirtAddr(stop))
+                    .map_err(|_| VmError::NoMem)?;
                 for cut in [at, stop] {
                     self.cut_at(cut)?;
                 }
@@ -417,7 +420,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         if addr <= self.brk {
             if self.check_unmap_split(newbrk, oldbrk).is_err()
-                || self.split_huge_edges(newbrk, oldbrk).is_err()
+                || self.prepare_change(newbrk, oldbrk).is_err()
             {
                 return orig;
             }
@@ -527,7 +530,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         if advice == MADV_DONTNEED {
             for (s, e) in pieces {
-                self.split_huge_edges(s, e)?;
+                self.prepare_change(s, e)?;
                 self.zap(s, e);
             }
         } else if let MADV_HUGEPAGE | MADV_NOHUGEPAGE = advice {
@@ -655,7 +658,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     fn replace_with(&mut self, area: Area) -> Result<(), VmError> {
         self.check_map_count(0)?;
         self.check_unmap_split(area.start, area.end)?;
-        self.split_huge_edges(area.start, area.end)?;
+        self.prepare_change(area.start, area.end)?;
         self.unmap_range(area.start, area.end);
         let (start, end) = (area.start, area.end);
         self.insert_area(area);

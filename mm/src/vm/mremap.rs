@@ -240,7 +240,10 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let src_end = src + old_len;
         // 2 MiB leaves move whole when the distance keeps them aligned; those cut by
         // the range's ends, or all of them when it does not, are split first.
-        self.split_huge_edges(src, src_end)?;
+        self.prepare_change(src, src_end)?;
+        self.mmu
+            .attach_range(VirtAddr(dst), VirtAddr(dst + old_len))
+            .map_err(|_| VmError::NoMem)?;
         if !dst.wrapping_sub(src).is_multiple_of(HUGE_PAGE_SIZE) {
             self.split_huge_range(src, src_end)?;
         }

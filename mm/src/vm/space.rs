@@ -38,6 +38,11 @@ pub struct VmConfig {
     /// every new mapping (mmap, brk, exec's segments and stack) is populated at once, and
     /// `fork` copies every private page instead of sharing it copy-on-write.
     pub eager: bool,
+    /// Whether fork shares the leaf page tables of private memory with the child instead
+    /// of copying their entries (if the page table can: [`Mmu::share_range`]); each side
+    /// gets its own copy of a table on its first access to it (`fork=share|copy` on the
+    /// kernel command line).
+    pub share_tables: bool,
     /// When faults map private anonymous memory with 2 MiB pages (`thp=` on the kernel
     /// command line).
     pub thp: Thp,
@@ -52,6 +57,7 @@ impl VmConfig {
         max_map_count: DEFAULT_MAX_MAP_COUNT,
         memlock_limit: None,
         eager: false,
+        share_tables: true,
         thp: Thp::Always,
     };
 
@@ -433,14 +439,19 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         });
     }
 
-    /// Splits the 2 MiB leaves that `start` and `end` cut ([`split_huge_at`]), so that
-    /// page-granular work on `[start, end)` may follow. `ENOMEM` if one could not be
-    /// split (a split already done stays: it is invisible to the program).
+    /// Makes `[start, end)` ready for page-granular changes that cannot fail (unmap,
+    /// protect, move): splits the 2 MiB leaves that `start` and `end` cut
+    /// ([`split_huge_at`]) and makes the leaf tables fork shares there this space's own
+    /// ([`Mmu::attach_range`]). `ENOMEM` if a split or a table copy could not be had
+    /// (what was done stays: it is invisible to the program).
     ///
     /// [`split_huge_at`]: Self::split_huge_at
-    pub(crate) fn split_huge_edges(&mut self, start: usize, end: usize) -> Result<(), VmError> {
+    pub(crate) fn prepare_change(&mut self, start: usize, end: usize) -> Result<(), VmError> {
         self.split_huge_at(start)?;
-        self.split_huge_at(end)
+        self.split_huge_at(end)?;
+        self.mmu
+            .attach_range(VirtAddr(start), VirtAddr(end))
+            .map_err(|_| VmError::NoMem)
     }
 
     /// Moves every entry of `[src, src + len)` to the same offset in `[dst, dst + len)`

@@ -24,9 +24,10 @@ pub(crate) enum Event {
     ThpFaultAlloc,
     ThpFaultFallback,
     ThpSplit,
+    TableShare,
 }
 
-const EVENTS: usize = 15;
+const EVENTS: usize = 16;
 
 /// Counters of the fault path (per address space from
 /// [`AddressSpace::stats`](super::AddressSpace::stats), or summed over every space from
@@ -65,6 +66,9 @@ pub struct VmStats {
     /// 2 MiB mappings split into 4 KiB ones (`thp_split_pmd`; a huge page that was the
     /// only mapping of its frames is split with it: `thp_split_page`).
     pub thp_splits: u64,
+    /// Leaf page tables fork shared with a child instead of copying their entries
+    /// (each table once per fork that shared it).
+    pub tables_shared: u64,
 }
 
 impl VmStats {
@@ -85,6 +89,7 @@ impl VmStats {
             thp_fault_alloc: a[Event::ThpFaultAlloc as usize],
             thp_fault_fallback: a[Event::ThpFaultFallback as usize],
             thp_splits: a[Event::ThpSplit as usize],
+            tables_shared: a[Event::TableShare as usize],
         }
     }
 }

@@ -111,7 +111,14 @@ fn info(pa: PhysAddr, hw: Sv39Flags, size: PageSize) -> PteInfo {
         accessed: hw.contains(Sv39Flags::A),
         dirty: hw.contains(Sv39Flags::D),
         huge: size != PageSize::Size4K,
+        shared: false,
     }
+}
+
+/// What a leaf copied out of a table fork shared becomes: read-only, copy-on-write
+/// (as fork makes every private PTE; for the zero page the mark changes nothing).
+fn protect_shared(hw: Sv39Flags) -> Sv39Flags {
+    hw.difference(Sv39Flags::W).union(COW_BIT)
 }
 
 /// [`info`] of a leaf entry of `size`.
@@ -138,7 +145,8 @@ impl<M: PagingMemory, T: TlbOps> Sv39Mmu<M, T> {
         tlb: T,
         kernel: &PageTable<K>,
     ) -> Result<Self, OutOfMemory> {
-        let table = PageTable::new_user(mem, kernel).map_err(|_| OutOfMemory)?;
+        let mut table = PageTable::new_user(mem, kernel).map_err(|_| OutOfMemory)?;
+        table.enable_sharing(protect_shared);
         Ok(Sv39Mmu {
             table,
             ctx: AsidContext::new(),
@@ -291,6 +299,10 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
     }
 
     fn take_accessed(&mut self, va: VirtAddr) -> bool {
+        if let Some((_, _, true)) = self.table.lookup_shared(va) {
+            // Detached since fork: no hart of this space reached it since.
+            return false;
+        }
         let Ok(entry) = self.table.entry(va) else {
             return false;
         };
@@ -301,11 +313,14 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
 
     #[inline(always)]
     fn query(&self, va: VirtAddr) -> PteState {
-        match self.table.lookup(va) {
+        match self.table.lookup_shared(va) {
             None => PteState::Absent,
-            Some((pte, size)) => match pte.remembered_token() {
+            Some((pte, size, shared)) => match pte.remembered_token() {
                 Some(token) => PteState::Remembered(SwapEntry::from_stored(token)),
-                None if size == PageSize::Size4K => PteState::Present(info_of(pte, size)),
+                None if size == PageSize::Size4K => PteState::Present(PteInfo {
+                    shared,
+                    ..info_of(pte, size)
+                }),
                 None => {
                     // The frame of this very page: its 4 KiB part of the 2 MiB leaf.
                     let offset = va.0 & (size.bytes() - 1) & !(PAGE_SIZE - 1);
@@ -389,6 +404,48 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
                 Some((parent, Some(Pte::leaf(cpa, hw_flags(cflags, ccow)))))
             })
             .map_err(|_| OutOfMemory)
+    }
+
+    fn share_range(
+        &mut self,
+        child: &mut Self,
+        start: VirtAddr,
+        end: VirtAddr,
+        mut f: impl FnMut(VirtAddr, PteInfo) -> Option<CopyPte>,
+        _undo: impl FnMut(VirtAddr, &CopyPte),
+    ) -> Result<usize, OutOfMemory> {
+        let Some(len) = end.0.checked_sub(start.0) else {
+            return Ok(0);
+        };
+        let shared = self
+            .table
+            .copy_leaves_shared(&mut child.table, start, len, |va, pte, size| {
+                let c = f(va, info_of(pte, size))?;
+                let (cpa, cflags, ccow) = c.child;
+                let parent = match c.parent {
+                    Some((flags, cow)) => hw_flags(flags, cow),
+                    None => pte.flags().difference(Sv39Flags::V),
+                };
+                Some((parent, Some(Pte::leaf(cpa, hw_flags(cflags, ccow)))))
+            })
+            .map_err(|_| OutOfMemory)?;
+        if shared > 0 {
+            // Translations through the tables just detached may be cached.
+            self.flush_space();
+        }
+        Ok(shared)
+    }
+
+    fn attach(&mut self, va: VirtAddr) -> Result<(), OutOfMemory> {
+        let page = VirtAddr(va.0 & !(PAGE_SIZE - 1));
+        self.attach_range(page, VirtAddr(page.0 + PAGE_SIZE))
+    }
+
+    fn attach_range(&mut self, start: VirtAddr, end: VirtAddr) -> Result<(), OutOfMemory> {
+        let Some(len) = end.0.checked_sub(start.0) else {
+            return Ok(());
+        };
+        self.table.attach_range(start, len).map_err(|_| OutOfMemory)
     }
 
     fn teardown(&mut self, mut f: impl FnMut(VirtAddr, PteInfo)) {

@@ -56,6 +56,7 @@ impl Mmu for MapTable {
             accessed: false,
             dirty: false,
             huge: false,
+            shared: false,
         };
         self.remembered.remove(&va.0);
         self.ptes.insert(va.0, pte);

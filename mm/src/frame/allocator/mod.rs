@@ -423,6 +423,17 @@ impl FrameAllocator {
         Ok(true)
     }
 
+    /// Drops a reference to the allocated block headed by `pfn` unless it is the last:
+    /// `Ok(true)` if it did, `Ok(false)` if the caller holds the only one (nothing
+    /// changed; the caller frees the block its own way when done with it).
+    ///
+    /// Errors: `NotAllocated`, `NotHead`, `Reserved`, `OutOfRange`.
+    pub fn put_unless_last(&self, pfn: Pfn) -> Result<bool, FrameError> {
+        let (span, idx) = self.locate(pfn)?;
+        self.allocated_head(span, idx)?;
+        Ok(span.meta[idx as usize].dec_ref_unless_last())
+    }
+
     /// As [`get`](Self::get), but a frame inside an allocated block counts on the block:
     /// the reference is the block's (a user huge page whose 4 KiB pages are mapped one
     /// by one). The same cost as `get` for a head; the way to the head is out of line.
