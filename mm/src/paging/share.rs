@@ -53,8 +53,11 @@ impl<M: PagingMemory> PageTable<M> {
     /// it are attached; the rest stay detached); the range errors of
     /// [`map`](Self::map).
     pub fn attach_range(&mut self, va: VirtAddr, len: usize) -> Result<(), PagingError> {
+        if !self.detaches {
+            return Ok(());
+        }
         let pages = self.span(va, len)?;
-        if self.share_protect.is_none() || pages.is_empty() {
+        if pages.is_empty() {
             return Ok(());
         }
         let span = pages_per_entry(1);

@@ -78,6 +78,9 @@ pub struct PageTable<M: PagingMemory> {
     /// What a leaf's flags become when it is copied out of a table shared by fork;
     /// `None`: this tree shares no tables (`share`).
     pub(super) share_protect: Option<fn(PteFlags) -> PteFlags>,
+    /// Fork ever detached a table of this tree (`share`): range changes look for
+    /// detached entries to attach.
+    pub(super) detaches: bool,
 }
 
 /// The table at `level` whose entries cover pages `first..first + 512^(level+1)`.
@@ -99,6 +102,7 @@ impl<M: PagingMemory> PageTable<M> {
             remembers: false,
             last: None,
             share_protect: None,
+            detaches: false,
         })
     }
 
@@ -127,6 +131,7 @@ impl<M: PagingMemory> PageTable<M> {
             remembers: false,
             last: None,
             share_protect: None,
+            detaches: false,
         })
     }
 
@@ -147,6 +152,7 @@ impl<M: PagingMemory> PageTable<M> {
             remembers: false,
             last: None,
             share_protect: None,
+            detaches: false,
         }
     }
 
@@ -588,8 +594,13 @@ impl<M: PagingMemory> PageTable<M> {
             return Ok(0);
         }
         let mut shared = Some(0);
-        self.copy_walk(self.root, LEVELS - 1, 0, &pages, child, &mut f, &mut shared)?;
-        Ok(shared.unwrap_or(0))
+        let result = self.copy_walk(self.root, LEVELS - 1, 0, &pages, child, &mut f, &mut shared);
+        let shared = shared.unwrap_or(0);
+        if shared > 0 {
+            self.detaches = true;
+            child.detaches = true;
+        }
+        result.map(|()| shared)
     }
 
     /// [`copy_leaves`](Self::copy_leaves) below the table at `table` (level `level`,
@@ -621,26 +632,24 @@ impl<M: PagingMemory> PageTable<M> {
             if pte == Pte::EMPTY {
                 continue;
             }
-            if level == 1 && (pte.is_table() || pte.is_detached()) {
-                let covered = pages.start <= start && start + span <= pages.end;
-                if covered
-                    && let Some(count) = shared
-                    && self.share_with(slot, pte, start, child)?
-                {
-                    *count += 1;
-                    continue;
-                }
-                if pte.is_detached() {
-                    // Shared with another tree, and this fork copies part of it.
-                    pte = Pte::table(self.attach(slot, pte)?);
-                }
-            }
-            // Remembered entries are not copied.
-            if !pte.is_valid() {
-                continue;
-            }
             if !pte.is_leaf() {
-                if level > 0 {
+                // A table, a detached one (level 1), or a remembered entry.
+                if level == 1 && (pte.is_table() || pte.is_detached()) {
+                    let covered = pages.start <= start && start + span <= pages.end;
+                    if covered
+                        && let Some(count) = shared
+                        && self.share_with(slot, pte, start, child)?
+                    {
+                        *count += 1;
+                        continue;
+                    }
+                    if pte.is_detached() {
+                        // Shared with another tree, and this fork copies part of it.
+                        pte = Pte::table(self.attach(slot, pte)?);
+                    }
+                }
+                // Remembered entries are not copied.
+                if pte.is_valid() && level > 0 {
                     self.copy_walk(pte.pa(), level - 1, start, pages, child, f, shared)?;
                 }
                 continue;
@@ -683,7 +692,9 @@ impl<M: PagingMemory> PageTable<M> {
     /// [`OutOfRange`](PagingError::OutOfRange), [`NotMapped`](PagingError::NotMapped).
     pub fn entry(&mut self, va: VirtAddr) -> Result<LeafEntry<'_>, PagingError> {
         let page = self.page_index(va)?;
-        if let Some((_, _, _, true)) = self.find_entry_shared(page) {
+        if self.detaches
+            && let Some((_, _, _, true)) = self.find_entry_shared(page)
+        {
             // In a table shared by fork: this tree's own first.
             self.attach_range(va_of(page), PAGE_SIZE)?;
         }
@@ -805,13 +816,13 @@ impl<M: PagingMemory> PageTable<M> {
         loop {
             let slot = &table.0[vpn.index(level)];
             let pte = load(slot);
-            if level == 1 && pte.is_detached() {
-                shared = true;
-                table = table_at(&self.mem, pte.pa());
-                level = 0;
-                continue;
-            }
             if pte.is_leaf() || (!pte.is_valid() && pte.bits() != 0) {
+                if level == 1 && pte.is_detached() {
+                    shared = true;
+                    table = table_at(&self.mem, pte.pa());
+                    level = 0;
+                    continue;
+                }
                 return Some((slot, pte, PageSize::at_level(level), shared));
             }
             // Below level 0 there is nothing to follow: a level-0 entry without R/W/X is

@@ -380,7 +380,7 @@ impl<M: PagingMemory> PageTable<M> {
             if pte == Pte::EMPTY {
                 continue;
             }
-            if level == 1 && pte.is_detached() {
+            if !pte.is_valid() && level == 1 && pte.is_detached() {
                 // A table fork shares (`share`): the last holder empties it.
                 let shared = pte.pa();
                 if self.mem.leave_table(shared) {
@@ -484,16 +484,17 @@ impl<M: PagingMemory> PageTable<M> {
             if pte == Pte::EMPTY {
                 continue;
             }
-            if level == 1 && pte.is_detached() {
-                // A table shared by fork (`share`): this tree's own before the visitor
-                // acts on it.
-                pte = Pte::table(self.attach(slot, pte)?);
-            }
             if !pte.is_valid() {
-                if REMEMBERED {
-                    visitor.remembered(slot, start)?;
+                if level == 1 && pte.is_detached() {
+                    // A table shared by fork (`share`): this tree's own before the
+                    // visitor acts on it.
+                    pte = Pte::table(self.attach(slot, pte)?);
+                } else {
+                    if REMEMBERED {
+                        visitor.remembered(slot, start)?;
+                    }
+                    continue;
                 }
-                continue;
             }
             let covered = pages.start <= start && start + span <= pages.end;
             if pte.is_leaf() {

@@ -1,5 +1,7 @@
 //! Copy-on-write `fork`: the child shares every frame with the parent; private pages are
-//! write-protected and marked copy-on-write on both sides.
+//! write-protected and marked copy-on-write on both sides, or (`VmConfig::share_tables`)
+//! their leaf page tables are shared whole and each side gets its own copy of one on its
+//! first access to it (`docs/virtual-memory.md`, "Shared page tables at fork").
 
 use alloc::vec::Vec;
 
@@ -12,9 +14,9 @@ use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 
 /// The resident pages from which fork shares leaf tables instead of copying them: a
 /// space this small has few entries per table, and copying them (about 200 instructions
-/// each, fork and exit together) costs less than the fault that attaches a shared table
-/// again (about 2,500). `fork_exit_wait_0M` measured 68,384 instructions copying and
-/// 92,302 sharing; with 16 MiB touched, 1,081,290 copying and 98,700 sharing.
+/// each, fork and exit together) costs less than the faults that attach a shared table
+/// again (about 2,500). `fork_exit_wait_0M` measured 92,302 instructions sharing and
+/// 70,607 copying; with 16 MiB touched, 95,840 sharing and 1,240,320 copying.
 const SHARE_MIN_RSS: usize = 1024;
 
 impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
@@ -29,7 +31,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// - a shared-memory page is mapped identically (writable if the area is) and gains a
     ///   reference;
     /// - a zero-page PTE is copied as is (the zero page is never counted);
-    /// - a remembered PTE (a swap entry) is copied, and its slot gains a reference.
+    /// - a remembered PTE (a swap entry) is copied, and its slot gains a reference;
+    /// - with [`VmConfig::share_tables`](super::VmConfig::share_tables), in a space of at
+    ///   least `SHARE_MIN_RSS` resident pages, every leaf table wholly inside a run of
+    ///   private areas is instead shared as it is ([`Mmu::share_range`]): no PTE or
+    ///   reference changes now, each side attaches its own table on its first access.
     ///
     /// For the reverse map, the child joins every memory object the parent's pages may
     /// belong to and shares the parent's anonymous object (the family's: the child's own
@@ -107,7 +113,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 if copy_failed {
                     return None;
                 }
-                if pte.pa == zero || Some(pte.pa) == huge_zero {
+                if pte.pa == zero || (pte.huge && Some(pte.pa) == huge_zero) {
                     return Some(CopyPte {
                         parent: None,
                         child: (pte.pa, pte.flags, pte.cow),
@@ -217,7 +223,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
 /// Fork's decision for a present private page copied copy-on-write: the child maps the
 /// same frame read-only with the copy-on-write mark, and so does the parent from now on
 /// (`batch` records the parent PTEs that lose write permission); the frame gains the
-/// child's reference. The zero pages are mapped as they are, never counted.
+/// child's reference. The zero pages are mapped as they are, never counted. Inlined:
+/// fork runs it for every page it copies.
+#[inline(always)]
 fn cow_copy<F: FrameSource>(
     frames: &F,
     zero: PhysAddr,
@@ -226,7 +234,7 @@ fn cow_copy<F: FrameSource>(
     va: VirtAddr,
     pte: PteInfo,
 ) -> CopyPte {
-    if pte.pa == zero || Some(pte.pa) == huge_zero {
+    if pte.pa == zero || (pte.huge && Some(pte.pa) == huge_zero) {
         return CopyPte {
             parent: None,
             child: (pte.pa, pte.flags, pte.cow),

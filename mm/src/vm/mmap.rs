@@ -381,7 +381,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let (writable, read_only) = (prot.pte_flags(false), prot.pte_flags(true));
         self.mmu
             .update_range(VirtAddr(start), VirtAddr(end), |va, pte| {
-                let flags = if pte.cow || pte.pa == zero || Some(pte.pa) == huge_zero {
+                let flags = if pte.cow || pte.pa == zero || (pte.huge && Some(pte.pa) == huge_zero)
+                {
                     read_only
                 } else {
                     writable

@@ -432,7 +432,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             mmu, frames, rss, ..
         } = self;
         mmu.unmap_range(VirtAddr(start), VirtAddr(end), |_, pte| {
-            if pte.pa != zero && Some(pte.pa) != huge_zero {
+            if pte.pa != zero && !(pte.huge && Some(pte.pa) == huge_zero) {
                 *rss -= Self::leaf_pages(&pte);
                 frames.put(pte.pa);
             }
@@ -549,7 +549,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let huge_zero = self.frames.huge_zero_page();
         let AddressSpace { mmu, frames, .. } = self;
         mmu.teardown(|_, pte| {
-            if pte.pa != zero && Some(pte.pa) != huge_zero {
+            if pte.pa != zero && !(pte.huge && Some(pte.pa) == huge_zero) {
                 frames.put(pte.pa);
             }
         });

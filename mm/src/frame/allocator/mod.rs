@@ -416,7 +416,7 @@ impl FrameAllocator {
     }
 
     pub(super) fn put_inner(&self, slot: Option<&HartSlot>, pfn: Pfn) -> Result<bool, FrameError> {
-        let Some((span, idx, u, order)) = self.drop_ref::<false>(pfn)? else {
+        let Some((span, idx, u, order)) = self.drop_ref(pfn)? else {
             return Ok(false);
         };
         self.release(slot, span, idx, u, order);
@@ -470,22 +470,36 @@ impl FrameAllocator {
         Err(self.not_allocated(span, idx, state))
     }
 
-    /// Drops one reference to the allocated head at `pfn` (with `IN_BLOCK`, to the
-    /// allocated block `pfn` lies in, as [`get_in_block`](Self::get_in_block) counts).
-    /// When it was the last, returns the block (its span, index, use and order) for the
-    /// caller to release.
+    /// Drops one reference to the allocated head at `pfn`. When it was the last, returns
+    /// the block (its span, index, use and order) for the caller to release.
     #[inline]
-    fn drop_ref<const IN_BLOCK: bool>(
+    fn drop_ref(&self, pfn: Pfn) -> Result<Option<(&Span, u32, FrameUse, usize)>, FrameError> {
+        let (span, idx) = self.locate(pfn)?;
+        self.allocated_head(span, idx)?;
+        self.drop_ref_at(span, idx)
+    }
+
+    /// As [`drop_ref`](Self::drop_ref), for `pfn` or the allocated block it lies in (as
+    /// [`get_in_block`](Self::get_in_block) counts).
+    fn drop_ref_in_block(
         &self,
         pfn: Pfn,
     ) -> Result<Option<(&Span, u32, FrameUse, usize)>, FrameError> {
         let (span, mut idx) = self.locate(pfn)?;
-        if let Err(e) = self.allocated_head(span, idx) {
-            if !IN_BLOCK {
-                return Err(e);
-            }
+        if self.allocated_head(span, idx).is_err() {
             idx = self.head_of_block(span, idx)?;
         }
+        self.drop_ref_at(span, idx)
+    }
+
+    /// Drops one reference to the allocated head at `idx` of `span`; the block if it was
+    /// the last.
+    #[inline]
+    fn drop_ref_at<'s>(
+        &self,
+        span: &'s Span,
+        idx: u32,
+    ) -> Result<Option<(&'s Span, u32, FrameUse, usize)>, FrameError> {
         let m = &span.meta[idx as usize];
         if !m.dec_ref()? {
             return Ok(None);
