@@ -102,9 +102,10 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             self.frames.put(fresh);
             return Err(VmError::NoMem);
         }
-        // The zero frames may be cached read-only: flush before the new ones are used.
-        self.mmu
-            .flush_range(VirtAddr(base)..VirtAddr(base + HUGE_PAGE_SIZE));
+        // The zero frames may be cached read-only, as one 2 MiB entry: one address's
+        // flush drops it (a fence for an address drops the leaf that covers it, of any
+        // size) before the new frames are used.
+        self.mmu.flush_page(VirtAddr(base));
         self.rss += HUGE_PAGE_PAGES;
         self.counters.record(Event::ZeroPageUpgrade, 1);
         self.counters.record(Event::ThpFaultAlloc, 1);
