@@ -1371,8 +1371,8 @@ fn shared_tables_detach_copy_attach_and_release() {
     let mut parent = PageTable::new_user(&mem, &kernel).unwrap();
     let mut child = PageTable::new_user(&mem, &kernel).unwrap();
     let protect = |flags: PteFlags| flags.difference(PteFlags::W).union(COW);
-    parent.enable_sharing(protect);
-    child.enable_sharing(protect);
+    parent.enable_sharing(PteFlags::W, COW);
+    child.enable_sharing(PteFlags::W, COW);
     let base = 0x4000_0000;
     let va = |page: usize| VirtAddr(base + page * PAGE_SIZE);
     let pa = |page: usize| PhysAddr(PA.0 + page * PAGE_SIZE);

@@ -422,6 +422,7 @@ unsafe impl PagingMemory for UserTableMemory {
         FRAMES.put_unless_last(pa.pfn()).unwrap_or(true)
     }
 
+    #[inline]
     fn leaf_copied(&self, leaf: Pte) {
         if leaf.pa() != self.zero {
             get_user(leaf.pa().pfn());

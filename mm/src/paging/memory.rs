@@ -49,7 +49,7 @@ pub unsafe trait PagingMemory {
     /// Where the table page at `pa` can be accessed.
     fn table_ptr(&self, pa: PhysAddr) -> NonNull<TablePage>;
 
-    /// Fork's shared leaf tables (`docs/virtual-memory.md`, "Shared page tables"): adds
+    /// Fork's shared leaf tables (`docs/virtual-memory.md`, "Shared page tables at fork"): adds
     /// a holder to the leaf table page `pa` (which has one or more), or returns `false`
     /// if this memory does not share tables (the default: fork then copies entries).
     /// Every tree that links the page, detached, is one holder. Returning `true`

@@ -1,4 +1,4 @@
-//! Leaf tables shared by fork (`docs/virtual-memory.md`, "Shared page tables").
+//! Leaf tables shared by fork (`docs/virtual-memory.md`, "Shared page tables at fork").
 //!
 //! Fork gives a child the parent's leaf tables (level 0, 2 MiB each) instead of copying
 //! their entries: both trees' level-1 entries become [`detached`](Pte::detached)
@@ -7,7 +7,7 @@
 //! access faults, and the first one *attaches* the table again:
 //! - the last holder links it back as it is;
 //! - any other holder copies it into a table of its own, every leaf write-protected
-//!   with the copy-on-write mark (`protect`, given by the policy through
+//!   with the copy-on-write mark (the flags the policy gives
 //!   [`PageTable::enable_sharing`]) in the copy *and in the shared table*, and each
 //!   copied leaf takes what its entry needs ([`PagingMemory::leaf_copied`]: a frame
 //!   reference); then it lets go of the shared table.
@@ -38,11 +38,11 @@ use super::walk::{free_empty, pages_per_entry, table_at};
 
 impl<M: PagingMemory> PageTable<M> {
     /// Lets fork share this tree's leaf tables (if its memory can:
-    /// [`PagingMemory::share_table`]); `protect` is what a leaf's flags become when it
-    /// is copied out of a shared table (write permission off, the owner's copy-on-write
+    /// [`PagingMemory::share_table`]); a leaf copied out of a shared table loses the
+    /// flags `clear` and gains `set` (write permission off, the owner's copy-on-write
     /// mark on).
-    pub fn enable_sharing(&mut self, protect: fn(PteFlags) -> PteFlags) {
-        self.share_protect = Some(protect);
+    pub fn enable_sharing(&mut self, clear: PteFlags, set: PteFlags) {
+        self.share_protect = Some((clear, set));
     }
 
     /// Attaches every detached table that covers part of `va..va + len`, so that the
@@ -101,7 +101,9 @@ impl<M: PagingMemory> PageTable<M> {
             slot.store(Pte::table(shared).bits(), Ordering::Release);
             return Ok(shared);
         }
-        let protect = self.share_protect.unwrap_or(|flags| flags);
+        let (clear, set) = self
+            .share_protect
+            .unwrap_or((PteFlags::empty(), PteFlags::empty()));
         let copy = alloc_table(&self.mem)?;
         let from = table_at(&self.mem, shared);
         let to = table_at(&self.mem, copy);
@@ -110,7 +112,7 @@ impl<M: PagingMemory> PageTable<M> {
             if !old.is_leaf() {
                 continue;
             }
-            let leaf = old.with_flags(protect(old.flags()));
+            let leaf = old.with_flags(old.flags().difference(clear).union(set));
             if leaf != old {
                 // No hart walks the shared table (it is detached everywhere): the
                 // holders' copies are its only readers, and they all write the same.

@@ -75,9 +75,9 @@ pub struct PageTable<M: PagingMemory> {
     /// it, so they skip the walk. Cleared whenever tables may be freed (unmap) or
     /// detached (fork). Never a detached table.
     last: Option<LastTable>,
-    /// What a leaf's flags become when it is copied out of a table shared by fork;
-    /// `None`: this tree shares no tables (`share`).
-    pub(super) share_protect: Option<fn(PteFlags) -> PteFlags>,
+    /// The flags a leaf loses and gains when it is copied out of a table shared by
+    /// fork; `None`: this tree shares no tables (`share`).
+    pub(super) share_protect: Option<(PteFlags, PteFlags)>,
     /// Fork ever detached a table of this tree (`share`): range changes look for
     /// detached entries to attach.
     pub(super) detaches: bool,

@@ -115,12 +115,6 @@ fn info(pa: PhysAddr, hw: Sv39Flags, size: PageSize) -> PteInfo {
     }
 }
 
-/// What a leaf copied out of a table fork shared becomes: read-only, copy-on-write
-/// (as fork makes every private PTE; for the zero page the mark changes nothing).
-fn protect_shared(hw: Sv39Flags) -> Sv39Flags {
-    hw.difference(Sv39Flags::W).union(COW_BIT)
-}
-
 /// [`info`] of a leaf entry of `size`.
 #[inline]
 fn info_of(pte: Pte, size: PageSize) -> PteInfo {
@@ -146,7 +140,9 @@ impl<M: PagingMemory, T: TlbOps> Sv39Mmu<M, T> {
         kernel: &PageTable<K>,
     ) -> Result<Self, OutOfMemory> {
         let mut table = PageTable::new_user(mem, kernel).map_err(|_| OutOfMemory)?;
-        table.enable_sharing(protect_shared);
+        // A leaf copied out of a table fork shared becomes read-only, copy-on-write (as
+        // fork makes every private PTE; for the zero page the mark changes nothing).
+        table.enable_sharing(Sv39Flags::W, COW_BIT);
         Ok(Sv39Mmu {
             table,
             ctx: AsidContext::new(),
