@@ -181,6 +181,25 @@ int main(void)
     CHECK_ERR(remap(e + 1, P, P, 0, NULL), EINVAL);
     CHECK_ERR_LINUX(remap(e, P, 0, MREMAP_MAYMOVE, NULL), EINVAL);
     CHECK_ERR_LINUX(remap(e, 0, P, MREMAP_MAYMOVE, NULL), EINVAL);
+    /* Old size 0 of a shared mapping: a second mapping of the same pages (Linux's
+     * duplicate of a shared area), the old one staying; without MAYMOVE, ENOMEM. */
+    uint8_t *sh = mmap(NULL, 2 * P, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(sh != MAP_FAILED);
+    sh[0] = 41;
+    sh[P] = 42;
+    CHECK_ERR(remap(sh, 0, 2 * P, 0, NULL), ENOMEM);
+    if (on_pagoda()) {
+        /* qemu-riscv64's user mode does not emulate the duplicate (ENOMEM); Linux
+         * 6.1 does (mm/mremap.c: old_len 0 allowed for VM_SHARED). */
+        long dup = remap(sh + P, 0, P, MREMAP_MAYMOVE, NULL);
+        CHECK(dup > 0 && (uint8_t *)dup != sh + P);
+        CHECK_EQ(((uint8_t *)dup)[0], 42);
+        ((uint8_t *)dup)[0] = 43;
+        CHECK_EQ(sh[P], 43);
+        CHECK_EQ(sh[0], 41);
+        CHECK_OK(munmap((void *)dup, P));
+    }
+    CHECK_OK(munmap(sh, 2 * P));
     uint8_t *x = map_rw(3 * P);
     CHECK_OK(munmap(x + P, P));
     CHECK_ERR(remap(x + P, P, 2 * P, MREMAP_MAYMOVE, NULL), EFAULT);

@@ -63,8 +63,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     ///   range is unmapped first, and a shrink unmaps the old range's tail; then the
     ///   checks of a resize (below); `EPERM` for a new range below `mmap_min_addr`.
     /// - otherwise a shrink (or same size) unmaps the tail and returns `old_address`;
-    ///   a growth checks the old range: `EINVAL` for `old_size` 0 (Linux's duplicate of
-    ///   a shared mapping is not provided), `EFAULT` if it leaves its area, `EAGAIN` past
+    ///   a growth checks the old range: `EINVAL` for `old_size` 0 of a private mapping
+    ///   (of a shared one, with `MAYMOVE` or `FIXED`, a second mapping of the same pages
+    ///   is made and the old one stays, as Linux does), `EFAULT` if it leaves its area, `EAGAIN` past
     ///   `RLIMIT_MEMLOCK` for a locked area; it grows in place if it ends where its area
     ///   ends and the pages after it are free, else moves with `MAYMOVE` (placed as a
     ///   non-fixed `mmap`), else `ENOMEM`.
@@ -195,7 +196,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     }
 
     /// The area holding the old range of a resize (Linux's `vma_to_resize`): `EFAULT` if
-    /// none contains `old_addr` or the range leaves it, `EINVAL` for `old_len` 0, and for
+    /// none contains `old_addr` or the range leaves it, `EINVAL` for `old_len` 0 of a
+    /// private mapping, and for
     /// a growth `EINVAL` if the file offset overflows, `EAGAIN` for a locked area past
     /// `RLIMIT_MEMLOCK`.
     fn area_to_resize(
@@ -205,7 +207,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         new_len: usize,
     ) -> Result<&Area, VmError> {
         let area = self.area_at(old_addr).ok_or(VmError::Fault)?;
-        if old_len == 0 {
+        if old_len == 0 && !area.is_shared() {
+            // Linux duplicates only shared mappings this way.
             return Err(VmError::Inval);
         }
         if old_len > area.end - old_addr {
@@ -223,6 +226,35 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         Ok(area)
     }
 
+    /// `mremap` with `old_size` 0 of the shared mapping at `src` (Linux's old "duplicate
+    /// a shared area"): a second mapping of the same object pages, from `src`'s offset,
+    /// at the free range `[dst, dst + new_len)`; the old one stays. Nothing is mapped
+    /// yet: faults find the object's pages.
+    fn duplicate_shared(
+        &mut self,
+        src: usize,
+        dst: usize,
+        new_len: usize,
+    ) -> Result<Remapped, VmError> {
+        self.check_map_count(1)?;
+        let area = self.area_at(src).ok_or(VmError::Fault)?;
+        let mut dup = area.clone();
+        if src > dup.start {
+            // The part from `src` on, its object offset advanced.
+            dup = dup.split_off(src);
+        }
+        dup.start = dst;
+        dup.end = dst + new_len;
+        let lock = dup.lock;
+        self.insert_area(dup);
+        let populate = (lock == Lock::Locked || self.config.eager)
+            .then_some(VirtAddr(dst)..VirtAddr(dst + new_len));
+        Ok(Remapped {
+            addr: VirtAddr(dst),
+            populate,
+        })
+    }
+
     /// Moves `[src, src + old_len)` (inside one area) to the free range
     /// `[dst, dst + new_len)` (Linux's `move_vma`): the entries first
     /// ([`move_pages`](Self::move_pages): `ENOMEM` and nothing changed if a table page is
@@ -236,6 +268,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         new_len: usize,
         dontunmap: bool,
     ) -> Result<Remapped, VmError> {
+        if old_len == 0 {
+            return self.duplicate_shared(src, dst, new_len);
+        }
         self.check_map_count(MOVE_MAP_MARGIN)?;
         let src_end = src + old_len;
         // 2 MiB leaves move whole when the distance keeps them aligned; those cut by

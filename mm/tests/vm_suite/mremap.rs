@@ -394,3 +394,53 @@ fn the_reverse_map_finds_a_moved_page_at_its_new_address_in_parent_and_child() {
     drop((s, child));
     assert_eq!((frames.live(), frames.live_slots()), (0, 0));
 }
+
+/// `mremap` with old size 0 of a shared mapping makes a second mapping of the same
+/// pages (the old one stays; writes through either are seen through both), only with
+/// `MREMAP_MAYMOVE` (else `ENOMEM`, the pages after it being the mapping itself); from
+/// the middle of the area it starts at that page of the object.
+#[test]
+fn old_size_zero_duplicates_a_shared_mapping() {
+    let frames = SimFrames::new();
+    let mut s = new_space(&frames);
+    s.mmap(
+        A,
+        4 * P,
+        RW,
+        MAP_SHARED | MAP_ANONYMOUS | MAP_FIXED,
+        None,
+        0,
+    )
+    .unwrap();
+    for i in 0..4 {
+        write(&mut s, &frames, A + i * P, 10 + i as u8).unwrap();
+    }
+    assert_eq!(s.mremap(A, 0, 2 * P, 0, 0), Err(VmError::NoMem));
+    let dup = s.mremap(A + P, 0, 2 * P, MAYMOVE, 0).unwrap().addr.0;
+    assert_ne!(dup, A + P);
+    assert_eq!(
+        read(&mut s, &frames, dup).unwrap(),
+        11,
+        "the object's page 1"
+    );
+    assert_eq!(read(&mut s, &frames, dup + P).unwrap(), 12);
+    write(&mut s, &frames, dup + P, 99).unwrap();
+    assert_eq!(
+        read(&mut s, &frames, A + 2 * P).unwrap(),
+        99,
+        "one page, two mappings"
+    );
+    assert_eq!(
+        read(&mut s, &frames, A).unwrap(),
+        10,
+        "the old mapping stays"
+    );
+    check_invariants(&[&s], &frames);
+    s.munmap(A, 4 * P).unwrap();
+    assert_eq!(
+        read(&mut s, &frames, dup).unwrap(),
+        11,
+        "the duplicate outlives it"
+    );
+    check_invariants(&[&s], &frames);
+}
