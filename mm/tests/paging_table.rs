@@ -1388,6 +1388,8 @@ fn shared_tables_detach_copy_attach_and_release() {
             )
             .unwrap();
     }
+    // A swap entry in the third table.
+    parent.remember(va(1101), 77).unwrap();
     let mut copied = Vec::new();
     let shared = parent
         .copy_leaves_shared(&mut child, va(0), 1101 * PAGE_SIZE, |va, pte, _| {
@@ -1414,6 +1416,16 @@ fn shared_tables_detach_copy_attach_and_release() {
             "read through"
         );
     }
+    // Fork's walk for swap entries (after sharing) finds the parent's one and leaves the
+    // shared tables detached (it attached them all once: a regression).
+    let mut tokens = Vec::new();
+    parent
+        .remembered_range(va(0), 1200 * PAGE_SIZE, false, |va, token| {
+            tokens.push((va, token))
+        })
+        .unwrap();
+    assert_eq!(tokens, vec![(va(1101), 77)]);
+    assert!(parent.lookup_shared(va(0)).unwrap().2 && parent.lookup_shared(va(512)).unwrap().2);
     // A change in the child copies the first table, protected on both sides.
     child.entry(va(5)).unwrap();
     assert_eq!(mem.copies.get(), 1);
@@ -1435,6 +1447,9 @@ fn shared_tables_detach_copy_attach_and_release() {
     child.clear(|_| {});
     assert!(parent.lookup_shared(va(512)).unwrap().2);
     let mut released = 0;
+    parent
+        .remembered_range(va(0), 1200 * PAGE_SIZE, true, |_, _| {})
+        .unwrap();
     parent.clear(|_| released += 1);
     assert_eq!(released, pages.len());
     assert_eq!(mem.mem.live_tables(), 2, "the two roots");

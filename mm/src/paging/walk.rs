@@ -76,6 +76,13 @@ pub(super) trait Visitor<M: PagingMemory> {
     /// A huge leaf the range covers only in part.
     fn partial(&mut self, pte: Pte) -> Partial;
 
+    /// Whether a table fork shares, detached from this tree (`share`), must be
+    /// attached for this walk (it changes or reports leaves); `false`: skipped, as it
+    /// holds nothing this walk looks for.
+    fn attaches(&self) -> bool {
+        true
+    }
+
     /// A remembered entry (not present, not empty) in `slot`, for page index `page`;
     /// left alone by default.
     fn remembered(&mut self, _slot: &AtomicU64, _page: usize) -> Result<(), PagingError> {
@@ -140,6 +147,12 @@ impl<M: PagingMemory, F: FnMut(VirtAddr, u64)> Visitor<M> for EachRemembered<F> 
 
     fn partial(&mut self, _: Pte) -> Partial {
         Partial::Skip
+    }
+
+    fn attaches(&self) -> bool {
+        // A shared table holds no remembered entry (fork shares none that has one):
+        // fork's own walk for them must not take back the tables it just shared.
+        false
     }
 
     fn remembered(&mut self, slot: &AtomicU64, page: usize) -> Result<(), PagingError> {
@@ -486,6 +499,9 @@ impl<M: PagingMemory> PageTable<M> {
             }
             if !pte.is_valid() {
                 if level == 1 && pte.is_detached() {
+                    if !visitor.attaches() {
+                        continue;
+                    }
                     // A table shared by fork (`share`): this tree's own before the
                     // visitor acts on it.
                     pte = Pte::table(self.attach(slot, pte)?);
