@@ -11,15 +11,13 @@
  *   (MemFree back at its value before them).
  */
 #define _GNU_SOURCE
-#include <fcntl.h>
 #include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "swaptest.h"
 
 #define HUGE (2 * MIB)
 #define LEN (16 * MIB)
@@ -33,26 +31,6 @@
 static uint64_t pattern(size_t page, uint64_t gen)
 {
     return ((page + 1) * 0x9e3779b97f4a7c15ULL) ^ (gen << 56);
-}
-
-/* The value of a /proc/vmstat line, or -1 if there is none. */
-static long vmstat(const char *name)
-{
-    static char buf[16384];
-    int fd = open("/proc/vmstat", O_RDONLY);
-    if (fd < 0)
-        return -1;
-    size_t have = 0;
-    ssize_t n;
-    while (have < sizeof buf - 1 && (n = read(fd, buf + have, sizeof buf - 1 - have)) > 0)
-        have += (size_t)n;
-    close(fd);
-    buf[have] = 0;
-    size_t len = strlen(name);
-    for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : 0)
-        if (strncmp(line, name, len) == 0 && line[len] == ' ')
-            return atol(line + len + 1);
-    return -1;
 }
 
 /* Generation of page `page` as `who` must see it. */
@@ -125,7 +103,7 @@ int main(void)
     uint64_t *region = map_anon_aligned(LEN, HUGE);
     CHECK_OK_LINUX(madvise(region, LEN, MADV_NOHUGEPAGE));
     write_pages(region, 0, 1, 1);
-    long shared_before = vmstat("pgtable_share");
+    long shared_before = vmstat_value("pgtable_share");
 
     pid_t a = fork();
     CHECK(a >= 0);
@@ -137,7 +115,7 @@ int main(void)
     CHECK_EXITED(status, 0);
     check_view(region, 'P');
     if (on_pagoda())
-        CHECK(vmstat("pgtable_share") >= shared_before + (long)(LEN / HUGE));
+        CHECK(vmstat_value("pgtable_share") >= shared_before + (long)(LEN / HUGE));
 
     long before = meminfo_kb("MemFree");
     for (int f = 0; f < LEAK_FORKS; f++) {

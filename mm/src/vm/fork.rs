@@ -8,7 +8,7 @@ use alloc::vec::Vec;
 use super::VmError;
 use super::area::{Backing, Lock};
 use super::hal::{CopyPte, FrameSource, Mmu, OutOfMemory, PagePerms, PteInfo};
-use super::space::{AddressSpace, StaleRange};
+use super::space::{AddressSpace, StaleRange, maps_zero};
 use super::stats::Event;
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 
@@ -113,7 +113,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 if copy_failed {
                     return None;
                 }
-                if pte.pa == zero || (pte.huge && Some(pte.pa) == huge_zero) {
+                if maps_zero(pte, zero, huge_zero) {
                     return Some(CopyPte {
                         parent: None,
                         child: (pte.pa, pte.flags, pte.cow),
@@ -234,7 +234,7 @@ fn cow_copy<F: FrameSource>(
     va: VirtAddr,
     pte: PteInfo,
 ) -> CopyPte {
-    if pte.pa == zero || (pte.huge && Some(pte.pa) == huge_zero) {
+    if maps_zero(pte, zero, huge_zero) {
         return CopyPte {
             parent: None,
             child: (pte.pa, pte.flags, pte.cow),

@@ -400,6 +400,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let mut batch = StaleRange::default();
         self.mmu
             .update_range(VirtAddr(start), VirtAddr(end), |va, pte| {
+                // `maps_zero` spelled out: through the helper this closure measured 20,132
+                // instructions for mprotect_1M against 18,980.
                 let flags = if pte.cow || pte.pa == zero || (pte.huge && Some(pte.pa) == huge_zero)
                 {
                     read_only

@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::VmError;
 use super::area::{Area, AreaInfo, Backing, Lock};
-use super::hal::{FrameSource, Mmu, OutOfMemory, TlbFlush};
+use super::hal::{FrameSource, Mmu, OutOfMemory, PteInfo, TlbFlush};
 use super::huge::Thp;
 use super::object::{MemObject, SpaceId};
 use super::stats::{SpaceCounters, VmStats};
@@ -17,7 +17,7 @@ use super::{
     DEFAULT_MAX_MAP_COUNT, DEFAULT_MMAP_MIN_ADDR, DEFAULT_STACK_RLIMIT, MMAP_MAX_GAP, MMAP_MIN_GAP,
     STACK_GUARD_GAP,
 };
-use crate::addr::{PAGE_SIZE, VirtAddr, align_up};
+use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, align_up};
 use crate::layout::USER_END;
 
 /// Per-process limits, Linux's tunables that shape an address space.
@@ -432,7 +432,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             mmu, frames, rss, ..
         } = self;
         mmu.unmap_range(VirtAddr(start), VirtAddr(end), |_, pte| {
-            if pte.pa != zero && !(pte.huge && Some(pte.pa) == huge_zero) {
+            if !maps_zero(pte, zero, huge_zero) {
                 *rss -= Self::leaf_pages(&pte);
                 frames.put(pte.pa);
             }
@@ -549,7 +549,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         let huge_zero = self.frames.huge_zero_page();
         let AddressSpace { mmu, frames, .. } = self;
         mmu.teardown(|_, pte| {
-            if pte.pa != zero && !(pte.huge && Some(pte.pa) == huge_zero) {
+            if !maps_zero(pte, zero, huge_zero) {
                 frames.put(pte.pa);
             }
         });
@@ -565,6 +565,14 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             obj.leave(self.id);
         }
     }
+}
+
+/// Whether `pte` maps a shared zero page: the 4 KiB one (`zero`), or the huge one
+/// (`huge_zero`) as a 2 MiB leaf. Never counted, never written. The callers look both
+/// up once per range.
+#[inline(always)]
+pub(crate) fn maps_zero(pte: PteInfo, zero: PhysAddr, huge_zero: Option<PhysAddr>) -> bool {
+    pte.pa == zero || (pte.huge && Some(pte.pa) == huge_zero)
 }
 
 /// The owner word for private page `index` (its area's [`Area::anon_index`]) of space

@@ -121,6 +121,18 @@ fn info_of(pte: Pte, size: PageSize) -> PteInfo {
     info(pte.pa(), pte.flags(), size)
 }
 
+/// Fork's decision `c` for the leaf `pte` as the table code takes it: the flags the
+/// parent's leaf keeps and the child's entry.
+#[inline]
+fn copy_entries(pte: Pte, c: CopyPte) -> (Sv39Flags, Option<Pte>) {
+    let (cpa, cflags, ccow) = c.child;
+    let parent = match c.parent {
+        Some((flags, cow)) => hw_flags(flags, cow),
+        None => pte.flags().difference(Sv39Flags::V),
+    };
+    (parent, Some(Pte::leaf(cpa, hw_flags(cflags, ccow))))
+}
+
 /// The page table of one user address space: an Sv39 [`PageTable`] that shares the
 /// kernel half, the space's [`AsidContext`], and the machine's [`TlbOps`].
 pub struct Sv39Mmu<M: PagingMemory, T: TlbOps> {
@@ -391,13 +403,7 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
         // fail, so `undo` is never needed here.
         self.table
             .copy_leaves(&mut child.table, start, len, |va, pte, size| {
-                let c = f(va, info_of(pte, size))?;
-                let (cpa, cflags, ccow) = c.child;
-                let parent = match c.parent {
-                    Some((flags, cow)) => hw_flags(flags, cow),
-                    None => pte.flags().difference(Sv39Flags::V),
-                };
-                Some((parent, Some(Pte::leaf(cpa, hw_flags(cflags, ccow)))))
+                f(va, info_of(pte, size)).map(|c| copy_entries(pte, c))
             })
             .map_err(|_| OutOfMemory)
     }
@@ -416,13 +422,7 @@ impl<M: PagingMemory, T: TlbOps> Mmu for Sv39Mmu<M, T> {
         let shared = self
             .table
             .copy_leaves_shared(&mut child.table, start, len, |va, pte, size| {
-                let c = f(va, info_of(pte, size))?;
-                let (cpa, cflags, ccow) = c.child;
-                let parent = match c.parent {
-                    Some((flags, cow)) => hw_flags(flags, cow),
-                    None => pte.flags().difference(Sv39Flags::V),
-                };
-                Some((parent, Some(Pte::leaf(cpa, hw_flags(cflags, ccow)))))
+                f(va, info_of(pte, size)).map(|c| copy_entries(pte, c))
             })
             .map_err(|_| OutOfMemory)?;
         if shared > 0 {
