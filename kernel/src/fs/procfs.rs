@@ -454,7 +454,7 @@ fn memory_of(p: &Process) -> MemoryOf {
     let vm = mm.lock();
     match &*vm {
         Some(vm) => {
-            let size: usize = vm.areas().map(|a| a.range.end.0 - a.range.start.0).sum();
+            let size = vm.mapped_bytes();
             MemoryOf {
                 size: size / PAGE_SIZE,
                 locked: vm.locked_bytes() / PAGE_SIZE,

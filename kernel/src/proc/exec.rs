@@ -89,6 +89,8 @@ pub fn exec_into(
     let plan = elf::plan(node.data)?;
     let file = crate::fs::initramfs::mem_object(&node)?;
     let mut vm = uspace::new_space().map_err(|_| Errno::ENOMEM)?;
+    // Resource limits survive exec.
+    vm.set_as_limit(p.group.lock().as_limit());
     let mut brk = 0;
     for seg in &plan.segments {
         let mut prot = Prot::empty();

@@ -128,19 +128,27 @@ pub const RLIM_NLIMITS: usize = 16;
 pub const RLIM_INFINITY: u64 = u64::MAX;
 /// `RLIMIT_STACK`: the main thread's stack size.
 pub const RLIMIT_STACK: usize = 3;
+/// `RLIMIT_NPROC`: tasks of one user (reported: every pagoda process is root, which has
+/// `CAP_SYS_RESOURCE` and is not bound by it, as on Linux; `threads-max` binds everyone).
+pub const RLIMIT_NPROC: usize = 6;
 /// `RLIMIT_NOFILE`: one more than the highest descriptor number.
 pub const RLIMIT_NOFILE: usize = 7;
 /// `RLIMIT_MEMLOCK`: bytes a process may lock in memory without `CAP_IPC_LOCK` (every
 /// pagoda process is root and has it: reported, not enforced, as on Linux for root).
 pub const RLIMIT_MEMLOCK: usize = 8;
+/// `RLIMIT_AS`: bytes of address space (enforced for everyone, root included).
+pub const RLIMIT_AS: usize = 9;
 /// (soft, hard) for each resource.
 pub type Rlimits = [(u64, u64); RLIM_NLIMITS];
 
 /// The limits of the first process: no limit but the stack's soft limit, the
-/// descriptors' ([`crate::fs::MAX_FDS`], which no process can raise) and Linux's
-/// default memory-lock limit (8 MiB).
+/// descriptors' ([`crate::fs::MAX_FDS`], which no process can raise), Linux's
+/// default memory-lock limit (8 MiB) and Linux's default task limit (half of
+/// `threads-max`).
 pub fn initial_rlimits() -> Rlimits {
     let mut r = [(RLIM_INFINITY, RLIM_INFINITY); RLIM_NLIMITS];
+    let nproc = (max_tasks() / 2) as u64;
+    r[RLIMIT_NPROC] = (nproc, nproc);
     r[RLIMIT_STACK].0 = uspace::CONFIG.stack_rlimit as u64;
     r[RLIMIT_NOFILE] = (crate::fs::MAX_FDS as u64, crate::fs::MAX_FDS as u64);
     let memlock = pagoda_mm::vm::DEFAULT_MEMLOCK_RLIMIT as u64;
@@ -167,6 +175,12 @@ impl Inner {
             .as_deref()
             .copied()
             .unwrap_or_else(initial_rlimits)
+    }
+
+    /// `RLIMIT_AS` as the address space takes it (`None`: no limit).
+    pub fn as_limit(&self) -> Option<usize> {
+        let soft = self.rlimits()[RLIMIT_AS].0;
+        (soft != RLIM_INFINITY).then(|| usize::try_from(soft).unwrap_or(usize::MAX))
     }
 
     /// Sets the resource limits (`ENOMEM` without memory for them).

@@ -496,6 +496,17 @@ pub fn prlimit64(pid: usize, resource: usize, new: usize, old: usize) -> SysResu
                 .fds
                 .set_limit(usize::try_from(soft).unwrap_or(usize::MAX));
         }
+        if resource == proc::RLIMIT_AS {
+            // The space takes the limit with the group lock let go (the two are never
+            // held together); read again, so that concurrent setters leave the space at
+            // the group's last value.
+            drop(inner);
+            let limit = target.group.lock().as_limit();
+            let mm = target.mm();
+            if let Some(space) = mm.lock().as_mut() {
+                space.set_as_limit(limit);
+            }
+        }
     }
     Ok(0)
 }

@@ -281,7 +281,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         if !stack.grows_down || page < self.config.mmap_min_addr {
             return Err(FaultError::Unmapped);
         }
-        if stack.end - page > self.config.stack_rlimit {
+        if stack.end - page > self.config.stack_rlimit
+            || self.check_as_growth(stack.start - page).is_err()
+        {
             return Err(FaultError::Unmapped);
         }
         if let Some((_, below)) = self.areas.range(..page).next_back()

@@ -45,8 +45,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// for a fixed address misaligned / past the user half / below `mmap_min_addr`,
     /// `EEXIST` for `MAP_FIXED_NOREPLACE` over a mapping, `EOVERFLOW` if a file range
     /// passes `i64::MAX`, then the type checks (`EOPNOTSUPP`, `EACCES`, `ENODEV`,
-    /// `EINVAL`). `MAP_HUGETLB` maps whole 2 MiB pages, all allocated now: `ENOMEM` when
-    /// a 2 MiB block is missing.
+    /// `EINVAL`), then `ENOMEM` past `RLIMIT_AS`. `MAP_HUGETLB` maps whole 2 MiB pages,
+    /// all allocated now: `ENOMEM` when a 2 MiB block is missing.
     ///
     /// Placement without `MAP_FIXED`: the hint (rounded down to a page, raised to
     /// `mmap_min_addr`) if the range is free and clear of stack guard gaps; else the
@@ -234,6 +234,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                 _ => return Err(VmError::Inval),
             },
         };
+        self.check_as_limit(start, end)?;
         if fixed {
             self.check_unmap_split(start, end)?;
             self.prepare_change(start, end)?;
@@ -464,6 +465,9 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         if lock.is_locked() && self.check_lock_limit(newbrk - oldbrk).is_err() {
             return orig;
         }
+        if self.check_as_growth(newbrk - oldbrk).is_err() {
+            return orig;
+        }
         let heap = Area::new(
             oldbrk,
             newbrk,
@@ -679,6 +683,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// Replaces everything in the area's range by the area.
     fn replace_with(&mut self, area: Area) -> Result<(), VmError> {
         self.check_map_count(0)?;
+        self.check_as_limit(area.start, area.end)?;
         self.check_unmap_split(area.start, area.end)?;
         self.prepare_change(area.start, area.end)?;
         self.unmap_range(area.start, area.end);

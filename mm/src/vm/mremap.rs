@@ -185,6 +185,10 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             old_len = new_len;
         }
         self.area_to_resize(old_addr, old_len, new_len)?;
+        if flags & MREMAP_DONTUNMAP != 0 {
+            // The old range stays mapped beside the new one.
+            self.check_as_growth(old_len)?;
+        }
         let dst = self.get_unmapped_area(new_addr, new_len, fixed)?;
         self.move_mapping(
             old_addr,
@@ -199,7 +203,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// none contains `old_addr` or the range leaves it, `EINVAL` for `old_len` 0 of a
     /// private mapping, and for
     /// a growth `EINVAL` if the file offset overflows, `EAGAIN` for a locked area past
-    /// `RLIMIT_MEMLOCK`.
+    /// `RLIMIT_MEMLOCK`, `ENOMEM` past `RLIMIT_AS`.
     fn area_to_resize(
         &self,
         old_addr: usize,
@@ -222,6 +226,7 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             if area.lock.is_locked() {
                 self.check_lock_limit(new_len - old_len)?;
             }
+            self.check_as_growth(new_len - old_len)?;
         }
         Ok(area)
     }

@@ -17,7 +17,7 @@ use super::{
     DEFAULT_MAX_MAP_COUNT, DEFAULT_MMAP_MIN_ADDR, DEFAULT_STACK_RLIMIT, MMAP_MAX_GAP, MMAP_MIN_GAP,
     STACK_GUARD_GAP,
 };
-use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, align_up};
+use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PhysAddr, VirtAddr, align_up};
 use crate::layout::USER_END;
 
 /// Per-process limits, Linux's tunables that shape an address space.
@@ -34,6 +34,11 @@ pub struct VmConfig {
     /// Linux checks it; `None` for a process with `CAP_IPC_LOCK`, which no limit applies
     /// to (every pagoda process runs as root with every capability).
     pub memlock_limit: Option<usize>,
+    /// `RLIMIT_AS` in bytes: the most the space's areas may span together (`VmSize`);
+    /// `mmap`, `brk`, `mremap`, exec's mappings and stack growth that would pass it fail
+    /// with `ENOMEM` (a fault: `SIGSEGV`), as Linux's `may_expand_vm` makes them. `None`
+    /// for no limit (`RLIM_INFINITY`, the default). Unlike `RLIMIT_MEMLOCK` it binds root.
+    pub as_limit: Option<usize>,
     /// Eager mode, the baseline the benchmarks compare with (what the seed's kernel did):
     /// every new mapping (mmap, brk, exec's segments and stack) is populated at once, and
     /// `fork` copies every private page instead of sharing it copy-on-write.
@@ -56,6 +61,7 @@ impl VmConfig {
         mmap_min_addr: DEFAULT_MMAP_MIN_ADDR,
         max_map_count: DEFAULT_MAX_MAP_COUNT,
         memlock_limit: None,
+        as_limit: None,
         eager: false,
         share_tables: true,
         thp: Thp::Always,
@@ -272,6 +278,49 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// The area containing `va`, if any.
     pub fn area_containing(&self, va: VirtAddr) -> Option<AreaInfo> {
         self.area_at(va.0).map(Area::info)
+    }
+
+    /// Bytes of all areas together (`VmSize`, Linux's `total_vm`). Summed over the area
+    /// map when asked (`/proc`, and `RLIMIT_AS` checks only while a limit is set), rather
+    /// than kept as a count every split, merge, move and growth would have to follow.
+    pub fn mapped_bytes(&self) -> usize {
+        self.areas.values().map(|a| a.end - a.start).sum()
+    }
+
+    /// Sets `RLIMIT_AS` for this space from now on ([`VmConfig::as_limit`]); what is
+    /// already mapped stays, as on Linux.
+    pub fn set_as_limit(&mut self, limit: Option<usize>) {
+        self.config.as_limit = limit;
+    }
+
+    /// `ENOMEM` if mapping `[start, end)`, replacing whatever areas it overlaps, would
+    /// take the space past `RLIMIT_AS` (Linux's `may_expand_vm`, which compares pages).
+    pub(super) fn check_as_limit(&self, start: usize, end: usize) -> Result<(), VmError> {
+        if self.config.as_limit.is_none() {
+            return Ok(());
+        }
+        let overlap: usize = self
+            .areas
+            .range(..end)
+            .rev()
+            .map(|(_, a)| a)
+            .take_while(|a| a.end > start)
+            .map(|a| a.end.min(end) - a.start.max(start))
+            .sum();
+        self.check_as_growth((end - start).saturating_sub(overlap))
+    }
+
+    /// `ENOMEM` if `bytes` more of mappings would take the space past `RLIMIT_AS`.
+    pub(super) fn check_as_growth(&self, bytes: usize) -> Result<(), VmError> {
+        match self.config.as_limit {
+            Some(limit)
+                if (self.mapped_bytes() >> PAGE_SHIFT).saturating_add(bytes >> PAGE_SHIFT)
+                    > limit >> PAGE_SHIFT =>
+            {
+                Err(VmError::NoMem)
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Resident set size: pages mapped to frames (the shared zero page is not counted).

@@ -789,3 +789,72 @@ fn exec_mappers_validate_and_describe_areas() {
         Err(VmError::Inval)
     );
 }
+
+#[test]
+fn rlimit_as_bounds_every_way_a_space_grows() {
+    let frames = SimFrames::new();
+    let limit = 16 * P;
+    let config = VmConfig {
+        as_limit: Some(limit + P / 2), // compared in whole pages, as Linux does
+        ..VmConfig::LINUX_DEFAULT
+    };
+    let mut s = new_space_with(&frames, config);
+    let a = map(&mut s, 0, 8 * P, RW, ANON).unwrap();
+    assert_eq!(s.mapped_bytes(), 8 * P);
+    assert_eq!(map(&mut s, 0, 9 * P, RW, ANON), Err(VmError::NoMem));
+    // MAP_FIXED over mapped pages counts only the pages it adds.
+    assert_eq!(
+        map(&mut s, a + 4 * P, 12 * P, RW, ANON | MAP_FIXED),
+        Ok(a + 4 * P)
+    );
+    assert_eq!(s.mapped_bytes(), 16 * P);
+    assert_eq!(
+        map(&mut s, a + 4 * P, 13 * P, RW, ANON | MAP_FIXED),
+        Err(VmError::NoMem)
+    );
+    assert_eq!(
+        map(&mut s, 0, P, RW, ANON),
+        Err(VmError::NoMem),
+        "at the limit"
+    );
+    // mremap: shrinking is free, growing (in place, moved, or kept with DONTUNMAP) counts.
+    assert_eq!(s.mremap(a, 16 * P, 12 * P, 0, 0).map(|r| r.addr.0), Ok(a));
+    assert_eq!(
+        s.mremap(a, 12 * P, 17 * P, MREMAP_MAYMOVE, 0).err(),
+        Some(VmError::NoMem)
+    );
+    assert_eq!(
+        s.mremap(a, 12 * P, 16 * P, MREMAP_MAYMOVE, 0)
+            .map(|r| r.addr.0),
+        Ok(a)
+    );
+    s.munmap(a + 8 * P, 8 * P).unwrap();
+    let both = MREMAP_MAYMOVE | MREMAP_DONTUNMAP;
+    assert!(s.mremap(a, 8 * P, 8 * P, both, 0).is_ok());
+    assert_eq!(s.mapped_bytes(), 16 * P, "the old range stays mapped");
+    for area in s.areas().collect::<Vec<_>>() {
+        s.munmap(area.range.start.0, area.range.end.0 - area.range.start.0)
+            .unwrap();
+    }
+    assert_eq!(s.mapped_bytes(), 0);
+    // brk grows up to the limit and no further.
+    let heap = 0x100_0000;
+    s.init_brk(VirtAddr(heap)).unwrap();
+    assert_eq!(s.brk(heap + 16 * P).0, heap + 16 * P);
+    assert_eq!(s.brk(heap + 17 * P).0, heap + 16 * P);
+    assert_eq!(s.brk(heap + 8 * P).0, heap + 8 * P);
+    // The stack grows into what is left, then its next page faults.
+    let stack = s.map_stack(VirtAddr(TOP), 4 * P).unwrap();
+    let below = stack.start.0 - 4 * P;
+    assert_eq!(write(&mut s, &frames, below, 1), Ok(()));
+    assert_eq!(s.mapped_bytes(), 16 * P);
+    assert_eq!(
+        write(&mut s, &frames, below - P, 1),
+        Err(FaultError::Unmapped)
+    );
+    // Raising the limit lets it grow again; no limit is Linux's default.
+    s.set_as_limit(None);
+    assert_eq!(write(&mut s, &frames, below - P, 1), Ok(()));
+    assert!(map(&mut s, 0, 64 * P, RW, ANON).is_ok());
+    check_invariants(&[&s], &frames);
+}
