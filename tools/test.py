@@ -297,8 +297,8 @@ def console(t: Tally, kernel):
 # several times a one-hart one on the 2-core host (537 s for all six on two harts at a
 # host load of 6).
 SWAP_TESTS = ("swap_basic", "swap_fork", "swap_multi", "swap_off", "mlock_swap", "swap_mremap",
-              "memtour_run")
-SWAP_TESTS_BY_HARTS = {1: SWAP_TESTS, 2: ("swap_fork", "swap_multi", "swap_mremap"),
+              "swap_thp", "memtour_run")
+SWAP_TESTS_BY_HARTS = {1: SWAP_TESTS, 2: ("swap_fork", "swap_multi", "swap_mremap", "swap_thp"),
                        4: ("swap_multi", "swap_off")}
 SWAP_MIB = 1024
 

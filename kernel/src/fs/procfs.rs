@@ -402,7 +402,17 @@ fn vmstat(out: &mut String) -> core::fmt::Result {
     writeln!(out, "pgmajfault {}", s.major_faults)?;
     writeln!(out, "thp_fault_alloc {}", s.thp_fault_alloc)?;
     writeln!(out, "thp_fault_fallback {}", s.thp_fault_fallback)?;
+    writeln!(
+        out,
+        "thp_split_page {}",
+        crate::memory::uspace::THP_SPLIT_PAGE.load(Relaxed)
+    )?;
     writeln!(out, "thp_split_pmd {}", s.thp_splits)?;
+    writeln!(
+        out,
+        "thp_swpout_fallback {}",
+        crate::memory::reclaim::THP_SWPOUT_FALLBACK.load(Relaxed)
+    )?;
     // pagoda's own: leaf page tables fork shared, and copied later by one side.
     writeln!(out, "pgtable_share {}", s.tables_shared)?;
     writeln!(

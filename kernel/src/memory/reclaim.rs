@@ -7,6 +7,8 @@
 //!    while inactive shorter than active: active tail ─ referenced? ─► active head
 //!                                                      └─ no ─────► inactive head
 //!    inactive tail ─ referenced (A bit in any PTE, cleared)? ─► active head
+//!                  ├─ a huge frame one 2 MiB leaf maps ─► split: 512 frames at the
+//!                  │                                      inactive tail (shared: active)
 //!                  └─ no ─► swap::swap_out_start: every PTE remembers the slot, its
 //!                           TLB flush owed; after 8 such pages (or the scan's end) one
 //!                           flush for all of them, the writes submitted together, and
@@ -30,6 +32,7 @@ use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use arrayvec::ArrayVec;
 use pagoda_mm::addr::{PhysAddr, VirtAddr};
 use pagoda_mm::frame::{FrameFlags, FrameMeta, FrameUse};
+use pagoda_mm::layout::HUGE_PAGE_PAGES;
 use pagoda_mm::swap::{Links, List, Lru};
 use pagoda_mm::tlb::PendingFlush;
 use pagoda_mm::vm::{AddressSpace, SpaceId, SpaceSet, for_each_mapping};
@@ -58,6 +61,9 @@ pub const BATCH: usize = 32;
 pub static PGSCAN: AtomicU64 = AtomicU64::new(0);
 /// Pages reclaimed (freed by a scan).
 pub static PGSTEAL: AtomicU64 = AtomicU64::new(0);
+/// Huge frames a scan split so that their pages could be swapped out
+/// (`thp_swpout_fallback`: Linux counts so the huge pages it could not swap out whole).
+pub static THP_SWPOUT_FALLBACK: AtomicU64 = AtomicU64::new(0);
 
 /// The lists' links in the frames' metadata.
 struct MetaLinks;
@@ -89,6 +95,13 @@ impl Links for MetaLinks {
                 List::Inactive
             }
         })
+    }
+
+    fn pages(&self, i: u32) -> usize {
+        match meta_at(i).map(FrameMeta::frame_use) {
+            Some(FrameUse::UserHuge) => HUGE_PAGE_PAGES,
+            _ => 1,
+        }
     }
 
     fn set_list(&self, i: u32, list: Option<List>) {
@@ -150,9 +163,9 @@ pub fn start_tracking() {
                     }
                     listed += 1;
                     // The PTE's reference holds the frame while the space is locked. A
-                    // page inside a huge frame (a tail) is not reclaimed.
+                    // huge frame is listed by its head (split when reclaim picks it).
                     if FRAMES.meta(pa.pfn()).is_some_and(|m| {
-                        m.frame_use() == FrameUse::UserAnon
+                        matches!(m.frame_use(), FrameUse::UserAnon | FrameUse::UserHuge)
                             && pagoda_mm::vm::owner_is_private(m.owner())
                     }) {
                         add(pa, List::Inactive);
@@ -180,6 +193,45 @@ pub fn stop_tracking() {
     }
 }
 
+/// Splits the cold huge frame at `head`, which the scan isolated and holds a reference
+/// to, into 512 ordinary frames at the inactive list's tail, where the scan takes them
+/// next (Linux splits a huge page before swapping it out). Only a frame that one 2 MiB
+/// leaf alone maps is split; one shared after fork (or mapped by 4 KiB entries of a
+/// shared split) stays whole until the sharing ends. Whether it was split: then the
+/// scan's reference is gone.
+fn split_for_reclaim(head: PhysAddr) -> bool {
+    let mut split = false;
+    for_each_mapping(
+        &KernelFrames,
+        head,
+        &mut KernelSpaces::waiting(),
+        |space, va, pte| {
+            // The leaf's reference and the scan's, nothing else.
+            if split || !pte.huge || FRAMES.meta(head.pfn()).map(FrameMeta::refcount) != Some(2) {
+                return;
+            }
+            // With the space locked the leaf keeps the frame: the scan's reference may
+            // go first, so that the leaf's is the only one and the frame itself splits.
+            let _ = frames::release(head.pfn());
+            if space.split_huge_page(va).is_ok() {
+                split = true;
+            } else {
+                let _ = FRAMES.get(head.pfn());
+            }
+        },
+    );
+    if split {
+        THP_SWPOUT_FALLBACK.fetch_add(1, Ordering::Relaxed);
+        let mut lru = LRU.lock();
+        let first = FRAMES.index_of(head.pfn());
+        for i in (0..HUGE_PAGE_PAGES as u32).filter_map(|k| first.map(|f| f + k)) {
+            lru.remove(&MetaLinks, i);
+            lru.push_tail(&MetaLinks, i, List::Inactive);
+        }
+    }
+    split
+}
+
 /// Puts a user frame the caller holds on `list` (no effect if it is on one).
 pub fn add(pa: PhysAddr, list: List) {
     if let Some(i) = FRAMES.index_of(pa.pfn()) {
@@ -195,10 +247,17 @@ pub fn forget(meta: &FrameMeta, index: u32) {
     }
 }
 
-/// `(active, inactive)` list lengths.
+/// `(active, inactive)` list lengths, in pages (a huge frame counts its 512).
 pub fn lengths() -> (usize, usize) {
     let l = LRU.lock();
-    (l.len(List::Active), l.len(List::Inactive))
+    (l.pages(List::Active), l.pages(List::Inactive))
+}
+
+/// Takes a user frame the caller holds off its list, if it is on one (a huge frame about
+/// to be split, whose weight on the list changes); the list it was on.
+pub fn take_off(pa: PhysAddr) -> Option<List> {
+    let i = FRAMES.index_of(pa.pfn())?;
+    LRU.lock().remove(&MetaLinks, i)
 }
 
 /// Takes the oldest frame of `list` off it with a reference; `None` if the list is empty.
@@ -473,6 +532,15 @@ fn scan(target: usize) -> usize {
         scanned += 1;
         let verdict = if referenced(pa) {
             Verdict::Activate
+        } else if FRAMES
+            .meta(pa.pfn())
+            .is_some_and(|m| m.frame_use() == FrameUse::UserHuge)
+        {
+            // A cold huge page: split, its pages next on the list (nothing freed yet).
+            if super::mlock::mapped_locked(pa) || !split_for_reclaim(pa) {
+                settle_frame(pa, Verdict::Activate);
+            }
+            continue;
         } else {
             match super::swap::swap_out_start(pa, &mut pending) {
                 Ok(out) => {

@@ -14,7 +14,7 @@
 //!   metadata; [`fill_frame`] copies file bytes into a frame (the initramfs files'
 //!   [`VmFile`](pagoda_mm::vm::VmFile), in `fs`).
 
-use core::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use pagoda_mm::frame::FrameUse;
@@ -168,9 +168,7 @@ impl FrameSource for KernelFrames {
     }
 
     fn alloc_huge(&self, owner: u64, zeroed: bool) -> Result<PhysAddr, OutOfMemory> {
-        // Reclaim swaps ordinary frames only: while swap is on, user memory comes in
-        // 4 KiB frames that it can take (docs/huge-pages.md).
-        if super::reclaim::tracking() || !frames::user_may_allocate() {
+        if !frames::user_may_allocate() {
             return Err(OutOfMemory);
         }
         let pa = frames::alloc_owned(HUGE_PAGE_ORDER, FrameUse::UserHuge, owner)
@@ -180,6 +178,11 @@ impl FrameSource for KernelFrames {
             for i in 0..HUGE_PAGE_PAGES {
                 machine::zero_page(PhysAddr(pa.0 + i * PAGE_SIZE));
             }
+        }
+        if owner_is_private(owner) && super::reclaim::tracking() {
+            // Listed by its head: reclaim splits it when it finds it cold, then swaps
+            // its pages out like any others (docs/huge-pages.md).
+            super::reclaim::add(pa, List::Inactive);
         }
         Ok(pa)
     }
@@ -191,16 +194,27 @@ impl FrameSource for KernelFrames {
 
     fn split_huge(&self, head: PhysAddr) {
         let owner = self.owner(head);
+        // Off the lists while its size changes (they count 512 pages for a huge head).
+        let listed = super::reclaim::take_off(head);
         let split =
             frames::FRAMES.split_block(head.pfn(), FrameUse::UserAnon, |i| owner + i as u64);
-        // Ordinary frames now: reclaim may take them, if swap is on.
+        if split.is_ok() {
+            THP_SPLIT_PAGE.fetch_add(1, Ordering::Relaxed);
+        }
         if split.is_ok() && owner_is_private(owner) && super::reclaim::tracking() {
+            // Ordinary frames now: reclaim may take any of them.
             for i in 0..HUGE_PAGE_PAGES {
                 super::reclaim::add(PhysAddr(head.0 + i * PAGE_SIZE), List::Inactive);
             }
+        } else if let Some(list) = listed {
+            super::reclaim::add(head, list);
         }
     }
 }
+
+/// Huge frames split into 512 ordinary frames (`thp_split_page` in `/proc/vmstat`; the
+/// splits of a 2 MiB leaf whose frame stays whole are only in `thp_split_pmd`).
+pub static THP_SPLIT_PAGE: AtomicU64 = AtomicU64::new(0);
 
 /// The shared zero huge frame, allocated at boot if a 2 MiB block was free.
 static HUGE_ZERO_PAGE: Once<PhysAddr> = Once::new();

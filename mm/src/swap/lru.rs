@@ -40,6 +40,11 @@ pub trait Links {
     fn list_of(&self, i: u32) -> Option<List>;
     /// Records the list frame `i` is on.
     fn set_list(&self, i: u32, list: Option<List>);
+    /// The pages frame `i` stands for (512 for a huge frame listed by its head). It must
+    /// not change while the frame is on a list: the lists count pages with it.
+    fn pages(&self, _i: u32) -> usize {
+        1
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -47,12 +52,14 @@ struct Ends {
     head: u32,
     tail: u32,
     len: usize,
+    pages: usize,
 }
 
 const EMPTY: Ends = Ends {
     head: NIL,
     tail: NIL,
     len: 0,
+    pages: 0,
 };
 
 /// The two lists. Not synchronised: the kernel keeps it under one lock.
@@ -84,6 +91,11 @@ impl Lru {
         self.lists[list as usize].len
     }
 
+    /// Pages on `list` (a huge frame counts its 512).
+    pub fn pages(&self, list: List) -> usize {
+        self.lists[list as usize].pages
+    }
+
     /// Whether both lists are empty.
     pub fn is_empty(&self) -> bool {
         self.lists.iter().all(|l| l.len == 0)
@@ -105,6 +117,30 @@ impl Lru {
         }
         ends.head = i;
         ends.len += 1;
+        ends.pages += links.pages(i);
+        links.set_list(i, Some(list));
+        true
+    }
+
+    /// Adds frame `i` (on no list) at the tail of `list`, where the next
+    /// [`pop_tail`](Self::pop_tail) finds it (the pages of a huge page split for reclaim:
+    /// found cold, they go next); `false` if it is on a list.
+    pub fn push_tail<L: Links + ?Sized>(&mut self, links: &L, i: u32, list: List) -> bool {
+        if i == NIL || links.list_of(i).is_some() {
+            return false;
+        }
+        let ends = self.ends(list);
+        let old = ends.tail;
+        links.set_links(i, [old, NIL]);
+        if old == NIL {
+            ends.head = i;
+        } else {
+            let [prev, _] = links.links(old);
+            links.set_links(old, [prev, i]);
+        }
+        ends.tail = i;
+        ends.len += 1;
+        ends.pages += links.pages(i);
         links.set_list(i, Some(list));
         true
     }
@@ -127,6 +163,7 @@ impl Lru {
             links.set_links(next, [prev, nn]);
         }
         ends.len -= 1;
+        ends.pages -= links.pages(i);
         links.set_links(i, [NIL, NIL]);
         links.set_list(i, None);
         Some(list)
@@ -165,15 +202,19 @@ mod tests {
         fn set_list(&self, i: u32, list: Option<List>) {
             self.0.borrow_mut()[i as usize].1 = list;
         }
+        fn pages(&self, i: u32) -> usize {
+            // Every seventh frame stands for a huge page.
+            if i.is_multiple_of(7) { 512 } else { 1 }
+        }
     }
 
-    /// Random pushes, removals and pops against two `VecDeque` models; the lists are
+    /// Random pushes (at either end), removals and pops against two `VecDeque` models; the lists are
     /// also walked from both ends after every step.
     #[test]
     fn random_operations_match_a_model() {
         use proptest::prelude::*;
         const N: u32 = 24;
-        proptest!(ProptestConfig::with_cases(300), |(ops in proptest::collection::vec((0u8..4, 0u32..N), 1..300))| {
+        proptest!(ProptestConfig::with_cases(300), |(ops in proptest::collection::vec((0u8..6, 0u32..N), 1..300))| {
             let links = VecLinks(RefCell::new(alloc::vec![([NIL, NIL], None); N as usize]));
             let mut lru = Lru::new();
             let mut model = [VecDeque::new(), VecDeque::new()];
@@ -185,6 +226,14 @@ mod tests {
                         prop_assert_eq!(lru.push(&links, i, list), !on);
                         if !on {
                             model[list as usize].push_front(i);
+                        }
+                    }
+                    4 | 5 => {
+                        let list = if op == 4 { List::Active } else { List::Inactive };
+                        let on = model.iter().any(|m| m.contains(&i));
+                        prop_assert_eq!(lru.push_tail(&links, i, list), !on);
+                        if !on {
+                            model[list as usize].push_back(i);
                         }
                     }
                     2 => {
@@ -203,6 +252,7 @@ mod tests {
                 for (k, m) in model.iter().enumerate() {
                     let ends = lru.lists[k];
                     prop_assert_eq!(ends.len, m.len());
+                    prop_assert_eq!(ends.pages, m.iter().map(|&i| links.pages(i)).sum::<usize>());
                     let mut fwd = Vec::new();
                     let mut at = ends.head;
                     while at != NIL {

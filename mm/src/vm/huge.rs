@@ -22,8 +22,9 @@
 //!   one page written, as Linux does; copying all 2 MiB at the first write measured
 //!   595,540 instructions against about 3,000, which fork-then-exec pays for nothing
 //!   (`docs/huge-pages.md`).
-//! - Reclaim only sees ordinary frames: huge frames are not swapped (the kernel's frame
-//!   source gives none while swap is on; see `docs/huge-pages.md`).
+//! - Reclaim swaps ordinary frames only: a cold huge frame is split first
+//!   ([`AddressSpace::split_huge_page`]) when one leaf alone maps it; one shared after
+//!   `fork` stays whole until the sharing ends (`docs/huge-pages.md`).
 
 use super::hal::{FrameSource, Mmu, PteInfo};
 use super::space::{AddressSpace, private_owner};
@@ -145,6 +146,14 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             return Ok(());
         }
         self.split_huge_leaf(huge_base(at))
+    }
+
+    /// Splits the 2 MiB leaf holding `va`, if there is one, as the module's rules say:
+    /// reclaim does this before it swaps out the pages of a cold huge frame, which then
+    /// become 512 ordinary frames when this leaf alone referenced it. `ENOMEM` if the
+    /// table page could not be had (nothing changed).
+    pub fn split_huge_page(&mut self, va: VirtAddr) -> Result<(), VmError> {
+        self.split_huge_leaf(huge_base(va.0))
     }
 
     /// Splits every 2 MiB leaf in `[start, end)` (page-granular work ahead over all of

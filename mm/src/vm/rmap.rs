@@ -267,7 +267,8 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     }
 
     /// Visits the present pages of the private areas at or above `from` in address
-    /// order (the shared zero page excepted) until `f` declines one (returns false);
+    /// order (the shared zero pages excepted; a 2 MiB leaf once, at its first address
+    /// with its first frame) until `f` declines one (returns false);
     /// that page's address, to resume from, or `None` when the walk reached the end of
     /// the space. The frames are held by this space's PTEs for as long as the caller
     /// holds the space (what putting them on reclaim's lists needs).
@@ -282,8 +283,10 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
             let (start, end, shared) = self.area_span_from(cursor)?;
             let mut at = VirtAddr(start);
             while !shared && let Some((va, pte)) = self.mmu.next_mapped(at, VirtAddr(end)) {
-                // Huge frames are not reclaimed (`docs/huge-pages.md`).
-                if pte.pa != zero && !pte.huge && !f(va, pte.pa) {
+                // A 2 MiB leaf once, with its head frame (reclaim lists a huge frame by
+                // its head); the huge zero page, like the small one, is no one's.
+                if pte.pa != zero && Some(pte.pa) != self.frames.huge_zero_page() && !f(va, pte.pa)
+                {
                     return Some(va);
                 }
                 at = VirtAddr(va.0 + Self::leaf_pages(&pte) * PAGE_SIZE);

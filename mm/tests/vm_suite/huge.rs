@@ -484,3 +484,39 @@ fn map_hugetlb_maps_whole_huge_pages_now_or_fails_with_enomem() {
     drop(s);
     assert_eq!(frames.live(), 0);
 }
+
+#[test]
+fn reclaim_finds_a_huge_leaf_once_and_splits_it_into_ordinary_frames() {
+    let (frames, mut s, a) = setup(3 * H);
+    fill(&mut s, &frames, a, HUGE_PAGE_PAGES, 1);
+    // The second 2 MiB only read (the huge zero page, no one's), the third at 4 KiB.
+    read(&mut s, &frames, a + H + 5).unwrap();
+    s.madvise(a + 2 * H, H, MADV_NOHUGEPAGE).unwrap();
+    write(&mut s, &frames, a + 2 * H, 9).unwrap();
+    let mut seen = Vec::new();
+    s.private_pages(VirtAddr(0), |va, pa| {
+        seen.push((va.0, pa));
+        true
+    });
+    let head = s.mmu().query_page(a).pa;
+    assert_eq!(
+        seen,
+        [(a, head), (a + 2 * H, s.mmu().query_page(a + 2 * H).pa)],
+        "the huge leaf once, by its head; the zero pages not at all"
+    );
+    // What reclaim does with a cold huge frame only this leaf maps: split it, leaving
+    // 512 ordinary frames of one reference each under 4 KiB entries.
+    assert_eq!(frames.refcount(head), 1);
+    s.split_huge_page(VirtAddr(a + 77 * P)).unwrap();
+    for i in 0..HUGE_PAGE_PAGES {
+        let pte = s.mmu().query_page(a + i * P);
+        assert!(!pte.huge);
+        assert_eq!(pte.pa.0, head.0 + i * P);
+        assert_eq!(frames.refcount(pte.pa), 1, "page {i} counts on its own");
+    }
+    verify(&mut s, &frames, a, HUGE_PAGE_PAGES, 1);
+    assert_eq!(s.stats().thp_splits, 1);
+    check_invariants(&[&s], &frames);
+    drop(s);
+    assert_eq!(frames.live(), 0);
+}
