@@ -5,10 +5,10 @@ mod paging_sim;
 
 use paging_sim::{Recorded, RecordingTlb, SimMemory};
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
-use pagoda_mm::paging::{PageSize, PageTable, PteFlags, Unmapped};
+use pagoda_mm::paging::{Deferred, PageSize, PageTable, PteFlags, Unmapped};
 use pagoda_mm::tlb::{
-    AsidAllocator, AsidContext, AtomicHartMask, DEFERRED_CAPACITY, Deferred, FLUSH_PAGE_THRESHOLD,
-    Flush, FlushBatch, FlushTarget, HartMask, TlbCounts, TlbOps,
+    AsidAllocator, AsidContext, AtomicHartMask, DEFERRED_CAPACITY, FLUSH_PAGE_THRESHOLD, Flush,
+    FlushBatch, FlushTarget, HartMask, TlbCounts, TlbOps,
 };
 
 /// A space that ran on `harts` (ASIDs on, 4 harts).
@@ -42,7 +42,7 @@ fn frame(i: usize) -> Deferred {
 fn page_flushes_up_to_the_threshold_then_one_asid_flush() {
     let tlb = RecordingTlb::new(0);
     let ctx = space_on(&[0]);
-    let mut batch = FlushBatch::new(&tlb, FlushTarget::Space(&ctx));
+    let mut batch = FlushBatch::<_, Deferred>::new(&tlb, FlushTarget::Space(&ctx));
     let pages: Vec<VirtAddr> = (0..FLUSH_PAGE_THRESHOLD)
         .map(|i| VirtAddr(i * PAGE_SIZE))
         .collect();
@@ -80,7 +80,7 @@ fn shootdown_goes_only_to_harts_that_ran_the_space() {
     let tlb = RecordingTlb::new(1);
     // Ran on harts 0 and 3; this hart (1) never ran it: no local flush.
     let ctx = space_on(&[0, 3]);
-    let mut batch = FlushBatch::new(&tlb, FlushTarget::Space(&ctx));
+    let mut batch = FlushBatch::<_, Deferred>::new(&tlb, FlushTarget::Space(&ctx));
     batch.flush_page(VirtAddr(0x1000));
     drop(batch);
     let flush = Flush::Pages {
@@ -96,7 +96,7 @@ fn shootdown_goes_only_to_harts_that_ran_the_space() {
 
     // A space that never ran anywhere needs no flush at all.
     let idle = AsidContext::new();
-    let mut batch = FlushBatch::new(&tlb, FlushTarget::Space(&idle));
+    let mut batch = FlushBatch::<_, Deferred>::new(&tlb, FlushTarget::Space(&idle));
     batch.flush_space();
     drop(batch);
     assert!(tlb.take().is_empty());
@@ -112,7 +112,7 @@ fn a_hart_that_switched_away_is_not_shot_down_and_flushes_on_return() {
     ctx.leave(3);
     assert_eq!(ctx.running(), mask(&[0]));
     let tlb = RecordingTlb::new(1);
-    let mut batch = FlushBatch::new(&tlb, FlushTarget::Space(&ctx));
+    let mut batch = FlushBatch::<_, Deferred>::new(&tlb, FlushTarget::Space(&ctx));
     batch.flush_page(VirtAddr(0x1000));
     drop(batch);
     let flush = Flush::Pages {
@@ -128,7 +128,7 @@ fn a_hart_that_switched_away_is_not_shot_down_and_flushes_on_return() {
     // With every hart away, a change reaches nobody now.
     ctx.leave(0);
     ctx.leave(3);
-    let mut batch = FlushBatch::new(&tlb, FlushTarget::Space(&ctx));
+    let mut batch = FlushBatch::<_, Deferred>::new(&tlb, FlushTarget::Space(&ctx));
     batch.flush_space();
     drop(batch);
     assert!(tlb.take().is_empty());
@@ -142,7 +142,7 @@ fn kernel_target_flushes_every_address_space() {
     for hart in 0..3 {
         online.insert(hart);
     }
-    let mut batch = FlushBatch::new(&tlb, FlushTarget::Kernel { harts: &online });
+    let mut batch = FlushBatch::<_, Deferred>::new(&tlb, FlushTarget::Kernel { harts: &online });
     batch.flush_page(VirtAddr(usize::MAX & !0xfff));
     batch.flush(|_| {});
     let flush = Flush::Pages {
@@ -171,7 +171,7 @@ fn kernel_target_flushes_every_address_space() {
 fn deferred_items_are_released_after_the_flush_and_the_batch_is_bounded() {
     let tlb = RecordingTlb::new(0);
     let ctx = space_on(&[0]);
-    let mut batch = FlushBatch::new(&tlb, FlushTarget::Space(&ctx));
+    let mut batch = FlushBatch::<_, Deferred>::new(&tlb, FlushTarget::Space(&ctx));
     batch.flush_page(VirtAddr(0));
     for i in 0..DEFERRED_CAPACITY {
         batch.defer(frame(i)).unwrap();
@@ -201,7 +201,7 @@ fn without_asids_the_space_is_flushed_as_asid_zero() {
     let alloc = AsidAllocator::new(0, 1);
     let ctx = AsidContext::new();
     assert!(alloc.asid_for(&ctx, 0).flush_all);
-    let mut batch = FlushBatch::new(&tlb, FlushTarget::Space(&ctx));
+    let mut batch = FlushBatch::<_, Deferred>::new(&tlb, FlushTarget::Space(&ctx));
     batch.flush_space();
     drop(batch);
     assert_eq!(tlb.take(), [Recorded::Local(Flush::Asid(0))]);
@@ -221,7 +221,7 @@ fn unmap_from_a_hart_outside_the_space_only_shoots_down() {
         .unwrap();
     let tlb = RecordingTlb::new(2);
     let ctx = space_on(&[0, 1]);
-    let mut batch = FlushBatch::new(&tlb, FlushTarget::Space(&ctx));
+    let mut batch = FlushBatch::<_, Deferred>::new(&tlb, FlushTarget::Space(&ctx));
     let mut released = Vec::new();
     table
         .unmap_range(VirtAddr(0x20_0000), 0x40_0000, &mut batch, |f| {

@@ -78,6 +78,16 @@ pub struct Unmapped {
     pub flags: PteFlags,
 }
 
+/// Something taken out of a page table whose reuse must wait for the TLB flush: what a
+/// page-table operation's [`FlushBatch`] holds back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Deferred {
+    /// A leaf's frame (or the piece of a split huge leaf that was unmapped).
+    Frame(Unmapped),
+    /// A page-table page that became empty.
+    Table(PhysAddr),
+}
+
 /// One leaf entry, to read or change in place (copy-on-write, accessed/dirty scans).
 ///
 /// Every change is one atomic read-modify-write, so `A`/`D` bits set concurrently by the

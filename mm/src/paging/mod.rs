@@ -42,7 +42,7 @@ mod share;
 pub mod table;
 mod walk;
 
-pub use entry::{LeafEntry, Unmapped};
+pub use entry::{Deferred, LeafEntry, Unmapped};
 pub use error::PagingError;
 pub use memory::PagingMemory;
 pub use pool::TablePool;

@@ -12,7 +12,7 @@ use crate::addr::{PAGE_SHIFT, PAGE_SIZE, PhysAddr, VirtAddr, Vpn, is_aligned};
 use crate::layout::{KERNEL_HALF_START, USER_END};
 use crate::tlb::{FlushBatch, TlbOps};
 
-use super::entry::{LeafEntry, Unmapped, check_phys, leaf_flags, load, set_leaf_flags};
+use super::entry::{Deferred, LeafEntry, Unmapped, check_phys, leaf_flags, load, set_leaf_flags};
 use super::error::PagingError;
 use super::memory::PagingMemory;
 use super::pte::{LEVELS, PageSize, Pte, PteFlags, SATP_ASID_SHIFT, SATP_MODE_SV39, TablePage};
@@ -355,7 +355,7 @@ impl<M: PagingMemory> PageTable<M> {
     pub fn unmap<T: TlbOps + ?Sized>(
         &mut self,
         va: VirtAddr,
-        batch: &mut FlushBatch<'_, T>,
+        batch: &mut FlushBatch<'_, T, Deferred>,
     ) -> Result<Unmapped, PagingError> {
         debug_assert_eq!(batch.room(), crate::tlb::DEFERRED_CAPACITY);
         let pages = self.span(va, PAGE_SIZE)?;
@@ -384,7 +384,7 @@ impl<M: PagingMemory> PageTable<M> {
         &mut self,
         va: VirtAddr,
         len: usize,
-        batch: &mut FlushBatch<'_, T>,
+        batch: &mut FlushBatch<'_, T, Deferred>,
         release: impl FnMut(Unmapped),
     ) -> Result<(), PagingError> {
         let pages = self.span(va, len)?;
@@ -411,7 +411,7 @@ impl<M: PagingMemory> PageTable<M> {
         va: VirtAddr,
         len: usize,
         perms: PteFlags,
-        batch: &mut FlushBatch<'_, T>,
+        batch: &mut FlushBatch<'_, T, Deferred>,
     ) -> Result<(), PagingError> {
         if !PteFlags::PERMISSIONS.contains(perms) {
             return Err(PagingError::InvalidFlags);

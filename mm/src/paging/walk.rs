@@ -11,9 +11,9 @@ use core::ops::Range;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use crate::addr::{PAGE_SHIFT, PhysAddr, VirtAddr};
-use crate::tlb::{Deferred, FlushBatch, TlbOps};
+use crate::tlb::{FlushBatch, TlbOps};
 
-use super::entry::{LeafEntry, Unmapped, load, take_leaf};
+use super::entry::{Deferred, LeafEntry, Unmapped, load, take_leaf};
 use super::error::PagingError;
 use super::memory::PagingMemory;
 use super::pte::{LEVELS, PageSize, Pte, PteFlags, TablePage};
@@ -195,7 +195,7 @@ impl<M: PagingMemory, F: FnMut(LeafEntry<'_>)> Visitor<M> for EachLeaf<F> {
 /// Replaces the permission bits of every leaf.
 pub(super) struct Protect<'b, 'a, T: TlbOps + ?Sized> {
     pub(super) perms: PteFlags,
-    pub(super) batch: &'b mut FlushBatch<'a, T>,
+    pub(super) batch: &'b mut FlushBatch<'a, T, Deferred>,
 }
 
 impl<M: PagingMemory, T: TlbOps + ?Sized> Visitor<M> for Protect<'_, '_, T> {
@@ -231,7 +231,7 @@ impl<M: PagingMemory, T: TlbOps + ?Sized> Visitor<M> for Protect<'_, '_, T> {
 
 /// Removes every leaf, and every table that becomes empty, deferring both until the flush.
 pub(super) struct Unmap<'b, 'a, T: TlbOps + ?Sized, F: FnMut(Unmapped)> {
-    pub(super) batch: &'b mut FlushBatch<'a, T>,
+    pub(super) batch: &'b mut FlushBatch<'a, T, Deferred>,
     pub(super) release: F,
 }
 

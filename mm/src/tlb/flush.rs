@@ -23,8 +23,7 @@
 //! `sfence.vma` with an address need not drop cached non-leaf entries, and the table page
 //! itself is deferred like a frame.
 
-use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use crate::paging::Unmapped;
+use crate::addr::{PAGE_SIZE, VirtAddr, VirtRange};
 use core::mem::MaybeUninit;
 use core::sync::atomic::{AtomicU64, Ordering};
 
@@ -238,21 +237,15 @@ impl FlushTarget<'_> {
     }
 }
 
-/// Something taken out of a page table whose reuse must wait for the TLB flush.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Deferred {
-    /// A leaf's frame (or the piece of a split huge leaf that was unmapped).
-    Frame(Unmapped),
-    /// A page-table page that became empty.
-    Table(PhysAddr),
-}
-
 /// The flushes and deferred frees of one operation; see the [module docs](self).
+///
+/// `D` is what the batch holds back until its flush: for page tables, the paging layer's
+/// `Deferred` (a leaf's frame or an emptied table page); this layer never looks inside.
 ///
 /// Dropping a batch issues its pending flushes. It must not hold deferred items when
 /// dropped (they would leak; asserted in debug builds): the page-table operations always
 /// return with none, and a caller that defers its own frames calls [`flush`](Self::flush).
-pub struct FlushBatch<'a, T: TlbOps + ?Sized> {
+pub struct FlushBatch<'a, T: TlbOps + ?Sized, D: Copy> {
     tlb: &'a T,
     target: FlushTarget<'a>,
     /// Slots `..npages` are initialised (as `deferred`: a batch for one page must not
@@ -262,11 +255,11 @@ pub struct FlushBatch<'a, T: TlbOps + ?Sized> {
     whole: bool,
     /// Slots `..ndeferred` are initialised (left uninitialised otherwise: creating a
     /// batch, e.g. for one copy-on-write fault, must not cost a 8 KiB memset).
-    deferred: [MaybeUninit<Deferred>; DEFERRED_CAPACITY],
+    deferred: [MaybeUninit<D>; DEFERRED_CAPACITY],
     ndeferred: usize,
 }
 
-impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
+impl<'a, T: TlbOps + ?Sized, D: Copy> FlushBatch<'a, T, D> {
     /// An empty batch for `target`, flushing through `tlb`.
     pub fn new(tlb: &'a T, target: FlushTarget<'a>) -> Self {
         Self {
@@ -326,7 +319,7 @@ impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
     /// Holds `item` until the next [`flush`](Self::flush); gives it back as `Err` when the
     /// batch is full (flush, then retry).
     #[inline]
-    pub fn defer(&mut self, item: Deferred) -> Result<(), Deferred> {
+    pub fn defer(&mut self, item: D) -> Result<(), D> {
         if self.ndeferred == DEFERRED_CAPACITY {
             return Err(item);
         }
@@ -342,7 +335,7 @@ impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
 
     /// Issues the recorded flushes (if any) on every hart of the target, then passes each
     /// deferred item to `release`, then empties the batch.
-    pub fn flush(&mut self, mut release: impl FnMut(Deferred)) {
+    pub fn flush(&mut self, mut release: impl FnMut(D)) {
         self.issue();
         for slot in &self.deferred[..self.ndeferred] {
             // SAFETY: slots below `ndeferred` were written by `defer`.
@@ -378,7 +371,7 @@ impl<'a, T: TlbOps + ?Sized> FlushBatch<'a, T> {
     }
 }
 
-impl<T: TlbOps + ?Sized> Drop for FlushBatch<'_, T> {
+impl<T: TlbOps + ?Sized, D: Copy> Drop for FlushBatch<'_, T, D> {
     fn drop(&mut self) {
         debug_assert_eq!(
             self.ndeferred, 0,

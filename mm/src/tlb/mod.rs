@@ -19,7 +19,7 @@ pub mod hart;
 
 pub use asid::{AsidAllocator, AsidContext, AsidSwitch, MAX_ASID_BITS};
 pub use flush::{
-    DEFERRED_CAPACITY, Deferred, FLUSH_PAGE_THRESHOLD, Flush, FlushBatch, FlushTarget,
-    PendingFlush, TlbCounts, TlbOps, TlbStats,
+    DEFERRED_CAPACITY, FLUSH_PAGE_THRESHOLD, Flush, FlushBatch, FlushTarget, PendingFlush,
+    TlbCounts, TlbOps, TlbStats,
 };
 pub use hart::{AtomicHartMask, HartMask};

@@ -32,7 +32,9 @@
 //! and the removed frames reported to the caller, who may free them at once.
 
 use crate::addr::{PAGE_SIZE, PhysAddr, VirtAddr, VirtRange};
-use crate::paging::{PageSize, PageTable, PagingError, PagingMemory, Pte, PteFlags as Sv39Flags};
+use crate::paging::{
+    Deferred, PageSize, PageTable, PagingError, PagingMemory, Pte, PteFlags as Sv39Flags,
+};
 use crate::tlb::{AsidContext, Flush, FlushBatch, FlushTarget, PendingFlush, TlbOps};
 
 use super::hal::{CopyPte, Mmu, OutOfMemory, PagePerms, PteInfo, PteState, SwapEntry, TlbFlush};
@@ -210,7 +212,7 @@ impl<M: PagingMemory, T: TlbOps> Sv39Mmu<M, T> {
 
     /// A flush batch for this space's ASID on the harts that ran it.
     #[inline]
-    fn batch(&self) -> FlushBatch<'_, T> {
+    fn batch(&self) -> FlushBatch<'_, T, Deferred> {
         FlushBatch::new(&self.tlb, FlushTarget::Space(&self.ctx))
     }
 
