@@ -240,11 +240,18 @@ pub fn add(pa: PhysAddr, list: List) {
 }
 
 /// Called between the last reference's drop and the free: takes a listed frame off its
-/// list (the allocator reuses the link words).
+/// list (the allocator reuses the link words). Every free asks; only a listed frame (swap
+/// on) goes further, out of line, so that the frees of a system without swap stay short.
+#[inline(always)]
 pub fn forget(meta: &FrameMeta, index: u32) {
     if meta.flags().contains(FrameFlags::ON_LRU) {
-        LRU.lock().remove(&MetaLinks, index);
+        forget_listed(index);
     }
+}
+
+#[inline(never)]
+fn forget_listed(index: u32) {
+    LRU.lock().remove(&MetaLinks, index);
 }
 
 /// `(active, inactive)` list lengths, in pages (a huge frame counts its 512).
