@@ -82,35 +82,44 @@ const EHDR_SIZE: usize = 64;
 const E_PHOFF: usize = 32;
 const E_PHNUM: usize = 56;
 
-/// The headers of `file` (ELF header through the last program header) copied to an
-/// 8-byte aligned buffer: the parser reads them in place as structs and requires that
-/// alignment, which a file inside a cpio archive (4-byte aligned) does not have.
-fn aligned_headers(file: &[u8]) -> Result<Vec<u64>, ElfError> {
+/// The ELF header and the program headers of `file` copied to an 8-byte aligned buffer,
+/// the program headers right after the ELF header (the copy's `e_phoff` says 64): the
+/// parser reads them in place as structs and requires that alignment, which neither a
+/// file inside a cpio archive (4-byte aligned) nor an `e_phoff` that is not a multiple
+/// of 8 gives (Linux reads the table wherever it is; such a table once made the parser
+/// panic, found by `make fuzz-host`). Returns the copy and the file's own `e_phoff`.
+fn aligned_headers(file: &[u8]) -> Result<(Vec<u64>, usize), ElfError> {
     let header = file.get(..EHDR_SIZE).ok_or(ElfError::NotExecutable)?;
     let word = |at: usize| u64::from_le_bytes(header[at..at + 8].try_into().unwrap_or_default());
     let half = |at: usize| usize::from(u16::from_le_bytes([header[at], header[at + 1]]));
     let phoff = usize::try_from(word(E_PHOFF)).map_err(|_| ElfError::NotExecutable)?;
-    let ph_end = half(E_PHNUM)
+    let table = half(E_PHNUM)
         .checked_mul(PHDR_SIZE)
-        .and_then(|n| n.checked_add(phoff))
-        .filter(|&end| end <= file.len())
+        .and_then(|n| Some(phoff..n.checked_add(phoff)?))
+        .and_then(|range| file.get(range))
         .ok_or(ElfError::NotExecutable)?;
-    let len = ph_end.max(EHDR_SIZE);
+    let mut bytes: Vec<u8> = Vec::new();
+    bytes
+        .try_reserve_exact(EHDR_SIZE + table.len())
+        .map_err(|_| ElfError::OutOfMemory)?;
+    bytes.extend_from_slice(header);
+    bytes[E_PHOFF..E_PHOFF + 8].copy_from_slice(&(EHDR_SIZE as u64).to_le_bytes());
+    bytes.extend_from_slice(table);
     let mut words: Vec<u64> = Vec::new();
     words
-        .try_reserve_exact(len.div_ceil(8))
+        .try_reserve_exact(bytes.len().div_ceil(8))
         .map_err(|_| ElfError::OutOfMemory)?;
-    words.extend(file[..len].chunks(8).map(|c| {
+    words.extend(bytes.chunks(8).map(|c| {
         let mut w = [0u8; 8];
         w[..c.len()].copy_from_slice(c);
         u64::from_le_bytes(w)
     }));
-    Ok(words)
+    Ok((words, phoff))
 }
 
 /// Validates `file` and returns what to map.
 pub fn plan(file: &[u8]) -> Result<LoadPlan, ElfError> {
-    let words = aligned_headers(file)?;
+    let (words, phoff) = aligned_headers(file)?;
     let bytes = words.len() * 8;
     // SAFETY: a `u64` buffer viewed as its bytes (any bit pattern is a valid `u8`); the
     // view lives no longer than `words`.
@@ -124,7 +133,6 @@ pub fn plan(file: &[u8]) -> Result<LoadPlan, ElfError> {
     if pt2.type_().as_type() != Type::Executable || pt2.machine().as_machine() != Machine::RISC_V {
         return Err(ElfError::NotExecutable);
     }
-    let phoff = pt2.ph_offset() as usize;
     let phnum = pt2.ph_count() as usize;
     if pt2.ph_entry_size() as usize != PHDR_SIZE || phnum == 0 || phnum > MAX_PHDRS {
         return Err(ElfError::NotExecutable);
