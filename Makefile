@@ -8,7 +8,7 @@ KERNEL_BIN := $(BUILD)/pagoda.bin
 CARGO      := RUSTC_BOOTSTRAP=1 cargo
 KCARGO     := $(CARGO) build -p pagoda-kernel --release --target $(TARGET) -Z build-std=core,alloc
 
-.PHONY: all setup kernel user linux run test fuzz bench lint clean
+.PHONY: all setup kernel user linux run test fuzz fuzz-host bench lint clean
 
 all: kernel user
 
@@ -44,6 +44,13 @@ MEM ?= 256M
 fuzz: kernel user
 	@python3 tools/test.py --kernel $(KERNEL_BIN) --only fuzz --fuzz-seeds $(SEEDS) \
 		--fuzz-calls $(CALLS) --fuzz-smp $(SMP) --fuzz-mem $(MEM)
+
+# Coverage-guided fuzzing of the parsers on the host (libFuzzer via cargo-fuzz, Debian's
+# toolchain, no sanitizer): RUNS executions per target (tools/fuzz/run.sh).
+RUNS ?= 10000000
+FUZZ_TARGETS ?= elf_plan cpio_index devicetree swap_header
+fuzz-host: setup user
+	@tools/fuzz/run.sh $(BUILD) $(RUNS) $(FUZZ_TARGETS)
 
 # The reference Linux 6.1 of `make bench`: Debian's linux-source-6.1 with
 # tools/linux/config-6.1, built once into $(BUILD)/linux/Image (tens of minutes), then

@@ -2,7 +2,6 @@
 //! zero-sized regions, too many of a kind, hart ids out of range or repeated, RAM beyond
 //! the direct map or overlapping, a truncated blob, odd-sized properties.
 
-use fdt::Fdt;
 use pagoda_formats::devicetree::{BootError, BootInfo, Devices, MAX_BOOTARGS, Region};
 use pagoda_mm::addr::PhysAddr;
 
@@ -169,7 +168,7 @@ fn two_harts(dt: &mut Dt) {
 }
 
 fn parse(blob: &[u8]) -> Result<BootInfo, BootError> {
-    let fdt = Fdt::new(blob).map_err(BootError::BadDeviceTree)?;
+    let fdt = pagoda_formats::devicetree::open(blob)?;
     let devices = Devices::scan(&fdt)?;
     BootInfo::parse(&fdt, PhysAddr(0x8700_0000), KERNEL, devices)
 }
@@ -313,4 +312,58 @@ fn a_long_command_line_is_cut_on_a_character_boundary() {
     let info = parse(&dt.blob()).unwrap();
     assert_eq!(info.bootargs.len(), MAX_BOOTARGS);
     assert!(info.initrd.is_none());
+}
+
+/// Parses whatever `open` accepts, to the end, as the kernel does (the result does not
+/// matter; a panic would).
+fn read_all(blob: &[u8]) {
+    let _ = parse(blob).map(|info| info.free_ranges().len());
+}
+
+/// Regression (found by `make fuzz-host FUZZ_TARGETS=devicetree`): the `fdt` crate
+/// panics on a malformed tree - a property name that is not UTF-8 was the first. `open`
+/// refuses such trees, and no corruption of any single byte, nor any truncation of the
+/// structure or strings block, makes the reading panic.
+#[test]
+fn malformed_blocks_are_refused_never_a_panic() {
+    let good = tree(ram_128m, two_harts);
+    assert!(parse(&good).is_ok());
+    for at in 0..good.len() {
+        for value in [0x00, 0x01, 0x02, 0x03, 0x04, 0x09, 0x7f, 0xff] {
+            let mut b = good.clone();
+            b[at] = value;
+            read_all(&b);
+        }
+    }
+    // A property name that is not UTF-8.
+    let mut dt = Dt::default();
+    dt.begin("").prop("compatible", &text("riscv-virtio"));
+    dt.prop("\u{7f}", &cells(&[1])).end();
+    let mut b = dt.blob();
+    let name = b.len() - 2;
+    b[name] = 0xff;
+    assert!(matches!(parse(&b), Err(BootError::Malformed(_))));
+    // A cell count shorter than a cell, a NOP token, a second root, a property after a
+    // child node, an unterminated node.
+    let mut dt = Dt::default();
+    dt.begin("").prop("#address-cells", &[0, 2]).end();
+    assert!(matches!(parse(&dt.blob()), Err(BootError::Malformed(_))));
+    let mut dt = Dt::default();
+    dt.begin("");
+    dt.structure.extend(cells(&[4]));
+    dt.end();
+    assert!(matches!(parse(&dt.blob()), Err(BootError::Malformed(_))));
+    let mut dt = Dt::default();
+    dt.begin("").end().begin("").end();
+    assert!(matches!(parse(&dt.blob()), Err(BootError::Malformed(_))));
+    let mut dt = Dt::default();
+    dt.begin("")
+        .begin("cpus")
+        .end()
+        .prop("model", &text("x"))
+        .end();
+    assert!(matches!(parse(&dt.blob()), Err(BootError::Malformed(_))));
+    let mut dt = Dt::default();
+    dt.begin("").begin("cpus");
+    assert!(matches!(parse(&dt.blob()), Err(BootError::Malformed(_))));
 }
