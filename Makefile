@@ -48,7 +48,7 @@ fuzz: kernel user
 # Coverage-guided fuzzing of the parsers on the host (libFuzzer via cargo-fuzz, Debian's
 # toolchain, no sanitizer): RUNS executions per target (tools/fuzz/run.sh).
 RUNS ?= 10000000
-FUZZ_TARGETS ?= elf_plan cpio_index devicetree swap_header
+FUZZ_TARGETS ?= elf_plan cpio_index devicetree swap_header frame_ops
 fuzz-host: setup user
 	@tools/fuzz/run.sh $(BUILD) $(RUNS) $(FUZZ_TARGETS)
 
