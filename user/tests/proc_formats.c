@@ -1,7 +1,7 @@
 /*
  * proc_formats - /proc as procps-style tools read it, and the small system calls they
  * use: /proc and /proc/self listed; /proc/self/stat (44+ fields), statm, status,
- * cmdline, comm, smaps, fd/; /proc/sys (with a chdir into it); /proc/stat, uptime, loadavg, cpuinfo, mounts; getgroups,
+ * cmdline, comm, smaps, maps with file names, fd/; /proc/sys (with a chdir into it); /proc/stat, uptime, loadavg, cpuinfo, mounts; getgroups,
  * getresuid/getresgid, capget, personality, getrusage, prctl(PR_SET_NAME/PR_GET_NAME),
  * setrlimit within the hard limit. Under Linux user-mode emulation QEMU fakes some of
  * /proc/self (stat's later fields, comm): those values are checked on pagoda only.
@@ -16,6 +16,7 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/utsname.h>
@@ -145,6 +146,62 @@ static void check_files(char **argv)
     CHECK(rss != NULL);
     CHECK_EQ(atol(rss + 5), 40);
     CHECK_OK(munmap(m, len));
+}
+
+/* /proc/self/maps names what is mapped as Linux does: the program's text by its path,
+ * device and inode (those of stat), a mapped data file likewise at its offset, the stack
+ * and shared anonymous memory by their names, each name from column 73. */
+static void check_maps_names(void)
+{
+    char exe[256];
+    long n = CHECK_OK(readlink("/proc/self/exe", exe, sizeof exe - 1));
+    exe[n] = 0;
+    struct stat st;
+    CHECK_OK(stat(exe, &st));
+    int fd = CHECK_OK(open(DATA_BIG_PATH, O_RDONLY));
+    struct stat data;
+    CHECK_OK(fstat(fd, &data));
+    char *f = mmap(NULL, 2 * PAGE_SIZE, PROT_READ, MAP_PRIVATE, fd, PAGE_SIZE);
+    CHECK(f != MAP_FAILED);
+    char *shm = mmap(NULL, PAGE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    CHECK(shm != MAP_FAILED);
+    static char maps[1 << 16];
+    slurp("/proc/self/maps", maps, sizeof maps);
+    int text = 0, file = 0, stack = 0, zero = 0;
+    for (char *line = strtok(maps, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        unsigned long start, end, offset, ino;
+        unsigned major, minor;
+        char perms[5];
+        int name_at = 0;
+        CHECK_EQ(sscanf(line, "%lx-%lx %4s %lx %x:%x %lu %n", &start, &end, perms, &offset,
+                        &major, &minor, &ino, &name_at), 7);
+        const char *name = line + name_at;
+        if (*name != 0)
+            CHECK_EQ(name - line, 73);
+        if (strcmp(name, exe) == 0 && perms[2] == 'x') {
+            CHECK_EQ(ino, (unsigned long)st.st_ino);
+            CHECK_EQ(makedev(major, minor), st.st_dev);
+            text++;
+        }
+        if (start == (unsigned long)f) {
+            CHECK(strcmp(name, DATA_BIG_PATH) == 0);
+            CHECK_EQ(offset, PAGE_SIZE);
+            CHECK_EQ(ino, (unsigned long)data.st_ino);
+            file++;
+        }
+        if (start == (unsigned long)shm) {
+            CHECK(strcmp(name, "/dev/zero (deleted)") == 0);
+            zero++;
+        }
+        stack += strcmp(name, "[stack]") == 0;
+    }
+    CHECK_EQ(text, 1);
+    CHECK_EQ(file, 1);
+    CHECK_EQ(zero, 1);
+    CHECK_EQ(stack, 1);
+    CHECK_OK(munmap(f, 2 * PAGE_SIZE));
+    CHECK_OK(munmap(shm, PAGE_SIZE));
+    CHECK_OK(close(fd));
 }
 
 /* /proc/self/fd: a link per descriptor, to the file's path or pipe:[N]. */
@@ -284,6 +341,7 @@ int main(int argc, char **argv)
     check_pid_stat(argv[0]);
     check_files(argv);
     check_fds();
+    check_maps_names();
     check_sys();
     check_calls();
     return 0;

@@ -8,7 +8,7 @@ use alloc::string::String;
 use alloc::sync::{Arc, Weak};
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr};
-use pagoda_mm::vm::{IoError, MemObject, VmFile};
+use pagoda_mm::vm::{FileIdentity, IoError, MemObject, VmFile};
 use spin::Mutex;
 
 use super::{DT_DIR, DT_LNK, DT_REG, DirEntry};
@@ -28,9 +28,20 @@ pub type Initramfs = pagoda_formats::cpio::Initramfs<'static>;
 #[derive(Debug)]
 pub struct InitramfsFile {
     data: &'static [u8],
+    /// Its inode number and absolute path (`/proc/PID/maps` shows them); none for the
+    /// kernel's own pages served as a file (the signal trampoline).
+    name: Option<(u64, String)>,
 }
 
 impl VmFile for InitramfsFile {
+    fn identity(&self) -> Option<FileIdentity<'_>> {
+        self.name.as_ref().map(|(ino, path)| FileIdentity {
+            dev: super::DEV_ROOT,
+            ino: *ino,
+            path,
+        })
+    }
+
     fn size(&self) -> u64 {
         self.data.len() as u64
     }
@@ -152,12 +163,21 @@ pub fn mem_object(node: &Node) -> Result<Arc<MemObject>, Errno> {
         return Ok(obj);
     }
     objects.retain(|_, w| w.strong_count() > 0);
-    let obj = static_object(node.data)?;
+    let mut path = String::new();
+    path.try_reserve_exact(node.path.len() + 1)
+        .map_err(|_| Errno::ENOMEM)?;
+    path.push('/');
+    path.push_str(node.path);
+    let obj = object_of(node.data, Some((node.ino, path)))?;
     objects.insert(node.ino, Arc::downgrade(&obj));
     Ok(obj)
 }
 
 /// A memory object of its own for the bytes `data` (the signal trampoline's page).
 pub fn static_object(data: &'static [u8]) -> Result<Arc<MemObject>, Errno> {
-    MemObject::file(Arc::new(InitramfsFile { data })).map_err(|_| Errno::ENOMEM)
+    object_of(data, None)
+}
+
+fn object_of(data: &'static [u8], name: Option<(u64, String)>) -> Result<Arc<MemObject>, Errno> {
+    MemObject::file(Arc::new(InitramfsFile { data, name })).map_err(|_| Errno::ENOMEM)
 }

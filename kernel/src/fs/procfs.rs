@@ -23,13 +23,14 @@
 //! | `/proc/self/maps`, `/proc/PID/maps` | the process's memory areas |
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
 use pagoda_mm::addr::{PAGE_SIZE, PhysAddr, VirtAddr};
 use pagoda_mm::frame::FrameUse;
 use pagoda_mm::layout::HUGE_PAGE_SIZE;
-use pagoda_mm::vm::{AreaInfo, AreaKind, Prot};
+use pagoda_mm::vm::{AreaInfo, AreaKind, Prot, VmFile};
 
 use super::{DT_DIR, DT_LNK, DT_REG, DirEntry, File, FileRef, S_IFDIR, S_IFREG, Stat, copy_at};
 use crate::errno::Errno;
@@ -1138,8 +1139,9 @@ impl MapsText {
                 self.finish(&c)?;
             }
         }
-        // The areas of this window, collected with the space locked.
-        let mut areas: Vec<AreaInfo> = Vec::new();
+        // The areas of this window and the files they map, collected with the space
+        // locked.
+        let mut areas: Vec<(AreaInfo, Option<Arc<dyn VmFile>>)> = Vec::new();
         let brk = {
             let mut vm = mm.lock();
             let Some(vm) = vm.as_mut() else {
@@ -1157,12 +1159,14 @@ impl MapsText {
                 } else {
                     MAPS_LINE_BYTES
                 };
-                areas.push(a);
+                let file = vm.file_at(a.range.start);
+                areas.push((a, file));
             }
             brk
         };
-        for a in areas {
-            maps_line(&mut Fallible(&mut self.window), &a, brk).map_err(|_| Errno::ENOMEM)?;
+        for (a, file) in areas {
+            maps_line(&mut Fallible(&mut self.window), &a, brk, file.as_deref())
+                .map_err(|_| Errno::ENOMEM)?;
             self.next_area = a.range.end.0;
             if !self.smaps {
                 continue;
@@ -1267,11 +1271,21 @@ impl Write for Fallible<'_> {
     }
 }
 
+/// Column where `maps` puts a mapping's name (Linux's padding on 64-bit machines).
+const MAPS_NAME_COLUMN: usize = 73;
+
 /// One line of `maps` for area `a`, with Linux's columns: range, permissions, file
-/// offset, device and inode (`00:00 0`: pagoda's areas do not record which file they
-/// map, so no path either), then `[heap]` (the area ending at the program break `brk`)
-/// or `[stack]`.
-fn maps_line(out: &mut impl Write, a: &AreaInfo, brk: usize) -> core::fmt::Result {
+/// offset, the mapped file's device (`major:minor`, hex) and inode, then the name from
+/// column 73: the file's path, `[heap]` (the area ending at the program break `brk`),
+/// `[stack]`, or `/dev/zero (deleted)` for shared anonymous memory, as Linux shows it.
+/// A file without a name (a tmpfs file: the page cache of its inode does not know its
+/// path) shows its device and inode only.
+fn maps_line(
+    out: &mut impl Write,
+    a: &AreaInfo,
+    brk: usize,
+    file: Option<&dyn VmFile>,
+) -> core::fmt::Result {
     let bit = |on: bool, c: char| if on { c } else { '-' };
     let shared = matches!(a.kind, AreaKind::SharedAnon | AreaKind::SharedFile { .. });
     let offset = match a.kind {
@@ -1281,16 +1295,19 @@ fn maps_line(out: &mut impl Write, a: &AreaInfo, brk: usize) -> core::fmt::Resul
     let heap = matches!(a.kind, AreaKind::Anon)
         && a.range.start.0 < brk
         && a.range.end.0 == brk.next_multiple_of(PAGE_SIZE);
-    let name = if a.grows_down {
-        "[stack]"
-    } else if heap {
-        "[heap]"
-    } else {
-        ""
+    let identity = file.and_then(|f| f.identity());
+    let (dev, ino) = identity.map_or((0, 0), |id| (id.dev, id.ino));
+    let name = match identity {
+        Some(id) => id.path,
+        None if a.grows_down => "[stack]",
+        None if heap => "[heap]",
+        None if matches!(a.kind, AreaKind::SharedAnon) => "/dev/zero (deleted)",
+        None => "",
     };
-    writeln!(
-        out,
-        "{:08x}-{:08x} {}{}{}{} {:08x} 00:00 0 {:>w$}{}",
+    let mut line: arrayvec::ArrayString<128> = arrayvec::ArrayString::new();
+    write!(
+        line,
+        "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {}",
         a.range.start.0,
         a.range.end.0,
         bit(a.prot.contains(Prot::READ), 'r'),
@@ -1298,8 +1315,14 @@ fn maps_line(out: &mut impl Write, a: &AreaInfo, brk: usize) -> core::fmt::Resul
         bit(a.prot.contains(Prot::EXEC), 'x'),
         if shared { 's' } else { 'p' },
         offset,
-        "",
-        name,
-        w = if name.is_empty() { 0 } else { 20 },
-    )
+        dev >> 8,
+        dev & 0xff,
+        ino,
+    )?;
+    out.write_str(&line)?;
+    if !name.is_empty() {
+        let pad = MAPS_NAME_COLUMN.saturating_sub(line.len()).max(1);
+        write!(out, "{:pad$}{name}", "")?;
+    }
+    out.write_str("\n")
 }

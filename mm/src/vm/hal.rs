@@ -595,4 +595,21 @@ pub trait VmFile: Send + Sync {
     /// bytes starting at `offset`, as far as the file extends, and every other byte of the
     /// 4 KiB frame with zeros. `offset` is page aligned.
     fn read_page(&self, offset: u64, len: usize, dst: PhysAddr) -> Result<(), IoError>;
+
+    /// What names the file in a listing of mappings (`/proc/PID/maps`): `None` (the
+    /// default) for a file without a name.
+    fn identity(&self) -> Option<FileIdentity<'_>> {
+        None
+    }
+}
+
+/// A mapped file's name, as `/proc/PID/maps` shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileIdentity<'a> {
+    /// The file system's device (`st_dev`).
+    pub dev: u64,
+    /// The inode number.
+    pub ino: u64,
+    /// The path.
+    pub path: &'a str,
 }

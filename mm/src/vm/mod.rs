@@ -81,8 +81,8 @@ pub use area::{AreaInfo, AreaKind, Lock, Prot};
 pub use error::{FaultError, VmError};
 pub use fault::{Access, FaultOutcome};
 pub use hal::{
-    CopyPte, FrameSource, IoError, Mmu, OutOfMemory, PageAccount, PagePerms, PteInfo, PteState,
-    SwapEntry, TlbFlush, VmFile,
+    CopyPte, FileIdentity, FrameSource, IoError, Mmu, OutOfMemory, PageAccount, PagePerms, PteInfo,
+    PteState, SwapEntry, TlbFlush, VmFile,
 };
 pub use huge::{Thp, huge_head_of};
 pub use mlock::mapped_by_locked_area;

@@ -323,6 +323,14 @@ impl MemObject {
         matches!(self.kind, Kind::Anon)
     }
 
+    /// The file, for an object of a file (to name it, for example).
+    pub fn backing_file(&self) -> Option<Arc<dyn VmFile>> {
+        match &self.kind {
+            Kind::File(f) => Some(f.clone()),
+            _ => None,
+        }
+    }
+
     /// The file, for an object of a file.
     pub(crate) fn vm_file(&self) -> Option<&dyn VmFile> {
         match &self.kind {

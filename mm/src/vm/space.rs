@@ -9,7 +9,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::VmError;
 use super::area::{Area, AreaInfo, Backing, Lock};
-use super::hal::{FrameSource, Mmu, OutOfMemory, PteInfo, TlbFlush};
+use super::hal::{FrameSource, Mmu, OutOfMemory, PteInfo, TlbFlush, VmFile};
 use super::huge::Thp;
 use super::object::{MemObject, SpaceId};
 use super::stats::{SpaceCounters, VmStats};
@@ -273,6 +273,15 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
     /// its key and value.
     pub fn area_map_bytes(&self) -> usize {
         self.areas.len() * 2 * (core::mem::size_of::<usize>() + core::mem::size_of::<Area>())
+    }
+
+    /// The file the area containing `va` maps (privately or shared), if any: what
+    /// `/proc/PID/maps` names.
+    pub fn file_at(&self, va: VirtAddr) -> Option<Arc<dyn VmFile>> {
+        match &self.area_at(va.0)?.backing {
+            Backing::File { obj, .. } | Backing::Shared { obj, .. } => obj.backing_file(),
+            Backing::Anon => None,
+        }
     }
 
     /// The area containing `va`, if any.
