@@ -45,12 +45,17 @@ fuzz: kernel user
 	@python3 tools/test.py --kernel $(KERNEL_BIN) --only fuzz --fuzz-seeds $(SEEDS) \
 		--fuzz-calls $(CALLS) --fuzz-smp $(SMP) --fuzz-mem $(MEM)
 
-# Coverage-guided fuzzing of the parsers on the host (libFuzzer via cargo-fuzz, Debian's
-# toolchain, no sanitizer): RUNS executions per target (tools/fuzz/run.sh).
+# Coverage-guided fuzzing on the host (libFuzzer via cargo-fuzz, Debian's toolchain, no
+# sanitizer): RUNS executions per target (tools/fuzz/run.sh); then the memory manager's
+# property tests (heap, page tables, ASIDs, frame allocator, the vm model) with CASES
+# cases each instead of their defaults.
 RUNS ?= 10000000
+CASES ?= 1000
 FUZZ_TARGETS ?= elf_plan cpio_index devicetree swap_header frame_ops
 fuzz-host: setup user
 	@tools/fuzz/run.sh $(BUILD) $(RUNS) $(FUZZ_TARGETS)
+	@PROPTEST_CASES=$(CASES) cargo test --release -p pagoda-mm --test heap_host \
+		--test paging_table --test tlb_asid --test frame_model --test vm_suite
 
 # The reference Linux 6.1 of `make bench`: Debian's linux-source-6.1 with
 # tools/linux/config-6.1, built once into $(BUILD)/linux/Image (tens of minutes), then

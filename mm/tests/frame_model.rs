@@ -8,6 +8,8 @@
 //! matches. At the end everything is freed and the free lists must equal the initial
 //! block structure.
 
+#[path = "support/cases.rs"]
+mod cases;
 use core::ops::Range;
 
 use proptest::prelude::*;
@@ -54,7 +56,7 @@ fn layout() -> impl Strategy<Value = Vec<Range<usize>>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: cases::cases(128), ..ProptestConfig::default() })]
 
     #[test]
     fn allocator_matches_model(ranges in layout(), ops in proptest::collection::vec(op(), 1..160)) {

@@ -2,6 +2,8 @@
 //! misuse detection, typed caches, a model-based property test, and a multi-threaded
 //! stress test. Pages come from the standard allocator through a counting page source.
 
+#[path = "support/cases.rs"]
+mod cases;
 use std::alloc::{GlobalAlloc, Layout};
 use std::collections::BTreeMap;
 use std::ptr::NonNull;
@@ -598,7 +600,7 @@ fn rounding_is_bounded() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(cases::cases(256)))]
 
     /// Any layout a class serves: the smallest class that fits size and alignment, and a
     /// real allocation of it is aligned, usable over its whole size, and counted there.

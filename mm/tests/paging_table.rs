@@ -2,6 +2,8 @@
 //! splits, largest-leaf range mapping, boundaries, refused requests, table-page lifetime,
 //! kernel-half sharing, in-place entry changes, and a property test against a model.
 
+#[path = "support/cases.rs"]
+mod cases;
 mod paging_sim;
 
 use std::collections::BTreeMap;
@@ -810,7 +812,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(cases::cases(64)))]
 
     #[test]
     fn random_operations_agree_with_a_model(ops in proptest::collection::vec(op_strategy(), 1..24)) {
@@ -1199,7 +1201,7 @@ fn zero_op_strategy() -> impl Strategy<Value = ZeroOp> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(cases::cases(64)))]
 
     /// Random sequences of every operation on a user table sharing a populated kernel
     /// half: every table page freed on the way (and at the end, when everything is

@@ -8,6 +8,8 @@
 //! entries of S at S's current version. Also checked: a full flush is asked for exactly
 //! once per hart per rollover, and spaces running at the same time never share an ASID.
 
+#[path = "support/cases.rs"]
+mod cases;
 use std::collections::{BTreeMap, BTreeSet};
 use std::vec::Vec;
 
@@ -47,7 +49,7 @@ struct Hart {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(ProptestConfig::with_cases(cases::cases(256)))]
 
     #[test]
     fn asids_never_alias_and_rollover_flushes_once((bits, harts, spaces, ops) in scenario()) {

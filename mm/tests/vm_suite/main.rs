@@ -15,6 +15,8 @@
     reason = "each test module is compiled twice, once over each page table"
 )]
 
+#[path = "../support/cases.rs"]
+mod cases;
 mod harts;
 mod map_table;
 #[path = "../paging_sim/memory.rs"]

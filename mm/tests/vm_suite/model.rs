@@ -659,7 +659,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(128))]
+    #![proptest_config(ProptestConfig::with_cases(crate::cases::cases(128)))]
 
     #[test]
     fn random_operations_match_the_model(ops in prop::collection::vec(op_strategy(), 1..80)) {
