@@ -15,6 +15,9 @@ use crate::memory::kstack::KernelStack;
 
 /// How long the boot hart waits for the others to report in.
 const START_TIMEOUT_NS: u64 = 2_000_000_000;
+
+/// SBI's "already available" error: `hart_start` of a hart that is not stopped.
+const SBI_ERR_ALREADY_AVAILABLE: usize = -6isize as usize;
 /// Size of each hart's emergency stack (used only to report a kernel stack overflow).
 const EMERGENCY_STACK_SIZE: usize = 8 * 1024;
 
@@ -102,18 +105,24 @@ unsafe extern "C" {
 pub fn start_secondaries(info: &BootInfo, boot_hart: usize, kernel_pa: usize) -> usize {
     let entry = _start_secondary as *const () as usize - KERNEL_IMAGE_BASE.as_usize() + kernel_pa;
     let mut expected = online();
+    let deadline = crate::timer::now_ns() + START_TIMEOUT_NS;
     for &hart in info.harts.iter().filter(|&&h| h != boot_hart) {
         let Some(stack) = hart_stack(hart) else {
             continue;
         };
-        let ret = sbi_rt::hart_start(hart, entry, stack.top());
+        let mut ret = sbi_rt::hart_start(hart, entry, stack.top());
+        // A hart the firmware also sent to `_start` is still on its way to stopping
+        // itself (it lost the boot lottery, `arch::entry`): start it once it has.
+        while ret.error == SBI_ERR_ALREADY_AVAILABLE && crate::timer::now_ns() < deadline {
+            core::hint::spin_loop();
+            ret = sbi_rt::hart_start(hart, entry, stack.top());
+        }
         if ret.is_ok() {
             expected += 1;
         } else {
             crate::println!("smp: hart {hart} did not start: {:?}", ret);
         }
     }
-    let deadline = crate::timer::now_ns() + START_TIMEOUT_NS;
     while online() < expected && crate::timer::now_ns() < deadline {
         core::hint::spin_loop();
     }

@@ -6,6 +6,9 @@
 //! firmware loaded it, so this code is position independent (`lla`, PC-relative) until
 //! paging is on. It then:
 //!
+//! 0. draws the boot lottery: the first hart here boots, any other (a firmware may start
+//!    several harts here) stops itself through SBI HSM and is started later like the
+//!    other secondaries,
 //! 1. clears `.bss` (boot hart only),
 //! 2. fills the boot page table ([`BOOT_ROOT`]): the gigabyte holding the image mapped
 //!    1:1 (so the instruction after `csrw satp` still runs), the direct map in 1 GiB
@@ -42,6 +45,16 @@ static mut BOOT_ROOT: BootTable = BootTable([0; 512]);
 #[unsafe(link_section = ".data.boot_tables")]
 static mut BOOT_IMAGE_L1: BootTable = BootTable([0; 512]);
 
+/// The boot lottery: the first hart to add one to it boots the kernel (in `.data`, not
+/// `.bss`: the winner clears `.bss`, and a late hart must still see it drawn).
+#[unsafe(no_mangle)]
+#[unsafe(link_section = ".data.boot_lottery")]
+static mut BOOT_LOTTERY: u32 = 0;
+
+/// SBI's hart state management extension, and its `hart_stop` function.
+const SBI_EXT_HSM: usize = 0x48_534d;
+const SBI_HSM_HART_STOP: usize = 1;
+
 /// The boot hart's stack (secondary harts get theirs from [`crate::smp`]).
 #[repr(C, align(4096))]
 struct BootStack([u8; BOOT_STACK_SIZE]);
@@ -61,6 +74,14 @@ global_asm!(
 _start:
     csrw    sie, zero
     csrw    sscratch, zero
+    // One hart boots; the firmware may send more than one here (Linux's hart lottery).
+    lla     t0, BOOT_LOTTERY
+    li      t1, 1
+    .option push
+    .option arch, +a
+    amoadd.w t1, t1, (t0)
+    .option pop
+    bnez    t1, .Llost_lottery
     mv      s0, a0                      // hart id
     mv      s1, a1                      // device tree (physical)
     lla     s2, __kernel_start          // where the firmware loaded the image
@@ -84,6 +105,16 @@ _start:
     mv      a2, s2
     call    {kmain}
     j       .
+
+    // A hart that lost the lottery gives itself back to the firmware, stopped (SBI HSM
+    // hart_stop: it does not return), so that the boot hart starts it like any other;
+    // without HSM it stays parked.
+.Llost_lottery:
+    li      a7, {sbi_hsm}
+    li      a6, {hsm_hart_stop}
+    ecall
+3:  wfi
+    j       3b
 
     // Secondary harts (started through SBI HSM): a0 = hart id, a1 = top of the hart's
     // guarded stack, mapped only in the kernel table (KERNEL_SATP).
@@ -171,6 +202,8 @@ _start_secondary:
     secondary = sym crate::smp::secondary_main,
     boot_stack_size = const BOOT_STACK_SIZE,
     direct_gigs = const DIRECT_MAP_SIZE / GIGAPAGE_SIZE,
+    sbi_hsm = const SBI_EXT_HSM,
+    hsm_hart_stop = const SBI_HSM_HART_STOP,
     direct_index = const (DIRECT_MAP_BASE.0 >> 30) & 0x1ff,
     image_index = const (KERNEL_IMAGE_BASE.0 >> 30) & 0x1ff,
     image_l1_index = const (KERNEL_IMAGE_BASE.0 >> 21) & 0x1ff,
