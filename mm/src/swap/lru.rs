@@ -103,42 +103,37 @@ impl Lru {
 
     /// Adds frame `i` (on no list) at the head of `list`; `false` if it is on a list.
     pub fn push<L: Links + ?Sized>(&mut self, links: &L, i: u32, list: List) -> bool {
-        if i == NIL || links.list_of(i).is_some() {
-            return false;
-        }
-        let ends = self.ends(list);
-        let old = ends.head;
-        links.set_links(i, [NIL, old]);
-        if old == NIL {
-            ends.tail = i;
-        } else {
-            let [_, next] = links.links(old);
-            links.set_links(old, [i, next]);
-        }
-        ends.head = i;
-        ends.len += 1;
-        ends.pages += links.pages(i);
-        links.set_list(i, Some(list));
-        true
+        self.insert(links, i, list, true)
     }
 
     /// Adds frame `i` (on no list) at the tail of `list`, where the next
     /// [`pop_tail`](Self::pop_tail) finds it (the pages of a huge page split for reclaim:
     /// found cold, they go next); `false` if it is on a list.
     pub fn push_tail<L: Links + ?Sized>(&mut self, links: &L, i: u32, list: List) -> bool {
+        self.insert(links, i, list, false)
+    }
+
+    /// Links frame `i` in at the head (`at_head`) or the tail of `list`.
+    fn insert<L: Links + ?Sized>(&mut self, links: &L, i: u32, list: List, at_head: bool) -> bool {
         if i == NIL || links.list_of(i).is_some() {
             return false;
         }
         let ends = self.ends(list);
-        let old = ends.tail;
-        links.set_links(i, [old, NIL]);
-        if old == NIL {
-            ends.head = i;
+        let (end, other) = if at_head {
+            (&mut ends.head, &mut ends.tail)
         } else {
-            let [prev, _] = links.links(old);
-            links.set_links(old, [prev, i]);
+            (&mut ends.tail, &mut ends.head)
+        };
+        let old = *end;
+        // `[towards the head, towards the tail]` of the new frame, and of the old end.
+        links.set_links(i, if at_head { [NIL, old] } else { [old, NIL] });
+        if old == NIL {
+            *other = i;
+        } else {
+            let [prev, next] = links.links(old);
+            links.set_links(old, if at_head { [i, next] } else { [prev, i] });
         }
-        ends.tail = i;
+        *end = i;
         ends.len += 1;
         ends.pages += links.pages(i);
         links.set_list(i, Some(list));
