@@ -213,21 +213,25 @@ fn split_for_reclaim(head: PhysAddr) -> bool {
             // With the space locked the leaf keeps the frame: the scan's reference may
             // go first, so that the leaf's is the only one and the frame itself splits.
             let _ = frames::release(head.pfn());
-            if space.split_huge_page(va).is_ok() {
-                split = true;
-            } else {
+            if space.split_huge_page(va).is_err() {
                 let _ = FRAMES.get(head.pfn());
+                return;
+            }
+            split = true;
+            // The split listed the 512 frames at the inactive head; move them to the
+            // tail while the space is still locked (its PTEs hold them: none can be
+            // freed and reused meanwhile). Only frames on a list move.
+            let mut lru = LRU.lock();
+            let first = FRAMES.index_of(head.pfn());
+            for i in (0..HUGE_PAGE_PAGES as u32).filter_map(|k| first.map(|f| f + k)) {
+                if lru.remove(&MetaLinks, i).is_some() {
+                    lru.push_tail(&MetaLinks, i, List::Inactive);
+                }
             }
         },
     );
     if split {
         THP_SWPOUT_FALLBACK.fetch_add(1, Ordering::Relaxed);
-        let mut lru = LRU.lock();
-        let first = FRAMES.index_of(head.pfn());
-        for i in (0..HUGE_PAGE_PAGES as u32).filter_map(|k| first.map(|f| f + k)) {
-            lru.remove(&MetaLinks, i);
-            lru.push_tail(&MetaLinks, i, List::Inactive);
-        }
     }
     split
 }
