@@ -12,6 +12,7 @@ use libfuzzer_sys::fuzz_target;
 use pagoda_mm::frame::{FrameAllocator, FrameMeta};
 
 #[path = "../../../mm/tests/frame_check/mod.rs"]
+#[allow(dead_code, reason = "`check` is the property test's entry; this target uses `check_in`")]
 mod frame_check;
 use frame_check::{HARTS, MAX_TEST_ORDER, Op};
 
