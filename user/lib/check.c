@@ -116,6 +116,22 @@ static void dump_file(const char *path)
     close(fd);
 }
 
+long settled_memfree_kb(void)
+{
+    long last = meminfo_kb("MemFree");
+    if (!on_pagoda())
+        return last; /* the host's: it never holds still, and nothing checks it */
+    for (int tries = 0; tries < MEMFREE_SETTLE_TRIES; tries++) {
+        struct timespec ms = {0, 10 * 1000 * 1000};
+        nanosleep(&ms, NULL);
+        long now = meminfo_kb("MemFree");
+        if (now == last)
+            break;
+        last = now;
+    }
+    return last;
+}
+
 void check_memfree_back(const char *file, int line, long baseline_kb)
 {
     if (!on_pagoda())

@@ -143,6 +143,12 @@ int on_pagoda(void);
 
 /* Value of the `key:` line of /proc/meminfo in kB, or -1 when absent or unreadable. */
 long meminfo_kb(const char *key);
+/* MemFree in kB once it holds still: read every 10 ms until two readings agree (at most
+ * MEMFREE_SETTLE_TRIES). Reading /proc/meminfo asks idle harts to give back their cached
+ * heap objects, which they do a moment later: a single reading right before a measured
+ * step can be followed by such a return and make the step look smaller. Elsewhere one
+ * reading (of the host's memory, which tests do not check). */
+long settled_memfree_kb(void);
 /* The value of `key:` in any /proc file of `key: value kB` lines, or -1. */
 long proc_field_kb(const char *path, const char *key);
 /* Value of the `key:` line of /proc/self/status in kB, or -1 when absent or unreadable. */

@@ -81,19 +81,19 @@ int main(void)
     CHECK(pid >= 0);
     if (pid == 0) {
         /* Another process, another mapping of the same file: the same pages. */
-        long before = meminfo_kb("MemFree");
+        long before = settled_memfree_kb();
         uint8_t *theirs = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
         if (theirs == MAP_FAILED || theirs == mine)
             _exit(2);
         if (touch(theirs, len) != sum || memcmp(theirs, mine, len) != 0)
             _exit(3);
-        long shared_kb = before - meminfo_kb("MemFree");
+        long shared_kb = before - settled_memfree_kb();
         /* A private mapping of the same file, read: a private copy of every page. */
-        before = meminfo_kb("MemFree");
+        before = settled_memfree_kb();
         uint8_t *copy = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
         if (copy == MAP_FAILED || touch(copy, len) != sum)
             _exit(4);
-        long private_kb = before - meminfo_kb("MemFree");
+        long private_kb = before - settled_memfree_kb();
         if (on_pagoda()) {
             long file_kb = (long)(len / 1024);
             /* Page tables and the area may take a few pages; the file's pages none. */
