@@ -18,6 +18,7 @@ const START_TIMEOUT_NS: u64 = 2_000_000_000;
 
 /// SBI's "already available" error: `hart_start` of a hart that is not stopped.
 const SBI_ERR_ALREADY_AVAILABLE: usize = -6isize as usize;
+
 /// Size of each hart's emergency stack (used only to report a kernel stack overflow).
 const EMERGENCY_STACK_SIZE: usize = 8 * 1024;
 

@@ -179,5 +179,6 @@ pub fn static_object(data: &'static [u8]) -> Result<Arc<MemObject>, Errno> {
 }
 
 fn object_of(data: &'static [u8], name: Option<(u64, String)>) -> Result<Arc<MemObject>, Errno> {
-    MemObject::file(Arc::new(InitramfsFile { data, name })).map_err(|_| Errno::ENOMEM)
+    let file = crate::proc::new_arc(InitramfsFile { data, name })?;
+    MemObject::file(file).map_err(|_| Errno::ENOMEM)
 }

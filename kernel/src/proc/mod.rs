@@ -406,7 +406,7 @@ pub struct Process {
 
 /// A new shared object from the kernel heap, admitted only while free memory stays above
 /// the kernel's reserve after it (the heap's own allocation cannot fail then).
-fn new_arc<T>(value: T) -> Result<Arc<T>, Errno> {
+pub(crate) fn new_arc<T>(value: T) -> Result<Arc<T>, Errno> {
     if !crate::memory::frames::user_may_take(core::mem::size_of::<T>() + 16) {
         return Err(Errno::ENOMEM);
     }

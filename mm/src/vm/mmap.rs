@@ -214,7 +214,6 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                         file_end: u64::MAX,
                     }
                 } else {
-                    vm_file.join(self.id);
                     Backing::Shared {
                         obj: vm_file,
                         pgoff: (offset / PAGE_SIZE) as u64,
@@ -227,7 +226,6 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
                         return Err(VmError::Inval);
                     }
                     let obj = MemObject::shared().map_err(|_| VmError::NoMem)?;
-                    obj.join(self.id);
                     Backing::Shared { obj, pgoff: 0 }
                 }
                 MAP_PRIVATE => Backing::Anon,
@@ -242,6 +240,11 @@ impl<M: Mmu, F: FrameSource + Clone> AddressSpace<M, F> {
         }
         if lock.is_locked() {
             self.note_locking();
+        }
+        // A member of a shared object only once nothing can fail any more (an error above
+        // left no area of it behind, so no membership either).
+        if let Backing::Shared { obj, .. } = &backing {
+            obj.join(self.id);
         }
         let mut area = Area::new(start, end, prot, backing, may_write, grows_down).locked(lock);
         if hugetlb {
